@@ -1,0 +1,179 @@
+# activity streamer: one static library shared by both programs, the
+# server daemon, the terminal client, and their tests.
+#
+#   make            build bin/activity-server, bin/activity-tui, bin/activity-bench
+#   make test       unit, integration, TUI and man page tests
+#   make check-asan the same under AddressSanitizer + UBSan
+#   make demo       a local 3-server cluster with activity-tui on it
+#   make bench      the standard benchmark set
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each
+#   make deps       install the Debian packages everything needs
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+DESTDIR	?=
+
+CC	?= cc
+OPT	?= -O2 -g
+SAN	?=
+B	?= build
+BIN	?= bin
+
+PKGS	 = libevent libcjson ncursesw cmocka
+DEB_PKGS = build-essential pkg-config libevent-dev libcjson-dev \
+	   libncurses-dev libcmocka-dev mandoc tmux clang libclang-rt-14-dev \
+	   valgrind procps
+
+# A fresh machine lacks the libraries: install them before anything
+# reads pkg-config, but only when something is missing.
+NEED_DEPS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && \
+	command -v mandoc >/dev/null && command -v tmux >/dev/null && \
+	echo no || echo yes)
+ifeq ($(NEED_DEPS),yes)
+ifeq ($(filter deps clean help,$(MAKECMDGOALS)),)
+$(info make: libraries or tools missing, running 'make deps' first)
+DEPS_STATUS := $(shell $(MAKE) --no-print-directory deps >&2; echo $$?)
+ifneq ($(DEPS_STATUS),0)
+$(error 'make deps' failed; run it by hand to see why)
+endif
+endif
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags libevent libcjson ncursesw cmocka 2>/dev/null)
+EV_LIBS    := $(shell pkg-config --libs libevent 2>/dev/null)
+CJSON_LIBS := $(shell pkg-config --libs libcjson 2>/dev/null)
+CURSES_LIBS:= $(shell pkg-config --libs ncursesw 2>/dev/null)
+CMOCKA_LIBS:= $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN	 = -Wall -Wextra -Wshadow -Wpointer-arith -Wmissing-prototypes \
+	   -Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral
+CFLAGS	+= $(OPT) $(SAN) -std=gnu11 $(WARN) -D_GNU_SOURCE -Icommon $(PKG_CFLAGS) -MMD -MP
+LDFLAGS	+= $(SAN)
+
+COMMON_SRC  = $(wildcard common/*.c)
+SERVER_SRC  = $(filter-out server/main.c,$(wildcard server/*.c))
+TUI_SRC     = $(filter-out tui_client/main.c,$(wildcard tui_client/*.c))
+BENCH_SRC   = $(wildcard tests/bench/*.c)
+
+COMMON_OBJ  = $(COMMON_SRC:%.c=$(B)/%.o)
+SERVER_OBJ  = $(SERVER_SRC:%.c=$(B)/%.o)
+TUI_OBJ     = $(TUI_SRC:%.c=$(B)/%.o)
+BENCH_OBJ   = $(BENCH_SRC:%.c=$(B)/%.o)
+
+LIBCOMMON   = $(B)/libcommon.a
+LIBSERVER   = $(B)/libserver.a
+LIBTUI      = $(B)/libtui.a
+
+PROGS	= $(BIN)/activity-server $(BIN)/activity-tui
+ifneq ($(BENCH_SRC),)
+PROGS	+= $(BIN)/activity-bench
+endif
+
+UNIT_SRC    = $(wildcard tests/unit/test_*.c)
+UNIT_BINS   = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+INTEG_SRC   = $(wildcard tests/integration/it_*.c)
+INTEG_BINS  = $(INTEG_SRC:tests/integration/%.c=$(B)/tests/%)
+HARNESS_OBJ = $(B)/tests/integration/harness.o
+
+.PHONY: all test unit integration tui-test check-man check-asan demo bench \
+	fuzz install uninstall clean deps lint help
+
+all: $(PROGS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	$(AR) rcs $@ $^
+$(LIBSERVER): $(SERVER_OBJ)
+	$(AR) rcs $@ $^
+$(LIBTUI): $(TUI_OBJ)
+	$(AR) rcs $@ $^
+
+$(BIN)/activity-server: $(B)/server/main.o $(LIBSERVER) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(CJSON_LIBS) -lm
+
+$(BIN)/activity-tui: $(B)/tui_client/main.o $(LIBTUI) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CURSES_LIBS) $(EV_LIBS) $(CJSON_LIBS) -lm
+
+$(BIN)/activity-bench: $(BENCH_OBJ) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(CJSON_LIBS) -lm
+
+# Unit tests link only the libraries; each is one cmocka binary.
+$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(LIBSERVER) $(LIBTUI) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(EV_LIBS) $(CJSON_LIBS) $(CURSES_LIBS) -lm
+
+$(B)/tests/it_%: $(B)/tests/integration/it_%.o $(HARNESS_OBJ) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(EV_LIBS) $(CJSON_LIBS) -lm
+
+$(B)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iserver -Itui_client -c -o $@ $<
+$(B)/tests/integration/%.o: tests/integration/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/integration -c -o $@ $<
+
+test: all unit integration tui-test check-man
+
+unit: $(UNIT_BINS)
+	@tests/run-tests.sh unit $(UNIT_BINS)
+
+integration: all $(INTEG_BINS)
+	@ACTIVITY_BIN=$(CURDIR)/$(BIN) tests/run-tests.sh integration $(INTEG_BINS)
+
+tui-test: all
+	@ACTIVITY_BIN=$(CURDIR)/$(BIN) tests/tui/run.sh
+
+check-man:
+	@tests/check-man.sh
+
+check-asan:
+	$(MAKE) B=build-asan BIN=bin-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    unit integration tui-test
+
+demo: all
+	@tests/demo.sh
+
+bench: all
+	@tests/bench/run.sh
+
+fuzz:
+	@tests/fuzz/run.sh
+
+lint:
+	mandoc -Tlint -W warning man/*.[1-9]
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(BIN)/activity-server $(BIN)/activity-tui $(DESTDIR)$(BINDIR)/
+	install -m 644 man/activity-server.1 man/activity-tui.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/activity-protocol.7 $(DESTDIR)$(MANDIR)/man7/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/activity-server $(DESTDIR)$(BINDIR)/activity-tui
+	rm -f $(DESTDIR)$(MANDIR)/man1/activity-server.1 $(DESTDIR)$(MANDIR)/man1/activity-tui.1
+	rm -f $(DESTDIR)$(MANDIR)/man7/activity-protocol.7
+
+clean:
+	rm -rf build build-asan build-fuzz bin bin-asan
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	    --no-install-recommends $(DEB_PKGS)
+
+help:
+	@sed -n '1,/^$$/p' Makefile
+
+.SECONDARY:
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

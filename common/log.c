@@ -1,0 +1,174 @@
+/* Leveled logging to stderr; libevent's own messages are routed here too. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+
+static const char	*log_procname = "activity";
+static int		 log_verbose;
+
+static void
+log_event_cb(int severity, const char *msg)
+{
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		log_debug("libevent: %s", msg);
+		break;
+	case EVENT_LOG_MSG:
+		log_info("libevent: %s", msg);
+		break;
+	default:
+		log_warnx("libevent: %s", msg);
+		break;
+	}
+}
+
+/* Set the program name and verbosity; route libevent's log through us. */
+void
+log_init(const char *procname, int verbose)
+{
+	log_procname = procname;
+	log_verbose = verbose;
+	event_set_log_callback(log_event_cb);
+}
+
+void
+log_setverbose(int verbose)
+{
+	log_verbose = verbose;
+}
+
+int
+log_getverbose(void)
+{
+	return log_verbose;
+}
+
+static void
+log_vwrite(const char *level, const char *fmt, va_list ap, const char *err)
+{
+	char		 msg[2048];
+	struct timespec	 ts;
+	struct tm	 tm;
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	if (err != NULL)
+		fprintf(stderr, "%02d:%02d:%02d.%03ld %s[%d] %s: %s: %s\n",
+		    tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+		    log_procname, (int)getpid(), level, msg, err);
+	else
+		fprintf(stderr, "%02d:%02d:%02d.%03ld %s[%d] %s: %s\n",
+		    tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+		    log_procname, (int)getpid(), level, msg);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	log_vwrite("warning", fmt, ap, strerror(saved));
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite("warning", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_verbose < LOG_LVL_INFO)
+		return;
+	va_start(ap, fmt);
+	log_vwrite("info", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_verbose < LOG_LVL_DEBUG)
+		return;
+	va_start(ap, fmt);
+	log_vwrite("debug", fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	log_vwrite("fatal", fmt, ap, strerror(saved));
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite("fatal", fmt, ap, NULL);
+	va_end(ap);
+	exit(1);
+}
+
+/*
+ * Escape up to LOG_ESCAPE_MAX bytes of peer data into buf so a log line
+ * can neither be forged with newlines nor flooded.
+ */
+const char *
+log_escape(const char *p, size_t len, char *buf, size_t bufsz)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	size_t			 i, o = 0;
+	unsigned char		 c;
+
+	if (bufsz == 0)
+		return "";
+	for (i = 0; i < len && i < LOG_ESCAPE_MAX; i++) {
+		c = (unsigned char)p[i];
+		if (o + 5 >= bufsz)
+			break;
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			buf[o++] = (char)c;
+		else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 15];
+		}
+	}
+	if (i < len && o + 4 < bufsz) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}

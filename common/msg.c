@@ -1,0 +1,441 @@
+/*
+ * The command table and the parser that checks a line against it: one
+ * JSON object, a known string "command", no duplicated keys, every
+ * required field present, every known field of an allowed type.
+ * Fields a command does not define are ignored, so newer peers can add
+ * fields without breaking older ones.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "msg.h"
+
+#define S	JSON_STRING
+#define N	JSON_NUMBER
+#define O	JSON_OBJECT
+#define A	JSON_ARRAY
+#define B	JSON_BOOL
+#define Z	JSON_NULL
+
+#define NAME_MAX_LEN	256
+#define INFO_MAX_LEN	4096
+
+static const char *const field_names[F__COUNT] = {
+	[F_COMMAND] = "command",
+	[F_SECRET] = "secret",
+	[F_INFO] = "info",
+	[F_USERNAME] = "username",
+	[F_HOSTNAME] = "hostname",
+	[F_HOST] = "host",
+	[F_PORT] = "port",
+	[F_ID] = "id",
+	[F_LOAD] = "load",
+	[F_ACTIVITY] = "activity",
+	[F_ACTIVITY_SEQ] = "activity_seq",
+	[F_FEATURES] = "features",
+	[F_USERS] = "users",
+	[F_SERVERS] = "servers",
+	[F_RESULT] = "result",
+	[F_ORIGIN] = "origin",
+	[F_CLIENT_COUNT] = "client_count",
+	[F_SUCC_COUNT] = "succ_count",
+	[F_PARTIAL] = "partial",
+	[F_STATUS] = "status",
+	[F_SENDER] = "sender",
+	[F_MID] = "mid",
+	[F_TS] = "ts",
+	[F_RESUME] = "resume",
+	[F_SESSION] = "session",
+	[F_TIME] = "time",
+	[F_PATH] = "path",
+};
+
+const char *const msg_feature_names[FEAT__COUNT + 1] = {
+	[FEAT_BACKUP_LIST] = "backup_list",
+	[FEAT_CLUSTER_STATUS] = "cluster_status",
+	[FEAT_ACTIVITY_SEQ] = "activity_seq",
+	[FEAT_SENDING_REPORT] = "sending_report",
+	[FEAT_RESUME] = "resume",
+	[FEAT_HEARTBEAT] = "heartbeat",
+	[FEAT__COUNT] = NULL,
+};
+
+const struct msg_def msg_defs[CMD__COUNT] = {
+	[CMD_AUTHENTICATE] = { "AUTHENTICATE", {
+		{ F_SECRET, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_ID, S, 0, NAME_MAX_LEN },
+		{ F_HOST, S, 0, NAME_MAX_LEN },
+		{ F_PORT, N, 0, 0 },
+		{ F_PATH, A, 0, 0 },
+	} },
+	[CMD_AUTHENTICATE_SUCCESS] = { "AUTHENTICATE_SUCCESS", {
+		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_HOST, S, 0, NAME_MAX_LEN },
+		{ F_PORT, N, 0, 0 },
+		{ F_USERS, A, 0, 0 },
+		{ F_PATH, A, 0, 0 },
+	} },
+	[CMD_AUTHENTICATION_FAIL] = { "AUTHENTICATION_FAIL", {
+		{ F_INFO, S, MSG_REQ, INFO_MAX_LEN },
+	} },
+	[CMD_INVALID_MESSAGE] = { "INVALID_MESSAGE", {
+		{ F_INFO, S, MSG_REQ, INFO_MAX_LEN },
+	} },
+	[CMD_LOGIN] = { "LOGIN", {
+		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_SECRET, S | Z, 0, NAME_MAX_LEN },
+		{ F_FEATURES, A, 0, 0 },
+		{ F_RESUME, O, 0, 0 },
+	} },
+	[CMD_LOGIN_SUCCESS] = { "LOGIN_SUCCESS", {
+		{ F_INFO, S, MSG_REQ, INFO_MAX_LEN },
+		{ F_FEATURES, A, 0, 0 },
+		{ F_SESSION, S, 0, NAME_MAX_LEN },
+		{ F_ID, S, 0, NAME_MAX_LEN },
+	} },
+	[CMD_LOGIN_FAILED] = { "LOGIN_FAILED", {
+		{ F_INFO, S, MSG_REQ, INFO_MAX_LEN },
+	} },
+	[CMD_REDIRECT] = { "REDIRECT", {
+		{ F_HOSTNAME, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_PORT, N, MSG_REQ, 0 },
+	} },
+	[CMD_LOGOUT] = { "LOGOUT", {
+		{ F_USERNAME, S | Z, 0, NAME_MAX_LEN },
+		{ F_SECRET, S | Z, 0, NAME_MAX_LEN },
+	} },
+	[CMD_ACTIVITY_MESSAGE] = { "ACTIVITY_MESSAGE", {
+		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_SECRET, S | Z, 0, NAME_MAX_LEN },
+		{ F_ACTIVITY, O, MSG_REQ, 0 },
+		{ F_ACTIVITY_SEQ, N, 0, 0 },
+	} },
+	[CMD_ACTIVITY_BROADCAST] = { "ACTIVITY_BROADCAST", {
+		{ F_ACTIVITY, O, MSG_REQ, 0 },
+		{ F_MID, S, 0, NAME_MAX_LEN },
+		{ F_SENDER, S, 0, NAME_MAX_LEN },
+		{ F_ACTIVITY_SEQ, N, 0, 0 },
+		{ F_ORIGIN, S, 0, NAME_MAX_LEN },
+		{ F_USERNAME, S, 0, NAME_MAX_LEN },
+		{ F_TS, N, 0, 0 },
+	} },
+	[CMD_SERVER_ANNOUNCE] = { "SERVER_ANNOUNCE", {
+		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_LOAD, N, MSG_REQ, 0 },
+		{ F_HOSTNAME, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_PORT, N, MSG_REQ, 0 },
+		{ F_PATH, A, 0, 0 },
+	} },
+	[CMD_REGISTER] = { "REGISTER", {
+		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_SECRET, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_FEATURES, A, 0, 0 },
+	} },
+	[CMD_REGISTER_FAILED] = { "REGISTER_FAILED", {
+		{ F_INFO, S, MSG_REQ, INFO_MAX_LEN },
+	} },
+	[CMD_REGISTER_SUCCESS] = { "REGISTER_SUCCESS", {
+		{ F_INFO, S, MSG_REQ, INFO_MAX_LEN },
+	} },
+	[CMD_LOCK_REQUEST] = { "LOCK_REQUEST", {
+		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_SECRET, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_ORIGIN, S, 0, NAME_MAX_LEN },
+	} },
+	[CMD_LOCK_DENIED] = { "LOCK_DENIED", {
+		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_SECRET, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_ORIGIN, S, 0, NAME_MAX_LEN },
+	} },
+	[CMD_LOCK_ALLOWED] = { "LOCK_ALLOWED", {
+		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_SECRET, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_ORIGIN, S, 0, NAME_MAX_LEN },
+	} },
+	[CMD_USER_REGISTER_RESULT] = { "USER_REGISTER_RESULT", {
+		{ F_RESULT, S, MSG_REQ, 16 },
+		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_SECRET, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_ORIGIN, S, 0, NAME_MAX_LEN },
+		{ F_TIME, N, 0, 0 },
+	} },
+	[CMD_USER_SYNC] = { "USER_SYNC", {
+		{ F_USERS, A, MSG_REQ, 0 },
+	} },
+	[CMD_BACKUP_LIST] = { "BACKUP_LIST", {
+		{ F_SERVERS, A, MSG_REQ, 0 },
+		{ F_PATH, A, 0, 0 },
+	} },
+	[CMD_CLUSTER_STATUS] = { "CLUSTER_STATUS", {
+		{ F_STATUS, S, MSG_REQ, 32 },
+		{ F_SERVERS, A, MSG_REQ, 0 },
+	} },
+	[CMD_ACTIVITY_SUCC_INFO] = { "ACTIVITY_SUCC_INFO", {
+		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_ACTIVITY_SEQ, N, MSG_REQ, 0 },
+		{ F_CLIENT_COUNT, N, MSG_REQ, 0 },
+		{ F_SUCC_COUNT, N, MSG_REQ, 0 },
+		{ F_MID, S, 0, NAME_MAX_LEN },
+		{ F_PARTIAL, B, 0, 0 },
+	} },
+	[CMD_ACTIVITY_SENDING_REPORT] = { "ACTIVITY_SENDING_REPORT", {
+		{ F_ACTIVITY_SEQ, N, MSG_REQ, 0 },
+		{ F_CLIENT_COUNT, N, MSG_REQ, 0 },
+		{ F_SUCC_COUNT, N, MSG_REQ, 0 },
+		{ F_PARTIAL, B, 0, 0 },
+	} },
+	[CMD_PING] = { "PING", {
+		{ F_TS, N, 0, 0 },
+	} },
+	[CMD_PONG] = { "PONG", {
+		{ F_TS, N, 0, 0 },
+	} },
+	[CMD_SERVER_LEAVE] = { "SERVER_LEAVE", {
+		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },
+	} },
+};
+
+#undef S
+#undef N
+#undef O
+#undef A
+#undef B
+#undef Z
+
+const char *
+msg_cmd_name(enum msg_cmd cmd)
+{
+	return (unsigned)cmd < CMD__COUNT ? msg_defs[cmd].name : "?";
+}
+
+const char *
+msg_field_name(enum msg_field f)
+{
+	return (unsigned)f < F__COUNT ? field_names[f] : "?";
+}
+
+/* Find a command by its wire name; -1 if unknown. */
+int
+msg_cmd_lookup(const char *name, size_t len, enum msg_cmd *cmd)
+{
+	int	 i;
+
+	for (i = 0; i < CMD__COUNT; i++) {
+		if (strlen(msg_defs[i].name) == len &&
+		    memcmp(msg_defs[i].name, name, len) == 0) {
+			*cmd = (enum msg_cmd)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+field_lookup(struct json_span key, enum msg_field *f)
+{
+	int	 i;
+
+	for (i = 0; i < F__COUNT; i++) {
+		if (json_key_eq(key, field_names[i])) {
+			*f = (enum msg_field)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static const struct msg_field_def *
+def_field(const struct msg_def *def, enum msg_field f)
+{
+	int	 i;
+
+	for (i = 0; i < MSG_FIELDS_MAX && def->fields[i].types != 0; i++)
+		if (def->fields[i].field == f)
+			return &def->fields[i];
+	return NULL;
+}
+
+static void
+type_list(unsigned types, char *buf, size_t len)
+{
+	unsigned	 t;
+	size_t		 n = 0;
+
+	buf[0] = '\0';
+	for (t = 1; t <= JSON_OBJECT && n < len; t <<= 1) {
+		if ((types & t) == 0)
+			continue;
+		n += (size_t)snprintf(buf + n, len - n, "%s%s",
+		    n > 0 ? " or " : "", json_type_name((enum json_type)t));
+	}
+}
+
+#define MSG_TOP_MEMBERS_MAX	64
+
+/*
+ * Parse and validate one line.  On failure returns -1 with a reason a
+ * person can read in err; the reason is what INVALID_MESSAGE carries.
+ */
+int
+msg_parse(const char *line, size_t len, struct msg *m, char *err,
+    size_t errlen)
+{
+	struct json_span	 whole = { line, len }, key, val;
+	struct json_span	 keys[MSG_TOP_MEMBERS_MAX];
+	struct json_iter	 it;
+	const struct msg_def	*def;
+	const struct msg_field_def *fd;
+	enum json_type		 t;
+	enum msg_field		 f;
+	const char		*why;
+	char			 types[64];
+	size_t			 used = 0, n;
+	int			 nkeys = 0, i, found_cmd = 0;
+
+	memset(m->type, 0, sizeof m->type);
+	m->line = line;
+	m->len = len;
+	t = json_validate(line, len, JSON_DEPTH_MAX, &why);
+	if (t == JSON_NONE) {
+		snprintf(err, errlen, "invalid JSON: %s", why);
+		return -1;
+	}
+	if (t != JSON_OBJECT) {
+		snprintf(err, errlen, "message is a JSON %s, not an object",
+		    json_type_name(t));
+		return -1;
+	}
+
+	/* First pass: duplicates and the command. */
+	json_iter_object(&it, whole);
+	while (json_next_member(&it, &key, &val, &t)) {
+		if (nkeys == MSG_TOP_MEMBERS_MAX) {
+			snprintf(err, errlen, "too many fields (over %d)",
+			    MSG_TOP_MEMBERS_MAX);
+			return -1;
+		}
+		for (i = 0; i < nkeys; i++) {
+			if (json_key_same(keys[i], key)) {
+				snprintf(err, errlen, "duplicated field");
+				return -1;
+			}
+		}
+		keys[nkeys++] = key;
+		if (json_key_eq(key, "command")) {
+			if (t != JSON_STRING) {
+				snprintf(err, errlen,
+				    "field 'command' must be a string");
+				return -1;
+			}
+			if (msg_cmd_lookup(val.p + 1, val.len - 2,
+			    &m->cmd) != 0) {
+				snprintf(err, errlen, "unknown command");
+				return -1;
+			}
+			found_cmd = 1;
+		}
+	}
+	if (!found_cmd) {
+		snprintf(err, errlen, "the message has no command");
+		return -1;
+	}
+	def = &msg_defs[m->cmd];
+
+	/* Second pass: the fields this command defines. */
+	json_iter_object(&it, whole);
+	while (json_next_member(&it, &key, &val, &t)) {
+		if (field_lookup(key, &f) != 0 || f == F_COMMAND)
+			continue;
+		if ((fd = def_field(def, f)) == NULL)
+			continue;
+		if ((fd->types & t) == 0) {
+			type_list(fd->types, types, sizeof types);
+			snprintf(err, errlen, "%s: field '%s' must be %s, "
+			    "not %s", def->name, field_names[f], types,
+			    json_type_name(t));
+			return -1;
+		}
+		m->type[f] = t;
+		m->val[f] = val;
+		m->str[f] = NULL;
+		if (t != JSON_STRING)
+			continue;
+		val.p++;
+		val.len -= 2;
+		if (json_str_decode(val, m->strbuf + used,
+		    sizeof m->strbuf - used, &n) != 0 ||
+		    (fd->maxlen != 0 && n > fd->maxlen)) {
+			snprintf(err, errlen, "%s: field '%s' is too long or "
+			    "holds a NUL character", def->name,
+			    field_names[f]);
+			return -1;
+		}
+		m->str[f] = m->strbuf + used;
+		used += n + 1;
+	}
+	for (i = 0; i < MSG_FIELDS_MAX && def->fields[i].types != 0; i++) {
+		fd = &def->fields[i];
+		if ((fd->flags & MSG_REQ) && m->type[fd->field] == JSON_NONE) {
+			snprintf(err, errlen, "%s: missing field '%s'",
+			    def->name, field_names[fd->field]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+msg_has(const struct msg *m, enum msg_field f)
+{
+	return m->type[f] != JSON_NONE && m->type[f] != JSON_NULL;
+}
+
+/* An integer field; -1 if absent or not an integer. */
+int
+msg_int(const struct msg *m, enum msg_field f, long long *v)
+{
+	if (m->type[f] != JSON_NUMBER)
+		return -1;
+	return json_num_int(m->val[f], v);
+}
+
+/* A TCP port: an integer from 1 to 65535. */
+int
+msg_port(const struct msg *m, enum msg_field f, int *port)
+{
+	long long	 v;
+
+	if (msg_int(m, f, &v) != 0 || v < 1 || v > 65535)
+		return -1;
+	*port = (int)v;
+	return 0;
+}
+
+/*
+ * Match the "features" array against names (a NULL-terminated list);
+ * bit i is set for names[i].  Unknown names are skipped: a client may
+ * ask for more than this peer offers.
+ */
+int
+msg_features(const struct msg *m, const char *const *names, unsigned *mask)
+{
+	struct json_iter	 it;
+	struct json_span	 v;
+	enum json_type		 t;
+	int			 i;
+
+	*mask = 0;
+	if (m->type[F_FEATURES] != JSON_ARRAY)
+		return 0;
+	json_iter_array(&it, m->val[F_FEATURES]);
+	while (json_next_element(&it, &v, &t)) {
+		if (t != JSON_STRING)
+			return -1;
+		v.p++;
+		v.len -= 2;
+		for (i = 0; names[i] != NULL; i++)
+			if (json_key_eq(v, names[i]))
+				*mask |= 1u << i;
+	}
+	return 0;
+}

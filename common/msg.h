@@ -1,0 +1,129 @@
+/*
+ * The one table of protocol commands: wire names, the fields each carries
+ * and their JSON types.  Parsing a line validates it against this table;
+ * each program keeps its own dispatch table (who may send what, and the
+ * handler) indexed by enum msg_cmd.
+ */
+#ifndef MSG_H
+#define MSG_H
+
+#include <stddef.h>
+
+#include "json.h"
+
+enum msg_cmd {
+	CMD_AUTHENTICATE,
+	CMD_AUTHENTICATE_SUCCESS,
+	CMD_AUTHENTICATION_FAIL,
+	CMD_INVALID_MESSAGE,
+	CMD_LOGIN,
+	CMD_LOGIN_SUCCESS,
+	CMD_LOGIN_FAILED,
+	CMD_REDIRECT,
+	CMD_LOGOUT,
+	CMD_ACTIVITY_MESSAGE,
+	CMD_ACTIVITY_BROADCAST,
+	CMD_SERVER_ANNOUNCE,
+	CMD_REGISTER,
+	CMD_REGISTER_FAILED,
+	CMD_REGISTER_SUCCESS,
+	CMD_LOCK_REQUEST,
+	CMD_LOCK_DENIED,
+	CMD_LOCK_ALLOWED,
+	CMD_USER_REGISTER_RESULT,
+	CMD_USER_SYNC,
+	CMD_BACKUP_LIST,
+	CMD_CLUSTER_STATUS,
+	CMD_ACTIVITY_SUCC_INFO,
+	CMD_ACTIVITY_SENDING_REPORT,
+	CMD_PING,
+	CMD_PONG,
+	CMD_SERVER_LEAVE,
+	CMD__COUNT
+};
+
+/* Every field name any command uses. */
+enum msg_field {
+	F_COMMAND,
+	F_SECRET,
+	F_INFO,
+	F_USERNAME,
+	F_HOSTNAME,
+	F_HOST,
+	F_PORT,
+	F_ID,
+	F_LOAD,
+	F_ACTIVITY,
+	F_ACTIVITY_SEQ,
+	F_FEATURES,
+	F_USERS,
+	F_SERVERS,
+	F_RESULT,
+	F_ORIGIN,
+	F_CLIENT_COUNT,
+	F_SUCC_COUNT,
+	F_PARTIAL,
+	F_STATUS,
+	F_SENDER,
+	F_MID,
+	F_TS,
+	F_RESUME,
+	F_SESSION,
+	F_TIME,
+	F_PATH,
+	F__COUNT
+};
+
+#define MSG_REQ		1	/* the field must be present */
+
+struct msg_field_def {
+	enum msg_field	 field;
+	unsigned	 types;		/* JSON_* mask */
+	unsigned	 flags;		/* MSG_REQ */
+	size_t		 maxlen;	/* strings: decoded bytes, 0 = no cap */
+};
+
+#define MSG_FIELDS_MAX	12
+
+struct msg_def {
+	const char		*name;
+	struct msg_field_def	 fields[MSG_FIELDS_MAX];
+};
+
+/* A parsed line: raw spans into the caller's buffer, strings decoded. */
+#define MSG_STRBUF	8192
+struct msg {
+	enum msg_cmd		 cmd;
+	const char		*line;
+	size_t			 len;
+	struct json_span	 val[F__COUNT];
+	unsigned		 type[F__COUNT];	/* JSON_NONE: absent */
+	const char		*str[F__COUNT];		/* decoded strings */
+	char			 strbuf[MSG_STRBUF];
+};
+
+extern const struct msg_def	msg_defs[CMD__COUNT];
+
+/* Opt-in client extensions, named in LOGIN/REGISTER "features". */
+enum msg_feature {
+	FEAT_BACKUP_LIST,
+	FEAT_CLUSTER_STATUS,
+	FEAT_ACTIVITY_SEQ,
+	FEAT_SENDING_REPORT,
+	FEAT_RESUME,
+	FEAT_HEARTBEAT,
+	FEAT__COUNT
+};
+#define FEAT_BIT(f)	(1u << (f))
+extern const char *const msg_feature_names[FEAT__COUNT + 1];
+
+const char	*msg_cmd_name(enum msg_cmd);
+const char	*msg_field_name(enum msg_field);
+int		 msg_cmd_lookup(const char *, size_t, enum msg_cmd *);
+int		 msg_parse(const char *, size_t, struct msg *, char *, size_t);
+int		 msg_has(const struct msg *, enum msg_field);
+int		 msg_int(const struct msg *, enum msg_field, long long *);
+int		 msg_port(const struct msg *, enum msg_field, int *);
+int		 msg_features(const struct msg *, const char *const *, unsigned *);
+
+#endif

@@ -1,0 +1,71 @@
+/* Message builders: {"command":NAME, fields...}\n into a jbuf. */
+#include <string.h>
+
+#include "msgbuild.h"
+
+/* Start a message: appends to whatever the buffer already holds. */
+void
+msgb_begin(struct jbuf *b, enum msg_cmd cmd)
+{
+	jbuf_adds(b, "{\"command\":");
+	jbuf_cstr(b, msg_cmd_name(cmd));
+}
+
+void
+msgb_key(struct jbuf *b, enum msg_field f)
+{
+	jbuf_addc(b, ',');
+	jbuf_cstr(b, msg_field_name(f));
+	jbuf_addc(b, ':');
+}
+
+void
+msgb_str(struct jbuf *b, enum msg_field f, const char *s)
+{
+	msgb_key(b, f);
+	jbuf_cstr(b, s);
+}
+
+void
+msgb_null(struct jbuf *b, enum msg_field f)
+{
+	msgb_key(b, f);
+	jbuf_adds(b, "null");
+}
+
+void
+msgb_int(struct jbuf *b, enum msg_field f, long long v)
+{
+	msgb_key(b, f);
+	jbuf_int(b, v);
+}
+
+void
+msgb_bool(struct jbuf *b, enum msg_field f, int v)
+{
+	msgb_key(b, f);
+	jbuf_adds(b, v ? "true" : "false");
+}
+
+/* A value that is already JSON text. */
+void
+msgb_raw(struct jbuf *b, enum msg_field f, const char *json, size_t len)
+{
+	msgb_key(b, f);
+	jbuf_add(b, json, len);
+}
+
+void
+msgb_end(struct jbuf *b)
+{
+	jbuf_adds(b, "}\n");
+}
+
+/* The common {"command":X,"info":"..."} shape. */
+void
+msgb_info(struct jbuf *b, enum msg_cmd cmd, const char *info)
+{
+	msgb_begin(b, cmd);
+	msgb_str(b, F_INFO, info);
+	msgb_end(b);
+}

@@ -1,0 +1,81 @@
+/* Parsing of numeric option values and of secret files, with ranges. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opt.h"
+
+/* A decimal integer within [min, max]; -1 otherwise. */
+int
+opt_long(const char *s, long min, long max, long *out)
+{
+	char	*end;
+	long	 v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* A byte count, with an optional K, M or G suffix (powers of 1024). */
+int
+opt_size(const char *s, size_t min, size_t max, size_t *out)
+{
+	char			*end;
+	unsigned long long	 v;
+
+	if (s == NULL || *s == '\0' || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm': case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g': case 'G':
+		v <<= 30;
+		end++;
+		break;
+	}
+	if (*end != '\0' || v < min || v > max)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+/* The first line of a file, without its newline. */
+int
+opt_read_secret_file(const char *path, char *buf, size_t len)
+{
+	FILE	*f;
+	size_t	 n;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, (int)len, f) == NULL) {
+		fclose(f);
+		errno = EINVAL;
+		return -1;
+	}
+	fclose(f);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	if (n == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}

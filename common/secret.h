@@ -1,0 +1,11 @@
+/* Secrets: generated from the kernel's random source, compared in constant time. */
+#ifndef SECRET_H
+#define SECRET_H
+
+#include <stddef.h>
+
+int	secret_equal(const char *, const char *);
+int	secret_generate(char *, size_t);
+int	secret_random_bytes(void *, size_t);
+
+#endif

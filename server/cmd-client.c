@@ -1,0 +1,185 @@
+/*
+ * Handlers for what clients send: LOGIN (with load-balancing REDIRECT),
+ * LOGOUT, REGISTER and ACTIVITY_MESSAGE.  Dispatch has checked role,
+ * fields and types before a handler runs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lock.h"
+#include "log.h"
+#include "msgbuild.h"
+#include "registry.h"
+#include "secret.h"
+#include "server.h"
+
+#define ANONYMOUS	"anonymous"
+
+/* Features this server offers clients; the rest are not yet built. */
+#define SERVER_FEATURES	(FEAT_BIT(FEAT_HEARTBEAT))
+
+static int
+is_anonymous(const char *username)
+{
+	return strcmp(username, ANONYMOUS) == 0;
+}
+
+static void
+login_success(struct peer *p, struct msg *m)
+{
+	struct server	*srv = p->srv;
+	struct jbuf	*b = &srv->out;
+	char		 info[SERVER_NAME_MAX + 32];
+	int		 i, n = 0;
+
+	snprintf(info, sizeof info, "logged in as user %s", p->username);
+	jbuf_reset(b);
+	msgb_begin(b, CMD_LOGIN_SUCCESS);
+	msgb_str(b, F_INFO, info);
+	/* Only a client that spoke of features hears of them. */
+	if (m->type[F_FEATURES] == JSON_ARRAY) {
+		msgb_key(b, F_FEATURES);
+		jbuf_addc(b, '[');
+		for (i = 0; i < FEAT__COUNT; i++) {
+			if ((p->features & FEAT_BIT(i)) == 0)
+				continue;
+			if (n++ > 0)
+				jbuf_addc(b, ',');
+			jbuf_cstr(b, msg_feature_names[i]);
+		}
+		jbuf_addc(b, ']');
+		msgb_str(b, F_ID, srv->id);
+	}
+	msgb_end(b);
+	peer_send_jbuf(p, b);
+}
+
+/* Log a client in, then send it elsewhere if we are the busy one. */
+enum cmd_ret
+cmd_login(struct peer *p, struct msg *m)
+{
+	struct server		*srv = p->srv;
+	const char		*name = m->str[F_USERNAME];
+	const char		*secret = m->str[F_SECRET];
+	const struct user	*u = NULL;
+	struct known_server	*k;
+	struct jbuf		*b = &srv->out;
+	unsigned		 wanted;
+
+	if (msg_features(m, msg_feature_names, &wanted) != 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "LOGIN: 'features' must be an array of strings");
+		return CMD_CLOSE;
+	}
+	if (!is_anonymous(name)) {
+		if ((u = registry_find(srv->reg, name)) == NULL) {
+			peer_reply_close(p, CMD_LOGIN_FAILED,
+			    "username is not registered");
+			return CMD_CLOSE;
+		}
+		if (secret == NULL || !secret_equal(u->secret, secret)) {
+			peer_reply_close(p, CMD_LOGIN_FAILED,
+			    "attempt to login with wrong secret");
+			return CMD_CLOSE;
+		}
+	}
+	if ((p->username = strdup(name)) == NULL ||
+	    (p->secret = strdup(u != NULL ? u->secret : "")) == NULL)
+		fatal("strdup");
+	p->anonymous = u == NULL;
+	p->features = wanted & SERVER_FEATURES;
+	p->role = PEER_CLIENT;
+	srv->nclients++;
+	login_success(p, m);
+
+	if ((k = tree_least_loaded(srv, srv->nclients)) != NULL) {
+		jbuf_reset(b);
+		msgb_begin(b, CMD_REDIRECT);
+		msgb_str(b, F_HOSTNAME, k->host);
+		msgb_int(b, F_PORT, k->port);
+		msgb_end(b);
+		peer_send_jbuf(p, b);
+		/* Count the client there until its next announce says so. */
+		k->load++;
+		peer_close(p, "redirected to %s:%d (load %lld, ours %d)",
+		    k->host, k->port, k->load - 1, srv->nclients);
+		return CMD_CLOSE;
+	}
+	log_debug("%s: logged in", peer_name(p));
+	return CMD_OK;
+}
+
+enum cmd_ret
+cmd_logout(struct peer *p, struct msg *m)
+{
+	(void)m;
+	peer_close(p, "client logged out");
+	return CMD_CLOSE;
+}
+
+enum cmd_ret
+cmd_register(struct peer *p, struct msg *m)
+{
+	unsigned	 wanted;
+
+	if (msg_features(m, msg_feature_names, &wanted) != 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "REGISTER: 'features' must be an array of strings");
+		return CMD_CLOSE;
+	}
+	if (is_anonymous(m->str[F_USERNAME])) {
+		peer_reply_close(p, CMD_REGISTER_FAILED,
+		    "the name anonymous is reserved");
+		return CMD_CLOSE;
+	}
+	if (m->str[F_USERNAME][0] == '\0') {
+		peer_reply_close(p, CMD_REGISTER_FAILED,
+		    "the username must not be empty");
+		return CMD_CLOSE;
+	}
+	if (lock_client_waiting(p->srv, p)) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "REGISTER: a registration is already in progress on this "
+		    "connection");
+		return CMD_CLOSE;
+	}
+	lock_register(p->srv, p, m->str[F_USERNAME], m->str[F_SECRET]);
+	return p->closing ? CMD_CLOSE : CMD_OK;
+}
+
+/* The client must be who it logged in as; then the activity goes out. */
+enum cmd_ret
+cmd_activity_message(struct peer *p, struct msg *m)
+{
+	const char	*secret = m->str[F_SECRET];
+
+	if (strcmp(m->str[F_USERNAME], p->username) != 0) {
+		peer_reply_close(p, CMD_AUTHENTICATION_FAIL,
+		    "the username does not match the logged in user");
+		return CMD_CLOSE;
+	}
+	if (!p->anonymous &&
+	    (secret == NULL || !secret_equal(p->secret, secret))) {
+		peer_reply_close(p, CMD_AUTHENTICATION_FAIL,
+		    "the secret does not match the logged in user");
+		return CMD_CLOSE;
+	}
+	activity_publish(p, m);
+	return CMD_OK;
+}
+
+/* PING from a client or server: echo its timestamp. */
+enum cmd_ret
+cmd_ping(struct peer *p, struct msg *m)
+{
+	struct jbuf	*b = &p->srv->out;
+
+	jbuf_reset(b);
+	msgb_begin(b, CMD_PONG);
+	if (m->type[F_TS] == JSON_NUMBER)
+		msgb_raw(b, F_TS, m->val[F_TS].p, m->val[F_TS].len);
+	msgb_end(b);
+	peer_send_jbuf(p, b);
+	return CMD_OK;
+}

@@ -1,0 +1,323 @@
+/*
+ * Handlers for what servers send: joining (AUTHENTICATE and its reply),
+ * broadcasts, announces, the registration lock protocol and user-list
+ * merges.  Dispatch has checked the sender's role and every field's
+ * presence and type before a handler runs.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/bufferevent.h>
+
+#include "lock.h"
+#include "log.h"
+#include "msgbuild.h"
+#include "registry.h"
+#include "secret.h"
+#include "server.h"
+#include "uplink.h"
+
+#define USER_FIELD_MAX	257
+
+static char *
+xstrdup(const char *s)
+{
+	char	*d;
+
+	if ((d = strdup(s)) == NULL)
+		fatal("strdup");
+	return d;
+}
+
+/*
+ * Merge a users array into the registry.  Entries that changed what we
+ * know are flooded on to our other links, so a join or a healed split
+ * spreads every registration through the whole tree.
+ */
+static int
+merge_users(struct server *srv, struct peer *from, struct json_span users,
+    char *err, size_t errlen)
+{
+	struct json_iter	 it, mit;
+	struct json_span	 el, key, val;
+	enum json_type		 t, mt;
+	struct jbuf		 fwd;
+	char			 name[USER_FIELD_MAX], secret[USER_FIELD_MAX];
+	char			 origin[USER_FIELD_MAX];
+	long long		 time;
+	int			 have, nfwd = 0, rc = 0;
+	enum registry_put	 r;
+
+	jbuf_init(&fwd);
+	json_iter_array(&it, users);
+	while (json_next_element(&it, &el, &t)) {
+		if (t != JSON_OBJECT) {
+			snprintf(err, errlen, "users: every entry must be an "
+			    "object");
+			rc = -1;
+			break;
+		}
+		have = 0;
+		time = 0;
+		snprintf(origin, sizeof origin, "%s", from->remote_id ?
+		    from->remote_id : "");
+		json_iter_object(&mit, el);
+		while (json_next_member(&mit, &key, &val, &mt)) {
+			char	*dst = NULL;
+
+			if (json_key_eq(key, msg_field_name(F_USERNAME)))
+				dst = name, have |= 1;
+			else if (json_key_eq(key, msg_field_name(F_SECRET)))
+				dst = secret, have |= 2;
+			else if (json_key_eq(key, msg_field_name(F_ORIGIN)))
+				dst = origin;
+			else if (json_key_eq(key, msg_field_name(F_TIME))) {
+				if (mt != JSON_NUMBER ||
+				    json_num_int(val, &time) != 0 || time < 0)
+					have |= 8;
+				continue;
+			}
+			if (dst == NULL)
+				continue;
+			if (mt != JSON_STRING) {
+				have |= 8;
+				continue;
+			}
+			val.p++;
+			val.len -= 2;
+			if (json_str_decode(val, dst, USER_FIELD_MAX, NULL) != 0)
+				have |= 8;
+		}
+		if (have != 3) {
+			snprintf(err, errlen, "users: every entry needs string "
+			    "username and secret (and a numeric time)");
+			rc = -1;
+			break;
+		}
+		r = registry_put(srv->reg, name, secret, (uint64_t)time, origin);
+		if (r != REG_ADDED && r != REG_REPLACED)
+			continue;
+		if (nfwd++ == 0) {
+			msgb_begin(&fwd, CMD_USER_SYNC);
+			msgb_key(&fwd, F_USERS);
+			jbuf_addc(&fwd, '[');
+		} else
+			jbuf_addc(&fwd, ',');
+		jbuf_add(&fwd, el.p, el.len);
+	}
+	if (nfwd > 0) {
+		jbuf_adds(&fwd, "]}\n");
+		tree_send_servers(srv, from, fwd.p, fwd.len);
+	}
+	jbuf_free(&fwd);
+	return rc;
+}
+
+/* A server asks to join through us. */
+enum cmd_ret
+cmd_authenticate(struct peer *p, struct msg *m)
+{
+	struct server	*srv = p->srv;
+	evutil_socket_t	 fd;
+	int		 port = 0, one = 1;
+
+	if (!secret_equal(srv->cfg.secret, m->str[F_SECRET])) {
+		log_warnx("%s: refused a server: wrong cluster secret",
+		    peer_name(p));
+		peer_reply_close(p, CMD_AUTHENTICATION_FAIL,
+		    "the supplied secret is incorrect");
+		return CMD_CLOSE;
+	}
+	if (msg_has(m, F_PORT) && msg_port(m, F_PORT, &port) != 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "AUTHENTICATE: field 'port' must be an integer from 1 to "
+		    "65535");
+		return CMD_CLOSE;
+	}
+	if (m->str[F_ID] != NULL && strcmp(m->str[F_ID], srv->id) == 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "AUTHENTICATE: a server cannot join itself");
+		return CMD_CLOSE;
+	}
+	p->role = PEER_SERVER;
+	srv->nservers++;
+	p->remote_id = xstrdup(m->str[F_ID] != NULL ? m->str[F_ID] : p->addr);
+	if (m->str[F_HOST] != NULL) {
+		p->remote_host = xstrdup(m->str[F_HOST]);
+		p->remote_port = port;
+	}
+	fd = bufferevent_getfd(p->bev);
+	if (fd != -1)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	log_info("%s: server joined", peer_name(p));
+	tree_send_users(srv, p, 1);
+	tree_announce(srv);
+	return CMD_OK;
+}
+
+/* Our parent accepted us: take its users, give it ours. */
+enum cmd_ret
+cmd_authenticate_success(struct peer *p, struct msg *m)
+{
+	struct server	*srv = p->srv;
+	char		 err[256];
+	int		 port;
+
+	p->role = PEER_SERVER;
+	srv->nservers++;
+	free(p->remote_id);
+	p->remote_id = xstrdup(m->str[F_ID]);
+	if (m->str[F_HOST] != NULL && msg_port(m, F_PORT, &port) == 0) {
+		free(p->remote_host);
+		p->remote_host = xstrdup(m->str[F_HOST]);
+		p->remote_port = port;
+	}
+	uplink_established(srv, p);
+	if (m->type[F_USERS] == JSON_ARRAY &&
+	    merge_users(srv, p, m->val[F_USERS], err, sizeof err) != 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE, err);
+		return CMD_CLOSE;
+	}
+	if (registry_count(srv->reg) > 0)
+		tree_send_users(srv, p, 0);
+	tree_announce(srv);
+	return CMD_OK;
+}
+
+/* INVALID_MESSAGE or AUTHENTICATION_FAIL: the other side is closing. */
+enum cmd_ret
+cmd_close_notice(struct peer *p, struct msg *m)
+{
+	char	 esc[LOG_ESCAPE_MAX * 4 + 8];
+
+	log_warnx("%s: peer said %s: %s", peer_name(p), msg_cmd_name(m->cmd),
+	    log_escape(m->str[F_INFO], strlen(m->str[F_INFO]), esc,
+	    sizeof esc));
+	if (m->cmd == CMD_AUTHENTICATION_FAIL)
+		uplink_refused(p->srv, p, m->str[F_INFO]);
+	peer_close(p, "peer sent %s", msg_cmd_name(m->cmd));
+	return CMD_CLOSE;
+}
+
+/*
+ * An activity from another server: the line is already the broadcast
+ * every receiver needs, so the same bytes go on to our other links and
+ * to our clients.
+ */
+enum cmd_ret
+cmd_activity_broadcast(struct peer *p, struct msg *m)
+{
+	struct server	*srv = p->srv;
+	struct jbuf	*b = &srv->out;
+
+	jbuf_reset(b);
+	jbuf_add(b, m->line, m->len);
+	jbuf_addc(b, '\n');
+	tree_send_servers(srv, p, b->p, b->len);
+	tree_send_clients(srv, b->p, b->len);
+	return CMD_OK;
+}
+
+/* Remember the announcing server and pass the announce on. */
+enum cmd_ret
+cmd_server_announce(struct peer *p, struct msg *m)
+{
+	struct server	*srv = p->srv;
+	struct jbuf	*b = &srv->out;
+	long long	 load;
+	int		 port;
+
+	if (msg_port(m, F_PORT, &port) != 0 ||
+	    msg_int(m, F_LOAD, &load) != 0 || load < 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "SERVER_ANNOUNCE: 'port' must be 1-65535 and 'load' a "
+		    "non-negative integer");
+		return CMD_CLOSE;
+	}
+	tree_known_update(srv, m->str[F_ID], m->str[F_HOSTNAME], port, load);
+	jbuf_reset(b);
+	jbuf_add(b, m->line, m->len);
+	jbuf_addc(b, '\n');
+	tree_send_servers(srv, p, b->p, b->len);
+	return CMD_OK;
+}
+
+static const char *
+lock_origin(struct peer *p, struct msg *m)
+{
+	return m->str[F_ORIGIN] != NULL ? m->str[F_ORIGIN] :
+	    (p->remote_id != NULL ? p->remote_id : "");
+}
+
+enum cmd_ret
+cmd_lock_request(struct peer *p, struct msg *m)
+{
+	lock_on_request(p->srv, p, m->str[F_USERNAME], m->str[F_SECRET],
+	    lock_origin(p, m));
+	return CMD_OK;
+}
+
+enum cmd_ret
+cmd_lock_answer(struct peer *p, struct msg *m)
+{
+	lock_on_answer(p->srv, p, m->cmd == CMD_LOCK_ALLOWED,
+	    m->str[F_USERNAME], m->str[F_SECRET], lock_origin(p, m));
+	return CMD_OK;
+}
+
+enum cmd_ret
+cmd_user_register_result(struct peer *p, struct msg *m)
+{
+	struct server	*srv = p->srv;
+	struct jbuf	*b = &srv->out;
+	long long	 time = 0;
+	int		 success;
+
+	if (strcmp(m->str[F_RESULT], "success") == 0)
+		success = 1;
+	else if (strcmp(m->str[F_RESULT], "failure") == 0)
+		success = 0;
+	else {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "USER_REGISTER_RESULT: 'result' must be \"success\" or "
+		    "\"failure\"");
+		return CMD_CLOSE;
+	}
+	if (msg_has(m, F_TIME) && (msg_int(m, F_TIME, &time) != 0 || time < 0)) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "USER_REGISTER_RESULT: 'time' must be a non-negative "
+		    "integer");
+		return CMD_CLOSE;
+	}
+	lock_on_result(srv, p, success, m->str[F_USERNAME], m->str[F_SECRET],
+	    lock_origin(p, m), (unsigned long long)time);
+	jbuf_reset(b);
+	jbuf_add(b, m->line, m->len);
+	jbuf_addc(b, '\n');
+	tree_send_servers(srv, p, b->p, b->len);
+	return CMD_OK;
+}
+
+enum cmd_ret
+cmd_user_sync(struct peer *p, struct msg *m)
+{
+	char	 err[256];
+
+	if (merge_users(p->srv, p, m->val[F_USERS], err, sizeof err) != 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE, err);
+		return CMD_CLOSE;
+	}
+	return CMD_OK;
+}
+
+enum cmd_ret
+cmd_pong(struct peer *p, struct msg *m)
+{
+	(void)p;
+	(void)m;
+	return CMD_OK;
+}

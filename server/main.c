@@ -1,0 +1,342 @@
+/*
+ * activity-server: options, the event loop, signals.  The flags existing
+ * scripts use (-lh -lp -rh -rp -s -a) work as they are; every flag also
+ * has a GNU long form.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "opt.h"
+#include "registry.h"
+#include "secret.h"
+#include "server.h"
+#include "uplink.h"
+
+#define VERSION	"1.0.0"
+
+enum {
+	OPT_LH = 256, OPT_LP, OPT_RH, OPT_RP, OPT_BIND, OPT_SECRET_FILE,
+	OPT_DATA_DIR, OPT_MAX_MSG, OPT_CLIENT_OUTBUF, OPT_SERVER_OUTBUF,
+	OPT_MAX_CONNS, OPT_MAX_SERVERS, OPT_MAX_PENDING, OPT_REG_TIMEOUT,
+	OPT_AUTH_TIMEOUT, OPT_LIVENESS, OPT_RECONNECT_DELAY,
+};
+
+static const struct option longopts[] = {
+	{ "lh", required_argument, NULL, OPT_LH },
+	{ "listen-host", required_argument, NULL, OPT_LH },
+	{ "lp", required_argument, NULL, OPT_LP },
+	{ "listen-port", required_argument, NULL, OPT_LP },
+	{ "rh", required_argument, NULL, OPT_RH },
+	{ "remote-host", required_argument, NULL, OPT_RH },
+	{ "rp", required_argument, NULL, OPT_RP },
+	{ "remote-port", required_argument, NULL, OPT_RP },
+	{ "secret", required_argument, NULL, 's' },
+	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+	{ "announce-interval", required_argument, NULL, 'a' },
+	{ "bind", required_argument, NULL, OPT_BIND },
+	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
+	{ "max-message", required_argument, NULL, OPT_MAX_MSG },
+	{ "client-outbuf", required_argument, NULL, OPT_CLIENT_OUTBUF },
+	{ "server-outbuf", required_argument, NULL, OPT_SERVER_OUTBUF },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
+	{ "max-servers", required_argument, NULL, OPT_MAX_SERVERS },
+	{ "max-pending-registrations", required_argument, NULL,
+	    OPT_MAX_PENDING },
+	{ "register-timeout", required_argument, NULL, OPT_REG_TIMEOUT },
+	{ "auth-timeout", required_argument, NULL, OPT_AUTH_TIMEOUT },
+	{ "liveness", required_argument, NULL, OPT_LIVENESS },
+	{ "reconnect-delay", required_argument, NULL, OPT_RECONNECT_DELAY },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: activity-server [-lh host] [-lp port] [-rh host -rp port] [-s secret]\n"
+"                       [-a ms] [options]\n"
+"\n"
+"Run one server of an activity-streamer cluster.  Started alone it is the\n"
+"root (and prints a generated secret unless -s is given); with -rh/-rp it\n"
+"joins the cluster through that server.\n"
+"\n"
+"  -lh, --listen-host HOST    host name this server advertises (localhost)\n"
+"  -lp, --listen-port PORT    port to listen on (3780)\n"
+"  -rh, --remote-host HOST    a server of the cluster to join\n"
+"  -rp, --remote-port PORT    its port (3780)\n"
+"  -s,  --secret SECRET       the cluster secret\n"
+"       --secret-file PATH    read the secret from the first line of PATH\n"
+"  -a,  --announce-interval MS  SERVER_ANNOUNCE period (5000)\n"
+"       --bind ADDR           address to listen on (the -lh host)\n"
+"       --data-dir DIR        keep a journal of registered users in DIR\n"
+"       --max-message BYTES   longest accepted message (1M)\n"
+"       --client-outbuf BYTES drop a client with more unread output (16M)\n"
+"       --server-outbuf BYTES drop a server link with more unread output (64M)\n"
+"       --max-connections N   open connections at most (16384)\n"
+"       --max-servers N       known servers at most (256)\n"
+"       --max-pending-registrations N  registrations in progress (1024)\n"
+"       --register-timeout MS give up a registration after MS (5000)\n"
+"       --auth-timeout MS     close connections that have not logged in,\n"
+"                             registered or authenticated after MS (10000)\n"
+"       --liveness MS         mark a server unavailable after MS without an\n"
+"                             announce (4 announce intervals)\n"
+"       --reconnect-delay MS  wait MS before re-joining after losing the\n"
+"                             parent (0; a test knob)\n"
+"  -v,  --verbose             log more (repeat for debug)\n"
+"  -q,  --quiet               log warnings only\n"
+"  -h,  --help                this help\n"
+"  -V,  --version             print the version\n"
+"\n"
+"Example: activity-server -lh localhost -lp 8001 -s abc -rh localhost -rp 8000 -a 5000\n");
+}
+
+static void
+bad_value(const char *opt, const char *val, const char *want)
+{
+	fprintf(stderr, "activity-server: invalid value '%s' for %s: %s\n",
+	    val, opt, want);
+	exit(1);
+}
+
+static long
+num_arg(const char *opt, const char *val, long min, long max)
+{
+	long	 v;
+	char	 want[96];
+
+	if (opt_long(val, min, max, &v) != 0) {
+		snprintf(want, sizeof want, "expected an integer from %ld to "
+		    "%ld", min, max);
+		bad_value(opt, val, want);
+	}
+	return v;
+}
+
+static size_t
+size_arg(const char *opt, const char *val, size_t min, size_t max)
+{
+	size_t	 v;
+
+	if (opt_size(val, min, max, &v) != 0)
+		bad_value(opt, val, "expected a byte count such as 65536, "
+		    "512K or 1M, within limits");
+	return v;
+}
+
+static void
+config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->listen_host = "localhost";
+	c->listen_port = 3780;
+	c->remote_port = 3780;
+	c->announce_ms = 5000;
+	c->max_msg = 1024 * 1024;
+	c->client_outbuf = 16 * 1024 * 1024;
+	c->server_outbuf = 64 * 1024 * 1024;
+	c->max_conns = 16384;
+	c->max_servers = 256;
+	c->max_pending_reg = 1024;
+	c->register_timeout_ms = 5000;
+	c->auth_timeout_ms = 10000;
+	c->liveness_ms = -1;
+	c->verbose = LOG_LVL_INFO;
+}
+
+static void
+parse_args(int argc, char **argv, struct config *c)
+{
+	const char	*secret_file = NULL;
+	int		 ch;
+
+	while ((ch = getopt_long_only(argc, argv, "s:a:vqhV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case OPT_LH:
+			c->listen_host = optarg;
+			break;
+		case OPT_LP:
+			c->listen_port = (int)num_arg("-lp", optarg, 1, 65535);
+			break;
+		case OPT_RH:
+			c->remote_host = optarg;
+			break;
+		case OPT_RP:
+			c->remote_port = (int)num_arg("-rp", optarg, 1, 65535);
+			break;
+		case 's':
+			if (strlen(optarg) == 0 ||
+			    strlen(optarg) >= sizeof c->secret)
+				bad_value("-s", optarg, "expected 1 to 255 "
+				    "characters");
+			snprintf(c->secret, sizeof c->secret, "%s", optarg);
+			c->secret_given = 1;
+			break;
+		case OPT_SECRET_FILE:
+			secret_file = optarg;
+			break;
+		case 'a':
+			c->announce_ms = (int)num_arg("-a", optarg, 10,
+			    3600000);
+			break;
+		case OPT_BIND:
+			c->bind_addr = optarg;
+			break;
+		case OPT_DATA_DIR:
+			c->data_dir = optarg;
+			break;
+		case OPT_MAX_MSG:
+			c->max_msg = size_arg("--max-message", optarg, 256,
+			    (size_t)64 << 20);
+			break;
+		case OPT_CLIENT_OUTBUF:
+			c->client_outbuf = size_arg("--client-outbuf", optarg,
+			    4096, (size_t)1 << 32);
+			break;
+		case OPT_SERVER_OUTBUF:
+			c->server_outbuf = size_arg("--server-outbuf", optarg,
+			    4096, (size_t)1 << 34);
+			break;
+		case OPT_MAX_CONNS:
+			c->max_conns = (int)num_arg("--max-connections",
+			    optarg, 1, 1000000);
+			break;
+		case OPT_MAX_SERVERS:
+			c->max_servers = (int)num_arg("--max-servers", optarg,
+			    1, 65536);
+			break;
+		case OPT_MAX_PENDING:
+			c->max_pending_reg = (int)num_arg(
+			    "--max-pending-registrations", optarg, 1, 1000000);
+			break;
+		case OPT_REG_TIMEOUT:
+			c->register_timeout_ms = (int)num_arg(
+			    "--register-timeout", optarg, 10, 3600000);
+			break;
+		case OPT_AUTH_TIMEOUT:
+			c->auth_timeout_ms = (int)num_arg("--auth-timeout",
+			    optarg, 10, 3600000);
+			break;
+		case OPT_LIVENESS:
+			c->liveness_ms = (int)num_arg("--liveness", optarg,
+			    10, 86400000);
+			break;
+		case OPT_RECONNECT_DELAY:
+			c->reconnect_delay_ms = (int)num_arg(
+			    "--reconnect-delay", optarg, 0, 3600000);
+			break;
+		case 'v':
+			c->verbose++;
+			break;
+		case 'q':
+			c->verbose = LOG_LVL_WARN;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("activity-server %s\n", VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(1);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "activity-server: unexpected argument '%s'\n",
+		    argv[optind]);
+		usage(stderr);
+		exit(1);
+	}
+	if (secret_file != NULL) {
+		if (c->secret_given) {
+			fprintf(stderr, "activity-server: give -s or "
+			    "--secret-file, not both\n");
+			exit(1);
+		}
+		if (opt_read_secret_file(secret_file, c->secret,
+		    sizeof c->secret) != 0) {
+			fprintf(stderr, "activity-server: %s: %s\n",
+			    secret_file, strerror(errno));
+			exit(1);
+		}
+		c->secret_given = 1;
+	}
+	if (c->liveness_ms < 0)
+		c->liveness_ms = 4 * c->announce_ms;
+}
+
+static void
+signal_cb(evutil_socket_t sig, short events, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)events;
+	server_shutdown(srv, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config		 cfg;
+	struct event_base	*base;
+	struct server		*srv;
+	char			 err[512];
+	int			 rc;
+
+	config_defaults(&cfg);
+	parse_args(argc, argv, &cfg);
+	log_init("activity-server", cfg.verbose);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!cfg.secret_given) {
+		if (cfg.remote_host != NULL) {
+			fprintf(stderr, "activity-server: joining a cluster "
+			    "(-rh) needs its secret (-s or --secret-file)\n");
+			return 1;
+		}
+		if (secret_generate(cfg.secret, 27) != 0)
+			fatal("cannot generate a secret");
+		printf("cluster secret: %s\n", cfg.secret);
+		fflush(stdout);
+	}
+
+	if ((base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	srv = server_new(base, &cfg);
+	if (cfg.data_dir != NULL &&
+	    registry_open(srv->reg, cfg.data_dir, err, sizeof err) != 0) {
+		log_warnx("cannot use the data directory: %s", err);
+		return 1;
+	}
+	if (server_listen(srv) != 0)
+		return 1;
+	srv->sig_ev[0] = evsignal_new(base, SIGTERM, signal_cb, srv);
+	srv->sig_ev[1] = evsignal_new(base, SIGINT, signal_cb, srv);
+	event_add(srv->sig_ev[0], NULL);
+	event_add(srv->sig_ev[1], NULL);
+	cron_start(srv);
+	log_info("server %s listening on %s:%d%s", srv->id,
+	    cfg.bind_addr != NULL ? cfg.bind_addr : cfg.listen_host,
+	    cfg.listen_port, cfg.remote_host != NULL ? ", joining" : " as root");
+	if (cfg.remote_host != NULL)
+		uplink_start(srv, cfg.remote_host, cfg.remote_port);
+
+	event_base_dispatch(base);
+
+	rc = srv->exit_code;
+	server_free(srv);
+	event_base_free(base);
+	return rc;
+}

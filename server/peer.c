@@ -1,0 +1,282 @@
+/*
+ * Connection lifecycle: a peer wraps one bufferevent.  Lines are framed
+ * with a cap and handed to dispatch; a peer condemned by peer_close()
+ * reads nothing more, flushes what it was told, and is freed later from
+ * the event loop, never inside its own callback.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "clock.h"
+#include "lock.h"
+#include "log.h"
+#include "msgbuild.h"
+#include "server.h"
+#include "uplink.h"
+
+#define PEER_LINGER_MS	1000	/* how long a closing peer may flush */
+
+static void	peer_read_cb(struct bufferevent *, void *);
+static void	peer_write_cb(struct bufferevent *, void *);
+static void	peer_event_cb(struct bufferevent *, short, void *);
+static void	peer_free_cb(evutil_socket_t, short, void *);
+
+/*
+ * Wrap an accepted or connected bufferevent.  The bufferevent, not a
+ * socket, is the seam: tests hand in one end of a bufferevent_pair.
+ */
+struct peer *
+peer_new(struct server *srv, struct bufferevent *bev, const char *addr,
+    int outgoing)
+{
+	struct peer	*p;
+
+	if ((p = calloc(1, sizeof *p)) == NULL)
+		fatal("calloc");
+	p->srv = srv;
+	p->bev = bev;
+	p->role = PEER_NEW;
+	p->outgoing = outgoing;
+	p->serial = ++srv->next_serial;
+	p->created_ms = p->last_rx_ms = now_ms();
+	snprintf(p->addr, sizeof p->addr, "%s", addr);
+	frame_init(&p->fr, srv->cfg.max_msg);
+	if ((p->free_ev = evtimer_new(srv->base, peer_free_cb, p)) == NULL)
+		fatalx("evtimer_new");
+	TAILQ_INSERT_TAIL(&srv->peers, p, entry);
+	srv->npeers++;
+	bufferevent_setcb(bev, peer_read_cb, NULL, peer_event_cb, p);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	log_debug("%s: new connection", peer_name(p));
+	return p;
+}
+
+/* A short name for logs: role, serial, address, and user or server id. */
+const char *
+peer_name(const struct peer *p)
+{
+	static char	 buf[SERVER_NAME_MAX + 96];
+	char		 esc[LOG_ESCAPE_MAX * 4 + 8];
+
+	switch (p->role) {
+	case PEER_CLIENT:
+		snprintf(buf, sizeof buf, "client#%llu %s (%s)",
+		    (unsigned long long)p->serial, p->addr,
+		    log_escape(p->username, strlen(p->username), esc,
+		    sizeof esc));
+		break;
+	case PEER_SERVER:
+	case PEER_UPLINK_AUTH:
+		snprintf(buf, sizeof buf, "%s#%llu %s (%s)",
+		    p->outgoing ? "parent" : "child",
+		    (unsigned long long)p->serial, p->addr,
+		    p->remote_id != NULL ? p->remote_id : "?");
+		break;
+	default:
+		snprintf(buf, sizeof buf, "conn#%llu %s",
+		    (unsigned long long)p->serial, p->addr);
+		break;
+	}
+	return buf;
+}
+
+/* Release a peer at once; only from the loop or at shutdown. */
+void
+peer_free(struct peer *p)
+{
+	struct server	*srv = p->srv;
+
+	TAILQ_REMOVE(&srv->peers, p, entry);
+	srv->npeers--;
+	bufferevent_free(p->bev);
+	event_free(p->free_ev);
+	free(p->username);
+	free(p->secret);
+	free(p->remote_id);
+	free(p->remote_host);
+	free(p);
+}
+
+static void
+peer_free_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	peer_free(arg);
+}
+
+/*
+ * Condemn a peer: log why once, drop it from every table that points at
+ * it, stop reading, and free it once its output has flushed (or after a
+ * short linger if the other side does not read).
+ */
+void
+peer_close(struct peer *p, const char *fmt, ...)
+{
+	struct server	*srv = p->srv;
+	struct timeval	 tv;
+	char		 reason[512];
+	va_list		 ap;
+	enum peer_role	 role = p->role;
+
+	if (p->closing)
+		return;
+	p->closing = 1;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	if (role == PEER_SERVER || role == PEER_UPLINK_AUTH)
+		log_info("%s: closed: %s", peer_name(p), reason);
+	else
+		log_debug("%s: closed: %s", peer_name(p), reason);
+
+	if (role == PEER_CLIENT)
+		srv->nclients--;
+	if (role == PEER_SERVER)
+		srv->nservers--;
+	lock_peer_closed(srv, p);
+	uplink_peer_closed(srv, p);
+
+	bufferevent_disable(p->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(p->bev)) == 0) {
+		event_active(p->free_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	bufferevent_setcb(p->bev, NULL, peer_write_cb, peer_event_cb, p);
+	tv.tv_sec = PEER_LINGER_MS / 1000;
+	tv.tv_usec = (PEER_LINGER_MS % 1000) * 1000;
+	evtimer_add(p->free_ev, &tv);
+}
+
+static void
+peer_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct peer	*p = arg;
+
+	if (p->closing &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		evtimer_del(p->free_ev);
+		event_active(p->free_ev, EV_TIMEOUT, 0);
+	}
+}
+
+/*
+ * Queue bytes for a peer.  A peer whose unread output passes its cap is
+ * a slow consumer: it is dropped rather than buffered without bound.
+ */
+int
+peer_send(struct peer *p, const void *data, size_t len)
+{
+	struct evbuffer	*out;
+	size_t		 cap;
+
+	if (p->closing)
+		return -1;
+	out = bufferevent_get_output(p->bev);
+	cap = p->role == PEER_SERVER || p->role == PEER_UPLINK_AUTH ?
+	    p->srv->cfg.server_outbuf : p->srv->cfg.client_outbuf;
+	if (evbuffer_get_length(out) + len > cap) {
+		peer_close(p, "output buffer over %zu bytes: not reading "
+		    "(slow consumer)", cap);
+		return -1;
+	}
+	if (evbuffer_add(out, data, len) != 0) {
+		peer_close(p, "out of memory queueing output");
+		return -1;
+	}
+	return 0;
+}
+
+int
+peer_send_jbuf(struct peer *p, struct jbuf *b)
+{
+	return peer_send(p, b->p, b->len);
+}
+
+/* Send a {command, info} message. */
+void
+peer_reply_info(struct peer *p, enum msg_cmd cmd, const char *info)
+{
+	struct jbuf	 b;
+
+	jbuf_init(&b);
+	msgb_info(&b, cmd, info);
+	peer_send_jbuf(p, &b);
+	jbuf_free(&b);
+}
+
+/* Send a {command, info} reply, then close: the protocol's error path. */
+void
+peer_reply_close(struct peer *p, enum msg_cmd cmd, const char *info)
+{
+	struct jbuf	*b = &p->srv->out;
+
+	jbuf_reset(b);
+	msgb_info(b, cmd, info);
+	peer_send_jbuf(p, b);
+	peer_close(p, "sent %s: %s", msg_cmd_name(cmd), info);
+}
+
+static void
+peer_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct peer		*p = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct frame		 f;
+	enum frame_status	 st;
+	char			 info[128];
+
+	p->last_rx_ms = now_ms();
+	while (!p->closing) {
+		st = frame_next(&p->fr, in, &f);
+		if (st == FRAME_NEED_MORE)
+			break;
+		if (st == FRAME_TOO_LONG) {
+			snprintf(info, sizeof info,
+			    "message longer than %zu bytes", p->fr.max);
+			peer_reply_close(p, CMD_INVALID_MESSAGE, info);
+			break;
+		}
+		if (st == FRAME_BAD_NUL) {
+			peer_reply_close(p, CMD_INVALID_MESSAGE,
+			    "message contains a NUL byte");
+			break;
+		}
+		dispatch_line(p, f.line, f.len);
+		if (p->closing)
+			break;
+		frame_done(&p->fr, in, &f);
+	}
+}
+
+static void
+peer_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct peer	*p = arg;
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	(void)bev;
+	if (events & BEV_EVENT_CONNECTED) {
+		uplink_connected(p->srv, p);
+		return;
+	}
+	if (p->closing) {
+		/* The other side went away while we flushed: free now. */
+		evtimer_del(p->free_ev);
+		event_active(p->free_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	if (events & BEV_EVENT_EOF)
+		peer_close(p, "connection closed by peer");
+	else if (events & BEV_EVENT_ERROR)
+		peer_close(p, "connection error: %s",
+		    evutil_socket_error_to_string(err));
+	else
+		peer_close(p, "connection event %#x", events);
+}

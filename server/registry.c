@@ -1,0 +1,353 @@
+/*
+ * The user registry and its journal.  Every change is appended as one
+ * JSON line and flushed to disk before it is acknowledged; at start the
+ * journal is replayed, later lines overriding earlier ones, and a torn
+ * last line (a crash mid-write) is cut off rather than treated as fatal.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+#include "msg.h"
+#include "msgbuild.h"
+#include "registry.h"
+
+#define REGISTRY_JOURNAL	"users.journal"
+#define REGISTRY_MIN_BUCKETS	64
+#define SERVER_NAME_BUF		257
+
+struct registry {
+	struct user	**buckets;
+	size_t		  nbuckets;
+	size_t		  count;
+	int		  fd;		/* journal, -1 when not durable */
+	int		  replaying;
+};
+
+static uint64_t
+registry_hash(const char *s)
+{
+	uint64_t	 h = 1469598103934665603ULL;
+
+	while (*s != '\0') {
+		h ^= (unsigned char)*s++;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+struct registry *
+registry_new(void)
+{
+	struct registry	*r;
+
+	if ((r = calloc(1, sizeof *r)) == NULL)
+		fatal("calloc");
+	r->nbuckets = REGISTRY_MIN_BUCKETS;
+	if ((r->buckets = calloc(r->nbuckets, sizeof *r->buckets)) == NULL)
+		fatal("calloc");
+	r->fd = -1;
+	return r;
+}
+
+static void
+user_free(struct user *u)
+{
+	free(u->name);
+	free(u->secret);
+	free(u->origin);
+	free(u);
+}
+
+void
+registry_free(struct registry *r)
+{
+	struct user	*u, *next;
+	size_t		 i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->nbuckets; i++) {
+		for (u = r->buckets[i]; u != NULL; u = next) {
+			next = u->next;
+			user_free(u);
+		}
+	}
+	if (r->fd != -1)
+		close(r->fd);
+	free(r->buckets);
+	free(r);
+}
+
+const struct user *
+registry_find(const struct registry *r, const char *name)
+{
+	struct user	*u;
+
+	u = r->buckets[registry_hash(name) & (r->nbuckets - 1)];
+	for (; u != NULL; u = u->next)
+		if (strcmp(u->name, name) == 0)
+			return u;
+	return NULL;
+}
+
+static void
+registry_grow(struct registry *r)
+{
+	struct user	**nb, *u, *next;
+	size_t		  i, n = r->nbuckets * 2, h;
+
+	if ((nb = calloc(n, sizeof *nb)) == NULL)
+		fatal("calloc");
+	for (i = 0; i < r->nbuckets; i++) {
+		for (u = r->buckets[i]; u != NULL; u = next) {
+			next = u->next;
+			h = registry_hash(u->name) & (n - 1);
+			u->next = nb[h];
+			nb[h] = u;
+		}
+	}
+	free(r->buckets);
+	r->buckets = nb;
+	r->nbuckets = n;
+}
+
+/*
+ * The conflict rule applied everywhere: of two registrations of one name
+ * with different secrets the earlier one wins; equal times fall to the
+ * lower origin id, then to the lower secret, so every server picks the
+ * same winner whatever order it learns them in.  Returns 1 if the
+ * candidate beats u.
+ */
+int
+registry_wins(const struct user *u, const char *secret, uint64_t time,
+    const char *origin)
+{
+	int	 c;
+
+	if (time != u->time)
+		return time < u->time;
+	if ((c = strcmp(origin, u->origin)) != 0)
+		return c < 0;
+	return strcmp(secret, u->secret) < 0;
+}
+
+static int
+registry_journal(struct registry *r, const struct user *u)
+{
+	struct jbuf	 b;
+	ssize_t		 n;
+	size_t		 off = 0;
+	int		 rc = 0;
+
+	if (r->fd == -1 || r->replaying)
+		return 0;
+	jbuf_init(&b);
+	jbuf_adds(&b, "{\"username\":");
+	jbuf_cstr(&b, u->name);
+	msgb_str(&b, F_SECRET, u->secret);
+	msgb_int(&b, F_TIME, (long long)u->time);
+	msgb_str(&b, F_ORIGIN, u->origin);
+	jbuf_adds(&b, "}\n");
+	while (off < b.len) {
+		n = write(r->fd, b.p + off, b.len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			log_warn("journal write");
+			rc = -1;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (rc == 0 && fdatasync(r->fd) == -1) {
+		log_warn("journal fdatasync");
+		rc = -1;
+	}
+	jbuf_free(&b);
+	return rc;
+}
+
+/*
+ * Record name/secret, merging with what is known by the conflict rule.
+ * A change is journalled (and flushed) before this returns.
+ */
+enum registry_put
+registry_put(struct registry *r, const char *name, const char *secret,
+    uint64_t time, const char *origin)
+{
+	struct user	*u;
+	char		*s, *o;
+	size_t		 h;
+
+	if ((u = (struct user *)registry_find(r, name)) != NULL) {
+		if (strcmp(u->secret, secret) == 0)
+			return REG_UNCHANGED;
+		if (!registry_wins(u, secret, time, origin))
+			return REG_KEPT;
+		if ((s = strdup(secret)) == NULL ||
+		    (o = strdup(origin)) == NULL)
+			fatal("strdup");
+		free(u->secret);
+		free(u->origin);
+		u->secret = s;
+		u->origin = o;
+		u->time = time;
+		return registry_journal(r, u) == 0 ? REG_REPLACED : REG_ERROR;
+	}
+	if (r->count >= r->nbuckets)
+		registry_grow(r);
+	if ((u = calloc(1, sizeof *u)) == NULL ||
+	    (u->name = strdup(name)) == NULL ||
+	    (u->secret = strdup(secret)) == NULL ||
+	    (u->origin = strdup(origin)) == NULL)
+		fatal("registry_put");
+	u->time = time;
+	h = registry_hash(name) & (r->nbuckets - 1);
+	u->next = r->buckets[h];
+	r->buckets[h] = u;
+	r->count++;
+	return registry_journal(r, u) == 0 ? REG_ADDED : REG_ERROR;
+}
+
+size_t
+registry_count(const struct registry *r)
+{
+	return r->count;
+}
+
+void
+registry_foreach(const struct registry *r,
+    void (*cb)(const struct user *, void *), void *arg)
+{
+	struct user	*u;
+	size_t		 i;
+
+	for (i = 0; i < r->nbuckets; i++)
+		for (u = r->buckets[i]; u != NULL; u = u->next)
+			cb(u, arg);
+}
+
+/* Apply one journal line; -1 if it is not a well-formed entry. */
+static int
+registry_replay_line(struct registry *r, const char *line, size_t len)
+{
+	struct json_span	 whole = { line, len }, key, val;
+	struct json_iter	 it;
+	enum json_type		 t;
+	const char		*why;
+	char			 name[SERVER_NAME_BUF], secret[SERVER_NAME_BUF];
+	char			 origin[SERVER_NAME_BUF];
+	long long		 time = 0;
+	int			 have = 0;
+
+	if (json_validate(line, len, 4, &why) != JSON_OBJECT)
+		return -1;
+	origin[0] = '\0';
+	json_iter_object(&it, whole);
+	while (json_next_member(&it, &key, &val, &t)) {
+		char	*dst = NULL;
+
+		if (json_key_eq(key, msg_field_name(F_USERNAME)))
+			dst = name, have |= 1;
+		else if (json_key_eq(key, msg_field_name(F_SECRET)))
+			dst = secret, have |= 2;
+		else if (json_key_eq(key, msg_field_name(F_ORIGIN)))
+			dst = origin;
+		else if (json_key_eq(key, msg_field_name(F_TIME)) &&
+		    t == JSON_NUMBER) {
+			if (json_num_int(val, &time) != 0 || time < 0)
+				return -1;
+		}
+		if (dst == NULL)
+			continue;
+		if (t != JSON_STRING)
+			return -1;
+		val.p++;
+		val.len -= 2;
+		if (json_str_decode(val, dst, SERVER_NAME_BUF, NULL) != 0)
+			return -1;
+	}
+	if (have != 3)
+		return -1;
+	registry_put(r, name, secret, (uint64_t)time, origin);
+	return 0;
+}
+
+/*
+ * Make the registry durable in dir: replay the journal there, cut a torn
+ * tail, and append from now on.
+ */
+int
+registry_open(struct registry *r, const char *dir, char *err, size_t errlen)
+{
+	char		 path[4096];
+	struct stat	 st;
+	char		*buf = NULL, *p, *nl;
+	size_t		 good = 0, lineno = 0;
+	ssize_t		 n;
+	off_t		 off = 0;
+	int		 fd;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/%s", dir, REGISTRY_JOURNAL);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600)) == -1 || fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (st.st_size > 0) {
+		if ((buf = malloc((size_t)st.st_size)) == NULL)
+			fatal("malloc");
+		while (off < st.st_size) {
+			n = pread(fd, buf + off, (size_t)(st.st_size - off),
+			    off);
+			if (n <= 0) {
+				snprintf(err, errlen, "%s: read: %s", path,
+				    n == 0 ? "short read" : strerror(errno));
+				free(buf);
+				close(fd);
+				return -1;
+			}
+			off += n;
+		}
+		r->replaying = 1;
+		for (p = buf; p < buf + st.st_size; p = nl + 1) {
+			nl = memchr(p, '\n', (size_t)(buf + st.st_size - p));
+			if (nl == NULL)
+				break;		/* torn tail */
+			lineno++;
+			if (registry_replay_line(r, p, (size_t)(nl - p)) != 0)
+				log_warnx("%s: line %zu is not a valid entry, "
+				    "skipped", path, lineno);
+			good = (size_t)(nl + 1 - buf);
+		}
+		r->replaying = 0;
+		if (good < (size_t)st.st_size) {
+			log_warnx("%s: ignoring a torn last line of %zu bytes",
+			    path, (size_t)st.st_size - good);
+			if (ftruncate(fd, (off_t)good) == -1) {
+				snprintf(err, errlen, "%s: truncate: %s", path,
+				    strerror(errno));
+				free(buf);
+				close(fd);
+				return -1;
+			}
+		}
+		free(buf);
+	}
+	r->fd = fd;
+	log_info("registry: %zu users from %s", r->count, path);
+	return 0;
+}

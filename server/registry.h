@@ -1,0 +1,43 @@
+/*
+ * Registered users: a hash table of name -> secret, the rule that merges
+ * two registries, and an append-only journal that makes a registration
+ * durable before the client is told it succeeded.
+ */
+#ifndef REGISTRY_H
+#define REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct user {
+	char		*name;
+	char		*secret;
+	char		*origin;	/* id of the server that registered it */
+	uint64_t	 time;		/* wall-clock ms of the registration */
+	struct user	*next;
+};
+
+enum registry_put {
+	REG_UNCHANGED,		/* already known with this secret */
+	REG_ADDED,
+	REG_REPLACED,		/* known with another secret that lost */
+	REG_KEPT,		/* known with another secret that won */
+	REG_ERROR,		/* the journal could not be written */
+};
+
+struct registry;
+
+struct registry		*registry_new(void);
+void			 registry_free(struct registry *);
+int			 registry_open(struct registry *, const char *, char *,
+			    size_t);
+const struct user	*registry_find(const struct registry *, const char *);
+enum registry_put	 registry_put(struct registry *, const char *,
+			    const char *, uint64_t, const char *);
+size_t			 registry_count(const struct registry *);
+void			 registry_foreach(const struct registry *,
+			    void (*)(const struct user *, void *), void *);
+int			 registry_wins(const struct user *, const char *,
+			    uint64_t, const char *);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * The server object: creation with its tables, the listening socket and
+ * its accept path with a connection cap, and shutdown.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "lock.h"
+#include "log.h"
+#include "msgbuild.h"
+#include "registry.h"
+#include "secret.h"
+#include "server.h"
+#include "uplink.h"
+
+#define SERVER_BACKLOG		1024
+#define SERVER_ACCEPT_PAUSE_MS	100
+
+/* Build a server with empty tables; nothing listens yet. */
+struct server *
+server_new(struct event_base *base, const struct config *cfg)
+{
+	struct server	*srv;
+	unsigned char	 r[8];
+	int		 i;
+
+	if ((srv = calloc(1, sizeof *srv)) == NULL)
+		fatal("calloc");
+	srv->base = base;
+	srv->cfg = *cfg;
+	TAILQ_INIT(&srv->peers);
+	if (secret_random_bytes(r, sizeof r) != 0)
+		fatal("getrandom");
+	for (i = 0; i < 8; i++)
+		snprintf(srv->id + 2 * i, 3, "%02x", r[i]);
+	if ((srv->known = calloc((size_t)cfg->max_servers,
+	    sizeof *srv->known)) == NULL)
+		fatal("calloc");
+	srv->reg = registry_new();
+	srv->locks = lock_table_new();
+	jbuf_init(&srv->out);
+	srv->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (srv->dns == NULL)
+		srv->dns = evdns_base_new(base, 0);
+	uplink_init(srv);
+	return srv;
+}
+
+static void
+server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	static const char	 full[] = "{\"command\":\"INVALID_MESSAGE\","
+	    "\"info\":\"server full: too many connections\"}\n";
+	struct server		*srv = arg;
+	struct bufferevent	*bev;
+	char			 host[INET6_ADDRSTRLEN], addr[64];
+	int			 one = 1;
+
+	(void)l;
+	if (getnameinfo(sa, (socklen_t)salen, host, sizeof host, NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		snprintf(host, sizeof host, "?");
+	snprintf(addr, sizeof addr, "%s:%d", host,
+	    ntohs(((struct sockaddr_in *)sa)->sin_port));
+	if (srv->npeers >= srv->cfg.max_conns) {
+		log_warnx("refusing %s: %d connections open (the maximum)",
+		    addr, srv->npeers);
+		(void)!write(fd, full, sizeof full - 1);
+		close(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		log_warnx("refusing %s: cannot allocate a buffer", addr);
+		close(fd);
+		return;
+	}
+	peer_new(srv, bev, addr, 0);
+}
+
+static void
+server_accept_resume_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)events;
+	if (srv->listener != NULL)
+		evconnlistener_enable(srv->listener);
+}
+
+/* Out of descriptors: pause accepting instead of spinning on EMFILE. */
+static void
+server_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct server	*srv = arg;
+	struct timeval	 tv = { 0, SERVER_ACCEPT_PAUSE_MS * 1000 };
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	log_warnx("accept: %s; pausing for %d ms",
+	    evutil_socket_error_to_string(err), SERVER_ACCEPT_PAUSE_MS);
+	evconnlistener_disable(l);
+	event_base_once(srv->base, -1, EV_TIMEOUT, server_accept_resume_cb,
+	    srv, &tv);
+}
+
+/* Bind the listening socket; errors are reported, not fatal here. */
+int
+server_listen(struct server *srv)
+{
+	struct addrinfo	 hints, *res;
+	char		 port[16];
+	const char	*host = srv->cfg.bind_addr != NULL ?
+			    srv->cfg.bind_addr : srv->cfg.listen_host;
+	int		 rc;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof port, "%d", srv->cfg.listen_port);
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_warnx("cannot resolve %s: %s", host, gai_strerror(rc));
+		return -1;
+	}
+	srv->listener = evconnlistener_new_bind(srv->base, server_accept_cb,
+	    srv, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
+	    LEV_OPT_CLOSE_ON_EXEC, SERVER_BACKLOG, res->ai_addr,
+	    (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (srv->listener == NULL) {
+		log_warn("cannot listen on %s:%s", host, port);
+		return -1;
+	}
+	evconnlistener_set_error_cb(srv->listener, server_accept_error_cb);
+	return 0;
+}
+
+/* Stop the loop; the caller frees. */
+void
+server_shutdown(struct server *srv, const char *why)
+{
+	if (srv->stopping)
+		return;
+	srv->stopping = 1;
+	log_info("shutting down: %s", why);
+	event_base_loopexit(srv->base, NULL);
+}
+
+void
+server_free(struct server *srv)
+{
+	struct peer	*p;
+	int		 i;
+
+	srv->stopping = 1;
+	while ((p = TAILQ_FIRST(&srv->peers)) != NULL)
+		peer_free(p);
+	if (srv->listener != NULL)
+		evconnlistener_free(srv->listener);
+	if (srv->cron_ev != NULL)
+		event_free(srv->cron_ev);
+	for (i = 0; i < 3; i++)
+		if (srv->sig_ev[i] != NULL)
+			event_free(srv->sig_ev[i]);
+	if (srv->dns != NULL)
+		evdns_base_free(srv->dns, 0);
+	uplink_free(srv);
+	lock_table_free(srv->locks);
+	registry_free(srv->reg);
+	jbuf_free(&srv->out);
+	free(srv->known);
+	free(srv);
+}

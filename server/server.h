@@ -1,0 +1,195 @@
+/*
+ * The activity server's shared state: one struct server, passed around,
+ * holding the configuration, every connection, the known servers, the
+ * user registry and the registrations in progress.
+ */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include <sys/queue.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "json.h"
+#include "msg.h"
+
+struct event_base;
+struct evconnlistener;
+struct evdns_base;
+struct bufferevent;
+struct event;
+struct registry;
+struct lock_table;
+struct uplink;
+
+#define SERVER_ID_LEN		24
+#define SERVER_SECRET_MAX	256
+#define SERVER_NAME_MAX		256
+
+struct config {
+	const char	*listen_host;		/* -lh: advertised host */
+	int		 listen_port;		/* -lp */
+	const char	*bind_addr;		/* --bind; default: -lh */
+	const char	*remote_host;		/* -rh */
+	int		 remote_port;		/* -rp */
+	char		 secret[SERVER_SECRET_MAX];
+	int		 secret_given;
+	int		 announce_ms;		/* -a */
+	int		 liveness_ms;		/* --liveness */
+	size_t		 max_msg;		/* --max-message */
+	size_t		 client_outbuf;		/* --client-outbuf */
+	size_t		 server_outbuf;		/* --server-outbuf */
+	int		 max_conns;		/* --max-connections */
+	int		 max_servers;		/* --max-servers */
+	int		 max_pending_reg;	/* --max-pending-registrations */
+	int		 register_timeout_ms;	/* --register-timeout */
+	int		 auth_timeout_ms;	/* --auth-timeout */
+	int		 reconnect_delay_ms;	/* --reconnect-delay */
+	const char	*data_dir;		/* --data-dir */
+	int		 verbose;
+};
+
+enum peer_role {
+	PEER_NEW,		/* accepted, has said nothing valid yet */
+	PEER_CLIENT,		/* logged in */
+	PEER_SERVER,		/* authenticated server link, either way */
+	PEER_UPLINK_AUTH,	/* we sent AUTHENTICATE, awaiting the reply */
+};
+
+#define ROLE_NEW		(1u << PEER_NEW)
+#define ROLE_CLIENT		(1u << PEER_CLIENT)
+#define ROLE_SERVER		(1u << PEER_SERVER)
+#define ROLE_UPLINK_AUTH	(1u << PEER_UPLINK_AUTH)
+#define ROLE_ANY		(ROLE_NEW | ROLE_CLIENT | ROLE_SERVER | \
+				 ROLE_UPLINK_AUTH)
+
+struct peer {
+	TAILQ_ENTRY(peer)	 entry;
+	struct server		*srv;
+	struct bufferevent	*bev;
+	struct event		*free_ev;
+	struct frame_reader	 fr;
+	enum peer_role		 role;
+	int			 closing;
+	int			 outgoing;	/* we connected (our parent) */
+	uint64_t		 serial;
+	uint64_t		 created_ms;
+	uint64_t		 last_rx_ms;
+	char			 addr[64];
+
+	/* a client */
+	char			*username;
+	char			*secret;
+	int			 anonymous;
+	int			 registered_here; /* REGISTER_SUCCESS sent */
+	unsigned		 features;
+
+	/* a server link */
+	char			*remote_id;
+	char			*remote_host;
+	int			 remote_port;
+};
+TAILQ_HEAD(peer_list, peer);
+
+/* A server known from its SERVER_ANNOUNCE (or its link). */
+struct known_server {
+	char		 id[SERVER_NAME_MAX];
+	char		 host[SERVER_NAME_MAX];
+	int		 port;
+	long long	 load;
+	uint64_t	 last_seen_ms;
+	int		 available;
+};
+
+struct server {
+	struct event_base	*base;
+	struct evconnlistener	*listener;
+	struct evdns_base	*dns;
+	struct event		*cron_ev;
+	struct event		*sig_ev[3];
+	struct config		 cfg;
+	char			 id[SERVER_ID_LEN];
+	struct peer_list	 peers;
+	uint64_t		 next_serial;
+	int			 npeers;
+	int			 nclients;
+	int			 nservers;
+
+	struct known_server	*known;
+	int			 nknown;
+
+	struct registry		*reg;
+	struct lock_table	*locks;
+	struct uplink		*uplink;
+
+	uint64_t		 next_announce_ms;
+	struct jbuf		 out;		/* scratch for building lines */
+	int			 exit_code;
+	int			 stopping;
+};
+
+enum cmd_ret {
+	CMD_OK,
+	CMD_CLOSE,
+};
+
+/* main.c / server.c */
+struct server	*server_new(struct event_base *, const struct config *);
+int		 server_listen(struct server *);
+void		 server_free(struct server *);
+void		 server_shutdown(struct server *, const char *);
+
+/* peer.c */
+struct peer	*peer_new(struct server *, struct bufferevent *, const char *,
+		    int);
+void		 peer_close(struct peer *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 peer_free(struct peer *);
+int		 peer_send(struct peer *, const void *, size_t);
+int		 peer_send_jbuf(struct peer *, struct jbuf *);
+void		 peer_reply_close(struct peer *, enum msg_cmd, const char *);
+void		 peer_reply_info(struct peer *, enum msg_cmd, const char *);
+const char	*peer_name(const struct peer *);
+
+/* dispatch.c */
+enum cmd_ret	 dispatch_line(struct peer *, const char *, size_t);
+
+/* cmd-client.c */
+enum cmd_ret	 cmd_login(struct peer *, struct msg *);
+enum cmd_ret	 cmd_logout(struct peer *, struct msg *);
+enum cmd_ret	 cmd_register(struct peer *, struct msg *);
+enum cmd_ret	 cmd_activity_message(struct peer *, struct msg *);
+enum cmd_ret	 cmd_ping(struct peer *, struct msg *);
+
+/* cmd-server.c */
+enum cmd_ret	 cmd_authenticate(struct peer *, struct msg *);
+enum cmd_ret	 cmd_authenticate_success(struct peer *, struct msg *);
+enum cmd_ret	 cmd_close_notice(struct peer *, struct msg *);
+enum cmd_ret	 cmd_activity_broadcast(struct peer *, struct msg *);
+enum cmd_ret	 cmd_server_announce(struct peer *, struct msg *);
+enum cmd_ret	 cmd_lock_request(struct peer *, struct msg *);
+enum cmd_ret	 cmd_lock_answer(struct peer *, struct msg *);
+enum cmd_ret	 cmd_user_register_result(struct peer *, struct msg *);
+enum cmd_ret	 cmd_user_sync(struct peer *, struct msg *);
+enum cmd_ret	 cmd_pong(struct peer *, struct msg *);
+
+/* tree.c */
+void		 tree_send_servers(struct server *, struct peer *,
+		    const void *, size_t);
+void		 tree_send_clients(struct server *, const void *, size_t);
+struct known_server *tree_known_update(struct server *, const char *,
+		    const char *, int, long long);
+struct known_server *tree_least_loaded(struct server *, long long);
+void		 tree_check_liveness(struct server *);
+void		 tree_announce(struct server *);
+void		 tree_send_users(struct server *, struct peer *, int);
+
+/* activity.c */
+void		 activity_publish(struct peer *, struct msg *);
+
+/* cron.c */
+void		 cron_start(struct server *);
+void		 cron_tick(struct server *);
+
+#endif

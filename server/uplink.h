@@ -1,0 +1,30 @@
+/*
+ * The link to our parent: a state machine that connects, authenticates,
+ * and on loss tries again with bounded backoff and jitter.
+ */
+#ifndef UPLINK_H
+#define UPLINK_H
+
+struct server;
+struct peer;
+
+enum uplink_state {
+	UPLINK_NONE,		/* we are the root */
+	UPLINK_WAITING,		/* backing off before the next attempt */
+	UPLINK_CONNECTING,
+	UPLINK_AUTHENTICATING,
+	UPLINK_ESTABLISHED,
+};
+
+void		 uplink_init(struct server *);
+void		 uplink_free(struct server *);
+void		 uplink_start(struct server *, const char *, int);
+void		 uplink_connected(struct server *, struct peer *);
+void		 uplink_established(struct server *, struct peer *);
+void		 uplink_peer_closed(struct server *, struct peer *);
+void		 uplink_refused(struct server *, struct peer *, const char *);
+enum uplink_state uplink_state(const struct server *);
+struct peer	*uplink_peer(const struct server *);
+const char	*uplink_state_name(enum uplink_state);
+
+#endif
