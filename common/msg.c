@@ -125,6 +125,8 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_HOSTNAME, S, MSG_REQ, NAME_MAX_LEN },
 		{ F_PORT, N, MSG_REQ, 0 },
 		{ F_PATH, A, 0, 0 },
+		{ F_MID, S, 0, NAME_MAX_LEN },
+		{ F_STATUS, S, 0, 32 },
 	} },
 	[CMD_REGISTER] = { "REGISTER", {
 		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
@@ -158,6 +160,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_SECRET, S, MSG_REQ, NAME_MAX_LEN },
 		{ F_ORIGIN, S, 0, NAME_MAX_LEN },
 		{ F_TIME, N, 0, 0 },
+		{ F_MID, S, 0, NAME_MAX_LEN },
 	} },
 	[CMD_USER_SYNC] = { "USER_SYNC", {
 		{ F_USERS, A, MSG_REQ, 0 },
@@ -192,6 +195,8 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 	} },
 	[CMD_SERVER_LEAVE] = { "SERVER_LEAVE", {
 		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_MID, S, 0, NAME_MAX_LEN },
+		{ F_INFO, S, 0, INFO_MAX_LEN },
 	} },
 };
 

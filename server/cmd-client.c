@@ -17,7 +17,9 @@
 #define ANONYMOUS	"anonymous"
 
 /* Features this server offers clients; the rest are not yet built. */
-#define SERVER_FEATURES	(FEAT_BIT(FEAT_HEARTBEAT))
+#define SERVER_FEATURES	(FEAT_BIT(FEAT_HEARTBEAT) | \
+			 FEAT_BIT(FEAT_BACKUP_LIST) | \
+			 FEAT_BIT(FEAT_CLUSTER_STATUS))
 
 static int
 is_anonymous(const char *username)
@@ -93,7 +95,7 @@ cmd_login(struct peer *p, struct msg *m)
 	srv->nclients++;
 	login_success(p, m);
 
-	if ((k = tree_least_loaded(srv, srv->nclients)) != NULL) {
+	if ((k = known_least_loaded(srv, srv->nclients)) != NULL) {
 		jbuf_reset(b);
 		msgb_begin(b, CMD_REDIRECT);
 		msgb_str(b, F_HOSTNAME, k->host);
@@ -107,6 +109,9 @@ cmd_login(struct peer *p, struct msg *m)
 		return CMD_CLOSE;
 	}
 	log_debug("%s: logged in", peer_name(p));
+	backup_send(srv, p);
+	if (p->features & FEAT_BIT(FEAT_CLUSTER_STATUS))
+		known_send_status(srv, p);
 	return CMD_OK;
 }
 

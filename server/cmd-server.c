@@ -23,6 +23,8 @@
 
 #define USER_FIELD_MAX	257
 
+static int	path_contains(struct server *, const char *);
+
 static char *
 xstrdup(const char *s)
 {
@@ -143,6 +145,12 @@ cmd_authenticate(struct peer *p, struct msg *m)
 		    "AUTHENTICATE: a server cannot join itself");
 		return CMD_CLOSE;
 	}
+	if (m->str[F_ID] != NULL && path_contains(srv, m->str[F_ID])) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "AUTHENTICATE: you are one of my ancestors; joining here "
+		    "would make a cycle");
+		return CMD_CLOSE;
+	}
 	p->role = PEER_SERVER;
 	srv->nservers++;
 	p->remote_id = xstrdup(m->str[F_ID] != NULL ? m->str[F_ID] : p->addr);
@@ -154,9 +162,61 @@ cmd_authenticate(struct peer *p, struct msg *m)
 	if (fd != -1)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	log_info("%s: server joined", peer_name(p));
+	known_update(srv, p->remote_id, p->remote_host != NULL ?
+	    p->remote_host : "?", port, 0);
 	tree_send_users(srv, p, 1);
+	backup_send(srv, p);
 	tree_announce(srv);
 	return CMD_OK;
+}
+
+/* Is id on our path from the root? */
+static int
+path_contains(struct server *srv, const char *id)
+{
+	int	 i;
+
+	for (i = 0; i < srv->pathlen; i++)
+		if (strcmp(srv->path[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Take the path our parent sent.  If we are on it, the overlay has
+ * closed a cycle through us: leave this parent and fail over.
+ */
+static int
+take_parent_path(struct peer *p, struct msg *m)
+{
+	struct server	*srv = p->srv;
+	char		*path[PATH_DEPTH_MAX];
+	int		 n, i, same;
+
+	if (m->type[F_PATH] != JSON_ARRAY)
+		return 0;
+	if (tree_parse_path(m->val[F_PATH], path, &n) != 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "'path' must be an array of at most 63 non-empty server "
+		    "ids");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (strcmp(path[i], srv->id) == 0) {
+			tree_free_path(path, n);
+			uplink_avoid_parent(srv);
+			peer_close(p, "cycle: our parent's path goes through "
+			    "us");
+			return -1;
+		}
+	}
+	same = n + 1 == srv->pathlen;
+	for (i = 0; same && i < n; i++)
+		same = strcmp(path[i], srv->path[i]) == 0;
+	if (!same)
+		tree_set_path(srv, path, n);
+	tree_free_path(path, n);
+	return 0;
 }
 
 /* Our parent accepted us: take its users, give it ours. */
@@ -177,6 +237,11 @@ cmd_authenticate_success(struct peer *p, struct msg *m)
 		p->remote_port = port;
 	}
 	uplink_established(srv, p);
+	if (p->remote_host != NULL)
+		known_update(srv, p->remote_id, p->remote_host,
+		    p->remote_port, 0);
+	if (take_parent_path(p, m) != 0)
+		return CMD_CLOSE;
 	if (m->type[F_USERS] == JSON_ARRAY &&
 	    merge_users(srv, p, m->val[F_USERS], err, sizeof err) != 0) {
 		peer_reply_close(p, CMD_INVALID_MESSAGE, err);
@@ -203,33 +268,16 @@ cmd_close_notice(struct peer *p, struct msg *m)
 	return CMD_CLOSE;
 }
 
-/*
- * An activity from another server: the line is already the broadcast
- * every receiver needs, so the same bytes go on to our other links and
- * to our clients.
- */
-enum cmd_ret
-cmd_activity_broadcast(struct peer *p, struct msg *m)
-{
-	struct server	*srv = p->srv;
-	struct jbuf	*b = &srv->out;
-
-	jbuf_reset(b);
-	jbuf_add(b, m->line, m->len);
-	jbuf_addc(b, '\n');
-	tree_send_servers(srv, p, b->p, b->len);
-	tree_send_clients(srv, b->p, b->len);
-	return CMD_OK;
-}
-
 /* Remember the announcing server and pass the announce on. */
 enum cmd_ret
 cmd_server_announce(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
-	struct jbuf	*b = &srv->out;
-	long long	 load;
-	int		 port;
+	struct jbuf		*b = &srv->out;
+	struct known_server	*k;
+	char			*path[PATH_DEPTH_MAX];
+	long long		 load;
+	int			 port, n;
 
 	if (msg_port(m, F_PORT, &port) != 0 ||
 	    msg_int(m, F_LOAD, &load) != 0 || load < 0) {
@@ -238,7 +286,21 @@ cmd_server_announce(struct peer *p, struct msg *m)
 		    "non-negative integer");
 		return CMD_CLOSE;
 	}
-	tree_known_update(srv, m->str[F_ID], m->str[F_HOSTNAME], port, load);
+	if (!tree_seen(srv, m))
+		return CMD_OK;
+	if ((k = known_update(srv, m->str[F_ID], m->str[F_HOSTNAME], port,
+	    load)) != NULL) {
+		k->reconnecting = m->str[F_STATUS] != NULL &&
+		    strcmp(m->str[F_STATUS], "reconnecting") == 0;
+		k->parent[0] = '\0';
+		if (m->type[F_PATH] == JSON_ARRAY &&
+		    tree_parse_path(m->val[F_PATH], path, &n) == 0) {
+			if (n >= 2)
+				snprintf(k->parent, sizeof k->parent, "%s",
+				    path[n - 2]);
+			tree_free_path(path, n);
+		}
+	}
 	jbuf_reset(b);
 	jbuf_add(b, m->line, m->len);
 	jbuf_addc(b, '\n');
@@ -293,6 +355,8 @@ cmd_user_register_result(struct peer *p, struct msg *m)
 		    "integer");
 		return CMD_CLOSE;
 	}
+	if (!tree_seen(srv, m))
+		return CMD_OK;
 	lock_on_result(srv, p, success, m->str[F_USERNAME], m->str[F_SECRET],
 	    lock_origin(p, m), (unsigned long long)time);
 	jbuf_reset(b);
@@ -319,5 +383,58 @@ cmd_pong(struct peer *p, struct msg *m)
 {
 	(void)p;
 	(void)m;
+	return CMD_OK;
+}
+
+/* Our parent's BACKUP_LIST: where to go if it fails, and our path. */
+enum cmd_ret
+cmd_backup_list(struct peer *p, struct msg *m)
+{
+	struct server	*srv = p->srv;
+
+	if (p != uplink_peer(srv)) {
+		log_debug("%s: ignoring a BACKUP_LIST from a child",
+		    peer_name(p));
+		return CMD_OK;
+	}
+	if (uplink_set_backups(srv, m->val[F_SERVERS]) != 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "BACKUP_LIST: 'servers' must hold objects with a string "
+		    "'host' and a 'port' from 1 to 65535");
+		return CMD_CLOSE;
+	}
+	return take_parent_path(p, m) == 0 ? CMD_OK : CMD_CLOSE;
+}
+
+/*
+ * A server left the tree (shut down, or a link to it failed).  If it
+ * is our parent telling us it is going, fail over now rather than
+ * retrying it.
+ */
+enum cmd_ret
+cmd_server_leave(struct peer *p, struct msg *m)
+{
+	struct server	*srv = p->srv;
+	struct jbuf	*b = &srv->out;
+	const char	*id = m->str[F_ID];
+
+	if (!tree_seen(srv, m))
+		return CMD_OK;
+	if (strcmp(id, srv->id) == 0) {
+		/* Someone lost its link to us; we are alive: say so. */
+		tree_announce(srv);
+		return CMD_OK;
+	}
+	known_mark_lost(srv, id);
+	jbuf_reset(b);
+	jbuf_add(b, m->line, m->len);
+	jbuf_addc(b, '\n');
+	tree_send_servers(srv, p, b->p, b->len);
+	if (p == uplink_peer(srv) && p->remote_id != NULL &&
+	    strcmp(p->remote_id, id) == 0) {
+		uplink_avoid_parent(srv);
+		peer_close(p, "our parent is leaving the tree");
+		return CMD_CLOSE;
+	}
 	return CMD_OK;
 }

@@ -9,6 +9,7 @@
 #include "lock.h"
 #include "log.h"
 #include "server.h"
+#include "uplink.h"
 
 #define CRON_TICK_MS	50
 
@@ -27,14 +28,49 @@ cron_auth_deadlines(struct server *srv, uint64_t now)
 			continue;
 		if (p->role == PEER_NEW && lock_client_waiting(srv, p))
 			continue;
-		if (p->outgoing) {
-			peer_close(p, "no answer to AUTHENTICATE within %d ms",
-			    srv->cfg.auth_timeout_ms);
-			continue;
-		}
+		if (p->outgoing)
+			continue;	/* heartbeats cover our uplink */
 		snprintf(info, sizeof info, "no login, registration or "
 		    "authentication within %d ms", srv->cfg.auth_timeout_ms);
 		peer_reply_close(p, CMD_INVALID_MESSAGE, info);
+	}
+}
+
+/*
+ * Server links must not go silent: we PING a link we have sent nothing
+ * on for a heartbeat interval, and drop one we have heard nothing from
+ * for the heartbeat timeout.  A stopped or cut-off server is detected
+ * within that bound, TCP errors or not.  Our own pending uplink gets
+ * the same bound for its AUTHENTICATE answer.
+ */
+static void
+cron_heartbeats(struct server *srv, uint64_t now)
+{
+	static const char	 ping[] = "{\"command\":\"PING\"}\n";
+	struct peer		*p;
+
+	TAILQ_FOREACH(p, &srv->peers, entry) {
+		if (p->closing)
+			continue;
+		if (p->role == PEER_UPLINK_AUTH) {
+			if (now - p->created_ms >
+			    (uint64_t)srv->cfg.heartbeat_timeout_ms)
+				peer_close(p, "no answer to AUTHENTICATE "
+				    "within %d ms", srv->cfg.heartbeat_timeout_ms);
+			continue;
+		}
+		if (p->role != PEER_SERVER)
+			continue;
+		if (now - p->last_rx_ms >
+		    (uint64_t)srv->cfg.heartbeat_timeout_ms) {
+			if (p->outgoing)
+				uplink_avoid_parent(srv);
+			peer_close(p, "heartbeat timeout: silent for %llu ms",
+			    (unsigned long long)(now - p->last_rx_ms));
+			continue;
+		}
+		if (now - p->last_tx_ms >= (uint64_t)srv->cfg.heartbeat_ms)
+			peer_send(p, ping, sizeof ping - 1);
 	}
 }
 
@@ -46,9 +82,11 @@ cron_tick(struct server *srv)
 
 	if (now >= srv->next_announce_ms) {
 		tree_announce(srv);
+		backup_send_all(srv);
 		srv->next_announce_ms = now + (uint64_t)srv->cfg.announce_ms;
 	}
-	tree_check_liveness(srv);
+	cron_heartbeats(srv, now);
+	known_check(srv);
 	cron_auth_deadlines(srv, now);
 	lock_cron(srv);
 }

@@ -72,16 +72,16 @@ static const struct cmd_entry cmd_table[CMD__COUNT] = {
 	    "is sent by servers, not to them", NULL },
 	[CMD_REGISTER_SUCCESS] = { 0, CMD_INVALID_MESSAGE,
 	    "is sent by servers, not to them", NULL },
-	[CMD_BACKUP_LIST] = { 0, CMD_INVALID_MESSAGE,
-	    "is not accepted by this server", NULL },
+	[CMD_BACKUP_LIST] = { ROLE_SERVER, CMD_INVALID_MESSAGE,
+	    SERVER_ONLY, cmd_backup_list },
 	[CMD_CLUSTER_STATUS] = { 0, CMD_INVALID_MESSAGE,
 	    "is sent by servers, not to them", NULL },
 	[CMD_ACTIVITY_SUCC_INFO] = { 0, CMD_INVALID_MESSAGE,
 	    "is not accepted by this server", NULL },
 	[CMD_ACTIVITY_SENDING_REPORT] = { 0, CMD_INVALID_MESSAGE,
 	    "is sent by servers, not to them", NULL },
-	[CMD_SERVER_LEAVE] = { 0, CMD_INVALID_MESSAGE,
-	    "is not accepted by this server", NULL },
+	[CMD_SERVER_LEAVE] = { ROLE_SERVER, CMD_INVALID_MESSAGE,
+	    SERVER_ONLY, cmd_server_leave },
 };
 
 /*

@@ -193,6 +193,7 @@ lock_send_result(struct server *srv, const struct lock *l, int success,
 	msgb_str(&srv->out, F_SECRET, l->secret);
 	msgb_str(&srv->out, F_ORIGIN, l->origin);
 	msgb_int(&srv->out, F_TIME, (long long)time);
+	tree_add_mid(srv, &srv->out);
 	msgb_end(&srv->out);
 	tree_send_servers(srv, NULL, srv->out.p, srv->out.len);
 }

@@ -25,7 +25,8 @@ enum {
 	OPT_LH = 256, OPT_LP, OPT_RH, OPT_RP, OPT_BIND, OPT_SECRET_FILE,
 	OPT_DATA_DIR, OPT_MAX_MSG, OPT_CLIENT_OUTBUF, OPT_SERVER_OUTBUF,
 	OPT_MAX_CONNS, OPT_MAX_SERVERS, OPT_MAX_PENDING, OPT_REG_TIMEOUT,
-	OPT_AUTH_TIMEOUT, OPT_LIVENESS, OPT_RECONNECT_DELAY,
+	OPT_AUTH_TIMEOUT, OPT_LIVENESS, OPT_RECONNECT_DELAY, OPT_HEARTBEAT,
+	OPT_HEARTBEAT_TIMEOUT,
 };
 
 static const struct option longopts[] = {
@@ -53,6 +54,9 @@ static const struct option longopts[] = {
 	{ "auth-timeout", required_argument, NULL, OPT_AUTH_TIMEOUT },
 	{ "liveness", required_argument, NULL, OPT_LIVENESS },
 	{ "reconnect-delay", required_argument, NULL, OPT_RECONNECT_DELAY },
+	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+	{ "heartbeat-timeout", required_argument, NULL,
+	    OPT_HEARTBEAT_TIMEOUT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -93,6 +97,8 @@ usage(FILE *f)
 "                             announce (4 announce intervals)\n"
 "       --reconnect-delay MS  wait MS before re-joining after losing the\n"
 "                             parent (0; a test knob)\n"
+"       --heartbeat MS        PING a quiet server link every MS (500)\n"
+"       --heartbeat-timeout MS  drop a server link silent for MS (2000)\n"
 "  -v,  --verbose             log more (repeat for debug)\n"
 "  -q,  --quiet               log warnings only\n"
 "  -h,  --help                this help\n"
@@ -151,6 +157,8 @@ config_defaults(struct config *c)
 	c->register_timeout_ms = 5000;
 	c->auth_timeout_ms = 10000;
 	c->liveness_ms = -1;
+	c->heartbeat_ms = 500;
+	c->heartbeat_timeout_ms = 2000;
 	c->verbose = LOG_LVL_INFO;
 }
 
@@ -236,6 +244,14 @@ parse_args(int argc, char **argv, struct config *c)
 			c->reconnect_delay_ms = (int)num_arg(
 			    "--reconnect-delay", optarg, 0, 3600000);
 			break;
+		case OPT_HEARTBEAT:
+			c->heartbeat_ms = (int)num_arg("--heartbeat", optarg,
+			    10, 600000);
+			break;
+		case OPT_HEARTBEAT_TIMEOUT:
+			c->heartbeat_timeout_ms = (int)num_arg(
+			    "--heartbeat-timeout", optarg, 20, 3600000);
+			break;
 		case 'v':
 			c->verbose++;
 			break;
@@ -273,6 +289,11 @@ parse_args(int argc, char **argv, struct config *c)
 		}
 		c->secret_given = 1;
 	}
+	if (c->heartbeat_timeout_ms <= c->heartbeat_ms) {
+		fprintf(stderr, "activity-server: --heartbeat-timeout must be "
+		    "longer than --heartbeat\n");
+		exit(1);
+	}
 	if (c->liveness_ms < 0)
 		c->liveness_ms = 4 * c->announce_ms;
 }
@@ -283,7 +304,7 @@ signal_cb(evutil_socket_t sig, short events, void *arg)
 	struct server	*srv = arg;
 
 	(void)events;
-	server_shutdown(srv, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	server_leave(srv, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 int

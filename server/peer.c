@@ -140,6 +140,12 @@ peer_close(struct peer *p, const char *fmt, ...)
 		srv->nclients--;
 	if (role == PEER_SERVER)
 		srv->nservers--;
+	if (role == PEER_SERVER && !p->outgoing && !srv->stopping &&
+	    p->remote_id != NULL) {
+		/* Our side of a child's failure: tell the rest of the tree. */
+		known_mark_lost(srv, p->remote_id);
+		tree_leave(srv, p->remote_id, "its parent lost the link");
+	}
 	lock_peer_closed(srv, p);
 	uplink_peer_closed(srv, p);
 
@@ -190,6 +196,7 @@ peer_send(struct peer *p, const void *data, size_t len)
 		peer_close(p, "out of memory queueing output");
 		return -1;
 	}
+	p->last_tx_ms = now_ms();
 	return 0;
 }
 

@@ -23,6 +23,7 @@
 #include "msgbuild.h"
 #include "registry.h"
 #include "secret.h"
+#include "seen.h"
 #include "server.h"
 #include "uplink.h"
 
@@ -50,6 +51,10 @@ server_new(struct event_base *base, const struct config *cfg)
 	    sizeof *srv->known)) == NULL)
 		fatal("calloc");
 	srv->reg = registry_new();
+	srv->seen_ctl = seen_new(cfg->max_servers);
+	srv->seen_act = seen_new(cfg->max_servers);
+	srv->path[0] = strdup(srv->id);
+	srv->pathlen = 1;
 	srv->locks = lock_table_new();
 	jbuf_init(&srv->out);
 	srv->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -152,12 +157,46 @@ server_listen(struct server *srv)
 	return 0;
 }
 
+static void
+server_leave_done_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	server_shutdown(arg, "left the cluster");
+}
+
+/*
+ * Leave gracefully: tell our neighbours (children re-parent at once
+ * instead of retrying us), close clients so they fail over, stop
+ * accepting, and exit once that has had a moment to flush.
+ */
+void
+server_leave(struct server *srv, const char *why)
+{
+	struct timeval	 tv = { 0, 200 * 1000 };
+	struct peer	*p;
+
+	if (srv->stopping)
+		return;
+	log_info("leaving the cluster: %s", why);
+	tree_leave(srv, srv->id, why);
+	srv->stopping = 1;
+	if (srv->listener != NULL)
+		evconnlistener_disable(srv->listener);
+	TAILQ_FOREACH(p, &srv->peers, entry)
+		if (p->role == PEER_CLIENT || p->role == PEER_NEW)
+			peer_close(p, "server shutting down");
+	event_base_once(srv->base, -1, EV_TIMEOUT, server_leave_done_cb, srv,
+	    &tv);
+}
+
 /* Stop the loop; the caller frees. */
 void
 server_shutdown(struct server *srv, const char *why)
 {
-	if (srv->stopping)
+	if (srv->exiting)
 		return;
+	srv->exiting = 1;
 	srv->stopping = 1;
 	log_info("shutting down: %s", why);
 	event_base_loopexit(srv->base, NULL);
@@ -184,6 +223,9 @@ server_free(struct server *srv)
 	uplink_free(srv);
 	lock_table_free(srv->locks);
 	registry_free(srv->reg);
+	seen_free(srv->seen_ctl);
+	seen_free(srv->seen_act);
+	tree_free_path(srv->path, srv->pathlen);
 	jbuf_free(&srv->out);
 	free(srv->known);
 	free(srv);

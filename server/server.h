@@ -46,6 +46,8 @@ struct config {
 	int		 register_timeout_ms;	/* --register-timeout */
 	int		 auth_timeout_ms;	/* --auth-timeout */
 	int		 reconnect_delay_ms;	/* --reconnect-delay */
+	int		 heartbeat_ms;		/* --heartbeat */
+	int		 heartbeat_timeout_ms;	/* --heartbeat-timeout */
 	const char	*data_dir;		/* --data-dir */
 	int		 verbose;
 };
@@ -77,6 +79,7 @@ struct peer {
 	uint64_t		 created_ms;
 	uint64_t		 last_rx_ms;
 	char			 addr[64];
+	uint64_t		 last_tx_ms;
 
 	/* a client */
 	char			*username;
@@ -92,14 +95,29 @@ struct peer {
 };
 TAILQ_HEAD(peer_list, peer);
 
+enum known_state {
+	KNOWN_UP,
+	KNOWN_LOST,		/* its link failed: SERVER_LEAVE */
+	KNOWN_UNAVAILABLE,	/* no announce within the liveness window */
+};
+
 /* A server known from its SERVER_ANNOUNCE (or its link). */
 struct known_server {
 	char		 id[SERVER_NAME_MAX];
 	char		 host[SERVER_NAME_MAX];
+	char		 parent[SERVER_NAME_MAX];	/* "" for a root */
 	int		 port;
 	long long	 load;
 	uint64_t	 last_seen_ms;
-	int		 available;
+	enum known_state state;
+	int		 reconnecting;	/* it said so in its announce */
+};
+
+#define PATH_DEPTH_MAX	64
+
+enum cluster_status {
+	CLUSTER_NORMAL,
+	CLUSTER_OUT_OF_SERVICE,
 };
 
 struct server {
@@ -118,6 +136,14 @@ struct server {
 
 	struct known_server	*known;
 	int			 nknown;
+	char			*path[PATH_DEPTH_MAX];	/* root first, us last */
+	int			 pathlen;
+	uint64_t		 next_mid;
+	struct seen		*seen_ctl;	/* flooded control messages */
+	struct seen		*seen_act;	/* activities */
+	uint64_t		 next_act;
+	enum cluster_status	 status;
+	uint64_t		 status_sent_ms;
 
 	struct registry		*reg;
 	struct lock_table	*locks;
@@ -126,7 +152,8 @@ struct server {
 	uint64_t		 next_announce_ms;
 	struct jbuf		 out;		/* scratch for building lines */
 	int			 exit_code;
-	int			 stopping;
+	int			 stopping;	/* leaving: no failover */
+	int			 exiting;
 };
 
 enum cmd_ret {
@@ -139,6 +166,7 @@ struct server	*server_new(struct event_base *, const struct config *);
 int		 server_listen(struct server *);
 void		 server_free(struct server *);
 void		 server_shutdown(struct server *, const char *);
+void		 server_leave(struct server *, const char *);
 
 /* peer.c */
 struct peer	*peer_new(struct server *, struct bufferevent *, const char *,
@@ -173,17 +201,36 @@ enum cmd_ret	 cmd_lock_answer(struct peer *, struct msg *);
 enum cmd_ret	 cmd_user_register_result(struct peer *, struct msg *);
 enum cmd_ret	 cmd_user_sync(struct peer *, struct msg *);
 enum cmd_ret	 cmd_pong(struct peer *, struct msg *);
+enum cmd_ret	 cmd_backup_list(struct peer *, struct msg *);
+enum cmd_ret	 cmd_server_leave(struct peer *, struct msg *);
 
 /* tree.c */
 void		 tree_send_servers(struct server *, struct peer *,
 		    const void *, size_t);
 void		 tree_send_clients(struct server *, const void *, size_t);
-struct known_server *tree_known_update(struct server *, const char *,
-		    const char *, int, long long);
-struct known_server *tree_least_loaded(struct server *, long long);
-void		 tree_check_liveness(struct server *);
 void		 tree_announce(struct server *);
 void		 tree_send_users(struct server *, struct peer *, int);
+void		 tree_add_mid(struct server *, struct jbuf *);
+int		 tree_seen(struct server *, struct msg *);
+void		 tree_set_path(struct server *, char **, int);
+int		 tree_parse_path(struct json_span, char **, int *);
+void		 tree_free_path(char **, int);
+void		 tree_add_path(struct server *, struct jbuf *);
+void		 tree_leave(struct server *, const char *, const char *);
+
+/* known.c */
+struct known_server *known_find(struct server *, const char *);
+struct known_server *known_update(struct server *, const char *,
+		    const char *, int, long long);
+struct known_server *known_least_loaded(struct server *, long long);
+void		 known_mark_lost(struct server *, const char *);
+void		 known_check(struct server *);
+void		 known_send_status(struct server *, struct peer *);
+const char	*known_state_name(enum known_state);
+
+/* backup.c */
+void		 backup_send(struct server *, struct peer *);
+void		 backup_send_all(struct server *);
 
 /* activity.c */
 void		 activity_publish(struct peer *, struct msg *);

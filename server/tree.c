@@ -1,7 +1,7 @@
 /*
- * The server tree: sending to links and clients, the table of known
- * servers with their announced load and liveness, announces, and the
- * user lists exchanged when servers link up.
+ * The server tree: sending to links and clients, message ids for
+ * flooded messages, our path from the root, announces, and the user
+ * lists exchanged when servers link up.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,9 @@
 #include "log.h"
 #include "msgbuild.h"
 #include "registry.h"
+#include "seen.h"
 #include "server.h"
+#include "uplink.h"
 
 #define TREE_USERS_CHUNK	(48 * 1024)	/* bytes of users per line */
 
@@ -38,95 +40,116 @@ tree_send_clients(struct server *srv, const void *data, size_t len)
 			peer_send(p, data, len);
 }
 
-static struct known_server *
-tree_known_find(struct server *srv, const char *id)
+/* Stamp a flooded message with our next message id. */
+void
+tree_add_mid(struct server *srv, struct jbuf *b)
+{
+	char	 mid[SERVER_ID_LEN + 24];
+
+	snprintf(mid, sizeof mid, "%s:%llu", srv->id,
+	    (unsigned long long)++srv->next_mid);
+	msgb_str(b, F_MID, mid);
+}
+
+/*
+ * Has this flooded message been seen?  Returns 1 for a new one (or one
+ * from a peer that does not stamp ids), 0 for a duplicate to drop.
+ */
+int
+tree_seen(struct server *srv, struct msg *m)
+{
+	char		 origin[SERVER_NAME_MAX];
+	uint64_t	 n;
+
+	if (m->str[F_MID] == NULL)
+		return 1;
+	if (seen_parse_mid(m->str[F_MID], origin, sizeof origin, &n) != 0)
+		return 1;
+	if (strcmp(origin, srv->id) == 0)
+		return 0;	/* our own, come back round a cycle */
+	return seen_add(srv->seen_ctl, origin, n);
+}
+
+void
+tree_free_path(char **path, int n)
 {
 	int	 i;
 
-	for (i = 0; i < srv->nknown; i++)
-		if (strcmp(srv->known[i].id, id) == 0)
-			return &srv->known[i];
-	return NULL;
+	for (i = 0; i < n; i++)
+		free(path[i]);
 }
 
-/*
- * Record what a server announced.  The table is capped: a flood of
- * invented ids replaces the stalest entry rather than growing memory.
- */
-struct known_server *
-tree_known_update(struct server *srv, const char *id, const char *host,
-    int port, long long load)
+/* A "path" array of server ids; -1 if malformed or too deep. */
+int
+tree_parse_path(struct json_span v, char **out, int *n)
 {
-	struct known_server	*k;
-	int			 i, oldest = 0;
+	struct json_iter	 it;
+	struct json_span	 el;
+	enum json_type		 t;
+	char			 id[SERVER_NAME_MAX + 1];
 
-	if (strcmp(id, srv->id) == 0)
-		return NULL;
-	if ((k = tree_known_find(srv, id)) == NULL) {
-		if (srv->nknown < srv->cfg.max_servers)
-			k = &srv->known[srv->nknown++];
-		else {
-			for (i = 1; i < srv->nknown; i++)
-				if (srv->known[i].last_seen_ms <
-				    srv->known[oldest].last_seen_ms)
-					oldest = i;
-			k = &srv->known[oldest];
-			log_warnx("server table full (%d): forgetting %s",
-			    srv->cfg.max_servers, k->id);
+	*n = 0;
+	json_iter_array(&it, v);
+	while (json_next_element(&it, &el, &t)) {
+		el.p++;
+		el.len -= 2;
+		if (t != JSON_STRING || *n == PATH_DEPTH_MAX - 1 ||
+		    json_str_decode(el, id, sizeof id, NULL) != 0 ||
+		    id[0] == '\0') {
+			tree_free_path(out, *n);
+			*n = 0;
+			return -1;
 		}
-		memset(k, 0, sizeof *k);
-		snprintf(k->id, sizeof k->id, "%s", id);
-		log_info("learned of server %s at %s:%d", id, host, port);
+		if ((out[(*n)++] = strdup(id)) == NULL)
+			fatal("strdup");
 	}
-	snprintf(k->host, sizeof k->host, "%s", host);
-	k->port = port;
-	k->load = load;
-	k->last_seen_ms = now_ms();
-	if (!k->available)
-		log_debug("server %s is available", id);
-	k->available = 1;
-	return k;
+	return 0;
 }
 
-/* Servers not heard from within the liveness window are unavailable. */
+/* Our place in the tree changed: remember it, tell our children. */
 void
-tree_check_liveness(struct server *srv)
+tree_set_path(struct server *srv, char **ancestors, int n)
 {
-	uint64_t	 now = now_ms();
-	int		 i;
+	int	 i;
 
-	for (i = 0; i < srv->nknown; i++) {
-		struct known_server *k = &srv->known[i];
-
-		if (k->available &&
-		    now - k->last_seen_ms > (uint64_t)srv->cfg.liveness_ms) {
-			k->available = 0;
-			log_info("server %s (%s:%d) unavailable: no announce "
-			    "for %d ms", k->id, k->host, k->port,
-			    srv->cfg.liveness_ms);
-		}
-	}
+	tree_free_path(srv->path, srv->pathlen);
+	srv->pathlen = 0;
+	for (i = 0; i < n && i < PATH_DEPTH_MAX - 1; i++)
+		if ((srv->path[srv->pathlen++] = strdup(ancestors[i])) == NULL)
+			fatal("strdup");
+	if ((srv->path[srv->pathlen++] = strdup(srv->id)) == NULL)
+		fatal("strdup");
+	backup_send_all(srv);
 }
 
-/*
- * A server to redirect a client to: the least loaded available one,
- * if its load is at least 2 below ours.
- */
-struct known_server *
-tree_least_loaded(struct server *srv, long long myload)
+void
+tree_add_path(struct server *srv, struct jbuf *b)
 {
-	struct known_server	*best = NULL;
-	int			 i;
+	int	 i;
 
-	for (i = 0; i < srv->nknown; i++) {
-		struct known_server *k = &srv->known[i];
-
-		if (!k->available || k->load > myload - 2)
-			continue;
-		if (best == NULL || k->load < best->load)
-			best = k;
+	msgb_key(b, F_PATH);
+	jbuf_addc(b, '[');
+	for (i = 0; i < srv->pathlen; i++) {
+		if (i > 0)
+			jbuf_addc(b, ',');
+		jbuf_cstr(b, srv->path[i]);
 	}
-	return best;
+	jbuf_addc(b, ']');
+}
+
+/* Tell the tree that server id is gone from it. */
+void
+tree_leave(struct server *srv, const char *id, const char *why)
+{
+	struct jbuf	*b = &srv->out;
+
+	jbuf_reset(b);
+	msgb_begin(b, CMD_SERVER_LEAVE);
+	msgb_str(b, F_ID, id);
+	msgb_str(b, F_INFO, why);
+	tree_add_mid(srv, b);
+	msgb_end(b);
+	tree_send_servers(srv, NULL, b->p, b->len);
 }
 
 /* SERVER_ANNOUNCE our id, load and address to every server link. */
@@ -141,6 +164,10 @@ tree_announce(struct server *srv)
 	msgb_int(b, F_LOAD, srv->nclients);
 	msgb_str(b, F_HOSTNAME, srv->cfg.listen_host);
 	msgb_int(b, F_PORT, srv->cfg.listen_port);
+	tree_add_path(srv, b);
+	if (uplink_reconnecting(srv))
+		msgb_str(b, F_STATUS, "reconnecting");
+	tree_add_mid(srv, b);
 	msgb_end(b);
 	tree_send_servers(srv, NULL, b->p, b->len);
 }
@@ -205,6 +232,7 @@ tree_send_users(struct server *srv, struct peer *to, int auth)
 		msgb_str(&o.b, F_ID, srv->id);
 		msgb_str(&o.b, F_HOST, srv->cfg.listen_host);
 		msgb_int(&o.b, F_PORT, srv->cfg.listen_port);
+		tree_add_path(srv, &o.b);
 		msgb_key(&o.b, F_USERS);
 		jbuf_addc(&o.b, '[');
 		o.first_is_auth = 1;

@@ -1,9 +1,19 @@
 /*
- * The parent link's state machine.  WAITING -> CONNECTING (TCP) ->
- * AUTHENTICATING (AUTHENTICATE sent) -> ESTABLISHED (AUTHENTICATE_SUCCESS
- * received).  Any failure drops back to WAITING; the first retry is
- * immediate (after --reconnect-delay), later ones back off exponentially
- * to a cap, with jitter so orphans do not reconnect in lockstep.
+ * The parent link's state machine.
+ *
+ *   WAITING -> CONNECTING (TCP) -> AUTHENTICATING (AUTHENTICATE sent)
+ *     -> ESTABLISHED (AUTHENTICATE_SUCCESS received)
+ *
+ * On losing an established parent we build a round of targets: the old
+ * parent first (the link may have broken, not the server; skipped when
+ * the parent left, went silent or sent us into a cycle), then the backup
+ * list it gave us.  Targets are tried back to back; when a round fails
+ * we start another after an exponential backoff (50 ms doubling to 2 s,
+ * with jitter so orphans do not reconnect in lockstep), forever.
+ *
+ * A server whose parent left it an empty backup list is the designated
+ * successor of a root: it becomes root at once, and only probes its old
+ * targets every BACKGROUND_MS so a repaired link merges the groups.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -26,18 +36,32 @@
 
 #define UPLINK_BACKOFF_MIN_MS	50
 #define UPLINK_BACKOFF_MAX_MS	2000
+#define UPLINK_BACKGROUND_MS	2000
+#define UPLINK_TARGETS_MAX	32
+
+struct uplink_target {
+	char	 host[SERVER_NAME_MAX];
+	int	 port;
+};
 
 struct uplink {
 	enum uplink_state	 state;
 	struct peer		*peer;
 	struct event		*retry_ev;
-	char			 host[SERVER_NAME_MAX];
-	int			 port;
-	int			 attempt;
+	struct uplink_target	 parent;		/* current or last */
+	struct uplink_target	 backups[UPLINK_TARGETS_MAX];
+	int			 nbackups;
+	struct uplink_target	 round[UPLINK_TARGETS_MAX + 1];
+	int			 nround;
+	int			 next;		/* index into round */
+	int			 rounds;	/* failed rounds in a row */
 	int			 ever_established;
+	int			 successor;	/* root by design, probing */
+	int			 avoid_parent;
 };
 
 static void	uplink_retry_cb(evutil_socket_t, short, void *);
+static void	uplink_next(struct server *);
 
 void
 uplink_init(struct server *srv)
@@ -76,6 +100,16 @@ uplink_peer(const struct server *srv)
 	    srv->uplink->peer : NULL;
 }
 
+/* Are we trying to get back into the tree (not a root by design)? */
+int
+uplink_reconnecting(const struct server *srv)
+{
+	const struct uplink	*u = srv->uplink;
+
+	return u->state != UPLINK_NONE && u->state != UPLINK_ESTABLISHED &&
+	    !u->successor;
+}
+
 const char *
 uplink_state_name(enum uplink_state st)
 {
@@ -94,38 +128,45 @@ uplink_state_name(enum uplink_state st)
 	return "?";
 }
 
-/* Open the TCP connection to host:port without blocking on DNS. */
+static int
+target_is_self(struct server *srv, const struct uplink_target *t)
+{
+	return t->port == srv->cfg.listen_port &&
+	    strcmp(t->host, srv->cfg.listen_host) == 0;
+}
+
+/* Open the TCP connection to a target without blocking on DNS. */
 static void
-uplink_connect(struct server *srv)
+uplink_connect(struct server *srv, const struct uplink_target *t)
 {
 	struct uplink		*u = srv->uplink;
 	struct bufferevent	*bev;
 	struct sockaddr_in	 sin;
 	char			 addr[SERVER_NAME_MAX + 8];
-	const char		*ip = u->host;
+	const char		*ip = t->host;
 	int			 rc;
 
-	u->attempt++;
 	bev = bufferevent_socket_new(srv->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		fatalx("bufferevent_socket_new");
-	snprintf(addr, sizeof addr, "%s:%d", u->host, u->port);
+	snprintf(addr, sizeof addr, "%s:%d", t->host, t->port);
+	u->parent = *t;
 	u->peer = peer_new(srv, bev, addr, 1);
 	u->peer->role = PEER_UPLINK_AUTH;
 	u->state = UPLINK_CONNECTING;
-	log_info("uplink: connecting to %s (attempt %d)", addr, u->attempt);
+	log_debug("uplink: connecting to %s", addr);
 
 	if (strcmp(ip, "localhost") == 0)
 		ip = "127.0.0.1";
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)u->port);
+	sin.sin_port = htons((uint16_t)t->port);
 	if (inet_pton(AF_INET, ip, &sin.sin_addr) == 1)
 		rc = bufferevent_socket_connect(bev,
 		    (struct sockaddr *)&sin, sizeof sin);
 	else
 		rc = bufferevent_socket_connect_hostname(bev, srv->dns,
-		    AF_INET, u->host, u->port);
+		    AF_INET, t->host, t->port);
 	if (rc != 0)
 		peer_close(u->peer, "cannot connect to %s", addr);
 }
@@ -137,48 +178,112 @@ uplink_retry_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (srv->uplink->state == UPLINK_WAITING)
-		uplink_connect(srv);
+	if (srv->uplink->state == UPLINK_WAITING ||
+	    srv->uplink->state == UPLINK_NONE) {
+		srv->uplink->next = 0;
+		uplink_next(srv);
+	}
 }
 
-/* Wait before the next attempt: immediate first, then backoff + jitter. */
 static void
-uplink_schedule(struct server *srv)
+uplink_wait(struct server *srv, long ms)
 {
-	struct uplink	*u = srv->uplink;
 	struct timeval	 tv;
-	unsigned	 r;
-	long		 ms = srv->cfg.reconnect_delay_ms, b;
-	int		 i;
 
-	u->state = UPLINK_WAITING;
-	u->peer = NULL;
-	if (u->attempt > 0) {
-		b = UPLINK_BACKOFF_MIN_MS;
-		for (i = 1; i < u->attempt && b < UPLINK_BACKOFF_MAX_MS; i++)
-			b *= 2;
-		if (b > UPLINK_BACKOFF_MAX_MS)
-			b = UPLINK_BACKOFF_MAX_MS;
-		if (secret_random_bytes(&r, sizeof r) != 0)
-			r = 0;
-		ms += b / 2 + (long)(r % (unsigned)(b / 2 + 1));
-	}
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(u->retry_ev, &tv);
+	evtimer_add(srv->uplink->retry_ev, &tv);
 }
 
-/* Join the tree through host:port. */
+/* A round failed: back off (exponentially, with jitter) and retry. */
+static void
+uplink_round_failed(struct server *srv)
+{
+	struct uplink	*u = srv->uplink;
+	unsigned	 r;
+	long		 b = UPLINK_BACKOFF_MIN_MS;
+	int		 i;
+
+	u->peer = NULL;
+	if (u->successor) {
+		u->state = UPLINK_NONE;
+		uplink_wait(srv, UPLINK_BACKGROUND_MS);
+		return;
+	}
+	u->state = UPLINK_WAITING;
+	u->rounds++;
+	for (i = 1; i < u->rounds && b < UPLINK_BACKOFF_MAX_MS; i++)
+		b *= 2;
+	if (b > UPLINK_BACKOFF_MAX_MS)
+		b = UPLINK_BACKOFF_MAX_MS;
+	if (secret_random_bytes(&r, sizeof r) != 0)
+		r = 0;
+	b = b / 2 + (long)(r % (unsigned)(b / 2 + 1));
+	if (u->rounds == 1 || u->rounds % 10 == 0)
+		log_warnx("uplink: no server of %d reachable (round %d); "
+		    "retrying in %ld ms", u->nround, u->rounds, b);
+	uplink_wait(srv, b);
+}
+
+/* Try the next target of the round, or end the round. */
+static void
+uplink_next(struct server *srv)
+{
+	struct uplink	*u = srv->uplink;
+
+	while (u->next < u->nround && target_is_self(srv, &u->round[u->next]))
+		u->next++;
+	if (u->next >= u->nround) {
+		uplink_round_failed(srv);
+		return;
+	}
+	uplink_connect(srv, &u->round[u->next++]);
+}
+
+/* Join the tree through host:port (the -rh/-rp of the command line). */
 void
 uplink_start(struct server *srv, const char *host, int port)
 {
 	struct uplink	*u = srv->uplink;
 
-	snprintf(u->host, sizeof u->host, "%s", host);
-	u->port = port;
-	u->attempt = 0;
+	snprintf(u->round[0].host, sizeof u->round[0].host, "%s", host);
+	u->round[0].port = port;
+	u->nround = 1;
+	u->next = 0;
+	u->rounds = 0;
 	u->state = UPLINK_WAITING;
-	uplink_connect(srv);
+	uplink_next(srv);
+}
+
+/*
+ * Lost the parent: build the failover round and start it now.  With an
+ * empty backup list we are the root's designated successor.
+ */
+static void
+uplink_failover(struct server *srv)
+{
+	struct uplink	*u = srv->uplink;
+	int		 i;
+
+	u->nround = 0;
+	if (!u->avoid_parent)
+		u->round[u->nround++] = u->parent;
+	for (i = 0; i < u->nbackups; i++)
+		u->round[u->nround++] = u->backups[i];
+	u->successor = u->ever_established && u->nbackups == 0;
+	u->avoid_parent = 0;
+	u->next = 0;
+	u->rounds = 0;
+	u->state = u->successor ? UPLINK_NONE : UPLINK_WAITING;
+	if (u->successor)
+		log_warnx("uplink: parent lost and no backup: taking over "
+		    "as root");
+	tree_set_path(srv, NULL, 0);
+	if (srv->cfg.reconnect_delay_ms > 0) {
+		uplink_wait(srv, srv->cfg.reconnect_delay_ms);
+		return;
+	}
+	uplink_next(srv);
 }
 
 /* TCP is up: introduce ourselves. */
@@ -195,6 +300,7 @@ uplink_connected(struct server *srv, struct peer *p)
 	fd = bufferevent_getfd(p->bev);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	u->state = UPLINK_AUTHENTICATING;
+	p->created_ms = now_ms();
 	jbuf_reset(b);
 	msgb_begin(b, CMD_AUTHENTICATE);
 	msgb_str(b, F_SECRET, srv->cfg.secret);
@@ -211,15 +317,30 @@ uplink_established(struct server *srv, struct peer *p)
 {
 	struct uplink	*u = srv->uplink;
 
+	evtimer_del(u->retry_ev);
+	if (u->successor || u->rounds > 0 || u->ever_established)
+		log_info("uplink: rejoined the cluster through %s after %d "
+		    "failed rounds", peer_name(p), u->rounds);
+	else
+		log_info("uplink: joined the cluster through %s",
+		    peer_name(p));
 	u->state = UPLINK_ESTABLISHED;
-	u->attempt = 0;
+	u->rounds = 0;
 	u->ever_established = 1;
-	log_info("uplink: joined the cluster through %s", peer_name(p));
+	u->successor = 0;
+	u->nbackups = 0;
+}
+
+/* Do not go back to this parent first: it left, fell silent, or looped. */
+void
+uplink_avoid_parent(struct server *srv)
+{
+	srv->uplink->avoid_parent = 1;
 }
 
 /*
- * The parent refused our secret.  At start that is a configuration
- * error worth stopping for; later it is one more failed attempt.
+ * The parent refused us.  A wrong secret at start is a configuration
+ * error worth stopping for; anything else is one more failed target.
  */
 void
 uplink_refused(struct server *srv, struct peer *p, const char *info)
@@ -228,26 +349,79 @@ uplink_refused(struct server *srv, struct peer *p, const char *info)
 
 	if (p != u->peer)
 		return;
-	if (!u->ever_established) {
-		log_warnx("uplink: %s:%d refused to let us join: %s", u->host,
-		    u->port, info);
+	if (!u->ever_established && u->nround == 1) {
+		log_warnx("uplink: %s:%d refused to let us join: %s",
+		    u->parent.host, u->parent.port, info);
 		srv->exit_code = 1;
 		server_shutdown(srv, "the cluster secret was refused");
 	}
+}
+
+/* Keep the parent's BACKUP_LIST for the day we lose it. */
+int
+uplink_set_backups(struct server *srv, struct json_span servers)
+{
+	struct uplink		*u = srv->uplink;
+	struct json_iter	 it, mit;
+	struct json_span	 el, key, val;
+	enum json_type		 t, mt;
+	struct uplink_target	 tg;
+	long long		 port;
+	int			 n = 0, have;
+
+	json_iter_array(&it, servers);
+	while (json_next_element(&it, &el, &t)) {
+		if (t != JSON_OBJECT)
+			return -1;
+		have = 0;
+		json_iter_object(&mit, el);
+		while (json_next_member(&mit, &key, &val, &mt)) {
+			if (json_key_eq(key, msg_field_name(F_HOST)) &&
+			    mt == JSON_STRING) {
+				val.p++;
+				val.len -= 2;
+				if (json_str_decode(val, tg.host,
+				    sizeof tg.host, NULL) != 0)
+					return -1;
+				have |= 1;
+			} else if (json_key_eq(key, msg_field_name(F_PORT)) &&
+			    mt == JSON_NUMBER) {
+				if (json_num_int(val, &port) != 0 ||
+				    port < 1 || port > 65535)
+					return -1;
+				tg.port = (int)port;
+				have |= 2;
+			}
+		}
+		if (have != 3)
+			return -1;
+		if (n < UPLINK_TARGETS_MAX)
+			u->backups[n++] = tg;
+	}
+	u->nbackups = n;
+	return 0;
 }
 
 void
 uplink_peer_closed(struct server *srv, struct peer *p)
 {
 	struct uplink	*u = srv->uplink;
+	enum uplink_state st = u->state;
 
 	if (u == NULL || p != u->peer)
 		return;
-	if (u->state == UPLINK_ESTABLISHED)
-		log_warnx("uplink: lost the parent link to %s:%d", u->host,
-		    u->port);
 	u->peer = NULL;
 	if (srv->stopping)
 		return;
-	uplink_schedule(srv);
+	if (st == UPLINK_ESTABLISHED) {
+		log_warnx("uplink: lost the parent link to %s:%d",
+		    u->parent.host, u->parent.port);
+		if (p->remote_id != NULL) {
+			known_mark_lost(srv, p->remote_id);
+			tree_leave(srv, p->remote_id, "its child lost the link");
+		}
+		uplink_failover(srv);
+		return;
+	}
+	uplink_next(srv);
 }

@@ -1,15 +1,19 @@
 /*
  * The link to our parent: a state machine that connects, authenticates,
- * and on loss tries again with bounded backoff and jitter.
+ * and when the link is lost fails over through the backup list our
+ * parent gave us, with bounded backoff and jitter, for as long as it
+ * takes.
  */
 #ifndef UPLINK_H
 #define UPLINK_H
+
+#include "json.h"
 
 struct server;
 struct peer;
 
 enum uplink_state {
-	UPLINK_NONE,		/* we are the root */
+	UPLINK_NONE,		/* we are a root */
 	UPLINK_WAITING,		/* backing off before the next attempt */
 	UPLINK_CONNECTING,
 	UPLINK_AUTHENTICATING,
@@ -23,6 +27,9 @@ void		 uplink_connected(struct server *, struct peer *);
 void		 uplink_established(struct server *, struct peer *);
 void		 uplink_peer_closed(struct server *, struct peer *);
 void		 uplink_refused(struct server *, struct peer *, const char *);
+void		 uplink_avoid_parent(struct server *);
+int		 uplink_set_backups(struct server *, struct json_span);
+int		 uplink_reconnecting(const struct server *);
 enum uplink_state uplink_state(const struct server *);
 struct peer	*uplink_peer(const struct server *);
 const char	*uplink_state_name(enum uplink_state);

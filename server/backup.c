@@ -1,0 +1,174 @@
+/*
+ * Backup lists: where each neighbour should go if we fail.
+ *
+ * For a child server the list must re-form one tree without cycles
+ * after any single crash:
+ *  - a server with a parent gives its children its ancestors, nearest
+ *    first (parent, grandparent, ..., root): if we die, our children
+ *    join our parent, and if that is gone too, the next one up.
+ *    Ancestors are never in the child's own subtree, so no cycle.
+ *  - the root orders its children by when they joined and gives child i
+ *    the children joined before it.  If the root dies, the oldest child
+ *    has an empty list and becomes the root; every other child joins
+ *    the oldest one still alive.  Each joins only an older sibling, so
+ *    again no cycle.
+ * A server that is itself reconnecting sends its children nothing new:
+ * its last list still names live ancestors.  The list also carries our
+ * path from the root, which a child uses to know its own and to refuse
+ * a server joining through it that is one of its ancestors.
+ *
+ * For a client any live server will do: every server we know to be up,
+ * neighbours first, rotated per client so orphans spread out instead of
+ * all landing (and being redirected) on one server.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "msgbuild.h"
+#include "server.h"
+#include "uplink.h"
+
+#define BACKUP_MAX	32
+
+struct backup_entry {
+	const char	*host;
+	int		 port;
+};
+
+static void
+backup_emit(struct server *srv, struct peer *to, struct backup_entry *e,
+    int n, int rotate, int with_path)
+{
+	struct jbuf	*b = &srv->out;
+	int		 i, k;
+
+	jbuf_reset(b);
+	msgb_begin(b, CMD_BACKUP_LIST);
+	msgb_key(b, F_SERVERS);
+	jbuf_addc(b, '[');
+	for (i = 0; i < n; i++) {
+		k = (i + rotate) % n;
+		if (i > 0)
+			jbuf_addc(b, ',');
+		jbuf_adds(b, "{\"host\":");
+		jbuf_cstr(b, e[k].host);
+		msgb_int(b, F_PORT, e[k].port);
+		jbuf_addc(b, '}');
+	}
+	jbuf_addc(b, ']');
+	if (with_path)
+		tree_add_path(srv, b);
+	msgb_end(b);
+	peer_send_jbuf(to, b);
+}
+
+/* Our ancestors, nearest first, with the addresses we know for them. */
+static int
+backup_ancestors(struct server *srv, struct backup_entry *e)
+{
+	struct peer		*up = uplink_peer(srv);
+	struct known_server	*k;
+	int			 i, n = 0;
+
+	if (up == NULL || up->remote_host == NULL)
+		return 0;
+	e[n].host = up->remote_host;
+	e[n++].port = up->remote_port;
+	for (i = srv->pathlen - 3; i >= 0 && n < BACKUP_MAX; i--) {
+		if ((k = known_find(srv, srv->path[i])) == NULL ||
+		    k->state != KNOWN_UP)
+			continue;
+		e[n].host = k->host;
+		e[n++].port = k->port;
+	}
+	return n;
+}
+
+/* As the root: the children that joined before `child`. */
+static int
+backup_older_siblings(struct server *srv, struct peer *child,
+    struct backup_entry *e)
+{
+	struct peer	*p;
+	int		 n = 0;
+
+	TAILQ_FOREACH(p, &srv->peers, entry) {
+		if (p->role != PEER_SERVER || p->outgoing || p->closing ||
+		    p->remote_host == NULL || p->serial >= child->serial)
+			continue;
+		if (n < BACKUP_MAX) {
+			e[n].host = p->remote_host;
+			e[n++].port = p->remote_port;
+		}
+	}
+	return n;
+}
+
+static int
+backup_for_client(struct server *srv, struct backup_entry *e)
+{
+	struct peer	*p;
+	int		 i, n = 0;
+
+	TAILQ_FOREACH(p, &srv->peers, entry) {
+		if (p->role != PEER_SERVER || p->closing ||
+		    p->remote_host == NULL || n == BACKUP_MAX)
+			continue;
+		e[n].host = p->remote_host;
+		e[n++].port = p->remote_port;
+	}
+	for (i = 0; i < srv->nknown && n < BACKUP_MAX; i++) {
+		struct known_server *k = &srv->known[i];
+		int		     j, dup = 0;
+
+		if (k->state != KNOWN_UP || k->reconnecting)
+			continue;
+		for (j = 0; j < n; j++)
+			if (e[j].port == k->port &&
+			    strcmp(e[j].host, k->host) == 0)
+				dup = 1;
+		if (!dup) {
+			e[n].host = k->host;
+			e[n++].port = k->port;
+		}
+	}
+	return n;
+}
+
+/* Send one neighbour its backup list. */
+void
+backup_send(struct server *srv, struct peer *to)
+{
+	struct backup_entry	 e[BACKUP_MAX];
+	int			 n;
+
+	if (to->closing)
+		return;
+	if (to->role == PEER_CLIENT) {
+		if ((to->features & FEAT_BIT(FEAT_BACKUP_LIST)) == 0)
+			return;
+		n = backup_for_client(srv, e);
+		backup_emit(srv, to, e, n, n > 0 ? (int)(to->serial % n) : 0,
+		    0);
+		return;
+	}
+	if (to->role != PEER_SERVER || to->outgoing)
+		return;
+	if (uplink_reconnecting(srv))
+		return;
+	if (uplink_peer(srv) != NULL)
+		n = backup_ancestors(srv, e);
+	else
+		n = backup_older_siblings(srv, to, e);
+	backup_emit(srv, to, e, n, 0, 1);
+}
+
+/* Every child server and every client that asked. */
+void
+backup_send_all(struct server *srv)
+{
+	struct peer	*p;
+
+	TAILQ_FOREACH(p, &srv->peers, entry)
+		backup_send(srv, p);
+}

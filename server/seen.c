@@ -1,0 +1,149 @@
+/*
+ * Per-origin sliding windows of seen counters, like IPsec's anti-replay
+ * window: a bitmap of the SEEN_WINDOW counters below the highest seen.
+ * Anything older than the window counts as seen.  The table holds at
+ * most `cap` origins; the least recently used one is forgotten first.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "seen.h"
+
+#define SEEN_ID_MAX	64
+#define SEEN_WORDS	(SEEN_WINDOW / 64)
+
+struct seen_origin {
+	char		 id[SEEN_ID_MAX];
+	uint64_t	 top;		/* highest counter seen; 0: none */
+	uint64_t	 floor;		/* every counter <= floor was seen */
+	uint64_t	 bits[SEEN_WORDS];
+	uint64_t	 used_ms;
+};
+
+struct seen {
+	struct seen_origin	*o;
+	int			 n;
+	int			 cap;
+};
+
+struct seen *
+seen_new(int cap)
+{
+	struct seen	*s;
+
+	if ((s = calloc(1, sizeof *s)) == NULL ||
+	    (s->o = calloc((size_t)cap, sizeof *s->o)) == NULL)
+		fatal("calloc");
+	s->cap = cap;
+	return s;
+}
+
+void
+seen_free(struct seen *s)
+{
+	if (s == NULL)
+		return;
+	free(s->o);
+	free(s);
+}
+
+static struct seen_origin *
+seen_origin(struct seen *s, const char *id, int create)
+{
+	struct seen_origin	*o;
+	int			 i, lru = 0;
+
+	for (i = 0; i < s->n; i++) {
+		if (strcmp(s->o[i].id, id) == 0) {
+			s->o[i].used_ms = now_ms();
+			return &s->o[i];
+		}
+		if (s->o[i].used_ms < s->o[lru].used_ms)
+			lru = i;
+	}
+	if (!create)
+		return NULL;
+	o = s->n < s->cap ? &s->o[s->n++] : &s->o[lru];
+	memset(o, 0, sizeof *o);
+	snprintf(o->id, sizeof o->id, "%s", id);
+	o->used_ms = now_ms();
+	return o;
+}
+
+static int
+bit_get(const struct seen_origin *o, uint64_t n)
+{
+	uint64_t	 i = n % SEEN_WINDOW;
+
+	return (o->bits[i / 64] >> (i % 64)) & 1;
+}
+
+static void
+bit_set(struct seen_origin *o, uint64_t n, int v)
+{
+	uint64_t	 i = n % SEEN_WINDOW;
+
+	if (v)
+		o->bits[i / 64] |= 1ULL << (i % 64);
+	else
+		o->bits[i / 64] &= ~(1ULL << (i % 64));
+}
+
+/* Record counter n of origin id; 1 if it is new, 0 if seen before. */
+int
+seen_add(struct seen *s, const char *id, uint64_t n)
+{
+	struct seen_origin	*o = seen_origin(s, id, 1);
+	uint64_t		 k;
+
+	if (n == 0 || n <= o->floor)
+		return 0;
+	if (o->top >= SEEN_WINDOW && n <= o->top - SEEN_WINDOW)
+		return 0;
+	if (n > o->top) {
+		/* Slide: clear the slots the window moves over. */
+		for (k = o->top + 1; k <= n && k <= o->top + SEEN_WINDOW; k++)
+			bit_set(o, k, 0);
+		o->top = n;
+		if (o->top > SEEN_WINDOW && o->floor < o->top - SEEN_WINDOW)
+			o->floor = o->top - SEEN_WINDOW;
+	} else if (bit_get(o, n))
+		return 0;
+	bit_set(o, n, 1);
+	while (o->floor < o->top && bit_get(o, o->floor + 1))
+		o->floor++;
+	return 1;
+}
+
+/* Every counter of origin id up to the result has been seen. */
+uint64_t
+seen_floor(struct seen *s, const char *id)
+{
+	struct seen_origin	*o = seen_origin(s, id, 0);
+
+	return o != NULL ? o->floor : 0;
+}
+
+/* Split "origin:counter"; -1 if malformed. */
+int
+seen_parse_mid(const char *mid, char *origin, size_t len, uint64_t *n)
+{
+	const char	*colon = strrchr(mid, ':');
+	char		*end;
+	size_t		 olen;
+
+	if (colon == NULL || colon == mid || colon[1] == '\0')
+		return -1;
+	olen = (size_t)(colon - mid);
+	if (olen >= len || olen >= SEEN_ID_MAX)
+		return -1;
+	memcpy(origin, mid, olen);
+	origin[olen] = '\0';
+	*n = strtoull(colon + 1, &end, 10);
+	if (*end != '\0' || *n == 0)
+		return -1;
+	return 0;
+}
