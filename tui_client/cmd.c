@@ -1,0 +1,223 @@
+/*
+ * Slash commands as data: a table of {name, arguments, usage, help,
+ * exec}.  The same table serves the input line and batch mode.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compat.h"
+#include "conn.h"
+#include "model.h"
+#include "opt.h"
+#include "tui.h"
+#include "ui.h"
+
+struct cmd_entry {
+	const char	*name;
+	int		 minargs;
+	int		 maxargs;
+	const char	*usage;
+	const char	*help;
+	int		(*exec)(struct tui *, int, char **);
+};
+
+static int	cmd_connect(struct tui *, int, char **);
+static int	cmd_login(struct tui *, int, char **);
+static int	cmd_register(struct tui *, int, char **);
+static int	cmd_logout(struct tui *, int, char **);
+static int	cmd_cluster(struct tui *, int, char **);
+static int	cmd_helpcmd(struct tui *, int, char **);
+static int	cmd_quit(struct tui *, int, char **);
+
+static const struct cmd_entry cmd_table[] = {
+	{ "connect", 2, 2, "/connect host port",
+	    "connect to another server (logs out of this one)", cmd_connect },
+	{ "login", 1, 2, "/login user [secret]",
+	    "log in again as user (anonymous needs no secret)", cmd_login },
+	{ "register", 1, 2, "/register user [secret]",
+	    "register user (a secret is generated if none), then log in",
+	    cmd_register },
+	{ "logout", 0, 0, "/logout", "log out and stay disconnected",
+	    cmd_logout },
+	{ "cluster", 0, 0, "/cluster", "focus the cluster pane",
+	    cmd_cluster },
+	{ "help", 0, 0, "/help", "show commands and keys", cmd_helpcmd },
+	{ "quit", 0, 0, "/quit", "log out and exit", cmd_quit },
+};
+#define CMD_COUNT	(sizeof cmd_table / sizeof cmd_table[0])
+
+/*
+ * Split s in place on blanks into at most max words; returns the count,
+ * or -1 if there were more.
+ */
+int
+cmd_split(char *s, char **argv, int max)
+{
+	int	 n = 0;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			*s++ = '\0';
+		if (*s == '\0')
+			return n;
+		if (n == max)
+			return -1;
+		argv[n++] = s;
+		while (*s != '\0' && *s != ' ' && *s != '\t')
+			s++;
+	}
+}
+
+static const struct cmd_entry *
+cmd_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < CMD_COUNT; i++)
+		if (strcmp(cmd_table[i].name, name) == 0)
+			return &cmd_table[i];
+	return NULL;
+}
+
+/* Run a "/name args" line.  Returns 0, or -1 after saying what was wrong. */
+int
+cmd_exec(struct tui *t, const char *line)
+{
+	const struct cmd_entry	*ce;
+	char			 buf[1024], *argv[CMD_ARGS_MAX];
+	int			 argc;
+
+	if (strlen(line) >= sizeof buf) {
+		model_error(&t->model, "command too long");
+		return -1;
+	}
+	strlcpy(buf, line[0] == '/' ? line + 1 : line, sizeof buf);
+	argc = cmd_split(buf, argv, CMD_ARGS_MAX);
+	if (argc == 0) {
+		model_error(&t->model, "empty command; try /help");
+		return -1;
+	}
+	if (argc < 0 || (ce = cmd_find(argv[0])) == NULL) {
+		if (argc > 0)
+			model_error(&t->model, "unknown command /%s; try /help",
+			    argv[0]);
+		else
+			model_error(&t->model, "too many words; try /help");
+		return -1;
+	}
+	if (argc - 1 < ce->minargs || argc - 1 > ce->maxargs) {
+		model_error(&t->model, "usage: %s", ce->usage);
+		return -1;
+	}
+	return ce->exec(t, argc - 1, argv + 1);
+}
+
+/* List the commands and keys in the stream. */
+void
+cmd_help(struct tui *t)
+{
+	size_t	 i;
+
+	model_info(&t->model, "type text to send a Note; a line starting "
+	    "with { is sent as that JSON object; //text sends /text");
+	for (i = 0; i < CMD_COUNT; i++)
+		model_info(&t->model, "%-24s %s", cmd_table[i].usage,
+		    cmd_table[i].help);
+	model_info(&t->model, "keys: left/right home/end (^A ^E) backspace "
+	    "delete ^U ^K ^W; up/down history; PgUp/PgDn scroll the focused "
+	    "pane; Tab/Shift-Tab focus; Esc focus activity; ^L redraw; "
+	    "^C quit");
+}
+
+static int
+cmd_connect(struct tui *t, int argc, char **argv)
+{
+	long	 port;
+
+	(void)argc;
+	if (opt_long(argv[1], 1, 65535, &port) != 0) {
+		model_error(&t->model, "/connect: bad port %s", argv[1]);
+		return -1;
+	}
+	model_info(&t->model, "connecting to %s:%ld as %s", argv[0], port,
+	    t->conn->user);
+	conn_open(t->conn, argv[0], (int)port);
+	return 0;
+}
+
+/* The server to use for /login and /register: the current one. */
+static void
+cmd_reopen(struct tui *t)
+{
+	struct fo_target	 home = t->conn->home;
+
+	if (home.port == 0) {
+		strlcpy(home.host, t->opt.host, sizeof home.host);
+		home.port = t->opt.port;
+	}
+	conn_open(t->conn, home.host, home.port);
+}
+
+static int
+cmd_login(struct tui *t, int argc, char **argv)
+{
+	if (argc < 2 && strcmp(argv[0], "anonymous") != 0) {
+		model_error(&t->model, "usage: /login user secret (or "
+		    "/register user to get a secret)");
+		return -1;
+	}
+	conn_set_user(t->conn, argv[0], argc > 1 ? argv[1] : NULL, 0);
+	cmd_reopen(t);
+	return 0;
+}
+
+static int
+cmd_register(struct tui *t, int argc, char **argv)
+{
+	if (strcmp(argv[0], "anonymous") == 0) {
+		model_error(&t->model, "/register: anonymous cannot register");
+		return -1;
+	}
+	conn_set_user(t->conn, argv[0], argc > 1 ? argv[1] : NULL, 1);
+	cmd_reopen(t);
+	return 0;
+}
+
+static int
+cmd_logout(struct tui *t, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	conn_logout(t->conn);
+	model_info(&t->model, "logged out; /connect or /login to come back");
+	return 0;
+}
+
+static int
+cmd_cluster(struct tui *t, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (t->ui != NULL)
+		ui_focus(t->ui, PANE_CLUSTER);
+	return 0;
+}
+
+static int
+cmd_helpcmd(struct tui *t, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	cmd_help(t);
+	return 0;
+}
+
+static int
+cmd_quit(struct tui *t, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	tui_quit(t, 0);
+	return 0;
+}

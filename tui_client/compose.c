@@ -1,0 +1,136 @@
+/*
+ * Typed lines become activities: plain text a Note, a line starting with
+ * '{' the object it is (only if it is exactly one valid JSON object),
+ * "//text" a Note starting with '/', and other '/' lines commands.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "compose.h"
+#include "json.h"
+
+/* Classify a typed line; for an activity, put the object in act. */
+enum compose_kind
+compose_line(const char *line, size_t len, struct jbuf *act, char *err,
+    size_t errlen)
+{
+	enum json_type	 t;
+	const char	*why;
+	size_t		 i;
+
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+		len--;
+	for (i = 0; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
+		;
+	if (i == len)
+		return COMPOSE_EMPTY;
+	if (line[0] == '/' && (len < 2 || line[1] != '/'))
+		return COMPOSE_COMMAND;
+	jbuf_reset(act);
+	if (line[0] == '{') {
+		t = json_validate(line, len, JSON_DEPTH_MAX, &why);
+		if (t == JSON_NONE) {
+			snprintf(err, errlen, "not sent: invalid JSON: %s", why);
+			return COMPOSE_ERROR;
+		}
+		jbuf_add(act, line, len);
+		return COMPOSE_ACTIVITY;
+	}
+	if (line[0] == '/') {
+		line++;
+		len--;
+	}
+	jbuf_adds(act, "{\"type\":\"Note\",\"content\":");
+	jbuf_str(act, line, len);
+	jbuf_addc(act, '}');
+	/* Text that is not UTF-8 would make the whole message invalid. */
+	t = json_validate(act->p, act->len, JSON_DEPTH_MAX, &why);
+	if (t != JSON_OBJECT) {
+		snprintf(err, errlen, "not sent: %s", why);
+		return COMPOSE_ERROR;
+	}
+	return COMPOSE_ACTIVITY;
+}
+
+/* Find member key of a validated object; -1 if absent. */
+int
+compose_find(const char *obj, size_t len, const char *key,
+    struct json_span *val, enum json_type *t)
+{
+	struct json_span	 whole = { obj, len }, k;
+	struct json_iter	 it;
+
+	if (json_iter_object(&it, whole) != 0)
+		return -1;
+	while (json_next_member(&it, &k, val, t)) {
+		if (json_key_eq(k, key))
+			return 0;
+	}
+	return -1;
+}
+
+/* A string member of a validated object, decoded; -1 if not a string. */
+int
+compose_str(const char *obj, size_t len, const char *key, char *out,
+    size_t outsz)
+{
+	struct json_span	 v;
+	enum json_type		 t;
+
+	if (compose_find(obj, len, key, &v, &t) != 0 || t != JSON_STRING)
+		return -1;
+	v.p++;
+	v.len -= 2;
+	return json_str_decode(v, out, outsz, NULL);
+}
+
+/* Drop white space outside strings: the compact form of valid JSON. */
+static size_t
+compose_compact(const char *s, size_t len, char *out, size_t outsz)
+{
+	size_t	 i, o = 0;
+	int	 instr = 0, esc = 0;
+
+	if (outsz == 0)
+		return 0;
+	for (i = 0; i < len && o + 1 < outsz; i++) {
+		char c = s[i];
+
+		if (instr) {
+			if (esc)
+				esc = 0;
+			else if (c == '\\')
+				esc = 1;
+			else if (c == '"')
+				instr = 0;
+		} else if (c == '"')
+			instr = 1;
+		else if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+			continue;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/*
+ * The text to show for a validated activity object: a Note's content,
+ * or the object as compact JSON.  who gets authenticated_user when the
+ * activity carries it.  Returns 1 for a Note, 0 otherwise.
+ */
+int
+compose_show(const char *act, size_t len, char *out, size_t outsz,
+    char *who, size_t whosz)
+{
+	char	 type[16];
+
+	if (who != NULL && whosz > 0 &&
+	    compose_str(act, len, "authenticated_user", who, whosz) != 0)
+		who[0] = '\0';
+	if (compose_str(act, len, "type", type, sizeof type) == 0 &&
+	    strcmp(type, "Note") == 0 &&
+	    compose_str(act, len, "content", out, outsz) == 0)
+		return 1;
+	compose_compact(act, len, out, outsz);
+	return 0;
+}

@@ -1,0 +1,29 @@
+/*
+ * From a typed line to an activity, and from a received activity to the
+ * text the stream shows.  Shared by the input line and batch mode so the
+ * two follow the same rules.
+ */
+#ifndef COMPOSE_H
+#define COMPOSE_H
+
+#include <stddef.h>
+
+#include "json.h"
+
+enum compose_kind {
+	COMPOSE_EMPTY,
+	COMPOSE_COMMAND,	/* "/name args" */
+	COMPOSE_ACTIVITY,	/* the activity object is in the jbuf */
+	COMPOSE_ERROR,		/* why is in err */
+};
+
+enum compose_kind compose_line(const char *, size_t, struct jbuf *, char *,
+		    size_t);
+int		 compose_show(const char *, size_t, char *, size_t, char *,
+		    size_t);
+int		 compose_find(const char *, size_t, const char *,
+		    struct json_span *, enum json_type *);
+int		 compose_str(const char *, size_t, const char *, char *,
+		    size_t);
+
+#endif

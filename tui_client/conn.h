@@ -1,0 +1,120 @@
+/*
+ * The link to a server: connect, register and log in, follow REDIRECT,
+ * fail over along the BACKUP_LIST, resume, heartbeat, number activities
+ * and match their reports.  Updates the model; never draws.  The owner
+ * hears about what happened through event_cb and, in batch mode, gets
+ * every received line through line_cb.
+ */
+#ifndef CONN_H
+#define CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "failover.h"
+#include "frame.h"
+#include "json.h"
+#include "model.h"
+#include "seen.h"
+
+struct event_base;
+struct evdns_base;
+struct bufferevent;
+struct event;
+
+#define CONN_LINE_MAX		(256 * 1024)
+#define CONN_QUEUE_MAX		100
+#define CONN_RETIRE_MAX		8
+#define CONN_REDIRECT_MAX	8
+#define CONN_OUTPUT_MAX		(4 * 1024 * 1024)
+#define CONN_OUTPUT_LOW		(64 * 1024)
+#define CONN_ATTEMPT_MS		5000	/* connect + log in within */
+#define CONN_PING_MS		1000
+#define CONN_DEAD_MS		3000	/* silence that means dead */
+
+enum conn_event {
+	CONN_EV_ONLINE,		/* logged in (again) */
+	CONN_EV_OFFLINE,	/* lost the server; failing over */
+	CONN_EV_FAILED,		/* login or registration refused */
+	CONN_EV_CLOSED,		/* logged out as asked */
+	CONN_EV_REPORT,		/* a sending report came */
+	CONN_EV_CHANGED,	/* only the model changed */
+	CONN_EV_WRITABLE,	/* output drained below CONN_OUTPUT_LOW */
+};
+
+struct conn_retiree {
+	struct bufferevent	*bev;
+	int			 dead;
+};
+
+struct conn_queued {
+	char	*act;
+	size_t	 len;
+};
+
+struct conn {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	struct model		*m;
+	struct failover		 fo;
+	struct seen		 seen;
+
+	char			 user[MODEL_NAME_MAX];
+	char			 secret[MODEL_NAME_MAX];
+	int			 anonymous;
+	int			 need_register;
+
+	struct fo_target	 home;		/* where we are or go */
+	struct bufferevent	*bev;
+	struct frame_reader	 fr;
+	struct event		*retry_ev;
+	struct event		*attempt_ev;
+	struct event		*tick_ev;
+	struct event		*reap_ev;
+	struct fo_target	 next;		/* what retry_ev will try */
+
+	unsigned		 requested;	/* features asked for */
+	unsigned		 features;	/* features granted */
+	unsigned		 prev_features;
+	char			 session[SEEN_ID_MAX];
+	long long		 next_seq;
+	int			 online_pending;
+	int			 stopping;	/* no failover: we closed */
+	int			 redirects;
+	uint64_t		 last_rx;
+	uint64_t		 attempt_start;
+
+	struct conn_queued	 queue[CONN_QUEUE_MAX];
+	int			 nqueue;
+	struct conn_retiree	 retiring[CONN_RETIRE_MAX];
+	int			 nretiring;
+
+	unsigned		 attempt_ms;
+	unsigned		 ping_ms;
+	unsigned		 dead_ms;
+
+	void			(*event_cb)(struct conn *, enum conn_event,
+				    void *);
+	void			(*line_cb)(struct conn *, const char *,
+				    size_t, void *);
+	void			*arg;
+
+	/* The seam tests replace: open a link to a target. */
+	struct bufferevent	*(*dial)(struct conn *,
+				    const struct fo_target *, int *);
+	void			*dial_arg;
+};
+
+struct conn	*conn_new(struct event_base *, struct model *);
+void		 conn_free(struct conn *);
+void		 conn_set_user(struct conn *, const char *, const char *,
+		    int);
+void		 conn_open(struct conn *, const char *, int);
+void		 conn_logout(struct conn *);
+int		 conn_send(struct conn *, const char *, size_t);
+int		 conn_online(const struct conn *);
+int		 conn_busy(const struct conn *);
+size_t		 conn_outq(const struct conn *);
+void		 conn_gen_secret(char *, size_t);
+
+#endif

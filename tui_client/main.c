@@ -1,0 +1,218 @@
+/*
+ * activity-tui: options, where logs go, and which mode to run.  Logs
+ * never reach the terminal the client draws on: stderr is pointed at
+ * the log file (or /dev/null) and what the user must read goes to a
+ * saved copy of the real stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "compat.h"
+#include "log.h"
+#include "opt.h"
+#include "tui.h"
+
+static void	usage(FILE *, int) __attribute__((noreturn));
+
+static void
+usage(FILE *f, int code)
+{
+	fprintf(f,
+"usage: activity-tui [-v] [--batch] [-rh host] [-rp port] [-u username]\n"
+"                    [-s secret] [--wait seconds] [--give-up seconds]\n"
+"                    [--log file]\n"
+"  -rh, --remote-host host  server to connect to (default %s)\n"
+"  -rp, --remote-port port  its port (default %d)\n"
+"  -u, --username name      log in as name (default anonymous)\n"
+"  -s, --secret secret      the secret; a name without one is registered\n"
+"                           with a generated secret first\n"
+"  --batch                  send stdin lines, print server messages\n"
+"  --wait seconds           batch: wait this long for reports at the end\n"
+"  --give-up seconds        batch: exit after this long without a server\n"
+"  --log file               log here (default activity-tui.log with -v)\n"
+"  -v, --verbose            log more (twice: debug)\n"
+"  -h, --help               this text\n"
+"  -V, --version            the version\n",
+	    TUI_DEFAULT_HOST, TUI_DEFAULT_PORT);
+	exit(code);
+}
+
+/* Point stderr at the log (or nowhere); keep the real one for people. */
+static FILE *
+main_logs(const char *path, int verbose)
+{
+	FILE	*errfp;
+	int	 fd, saved;
+
+	if ((saved = dup(STDERR_FILENO)) == -1 ||
+	    (errfp = fdopen(saved, "w")) == NULL) {
+		fprintf(stderr, "activity-tui: dup: %s\n", strerror(errno));
+		exit(1);
+	}
+	setvbuf(errfp, NULL, _IOLBF, 0);
+	if (path == NULL && verbose > 0)
+		path = "activity-tui.log";
+	if (path != NULL)
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	else
+		fd = open("/dev/null", O_WRONLY);
+	if (fd == -1) {
+		fprintf(errfp, "activity-tui: %s: %s\n",
+		    path != NULL ? path : "/dev/null", strerror(errno));
+		exit(1);
+	}
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	return errfp;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum {
+		OPT_RH = 256, OPT_RP, OPT_BATCH, OPT_WAIT, OPT_GIVE_UP,
+		OPT_LOG
+	};
+	static const struct option longopts[] = {
+		{ "rh", required_argument, NULL, OPT_RH },
+		{ "rp", required_argument, NULL, OPT_RP },
+		{ "remote-host", required_argument, NULL, OPT_RH },
+		{ "remote-port", required_argument, NULL, OPT_RP },
+		{ "username", required_argument, NULL, 'u' },
+		{ "secret", required_argument, NULL, 's' },
+		{ "batch", no_argument, NULL, OPT_BATCH },
+		{ "wait", required_argument, NULL, OPT_WAIT },
+		{ "give-up", required_argument, NULL, OPT_GIVE_UP },
+		{ "log", required_argument, NULL, OPT_LOG },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct event_base	*base;
+	struct tui		 t;
+	long			 v;
+	int			 ch, rc;
+
+	memset(&t, 0, sizeof t);
+	strlcpy(t.opt.host, TUI_DEFAULT_HOST, sizeof t.opt.host);
+	t.opt.port = TUI_DEFAULT_PORT;
+	t.opt.wait_ms = TUI_WAIT_MS;
+	t.opt.give_up_ms = TUI_GIVE_UP_MS;
+
+	while ((ch = getopt_long_only(argc, argv, "hs:u:vV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case OPT_RH:
+			if (*optarg == '\0' ||
+			    strlen(optarg) >= sizeof t.opt.host) {
+				fprintf(stderr, "activity-tui: bad host: %s\n",
+				    optarg);
+				exit(1);
+			}
+			strlcpy(t.opt.host, optarg, sizeof t.opt.host);
+			break;
+		case OPT_RP:
+			if (opt_long(optarg, 1, 65535, &v) != 0) {
+				fprintf(stderr, "activity-tui: bad port: %s\n",
+				    optarg);
+				exit(1);
+			}
+			t.opt.port = (int)v;
+			break;
+		case 'u':
+			if (*optarg == '\0' || strlen(optarg) > 256) {
+				fprintf(stderr, "activity-tui: bad username\n");
+				exit(1);
+			}
+			t.opt.user = optarg;
+			break;
+		case 's':
+			if (strlen(optarg) > 256) {
+				fprintf(stderr, "activity-tui: secret too "
+				    "long\n");
+				exit(1);
+			}
+			t.opt.secret = optarg;
+			break;
+		case OPT_BATCH:
+			t.opt.batch = 1;
+			break;
+		case OPT_WAIT:
+			if (opt_long(optarg, 0, 3600, &v) != 0) {
+				fprintf(stderr, "activity-tui: bad --wait: "
+				    "%s\n", optarg);
+				exit(1);
+			}
+			t.opt.wait_ms = (unsigned)v * 1000;
+			break;
+		case OPT_GIVE_UP:
+			if (opt_long(optarg, 0, 86400, &v) != 0) {
+				fprintf(stderr, "activity-tui: bad --give-up: "
+				    "%s\n", optarg);
+				exit(1);
+			}
+			t.opt.give_up_ms = (unsigned)v * 1000;
+			break;
+		case OPT_LOG:
+			t.opt.logfile = optarg;
+			break;
+		case 'v':
+			t.opt.verbose++;
+			break;
+		case 'h':
+			usage(stdout, 0);
+		case 'V':
+			printf("activity-tui %s\n", TUI_VERSION);
+			exit(0);
+		default:
+			usage(stderr, 1);
+		}
+	}
+	if (optind != argc)
+		usage(stderr, 1);
+	if (!t.opt.batch && !isatty(STDIN_FILENO))
+		t.opt.batch = 1;
+	if (!t.opt.batch && !isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "activity-tui: the interactive client needs a "
+		    "terminal (use --batch)\n");
+		exit(1);
+	}
+	if (t.opt.secret != NULL && t.opt.user == NULL) {
+		fprintf(stderr, "activity-tui: -s needs -u\n");
+		exit(1);
+	}
+
+	setlocale(LC_ALL, "");
+	t.errfp = main_logs(t.opt.logfile, t.opt.verbose);
+	log_init("activity-tui", t.opt.verbose);
+	if ((base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	tui_init(&t, base);
+
+	if (t.opt.batch)
+		rc = tui_run_batch(&t);
+	else {
+		rc = tui_run_interactive(&t);
+		if (t.generated[0] != '\0')
+			fprintf(t.errfp, "activity-tui: registered %s with "
+			    "secret %s\n", t.opt.user, t.generated);
+		if (t.model.state == LINK_FAILED)
+			fprintf(t.errfp, "activity-tui: %s\n",
+			    t.model.last_error[0] != '\0' ?
+			    t.model.last_error : "login failed");
+	}
+	tui_free(&t);
+	event_base_free(base);
+	fclose(t.errfp);
+	return rc;
+}

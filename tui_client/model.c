@@ -1,0 +1,319 @@
+/*
+ * The pane models.  Rings overwrite their oldest entry, so a client left
+ * running for a week holds as much as one started a minute ago.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "model.h"
+#include "text.h"
+
+/* Set up an empty model whose scrollback keeps cap lines. */
+void
+model_init(struct model *m, size_t cap)
+{
+	memset(m, 0, sizeof *m);
+	if (cap == 0)
+		cap = MODEL_LINES_MAX;
+	if ((m->lines = calloc(cap, sizeof *m->lines)) == NULL)
+		fatal("calloc");
+	m->lines_cap = cap;
+	m->rtt_ms = -1;
+	m->gen = 1;
+	m->dirty = MODEL_D_ALL;
+}
+
+/* Release the scrollback. */
+void
+model_free(struct model *m)
+{
+	size_t	 i;
+
+	if (m->lines == NULL)
+		return;
+	for (i = 0; i < m->lines_cap; i++)
+		free(m->lines[i].text);
+	free(m->lines);
+	m->lines = NULL;
+}
+
+/*
+ * Append a line to the stream.  The text is sanitised and cut here, once,
+ * so drawing never sees a control character.  A reader scrolled back
+ * keeps looking at the same lines while new ones arrive below.
+ */
+void
+model_add(struct model *m, enum model_kind kind, const char *who,
+    const char *text, size_t len)
+{
+	struct model_line	*l;
+	char			 buf[MODEL_TEXT_MAX];
+	size_t			 n;
+
+	l = &m->lines[m->lines_head];
+	free(l->text);
+	n = text_sanitize(text, len, buf, sizeof buf);
+	if ((l->text = strdup(buf)) == NULL)
+		fatal("strdup");
+	l->len = n;
+	l->kind = kind;
+	l->wall_ms = wall_ms();
+	text_sanitize(who != NULL ? who : "", who != NULL ? strlen(who) : 0,
+	    l->who, sizeof l->who);
+	m->lines_head = (m->lines_head + 1) % m->lines_cap;
+	if (m->lines_n < m->lines_cap)
+		m->lines_n++;
+	m->lines_total++;
+	if (m->scroll > 0 && m->scroll + 1 < m->lines_n)
+		m->scroll++;
+	m->dirty |= MODEL_D_ACTIVITY;
+}
+
+static void
+model_vsay(struct model *m, enum model_kind kind, const char *fmt,
+    va_list ap)
+{
+	char	 buf[1024];
+	int	 n;
+
+	n = vsnprintf(buf, sizeof buf, fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof buf)
+		n = sizeof buf - 1;
+	model_add(m, kind, kind == MODEL_ERROR ? "!" : "-", buf, (size_t)n);
+	if (m->echo != NULL) {
+		fprintf(m->echo, "activity-tui: %s%s\n",
+		    kind == MODEL_ERROR ? "error: " : "", buf);
+		fflush(m->echo);
+	}
+	if (kind == MODEL_ERROR)
+		log_warnx("%s", buf);
+	else
+		log_info("%s", buf);
+}
+
+/* Tell the user something, in the stream (and on stderr in batch mode). */
+void
+model_info(struct model *m, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	model_vsay(m, MODEL_INFO, fmt, ap);
+	va_end(ap);
+}
+
+/* Tell the user something went wrong. */
+void
+model_error(struct model *m, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	model_vsay(m, MODEL_ERROR, fmt, ap);
+	va_end(ap);
+}
+
+/* The i-th line counting back from the newest (0), or NULL. */
+const struct model_line *
+model_line_at(const struct model *m, size_t i)
+{
+	size_t	 idx;
+
+	if (i >= m->lines_n)
+		return NULL;
+	idx = (m->lines_head + m->lines_cap - 1 - i) % m->lines_cap;
+	return &m->lines[idx];
+}
+
+/* Move the view up (positive) or down by delta lines, within bounds. */
+void
+model_scroll(struct model *m, long delta)
+{
+	long	 s = (long)m->scroll + delta;
+
+	if (s < 0)
+		s = 0;
+	if (m->lines_n == 0)
+		s = 0;
+	else if ((size_t)s > m->lines_n - 1)
+		s = (long)m->lines_n - 1;
+	if ((size_t)s != m->scroll) {
+		m->scroll = (size_t)s;
+		m->dirty |= MODEL_D_ACTIVITY;
+	}
+}
+
+/* A short one-line preview of an activity for the reports pane. */
+void
+model_preview(const char *text, size_t len, char *out, size_t outsz)
+{
+	size_t	 n;
+
+	n = text_sanitize(text, len, out, outsz);
+	(void)n;
+}
+
+/* Record an activity we sent; tracked says a report will follow. */
+void
+model_report_add(struct model *m, long long seq, int tracked,
+    const char *preview, size_t len)
+{
+	struct model_report	*r;
+
+	r = &m->reports[m->reports_head];
+	memset(r, 0, sizeof *r);
+	r->seq = seq;
+	r->gen = m->gen;
+	r->state = tracked ? REPORT_PENDING : REPORT_UNTRACKED;
+	r->sent_ms = now_ms();
+	model_preview(preview, len, r->preview, sizeof r->preview);
+	m->reports_head = (m->reports_head + 1) % MODEL_REPORTS_MAX;
+	if (m->reports_n < MODEL_REPORTS_MAX)
+		m->reports_n++;
+	m->dirty |= MODEL_D_REPORTS;
+}
+
+/* The i-th report counting back from the newest, or NULL. */
+const struct model_report *
+model_report_at(const struct model *m, size_t i)
+{
+	size_t	 idx;
+
+	if (i >= m->reports_n)
+		return NULL;
+	idx = (m->reports_head + MODEL_REPORTS_MAX - 1 - i) %
+	    MODEL_REPORTS_MAX;
+	return &m->reports[idx];
+}
+
+/*
+ * Match a sending report to the activity it is about: the newest one with
+ * that activity_seq sent in the current session (numbers start again in
+ * a new session).  A later report for the same activity replaces the
+ * counts.  Returns -1 if nothing we sent matches.
+ */
+int
+model_report_update(struct model *m, long long seq, long long succ,
+    long long count, int partial)
+{
+	struct model_report	*r;
+	size_t			 i, idx;
+
+	for (i = 0; i < m->reports_n; i++) {
+		idx = (m->reports_head + MODEL_REPORTS_MAX - 1 - i) %
+		    MODEL_REPORTS_MAX;
+		r = &m->reports[idx];
+		if (r->gen != m->gen || r->seq != seq ||
+		    r->state == REPORT_UNTRACKED)
+			continue;
+		r->delivered = succ;
+		r->target = count;
+		r->report_ms = now_ms();
+		if (partial)
+			r->state = REPORT_PARTIAL;
+		else if (succ < count)
+			r->state = REPORT_SHORT;
+		else
+			r->state = REPORT_DONE;
+		m->dirty |= MODEL_D_REPORTS;
+		return 0;
+	}
+	return -1;
+}
+
+/* The link went: reports still pending will not come from that server. */
+void
+model_reports_lost(struct model *m)
+{
+	size_t	 i;
+
+	for (i = 0; i < m->reports_n; i++) {
+		if (m->reports[i].state == REPORT_PENDING) {
+			m->reports[i].state = REPORT_LOST;
+			m->dirty |= MODEL_D_REPORTS;
+		}
+	}
+}
+
+/* How many sent activities still wait for their report. */
+size_t
+model_reports_pending(const struct model *m)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < m->reports_n; i++)
+		if (m->reports[i].state == REPORT_PENDING)
+			n++;
+	return n;
+}
+
+/* A new session numbers its activities from 1 again. */
+void
+model_new_session(struct model *m)
+{
+	m->gen++;
+}
+
+/* Change the link state shown in the status and failover panes. */
+void
+model_set_state(struct model *m, enum link_state st)
+{
+	if (m->state == st)
+		return;
+	m->state = st;
+	m->dirty |= MODEL_D_STATUS | MODEL_D_FAILOVER;
+}
+
+/* The state in words. */
+const char *
+model_state_name(enum link_state st)
+{
+	switch (st) {
+	case LINK_IDLE:
+		return "not connected";
+	case LINK_RESOLVING:
+		return "resolving";
+	case LINK_CONNECTING:
+		return "connecting";
+	case LINK_REGISTERING:
+		return "registering";
+	case LINK_LOGGING_IN:
+		return "logging in";
+	case LINK_ONLINE:
+		return "online";
+	case LINK_WAITING:
+		return "reconnecting";
+	case LINK_FAILED:
+		return "login failed";
+	case LINK_LOGGED_OUT:
+		return "logged out";
+	}
+	return "?";
+}
+
+/* A report's state in words. */
+const char *
+model_report_name(enum report_state st)
+{
+	switch (st) {
+	case REPORT_UNTRACKED:
+		return "sent";
+	case REPORT_PENDING:
+		return "pending";
+	case REPORT_DONE:
+		return "done";
+	case REPORT_SHORT:
+		return "short";
+	case REPORT_PARTIAL:
+		return "partial";
+	case REPORT_LOST:
+		return "no report";
+	}
+	return "?";
+}

@@ -1,0 +1,97 @@
+/*
+ * Failover progress: NORMAL or OUT_OF_SERVICE, the server being tried,
+ * attempt and backoff, how long the outage has lasted, and the backup
+ * list with the one being tried marked.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "msg.h"
+#include "tui.h"
+#include "ui.h"
+
+/* Draw the failover pane. */
+void
+pane_failover_draw(struct pane *p, struct tui *t)
+{
+	struct model	*m = &t->model;
+	char		 buf[MODEL_HOST_MAX + 64];
+	uint64_t	 now = now_ms();
+	int		 y = 1, x0, i, trying;
+
+	ui_title(p, t, m->out_of_service ? "OUT_OF_SERVICE " : "NORMAL ",
+	    m->out_of_service ? UI_ERROR : UI_OK);
+	ui_border(p, t);
+	x0 = p->r.x > 0 ? 2 : 1;
+
+#define LINE(s, c) do {							\
+	if (y < p->r.h)							\
+		ui_put(p->win, y++, x0, p->r.w - x0, (s),		\
+		    ui_attr(t->ui, (c)));				\
+} while (0)
+
+	if (m->out_of_service) {
+		snprintf(buf, sizeof buf, "%s %s:%d",
+		    m->state == LINK_WAITING ? "next:" : "trying",
+		    m->trying_host, m->trying_port);
+		LINE(buf, UI_WARN);
+		if (m->state == LINK_WAITING && m->retry_at > now)
+			snprintf(buf, sizeof buf, "attempt %d, backoff %u ms "
+			    "(%.1f s left)", m->attempt, m->backoff_ms,
+			    (double)(m->retry_at - now) / 1000.0);
+		else
+			snprintf(buf, sizeof buf, "attempt %d, backoff %u ms",
+			    m->attempt, m->backoff_ms);
+		LINE(buf, UI_NORMAL);
+		snprintf(buf, sizeof buf, "down for %.1f s",
+		    (double)(now - m->down_since) / 1000.0);
+		LINE(buf, UI_NORMAL);
+		if (m->last_error[0] != '\0')
+			LINE(m->last_error, UI_DIM);
+	} else {
+		if (m->state == LINK_ONLINE)
+			snprintf(buf, sizeof buf, "on %s:%d", m->host,
+			    m->port);
+		else
+			snprintf(buf, sizeof buf, "%s",
+			    model_state_name(m->state));
+		LINE(buf, m->state == LINK_ONLINE ? UI_OK : UI_WARN);
+		if (m->failovers > 0) {
+			snprintf(buf, sizeof buf, "failovers %u, last took "
+			    "%llu ms", m->failovers,
+			    (unsigned long long)m->last_outage_ms);
+			LINE(buf, UI_NORMAL);
+		}
+	}
+	if (m->have_cluster) {
+		snprintf(buf, sizeof buf, "cluster says %s",
+		    m->cluster_status);
+		LINE(buf, strcmp(m->cluster_status, "NORMAL") == 0 ? UI_OK :
+		    UI_ERROR);
+	}
+	if (m->features_known && !(m->features & FEAT_BIT(FEAT_BACKUP_LIST)) &&
+	    !m->have_backups) {
+		LINE("server offers no backup list;", UI_WARN);
+		LINE("retrying the same server", UI_WARN);
+		return;
+	}
+	if (!m->have_backups) {
+		LINE("no backup list yet", UI_DIM);
+		return;
+	}
+	if (m->nbackups == 0) {
+		LINE("backup list is empty", UI_WARN);
+		return;
+	}
+	LINE("backups:", UI_DIM);
+	for (i = 0; i < m->nbackups; i++) {
+		trying = m->out_of_service &&
+		    m->backups[i].port == m->trying_port &&
+		    strcmp(m->backups[i].host, m->trying_host) == 0;
+		snprintf(buf, sizeof buf, "%s %s:%d", trying ? ">" : " ",
+		    m->backups[i].host, m->backups[i].port);
+		LINE(buf, trying ? UI_WARN : UI_NORMAL);
+	}
+#undef LINE
+}

@@ -1,0 +1,66 @@
+/*
+ * Per-sender high-water marks.  Servers deliver each sender's activities
+ * in order, so anything at or below the mark is a replay.
+ */
+#include <string.h>
+
+#include "seen.h"
+
+void
+seen_init(struct seen *s)
+{
+	memset(s, 0, sizeof *s);
+}
+
+/*
+ * Record (sender, seq).  Returns 1 if it is a duplicate (seq at or below
+ * the newest already seen from that sender), 0 if new.
+ */
+int
+seen_check(struct seen *s, const char *sender, long long seq)
+{
+	struct seen_entry	*e, *old = NULL;
+	size_t			 i;
+
+	s->tick++;
+	for (i = 0; i < s->n; i++) {
+		e = &s->e[i];
+		if (strcmp(e->sender, sender) != 0)
+			continue;
+		e->used = s->tick;
+		if (seq <= e->seq)
+			return 1;
+		e->seq = seq;
+		return 0;
+	}
+	if (s->n < SEEN_MAX)
+		e = &s->e[s->n++];
+	else {
+		for (i = 0; i < s->n; i++)
+			if (old == NULL || s->e[i].used < old->used)
+				old = &s->e[i];
+		e = old;
+	}
+	strncpy(e->sender, sender, sizeof e->sender - 1);
+	e->sender[sizeof e->sender - 1] = '\0';
+	e->seq = seq;
+	e->used = s->tick;
+	return 0;
+}
+
+/* The map {"sender":seq,...} a resuming LOGIN carries. */
+void
+seen_json(const struct seen *s, struct jbuf *b)
+{
+	size_t	 i;
+
+	jbuf_addc(b, '{');
+	for (i = 0; i < s->n; i++) {
+		if (i > 0)
+			jbuf_addc(b, ',');
+		jbuf_cstr(b, s->e[i].sender);
+		jbuf_addc(b, ':');
+		jbuf_int(b, s->e[i].seq);
+	}
+	jbuf_addc(b, '}');
+}

@@ -1,0 +1,457 @@
+/*
+ * The client's controller: turns keys and typed lines into model and
+ * link changes, and schedules the redraw.  Redraws are coalesced into
+ * one event so a burst of broadcasts costs one screen update.
+ */
+#include <sys/ioctl.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curses.h>
+#include <event2/event.h>
+
+#include "batch.h"
+#include "clock.h"
+#include "compat.h"
+#include "compose.h"
+#include "conn.h"
+#include "log.h"
+#include "tui.h"
+#include "ui.h"
+
+#define TUI_CTRL(c)	((c) & 0x1f)
+
+static void	tui_conn_cb(struct conn *, enum conn_event, void *);
+static void	tui_redraw_cb(evutil_socket_t, short, void *);
+static void	tui_tick_cb(evutil_socket_t, short, void *);
+static void	tui_quit_cb(evutil_socket_t, short, void *);
+
+/* Set up the model, input line and link on base. */
+void
+tui_init(struct tui *t, struct event_base *base)
+{
+	struct timeval	 tv = { 0, TUI_TICK_MS * 1000 };
+
+	t->base = base;
+	model_init(&t->model, MODEL_LINES_MAX);
+	input_init(&t->input);
+	t->conn = conn_new(base, &t->model);
+	t->conn->event_cb = tui_conn_cb;
+	t->conn->arg = t;
+	t->redraw_ev = event_new(base, -1, 0, tui_redraw_cb, t);
+	t->tick_ev = event_new(base, -1, EV_PERSIST, tui_tick_cb, t);
+	t->quit_ev = event_new(base, -1, EV_PERSIST, tui_quit_cb, t);
+	if (t->redraw_ev == NULL || t->tick_ev == NULL || t->quit_ev == NULL)
+		fatalx("event_new failed");
+	event_add(t->tick_ev, &tv);
+}
+
+/* Free what tui_init made. */
+void
+tui_free(struct tui *t)
+{
+	int	 i;
+
+	conn_free(t->conn);
+	t->conn = NULL;
+	event_free(t->redraw_ev);
+	event_free(t->tick_ev);
+	event_free(t->quit_ev);
+	for (i = 0; i < 4; i++)
+		if (t->sig_ev[i] != NULL)
+			event_free(t->sig_ev[i]);
+	if (t->stdin_ev != NULL)
+		event_free(t->stdin_ev);
+	input_free(&t->input);
+	model_free(&t->model);
+}
+
+/* Something changed: redraw once the current burst of events is done. */
+void
+tui_changed(struct tui *t)
+{
+	if (t->ui == NULL || t->redraw_ev == NULL)
+		return;
+	if (!event_pending(t->redraw_ev, EV_TIMEOUT, NULL))
+		event_active(t->redraw_ev, EV_TIMEOUT, 0);
+}
+
+static void
+tui_redraw_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tui	*t = arg;
+
+	(void)fd;
+	(void)what;
+	if (t->ui != NULL)
+		ui_redraw(t->ui, t);
+}
+
+static void
+tui_conn_cb(struct conn *c, enum conn_event ev, void *arg)
+{
+	struct tui	*t = arg;
+
+	(void)c;
+	if (t->batch != NULL)
+		batch_event(t, ev);
+	if (ev != CONN_EV_WRITABLE)
+		tui_changed(t);
+}
+
+/* Ages, countdowns and the heartbeat move on without any message. */
+static void
+tui_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tui	*t = arg;
+
+	(void)fd;
+	(void)what;
+	if (t->batch != NULL) {
+		batch_tick(t);
+		return;
+	}
+	if (t->model.out_of_service)
+		t->model.dirty |= MODEL_D_FAILOVER;
+	if (t->model.have_cluster)
+		t->model.dirty |= MODEL_D_CLUSTER;
+	tui_changed(t);
+}
+
+/* A typed (or piped) line: a command, an activity, or an error. */
+void
+tui_submit(struct tui *t, const char *line, size_t len)
+{
+	struct jbuf		 act;
+	enum compose_kind	 k;
+	char			 err[256], *cmd;
+
+	jbuf_init(&act);
+	k = compose_line(line, len, &act, err, sizeof err);
+	switch (k) {
+	case COMPOSE_EMPTY:
+		break;
+	case COMPOSE_COMMAND:
+		if ((cmd = strndup(line, len)) == NULL)
+			fatal("strndup");
+		cmd_exec(t, cmd);
+		free(cmd);
+		break;
+	case COMPOSE_ACTIVITY:
+		conn_send(t->conn, act.p, act.len);
+		break;
+	case COMPOSE_ERROR:
+		model_error(&t->model, "%s", err);
+		break;
+	}
+	jbuf_free(&act);
+	tui_changed(t);
+}
+
+/*
+ * Leave now: log out, give the LOGOUT up to a second to go, and end the
+ * loop.  A second request while leaving ends at once.
+ */
+void
+tui_stop(struct tui *t, int code)
+{
+	struct timeval	 tv = { 0, 20 * 1000 };
+
+	if (t->quitting) {
+		event_base_loopbreak(t->base);
+		return;
+	}
+	t->quitting = 1;
+	t->exit_code = code;
+	if (t->model.state != LINK_LOGGED_OUT &&
+	    t->model.state != LINK_FAILED)
+		conn_logout(t->conn);
+	t->quit_by = now_ms() + 1000;
+	event_add(t->quit_ev, &tv);
+}
+
+/* /quit: batch mode first waits for reports; interactive leaves now. */
+void
+tui_quit(struct tui *t, int code)
+{
+	if (t->batch != NULL && !t->batch->finishing) {
+		batch_finish(t);
+		return;
+	}
+	tui_stop(t, code);
+}
+
+static void
+tui_quit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tui	*t = arg;
+
+	(void)fd;
+	(void)what;
+	if (!conn_busy(t->conn) || now_ms() >= t->quit_by)
+		event_base_loopbreak(t->base);
+}
+
+/* Scroll the focused pane by pages (negative: towards newer). */
+static void
+tui_scroll(struct tui *t, int pages)
+{
+	struct model	*m = &t->model;
+	long		 d = (long)pages * ui_page(t->ui, t->ui->focus);
+	long		 s, max;
+
+	switch (t->ui->focus) {
+	case PANE_ACTIVITY:
+		model_scroll(m, d);
+		return;
+	case PANE_REPORTS:
+		s = (long)m->reports_scroll + d;
+		max = m->reports_n > 0 ? (long)m->reports_n - 1 : 0;
+		m->reports_scroll = (size_t)(s < 0 ? 0 : s > max ? max : s);
+		m->dirty |= MODEL_D_REPORTS;
+		return;
+	case PANE_CLUSTER:
+		s = (long)m->cluster_scroll + d;
+		max = m->nservers > 0 ? m->nservers - 1 : 0;
+		m->cluster_scroll = (size_t)(s < 0 ? 0 : s > max ? max : s);
+		m->dirty |= MODEL_D_CLUSTER;
+		return;
+	default:
+		return;
+	}
+}
+
+/*
+ * One key from ncurses: iskey says ch is a KEY_* code, otherwise it is
+ * a character.
+ */
+void
+tui_key(struct tui *t, unsigned int ch, int iskey)
+{
+	struct input	*in = &t->input;
+	char		 line[INPUT_UTF8_MAX];
+	size_t		 n;
+
+	t->model.dirty |= MODEL_D_INPUT;
+	if (iskey) {
+		switch (ch) {
+		case KEY_ENTER:
+			goto enter;
+		case KEY_LEFT:
+			input_left(in);
+			break;
+		case KEY_RIGHT:
+			input_right(in);
+			break;
+		case KEY_HOME:
+			input_home(in);
+			break;
+		case KEY_END:
+			input_end(in);
+			break;
+		case KEY_BACKSPACE:
+			input_backspace(in);
+			break;
+		case KEY_DC:
+			input_delete(in);
+			break;
+		case KEY_UP:
+			input_hist_prev(in);
+			break;
+		case KEY_DOWN:
+			input_hist_next(in);
+			break;
+		case KEY_PPAGE:
+			tui_scroll(t, 1);
+			break;
+		case KEY_NPAGE:
+			tui_scroll(t, -1);
+			break;
+		case KEY_BTAB:
+			ui_focus_next(t->ui, -1);
+			break;
+		case KEY_RESIZE:
+			break;
+		}
+		tui_changed(t);
+		return;
+	}
+	switch (ch) {
+	case '\r':
+	case '\n':
+		goto enter;
+	case TUI_CTRL('a'):
+		input_home(in);
+		break;
+	case TUI_CTRL('e'):
+		input_end(in);
+		break;
+	case TUI_CTRL('b'):
+		input_left(in);
+		break;
+	case TUI_CTRL('f'):
+		input_right(in);
+		break;
+	case TUI_CTRL('h'):
+	case 0x7f:
+		input_backspace(in);
+		break;
+	case TUI_CTRL('d'):
+		input_delete(in);
+		break;
+	case TUI_CTRL('u'):
+		input_kill_start(in);
+		break;
+	case TUI_CTRL('k'):
+		input_kill_end(in);
+		break;
+	case TUI_CTRL('w'):
+		input_kill_word(in);
+		break;
+	case TUI_CTRL('p'):
+		input_hist_prev(in);
+		break;
+	case TUI_CTRL('n'):
+		input_hist_next(in);
+		break;
+	case '\t':
+		ui_focus_next(t->ui, 1);
+		break;
+	case 0x1b:
+		ui_focus(t->ui, PANE_ACTIVITY);
+		break;
+	case TUI_CTRL('l'):
+		ui_resize(t->ui);
+		t->model.dirty |= MODEL_D_ALL;
+		break;
+	default:
+		if (ch >= 0x20)
+			input_insert(in, (wchar_t)ch);
+		break;
+	}
+	tui_changed(t);
+	return;
+
+enter:
+	n = input_take(in, line, sizeof line);
+	tui_submit(t, line, n);
+}
+
+/* Keys are ready on the terminal: take them all. */
+static void
+tui_stdin_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tui	*t = arg;
+	WINDOW		*w;
+	wint_t		 wc;
+	int		 rc, guard = 0;
+
+	(void)fd;
+	(void)what;
+	while (guard++ < 4096 && (w = ui_input_window(t->ui)) != NULL) {
+		rc = wget_wch(w, &wc);
+		if (rc == ERR)
+			break;
+		tui_key(t, (unsigned int)wc, rc == KEY_CODE_YES);
+		if (t->quitting)
+			break;
+	}
+}
+
+/* The terminal changed size: lay out again and repaint everything. */
+static void
+tui_winch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tui	*t = arg;
+	struct winsize	 ws;
+
+	(void)fd;
+	(void)what;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 &&
+	    ws.ws_col > 0)
+		resizeterm(ws.ws_row, ws.ws_col);
+	ui_resize(t->ui);
+	t->model.dirty |= MODEL_D_ALL;
+	tui_changed(t);
+}
+
+static void
+tui_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct tui	*t = arg;
+
+	(void)what;
+	log_info("signal %d: leaving", (int)sig);
+	tui_stop(t, 0);
+}
+
+/* Catch the signals that end the program so the terminal is restored. */
+static void
+tui_signals(struct tui *t, int winch)
+{
+	static const int	 sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	size_t			 i;
+
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		t->sig_ev[i] = evsignal_new(t->base, sigs[i], tui_signal_cb,
+		    t);
+		evsignal_add(t->sig_ev[i], NULL);
+	}
+	if (winch) {
+		t->sig_ev[3] = evsignal_new(t->base, SIGWINCH, tui_winch_cb,
+		    t);
+		evsignal_add(t->sig_ev[3], NULL);
+	}
+}
+
+/* Batch mode's signals (no SIGWINCH), for main.c. */
+int
+tui_run_batch(struct tui *t)
+{
+	tui_signals(t, 0);
+	return batch_run(t);
+}
+
+/*
+ * The interactive client: curses on the terminal, keys and the server
+ * link on one event loop.  Returns the exit status.
+ */
+int
+tui_run_interactive(struct tui *t)
+{
+	if (initscr() == NULL)
+		fatalx("cannot start curses");
+	cbreak();
+	noecho();
+	nonl();
+	set_escdelay(25);
+	curs_set(1);
+	t->ui = ui_new();
+	tui_signals(t, 1);
+	t->stdin_ev = event_new(t->base, STDIN_FILENO, EV_READ | EV_PERSIST,
+	    tui_stdin_cb, t);
+	if (t->stdin_ev == NULL || event_add(t->stdin_ev, NULL) != 0) {
+		endwin();
+		fatalx("cannot watch the terminal");
+	}
+
+	model_info(&t->model, "activity-tui %s; /help for commands and keys",
+	    TUI_VERSION);
+	conn_set_user(t->conn, t->opt.user, t->opt.secret, 0);
+	if (t->conn->need_register)
+		strlcpy(t->generated, t->conn->secret, sizeof t->generated);
+	conn_open(t->conn, t->opt.host, t->opt.port);
+	ui_redraw(t->ui, t);
+
+	event_base_dispatch(t->base);
+
+	ui_free(t->ui);
+	t->ui = NULL;
+	endwin();
+	return t->exit_code;
+}

@@ -1,0 +1,75 @@
+/*
+ * The one client state every handler gets: the model the panes show, the
+ * input line, the server link, and (interactive only) the screen.
+ */
+#ifndef TUI_H
+#define TUI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conn.h"
+#include "input.h"
+#include "model.h"
+
+#define TUI_VERSION		"0.1"
+#define TUI_DEFAULT_HOST	"localhost"
+#define TUI_DEFAULT_PORT	3780
+#define TUI_WAIT_MS		5000	/* batch: for reports at the end */
+#define TUI_GIVE_UP_MS		60000	/* batch: offline this long, exit */
+#define TUI_TICK_MS		500
+
+struct event_base;
+struct event;
+struct ui;
+struct batch;
+
+struct tui_options {
+	char		 host[MODEL_HOST_MAX];
+	int		 port;
+	const char	*user;
+	const char	*secret;
+	int		 batch;
+	unsigned	 wait_ms;
+	unsigned	 give_up_ms;
+	int		 verbose;
+	const char	*logfile;
+};
+
+struct tui {
+	struct event_base	*base;
+	struct model		 model;
+	struct input		 input;
+	struct conn		*conn;
+	struct ui		*ui;		/* NULL in batch mode */
+	struct batch		*batch;		/* NULL when interactive */
+	struct event		*redraw_ev;
+	struct event		*tick_ev;
+	struct event		*quit_ev;
+	struct event		*stdin_ev;
+	struct event		*sig_ev[4];
+	FILE			*errfp;		/* the real stderr */
+	struct tui_options	 opt;
+	int			 quitting;
+	int			 exit_code;
+	uint64_t		 quit_by;
+	char			 generated[MODEL_NAME_MAX];
+};
+
+void	tui_init(struct tui *, struct event_base *);
+void	tui_free(struct tui *);
+void	tui_changed(struct tui *);
+void	tui_submit(struct tui *, const char *, size_t);
+void	tui_quit(struct tui *, int);
+void	tui_stop(struct tui *, int);
+void	tui_key(struct tui *, unsigned int, int);
+int	tui_run_interactive(struct tui *);
+int	tui_run_batch(struct tui *);
+
+/* cmd.c */
+#define CMD_ARGS_MAX	8
+int	cmd_split(char *, char **, int);
+int	cmd_exec(struct tui *, const char *);
+void	cmd_help(struct tui *);
+
+#endif
