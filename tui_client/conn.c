@@ -74,7 +74,7 @@ conn_new(struct event_base *base, struct model *m)
 	c->base = base;
 	c->m = m;
 	failover_init(&c->fo, FO_BASE_MS, FO_MAX_MS);
-	seen_init(&c->seen);
+	dedup_init(&c->seen);
 	c->anonymous = 1;
 	strlcpy(c->user, "anonymous", sizeof c->user);
 	strlcpy(m->user, c->user, sizeof m->user);
@@ -329,7 +329,7 @@ conn_build_hello(struct conn *c, struct jbuf *b, enum msg_cmd cmd)
 		jbuf_addc(b, ':');
 		jbuf_cstr(b, c->session);
 		jbuf_adds(b, ",\"seen\":");
-		seen_json(&c->seen, b);
+		dedup_json(&c->seen, b);
 		jbuf_addc(b, '}');
 	}
 	msgb_end(b);
@@ -1103,7 +1103,7 @@ conn_duplicate(struct conn *c, const struct msg *msg)
 	    c->m->state != LINK_ONLINE || msg->str[F_SENDER] == NULL ||
 	    msg_int(msg, F_ACTIVITY_SEQ, &seq) != 0)
 		return 0;
-	return seen_check(&c->seen, msg->str[F_SENDER], seq);
+	return dedup_check(&c->seen, msg->str[F_SENDER], seq);
 }
 
 /*

@@ -15,7 +15,7 @@
 #include "frame.h"
 #include "json.h"
 #include "model.h"
-#include "seen.h"
+#include "dedup.h"
 
 struct event_base;
 struct evdns_base;
@@ -57,7 +57,7 @@ struct conn {
 	struct evdns_base	*dns;
 	struct model		*m;
 	struct failover		 fo;
-	struct seen		 seen;
+	struct dedup		 seen;
 
 	char			 user[MODEL_NAME_MAX];
 	char			 secret[MODEL_NAME_MAX];
@@ -76,7 +76,7 @@ struct conn {
 	unsigned		 requested;	/* features asked for */
 	unsigned		 features;	/* features granted */
 	unsigned		 prev_features;
-	char			 session[SEEN_ID_MAX];
+	char			 session[DEDUP_ID_MAX];
 	long long		 next_seq;
 	int			 online_pending;
 	int			 stopping;	/* no failover: we closed */

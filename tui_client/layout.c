@@ -61,8 +61,8 @@ layout_compute(int cols, int lines, struct layout *l)
 
 	band = clamp(body / 3, 5, 14);
 	rect_set(&l->r[PANE_ACTIVITY], 0, 1, cols, body - band);
-	rw = cols * 28 / 100;
-	fw = cols * 34 / 100;
+	rw = cols * 25 / 100;
+	fw = cols * 30 / 100;
 	rect_set(&l->r[PANE_REPORTS], 0, 1 + body - band, rw, band);
 	rect_set(&l->r[PANE_FAILOVER], rw, 1 + body - band, fw, band);
 	rect_set(&l->r[PANE_CLUSTER], rw + fw, 1 + body - band,

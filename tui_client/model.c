@@ -313,7 +313,7 @@ model_report_name(enum report_state st)
 	case REPORT_PARTIAL:
 		return "partial";
 	case REPORT_LOST:
-		return "no report";
+		return "lost?";
 	}
 	return "?";
 }

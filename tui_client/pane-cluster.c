@@ -77,16 +77,17 @@ pane_cluster_draw(struct pane *p, struct tui *t)
 
 	if (m->features_known &&
 	    !(m->features & FEAT_BIT(FEAT_CLUSTER_STATUS))) {
-		ui_put(p->win, y++, x0, p->r.w - x0,
-		    "server offers no cluster status", ui_attr(t->ui, UI_WARN));
+		ui_wrap(p, y, x0, "server offers no cluster status",
+		    ui_attr(t->ui, UI_WARN));
 		return;
 	}
 	if (!m->have_cluster) {
-		ui_put(p->win, y++, x0, p->r.w - x0, "no cluster status yet",
+		ui_wrap(p, y, x0, "no cluster status yet",
 		    ui_attr(t->ui, UI_DIM));
 		return;
 	}
-	hw = p->r.w - x0 - 18;
+	/* host:port gets what load, age and state leave. */
+	hw = p->r.w - x0 - 17;
 	if (hw < 8)
 		hw = 8;
 	if (hw > 40)
@@ -108,6 +109,7 @@ pane_cluster_draw(struct pane *p, struct tui *t)
 		ui_put(p->win, y, x0, p->r.w - x0, buf,
 		    strcmp(s->state, "self") == 0 ? A_BOLD : A_NORMAL);
 		ui_put(p->win, y, x0 + hw + 12, p->r.w - x0 - hw - 12,
-		    s->state, ui_attr(t->ui, cluster_color(s->state)));
+		    strcmp(s->state, "unavailable") == 0 ? "down" : s->state,
+		    ui_attr(t->ui, cluster_color(s->state)));
 	}
 }

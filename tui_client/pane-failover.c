@@ -36,19 +36,20 @@ pane_failover_draw(struct pane *p, struct tui *t)
 		    m->state == LINK_WAITING ? "next:" : "trying",
 		    m->trying_host, m->trying_port);
 		LINE(buf, UI_WARN);
+		snprintf(buf, sizeof buf, "attempt %d backoff %ums",
+		    m->attempt, m->backoff_ms);
+		LINE(buf, UI_NORMAL);
 		if (m->state == LINK_WAITING && m->retry_at > now)
-			snprintf(buf, sizeof buf, "attempt %d, backoff %u ms "
-			    "(%.1f s left)", m->attempt, m->backoff_ms,
-			    (double)(m->retry_at - now) / 1000.0);
+			snprintf(buf, sizeof buf, "retry in %.1fs, down %.1fs",
+			    (double)(m->retry_at - now) / 1000.0,
+			    (double)(now - m->down_since) / 1000.0);
 		else
-			snprintf(buf, sizeof buf, "attempt %d, backoff %u ms",
-			    m->attempt, m->backoff_ms);
+			snprintf(buf, sizeof buf, "down for %.1fs",
+			    (double)(now - m->down_since) / 1000.0);
 		LINE(buf, UI_NORMAL);
-		snprintf(buf, sizeof buf, "down for %.1f s",
-		    (double)(now - m->down_since) / 1000.0);
-		LINE(buf, UI_NORMAL);
-		if (m->last_error[0] != '\0')
-			LINE(m->last_error, UI_DIM);
+		if (m->last_error[0] != '\0' && y < p->r.h)
+			y = ui_wrap(p, y, x0, m->last_error,
+			    ui_attr(t->ui, UI_DIM));
 	} else {
 		if (m->state == LINK_ONLINE)
 			snprintf(buf, sizeof buf, "on %s:%d", m->host,
@@ -58,8 +59,8 @@ pane_failover_draw(struct pane *p, struct tui *t)
 			    model_state_name(m->state));
 		LINE(buf, m->state == LINK_ONLINE ? UI_OK : UI_WARN);
 		if (m->failovers > 0) {
-			snprintf(buf, sizeof buf, "failovers %u, last took "
-			    "%llu ms", m->failovers,
+			snprintf(buf, sizeof buf, "failovers %u, last %llums",
+			    m->failovers,
 			    (unsigned long long)m->last_outage_ms);
 			LINE(buf, UI_NORMAL);
 		}
@@ -72,8 +73,8 @@ pane_failover_draw(struct pane *p, struct tui *t)
 	}
 	if (m->features_known && !(m->features & FEAT_BIT(FEAT_BACKUP_LIST)) &&
 	    !m->have_backups) {
-		LINE("server offers no backup list;", UI_WARN);
-		LINE("retrying the same server", UI_WARN);
+		ui_wrap(p, y, x0, "server offers no backup list; retries "
+		    "the same server", ui_attr(t->ui, UI_WARN));
 		return;
 	}
 	if (!m->have_backups) {

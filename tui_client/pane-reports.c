@@ -47,33 +47,31 @@ pane_reports_draw(struct pane *p, struct tui *t)
 	offered = m->features_known &&
 	    (m->features & FEAT_BIT(FEAT_SENDING_REPORT)) &&
 	    (m->features & FEAT_BIT(FEAT_ACTIVITY_SEQ));
-	if (m->features_known && !offered && y < p->r.h)
-		ui_put(p->win, y++, x0, p->r.w - x0,
-		    "server offers no sending reports", ui_attr(t->ui,
-		    UI_WARN));
-	if (m->reports_n == 0 && y < p->r.h)
-		ui_put(p->win, y++, x0, p->r.w - x0, "nothing sent yet",
+	if (m->features_known && !offered)
+		y = ui_wrap(p, y, x0, "server offers no sending reports",
+		    ui_attr(t->ui, UI_WARN));
+	if (m->reports_n == 0)
+		y = ui_wrap(p, y, x0, "nothing sent yet",
 		    ui_attr(t->ui, UI_DIM));
 	for (i = m->reports_scroll; y < p->r.h; i++, y++) {
 		if ((r = model_report_at(m, i)) == NULL)
 			break;
 		x = x0;
 		if (r->state == REPORT_UNTRACKED)
-			snprintf(buf, sizeof buf, "%5s %7s ", "-", "");
-		else if (r->state == REPORT_PENDING ||
-		    (r->state == REPORT_LOST && r->report_ms == 0))
-			snprintf(buf, sizeof buf, "#%-4lld %7s ", r->seq,
+			snprintf(buf, sizeof buf, "%-4s %5s ", "-", "");
+		else if (r->report_ms == 0)
+			snprintf(buf, sizeof buf, "#%-3lld %5s ", r->seq,
 			    "?/?");
 		else {
 			char	 counts[48];
 
 			snprintf(counts, sizeof counts, "%lld/%lld",
 			    r->delivered, r->target);
-			snprintf(buf, sizeof buf, "#%-4lld %7s ", r->seq,
+			snprintf(buf, sizeof buf, "#%-3lld %5s ", r->seq,
 			    counts);
 		}
 		x += ui_put(p->win, y, x, p->r.w - x, buf, A_NORMAL);
-		snprintf(buf, sizeof buf, "%-9s ",
+		snprintf(buf, sizeof buf, "%-7s ",
 		    model_report_name(r->state));
 		x += ui_put(p->win, y, x, p->r.w - x, buf,
 		    ui_attr(t->ui, report_color(r->state)));

@@ -106,9 +106,15 @@ text_sanitize(const char *in, size_t len, char *out, size_t outsz)
 			cp = ' ';
 		else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
 			cp = '?';
-		if (o + 4 + 1 > outsz)
-			break;
-		o += text_utf8_put(cp, (char *)out + o);
+		{
+			char	 enc[4];
+			size_t	 en = text_utf8_put(cp, enc);
+
+			if (o + en + 1 > outsz)
+				break;
+			memcpy(out + o, enc, en);
+			o += en;
+		}
 		i += n;
 	}
 	out[o] = '\0';

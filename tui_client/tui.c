@@ -138,7 +138,7 @@ tui_submit(struct tui *t, const char *line, size_t len)
 	case COMPOSE_COMMAND:
 		if ((cmd = strndup(line, len)) == NULL)
 			fatal("strndup");
-		cmd_exec(t, cmd);
+		command_exec(t, cmd);
 		free(cmd);
 		break;
 	case COMPOSE_ACTIVITY:

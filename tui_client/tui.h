@@ -66,10 +66,10 @@ void	tui_key(struct tui *, unsigned int, int);
 int	tui_run_interactive(struct tui *);
 int	tui_run_batch(struct tui *);
 
-/* cmd.c */
-#define CMD_ARGS_MAX	8
-int	cmd_split(char *, char **, int);
-int	cmd_exec(struct tui *, const char *);
-void	cmd_help(struct tui *);
+/* command.c */
+#define COMMAND_ARGS_MAX	8
+int	command_split(char *, char **, int);
+int	command_exec(struct tui *, const char *);
+void	command_help(struct tui *);
 
 #endif

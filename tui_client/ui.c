@@ -232,6 +232,29 @@ ui_put(WINDOW *win, int y, int x, int w, const char *s, attr_t a)
 	return used;
 }
 
+/*
+ * Write text from row y at column x, wrapped at blanks to the pane's
+ * width and cut at its bottom; returns the row after the last one used.
+ */
+int
+ui_wrap(struct pane *p, int y, int x, const char *s, attr_t a)
+{
+	char	 row[512];
+	size_t	 len = strlen(s), n;
+
+	while (len > 0 && y < p->r.h) {
+		n = text_wrap(s, len, p->r.w - x);
+		if (n >= sizeof row)
+			n = sizeof row - 1;
+		memcpy(row, s, n);
+		row[n] = '\0';
+		ui_put(p->win, y++, x, p->r.w - x, row, a);
+		s += n;
+		len -= n;
+	}
+	return y;
+}
+
 /* A pane's title row: its name, and right-aligned extra text. */
 void
 ui_title(struct pane *p, struct tui *t, const char *right,

@@ -59,6 +59,7 @@ void		 ui_title(struct pane *, struct tui *, const char *,
 		    enum ui_color);
 int		 ui_put(WINDOW *, int, int, int, const char *, attr_t);
 void		 ui_border(struct pane *, struct tui *);
+int		 ui_wrap(struct pane *, int, int, const char *, attr_t);
 
 void	pane_status_draw(struct pane *, struct tui *);
 void	pane_activity_draw(struct pane *, struct tui *);

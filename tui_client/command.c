@@ -13,7 +13,7 @@
 #include "tui.h"
 #include "ui.h"
 
-struct cmd_entry {
+struct command_entry {
 	const char	*name;
 	int		 minargs;
 	int		 maxargs;
@@ -30,7 +30,7 @@ static int	cmd_cluster(struct tui *, int, char **);
 static int	cmd_helpcmd(struct tui *, int, char **);
 static int	cmd_quit(struct tui *, int, char **);
 
-static const struct cmd_entry cmd_table[] = {
+static const struct command_entry command_table[] = {
 	{ "connect", 2, 2, "/connect host port",
 	    "connect to another server (logs out of this one)", cmd_connect },
 	{ "login", 1, 2, "/login user [secret]",
@@ -45,14 +45,14 @@ static const struct cmd_entry cmd_table[] = {
 	{ "help", 0, 0, "/help", "show commands and keys", cmd_helpcmd },
 	{ "quit", 0, 0, "/quit", "log out and exit", cmd_quit },
 };
-#define CMD_COUNT	(sizeof cmd_table / sizeof cmd_table[0])
+#define COMMAND_COUNT	(sizeof command_table / sizeof command_table[0])
 
 /*
  * Split s in place on blanks into at most max words; returns the count,
  * or -1 if there were more.
  */
 int
-cmd_split(char *s, char **argv, int max)
+command_split(char *s, char **argv, int max)
 {
 	int	 n = 0;
 
@@ -69,23 +69,23 @@ cmd_split(char *s, char **argv, int max)
 	}
 }
 
-static const struct cmd_entry *
-cmd_find(const char *name)
+static const struct command_entry *
+command_find(const char *name)
 {
 	size_t	 i;
 
-	for (i = 0; i < CMD_COUNT; i++)
-		if (strcmp(cmd_table[i].name, name) == 0)
-			return &cmd_table[i];
+	for (i = 0; i < COMMAND_COUNT; i++)
+		if (strcmp(command_table[i].name, name) == 0)
+			return &command_table[i];
 	return NULL;
 }
 
 /* Run a "/name args" line.  Returns 0, or -1 after saying what was wrong. */
 int
-cmd_exec(struct tui *t, const char *line)
+command_exec(struct tui *t, const char *line)
 {
-	const struct cmd_entry	*ce;
-	char			 buf[1024], *argv[CMD_ARGS_MAX];
+	const struct command_entry	*ce;
+	char			 buf[1024], *argv[COMMAND_ARGS_MAX];
 	int			 argc;
 
 	if (strlen(line) >= sizeof buf) {
@@ -93,12 +93,12 @@ cmd_exec(struct tui *t, const char *line)
 		return -1;
 	}
 	strlcpy(buf, line[0] == '/' ? line + 1 : line, sizeof buf);
-	argc = cmd_split(buf, argv, CMD_ARGS_MAX);
+	argc = command_split(buf, argv, COMMAND_ARGS_MAX);
 	if (argc == 0) {
 		model_error(&t->model, "empty command; try /help");
 		return -1;
 	}
-	if (argc < 0 || (ce = cmd_find(argv[0])) == NULL) {
+	if (argc < 0 || (ce = command_find(argv[0])) == NULL) {
 		if (argc > 0)
 			model_error(&t->model, "unknown command /%s; try /help",
 			    argv[0]);
@@ -115,15 +115,15 @@ cmd_exec(struct tui *t, const char *line)
 
 /* List the commands and keys in the stream. */
 void
-cmd_help(struct tui *t)
+command_help(struct tui *t)
 {
 	size_t	 i;
 
 	model_info(&t->model, "type text to send a Note; a line starting "
 	    "with { is sent as that JSON object; //text sends /text");
-	for (i = 0; i < CMD_COUNT; i++)
-		model_info(&t->model, "%-24s %s", cmd_table[i].usage,
-		    cmd_table[i].help);
+	for (i = 0; i < COMMAND_COUNT; i++)
+		model_info(&t->model, "%-24s %s", command_table[i].usage,
+		    command_table[i].help);
 	model_info(&t->model, "keys: left/right home/end (^A ^E) backspace "
 	    "delete ^U ^K ^W; up/down history; PgUp/PgDn scroll the focused "
 	    "pane; Tab/Shift-Tab focus; Esc focus activity; ^L redraw; "
@@ -209,7 +209,7 @@ cmd_helpcmd(struct tui *t, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	cmd_help(t);
+	command_help(t);
 	return 0;
 }
 

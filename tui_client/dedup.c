@@ -4,10 +4,10 @@
  */
 #include <string.h>
 
-#include "seen.h"
+#include "dedup.h"
 
 void
-seen_init(struct seen *s)
+dedup_init(struct dedup *s)
 {
 	memset(s, 0, sizeof *s);
 }
@@ -17,9 +17,9 @@ seen_init(struct seen *s)
  * the newest already seen from that sender), 0 if new.
  */
 int
-seen_check(struct seen *s, const char *sender, long long seq)
+dedup_check(struct dedup *s, const char *sender, long long seq)
 {
-	struct seen_entry	*e, *old = NULL;
+	struct dedup_entry	*e, *old = NULL;
 	size_t			 i;
 
 	s->tick++;
@@ -33,7 +33,7 @@ seen_check(struct seen *s, const char *sender, long long seq)
 		e->seq = seq;
 		return 0;
 	}
-	if (s->n < SEEN_MAX)
+	if (s->n < DEDUP_MAX)
 		e = &s->e[s->n++];
 	else {
 		for (i = 0; i < s->n; i++)
@@ -50,7 +50,7 @@ seen_check(struct seen *s, const char *sender, long long seq)
 
 /* The map {"sender":seq,...} a resuming LOGIN carries. */
 void
-seen_json(const struct seen *s, struct jbuf *b)
+dedup_json(const struct dedup *s, struct jbuf *b)
 {
 	size_t	 i;
 

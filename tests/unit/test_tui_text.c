@@ -1,0 +1,213 @@
+/*
+ * text.c and compose.c: what reaches the screen is free of control
+ * characters and measured in columns; typed lines become the right
+ * activity (or a clear error); received activities read well.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "compose.h"
+#include "json.h"
+#include "text.h"
+
+static int
+setup(void **state)
+{
+	(void)state;
+	setlocale(LC_ALL, "C.UTF-8");
+	return 0;
+}
+
+static void
+text_sanitize__escape_sequence__replaced(void **state)
+{
+	char	 out[64];
+	const char in[] = "a\x1b[2Jb\tc\nd\x7f\xc2\x9b";
+
+	(void)state;
+	text_sanitize(in, sizeof in - 1, out, sizeof out);
+	assert_string_equal(out, "a?[2Jb c d??");
+}
+
+static void
+text_sanitize__bad_utf8__question_marks(void **state)
+{
+	char	 out[64];
+
+	(void)state;
+	text_sanitize("x\xff\xc3", 3, out, sizeof out);
+	assert_string_equal(out, "x??");
+	text_sanitize("\xc3\xa9", 2, out, sizeof out);
+	assert_string_equal(out, "\xc3\xa9");
+}
+
+static void
+text_sanitize__small_buffer__cut_on_character(void **state)
+{
+	char	 out[6];
+
+	(void)state;
+	/* Three 2-byte characters do not fit with the NUL in 6 bytes. */
+	text_sanitize("\xc3\xa9\xc3\xa9\xc3\xa9", 6, out, sizeof out);
+	assert_string_equal(out, "\xc3\xa9\xc3\xa9");
+}
+
+static void
+text_width__cjk__two_columns_each(void **state)
+{
+	const char	*s = "a\xe6\x97\xa5\xe6\x9c\xac";	/* a日本 */
+	int		 used;
+
+	(void)state;
+	assert_int_equal(text_width(s, strlen(s)), 5);
+	assert_int_equal(text_fit(s, strlen(s), 4, &used), 4);
+	assert_int_equal(used, 3);
+}
+
+static void
+text_wrap__at_blank__breaks_after_space(void **state)
+{
+	const char	*s = "hello wide world";
+
+	(void)state;
+	assert_int_equal(text_wrap(s, strlen(s), 12), 11);
+	assert_int_equal(text_wrap(s, strlen(s), 40), strlen(s));
+	assert_int_equal(text_wrap("abcdefghij", 10, 4), 4);
+	assert_int_equal(text_wrap("abc", 3, 0), 1);
+}
+
+static void
+compose_line__plain_text__note(void **state)
+{
+	struct jbuf		 b;
+	char			 err[128];
+	enum compose_kind	 k;
+
+	(void)state;
+	jbuf_init(&b);
+	k = compose_line("hi \"you\"", 8, &b, err, sizeof err);
+	assert_int_equal(k, COMPOSE_ACTIVITY);
+	assert_string_equal(b.p,
+	    "{\"type\":\"Note\",\"content\":\"hi \\\"you\\\"\"}");
+	jbuf_free(&b);
+}
+
+static void
+compose_line__json_object__sent_as_is(void **state)
+{
+	struct jbuf	 b;
+	char		 err[128];
+	const char	*l = "{\"type\":\"Like\", \"n\": 12345678901234567890}";
+
+	(void)state;
+	jbuf_init(&b);
+	assert_int_equal(compose_line(l, strlen(l), &b, err, sizeof err),
+	    COMPOSE_ACTIVITY);
+	assert_string_equal(b.p, l);
+	jbuf_free(&b);
+}
+
+static void
+compose_line__bad_json__error_nothing_sent(void **state)
+{
+	struct jbuf	 b;
+	char		 err[128];
+
+	(void)state;
+	jbuf_init(&b);
+	assert_int_equal(compose_line("{\"a\":", 5, &b, err, sizeof err),
+	    COMPOSE_ERROR);
+	assert_non_null(strstr(err, "invalid JSON"));
+	assert_int_equal(compose_line("{} x", 4, &b, err, sizeof err),
+	    COMPOSE_ERROR);
+	jbuf_free(&b);
+}
+
+static void
+compose_line__slash__command_or_escaped_note(void **state)
+{
+	struct jbuf	 b;
+	char		 err[128];
+
+	(void)state;
+	jbuf_init(&b);
+	assert_int_equal(compose_line("/quit", 5, &b, err, sizeof err),
+	    COMPOSE_COMMAND);
+	assert_int_equal(compose_line("//etc", 5, &b, err, sizeof err),
+	    COMPOSE_ACTIVITY);
+	assert_string_equal(b.p, "{\"type\":\"Note\",\"content\":\"/etc\"}");
+	assert_int_equal(compose_line("  \r\n", 4, &b, err, sizeof err),
+	    COMPOSE_EMPTY);
+	jbuf_free(&b);
+}
+
+static void
+compose_line__invalid_utf8__error(void **state)
+{
+	struct jbuf	 b;
+	char		 err[128];
+
+	(void)state;
+	jbuf_init(&b);
+	assert_int_equal(compose_line("a\xff", 2, &b, err, sizeof err),
+	    COMPOSE_ERROR);
+	jbuf_free(&b);
+}
+
+static void
+compose_show__note__content_and_sender(void **state)
+{
+	const char	*a = "{\"type\":\"Note\",\"content\":\"caf\\u00e9\","
+	    "\"authenticated_user\":\"ann\"}";
+	char		 out[64], who[16];
+
+	(void)state;
+	assert_int_equal(compose_show(a, strlen(a), out, sizeof out, who,
+	    sizeof who), 1);
+	assert_string_equal(out, "caf\xc3\xa9");
+	assert_string_equal(who, "ann");
+}
+
+static void
+compose_show__other__compact_json(void **state)
+{
+	const char	*a = "{ \"type\" : \"Like\",\n \"s\": \"a b\" }";
+	char		 out[64], who[16];
+
+	(void)state;
+	assert_int_equal(compose_show(a, strlen(a), out, sizeof out, who,
+	    sizeof who), 0);
+	assert_string_equal(out, "{\"type\":\"Like\",\"s\":\"a b\"}");
+	assert_string_equal(who, "");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(text_sanitize__escape_sequence__replaced),
+		cmocka_unit_test(text_sanitize__bad_utf8__question_marks),
+		cmocka_unit_test(
+		    text_sanitize__small_buffer__cut_on_character),
+		cmocka_unit_test(text_width__cjk__two_columns_each),
+		cmocka_unit_test(text_wrap__at_blank__breaks_after_space),
+		cmocka_unit_test(compose_line__plain_text__note),
+		cmocka_unit_test(compose_line__json_object__sent_as_is),
+		cmocka_unit_test(compose_line__bad_json__error_nothing_sent),
+		cmocka_unit_test(
+		    compose_line__slash__command_or_escaped_note),
+		cmocka_unit_test(compose_line__invalid_utf8__error),
+		cmocka_unit_test(compose_show__note__content_and_sender),
+		cmocka_unit_test(compose_show__other__compact_json),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
