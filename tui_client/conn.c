@@ -723,6 +723,13 @@ conn_invalid(struct conn *c, const char *why)
 	return CONN_STOP;
 }
 
+/* An optional string field: NULL when absent (msg_parse leaves str[] stale). */
+static const char *
+conn_str(const struct msg *msg, enum msg_field f)
+{
+	return msg->type[f] == JSON_STRING ? msg->str[f] : NULL;
+}
+
 static int
 conn_port_of(struct json_span v, enum json_type t, int *port)
 {
@@ -762,7 +769,7 @@ cmd_login_success(struct conn *c, struct msg *msg)
 	c->features &= c->requested;
 	resume[0] = '\0';
 	compose_str(msg->line, msg->len, "resume", resume, sizeof resume);
-	sess = msg->str[F_SESSION];
+	sess = conn_str(msg, F_SESSION);
 
 	/*
 	 * Numbering goes on where it was in a resumed session (or if the
@@ -783,8 +790,8 @@ cmd_login_success(struct conn *c, struct msg *msg)
 
 	strlcpy(c->m->session, c->session, sizeof c->m->session);
 	strlcpy(c->m->resume, resume, sizeof c->m->resume);
-	if (msg->str[F_ID] != NULL)
-		strlcpy(c->m->server_id, msg->str[F_ID],
+	if (conn_str(msg, F_ID) != NULL)
+		strlcpy(c->m->server_id, conn_str(msg, F_ID),
 		    sizeof c->m->server_id);
 	c->m->features = c->features;
 	c->m->features_known = 1;
@@ -920,12 +927,12 @@ cmd_broadcast(struct conn *c, struct msg *msg)
 {
 	char			 text[MODEL_TEXT_MAX * 2], who[MODEL_WHO_MAX];
 	const struct json_span	*a = &msg->val[F_ACTIVITY];
-	const char		*sender = msg->str[F_SENDER];
+	const char		*sender = conn_str(msg, F_SENDER);
 	enum model_kind		 kind = MODEL_ACTIVITY;
 
 	compose_show(a->p, a->len, text, sizeof text, who, sizeof who);
-	if (who[0] == '\0' && msg->str[F_USERNAME] != NULL)
-		strlcpy(who, msg->str[F_USERNAME], sizeof who);
+	if (who[0] == '\0' && conn_str(msg, F_USERNAME) != NULL)
+		strlcpy(who, conn_str(msg, F_USERNAME), sizeof who);
 	if (who[0] == '\0')
 		strlcpy(who, "?", sizeof who);
 	if (sender != NULL && c->session[0] != '\0')
@@ -1100,10 +1107,10 @@ conn_duplicate(struct conn *c, const struct msg *msg)
 	long long	 seq;
 
 	if (msg->cmd != CMD_ACTIVITY_BROADCAST ||
-	    c->m->state != LINK_ONLINE || msg->str[F_SENDER] == NULL ||
+	    c->m->state != LINK_ONLINE || conn_str(msg, F_SENDER) == NULL ||
 	    msg_int(msg, F_ACTIVITY_SEQ, &seq) != 0)
 		return 0;
-	return dedup_check(&c->seen, msg->str[F_SENDER], seq);
+	return dedup_check(&c->seen, conn_str(msg, F_SENDER), seq);
 }
 
 /*
