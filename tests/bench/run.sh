@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh - `make bench`: the standard benchmark set, then one
+# markdown table of the results with the machine and the date.
+#
+#  1. our workloads with bin/activity-bench (each on its own fresh
+#     loopback cluster): fanout on 3 and on 9 servers, an unpaced flood,
+#     steady 10k/s, failover, register on 1/3/5 servers, 10000 idle clients
+#  2. if nats-server and the shared load generator (bench-peer) are
+#     available: the SAME fan-out (30 subs, 3 pubs, 3 servers, 200 B,
+#     window 100; NATS with --pubs-subscribe) and steady (10k/s) workloads
+#     with the shared loadgen against both systems, interleaved
+#     (ours, nats, ours, nats, ...), and the ratio of the medians.
+#
+# Every step runs under timeout(1), so this never hangs; only processes
+# this script started are stopped, by PID.
+#
+# Environment:
+#   BENCH_OUT=DIR        where results go (default build/bench/<date>)
+#   BENCH_RUNS=N         comparison runs per system (default 3)
+#   BENCH_SKIP_OURS=1    only the comparison
+#   BENCH_SKIP_NATS=1    no comparison
+#   BENCH_PEER=DIR       the shared bench-peer directory (default
+#                        ../shared/bench-peer from the repository root,
+#                        then /work/shared/bench-peer)
+#   NATS_SERVER=PATH     nats-server binary
+#   BENCH_IDLE_CONNS=N   idle clients (default 10000)
+#   ACTIVITY_BIN=DIR     where activity-server and activity-bench are
+set -u
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${ACTIVITY_BIN:-$ROOT/bin}
+BENCH=$BIN/activity-bench
+SERVER=$BIN/activity-server
+OUT=${BENCH_OUT:-$ROOT/build/bench/$(date +%Y%m%d-%H%M%S)}
+RUNS=${BENCH_RUNS:-3}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+NATS=${NATS_SERVER:-$(command -v nats-server 2>/dev/null || echo /usr/sbin/nats-server)}
+
+mkdir -p "$OUT"
+ROWS=$OUT/rows.md
+CMP=$OUT/compare.txt
+: > "$ROWS"
+: > "$CMP"
+
+declare -a NATS_PIDS=()
+HOLD_PID=""
+TMPD=""
+
+log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+cleanup() {
+    local p
+    [ -n "$HOLD_PID" ] && kill -TERM "$HOLD_PID" 2>/dev/null
+    for p in "${NATS_PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -TERM "$p" 2>/dev/null
+    done
+    [ -n "$HOLD_PID" ] && wait "$HOLD_PID" 2>/dev/null
+    for p in "${NATS_PIDS[@]:-}"; do
+        [ -n "$p" ] && wait "$p" 2>/dev/null
+    done
+    [ -n "$TMPD" ] && rm -rf "$TMPD"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for f in "$BENCH" "$SERVER"; do
+    [ -x "$f" ] || { echo "run.sh: $f missing (run make first)" >&2; exit 1; }
+done
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+TMPD=$(mktemp -d /tmp/activity-bench-run.XXXXXX)
+
+# ours NAME SECONDS ARGS...: one activity-bench run, its rows kept
+ours() {
+    local name=$1 secs=$2; shift 2
+    log "$name: activity-bench $*"
+    timeout -k 5 "$secs" "$BENCH" "$@" --server-bin "$SERVER" \
+        --timeout "$((secs - 10))" > "$OUT/$name.out" 2> "$OUT/$name.err"
+    local rc=$?
+    grep -v '^{' "$OUT/$name.out" | grep -v '^| ' >&2
+    grep '^| ' "$OUT/$name.out" >> "$ROWS"
+    if [ $rc -ne 0 ]; then
+        log "$name: exit status $rc (see $OUT/$name.err)"
+        grep -q '^| ' "$OUT/$name.out" ||
+            echo "| $name | FAILED (exit $rc; $(tail -n 1 "$OUT/$name.err" | tr '|' '/')) | $(load1) |" >> "$ROWS"
+    fi
+}
+
+if [ "${BENCH_SKIP_OURS:-0}" != 1 ]; then
+    ours fanout3 120 fanout --cluster 3 --subs 30 --pubs 3 --msgs 100000 --size 200 --window 100
+    ours fanout9 120 fanout --cluster 9 --subs 30 --pubs 3 --msgs 100000 --size 200 --window 100
+    ours flood 120 fanout --cluster 3 --subs 30 --pubs 3 --msgs 100000 --size 200 --window 0
+    ours steady 60 steady --cluster 3 --subs 30 --pubs 3 --rate 10000 --duration 5
+    ours failover 60 failover --cluster 3 --subs 30 --rate 2000 --duration 6 --kill-after-ms 2000
+    ours register 150 register --cluster 1 --sizes 1,3,5 --count 200
+    ours idle 120 idle --cluster 1 --conns "$IDLE_CONNS"
+fi
+
+# ------------------------------------------------------------ comparison
+LOADGEN=""
+find_loadgen() {
+    local d
+    for d in "${BENCH_PEER:-}" "$ROOT/../shared/bench-peer" /work/shared/bench-peer; do
+        [ -n "$d" ] && [ -f "$d/loadgen.c" ] && [ -f "$d/Makefile" ] || continue
+        cp -r "$d" "$TMPD/bench-peer" 2>/dev/null || continue
+        chmod -R u+w "$TMPD/bench-peer"
+        rm -f "$TMPD/bench-peer/loadgen"
+        if timeout 120 make -s -C "$TMPD/bench-peer" > "$OUT/loadgen-build.log" 2>&1; then
+            LOADGEN=$TMPD/bench-peer/loadgen
+            return 0
+        fi
+        log "building the shared loadgen failed: $(tail -n 3 "$OUT/loadgen-build.log")"
+        return 1
+    done
+    return 1
+}
+
+port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+free_base() {
+    local base=$((14000 + RANDOM % 20000)) i ok tries=0
+    while :; do
+        ok=1
+        for i in 0 1 2; do
+            for p in $((base + i)) $((base + 1000 + i)) $((base + 2000 + i)); do
+                port_free "$p" || ok=0
+            done
+        done
+        [ $ok = 1 ] && { echo "$base"; return 0; }
+        tries=$((tries + 1)); [ $tries -gt 50 ] && return 1
+        base=$((base + 10))
+    done
+}
+
+# a 3-node nats-server cluster as bench-peer/bench.sh runs it
+NATS_LIST=""
+nats_start() {
+    local base i j routes dir=$TMPD/nats.$1
+    base=$(free_base) || return 1
+    mkdir -p "$dir"
+    NATS_PIDS=()
+    NATS_LIST=""
+    for i in 0 1 2; do
+        routes=""
+        for j in 0 1 2; do
+            [ "$i" = "$j" ] && continue
+            routes="$routes${routes:+,} nats-route://127.0.0.1:$((base + 1000 + j))"
+        done
+        cat > "$dir/n$i.conf" <<EOF
+server_name: n$i
+listen: 127.0.0.1:$((base + i))
+http: 127.0.0.1:$((base + 2000 + i))
+log_file: "$dir/n$i.log"
+cluster {
+  name: bench
+  listen: 127.0.0.1:$((base + 1000 + i))
+  routes: [$routes ]
+}
+EOF
+        "$NATS" -c "$dir/n$i.conf" > "$dir/n$i.stdout" 2>&1 &
+        NATS_PIDS[$i]=$!
+        NATS_LIST="$NATS_LIST${NATS_LIST:+,}127.0.0.1:$((base + i))"
+    done
+    # formed = every server reports 2 routes (monitoring port), when curl
+    # is there; the loadgen's warm-up (probes until every subscriber has
+    # one from every publisher) covers the rest
+    local deadline=$((SECONDS + 30)) n
+    if command -v curl > /dev/null; then
+        for i in 0 1 2; do
+            while :; do
+                n=$(curl -s --max-time 1 "http://127.0.0.1:$((base + 2000 + i))/routez" 2>/dev/null |
+                    grep -o '"num_routes": *[0-9]*' | grep -o '[0-9]*$')
+                [ "${n:-0}" -ge 2 ] && break
+                kill -0 "${NATS_PIDS[$i]}" 2>/dev/null || return 1
+                [ $SECONDS -gt $deadline ] && return 1
+                sleep 0.1
+            done
+        done
+    fi
+    return 0
+}
+nats_stop() {
+    local p
+    for p in "${NATS_PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
+    for p in "${NATS_PIDS[@]:-}"; do [ -n "$p" ] && timeout 10 tail --pid="$p" -f /dev/null; done
+    for p in "${NATS_PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+        [ -n "$p" ] && wait "$p" 2>/dev/null
+    done
+    NATS_PIDS=()
+}
+
+# our 3-server cluster, held by activity-bench while the loadgen runs
+OURS_LIST=""
+ours_start() {
+    local f=$TMPD/hold.$1 deadline=$((SECONDS + 40))
+    timeout -k 5 300 "$BENCH" cluster --cluster 3 --server-bin "$SERVER" \
+        --hold 280 > "$f" 2> "$f.err" &
+    HOLD_PID=$!
+    until grep -q '^CLUSTER_READY' "$f" 2>/dev/null; do
+        kill -0 "$HOLD_PID" 2>/dev/null || { cat "$f.err" >&2; HOLD_PID=""; return 1; }
+        [ $SECONDS -gt $deadline ] && return 1
+        sleep 0.05
+    done
+    OURS_LIST=$(sed -n 's/^CLUSTER_READY servers=\([^ ]*\).*/\1/p' "$f")
+    OURS_PIDS=$(sed -n 's/^CLUSTER_READY .*pids=\([^ ]*\).*/\1/p' "$f")
+}
+ours_stop() {
+    [ -n "$HOLD_PID" ] || return 0
+    kill -TERM "$HOLD_PID" 2>/dev/null
+    timeout 20 tail --pid="$HOLD_PID" -f /dev/null
+    kill -0 "$HOLD_PID" 2>/dev/null && kill -KILL "$HOLD_PID" 2>/dev/null
+    wait "$HOLD_PID" 2>/dev/null
+    HOLD_PID=""
+}
+
+# cmp_run SYSTEM SCENARIO RUN ARGS...: one loadgen run, a line in $CMP
+cmp_run() {
+    local sys=$1 scen=$2 r=$3 l out; shift 3
+    out=$OUT/cmp-$scen-$sys-$r.out
+    l=$(load1)
+    timeout -k 5 120 "$LOADGEN" "$@" --max-run-s 100 > "$out" 2> "${out%.out}.err"
+    local line
+    line=$(grep '^RESULT ' "$out" || echo "RESULT status=no_result")
+    echo "$line system=$sys cmp=$scen run=$r load1=$l" >> "$CMP"
+    log "$scen $sys run $r: $(echo "$line" | grep -o 'rx_msgs_per_s=[0-9]*') $(echo "$line" | grep -o 'p99_us=[0-9.]*') status=$(echo "$line" | grep -o 'status=[a-z_]*' | head -1 | cut -d= -f2) load $l"
+}
+
+FANOUT_ARGS="--subs 30 --pubs 3 --msgs 100000 --size 200 --window 100"
+STEADY_ARGS="--subs 30 --pubs 3 --msgs 50000 --size 200 --window 0 --rate 10000"
+NATS_NOTE=""
+if [ "${BENCH_SKIP_NATS:-0}" = 1 ]; then
+    NATS_NOTE="comparison skipped (BENCH_SKIP_NATS=1)"
+elif [ ! -x "$NATS" ]; then
+    NATS_NOTE="nats-server not installed (apt-get install nats-server): comparison skipped"
+elif ! find_loadgen; then
+    NATS_NOTE="the shared load generator (bench-peer) is not available: comparison skipped"
+else
+    log "comparison: $("$NATS" --version 2>&1), loadgen $LOADGEN, $RUNS runs each, interleaved"
+    for r in $(seq 1 "$RUNS"); do
+        for scen in fanout steady; do
+            if [ $scen = fanout ]; then args=$FANOUT_ARGS; else args=$STEADY_ARGS; fi
+            if ours_start "$scen$r"; then
+                # shellcheck disable=SC2086
+                cmp_run ours $scen "$r" --proto activity --scenario $scen --servers "$OURS_LIST" $args
+            else
+                echo "RESULT status=cluster_failed system=ours cmp=$scen run=$r load1=$(load1)" >> "$CMP"
+            fi
+            ours_stop
+            if nats_start "$scen$r"; then
+                # shellcheck disable=SC2086
+                cmp_run nats $scen "$r" --proto nats --scenario $scen --servers "$NATS_LIST" $args --pubs-subscribe
+            else
+                echo "RESULT status=cluster_failed system=nats cmp=$scen run=$r load1=$(load1)" >> "$CMP"
+            fi
+            nats_stop
+        done
+    done
+fi
+
+# ------------------------------------------------------------ the table
+# field NAME < RESULT line
+field() { tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1; }
+median() { sort -g | awk '{v[NR]=$1} END{ if (NR == 0) { print "-"; exit }
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m }'; }
+vals() { # vals SYSTEM SCEN KEY
+    grep " system=$1 cmp=$2 " "$CMP" | grep ' status=ok\| status=degraded' | while read -r line; do
+        echo "$line" | field "$3"; done
+}
+
+mem_gib=$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+{
+    echo "## Benchmarks"
+    echo
+    echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) CPUs (${cpu:-unknown CPU}), $mem_gib RAM,"
+    echo "Linux $(uname -r), commit $commit, by \`make bench\` (tests/bench/run.sh)."
+    echo "Load is the 1-minute load average when the run started: other work on the machine skews figures."
+    echo
+    echo "| workload | result | load |"
+    echo "| --- | --- | --- |"
+    cat "$ROWS"
+    echo
+    echo "### Against nats-server: the shared load generator, same workloads, interleaved"
+    echo
+    if [ -n "$NATS_NOTE" ]; then
+        echo "$NATS_NOTE."
+    else
+        echo "$("$NATS" --version 2>&1) 3-node cluster vs our 3-server chain; 30 subscribers + 3 publishers"
+        echo "spread over the servers, 200-byte activities; NATS with --pubs-subscribe (our publishers receive"
+        echo "every broadcast too). fanout: 100000 messages, window 100; steady: 10000 publishes/s, 50000 messages."
+        echo
+        echo "| run | workload | ours: deliveries/s, p50, p99 (load) | nats: deliveries/s, p50, p99 (load) | ours/nats |"
+        echo "| --- | --- | --- | --- | --- |"
+        for r in $(seq 1 "$RUNS"); do
+            for scen in fanout steady; do
+                o=$(grep " system=ours cmp=$scen run=$r " "$CMP")
+                n=$(grep " system=nats cmp=$scen run=$r " "$CMP")
+                orx=$(echo "$o" | field rx_msgs_per_s); nrx=$(echo "$n" | field rx_msgs_per_s)
+                ratio=$(awk -v a="${orx:-0}" -v b="${nrx:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "-" }')
+                printf "| %s | %s | %s/s, %s ms, %s ms (%s) %s | %s/s, %s ms, %s ms (%s) %s | %s |\n" "$r" "$scen" \
+                    "${orx:--}" "$(awk -v v="$(echo "$o" | field p50_us)" 'BEGIN{printf "%.2f", v/1000}')" \
+                    "$(awk -v v="$(echo "$o" | field p99_us)" 'BEGIN{printf "%.2f", v/1000}')" "$(echo "$o" | field load1)" \
+                    "$(echo "$o" | field status)" \
+                    "${nrx:--}" "$(awk -v v="$(echo "$n" | field p50_us)" 'BEGIN{printf "%.2f", v/1000}')" \
+                    "$(awk -v v="$(echo "$n" | field p99_us)" 'BEGIN{printf "%.2f", v/1000}')" "$(echo "$n" | field load1)" \
+                    "$(echo "$n" | field status)" "$ratio"
+            done
+        done
+        echo
+        for scen in fanout steady; do
+            om=$(vals ours $scen rx_msgs_per_s | median); nm=$(vals nats $scen rx_msgs_per_s | median)
+            op=$(vals ours $scen p99_us | median); np=$(vals nats $scen p99_us | median)
+            awk -v s=$scen -v om="$om" -v nm="$nm" -v op="$op" -v np="$np" 'BEGIN{
+                r = (nm + 0 > 0) ? sprintf("%.2f", om / nm) : "-";
+                printf "**%s, medians:** ours %s deliveries/s, nats %s deliveries/s, **ratio ours/nats %s**; p99 ours %.2f ms, nats %.2f ms.\n\n",
+                    s, om, nm, r, op / 1000, np / 1000 }'
+        done
+    fi
+} > "$OUT/table.md"
+echo
+cat "$OUT/table.md"
+log "results in $OUT (table.md, *.out with one JSON object per run)"
