@@ -1,0 +1,980 @@
+/*
+ * dispatch.c, peer.c and the handlers behind them, through real peers on
+ * bufferevent pairs: the failure rule (reply, then close, and read no
+ * further), who may send what, login, activities and logout.
+ */
+#include "test_fixture.h"
+
+#define REPLY_MAX	64
+
+static void
+expect_refused(struct fx *fx, struct fx_conn *c, const char *reply,
+    const char *info_has)
+{
+	fx_expect_info_has(c, reply, info_has);
+	fx_expect_nothing(c);
+	assert_false(fx_open(fx, c));
+}
+
+/* The failure rule. */
+
+static void
+dispatch__not_json__invalid_message_and_closed(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+
+	(void)state;
+	fx_send(fx, c, "hello");
+	expect_refused(fx, c, "INVALID_MESSAGE", "invalid JSON");
+	fx_run(fx);
+	assert_null(fx_peer(fx, c));	/* freed once flushed */
+	fx_free(fx);
+}
+
+static void
+dispatch__non_object__invalid_message(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx), *c2 = fx_connect(fx);
+
+	(void)state;
+	fx_send(fx, c, "[{\"command\":\"LOGOUT\"}]");
+	expect_refused(fx, c, "INVALID_MESSAGE", "not an object");
+	fx_send(fx, c2, "\"LOGIN\"");
+	expect_refused(fx, c2, "INVALID_MESSAGE", "not an object");
+	fx_free(fx);
+}
+
+static void
+dispatch__no_or_unknown_command__invalid_message(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c1 = fx_connect(fx), *c2 = fx_connect(fx);
+	struct fx_conn	*c3 = fx_connect(fx);
+
+	(void)state;
+	fx_send(fx, c1, "{\"username\":\"anonymous\"}");
+	expect_refused(fx, c1, "INVALID_MESSAGE", "no command");
+	fx_send(fx, c2, "{\"command\":\"FLY\"}");
+	expect_refused(fx, c2, "INVALID_MESSAGE", "unknown command");
+	fx_send(fx, c3, "{\"command\":7}");
+	expect_refused(fx, c3, "INVALID_MESSAGE", "command");
+	fx_free(fx);
+}
+
+static void
+dispatch__missing_or_mistyped_field__invalid_message_names_it(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c1 = fx_connect(fx), *c2 = fx_connect(fx);
+
+	(void)state;
+	fx_send(fx, c1, "{\"command\":\"LOGIN\"}");
+	expect_refused(fx, c1, "INVALID_MESSAGE", "'username'");
+	fx_send(fx, c2, "{\"command\":\"LOGIN\",\"username\":[\"a\"]}");
+	expect_refused(fx, c2, "INVALID_MESSAGE", "'username'");
+	fx_free(fx);
+}
+
+static void
+dispatch__bad_line_then_good_line__later_line_not_processed(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+	static const char two[] = "{oops}\n"
+	    "{\"command\":\"REGISTER\",\"username\":\"x\",\"secret\":\"s\"}\n";
+
+	(void)state;
+	fx_write(fx, c, two, sizeof two - 1);
+	expect_refused(fx, c, "INVALID_MESSAGE", "invalid JSON");
+	assert_null(registry_find(fx->srv->reg, "x"));
+	fx_free(fx);
+}
+
+static void
+dispatch__many_lines_in_one_write__each_answered(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_client(fx);
+	static const char three[] = "{\"command\":\"PING\",\"ts\":1}\n"
+	    "{\"command\":\"PING\",\"ts\":2}\r\n\n"
+	    "{\"command\":\"PING\",\"ts\":3}\n";
+	int		 i;
+
+	(void)state;
+	fx_write(fx, c, three, sizeof three - 1);
+	for (i = 1; i <= 3; i++) {
+		cJSON *j = fx_expect(c, "PONG");
+
+		assert_int_equal(cJSON_GetObjectItem(j, "ts")->valueint, i);
+		cJSON_Delete(j);
+	}
+	assert_true(fx_open(fx, c));
+	fx_free(fx);
+}
+
+static void
+dispatch__line_split_across_writes__answered_once_complete(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_client(fx);
+
+	(void)state;
+	fx_write(fx, c, "{\"command\":", 11);
+	fx_expect_nothing(c);
+	fx_write(fx, c, "\"PING\"}", 7);
+	fx_expect_nothing(c);
+	fx_write(fx, c, "\n", 1);
+	cJSON_Delete(fx_expect(c, "PONG"));
+	fx_free(fx);
+}
+
+static void
+dispatch__over_long_line__invalid_message(void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+	struct fx_conn	*c, *c2;
+	char		 buf[600];
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.max_msg = 256;
+	fx = fx_new_cfg("srv", &cfg);
+	c = fx_connect(fx);
+	c2 = fx_connect(fx);
+	/* A line over the cap, newline and all... */
+	memset(buf, ' ', sizeof buf);
+	memcpy(buf, "{\"command\":\"LOGOUT\"}", 20);
+	buf[sizeof buf - 1] = '\n';
+	fx_write(fx, c, buf, sizeof buf);
+	expect_refused(fx, c, "INVALID_MESSAGE", "longer than 256");
+	/* ... and bytes that never end a line. */
+	memset(buf, 'x', sizeof buf);
+	fx_write(fx, c2, buf, sizeof buf);
+	expect_refused(fx, c2, "INVALID_MESSAGE", "longer than 256");
+	fx_free(fx);
+}
+
+static void
+dispatch__line_of_exactly_the_cap__accepted(void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+	struct fx_conn	*c;
+	char		 buf[257];
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.max_msg = 256;
+	fx = fx_new_cfg("srv", &cfg);
+	c = fx_client(fx);
+	memset(buf, ' ', sizeof buf);
+	memcpy(buf, "{\"command\":\"PING\"}", 18);
+	buf[256] = '\n';
+	fx_write(fx, c, buf, sizeof buf);
+	cJSON_Delete(fx_expect(c, "PONG"));
+	assert_true(fx_open(fx, c));
+	fx_free(fx);
+}
+
+static void
+dispatch__nul_byte__invalid_message(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+	static const char line[] = "{\"command\":\"LOGOUT\"}\0\n";
+
+	(void)state;
+	fx_write(fx, c, line, sizeof line - 1);
+	expect_refused(fx, c, "INVALID_MESSAGE", "NUL");
+	fx_free(fx);
+}
+
+static void
+dispatch__peer_sends_invalid_message__closed_silently(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_client(fx);
+	struct fx_conn	*l = fx_link(fx, "A");
+
+	(void)state;
+	fx_send(fx, c, "{\"command\":\"INVALID_MESSAGE\",\"info\":\"bye\"}");
+	fx_expect_nothing(c);
+	assert_false(fx_open(fx, c));
+	fx_send(fx, l, "{\"command\":\"AUTHENTICATION_FAIL\",\"info\":\"x\"}");
+	assert_false(fx_open(fx, l));
+	fx_free(fx);
+}
+
+/* Roles. */
+
+static void
+dispatch__activity_before_login__authentication_fail(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+
+	(void)state;
+	fx_send(fx, c, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"anonymous\",\"secret\":null,\"activity\":{\"a\":1}}");
+	fx_see(c, "AUTHENTICATION_FAIL");
+	fx_expect_nothing(c);
+	assert_false(fx_open(fx, c));
+	fx_free(fx);
+}
+
+/* A client command on a server link: refused with INVALID_MESSAGE. */
+static void
+client_command_from_link(const char *line)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_link(fx, "A");
+	cJSON		*j;
+
+	fx_send(fx, l, line);
+	if ((j = fx_expect_skip_opt(l, "INVALID_MESSAGE")) == NULL)
+		fail_msg("no INVALID_MESSAGE for %s from a server link", line);
+	cJSON_Delete(j);
+	if (fx_open(fx, l))
+		fail_msg("link still open after %s", line);
+	assert_null(registry_find(fx->srv->reg, "u"));
+	assert_int_equal(fx->srv->nclients, 0);
+	fx_free(fx);
+}
+
+static void
+dispatch__client_commands_from_server_link__invalid_message(void **state)
+{
+	(void)state;
+	client_command_from_link("{\"command\":\"LOGIN\",\"username\":"
+	    "\"anonymous\"}");
+	client_command_from_link("{\"command\":\"REGISTER\",\"username\":"
+	    "\"u\",\"secret\":\"s\"}");
+	client_command_from_link("{\"command\":\"LOGOUT\"}");
+}
+
+static void
+dispatch__activity_message_from_server_link__invalid_message(void **state)
+{
+	(void)state;
+	/* A server link is not a client that has not logged in: the
+	 * AUTHENTICATION_FAIL exception does not apply. */
+	client_command_from_link("{\"command\":\"ACTIVITY_MESSAGE\","
+	    "\"username\":\"anonymous\",\"activity\":{}}");
+}
+
+static const char *const server_only[] = {
+	"{\"command\":\"ACTIVITY_BROADCAST\",\"activity\":{}}",
+	"{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"x\",\"load\":0,"
+	    "\"hostname\":\"h\",\"port\":1}",
+	"{\"command\":\"LOCK_REQUEST\",\"username\":\"u\",\"secret\":\"s\"}",
+	"{\"command\":\"LOCK_ALLOWED\",\"username\":\"u\",\"secret\":\"s\"}",
+	"{\"command\":\"LOCK_DENIED\",\"username\":\"u\",\"secret\":\"s\"}",
+	"{\"command\":\"USER_REGISTER_RESULT\",\"result\":\"success\","
+	    "\"username\":\"u\",\"secret\":\"s\"}",
+	"{\"command\":\"USER_SYNC\",\"users\":[{\"username\":\"u\","
+	    "\"secret\":\"s\"}]}",
+	"{\"command\":\"AUTHENTICATE_SUCCESS\",\"id\":\"x\"}",
+	"{\"command\":\"BACKUP_LIST\",\"servers\":[]}",
+	"{\"command\":\"SERVER_LEAVE\",\"id\":\"x\"}",
+	NULL,
+};
+
+static void
+dispatch__server_commands_from_client__invalid_message(void **state)
+{
+	const char *const *s;
+
+	(void)state;
+	for (s = server_only; *s != NULL; s++) {
+		struct fx	*fx = fx_new("srv");
+		struct fx_conn	*c = fx_client(fx);
+
+		fx_send(fx, c, *s);
+		fx_see(c, "INVALID_MESSAGE");
+		fx_expect_nothing(c);
+		if (fx_open(fx, c))
+			fail_msg("client still open after %s", *s);
+		assert_null(registry_find(fx->srv->reg, "u"));
+		fx_free(fx);
+	}
+}
+
+static void
+dispatch__server_commands_from_unauthenticated__invalid_message(void **state)
+{
+	const char *const *s;
+
+	(void)state;
+	for (s = server_only; *s != NULL; s++) {
+		struct fx	*fx = fx_new("srv");
+		struct fx_conn	*c = fx_connect(fx);
+
+		fx_send(fx, c, *s);
+		fx_see(c, "INVALID_MESSAGE");
+		fx_expect_nothing(c);
+		if (fx_open(fx, c))
+			fail_msg("connection still open after %s", *s);
+		assert_null(registry_find(fx->srv->reg, "u"));
+		assert_int_equal(fx->srv->nknown, 0);
+		fx_free(fx);
+	}
+}
+
+static void
+dispatch__server_to_client_commands__refused_from_anyone(void **state)
+{
+	static const char *const replies[] = {
+		"{\"command\":\"LOGIN_SUCCESS\",\"info\":\"x\"}",
+		"{\"command\":\"LOGIN_FAILED\",\"info\":\"x\"}",
+		"{\"command\":\"REDIRECT\",\"hostname\":\"h\",\"port\":1}",
+		"{\"command\":\"REGISTER_SUCCESS\",\"info\":\"x\"}",
+		"{\"command\":\"REGISTER_FAILED\",\"info\":\"x\"}",
+		NULL,
+	};
+	const char *const *s;
+	int		 role;
+
+	(void)state;
+	for (s = replies; *s != NULL; s++) {
+		for (role = 0; role < 3; role++) {
+			struct fx	*fx = fx_new("srv");
+			struct fx_conn	*c = role == 0 ? fx_connect(fx) :
+					    role == 1 ? fx_client(fx) :
+					    fx_link(fx, "A");
+
+			fx_send(fx, c, *s);
+			cJSON_Delete(fx_expect_skip(c, "INVALID_MESSAGE"));
+			if (fx_open(fx, c))
+				fail_msg("open after %s (role %d)", *s, role);
+			fx_free(fx);
+		}
+	}
+}
+
+static void
+dispatch__login_twice__invalid_message(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_client(fx);
+
+	(void)state;
+	fx_send(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\"}");
+	expect_refused(fx, c, "INVALID_MESSAGE", "LOGIN");
+	fx_free(fx);
+}
+
+static void
+dispatch__register_when_logged_in__invalid_message(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_client(fx);
+
+	(void)state;
+	fx_send(fx, c, "{\"command\":\"REGISTER\",\"username\":\"u\","
+	    "\"secret\":\"s\"}");
+	expect_refused(fx, c, "INVALID_MESSAGE", "REGISTER");
+	assert_null(registry_find(fx->srv->reg, "u"));
+	fx_free(fx);
+}
+
+static void
+dispatch__authenticate_twice__invalid_message(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_link(fx, "A");
+
+	(void)state;
+	fx_send(fx, l, "{\"command\":\"AUTHENTICATE\",\"secret\":\"abc\"}");
+	expect_refused(fx, l, "INVALID_MESSAGE", "AUTHENTICATE");
+	fx_free(fx);
+}
+
+static void
+dispatch__authenticate_wrong_secret__authentication_fail(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+
+	(void)state;
+	fx_send(fx, c, "{\"command\":\"AUTHENTICATE\",\"secret\":\"abd\","
+	    "\"id\":\"A\"}");
+	fx_see(c, "AUTHENTICATION_FAIL");
+	fx_expect_nothing(c);
+	assert_false(fx_open(fx, c));
+	assert_int_equal(fx->srv->nservers, 0);
+	fx_free(fx);
+}
+
+static void
+dispatch__authenticate_base_protocol__accepted(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+
+	(void)state;
+	/* Only the secret, as a base-protocol server sends it. */
+	fx_send(fx, c, "{\"command\":\"AUTHENTICATE\",\"secret\":\"abc\"}");
+	assert_true(fx_open(fx, c));
+	assert_int_equal(c->peer->role, PEER_SERVER);
+	assert_int_equal(fx->srv->nservers, 1);
+	fx_free(fx);
+}
+
+/* Login. */
+
+static void
+dispatch__login_anonymous_null_secret__success(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+
+	(void)state;
+	fx_send(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
+	    "\"secret\":null}");
+	fx_see(c, "LOGIN_SUCCESS");
+	fx_expect_nothing(c);		/* nothing outside the base protocol */
+	assert_true(fx_open(fx, c));
+	assert_int_equal(fx->srv->nclients, 1);
+	fx_free(fx);
+}
+
+static void
+dispatch__login_unknown_user__login_failed(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+
+	(void)state;
+	fx_send(fx, c, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+	    "\"secret\":\"s\"}");
+	fx_see(c, "LOGIN_FAILED");
+	assert_false(fx_open(fx, c));
+	assert_int_equal(fx->srv->nclients, 0);
+	fx_free(fx);
+}
+
+static void
+dispatch__login_wrong_or_no_secret__login_failed(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c1 = fx_connect(fx), *c2 = fx_connect(fx);
+	struct fx_conn	*c3 = fx_connect(fx);
+
+	(void)state;
+	registry_put(fx->srv->reg, "bob", "right", 1, "x");
+	fx_send(fx, c1, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+	    "\"secret\":\"wrong\"}");
+	fx_see(c1, "LOGIN_FAILED");
+	fx_send(fx, c2, "{\"command\":\"LOGIN\",\"username\":\"bob\"}");
+	fx_see(c2, "LOGIN_FAILED");
+	fx_send(fx, c3, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+	    "\"secret\":null}");
+	fx_see(c3, "LOGIN_FAILED");
+	assert_false(fx_open(fx, c1));
+	assert_false(fx_open(fx, c2));
+	assert_false(fx_open(fx, c3));
+	fx_free(fx);
+}
+
+static void
+dispatch__login_without_secret_after_good_login__login_failed(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c1 = fx_connect(fx), *c2 = fx_connect(fx);
+
+	(void)state;
+	registry_put(fx->srv->reg, "bob", "right", 1, "x");
+	fx_send(fx, c1, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+	    "\"secret\":\"right\"}");
+	fx_see(c1, "LOGIN_SUCCESS");
+	/* Someone else, without the secret. */
+	fx_send(fx, c2, "{\"command\":\"LOGIN\",\"username\":\"bob\"}");
+	fx_see(c2, "LOGIN_FAILED");
+	assert_false(fx_open(fx, c2));
+	fx_free(fx);
+}
+
+static void
+dispatch__login_registered__success(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+
+	(void)state;
+	registry_put(fx->srv->reg, "bob", "right", 1, "x");
+	fx_send(fx, c, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+	    "\"secret\":\"right\"}");
+	fx_expect_info_has(c, "LOGIN_SUCCESS", "bob");
+	assert_true(fx_open(fx, c));
+	assert_int_equal(c->peer->role, PEER_CLIENT);
+	fx_free(fx);
+}
+
+static void
+dispatch__login_with_less_loaded_server__redirect(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_link(fx, "A");
+	struct fx_conn	*c1, *c2;
+	cJSON		*j;
+
+	(void)state;
+	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
+	    "\"load\":0,\"hostname\":\"other\",\"port\":8001}");
+	/* Our load 1, theirs 0: not 2 below, stay. */
+	c1 = fx_client(fx);
+	/* Our load 2, theirs 0: go there. */
+	c2 = fx_connect(fx);
+	fx_send(fx, c2, "{\"command\":\"LOGIN\",\"username\":\"anonymous\"}");
+	fx_see(c2, "LOGIN_SUCCESS");
+	j = fx_expect(c2, "REDIRECT");
+	assert_string_equal(fx_str(j, "hostname"), "other");
+	assert_true(cJSON_IsNumber(cJSON_GetObjectItem(j, "port")));
+	assert_int_equal(cJSON_GetObjectItem(j, "port")->valueint, 8001);
+	cJSON_Delete(j);
+	fx_expect_nothing(c2);
+	assert_false(fx_open(fx, c2));
+	assert_true(fx_open(fx, c1));
+	assert_int_equal(fx->srv->nclients, 1);
+	fx_free(fx);
+}
+
+static void
+dispatch__logout__closed_without_reply(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_client(fx);
+
+	(void)state;
+	fx_send(fx, c, "{\"command\":\"LOGOUT\"}");
+	fx_expect_nothing(c);
+	assert_false(fx_open(fx, c));
+	assert_int_equal(fx->srv->nclients, 0);
+	fx_free(fx);
+}
+
+static void
+dispatch__client_hangs_up__count_drops(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_client(fx);
+
+	(void)state;
+	assert_int_equal(fx->srv->nclients, 1);
+	fx_hangup(fx, c);
+	assert_null(fx_peer(fx, c));
+	assert_int_equal(fx->srv->nclients, 0);
+	fx_free(fx);
+}
+
+/* Activities. */
+
+static void
+dispatch__activity__processed_and_broadcast_everywhere(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c1 = fx_client(fx), *c2 = fx_client(fx);
+	struct fx_conn	*l = fx_link(fx, "A");
+	struct fx_conn	*targets[3];
+	int		 i;
+
+	(void)state;
+	targets[0] = c1;
+	targets[1] = c2;
+	targets[2] = l;
+	fx_send(fx, c1, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"anonymous\",\"secret\":null,\"activity\":{\"authenticated_user"
+	    "\":\"mallory\",\"text\":\"h\xc3\xa9llo\",\"n\":"
+	    "123456789012345678901234567890,\"z\":[null,{}]}}");
+	for (i = 0; i < 3; i++) {
+		cJSON *j = fx_expect_skip(targets[i], "ACTIVITY_BROADCAST");
+		cJSON *a = cJSON_GetObjectItem(j, "activity");
+
+		assert_true(cJSON_IsObject(a));
+		assert_string_equal(fx_str(a, "authenticated_user"),
+		    "anonymous");
+		assert_string_equal(fx_str(a, "text"), "h\xc3\xa9llo");
+		assert_true(cJSON_IsArray(cJSON_GetObjectItem(a, "z")));
+		if (targets[i] != l)	/* base clients: nothing extra */
+			assert_int_equal(cJSON_GetArraySize(j), 2);
+		cJSON_Delete(j);
+	}
+	assert_true(fx_open(fx, c1));
+	fx_free(fx);
+}
+
+static void
+dispatch__activity_big_integer__bytes_unchanged(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_client(fx);
+	char		*l;
+
+	(void)state;
+	fx_send(fx, c, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"anonymous\",\"activity\":{\"n\":123456789012345678901234567890,"
+	    "\"f\":1.50e+2}}");
+	l = fx_recv(c);
+	assert_non_null(l);
+	assert_non_null(strstr(l, "123456789012345678901234567890"));
+	assert_non_null(strstr(l, "1.50e+2"));
+	free(l);
+	fx_free(fx);
+}
+
+static void
+dispatch__activity_escaped_authenticated_user__overwritten(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_client(fx);
+	char		*l;
+	cJSON		*j, *a;
+
+	(void)state;
+	fx_send(fx, c, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"anonymous\",\"activity\":{\"authenticated_\\u0075ser\":"
+	    "\"mallory\"}}");
+	l = fx_recv(c);
+	assert_non_null(l);
+	assert_null(strstr(l, "mallory"));
+	j = cJSON_Parse(l);
+	assert_non_null(j);
+	a = cJSON_GetObjectItem(j, "activity");
+	assert_string_equal(fx_str(a, "authenticated_user"), "anonymous");
+	cJSON_Delete(j);
+	free(l);
+	fx_free(fx);
+}
+
+static void
+dispatch__activity_wrong_username__authentication_fail(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_client(fx), *other = fx_client(fx);
+
+	(void)state;
+	fx_send(fx, c, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"bob\",\"secret\":\"x\",\"activity\":{}}");
+	fx_see(c, "AUTHENTICATION_FAIL");
+	assert_false(fx_open(fx, c));
+	fx_expect_nothing(other);	/* nothing was broadcast */
+	assert_true(fx_open(fx, other));
+	fx_free(fx);
+}
+
+static void
+dispatch__activity_wrong_secret__authentication_fail(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+
+	(void)state;
+	registry_put(fx->srv->reg, "bob", "right", 1, "x");
+	fx_send(fx, c, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+	    "\"secret\":\"right\"}");
+	fx_see(c, "LOGIN_SUCCESS");
+	fx_send(fx, c, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"bob\",\"secret\":\"wrong\",\"activity\":{}}");
+	fx_see(c, "AUTHENTICATION_FAIL");
+	assert_false(fx_open(fx, c));
+	fx_free(fx);
+}
+
+static void
+dispatch__activity_from_server__forwarded_not_echoed(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_client(fx);
+	struct fx_conn	*a = fx_link(fx, "A"), *b = fx_link(fx, "B");
+
+	(void)state;
+	fx_send(fx, a, "{\"command\":\"ACTIVITY_BROADCAST\",\"activity\":"
+	    "{\"authenticated_user\":\"z\",\"k\":1}}");
+	cJSON_Delete(fx_expect_skip(b, "ACTIVITY_BROADCAST"));
+	cJSON_Delete(fx_expect_skip(c, "ACTIVITY_BROADCAST"));
+	while (1) {	/* never back where it came from */
+		char *l = fx_recv(a);
+
+		if (l == NULL)
+			break;
+		assert_null(strstr(l, "ACTIVITY_BROADCAST"));
+		free(l);
+	}
+	fx_free(fx);
+}
+
+/* Server links. */
+
+static void
+dispatch__user_sync__users_merged(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_link(fx, "A");
+
+	(void)state;
+	fx_send(fx, l, "{\"command\":\"USER_SYNC\",\"users\":[{\"username\":"
+	    "\"u1\",\"secret\":\"s1\",\"time\":5,\"origin\":\"A\"},"
+	    "{\"username\":\"u2\",\"secret\":\"s2\"}]}");
+	assert_true(fx_open(fx, l));
+	assert_non_null(registry_find(fx->srv->reg, "u1"));
+	assert_non_null(registry_find(fx->srv->reg, "u2"));
+	fx_free(fx);
+}
+
+static void
+dispatch__user_sync_malformed_entry__invalid_message(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_link(fx, "A");
+
+	(void)state;
+	fx_send(fx, l, "{\"command\":\"USER_SYNC\",\"users\":[{\"username\":"
+	    "\"u1\"}]}");
+	cJSON_Delete(fx_expect_skip(l, "INVALID_MESSAGE"));
+	assert_false(fx_open(fx, l));
+	fx_free(fx);
+}
+
+static void
+dispatch__user_sync_longest_allowed_name__merged(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_link(fx, "A");
+	char		 name[257];
+
+	(void)state;
+	/* REGISTER accepts names of up to 256 bytes; a join must carry
+	 * them to the other servers. */
+	memset(name, 'n', 256);
+	name[256] = '\0';
+	fx_sendf(fx, l, "{\"command\":\"USER_SYNC\",\"users\":[{\"username\":"
+	    "\"%s\",\"secret\":\"s\",\"time\":1,\"origin\":\"A\"}]}", name);
+	fx_expect_nothing(l);
+	assert_true(fx_open(fx, l));
+	assert_non_null(registry_find(fx->srv->reg, name));
+	fx_free(fx);
+}
+
+static void
+dispatch__authenticate__reply_carries_users(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+	cJSON		*j, *users, *u;
+
+	(void)state;
+	registry_put(fx->srv->reg, "alice", "s1", 1, "srv");
+	fx_send(fx, c, "{\"command\":\"AUTHENTICATE\",\"secret\":\"abc\","
+	    "\"id\":\"A\",\"host\":\"h\",\"port\":8001}");
+	j = fx_expect(c, "AUTHENTICATE_SUCCESS");
+	assert_string_equal(fx_str(j, "id"), "srv");
+	users = cJSON_GetObjectItem(j, "users");
+	assert_true(cJSON_IsArray(users));
+	assert_int_equal(cJSON_GetArraySize(users), 1);
+	u = cJSON_GetArrayItem(users, 0);
+	assert_string_equal(fx_str(u, "username"), "alice");
+	assert_string_equal(fx_str(u, "secret"), "s1");
+	cJSON_Delete(j);
+	fx_free(fx);
+}
+
+/*
+ * Every command, valid as far as the table goes, from every kind of
+ * connection: the server never crashes, every line it sends is a valid
+ * message by the same table, and a connection it closes was told why
+ * (unless the peer itself said goodbye).
+ */
+
+static const unsigned all_types[] = {
+	JSON_STRING, JSON_NUMBER, JSON_OBJECT, JSON_ARRAY, JSON_BOOL,
+	JSON_NULL,
+};
+
+static const char *
+sample(unsigned types)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof all_types / sizeof all_types[0]; i++) {
+		switch (types & all_types[i]) {
+		case JSON_STRING:
+			return "\"x\"";
+		case JSON_NUMBER:
+			return "1";
+		case JSON_OBJECT:
+			return "{}";
+		case JSON_ARRAY:
+			return "[]";
+		case JSON_BOOL:
+			return "true";
+		case JSON_NULL:
+			return "null";
+		}
+	}
+	return "null";
+}
+
+static void
+build_sample(struct jbuf *b, enum msg_cmd cmd, int optional)
+{
+	const struct msg_def	*d = &msg_defs[cmd];
+	int			 i;
+
+	jbuf_reset(b);
+	jbuf_adds(b, "{\"command\":");
+	jbuf_cstr(b, d->name);
+	for (i = 0; i < MSG_FIELDS_MAX && d->fields[i].types != 0; i++) {
+		if (!(d->fields[i].flags & MSG_REQ) && !optional)
+			continue;
+		jbuf_addc(b, ',');
+		jbuf_cstr(b, msg_field_name(d->fields[i].field));
+		jbuf_addc(b, ':');
+		jbuf_adds(b, sample(d->fields[i].types));
+	}
+	jbuf_addc(b, '}');
+}
+
+static void
+check_output(struct fx *fx, struct fx_conn *c, enum msg_cmd sent,
+    const char *line, int role)
+{
+	struct msg	 m;
+	char		 err[512], *l;
+	int		 last = -1;
+
+	while ((l = fx_recv(c)) != NULL) {
+		if (msg_parse(l, strlen(l), &m, err, sizeof err) != 0)
+			fail_msg("after %s (role %d) the server sent an "
+			    "invalid line (%s): %s", line, role, err, l);
+		last = (int)m.cmd;
+		free(l);
+	}
+	if (fx_open(fx, c))
+		return;
+	if (sent == CMD_LOGOUT || sent == CMD_INVALID_MESSAGE ||
+	    sent == CMD_AUTHENTICATION_FAIL)
+		return;
+	if (last != CMD_INVALID_MESSAGE && last != CMD_AUTHENTICATION_FAIL &&
+	    last != CMD_LOGIN_FAILED && last != CMD_REGISTER_FAILED &&
+	    last != CMD_REDIRECT)
+		fail_msg("after %s (role %d) the connection was closed "
+		    "without a reason (last reply %s)", line, role,
+		    last < 0 ? "none" : msg_cmd_name((enum msg_cmd)last));
+}
+
+static void
+dispatch__every_command_every_role__served_or_refused_with_reason(
+    void **state)
+{
+	struct jbuf	 b;
+	int		 cmd, role, optional;
+
+	(void)state;
+	jbuf_init(&b);
+	for (cmd = 0; cmd < CMD__COUNT; cmd++) {
+		for (optional = 0; optional <= 1; optional++) {
+			build_sample(&b, (enum msg_cmd)cmd, optional);
+			for (role = 0; role < 3; role++) {
+				struct fx	*fx = fx_new("srv");
+				struct fx_conn	*other = fx_client(fx);
+				struct fx_conn	*c = role == 0 ?
+				    fx_connect(fx) : role == 1 ?
+				    fx_client(fx) : fx_link(fx, "A");
+
+				fx_drain(other);
+				fx_send(fx, c, b.p);
+				check_output(fx, c, (enum msg_cmd)cmd, b.p,
+				    role);
+				/* Whatever happened, others are served. */
+				fx_send(fx, other, "{\"command\":\"PING\"}");
+				cJSON_Delete(fx_expect_skip(other, "PONG"));
+				fx_advance(fx, 100);
+				fx_free(fx);
+			}
+		}
+	}
+	jbuf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(dispatch__not_json__invalid_message_and_closed),
+		cmocka_unit_test(dispatch__non_object__invalid_message),
+		cmocka_unit_test(
+		    dispatch__no_or_unknown_command__invalid_message),
+		cmocka_unit_test(
+		    dispatch__missing_or_mistyped_field__invalid_message_names_it),
+		cmocka_unit_test(
+		    dispatch__bad_line_then_good_line__later_line_not_processed),
+		cmocka_unit_test(
+		    dispatch__many_lines_in_one_write__each_answered),
+		cmocka_unit_test(
+		    dispatch__line_split_across_writes__answered_once_complete),
+		cmocka_unit_test(dispatch__over_long_line__invalid_message),
+		cmocka_unit_test(dispatch__line_of_exactly_the_cap__accepted),
+		cmocka_unit_test(dispatch__nul_byte__invalid_message),
+		cmocka_unit_test(
+		    dispatch__peer_sends_invalid_message__closed_silently),
+		cmocka_unit_test(
+		    dispatch__activity_before_login__authentication_fail),
+		cmocka_unit_test(
+		    dispatch__client_commands_from_server_link__invalid_message),
+		cmocka_unit_test(
+		    dispatch__activity_message_from_server_link__invalid_message),
+		cmocka_unit_test(
+		    dispatch__server_commands_from_client__invalid_message),
+		cmocka_unit_test(
+		    dispatch__server_commands_from_unauthenticated__invalid_message),
+		cmocka_unit_test(
+		    dispatch__server_to_client_commands__refused_from_anyone),
+		cmocka_unit_test(dispatch__login_twice__invalid_message),
+		cmocka_unit_test(
+		    dispatch__register_when_logged_in__invalid_message),
+		cmocka_unit_test(dispatch__authenticate_twice__invalid_message),
+		cmocka_unit_test(
+		    dispatch__authenticate_wrong_secret__authentication_fail),
+		cmocka_unit_test(
+		    dispatch__authenticate_base_protocol__accepted),
+		cmocka_unit_test(
+		    dispatch__login_anonymous_null_secret__success),
+		cmocka_unit_test(dispatch__login_unknown_user__login_failed),
+		cmocka_unit_test(
+		    dispatch__login_wrong_or_no_secret__login_failed),
+		cmocka_unit_test(
+		    dispatch__login_without_secret_after_good_login__login_failed),
+		cmocka_unit_test(dispatch__login_registered__success),
+		cmocka_unit_test(
+		    dispatch__login_with_less_loaded_server__redirect),
+		cmocka_unit_test(dispatch__logout__closed_without_reply),
+		cmocka_unit_test(dispatch__client_hangs_up__count_drops),
+		cmocka_unit_test(
+		    dispatch__activity__processed_and_broadcast_everywhere),
+		cmocka_unit_test(
+		    dispatch__activity_big_integer__bytes_unchanged),
+		cmocka_unit_test(
+		    dispatch__activity_escaped_authenticated_user__overwritten),
+		cmocka_unit_test(
+		    dispatch__activity_wrong_username__authentication_fail),
+		cmocka_unit_test(
+		    dispatch__activity_wrong_secret__authentication_fail),
+		cmocka_unit_test(
+		    dispatch__activity_from_server__forwarded_not_echoed),
+		cmocka_unit_test(dispatch__user_sync__users_merged),
+		cmocka_unit_test(
+		    dispatch__user_sync_malformed_entry__invalid_message),
+		cmocka_unit_test(
+		    dispatch__user_sync_longest_allowed_name__merged),
+		cmocka_unit_test(dispatch__authenticate__reply_carries_users),
+		cmocka_unit_test(
+		    dispatch__every_command_every_role__served_or_refused_with_reason),
+	};
+
+	if (getenv("TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,601 @@
+/*
+ * registry.c: the user table, the conflict rule every server applies,
+ * and the journal: written and flushed before registry_put returns,
+ * replayed at open, a torn tail cut off, a corrupt line skipped.
+ */
+#include <sys/stat.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "registry.h"
+
+struct fixture {
+	char	 dir[64];
+	char	 path[128];
+};
+
+static int
+setup(void **state)
+{
+	struct fixture	*f = calloc(1, sizeof *f);
+
+	if (f == NULL)
+		return -1;
+	log_init("unit", LOG_LVL_WARN);
+	snprintf(f->dir, sizeof f->dir, "/tmp/test_registry.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof f->path, "%s/users.journal", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*f = *state;
+
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static struct registry *
+open_reg(struct fixture *f)
+{
+	struct registry	*r = registry_new();
+	char		 err[256];
+
+	if (registry_open(r, f->dir, err, sizeof err) != 0)
+		fail_msg("registry_open: %s", err);
+	return r;
+}
+
+static void
+write_file(const char *path, const char *data, size_t len)
+{
+	FILE	*fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	assert_int_equal(fwrite(data, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* The whole file as a string (caller frees). */
+static char *
+read_file(const char *path, size_t *len)
+{
+	FILE	*fp = fopen(path, "r");
+	char	*buf;
+	long	 n;
+
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	rewind(fp);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+	buf[n] = '\0';
+	fclose(fp);
+	if (len != NULL)
+		*len = (size_t)n;
+	return buf;
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat	 st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+static void
+expect_user(struct registry *r, const char *name, const char *secret)
+{
+	const struct user	*u = registry_find(r, name);
+
+	if (u == NULL)
+		fail_msg("user %s unknown", name);
+	assert_string_equal(u->secret, secret);
+}
+
+static void
+registry_put__new_user__added_and_found(void **state)
+{
+	struct registry		*r = registry_new();
+	const struct user	*u;
+
+	(void)state;
+	assert_null(registry_find(r, "alice"));
+	assert_int_equal(registry_put(r, "alice", "s1", 100, "srvA"),
+	    REG_ADDED);
+	u = registry_find(r, "alice");
+	assert_non_null(u);
+	assert_string_equal(u->name, "alice");
+	assert_string_equal(u->secret, "s1");
+	assert_string_equal(u->origin, "srvA");
+	assert_int_equal(u->time, 100);
+	assert_int_equal(registry_count(r), 1);
+	assert_null(registry_find(r, "Alice"));
+	assert_null(registry_find(r, "alic"));
+	registry_free(r);
+}
+
+static void
+registry_put__same_secret_again__unchanged(void **state)
+{
+	struct registry	*r = registry_new();
+
+	(void)state;
+	registry_put(r, "alice", "s1", 100, "srvA");
+	assert_int_equal(registry_put(r, "alice", "s1", 50, "srvB"),
+	    REG_UNCHANGED);
+	assert_int_equal(registry_count(r), 1);
+	registry_free(r);
+}
+
+static void
+count_cb(const struct user *u, void *arg)
+{
+	(void)u;
+	(*(size_t *)arg)++;
+}
+
+static void
+registry_put__thousands_of_users__all_found(void **state)
+{
+	struct registry	*r = registry_new();
+	char		 name[32], secret[32];
+	size_t		 i, n = 0, N = 20000;
+
+	(void)state;
+	for (i = 0; i < N; i++) {
+		snprintf(name, sizeof name, "user%zu", i);
+		snprintf(secret, sizeof secret, "secret%zu", i * 7);
+		assert_int_equal(registry_put(r, name, secret, i, "o"),
+		    REG_ADDED);
+	}
+	assert_int_equal(registry_count(r), N);
+	for (i = 0; i < N; i++) {
+		snprintf(name, sizeof name, "user%zu", i);
+		snprintf(secret, sizeof secret, "secret%zu", i * 7);
+		expect_user(r, name, secret);
+	}
+	assert_null(registry_find(r, "user20000"));
+	registry_foreach(r, count_cb, &n);
+	assert_int_equal(n, N);
+	registry_free(r);
+}
+
+/* A user record for the rule. */
+static struct user
+mk(const char *secret, uint64_t time, const char *origin)
+{
+	struct user	 u;
+
+	memset(&u, 0, sizeof u);
+	u.name = (char *)"x";
+	u.secret = (char *)secret;
+	u.time = time;
+	u.origin = (char *)origin;
+	return u;
+}
+
+static void
+registry_wins__earlier_time__wins(void **state)
+{
+	struct user	 held = mk("s", 200, "a");
+
+	(void)state;
+	assert_true(registry_wins(&held, "z", 199, "z"));
+	assert_false(registry_wins(&held, "a", 201, "a"));
+}
+
+static void
+registry_wins__equal_time__lower_origin_wins(void **state)
+{
+	struct user	 held = mk("s", 200, "m");
+
+	(void)state;
+	assert_true(registry_wins(&held, "z", 200, "a"));
+	assert_false(registry_wins(&held, "a", 200, "z"));
+}
+
+static void
+registry_wins__equal_time_and_origin__lower_secret_wins(void **state)
+{
+	struct user	 held = mk("m", 200, "o");
+
+	(void)state;
+	assert_true(registry_wins(&held, "a", 200, "o"));
+	assert_false(registry_wins(&held, "z", 200, "o"));
+}
+
+/*
+ * Symmetry: for any two different registrations, exactly one beats the
+ * other, and two registries that learn them in opposite orders agree.
+ */
+static void
+registry_wins__either_order__same_winner(void **state)
+{
+	static const struct {
+		const char	*secret;
+		uint64_t	 time;
+		const char	*origin;
+	} c[] = {
+		{ "s1", 100, "a" }, { "s2", 100, "a" }, { "s1", 100, "b" },
+		{ "s2", 100, "b" }, { "s1", 99, "b" }, { "s3", 101, "a" },
+		{ "s0", 0, "zz" }, { "s9", 100, "" }, { "s10", 100, "a" },
+	};
+	size_t		 i, j, n = sizeof c / sizeof c[0];
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < n; j++) {
+			struct user	 ui = mk(c[i].secret, c[i].time,
+					    c[i].origin);
+			struct user	 uj = mk(c[j].secret, c[j].time,
+					    c[j].origin);
+			struct registry	*r1, *r2;
+			int		 ij, ji;
+
+			if (i == j || strcmp(c[i].secret, c[j].secret) == 0)
+				continue;
+			ij = registry_wins(&ui, c[j].secret, c[j].time,
+			    c[j].origin);
+			ji = registry_wins(&uj, c[i].secret, c[i].time,
+			    c[i].origin);
+			if (ij == ji)
+				fail_msg("%zu vs %zu: both or neither win", i, j);
+
+			r1 = registry_new();
+			r2 = registry_new();
+			registry_put(r1, "x", c[i].secret, c[i].time,
+			    c[i].origin);
+			registry_put(r1, "x", c[j].secret, c[j].time,
+			    c[j].origin);
+			registry_put(r2, "x", c[j].secret, c[j].time,
+			    c[j].origin);
+			registry_put(r2, "x", c[i].secret, c[i].time,
+			    c[i].origin);
+			assert_string_equal(registry_find(r1, "x")->secret,
+			    registry_find(r2, "x")->secret);
+			assert_string_equal(registry_find(r1, "x")->secret,
+			    ij ? c[j].secret : c[i].secret);
+			registry_free(r1);
+			registry_free(r2);
+		}
+	}
+}
+
+static void
+registry_put__loser_then_winner__replaced_else_kept(void **state)
+{
+	struct registry		*r = registry_new();
+	const struct user	*u;
+
+	(void)state;
+	assert_int_equal(registry_put(r, "bob", "late", 300, "a"), REG_ADDED);
+	assert_int_equal(registry_put(r, "bob", "early", 100, "b"),
+	    REG_REPLACED);
+	assert_int_equal(registry_put(r, "bob", "later", 200, "a"), REG_KEPT);
+	u = registry_find(r, "bob");
+	assert_string_equal(u->secret, "early");
+	assert_string_equal(u->origin, "b");
+	assert_int_equal(u->time, 100);
+	assert_int_equal(registry_count(r), 1);
+	registry_free(r);
+}
+
+static void
+registry_open__fresh_dir__empty_journal_created(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r;
+
+	rmdir(f->dir);		/* registry_open creates the directory */
+	r = open_reg(f);
+	assert_int_equal(registry_count(r), 0);
+	assert_int_equal(file_size(f->path), 0);
+	registry_free(r);
+}
+
+static void
+registry_put__durable__on_disk_before_return(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r = open_reg(f);
+	char		*data;
+
+	assert_int_equal(registry_put(r, "alice", "s\"1", 1234, "srvA"),
+	    REG_ADDED);
+	/* Read the file while the registry is still open. */
+	data = read_file(f->path, NULL);
+	assert_non_null(strstr(data, "\"alice\""));
+	assert_non_null(strstr(data, "\"s\\\"1\""));
+	assert_non_null(strstr(data, "1234"));
+	assert_non_null(strstr(data, "\"srvA\""));
+	assert_int_equal(data[strlen(data) - 1], '\n');
+	free(data);
+	registry_free(r);
+}
+
+static void
+registry_open__journal__replayed(void **state)
+{
+	struct fixture		*f = *state;
+	struct registry		*r = open_reg(f);
+	const struct user	*u;
+
+	registry_put(r, "alice", "s1", 100, "srvA");
+	registry_put(r, "bob", "s2", 200, "srvB");
+	registry_put(r, "caf\xc3\xa9", "s\n3", 300, "srvC");
+	registry_free(r);
+
+	r = open_reg(f);
+	assert_int_equal(registry_count(r), 3);
+	expect_user(r, "alice", "s1");
+	expect_user(r, "bob", "s2");
+	expect_user(r, "caf\xc3\xa9", "s\n3");
+	u = registry_find(r, "bob");
+	assert_string_equal(u->origin, "srvB");
+	assert_int_equal(u->time, 200);
+	registry_free(r);
+}
+
+static void
+registry_open__replay__not_journalled_again(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r = open_reg(f);
+	off_t		 size;
+
+	registry_put(r, "alice", "s1", 100, "srvA");
+	registry_free(r);
+	size = file_size(f->path);
+	r = open_reg(f);
+	registry_free(r);
+	r = open_reg(f);
+	registry_free(r);
+	assert_int_equal(file_size(f->path), size);
+}
+
+static void
+registry_open__later_entries__override(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r = open_reg(f);
+
+	/* The second registration wins the rule, so it is journalled. */
+	assert_int_equal(registry_put(r, "alice", "first", 500, "srvB"),
+	    REG_ADDED);
+	assert_int_equal(registry_put(r, "alice", "second", 400, "srvA"),
+	    REG_REPLACED);
+	registry_free(r);
+
+	r = open_reg(f);
+	assert_int_equal(registry_count(r), 1);
+	expect_user(r, "alice", "second");
+	assert_string_equal(registry_find(r, "alice")->origin, "srvA");
+	registry_free(r);
+}
+
+static void
+registry_open__handwritten_later_line__overrides(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r;
+	const char	*j =
+	    "{\"username\":\"alice\",\"secret\":\"old\",\"time\":100,"
+	    "\"origin\":\"b\"}\n"
+	    "{\"username\":\"alice\",\"secret\":\"new\",\"time\":100,"
+	    "\"origin\":\"a\"}\n";
+
+	write_file(f->path, j, strlen(j));
+	r = open_reg(f);
+	expect_user(r, "alice", "new");
+	registry_free(r);
+}
+
+static void
+registry_open__torn_last_line__ignored_and_truncated(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r = open_reg(f);
+	char		*data;
+	size_t		 good, len;
+	FILE		*fp;
+
+	registry_put(r, "alice", "s1", 100, "srvA");
+	registry_put(r, "bob", "s2", 200, "srvB");
+	registry_free(r);
+	good = (size_t)file_size(f->path);
+
+	/* A crash in the middle of the third entry. */
+	fp = fopen(f->path, "a");
+	assert_non_null(fp);
+	fputs("{\"username\":\"carol\",\"secret\":\"s3\",\"ti", fp);
+	fclose(fp);
+	assert_true((size_t)file_size(f->path) > good);
+
+	r = open_reg(f);
+	assert_int_equal(registry_count(r), 2);
+	expect_user(r, "alice", "s1");
+	expect_user(r, "bob", "s2");
+	assert_null(registry_find(r, "carol"));
+	assert_int_equal((size_t)file_size(f->path), good);
+
+	/* Appending after the cut yields a clean journal. */
+	assert_int_equal(registry_put(r, "dave", "s4", 400, "srvD"),
+	    REG_ADDED);
+	registry_free(r);
+	data = read_file(f->path, &len);
+	assert_null(strstr(data, "carol"));
+	assert_int_equal(data[len - 1], '\n');
+	free(data);
+	r = open_reg(f);
+	assert_int_equal(registry_count(r), 3);
+	expect_user(r, "dave", "s4");
+	registry_free(r);
+}
+
+static void
+registry_open__torn_complete_object_without_newline__ignored(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r;
+	const char	*good = "{\"username\":\"alice\",\"secret\":\"s1\","
+			    "\"time\":1,\"origin\":\"a\"}\n";
+	const char	*torn = "{\"username\":\"bob\",\"secret\":\"s2\","
+			    "\"time\":2,\"origin\":\"a\"}";
+	char		 buf[512];
+
+	snprintf(buf, sizeof buf, "%s%s", good, torn);
+	write_file(f->path, buf, strlen(buf));
+	r = open_reg(f);
+	assert_int_equal(registry_count(r), 1);
+	assert_null(registry_find(r, "bob"));
+	assert_int_equal((size_t)file_size(f->path), strlen(good));
+	registry_free(r);
+}
+
+static void
+registry_open__only_a_torn_line__empty(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r;
+
+	write_file(f->path, "{\"usern", 7);
+	r = open_reg(f);
+	assert_int_equal(registry_count(r), 0);
+	assert_int_equal(file_size(f->path), 0);
+	registry_free(r);
+}
+
+static void
+registry_open__corrupt_middle_line__skipped_rest_kept(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r;
+	const char	*j =
+	    "{\"username\":\"alice\",\"secret\":\"s1\",\"time\":1,"
+	    "\"origin\":\"a\"}\n"
+	    "{\"username\":\"bob\",\"sec\x01ret\n"
+	    "garbage that is not json\n"
+	    "{\"username\":\"nosecret\",\"time\":3}\n"
+	    "{\"username\":5,\"secret\":\"s\",\"time\":3}\n"
+	    "[\"username\",\"secret\"]\n"
+	    "\n"
+	    "{\"username\":\"carol\",\"secret\":\"s3\",\"time\":3,"
+	    "\"origin\":\"c\"}\n";
+	size_t		 len = strlen(j);
+
+	write_file(f->path, j, len);
+	r = open_reg(f);
+	assert_int_equal(registry_count(r), 2);
+	expect_user(r, "alice", "s1");
+	expect_user(r, "carol", "s3");
+	assert_null(registry_find(r, "bob"));
+	assert_null(registry_find(r, "nosecret"));
+	/* Complete lines are never cut, even unreadable ones. */
+	assert_int_equal((size_t)file_size(f->path), len);
+	registry_free(r);
+}
+
+static void
+registry_open__longest_allowed_name__replayed(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r = open_reg(f);
+	char		 name[257], secret[257];
+
+	/* msg.c accepts names and secrets of up to 256 bytes. */
+	memset(name, 'n', 256);
+	name[256] = '\0';
+	memset(secret, 's', 256);
+	secret[256] = '\0';
+	assert_int_equal(registry_put(r, name, secret, 1, "a"), REG_ADDED);
+	registry_free(r);
+	r = open_reg(f);
+	expect_user(r, name, secret);
+	registry_free(r);
+}
+
+static void
+registry_put__journal_write_fails__error_and_not_kept(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r;
+
+	/* Every write to /dev/full fails with ENOSPC. */
+	if (symlink("/dev/full", f->path) != 0)
+		skip();
+	r = open_reg(f);
+	assert_int_equal(registry_put(r, "alice", "s1", 100, "srvA"),
+	    REG_ERROR);
+	/* A registration that is not durable must not be half-made:
+	 * the caller tells the client it failed. */
+	assert_null(registry_find(r, "alice"));
+	assert_int_equal(registry_count(r), 0);
+	registry_free(r);
+}
+
+static void
+registry_open__path_is_a_file__error(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r = registry_new();
+	char		 err[256] = "";
+
+	write_file(f->path, "", 0);
+	snprintf(err, sizeof err, "%s", f->path);
+	/* Use the journal file itself as the "directory". */
+	assert_int_equal(registry_open(r, f->path, err, sizeof err), -1);
+	assert_true(strlen(err) > 0);
+	registry_free(r);
+}
+
+#define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(registry_put__new_user__added_and_found),
+		T(registry_put__same_secret_again__unchanged),
+		T(registry_put__thousands_of_users__all_found),
+		T(registry_wins__earlier_time__wins),
+		T(registry_wins__equal_time__lower_origin_wins),
+		T(registry_wins__equal_time_and_origin__lower_secret_wins),
+		T(registry_wins__either_order__same_winner),
+		T(registry_put__loser_then_winner__replaced_else_kept),
+		T(registry_open__fresh_dir__empty_journal_created),
+		T(registry_put__durable__on_disk_before_return),
+		T(registry_open__journal__replayed),
+		T(registry_open__replay__not_journalled_again),
+		T(registry_open__later_entries__override),
+		T(registry_open__handwritten_later_line__overrides),
+		T(registry_open__torn_last_line__ignored_and_truncated),
+		T(registry_open__torn_complete_object_without_newline__ignored),
+		T(registry_open__only_a_torn_line__empty),
+		T(registry_open__corrupt_middle_line__skipped_rest_kept),
+		T(registry_open__longest_allowed_name__replayed),
+		T(registry_put__journal_write_fails__error_and_not_kept),
+		T(registry_open__path_is_a_file__error),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
