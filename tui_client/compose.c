@@ -114,6 +114,43 @@ compose_compact(const char *s, size_t len, char *out, size_t outsz)
 }
 
 /*
+ * The object without its authenticated_user member (the stream shows
+ * the sender already), as compact JSON.
+ */
+static void
+compose_compact_object(const char *act, size_t len, char *out, size_t outsz)
+{
+	struct json_span	 whole = { act, len }, k, v;
+	struct json_iter	 it;
+	enum json_type		 t;
+	size_t			 o = 0, n;
+	int			 first = 1;
+
+	if (outsz < 3 || json_iter_object(&it, whole) != 0) {
+		compose_compact(act, len, out, outsz);
+		return;
+	}
+	out[o++] = '{';
+	while (json_next_member(&it, &k, &v, &t) && o + 1 < outsz) {
+		if (json_key_eq(k, "authenticated_user"))
+			continue;
+		if (!first)
+			out[o++] = ',';
+		first = 0;
+		/* The key with its quotes, then ':' and the value. */
+		n = compose_compact(k.p - 1, k.len + 2, out + o, outsz - o);
+		o += n;
+		if (o + 1 >= outsz)
+			break;
+		out[o++] = ':';
+		o += compose_compact(v.p, v.len, out + o, outsz - o);
+	}
+	if (o + 1 < outsz)
+		out[o++] = '}';
+	out[o] = '\0';
+}
+
+/*
  * The text to show for a validated activity object: a Note's content,
  * or the object as compact JSON.  who gets authenticated_user when the
  * activity carries it.  Returns 1 for a Note, 0 otherwise.
@@ -131,6 +168,6 @@ compose_show(const char *act, size_t len, char *out, size_t outsz,
 	    strcmp(type, "Note") == 0 &&
 	    compose_str(act, len, "content", out, outsz) == 0)
 		return 1;
-	compose_compact(act, len, out, outsz);
+	compose_compact_object(act, len, out, outsz);
 	return 0;
 }

@@ -20,8 +20,7 @@ pane_failover_draw(struct pane *p, struct tui *t)
 	uint64_t	 now = now_ms();
 	int		 y = 1, x0, i, trying;
 
-	ui_title(p, t, m->out_of_service ? "OUT_OF_SERVICE " : "NORMAL ",
-	    m->out_of_service ? UI_ERROR : UI_OK);
+	ui_title(p, t, NULL, UI_NORMAL);
 	ui_border(p, t);
 	x0 = p->r.x > 0 ? 2 : 1;
 
@@ -31,16 +30,19 @@ pane_failover_draw(struct pane *p, struct tui *t)
 		    ui_attr(t->ui, (c)));				\
 } while (0)
 
+	/* The title may be too narrow for it: say it first in the body. */
+	LINE(m->out_of_service ? "OUT_OF_SERVICE" : "NORMAL",
+	    m->out_of_service ? UI_ERROR : UI_OK);
 	if (m->out_of_service) {
 		snprintf(buf, sizeof buf, "%s %s:%d",
 		    m->state == LINK_WAITING ? "next:" : "trying",
 		    m->trying_host, m->trying_port);
 		LINE(buf, UI_WARN);
-		snprintf(buf, sizeof buf, "attempt %d backoff %ums",
+		snprintf(buf, sizeof buf, "try %d, backoff %ums",
 		    m->attempt, m->backoff_ms);
 		LINE(buf, UI_NORMAL);
 		if (m->state == LINK_WAITING && m->retry_at > now)
-			snprintf(buf, sizeof buf, "retry in %.1fs, down %.1fs",
+			snprintf(buf, sizeof buf, "retry %.1fs, down %.1fs",
 			    (double)(m->retry_at - now) / 1000.0,
 			    (double)(now - m->down_since) / 1000.0);
 		else

@@ -177,6 +177,33 @@ compose_show__note__content_and_sender(void **state)
 }
 
 static void
+compose_show__sender_member__left_out(void **state)
+{
+	const char	*a = "{\"authenticated_user\":\"bo\", \"type\":\"Like\","
+	    " \"o\": {\"a\": [1, 2]}}";
+	char		 out[64], who[16];
+
+	(void)state;
+	compose_show(a, strlen(a), out, sizeof out, who, sizeof who);
+	assert_string_equal(out, "{\"type\":\"Like\",\"o\":{\"a\":[1,2]}}");
+	assert_string_equal(who, "bo");
+	compose_show("{\"authenticated_user\":\"x\"}", 25, out, sizeof out,
+	    who, sizeof who);
+	assert_string_equal(out, "{}");
+}
+
+static void
+compose_show__small_buffer__cut_not_overrun(void **state)
+{
+	const char	*a = "{\"type\":\"Like\",\"long\":\"abcdefghijklmnop\"}";
+	char		 out[12];
+
+	(void)state;
+	compose_show(a, strlen(a), out, sizeof out, NULL, 0);
+	assert_true(strlen(out) < sizeof out);
+}
+
+static void
 compose_show__other__compact_json(void **state)
 {
 	const char	*a = "{ \"type\" : \"Like\",\n \"s\": \"a b\" }";
@@ -207,6 +234,8 @@ main(void)
 		cmocka_unit_test(compose_line__invalid_utf8__error),
 		cmocka_unit_test(compose_show__note__content_and_sender),
 		cmocka_unit_test(compose_show__other__compact_json),
+		cmocka_unit_test(compose_show__sender_member__left_out),
+		cmocka_unit_test(compose_show__small_buffer__cut_not_overrun),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

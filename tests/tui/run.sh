@@ -1,0 +1,418 @@
+#!/usr/bin/env bash
+#
+# End-to-end tests of activity-tui: the real client in tmux (send-keys,
+# capture-pane) and in batch mode, against real activity-server
+# processes on free loopback ports.  Every wait polls for a condition
+# with a timeout.  Only the processes started here are stopped, by PID,
+# and tmux runs on a private socket so no other session is touched.
+#
+# usage: ACTIVITY_BIN=dir tests/tui/run.sh
+# Prints "N passed, N failed" last; exits nonzero if anything failed.
+
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+BIN=${ACTIVITY_BIN:-$HERE/../../bin}
+SERVER=$BIN/activity-server
+TUI=$BIN/activity-tui
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/activity-tui-test.XXXXXX")
+SOCK=activity-tui-test-$$
+SECRET=tui-test-secret
+PIDS=()
+passed=0
+failed=0
+
+export LANG=C.UTF-8 LC_ALL=C.UTF-8
+
+tm() {
+	tmux -L "$SOCK" "$@"
+}
+
+cleanup() {
+	local p
+	tm kill-server 2>/dev/null
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	if [ "${KEEP_TMP:-}" = "" ]; then
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now_ms() {
+	date +%s%3N
+}
+
+# wait_until TIMEOUT_S COMMAND...: poll COMMAND until it succeeds.
+wait_until() {
+	local to=$1 end
+	shift
+	end=$(( $(now_ms) + to * 1000 ))
+	while ! "$@"; do
+		if [ "$(now_ms)" -ge "$end" ]; then
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# Is something listening on the loopback port?
+port_busy() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+port_free() {
+	! port_busy "$1"
+}
+
+# A port nothing listens on now, not handed out before in this run,
+# below the kernel's ephemeral range so no outgoing connection has it.
+USED_PORTS=" "
+free_port() {
+	local p
+	while :; do
+		p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 12000 ))
+		case $USED_PORTS in
+		*" $p "*) continue ;;
+		esac
+		if port_free "$p"; then
+			USED_PORTS="$USED_PORTS$p "
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# launch NAME PORT [JOIN_PORT]: start a server on PORT and wait until it
+# listens; 1 if it could not (the port was taken after all).
+launch() {
+	local name=$1 port=$2 join=${3:-} i
+	if [ -n "$join" ]; then
+		"$SERVER" -lh 127.0.0.1 -lp "$port" -rh 127.0.0.1 -rp "$join" \
+		    -s "$SECRET" -a 500 -v >>"$TMP/$name.log" 2>&1 &
+	else
+		"$SERVER" -lh 127.0.0.1 -lp "$port" -s "$SECRET" -a 500 -v \
+		    >>"$TMP/$name.log" 2>&1 &
+	fi
+	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
+	for i in $(seq 100); do
+		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+			wait "$SERVER_PID" 2>/dev/null
+			return 1
+		fi
+		if port_busy "$port"; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# start_server NAME [JOIN_PORT]: a server on a free port; sets
+# SERVER_PORT and SERVER_PID.
+start_server() {
+	local i
+	for i in 1 2 3 4 5; do
+		SERVER_PORT=$(free_port)
+		if launch "$1" "$SERVER_PORT" "${2:-}"; then
+			return 0
+		fi
+		stop_pid "$SERVER_PID"
+	done
+	echo "server $1 did not start" >&2
+	tail -5 "$TMP/$1.log" >&2
+	return 1
+}
+
+stop_pid() {
+	kill "$2" "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+capture() {
+	tm capture-pane -p -t "t:$1" 2>/dev/null
+}
+
+# shows WINDOW REGEX: does the window show text matching REGEX now?
+shows() {
+	capture "$1" | grep -Eq -- "$2"
+}
+
+# see WINDOW REGEX [TIMEOUT]: wait until the window shows it.
+see() {
+	if ! wait_until "${3:-10}" shows "$1" "$2"; then
+		echo "    window $1 never showed: $2" >&2
+		capture "$1" | sed 's/^/    | /' >&2
+		return 1
+	fi
+}
+
+# type_line WINDOW TEXT: type text and Enter.
+type_line() {
+	tm send-keys -t "t:$1" -l -- "$2"
+	tm send-keys -t "t:$1" Enter
+}
+
+# client WINDOW PORT ARGS...: open activity-tui in a new 80x24 window.
+client() {
+	local w=$1 port=$2
+	shift 2
+	tm new-window -d -t t: -n "$w" \
+	    "exec $TUI -rh 127.0.0.1 -rp $port $* --log $TMP/$w.log -v" ||
+	    return 1
+}
+
+run() {
+	local name=$1
+	shift
+	if "$@"; then
+		passed=$((passed + 1))
+		echo "ok - $name"
+	else
+		failed=$((failed + 1))
+		echo "FAIL - $name"
+	fi
+}
+
+# ---------------------------------------------------------------------
+
+setup_cluster() {
+	start_server a || return 1
+	PA=$SERVER_PORT
+	PID_A=$SERVER_PID
+	start_server b "$PA" || return 1
+	PB=$SERVER_PORT
+	start_server c "$PA" || return 1
+	PC=$SERVER_PORT
+	tm -f /dev/null new-session -d -s t -x 80 -y 24 -n idle "sleep 600" ||
+	    return 1
+	tm set -g remain-on-exit off
+	client alice "$PA" -u alice || return 1
+	client bob "$PB" -u bob || return 1
+	see alice '^ online .*alice@127\.0\.0\.1:'"$PA" &&
+	see bob '^ online .*bob@127\.0\.0\.1:'"$PB"
+}
+
+t_layout_80x24() {
+	local cap
+	cap=$(capture alice)
+	[ "$(printf '%s\n' "$cap" | wc -l)" -eq 24 ] &&
+	printf '%s\n' "$cap" | sed -n 2p | grep -q '^ Activity' &&
+	printf '%s\n' "$cap" | sed -n 17p | grep -q 'Reports.*Failover.*Cluster' &&
+	printf '%s\n' "$cap" | sed -n 24p | grep -q '^>'
+}
+
+t_chat() {
+	type_line alice "hello from alice"
+	see bob '[0-9:]{8} alice: hello from alice' &&
+	see alice '[0-9:]{8} alice: hello from alice'
+}
+
+t_report() {
+	# A row for the sent activity, with counts when reports are offered.
+	if grep -q 'features:.*sending_report' "$TMP/alice.log"; then
+		see alice '#1 +[0-9]+/[0-9]+ +(done|short|partial)'
+	else
+		see alice 'server offers no' &&
+		see alice '^ - +sent'
+	fi
+}
+
+t_json_and_errors() {
+	type_line alice '{"type":"Like","n":12345678901234567890}'
+	see bob 'alice: \{"type":"Like","n":12345678901234567890\}' || return 1
+	type_line alice '{"type": broken'
+	see alice 'not sent: invalid JSON' || return 1
+	type_line alice '/nosuch'
+	see alice 'unknown command /nosuch'
+}
+
+t_unicode() {
+	type_line bob "héllo 日本語 ok"
+	see alice 'bob: héllo 日本語 ok'
+}
+
+t_editing() {
+	tm send-keys -t t:alice -l -- "abc def"
+	tm send-keys -t t:alice C-w
+	tm send-keys -t t:alice -l -- "xyz"
+	tm send-keys -t t:alice Enter
+	see bob 'alice: abc xyz$' || return 1
+	tm send-keys -t t:alice -l -- "world"
+	tm send-keys -t t:alice Home
+	tm send-keys -t t:alice -l -- "hello "
+	tm send-keys -t t:alice Left BSpace Enter
+	see bob 'alice: hell world$' || return 1
+	tm send-keys -t t:alice -l -- "junk"
+	tm send-keys -t t:alice C-u
+	tm send-keys -t t:alice Up Enter
+	see bob 'alice: hello' || return 1
+	# History: Up brought back the last line, sent twice now.
+	[ "$(capture bob | grep -c 'alice: hell')" -ge 2 ]
+}
+
+t_help_and_focus() {
+	type_line alice "/help"
+	see alice '/connect host port' || return 1
+	type_line alice "/cluster"
+	see alice 'Cluster \*'
+	tm send-keys -t t:alice Escape
+	see alice 'Activity \*'
+}
+
+t_cluster_pane() {
+	# Either the live table or a plain notice that it is not offered.
+	see alice "127\.0\.0\.1:$PA +[0-9]+ +[0-9a-z]+ +(self|up)|server offers no cluster" 10
+}
+
+normalize() {
+	sed -E 's/[0-9]+(\.[0-9]+)?(ms|s|m|h)?//g; s/ +/ /g'
+}
+
+# Ages and counters move; everything else must match a full redraw.
+same_after_redraw() {
+	local a b
+	a=$(capture alice | normalize)
+	tm send-keys -t t:alice C-l
+	sleep 0.3
+	b=$(capture alice | normalize)
+	[ "$a" = "$b" ]
+}
+
+t_resize() {
+	tm resize-window -t t:alice -x 130 -y 40 || return 1
+	# Wide: the stream on the left, the side bar on the right.
+	see alice '^ Activity.* Failover' || return 1
+	[ "$(capture alice | wc -l)" -eq 40 ] || return 1
+	wait_until 3 same_after_redraw || return 1
+	tm resize-window -t t:alice -x 60 -y 20 || return 1
+	see alice 'Reports.*Failover.*Cluster' || return 1
+	capture alice | sed -n 20p | grep -q '^>' || return 1
+	wait_until 3 same_after_redraw || return 1
+	tm resize-window -t t:alice -x 30 -y 8 || return 1
+	see alice 'terminal too small' || return 1
+	tm resize-window -t t:alice -x 80 -y 24 || return 1
+	see alice '^ online' && wait_until 3 same_after_redraw
+}
+
+t_batch() {
+	local out=$TMP/batch.out err=$TMP/batch.err rc
+	printf 'from batch\n{"type":"Like"}\n{bad\n' |
+	    timeout 20 "$TUI" --batch -rh 127.0.0.1 -rp "$PC" -u carol \
+	    --wait 3 >"$out" 2>"$err"
+	rc=$?
+	[ "$rc" -eq 0 ] || { echo "    batch exit $rc" >&2; cat "$err" >&2; return 1; }
+	grep -q '^{"command":"LOGIN_SUCCESS"' "$out" &&
+	grep -q '"content":"from batch"' "$out" &&
+	grep -q 'invalid JSON' "$err" &&
+	grep -q 'generated secret for carol' "$err" &&
+	see bob 'carol: from batch' &&
+	see bob 'carol: \{"type":"Like"\}'
+}
+
+t_batch_login_failed() {
+	local rc
+	timeout 20 "$TUI" --batch -rh 127.0.0.1 -rp "$PB" -u bob -s wrong \
+	    </dev/null >"$TMP/fail.out" 2>"$TMP/fail.err"
+	rc=$?
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
+	grep -q 'login failed' "$TMP/fail.err"
+}
+
+t_failover() {
+	# Kill alice's server outright; she moves to a backup and chats on.
+	stop_pid "$PID_A" -9
+	see alice "lost 127\.0\.0\.1:$PA" 10 || return 1
+	see alice 'failover done|back online' 15 || return 1
+	see alice "^ online .*alice@127\.0\.0\.1:($PB|$PC)" 10 || return 1
+	see alice 'failovers 1' 5 || return 1
+	# The tree re-forms in the background: retry until bob hears it.
+	local i
+	for i in 1 2 3 4 5 6; do
+		type_line alice "after failover $i"
+		if wait_until 2 shows bob "alice: after failover"; then
+			return 0
+		fi
+	done
+	see bob 'alice: after failover' 1
+}
+
+t_out_of_service() {
+	# A lone server: no backup to go to, so the client shows the
+	# outage and retries with backoff until the server is back.
+	local pd pid_d
+	start_server d || return 1
+	pd=$SERVER_PORT
+	pid_d=$SERVER_PID
+	client erin "$pd" || return 1
+	see erin '^ online' || return 1
+	stop_pid "$pid_d" -9
+	see erin 'OUT_OF_SERVICE' 10 || return 1
+	see erin 'try [0-9]+, backoff [0-9]+ms' 10 || return 1
+	see erin 'next: 127\.0\.0\.1:'"$pd"'|trying 127\.0\.0\.1:'"$pd" 5 ||
+	    return 1
+	see erin 'try [2-9]' 10 || return 1
+	launch d "$pd" || return 1
+	see erin '^ online' 15 || return 1
+	see erin 'NORMAL' 5
+}
+
+t_commands() {
+	local secret
+	secret=$(sed -n 's/.*generated secret for bob: \([0-9a-f]*\).*/\1/p' \
+	    "$TMP/bob.log" | head -1)
+	[ -n "$secret" ] || { echo "    no secret shown" >&2; return 1; }
+	type_line bob "/logout"
+	see bob '^ logged out' || return 1
+	type_line bob "/login bob $secret"
+	see bob "^ online .*bob@127\.0\.0\.1:$PB" || return 1
+	type_line bob "/login bob not-the-secret"
+	see bob 'login failed as bob' || return 1
+	see bob '^ login failed' || return 1
+	type_line bob "/login bob $secret"
+	see bob "^ online .*bob@" || return 1
+	type_line bob "/connect 127.0.0.1 $PC"
+	# The server there may redirect bob on: it is enough to get there.
+	see bob "logged in to 127\.0\.0\.1:$PC as bob" || return 1
+	see bob "^ online .*bob@" || return 1
+	type_line bob "/quit"
+	wait_until 5 sh -c "! tmux -L $SOCK list-windows -t t -F '#W' | grep -qx bob"
+}
+
+if [ ! -x "$SERVER" ] || [ ! -x "$TUI" ]; then
+	echo "missing $SERVER or $TUI (run make)" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+start=$(now_ms)
+if setup_cluster; then
+	passed=$((passed + 1))
+	echo "ok - three servers and two clients online"
+	run "layout at 80x24" t_layout_80x24
+	run "a line typed by alice arrives at bob" t_chat
+	run "send report for alice's activity" t_report
+	run "JSON activities and errors in words" t_json_and_errors
+	run "UTF-8 text both ways" t_unicode
+	run "input editing: ctrl-w, home, left, backspace, ctrl-u, history" t_editing
+	run "/help, /cluster focus, Escape" t_help_and_focus
+	run "cluster pane" t_cluster_pane
+	run "resize re-lays out without garbage" t_resize
+	run "batch mode sends and prints" t_batch
+	run "batch mode fails clearly on a wrong secret" t_batch_login_failed
+	run "kill a server: failover on screen, chat goes on" t_failover
+	run "lone server dies and returns: OUT_OF_SERVICE, backoff, recovery" t_out_of_service
+	run "/logout, /login, /connect, /quit" t_commands
+else
+	failed=$((failed + 1))
+	echo "FAIL - three servers and two clients online"
+fi
+echo "# $(( ($(now_ms) - start) / 1000 )) s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
