@@ -1,0 +1,1333 @@
+/*
+ * Integration test harness: start real activity-server processes on
+ * free loopback ports and talk to them over plain blocking sockets with
+ * poll() timeouts.  Every wait is for a condition with a deadline; the
+ * only pauses are short polling intervals inside those waits.
+ */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define IT_MAX_SERVERS		64
+#define IT_MAX_CLIENTS		256
+#define IT_MAX_PORTS		512
+#define IT_POLL_MS		5	/* polling interval inside waits */
+#define IT_SPAWN_TRIES		6
+
+static struct it_server	*servers[IT_MAX_SERVERS];
+static int		 nservers;
+static struct it_client	*clients[IT_MAX_CLIENTS];
+static int		 nclients;
+static int		 ports_used[IT_MAX_PORTS];
+static int		 nports_used;
+static char		 tmpdir[PATH_MAX];
+static char		*dirs[IT_MAX_SERVERS];	/* it_mkdtemp paths to free */
+static int		 ndirs;
+static pid_t		 owner_pid;
+static int		 server_serial;
+
+static void	it_init(void);
+
+uint64_t
+it_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+it_pause_ms(int ms)
+{
+	struct timespec	 ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+int
+it_timeout(void)
+{
+	static int	 t;
+	const char	*e;
+
+	if (t == 0) {
+		e = getenv("IT_TIMEOUT_MS");
+		t = e != NULL ? atoi(e) : 0;
+		if (t <= 0)
+			t = 5000;
+	}
+	return t;
+}
+
+const char *
+it_bin(void)
+{
+	const char	*e = getenv("ACTIVITY_BIN");
+
+	return e != NULL && *e != '\0' ? e : "./bin";
+}
+
+/* A printable, capped rendering of bytes for failure messages. */
+char *
+it_escape(const char *s, size_t n)
+{
+	static char	 bufs[4][1200];
+	static int	 k;
+	char		*b = bufs[k++ & 3], *p = b;
+	size_t		 i;
+
+	if (s == NULL)
+		return strcpy(b, "(null)");
+	for (i = 0; i < n && p < b + sizeof bufs[0] - 16; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\n')
+			p += sprintf(p, "\\n");
+		else if (c < 0x20 || c == 0x7f)
+			p += sprintf(p, "\\x%02x", c);
+		else
+			*p++ = (char)c;
+	}
+	if (i < n)
+		p += sprintf(p, "...(%zu bytes)", n);
+	*p = '\0';
+	return b;
+}
+
+static char *
+read_file(const char *path, size_t *lenp)
+{
+	FILE	*f;
+	char	*buf = NULL;
+	size_t	 len = 0, cap = 0, n;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		if (lenp != NULL)
+			*lenp = 0;
+		return strdup("");
+	}
+	for (;;) {
+		if (cap - len < 4096) {
+			cap = cap == 0 ? 8192 : cap * 2;
+			if ((buf = realloc(buf, cap + 1)) == NULL)
+				abort();
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	if (lenp != NULL)
+		*lenp = len;
+	return buf;
+}
+
+/* Print the last `lines` lines of a server's stderr (and its stdout). */
+static void
+dump_server(struct it_server *s, int lines)
+{
+	char	*log, *p;
+	size_t	 len;
+	int	 n = 0;
+
+	log = read_file(s->errpath, &len);
+	p = log + len;
+	while (p > log && (lines <= 0 || n <= lines)) {
+		p--;
+		if (*p == '\n')
+			n++;
+	}
+	if (p > log)
+		p++;
+	fprintf(stderr, "---- server %s (pid %d, port %d, %s) stderr%s ----\n",
+	    s->name, (int)s->pid, s->port,
+	    s->reaped ? "exited" : "running", p > log ? " (tail)" : "");
+	fputs(p, stderr);
+	if (len > 0 && log[len - 1] != '\n')
+		fputc('\n', stderr);
+	free(log);
+	log = read_file(s->outpath, &len);
+	if (len > 0)
+		fprintf(stderr, "---- server %s stdout ----\n%s\n", s->name,
+		    log);
+	free(log);
+}
+
+static void
+dump_all(void)
+{
+	const char	*e = getenv("IT_LOG_LINES");
+	int		 i, lines = e != NULL ? atoi(e) : 40;
+
+	for (i = 0; i < nservers; i++)
+		dump_server(servers[i], lines);
+}
+
+void
+it_fail_at(const char *file, int line, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fflush(stdout);
+	fprintf(stderr, "ERROR: %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	dump_all();
+	fflush(stderr);
+	_fail(file, line);
+	abort();	/* _fail longjmps out of the test */
+}
+
+static int
+rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+it_atexit(void)
+{
+	if (getpid() != owner_pid)
+		return;
+	it_cleanup();
+	if (tmpdir[0] != '\0' && getenv("IT_KEEP") == NULL)
+		nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+it_init(void)
+{
+	const char	*t;
+
+	if (owner_pid != 0)
+		return;
+	owner_pid = getpid();
+	signal(SIGPIPE, SIG_IGN);
+	t = getenv("TMPDIR");
+	snprintf(tmpdir, sizeof tmpdir, "%s/activity-it-XXXXXX",
+	    t != NULL && *t != '\0' ? t : "/tmp");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	atexit(it_atexit);
+}
+
+const char *
+it_tmpdir(void)
+{
+	it_init();
+	return tmpdir;
+}
+
+char *
+it_mkdtemp(const char *prefix)
+{
+	char	*p;
+
+	it_init();
+	if (asprintf(&p, "%s/%s-XXXXXX", tmpdir, prefix) == -1)
+		abort();
+	if (mkdtemp(p) == NULL || ndirs == IT_MAX_SERVERS) {
+		perror("mkdtemp");
+		abort();
+	}
+	dirs[ndirs++] = p;	/* freed by it_cleanup, removed at exit */
+	return p;
+}
+
+/* A port nothing listens on right now (bind port 0, read it, close). */
+int
+it_free_port(void)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 sl = sizeof sin;
+	int			 fd, port, i, tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
+		    -1)
+			abort();
+		memset(&sin, 0, sizeof sin);
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+		    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1) {
+			close(fd);
+			continue;
+		}
+		close(fd);
+		port = ntohs(sin.sin_port);
+		for (i = 0; i < nports_used; i++)
+			if (ports_used[i] == port)
+				break;
+		if (i < nports_used)
+			continue;	/* handed out already in this run */
+		if (nports_used < IT_MAX_PORTS)
+			ports_used[nports_used++] = port;
+		return port;
+	}
+	abort();
+}
+
+/* ---- servers ---- */
+
+static void
+server_reap(struct it_server *s, int block)
+{
+	pid_t	 r;
+	int	 st;
+
+	if (s->reaped)
+		return;
+	do
+		r = waitpid(s->pid, &st, block ? 0 : WNOHANG);
+	while (r == -1 && errno == EINTR);
+	if (r == s->pid) {
+		s->reaped = 1;
+		s->status = st;
+	} else if (r == -1) {
+		s->reaped = 1;
+		s->status = -1;
+	}
+}
+
+int
+it_server_alive(struct it_server *s)
+{
+	server_reap(s, 0);
+	return !s->reaped;
+}
+
+static const char *
+status_str(int st)
+{
+	static char	 buf[64];
+
+	if (st == -1)
+		snprintf(buf, sizeof buf, "unknown status");
+	else if (WIFEXITED(st))
+		snprintf(buf, sizeof buf, "exit status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, sizeof buf, "killed by signal %d (%s)",
+		    WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else
+		snprintf(buf, sizeof buf, "status %#x", st);
+	return buf;
+}
+
+char *
+it_server_log(struct it_server *s)
+{
+	return read_file(s->errpath, NULL);
+}
+
+char *
+it_server_stdout(struct it_server *s)
+{
+	return read_file(s->outpath, NULL);
+}
+
+int
+it_log_count(struct it_server *s, const char *needle)
+{
+	char	*log = it_server_log(s), *p = log;
+	int	 n = 0;
+
+	while ((p = strstr(p, needle)) != NULL) {
+		n++;
+		p += strlen(needle);
+	}
+	free(log);
+	return n;
+}
+
+void
+it_wait_log_at(const char *file, int line, struct it_server *s,
+    const char *needle, int count)
+{
+	uint64_t	 deadline = it_now_ms() + (uint64_t)it_timeout();
+
+	for (;;) {
+		if (it_log_count(s, needle) >= count)
+			return;
+		if (!it_server_alive(s)) {
+			if (it_log_count(s, needle) >= count)
+				return;
+			it_fail_at(file, line, "server %s exited (%s) before "
+			    "its log showed \"%s\"", s->name,
+			    status_str(s->status), needle);
+		}
+		if (it_now_ms() >= deadline)
+			it_fail_at(file, line, "server %s: no \"%s\" (x%d) in "
+			    "its log within %d ms", s->name, needle, count,
+			    it_timeout());
+		it_pause_ms(IT_POLL_MS);
+	}
+}
+
+int
+it_server_wait_exit(struct it_server *s, int ms)
+{
+	uint64_t	 deadline = it_now_ms() + (uint64_t)ms;
+
+	for (;;) {
+		server_reap(s, 0);
+		if (s->reaped)
+			return s->status;
+		if (it_now_ms() >= deadline)
+			return -1;
+		it_pause_ms(IT_POLL_MS);
+	}
+}
+
+static void
+server_free(struct it_server *s)
+{
+	int	 i;
+
+	for (i = 0; i < s->argc; i++)
+		free(s->argv[i]);
+	free(s);
+}
+
+static void
+server_unregister(struct it_server *s)
+{
+	int	 i;
+
+	for (i = 0; i < nservers; i++) {
+		if (servers[i] == s) {
+			servers[i] = servers[--nservers];
+			return;
+		}
+	}
+}
+
+static int
+argv_has(struct it_server *s, const char *a)
+{
+	int	 i;
+
+	for (i = 1; i < s->argc; i++)
+		if (strcmp(s->argv[i], a) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+try_connect(int port)
+{
+	struct sockaddr_in	 sin;
+	int			 fd, rc;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	do
+		rc = connect(fd, (struct sockaddr *)&sin, sizeof sin);
+	while (rc == -1 && errno == EINTR);
+	if (rc == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+enum ready { READY, READY_CONFLICT, READY_DIED, READY_TIMEOUT };
+
+/*
+ * Ready: it accepts a connection and (unless quiet) has logged that it
+ * listens, so a stranger that grabbed the port cannot pass for it.
+ */
+static enum ready
+server_wait_ready(struct it_server *s, int ms)
+{
+	uint64_t	 deadline = it_now_ms() + (uint64_t)ms;
+	int		 fd, quiet = argv_has(s, "-q") || argv_has(s, "--quiet");
+	char		*log;
+	enum ready	 r;
+
+	for (;;) {
+		if (!it_server_alive(s)) {
+			log = it_server_log(s);
+			r = strstr(log, "cannot listen") != NULL &&
+			    strstr(log, "in use") != NULL ? READY_CONFLICT :
+			    READY_DIED;
+			free(log);
+			return r;
+		}
+		if ((fd = try_connect(s->port)) != -1) {
+			close(fd);
+			if (quiet || it_log_count(s, "listening on") > 0)
+				return READY;
+		}
+		if (it_now_ms() >= deadline)
+			return READY_TIMEOUT;
+		it_pause_ms(IT_POLL_MS);
+	}
+}
+
+static void
+server_exec(struct it_server *s, pid_t parent)
+{
+	char	 path[PATH_MAX];
+	int	 fd, maxfd;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	signal(SIGPIPE, SIG_DFL);
+	if ((fd = open("/dev/null", O_RDONLY)) != -1) {
+		dup2(fd, 0);
+		close(fd);
+	}
+	if ((fd = open(s->outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600)) !=
+	    -1) {
+		dup2(fd, 1);
+		close(fd);
+	}
+	if ((fd = open(s->errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600)) !=
+	    -1) {
+		dup2(fd, 2);
+		close(fd);
+	}
+	maxfd = (int)sysconf(_SC_OPEN_MAX);
+	if (maxfd < 0 || maxfd > 65536)
+		maxfd = 65536;
+	for (fd = 3; fd < maxfd; fd++)
+		close(fd);
+	snprintf(path, sizeof path, "%s/activity-server", it_bin());
+	execv(path, s->argv);
+	fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+	_exit(127);
+}
+
+struct it_server *
+it_spawn_at(const char *file, int line, const char *name,
+    const char *const *argv, int ready)
+{
+	struct it_server	*s;
+	enum ready		 r = READY_DIED;
+	pid_t			 parent;
+	int			 i, tries, has_port = 0;
+
+	it_init();
+	for (i = 0; argv[i] != NULL; i++)
+		if (strcmp(argv[i], "@PORT") == 0)
+			has_port = 1;
+	for (tries = 0; tries < IT_SPAWN_TRIES; tries++) {
+		if (nservers == IT_MAX_SERVERS)
+			it_fail_at(file, line, "too many servers");
+		if ((s = calloc(1, sizeof *s)) == NULL)
+			abort();
+		snprintf(s->name, sizeof s->name, "%s", name);
+		s->port = has_port ? it_free_port() : 0;
+		snprintf(s->port_str, sizeof s->port_str, "%d", s->port);
+		s->argv[s->argc++] = strdup("activity-server");
+		for (i = 0; argv[i] != NULL && s->argc < 62; i++) {
+			if (strcmp(argv[i], "@PORT") == 0)
+				s->argv[s->argc++] = strdup(s->port_str);
+			else
+				s->argv[s->argc++] = strdup(argv[i]);
+			/* an explicit -lp tells us the port */
+			if (!has_port && i > 0 && (strcmp(argv[i - 1], "-lp") ==
+			    0 || strcmp(argv[i - 1], "--listen-port") == 0)) {
+				s->port = atoi(argv[i]);
+				snprintf(s->port_str, sizeof s->port_str, "%d",
+				    s->port);
+			}
+		}
+		s->argv[s->argc] = NULL;
+		server_serial++;
+		snprintf(s->errpath, sizeof s->errpath, "%s/%02d-%s.stderr",
+		    tmpdir, server_serial, name);
+		snprintf(s->outpath, sizeof s->outpath, "%s/%02d-%s.stdout",
+		    tmpdir, server_serial, name);
+		fflush(stdout);
+		fflush(stderr);
+		parent = getpid();
+		if ((s->pid = fork()) == -1)
+			it_fail_at(file, line, "fork: %s", strerror(errno));
+		if (s->pid == 0)
+			server_exec(s, parent);
+		servers[nservers++] = s;
+		if (!ready)
+			return s;
+		r = server_wait_ready(s, 2 * it_timeout());
+		if (r == READY)
+			return s;
+		if (r != READY_CONFLICT || !has_port)
+			break;
+		/* Someone took the port between our probe and its bind. */
+		server_unregister(s);
+		server_free(s);
+	}
+	if (r == READY_TIMEOUT)
+		it_fail_at(file, line, "server %s (port %d) did not accept "
+		    "connections within %d ms", name, s->port,
+		    2 * it_timeout());
+	it_fail_at(file, line, "server %s (port %d) exited at start: %s",
+	    name, s->port, status_str(s->status));
+}
+
+static struct it_server *
+spawn_va(const char *file, int line, const char *name,
+    struct it_server *parent, va_list ap)
+{
+	const char	*argv[64];
+	const char	*a;
+	int		 n = 0;
+
+	argv[n++] = "-lh";
+	argv[n++] = "localhost";
+	argv[n++] = "-lp";
+	argv[n++] = "@PORT";
+	argv[n++] = "-s";
+	argv[n++] = IT_SECRET;
+	argv[n++] = "-a";
+	argv[n++] = "100";
+	if (parent != NULL) {
+		argv[n++] = "-rh";
+		argv[n++] = "localhost";
+		argv[n++] = "-rp";
+		argv[n++] = parent->port_str;
+	}
+	while ((a = va_arg(ap, const char *)) != NULL && n < 62)
+		argv[n++] = a;
+	argv[n] = NULL;
+	return it_spawn_at(file, line, name, argv, 1);
+}
+
+struct it_server *
+it_root_at(const char *file, int line, const char *name, ...)
+{
+	struct it_server	*s;
+	va_list			 ap;
+
+	va_start(ap, name);
+	s = spawn_va(file, line, name, NULL, ap);
+	va_end(ap);
+	return s;
+}
+
+struct it_server *
+it_child_at(const char *file, int line, const char *name,
+    struct it_server *parent, ...)
+{
+	struct it_server	*s;
+	va_list			 ap;
+
+	va_start(ap, parent);
+	s = spawn_va(file, line, name, parent, ap);
+	va_end(ap);
+	it_wait_log_at(file, line, s, "joined the cluster", 1);
+	return s;
+}
+
+/* SIGTERM, then SIGKILL after the timeout.  Returns the wait status. */
+int
+it_server_stop(struct it_server *s)
+{
+	if (!it_server_alive(s))
+		return s->status;
+	if (s->stopped)
+		it_server_sigcont(s);
+	kill(s->pid, SIGTERM);
+	if (it_server_wait_exit(s, it_timeout()) == -1) {
+		kill(s->pid, SIGKILL);
+		server_reap(s, 1);
+		fprintf(stderr, "server %s ignored SIGTERM for %d ms\n",
+		    s->name, it_timeout());
+		return -1;
+	}
+	return s->status;
+}
+
+void
+it_server_kill9(struct it_server *s)
+{
+	s->expect_dead = 1;
+	if (!it_server_alive(s))
+		return;
+	kill(s->pid, SIGKILL);
+	server_reap(s, 1);
+}
+
+void
+it_server_sigstop(struct it_server *s)
+{
+	if (kill(s->pid, SIGSTOP) == 0)
+		s->stopped = 1;
+}
+
+void
+it_server_sigcont(struct it_server *s)
+{
+	if (kill(s->pid, SIGCONT) == 0)
+		s->stopped = 0;
+}
+
+/* ---- clients ---- */
+
+static void
+client_register(struct it_client *c)
+{
+	if (nclients == IT_MAX_CLIENTS) {
+		fprintf(stderr, "too many clients\n");
+		abort();
+	}
+	clients[nclients++] = c;
+}
+
+struct it_client *
+it_connect_port_at(const char *file, int line, int port, const char *name)
+{
+	struct it_client	*c;
+	int			 one = 1;
+
+	it_init();
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		abort();
+	snprintf(c->name, sizeof c->name, "%s", name);
+	if ((c->fd = try_connect(port)) == -1) {
+		int	 e = errno;
+
+		free(c);
+		it_fail_at(file, line, "client %s: connect to port %d: %s",
+		    name, port, strerror(e));
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	client_register(c);
+	return c;
+}
+
+struct it_client *
+it_connect_at(const char *file, int line, struct it_server *s,
+    const char *name)
+{
+	struct it_client	*c;
+	char			 full[48];
+
+	snprintf(full, sizeof full, "%s@%s", name, s->name);
+	c = it_connect_port_at(file, line, s->port, full);
+	c->srv = s;
+	return c;
+}
+
+void
+it_close(struct it_client *c)
+{
+	int	 i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < nclients; i++) {
+		if (clients[i] == c) {
+			clients[i] = clients[--nclients];
+			break;
+		}
+	}
+	if (c->fd != -1)
+		close(c->fd);
+	cJSON_Delete(c->msg);
+	free(c->buf);
+	free(c->line);
+	free(c);
+}
+
+int
+it_send_raw(struct it_client *c, const void *data, size_t len)
+{
+	const char	*p = data;
+	ssize_t		 n;
+
+	while (len > 0) {
+		n = send(c->fd, p, len, MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+it_sendf(struct it_client *c, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+	int	 n, rc;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n == -1)
+		abort();
+	s = realloc(s, (size_t)n + 2);
+	s[n++] = '\n';
+	rc = it_send_raw(c, s, (size_t)n);
+	free(s);
+	return rc;
+}
+
+/* The next line (without its newline) into c->line, or why not. */
+enum it_read
+it_read_line(struct it_client *c, int ms)
+{
+	uint64_t	 deadline = it_now_ms() + (uint64_t)ms;
+	struct pollfd	 pfd;
+	char		*nl;
+	size_t		 n;
+	ssize_t		 r;
+	int		 left;
+
+	for (;;) {
+		if (c->len > 0 &&
+		    (nl = memchr(c->buf, '\n', c->len)) != NULL) {
+			n = (size_t)(nl - c->buf);
+			free(c->line);
+			if ((c->line = malloc(n + 1)) == NULL)
+				abort();
+			memcpy(c->line, c->buf, n);
+			c->line[n] = '\0';
+			c->line_len = n;
+			memmove(c->buf, nl + 1, c->len - n - 1);
+			c->len -= n + 1;
+			return IT_READ_LINE;
+		}
+		if (c->len > IT_MAX_LINE) {
+			fprintf(stderr, "client %s: line longer than %d bytes\n",
+			    c->name, IT_MAX_LINE);
+			return IT_READ_CLOSED;
+		}
+		left = (int)((int64_t)deadline - (int64_t)it_now_ms());
+		if (left <= 0)
+			return IT_READ_TIMEOUT;
+		pfd.fd = c->fd;
+		pfd.events = POLLIN;
+		r = poll(&pfd, 1, left);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == 0)
+			return IT_READ_TIMEOUT;
+		if (c->cap - c->len < 65536) {
+			c->cap = c->cap == 0 ? 65536 : c->cap * 2;
+			if ((c->buf = realloc(c->buf, c->cap)) == NULL)
+				abort();
+		}
+		r = read(c->fd, c->buf + c->len, c->cap - c->len);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return IT_READ_CLOSED;	/* EOF, reset or error */
+		c->len += (size_t)r;
+	}
+}
+
+static const char *
+read_str(enum it_read r)
+{
+	return r == IT_READ_TIMEOUT ? "nothing (timeout)" :
+	    "the connection closed";
+}
+
+cJSON *
+it_expect_at(const char *file, int line, struct it_client *c,
+    const char *cmd, int ms)
+{
+	const cJSON	*k;
+	enum it_read	 r;
+
+	cJSON_Delete(c->msg);
+	c->msg = NULL;
+	if ((r = it_read_line(c, ms)) != IT_READ_LINE)
+		it_fail_at(file, line, "client %s: expected %s within %d ms, "
+		    "got %s", c->name, cmd, ms, read_str(r));
+	c->msg = cJSON_ParseWithLength(c->line, c->line_len);
+	if (c->msg == NULL || !cJSON_IsObject(c->msg))
+		it_fail_at(file, line, "client %s: expected %s, got a line "
+		    "that is not a JSON object: %s", c->name, cmd,
+		    it_escape(c->line, c->line_len));
+	k = cJSON_GetObjectItemCaseSensitive(c->msg, "command");
+	if (!cJSON_IsString(k) || strcmp(k->valuestring, cmd) != 0)
+		it_fail_at(file, line, "client %s: expected %s, got: %s",
+		    c->name, cmd, it_escape(c->line, c->line_len));
+	return c->msg;
+}
+
+void
+it_expect_closed_at(const char *file, int line, struct it_client *c, int ms)
+{
+	enum it_read	 r;
+
+	r = it_read_line(c, ms);
+	if (r == IT_READ_LINE)
+		it_fail_at(file, line, "client %s: expected the server to "
+		    "close, got: %s", c->name,
+		    it_escape(c->line, c->line_len));
+	if (r == IT_READ_TIMEOUT)
+		it_fail_at(file, line, "client %s: connection still open "
+		    "after %d ms (expected the server to close it)", c->name,
+		    ms);
+	if (c->len > 0)
+		it_fail_at(file, line, "client %s: closed after a partial "
+		    "line: %s", c->name, it_escape(c->buf, c->len));
+}
+
+void
+it_expect_reply_close_at(const char *file, int line, struct it_client *c,
+    const char *cmd)
+{
+	const cJSON	*info;
+
+	it_expect_at(file, line, c, cmd, it_timeout());
+	info = cJSON_GetObjectItemCaseSensitive(c->msg, "info");
+	if (!cJSON_IsString(info) || info->valuestring[0] == '\0')
+		it_fail_at(file, line, "client %s: %s without an info "
+		    "string: %s", c->name, cmd,
+		    it_escape(c->line, c->line_len));
+	it_expect_closed_at(file, line, c, it_timeout());
+}
+
+/* ---- protocol steps ---- */
+
+static char *
+json_str(const char *s)
+{
+	cJSON	*j;
+	char	*out;
+
+	if (s == NULL)
+		return strdup("null");
+	j = cJSON_CreateString(s);
+	out = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	return out;
+}
+
+static void
+send_login(struct it_client *c, const char *user, const char *secret)
+{
+	char	*u = json_str(user), *s = json_str(secret);
+
+	if (secret == NULL)
+		it_sendf(c, "{\"command\":\"LOGIN\",\"username\":%s}", u);
+	else
+		it_sendf(c, "{\"command\":\"LOGIN\",\"username\":%s,"
+		    "\"secret\":%s}", u, s);
+	free(u);
+	free(s);
+}
+
+static void
+set_user(struct it_client *c, const char *user, const char *secret)
+{
+	snprintf(c->user, sizeof c->user, "%s", user);
+	snprintf(c->secret, sizeof c->secret, "%s",
+	    secret != NULL ? secret : "");
+	c->logged_in = 1;
+}
+
+void
+it_login_at(const char *file, int line, struct it_client *c,
+    const char *user, const char *secret)
+{
+	send_login(c, user, secret);
+	it_expect_at(file, line, c, "LOGIN_SUCCESS", it_timeout());
+	set_user(c, user, secret);
+}
+
+void
+it_login_fail_at(const char *file, int line, struct it_client *c,
+    const char *user, const char *secret)
+{
+	send_login(c, user, secret);
+	it_expect_reply_close_at(file, line, c, "LOGIN_FAILED");
+}
+
+void
+it_register_at(const char *file, int line, struct it_server *s,
+    const char *user, const char *secret)
+{
+	struct it_client	*c;
+	char			*u = json_str(user), *p = json_str(secret);
+
+	c = it_connect_at(file, line, s, "registrar");
+	it_sendf(c, "{\"command\":\"REGISTER\",\"username\":%s,\"secret\":%s}",
+	    u, p);
+	free(u);
+	free(p);
+	it_expect_at(file, line, c, "REGISTER_SUCCESS", 2 * it_timeout());
+	it_close(c);
+}
+
+void
+it_login_eventually_at(const char *file, int line, struct it_server *s,
+    const char *user, const char *secret)
+{
+	uint64_t		 deadline = it_now_ms() + (uint64_t)it_timeout();
+	struct it_client	*c;
+	const cJSON		*k;
+	char			 last[512] = "nothing";
+	enum it_read		 r;
+
+	for (;;) {
+		c = it_connect_at(file, line, s, "login-probe");
+		send_login(c, user, secret);
+		r = it_read_line(c, it_timeout());
+		if (r == IT_READ_LINE) {
+			snprintf(last, sizeof last, "%s",
+			    it_escape(c->line, c->line_len));
+			c->msg = cJSON_ParseWithLength(c->line, c->line_len);
+			k = cJSON_GetObjectItemCaseSensitive(c->msg,
+			    "command");
+			if (cJSON_IsString(k) &&
+			    strcmp(k->valuestring, "LOGIN_SUCCESS") == 0) {
+				it_sendf(c, "{\"command\":\"LOGOUT\"}");
+				it_close(c);
+				return;
+			}
+			if (!cJSON_IsString(k) ||
+			    strcmp(k->valuestring, "LOGIN_FAILED") != 0)
+				it_fail_at(file, line, "login of %s at %s: "
+				    "unexpected reply %s", user, s->name,
+				    last);
+		} else
+			snprintf(last, sizeof last, "%s", read_str(r));
+		it_close(c);
+		if (it_now_ms() >= deadline)
+			it_fail_at(file, line, "user %s could not log in at "
+			    "%s within %d ms; last reply: %s", user, s->name,
+			    it_timeout(), last);
+		it_pause_ms(20);
+	}
+}
+
+int
+it_send_activity(struct it_client *c, const char *activity)
+{
+	char	*u = json_str(c->user);
+	char	*s = json_str(strcmp(c->user, "anonymous") == 0 ? NULL :
+		    c->secret);
+	int	 rc;
+
+	rc = it_sendf(c, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":%s,"
+	    "\"secret\":%s,\"activity\":%s}", u, s, activity);
+	free(u);
+	free(s);
+	return rc;
+}
+
+/* Check a broadcast carries marker `seq` and was sent by `user`. */
+static void
+check_marker(const char *file, int line, struct it_client *c, int seq,
+    const char *user)
+{
+	const cJSON	*act, *k, *au;
+
+	act = cJSON_GetObjectItemCaseSensitive(c->msg, "activity");
+	k = cJSON_GetObjectItemCaseSensitive(act, "it_seq");
+	au = cJSON_GetObjectItemCaseSensitive(act, "authenticated_user");
+	if (!cJSON_IsObject(act) || !cJSON_IsNumber(k) ||
+	    k->valueint != seq)
+		it_fail_at(file, line, "client %s: expected the broadcast "
+		    "with it_seq %d, got: %s", c->name, seq,
+		    it_escape(c->line, c->line_len));
+	if (!cJSON_IsString(au) || strcmp(au->valuestring, user) != 0)
+		it_fail_at(file, line, "client %s: broadcast it_seq %d has "
+		    "authenticated_user other than \"%s\": %s", c->name, seq,
+		    user, it_escape(c->line, c->line_len));
+}
+
+struct it_client *
+it_roster_login_at(const char *file, int line, struct it_roster *r,
+    struct it_server *s, const char *name, const char *user,
+    const char *secret)
+{
+	uint64_t		 deadline = it_now_ms() + (uint64_t)it_timeout();
+	struct it_client	*c;
+	char			 act[256];
+	const char		*cmd;
+	int			 i, seq;
+	enum it_read		 rr;
+
+	if (r->n == (int)(sizeof r->c / sizeof r->c[0]))
+		it_fail_at(file, line, "roster full");
+	for (;;) {
+		c = it_connect_at(file, line, s, name);
+		it_login_at(file, line, c, user, secret);
+		seq = ++r->seq;
+		snprintf(act, sizeof act, "{\"it_seq\":%d,\"it_hello\":\"%s\"}",
+		    seq, c->name);
+		it_send_activity(c, act);
+		cJSON_Delete(c->msg);
+		c->msg = NULL;
+		if ((rr = it_read_line(c, it_timeout())) != IT_READ_LINE)
+			it_fail_at(file, line, "client %s: no reply to its "
+			    "first activity: %s", c->name, read_str(rr));
+		c->msg = cJSON_ParseWithLength(c->line, c->line_len);
+		cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		    c->msg, "command"));
+		if (cmd != NULL && strcmp(cmd, "REDIRECT") == 0) {
+			/* Stale loads: it settles with the next announces. */
+			it_expect_closed_at(file, line, c, it_timeout());
+			it_close(c);
+			if (it_now_ms() >= deadline)
+				it_fail_at(file, line, "client %s: %s kept "
+				    "redirecting for %d ms", name, s->name,
+				    it_timeout());
+			it_pause_ms(20);
+			continue;
+		}
+		if (cmd == NULL || strcmp(cmd, "ACTIVITY_BROADCAST") != 0)
+			it_fail_at(file, line, "client %s: expected its own "
+			    "ACTIVITY_BROADCAST or a REDIRECT, got: %s",
+			    c->name, it_escape(c->line, c->line_len));
+		check_marker(file, line, c, seq, user);
+		for (i = 0; i < r->n; i++) {
+			it_expect_at(file, line, r->c[i], "ACTIVITY_BROADCAST",
+			    it_timeout());
+			check_marker(file, line, r->c[i], seq, user);
+		}
+		r->c[r->n++] = c;
+		return c;
+	}
+}
+
+void
+it_roster_broadcast_at(const char *file, int line, struct it_roster *r,
+    struct it_client *from)
+{
+	char	 act[256];
+	int	 i, seq = ++r->seq;
+
+	snprintf(act, sizeof act, "{\"it_seq\":%d,\"it_from\":\"%s\"}", seq,
+	    from->name);
+	if (it_send_activity(from, act) != 0)
+		it_fail_at(file, line, "client %s: send failed: %s",
+		    from->name, strerror(errno));
+	for (i = 0; i < r->n; i++) {
+		it_expect_at(file, line, r->c[i], "ACTIVITY_BROADCAST",
+		    it_timeout());
+		check_marker(file, line, r->c[i], seq, from->user);
+	}
+}
+
+/* ---- cleanup ---- */
+
+/*
+ * Close every client, stop every server.  A server that died when the
+ * test did not kill it, or that does not exit cleanly on SIGTERM, makes
+ * the cleanup fail (crashes, sanitizer reports).
+ */
+int
+it_cleanup(void)
+{
+	struct it_server	*s;
+	uint64_t		 deadline;
+	int			 rc = 0, i, st, verbose;
+	int			 bad[IT_MAX_SERVERS];
+
+	verbose = getenv("IT_VERBOSE") != NULL;
+	while (nclients > 0)
+		it_close(clients[nclients - 1]);
+	/* Stop them all at once: each may take a moment to leave. */
+	for (i = 0; i < nservers; i++) {
+		s = servers[i];
+		bad[i] = 0;
+		if (!it_server_alive(s)) {
+			if (!s->expect_dead) {
+				fprintf(stderr, "ERROR: server %s died during "
+				    "the test: %s\n", s->name,
+				    status_str(s->status));
+				bad[i] = 1;
+			}
+			continue;
+		}
+		if (s->stopped)
+			it_server_sigcont(s);
+		kill(s->pid, SIGTERM);
+	}
+	deadline = it_now_ms() + (uint64_t)it_timeout();
+	for (i = 0; i < nservers; i++) {
+		s = servers[i];
+		if (s->reaped)
+			continue;
+		st = it_server_wait_exit(s, (int)(deadline > it_now_ms() ?
+		    deadline - it_now_ms() : 0));
+		if (st == -1) {
+			kill(s->pid, SIGKILL);
+			server_reap(s, 1);
+		}
+		if (st == -1 || (!s->expect_dead &&
+		    !(WIFEXITED(st) && WEXITSTATUS(st) == 0))) {
+			fprintf(stderr, "ERROR: server %s did not shut down "
+			    "cleanly on SIGTERM: %s\n", s->name, st == -1 ?
+			    "had to SIGKILL it" : status_str(st));
+			bad[i] = 1;
+		}
+	}
+	for (i = 0; i < nservers; i++) {
+		if (bad[i] || verbose)
+			dump_server(servers[i], bad[i] ? 60 : 0);
+		if (bad[i])
+			rc = -1;
+		server_free(servers[i]);
+	}
+	nservers = 0;
+	while (ndirs > 0)
+		free(dirs[--ndirs]);
+	return rc;
+}
+
+void
+it_apply_filter(void)
+{
+	const char	*f = getenv("IT_FILTER");
+
+	if (f != NULL && *f != '\0')
+		cmocka_set_test_filter(f);
+}
+
+int
+it_setup(void **state)
+{
+	(void)state;
+	it_init();
+	return 0;
+}
+
+int
+it_teardown(void **state)
+{
+	(void)state;
+	return it_cleanup();
+}
+
+/* ---- raw JSON ---- */
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' ||
+	    *p == '\r'))
+		p++;
+	return p;
+}
+
+/*
+ * Split the raw text of a JSON object into its members ("key":value,
+ * outer whitespace trimmed), byte-exact.  Returns how many, or -1.
+ */
+int
+it_json_members(const char *obj, size_t len, const char **mp, size_t *ml,
+    int max)
+{
+	const char	*p = obj, *end = obj + len, *start, *last;
+	int		 depth, n = 0, instr;
+
+	p = skip_ws(p, end);
+	if (p == end || *p != '{')
+		return -1;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == '}')
+		return 0;
+	for (;;) {
+		start = p;
+		depth = 0;
+		instr = 0;
+		for (; p < end; p++) {
+			if (instr) {
+				if (*p == '\\')
+					p++;
+				else if (*p == '"')
+					instr = 0;
+				continue;
+			}
+			if (*p == '"')
+				instr = 1;
+			else if (*p == '{' || *p == '[')
+				depth++;
+			else if (*p == '}' || *p == ']') {
+				if (depth == 0)
+					break;
+				depth--;
+			} else if (*p == ',' && depth == 0)
+				break;
+		}
+		if (p == end)
+			return -1;
+		last = p;
+		while (last > start && (last[-1] == ' ' || last[-1] == '\t' ||
+		    last[-1] == '\n' || last[-1] == '\r'))
+			last--;
+		if (n == max)
+			return -1;
+		mp[n] = start;
+		ml[n] = (size_t)(last - start);
+		n++;
+		if (*p == '}')
+			return n;
+		p = skip_ws(p + 1, end);
+	}
+}
+
+/* The raw value of member `key` (given unquoted, no escapes) of obj. */
+int
+it_json_member(const char *obj, size_t len, const char *key,
+    const char **vp, size_t *vl)
+{
+	const char	*mp[256], *p, *end;
+	size_t		 ml[256], kl = strlen(key);
+	int		 i, n;
+
+	if ((n = it_json_members(obj, len, mp, ml, 256)) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (ml[i] < kl + 2 || mp[i][0] != '"' ||
+		    memcmp(mp[i] + 1, key, kl) != 0 || mp[i][kl + 1] != '"')
+			continue;
+		end = mp[i] + ml[i];
+		p = skip_ws(mp[i] + kl + 2, end);
+		if (p == end || *p != ':')
+			return -1;
+		p = skip_ws(p + 1, end);
+		*vp = p;
+		*vl = (size_t)(end - p);
+		return 0;
+	}
+	return -1;
+}

@@ -1,0 +1,164 @@
+/*
+ * The durable registry: --data-dir keeps a journal that survives
+ * kill -9, including a torn last line, and registrations made at other
+ * servers of the cluster.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct it_server *
+durable(const char *name, const char *dir)
+{
+	return it_root(name, "--data-dir", dir);
+}
+
+static void
+append(const char *dir, const char *text)
+{
+	char	 path[4200];
+	int	 fd;
+	ssize_t	 n;
+
+	snprintf(path, sizeof path, "%s/users.journal", dir);
+	if ((fd = open(path, O_WRONLY | O_APPEND)) == -1)
+		it_fail("open %s: %s", path, strerror(errno));
+	n = write(fd, text, strlen(text));
+	assert_int_equal(n, (ssize_t)strlen(text));
+	close(fd);
+}
+
+/*
+ * Users registered, then kill -9 right after the last REGISTER_SUCCESS:
+ * a server restarted on the same directory knows them all.
+ */
+static void
+journal__kill9_then_restart__registered_users_log_in(void **state)
+{
+	struct it_server	*a;
+	char			*dir;
+
+	(void)state;
+	dir = it_mkdtemp("data");
+	a = durable("A", dir);
+	it_register(a, "kim", "kim-secret");
+	it_register(a, "lee", "lee-secret");
+	it_register(a, "u\xc3\xb1icode", "s\xc3\xa9" "cret \"quoted\"");
+	it_server_kill9(a);
+
+	a = durable("A2", dir);
+	it_login(it_connect(a, "kim"), "kim", "kim-secret");
+	it_login(it_connect(a, "lee"), "lee", "lee-secret");
+	it_login(it_connect(a, "uni"), "u\xc3\xb1icode",
+	    "s\xc3\xa9" "cret \"quoted\"");
+	it_login_fail(it_connect(a, "wrong"), "kim", "lee-secret");
+	/* Still registered: the name cannot be taken again. */
+	{
+		struct it_client *c = it_connect(a, "dup");
+
+		it_sendf(c, "{\"command\":\"REGISTER\",\"username\":\"kim\","
+		    "\"secret\":\"x\"}");
+		it_expect_reply_close(c, "REGISTER_FAILED");
+	}
+}
+
+/*
+ * Half a JSON line at the end of the journal (a crash mid-write): the
+ * server starts, the old users log in, and users registered after the
+ * restart survive another kill -9 (the torn bytes did not corrupt the
+ * next line).
+ */
+static void
+journal__torn_tail__starts_and_old_users_log_in(void **state)
+{
+	struct it_server	*a;
+	char			*dir;
+
+	(void)state;
+	dir = it_mkdtemp("data");
+	a = durable("A", dir);
+	it_register(a, "mia", "mia-secret");
+	it_register(a, "ned", "ned-secret");
+	it_server_kill9(a);
+	append(dir, "{\"username\":\"torn\",\"secret\":\"to");
+
+	a = durable("A2", dir);
+	if (it_log_count(a, "torn") == 0)
+		it_fail("the server did not report the torn journal line");
+	it_login(it_connect(a, "mia"), "mia", "mia-secret");
+	it_login(it_connect(a, "ned"), "ned", "ned-secret");
+	it_login_fail(it_connect(a, "torn"), "torn", "to");
+	it_register(a, "oli", "oli-secret");
+	it_server_kill9(a);
+
+	a = durable("A3", dir);
+	it_login(it_connect(a, "mia"), "mia", "mia-secret");
+	it_login(it_connect(a, "oli"), "oli", "oli-secret");
+}
+
+/*
+ * A registration made at another server of the cluster is journalled
+ * by the durable one too.
+ */
+static void
+journal__user_registered_elsewhere__survives_restart(void **state)
+{
+	struct it_server	*a, *b;
+	char			*dir;
+
+	(void)state;
+	dir = it_mkdtemp("data");
+	a = durable("A", dir);
+	b = it_child("B", a);
+	it_register(b, "pat", "pat-secret");
+	it_login_eventually(a, "pat", "pat-secret");
+	it_server_kill9(a);
+	it_server_kill9(b);
+
+	a = durable("A2", dir);
+	it_login(it_connect(a, "pat"), "pat", "pat-secret");
+}
+
+/* An unusable --data-dir is a start-up error, not a silent fallback. */
+static void
+journal__data_dir_is_a_file__exits_nonzero(void **state)
+{
+	struct it_server	*s;
+	char			 path[4200];
+	const char		*argv[] = { "-lh", "localhost", "-lp", "@PORT",
+				    "-s", "x", "--data-dir", path, NULL };
+	int			 fd, st;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/not-a-dir", it_tmpdir());
+	if ((fd = open(path, O_WRONLY | O_CREAT, 0600)) == -1)
+		it_fail("create %s: %s", path, strerror(errno));
+	close(fd);
+	s = it_spawn("A", argv, 0);
+	s->expect_dead = 1;
+	st = it_server_wait_exit(s, it_timeout());
+	if (st == -1)
+		it_fail("server still running with --data-dir %s", path);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+}
+
+#define T(f)	cmocka_unit_test_setup_teardown(f, it_setup, it_teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(journal__kill9_then_restart__registered_users_log_in),
+		T(journal__torn_tail__starts_and_old_users_log_in),
+		T(journal__user_registered_elsewhere__survives_restart),
+		T(journal__data_dir_is_a_file__exits_nonzero),
+	};
+
+	return it_run_tests("integration: journal", tests);
+}
