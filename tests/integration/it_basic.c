@@ -387,6 +387,132 @@ broadcast__peer_server_frozen__others_still_served(void **state)
 	it_expect(ca, "ACTIVITY_BROADCAST");
 }
 
+/*
+ * However the client spells "authenticated_user" (escapes, repeats),
+ * the broadcast carries exactly one member of that name, the server's.
+ */
+static void
+activity__forged_authenticated_user_any_spelling__replaced(void **state)
+{
+	const char *const acts[] = {
+		"{\"authenticated\\u005fuser\":\"mallory\",\"k\":1}",
+		"{\"\\u0061uthenticated_user\":\"mallory\",\"k\":1}",
+		"{\"authenticated_user\":\"m1\",\"k\":1,"
+		    "\"authenticated_user\":\"m2\"}",
+		"{\"authenticated_user\":null,\"k\":1}",
+		"{\"authenticated_user\":{\"name\":\"mallory\"},\"k\":1}",
+		NULL,
+	};
+	struct it_server	*a;
+	struct it_client	*c;
+	const cJSON		*act, *m;
+	int			 i, n;
+
+	(void)state;
+	a = it_root("A");
+	it_register(a, "zed", "zed-secret");
+	c = it_connect(a, "zed");
+	it_login(c, "zed", "zed-secret");
+	for (i = 0; acts[i] != NULL; i++) {
+		it_send_activity(c, acts[i]);
+		it_expect(c, "ACTIVITY_BROADCAST");
+		act = cJSON_GetObjectItemCaseSensitive(c->msg, "activity");
+		n = 0;
+		cJSON_ArrayForEach(m, act) {
+			if (strcmp(m->string, "authenticated_user") != 0)
+				continue;
+			n++;
+			if (!cJSON_IsString(m) ||
+			    strcmp(m->valuestring, "zed") != 0)
+				it_fail("sent %s, got %s", acts[i],
+				    it_escape(c->line, c->line_len));
+		}
+		if (n != 1)
+			it_fail("sent %s: %d authenticated_user members in %s",
+			    acts[i], n, it_escape(c->line, c->line_len));
+	}
+}
+
+/*
+ * 200 activities written in one go by a client of A arrive at clients
+ * of A and of C (two hops away) all, once, in the order sent.
+ */
+static void
+order__many_activities_in_one_write__all_arrive_in_order(void **state)
+{
+	struct it_server	*a, *b, *c;
+	struct it_client	*ca, *cc;
+	char			*buf, *p;
+	const cJSON		*k;
+	int			 i, j, nmsg = 200;
+	struct it_client	*rx[2];
+
+	(void)state;
+	a = it_root("A");
+	b = it_child("B", a);
+	c = it_child("C", b);
+	ca = it_connect(a, "ca");
+	it_login(ca, "anonymous", NULL);
+	cc = it_connect(c, "cc");
+	it_login(cc, "anonymous", NULL);
+	if ((buf = malloc((size_t)nmsg * 160)) == NULL)
+		abort();
+	p = buf;
+	for (i = 1; i <= nmsg; i++)
+		p += sprintf(p, "{\"command\":\"ACTIVITY_MESSAGE\","
+		    "\"username\":\"anonymous\",\"secret\":null,"
+		    "\"activity\":{\"it_seq\":%d}}\n", i);
+	assert_int_equal(it_send_raw(ca, buf, (size_t)(p - buf)), 0);
+	free(buf);
+	rx[0] = ca;
+	rx[1] = cc;
+	for (j = 0; j < 2; j++) {
+		for (i = 1; i <= nmsg; i++) {
+			it_expect(rx[j], "ACTIVITY_BROADCAST");
+			k = cJSON_GetObjectItemCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(rx[j]->msg,
+			    "activity"), "it_seq");
+			if (!cJSON_IsNumber(k) || k->valueint != i)
+				it_fail("client %s: expected it_seq %d next, "
+				    "got: %s", rx[j]->name, i,
+				    it_escape(rx[j]->line, rx[j]->line_len));
+		}
+	}
+	/* Nothing more: the next line is a new one, not a copy. */
+	it_send_activity(cc, "{\"it_seq\":0}");
+	it_expect(cc, "ACTIVITY_BROADCAST");
+	it_expect(ca, "ACTIVITY_BROADCAST");
+	k = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+	    ca->msg, "activity"), "it_seq");
+	assert_int_equal(k->valueint, 0);
+}
+
+/* Messages split into single bytes, and CRLF line ends, are accepted. */
+static void
+framing__split_bytes_and_crlf__accepted(void **state)
+{
+	static const char	 login[] = "{\"command\":\"LOGIN\","
+				    "\"username\":\"anonymous\"}\n";
+	static const char	 act[] = "{\"command\":\"ACTIVITY_MESSAGE\","
+				    "\"username\":\"anonymous\",\"activity\":"
+				    "{\"split\":true}}\r\n";
+	struct it_server	*a;
+	struct it_client	*c;
+	size_t			 i;
+
+	(void)state;
+	a = it_root("A");
+	c = it_connect(a, "c");
+	for (i = 0; i < sizeof login - 1; i++)
+		it_send_raw(c, login + i, 1);
+	it_expect(c, "LOGIN_SUCCESS");
+	for (i = 0; i < sizeof act - 1; i++)
+		it_send_raw(c, act + i, 1);
+	it_expect(c, "ACTIVITY_BROADCAST");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(c->msg, "activity"), "split")));
+}
+
 int
 main(void)
 {
@@ -423,6 +549,15 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    broadcast__peer_server_frozen__others_still_served,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    activity__forged_authenticated_user_any_spelling__replaced,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    order__many_activities_in_one_write__all_arrive_in_order,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    framing__split_bytes_and_crlf__accepted,
 		    it_setup, it_teardown),
 	};
 

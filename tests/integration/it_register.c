@@ -184,6 +184,35 @@ register__same_name_racing_on_two_servers__exactly_one_succeeds(
 }
 
 /*
+ * A server that does not answer (SIGSTOP) makes a registration fail
+ * after --register-timeout, with REGISTER_FAILED and the close; once
+ * it runs again the name is not stuck: registering it succeeds.
+ */
+static void
+register__peer_frozen__register_failed_after_timeout(void **state)
+{
+	struct it_server	*a, *b;
+	struct it_client	*c;
+	uint64_t		 t0;
+
+	(void)state;
+	a = it_root("A", "--register-timeout", "500");
+	b = it_child("B", a, "--register-timeout", "500");
+	it_server_sigstop(b);
+	c = it_connect(a, "c");
+	t0 = it_now_ms();
+	send_register(c, "quinn", "quinn-secret");
+	it_expect_reply_close(c, "REGISTER_FAILED");
+	if (it_now_ms() - t0 < 400)
+		it_fail("REGISTER_FAILED after %llu ms, before the 500 ms "
+		    "timeout", (unsigned long long)(it_now_ms() - t0));
+	it_server_sigcont(b);
+	it_login_fail(it_connect(a, "nobody"), "quinn", "quinn-secret");
+	it_register(a, "quinn", "quinn-secret");
+	it_login_eventually(b, "quinn", "quinn-secret");
+}
+
+/*
  * Servers that join after users registered know them at once: the
  * first login after the join succeeds, including through a chain
  * (D joins C which joined B after the registrations).
@@ -236,6 +265,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    register__same_name_racing_on_two_servers__exactly_one_succeeds,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    register__peer_frozen__register_failed_after_timeout,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    join__after_users_registered__new_server_knows_them,
