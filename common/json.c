@@ -507,44 +507,46 @@ int
 json_str_decode(struct json_span raw, char *out, size_t outsz, size_t *outlen)
 {
 	const char	*p = raw.p, *end = raw.p + raw.len;
-	size_t		 n = 0;
+	size_t		 n = 0, need;
 	uint32_t	 cp, lo;
 
 	if (outsz == 0)
 		return -1;
 	while (p < end) {
-		if (n + 5 > outsz)
-			return -1;
 		if (*p != '\\') {
-			if (*p == '\0')
+			if (*p == '\0' || n + 1 >= outsz)
 				return -1;
 			out[n++] = *p++;
 			continue;
 		}
 		p++;
-		switch (*p) {
-		case 'b': out[n++] = '\b'; p++; break;
-		case 'f': out[n++] = '\f'; p++; break;
-		case 'n': out[n++] = '\n'; p++; break;
-		case 'r': out[n++] = '\r'; p++; break;
-		case 't': out[n++] = '\t'; p++; break;
-		case 'u':
-			cp = (uint32_t)scan_hex4(p + 1, end);
-			p += 5;
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				lo = (uint32_t)scan_hex4(p + 2, end);
-				p += 6;
-				cp = 0x10000 + ((cp - 0xd800) << 10) +
-				    (lo - 0xdc00);
-			}
-			if (cp == 0)
+		if (*p != 'u') {
+			if (n + 1 >= outsz)
 				return -1;
-			utf8_put(cp, out, &n);
-			break;
-		default:
-			out[n++] = *p++;
-			break;
+			switch (*p) {
+			case 'b': out[n++] = '\b'; break;
+			case 'f': out[n++] = '\f'; break;
+			case 'n': out[n++] = '\n'; break;
+			case 'r': out[n++] = '\r'; break;
+			case 't': out[n++] = '\t'; break;
+			default: out[n++] = *p; break;
+			}
+			p++;
+			continue;
 		}
+		cp = (uint32_t)scan_hex4(p + 1, end);
+		p += 5;
+		if (cp >= 0xd800 && cp <= 0xdbff) {
+			lo = (uint32_t)scan_hex4(p + 2, end);
+			p += 6;
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+		}
+		if (cp == 0)
+			return -1;
+		need = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+		if (n + need >= outsz)
+			return -1;
+		utf8_put(cp, out, &n);
 	}
 	out[n] = '\0';
 	if (outlen != NULL)

@@ -48,6 +48,10 @@ static const char *const field_names[F__COUNT] = {
 	[F_SESSION] = "session",
 	[F_TIME] = "time",
 	[F_PATH] = "path",
+	[F_REPORT] = "report",
+	[F_VV] = "vv",
+	[F_SINCE] = "since",
+	[F_SEEN] = "seen",
 };
 
 const char *const msg_feature_names[FEAT__COUNT + 1] = {
@@ -92,6 +96,8 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_FEATURES, A, 0, 0 },
 		{ F_SESSION, S, 0, NAME_MAX_LEN },
 		{ F_ID, S, 0, NAME_MAX_LEN },
+		{ F_TIME, N, 0, 0 },
+		{ F_RESUME, S, 0, 32 },
 	} },
 	[CMD_LOGIN_FAILED] = { "LOGIN_FAILED", {
 		{ F_INFO, S, MSG_REQ, INFO_MAX_LEN },
@@ -115,9 +121,9 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_MID, S, 0, NAME_MAX_LEN },
 		{ F_SENDER, S, 0, NAME_MAX_LEN },
 		{ F_ACTIVITY_SEQ, N, 0, 0 },
-		{ F_ORIGIN, S, 0, NAME_MAX_LEN },
 		{ F_USERNAME, S, 0, NAME_MAX_LEN },
 		{ F_TS, N, 0, 0 },
+		{ F_REPORT, B, 0, 0 },
 	} },
 	[CMD_SERVER_ANNOUNCE] = { "SERVER_ANNOUNCE", {
 		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },
@@ -197,6 +203,10 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },
 		{ F_MID, S, 0, NAME_MAX_LEN },
 		{ F_INFO, S, 0, INFO_MAX_LEN },
+	} },
+	[CMD_ACTIVITY_SYNC] = { "ACTIVITY_SYNC", {
+		{ F_VV, O, MSG_REQ, 0 },
+		{ F_SINCE, N, MSG_REQ, 0 },
 	} },
 };
 
@@ -298,6 +308,8 @@ msg_parse(const char *line, size_t len, struct msg *m, char *err,
 	int			 nkeys = 0, i, found_cmd = 0;
 
 	memset(m->type, 0, sizeof m->type);
+	memset(m->val, 0, sizeof m->val);
+	memset(m->str, 0, sizeof m->str);
 	m->line = line;
 	m->len = len;
 	t = json_validate(line, len, JSON_DEPTH_MAX, &why);

@@ -39,6 +39,7 @@ enum msg_cmd {
 	CMD_PING,
 	CMD_PONG,
 	CMD_SERVER_LEAVE,
+	CMD_ACTIVITY_SYNC,
 	CMD__COUNT
 };
 
@@ -71,6 +72,10 @@ enum msg_field {
 	F_SESSION,
 	F_TIME,
 	F_PATH,
+	F_REPORT,
+	F_VV,
+	F_SINCE,
+	F_SEEN,
 	F__COUNT
 };
 

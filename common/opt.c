@@ -1,5 +1,6 @@
 /* Parsing of numeric option values and of secret files, with ranges. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ opt_size(const char *s, size_t min, size_t max, size_t *out)
 {
 	char			*end;
 	unsigned long long	 v;
+	int			 shift = 0;
 
 	if (s == NULL || *s == '\0' || *s == '-')
 		return -1;
@@ -38,18 +40,21 @@ opt_size(const char *s, size_t min, size_t max, size_t *out)
 		return -1;
 	switch (*end) {
 	case 'k': case 'K':
-		v <<= 10;
+		shift = 10;
 		end++;
 		break;
 	case 'm': case 'M':
-		v <<= 20;
+		shift = 20;
 		end++;
 		break;
 	case 'g': case 'G':
-		v <<= 30;
+		shift = 30;
 		end++;
 		break;
 	}
+	if (shift > 0 && v > (ULLONG_MAX >> shift))
+		return -1;
+	v <<= shift;
 	if (*end != '\0' || v < min || v > max)
 		return -1;
 	*out = (size_t)v;

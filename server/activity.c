@@ -1,22 +1,38 @@
 /*
  * The hot path.  An activity from a client is processed once (our
  * authenticated_user set first, every other member passed through as
- * the exact bytes the client sent), then serialised once per audience:
- * the server line, stamped with a cluster-unique id so a transient
- * cycle or a relink can never deliver it twice, and the base-protocol
- * client line.  The same bytes are queued for every link and client.
- * A server forwarding an activity does no JSON work beyond validating
- * it: the server line goes on as received.
+ * the exact bytes the client sent) and serialised once into the server
+ * line, which carries its cluster-wide identity: "mid" (origin server
+ * and counter), the sender's session and activity_seq, the username and
+ * the origin's clock.  Servers forward that line as received; client
+ * lines are cut from it once per activity (act_client_bytes) and the
+ * same bytes are queued for every client.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "delivery.h"
 #include "log.h"
 #include "msgbuild.h"
 #include "seen.h"
 #include "server.h"
 
 #define AUTH_USER_KEY	"authenticated_user"
+#define SEQ_MAX		(1LL << 53)
+
+static char *
+xstrdup(const char *s)
+{
+	char	*d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		fatal("strdup");
+	return d;
+}
 
 /*
  * Rebuild the activity object with our authenticated_user first and
@@ -46,68 +62,182 @@ activity_process(struct jbuf *b, struct json_span act, const char *user)
 	jbuf_addc(b, '}');
 }
 
-/* The line base-protocol clients get: command and activity only. */
+/* Send an activity we took in to our links, our clients and the log. */
 static void
-activity_client_line(struct jbuf *b, const char *act, size_t len)
+activity_take(struct server *srv, struct act *a, struct peer *from,
+    struct peer *sender)
 {
-	jbuf_reset(b);
-	msgb_begin(b, CMD_ACTIVITY_BROADCAST);
-	msgb_raw(b, F_ACTIVITY, act, len);
-	msgb_end(b);
+	replay_append(srv, a);
+	tree_send_servers(srv, from, a->line, a->len);
+	if (a->report)
+		report_start(srv, a, from, sender);
+	order_submit(srv, a);
 }
 
 /* Process a client's ACTIVITY_MESSAGE and broadcast it everywhere. */
-void
+enum cmd_ret
 activity_publish(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
 	struct jbuf	*b = &srv->out;
+	struct act	*a;
+	long long	 seq;
 	size_t		 act_off, act_len;
 	char		 mid[SERVER_ID_LEN + 24];
+	uint64_t	 ts = wall_ms();
 
+	if (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) {
+		if (msg_int(m, F_ACTIVITY_SEQ, &seq) != 0 || seq < 1 ||
+		    seq > SEQ_MAX) {
+			peer_reply_close(p, CMD_INVALID_MESSAGE,
+			    "ACTIVITY_MESSAGE: 'activity_seq' must be an "
+			    "integer from 1 (this client asked for "
+			    "activity_seq)");
+			return CMD_CLOSE;
+		}
+	} else
+		seq = (long long)++p->auto_seq;
+
+	snprintf(mid, sizeof mid, "%s:%llu", srv->id,
+	    (unsigned long long)++srv->next_act);
 	jbuf_reset(b);
 	msgb_begin(b, CMD_ACTIVITY_BROADCAST);
 	msgb_key(b, F_ACTIVITY);
 	act_off = b->len;
 	activity_process(b, m->val[F_ACTIVITY], p->username);
 	act_len = b->len - act_off;
-	if (srv->nservers > 0) {
-		snprintf(mid, sizeof mid, "%s:%llu", srv->id,
-		    (unsigned long long)++srv->next_act);
-		msgb_str(b, F_MID, mid);
-		msgb_end(b);
-		tree_send_servers(srv, NULL, b->p, b->len);
-		/* The client line is the server line without the id. */
-		b->len = act_off + act_len;
-	}
+	msgb_str(b, F_MID, mid);
+	msgb_str(b, F_SENDER, p->session);
+	msgb_int(b, F_ACTIVITY_SEQ, seq);
+	msgb_str(b, F_USERNAME, p->username);
+	msgb_int(b, F_TS, (long long)ts);
+	if (p->features & FEAT_BIT(FEAT_SENDING_REPORT))
+		msgb_bool(b, F_REPORT, 1);
 	msgb_end(b);
-	tree_send_clients(srv, b->p, b->len);
+
+	a = act_new(b->p, b->len, act_off, act_len);
+	a->mid = xstrdup(mid);
+	a->origin = xstrdup(srv->id);
+	a->oc = srv->next_act;
+	a->sender = xstrdup(p->session);
+	a->seq = (uint64_t)seq;
+	a->username = xstrdup(p->username);
+	a->ts = ts;
+	a->report = (p->features & FEAT_BIT(FEAT_SENDING_REPORT)) != 0;
+	activity_take(srv, a, NULL, p);
+	act_unref(a);
+	return CMD_OK;
 }
 
-/* An activity from another server: drop repeats, pass it on. */
+/* The activity object's place in a validated line. */
+static void
+activity_span(struct msg *m, size_t *off, size_t *len)
+{
+	*off = (size_t)(m->val[F_ACTIVITY].p - m->line);
+	*len = m->val[F_ACTIVITY].len;
+}
+
+/* An activity from another server: drop repeats, take in the rest. */
 enum cmd_ret
 cmd_activity_broadcast(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
 	struct jbuf	*b = &srv->out;
+	struct act	*a;
 	char		 origin[SERVER_NAME_MAX];
-	uint64_t	 n;
+	uint64_t	 oc;
+	long long	 seq = 0, ts = 0;
+	size_t		 off, len;
 
-	if (m->str[F_MID] != NULL &&
-	    seen_parse_mid(m->str[F_MID], origin, sizeof origin, &n) == 0 &&
-	    (strcmp(origin, srv->id) == 0 ||
-	    !seen_add(srv->seen_act, origin, n))) {
-		log_debug("%s: dropped a repeated activity %s", peer_name(p),
-		    m->str[F_MID]);
-		return CMD_OK;
-	}
-	if (srv->nservers > 1) {
+	if (m->str[F_MID] == NULL ||
+	    seen_parse_mid(m->str[F_MID], origin, sizeof origin, &oc) != 0) {
+		/* A server without ids: pass it on as the base protocol. */
 		jbuf_reset(b);
 		jbuf_add(b, m->line, m->len);
 		jbuf_addc(b, '\n');
 		tree_send_servers(srv, p, b->p, b->len);
+		activity_span(m, &off, &len);
+		jbuf_reset(b);
+		msgb_begin(b, CMD_ACTIVITY_BROADCAST);
+		msgb_raw(b, F_ACTIVITY, m->line + off, len);
+		msgb_end(b);
+		tree_send_clients(srv, b->p, b->len);
+		return CMD_OK;
 	}
-	activity_client_line(b, m->val[F_ACTIVITY].p, m->val[F_ACTIVITY].len);
-	tree_send_clients(srv, b->p, b->len);
+	if ((msg_has(m, F_ACTIVITY_SEQ) &&
+	    (msg_int(m, F_ACTIVITY_SEQ, &seq) != 0 || seq < 1)) ||
+	    (msg_has(m, F_TS) && (msg_int(m, F_TS, &ts) != 0 || ts < 0))) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "ACTIVITY_BROADCAST: 'activity_seq' and 'ts' must be "
+		    "positive integers");
+		return CMD_CLOSE;
+	}
+	if (strcmp(origin, srv->id) == 0 ||
+	    !seen_add(srv->seen_act, origin, oc)) {
+		log_debug("%s: dropped a repeated activity %s", peer_name(p),
+		    m->str[F_MID]);
+		if (m->type[F_REPORT] == JSON_BOOL &&
+		    json_is_bool_true(m->val[F_REPORT]))
+			report_reply_empty(srv, p, m->str[F_MID],
+			    m->str[F_USERNAME], seq);
+		return CMD_OK;
+	}
+	activity_span(m, &off, &len);
+	/* Keep the line as received, newline restored for forwarding. */
+	jbuf_reset(b);
+	jbuf_add(b, m->line, m->len);
+	jbuf_addc(b, '\n');
+	a = act_new(b->p, b->len, off, len);
+	a->mid = xstrdup(m->str[F_MID]);
+	a->origin = xstrdup(origin);
+	a->oc = oc;
+	if (m->str[F_SENDER] != NULL && seq > 0) {
+		a->sender = xstrdup(m->str[F_SENDER]);
+		a->seq = (uint64_t)seq;
+	}
+	a->username = xstrdup(m->str[F_USERNAME]);
+	a->ts = (uint64_t)ts;
+	a->report = m->type[F_REPORT] == JSON_BOOL &&
+	    json_is_bool_true(m->val[F_REPORT]);
+	activity_take(srv, a, p, NULL);
+	act_unref(a);
+	return CMD_OK;
+}
+
+/* ACTIVITY_SUCC_INFO: a link's counts for its subtree. */
+enum cmd_ret
+cmd_activity_succ_info(struct peer *p, struct msg *m)
+{
+	long long	 targets, reached;
+
+	if (msg_int(m, F_CLIENT_COUNT, &targets) != 0 || targets < 0 ||
+	    msg_int(m, F_SUCC_COUNT, &reached) != 0 || reached < 0 ||
+	    reached > targets) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "ACTIVITY_SUCC_INFO: 'client_count' and 'succ_count' must "
+		    "be integers with 0 <= succ_count <= client_count");
+		return CMD_CLOSE;
+	}
+	if (m->str[F_MID] == NULL)
+		return CMD_OK;	/* a report we cannot match: ignore */
+	report_on_succ_info(p->srv, p, m->str[F_MID], targets, reached,
+	    m->type[F_PARTIAL] == JSON_BOOL &&
+	    json_is_bool_true(m->val[F_PARTIAL]));
+	return CMD_OK;
+}
+
+/* ACTIVITY_SYNC: a new link says what it has; send what it lacks. */
+enum cmd_ret
+cmd_activity_sync(struct peer *p, struct msg *m)
+{
+	long long	 since;
+
+	if (msg_int(m, F_SINCE, &since) != 0 || since < 0 ||
+	    replay_on_sync(p->srv, p, m->val[F_VV], (uint64_t)since) != 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "ACTIVITY_SYNC: 'vv' must map server ids to counters and "
+		    "'since' be a time in ms");
+		return CMD_CLOSE;
+	}
 	return CMD_OK;
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "delivery.h"
 #include "lock.h"
 #include "log.h"
 #include "msgbuild.h"
@@ -17,9 +19,7 @@
 #define ANONYMOUS	"anonymous"
 
 /* Features this server offers clients; the rest are not yet built. */
-#define SERVER_FEATURES	(FEAT_BIT(FEAT_HEARTBEAT) | \
-			 FEAT_BIT(FEAT_BACKUP_LIST) | \
-			 FEAT_BIT(FEAT_CLUSTER_STATUS))
+#define SERVER_FEATURES	((1u << FEAT__COUNT) - 1)
 
 static int
 is_anonymous(const char *username)
@@ -28,7 +28,7 @@ is_anonymous(const char *username)
 }
 
 static void
-login_success(struct peer *p, struct msg *m)
+login_success(struct peer *p, struct msg *m, const char *resumed)
 {
 	struct server	*srv = p->srv;
 	struct jbuf	*b = &srv->out;
@@ -52,9 +52,52 @@ login_success(struct peer *p, struct msg *m)
 		}
 		jbuf_addc(b, ']');
 		msgb_str(b, F_ID, srv->id);
+		msgb_str(b, F_SESSION, p->session);
+		msgb_int(b, F_TIME, (long long)p->login_wall_ms);
+		if (resumed != NULL)
+			msgb_str(b, F_RESUME, resumed);
 	}
 	msgb_end(b);
 	peer_send_jbuf(p, b);
+}
+
+struct resume {
+	char			 session[SERVER_NAME_MAX];
+	struct json_span	 seen;
+	int			 have_seen;
+	long long		 since;
+};
+
+/* The LOGIN "resume" object: {session, seen: {sender: seq}, since}. */
+static int
+resume_parse(struct msg *m, struct resume *r)
+{
+	struct json_iter	 it;
+	struct json_span	 key, val;
+	enum json_type		 t;
+
+	memset(r, 0, sizeof *r);
+	r->since = -1;
+	json_iter_object(&it, m->val[F_RESUME]);
+	while (json_next_member(&it, &key, &val, &t)) {
+		if (json_key_eq(key, msg_field_name(F_SESSION))) {
+			val.p++;
+			val.len -= 2;
+			if (t != JSON_STRING || json_str_decode(val,
+			    r->session, sizeof r->session, NULL) != 0)
+				return -1;
+		} else if (json_key_eq(key, msg_field_name(F_SEEN))) {
+			if (t != JSON_OBJECT)
+				return -1;
+			r->seen = val;
+			r->have_seen = 1;
+		} else if (json_key_eq(key, msg_field_name(F_SINCE))) {
+			if (t != JSON_NUMBER ||
+			    json_num_int(val, &r->since) != 0 || r->since < 0)
+				return -1;
+		}
+	}
+	return 0;
 }
 
 /* Log a client in, then send it elsewhere if we are the busy one. */
@@ -67,11 +110,21 @@ cmd_login(struct peer *p, struct msg *m)
 	const struct user	*u = NULL;
 	struct known_server	*k;
 	struct jbuf		*b = &srv->out;
+	struct resume		 res;
+	const char		*resumed = NULL;
+	char			 sid[SERVER_NAME_MAX];
 	unsigned		 wanted;
+	int			 partial = 0;
 
 	if (msg_features(m, msg_feature_names, &wanted) != 0) {
 		peer_reply_close(p, CMD_INVALID_MESSAGE,
 		    "LOGIN: 'features' must be an array of strings");
+		return CMD_CLOSE;
+	}
+	if (m->type[F_RESUME] == JSON_OBJECT && resume_parse(m, &res) != 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "LOGIN: 'resume' must be {\"session\": string, \"seen\": "
+		    "{sender: activity_seq}, \"since\": ms}");
 		return CMD_CLOSE;
 	}
 	if (!is_anonymous(name)) {
@@ -92,8 +145,29 @@ cmd_login(struct peer *p, struct msg *m)
 	p->anonymous = u == NULL;
 	p->features = wanted & SERVER_FEATURES;
 	p->role = PEER_CLIENT;
+	p->login_wall_ms = wall_ms();
 	srv->nclients++;
-	login_success(p, m);
+
+	/*
+	 * A resumed session keeps its id, so its activity_seq numbering
+	 * goes on and receivers keep its order and drop its repeats.
+	 */
+	snprintf(sid, sizeof sid, "%s.%llu", srv->id,
+	    (unsigned long long)p->serial);
+	if ((p->features & FEAT_BIT(FEAT_RESUME)) &&
+	    m->type[F_RESUME] == JSON_OBJECT) {
+		if (res.session[0] != '\0' &&
+		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) &&
+		    order_session_owner(srv, res.session, name))
+			snprintf(sid, sizeof sid, "%s", res.session);
+		if (res.since < 0)
+			res.since = (long long)p->login_wall_ms;
+		partial = replay_oldest_ts(srv) > (uint64_t)res.since;
+		resumed = partial ? "partial" : "ok";
+	}
+	if ((p->session = strdup(sid)) == NULL)
+		fatal("strdup");
+	login_success(p, m, resumed);
 
 	if ((k = known_least_loaded(srv, srv->nclients)) != NULL) {
 		jbuf_reset(b);
@@ -112,6 +186,13 @@ cmd_login(struct peer *p, struct msg *m)
 	backup_send(srv, p);
 	if (p->features & FEAT_BIT(FEAT_CLUSTER_STATUS))
 		known_send_status(srv, p);
+	if (resumed != NULL && res.have_seen &&
+	    replay_resume(srv, p, res.seen, (uint64_t)res.since, &partial) != 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "LOGIN: 'resume.seen' must map sender ids to activity_seq "
+		    "numbers");
+		return CMD_CLOSE;
+	}
 	return CMD_OK;
 }
 
@@ -170,8 +251,7 @@ cmd_activity_message(struct peer *p, struct msg *m)
 		    "the secret does not match the logged in user");
 		return CMD_CLOSE;
 	}
-	activity_publish(p, m);
-	return CMD_OK;
+	return activity_publish(p, m);
 }
 
 /* PING from a client or server: echo its timestamp. */

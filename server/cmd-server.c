@@ -13,6 +13,7 @@
 
 #include <event2/bufferevent.h>
 
+#include "delivery.h"
 #include "lock.h"
 #include "log.h"
 #include "msgbuild.h"
@@ -166,6 +167,7 @@ cmd_authenticate(struct peer *p, struct msg *m)
 	    p->remote_host : "?", port, 0);
 	tree_send_users(srv, p, 1);
 	backup_send(srv, p);
+	replay_send_sync(srv, p);
 	tree_announce(srv);
 	return CMD_OK;
 }
@@ -249,6 +251,7 @@ cmd_authenticate_success(struct peer *p, struct msg *m)
 	}
 	if (registry_count(srv->reg) > 0)
 		tree_send_users(srv, p, 0);
+	replay_send_sync(srv, p);
 	tree_announce(srv);
 	return CMD_OK;
 }

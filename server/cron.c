@@ -6,6 +6,7 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "delivery.h"
 #include "lock.h"
 #include "log.h"
 #include "server.h"
@@ -87,6 +88,9 @@ cron_tick(struct server *srv)
 	}
 	cron_heartbeats(srv, now);
 	known_check(srv);
+	order_cron(srv);
+	report_cron(srv);
+	replay_cron(srv);
 	cron_auth_deadlines(srv, now);
 	lock_cron(srv);
 }

@@ -11,7 +11,7 @@
 
 struct cmd_entry {
 	unsigned	 roles;		/* ROLE_* that may send it */
-	enum msg_cmd	 deny;		/* reply to any other role */
+	enum msg_cmd	 deny;		/* reply to a connection not logged in */
 	const char	*deny_info;
 	enum cmd_ret	(*handler)(struct peer *, struct msg *);
 };
@@ -76,8 +76,10 @@ static const struct cmd_entry cmd_table[CMD__COUNT] = {
 	    SERVER_ONLY, cmd_backup_list },
 	[CMD_CLUSTER_STATUS] = { 0, CMD_INVALID_MESSAGE,
 	    "is sent by servers, not to them", NULL },
-	[CMD_ACTIVITY_SUCC_INFO] = { 0, CMD_INVALID_MESSAGE,
-	    "is not accepted by this server", NULL },
+	[CMD_ACTIVITY_SUCC_INFO] = { ROLE_SERVER, CMD_INVALID_MESSAGE,
+	    SERVER_ONLY, cmd_activity_succ_info },
+	[CMD_ACTIVITY_SYNC] = { ROLE_SERVER, CMD_INVALID_MESSAGE,
+	    SERVER_ONLY, cmd_activity_sync },
 	[CMD_ACTIVITY_SENDING_REPORT] = { 0, CMD_INVALID_MESSAGE,
 	    "is sent by servers, not to them", NULL },
 	[CMD_SERVER_LEAVE] = { ROLE_SERVER, CMD_INVALID_MESSAGE,
@@ -106,7 +108,9 @@ dispatch_line(struct peer *p, const char *line, size_t len)
 		snprintf(err, sizeof err, "%s %s", msg_cmd_name(m.cmd),
 		    e->deny_info != NULL ? e->deny_info :
 		    "is not accepted here");
-		peer_reply_close(p, e->deny, err);
+		/* Only a would-be client is told it must log in first. */
+		peer_reply_close(p, p->role == PEER_NEW ? e->deny :
+		    CMD_INVALID_MESSAGE, err);
 		return CMD_CLOSE;
 	}
 	return e->handler(p, &m);

@@ -26,7 +26,9 @@ enum {
 	OPT_DATA_DIR, OPT_MAX_MSG, OPT_CLIENT_OUTBUF, OPT_SERVER_OUTBUF,
 	OPT_MAX_CONNS, OPT_MAX_SERVERS, OPT_MAX_PENDING, OPT_REG_TIMEOUT,
 	OPT_AUTH_TIMEOUT, OPT_LIVENESS, OPT_RECONNECT_DELAY, OPT_HEARTBEAT,
-	OPT_HEARTBEAT_TIMEOUT,
+	OPT_HEARTBEAT_TIMEOUT, OPT_ORDER_WAIT, OPT_REPORT_TIMEOUT,
+	OPT_REPLAY_MAX, OPT_REPLAY_BYTES, OPT_REPLAY_WINDOW, OPT_MAX_SENDERS,
+	OPT_MAX_REPORTS,
 };
 
 static const struct option longopts[] = {
@@ -57,6 +59,13 @@ static const struct option longopts[] = {
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "heartbeat-timeout", required_argument, NULL,
 	    OPT_HEARTBEAT_TIMEOUT },
+	{ "order-wait", required_argument, NULL, OPT_ORDER_WAIT },
+	{ "report-timeout", required_argument, NULL, OPT_REPORT_TIMEOUT },
+	{ "replay-max", required_argument, NULL, OPT_REPLAY_MAX },
+	{ "replay-bytes", required_argument, NULL, OPT_REPLAY_BYTES },
+	{ "replay-window", required_argument, NULL, OPT_REPLAY_WINDOW },
+	{ "max-senders", required_argument, NULL, OPT_MAX_SENDERS },
+	{ "max-pending-reports", required_argument, NULL, OPT_MAX_REPORTS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -99,6 +108,14 @@ usage(FILE *f)
 "                             parent (0; a test knob)\n"
 "       --heartbeat MS        PING a quiet server link every MS (500)\n"
 "       --heartbeat-timeout MS  drop a server link silent for MS (2000)\n"
+"       --order-wait MS       hold an activity behind a gap in its sender's\n"
+"                             activity_seq for at most MS (200)\n"
+"       --report-timeout MS   send a delivery report as partial after MS (2000)\n"
+"       --replay-max N        activities kept for replay (100000)\n"
+"       --replay-bytes BYTES  bytes kept for replay (64M)\n"
+"       --replay-window MS    how long activities are kept for replay (60000)\n"
+"       --max-senders N       sender sessions tracked for ordering (65536)\n"
+"       --max-pending-reports N  delivery reports in progress (65536)\n"
 "  -v,  --verbose             log more (repeat for debug)\n"
 "  -q,  --quiet               log warnings only\n"
 "  -h,  --help                this help\n"
@@ -138,28 +155,6 @@ size_arg(const char *opt, const char *val, size_t min, size_t max)
 		bad_value(opt, val, "expected a byte count such as 65536, "
 		    "512K or 1M, within limits");
 	return v;
-}
-
-static void
-config_defaults(struct config *c)
-{
-	memset(c, 0, sizeof *c);
-	c->listen_host = "localhost";
-	c->listen_port = 3780;
-	c->remote_port = 3780;
-	c->announce_ms = 5000;
-	c->max_msg = 1024 * 1024;
-	c->client_outbuf = 16 * 1024 * 1024;
-	c->server_outbuf = 64 * 1024 * 1024;
-	c->max_conns = 16384;
-	c->max_servers = 256;
-	c->max_pending_reg = 1024;
-	c->register_timeout_ms = 5000;
-	c->auth_timeout_ms = 10000;
-	c->liveness_ms = -1;
-	c->heartbeat_ms = 500;
-	c->heartbeat_timeout_ms = 2000;
-	c->verbose = LOG_LVL_INFO;
 }
 
 static void
@@ -251,6 +246,34 @@ parse_args(int argc, char **argv, struct config *c)
 		case OPT_HEARTBEAT_TIMEOUT:
 			c->heartbeat_timeout_ms = (int)num_arg(
 			    "--heartbeat-timeout", optarg, 20, 3600000);
+			break;
+		case OPT_ORDER_WAIT:
+			c->dcfg.order_wait_ms = (int)num_arg("--order-wait",
+			    optarg, 0, 600000);
+			break;
+		case OPT_REPORT_TIMEOUT:
+			c->dcfg.report_timeout_ms = (int)num_arg(
+			    "--report-timeout", optarg, 10, 3600000);
+			break;
+		case OPT_REPLAY_MAX:
+			c->dcfg.replay_max = (size_t)num_arg("--replay-max",
+			    optarg, 0, 100000000);
+			break;
+		case OPT_REPLAY_BYTES:
+			c->dcfg.replay_bytes = size_arg("--replay-bytes",
+			    optarg, 0, (size_t)1 << 36);
+			break;
+		case OPT_REPLAY_WINDOW:
+			c->dcfg.replay_window_ms = (int)num_arg(
+			    "--replay-window", optarg, 0, 86400000);
+			break;
+		case OPT_MAX_SENDERS:
+			c->dcfg.max_senders = (int)num_arg("--max-senders",
+			    optarg, 1, 10000000);
+			break;
+		case OPT_MAX_REPORTS:
+			c->dcfg.max_reports = (int)num_arg(
+			    "--max-pending-reports", optarg, 1, 10000000);
 			break;
 		case 'v':
 			c->verbose++;

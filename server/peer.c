@@ -100,6 +100,8 @@ peer_free(struct peer *p)
 	free(p->secret);
 	free(p->remote_id);
 	free(p->remote_host);
+	free(p->session);
+	free(p->marks);
 	free(p);
 }
 
@@ -147,6 +149,7 @@ peer_close(struct peer *p, const char *fmt, ...)
 		tree_leave(srv, p->remote_id, "its parent lost the link");
 	}
 	lock_peer_closed(srv, p);
+	report_peer_closed(srv, p);
 	uplink_peer_closed(srv, p);
 
 	bufferevent_disable(p->bev, EV_READ);
@@ -197,6 +200,7 @@ peer_send(struct peer *p, const void *data, size_t len)
 		return -1;
 	}
 	p->last_tx_ms = now_ms();
+	p->tx_added += len;
 	return 0;
 }
 

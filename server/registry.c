@@ -141,6 +141,7 @@ registry_wins(const struct user *u, const char *secret, uint64_t time,
 static int
 registry_journal(struct registry *r, const struct user *u)
 {
+	/* u may be a candidate not yet in the table: journal first. */
 	struct jbuf	 b;
 	ssize_t		 n;
 	size_t		 off = 0;
@@ -182,15 +183,21 @@ enum registry_put
 registry_put(struct registry *r, const char *name, const char *secret,
     uint64_t time, const char *origin)
 {
-	struct user	*u;
+	struct user	*u, cand;
 	char		*s, *o;
 	size_t		 h;
 
+	cand.name = (char *)name;
+	cand.secret = (char *)secret;
+	cand.origin = (char *)origin;
+	cand.time = time;
 	if ((u = (struct user *)registry_find(r, name)) != NULL) {
 		if (strcmp(u->secret, secret) == 0)
 			return REG_UNCHANGED;
 		if (!registry_wins(u, secret, time, origin))
 			return REG_KEPT;
+		if (registry_journal(r, &cand) != 0)
+			return REG_ERROR;
 		if ((s = strdup(secret)) == NULL ||
 		    (o = strdup(origin)) == NULL)
 			fatal("strdup");
@@ -199,8 +206,11 @@ registry_put(struct registry *r, const char *name, const char *secret,
 		u->secret = s;
 		u->origin = o;
 		u->time = time;
-		return registry_journal(r, u) == 0 ? REG_REPLACED : REG_ERROR;
+		return REG_REPLACED;
 	}
+	/* Only what reached the disk may be acknowledged or used. */
+	if (registry_journal(r, &cand) != 0)
+		return REG_ERROR;
 	if (r->count >= r->nbuckets)
 		registry_grow(r);
 	if ((u = calloc(1, sizeof *u)) == NULL ||
@@ -213,7 +223,7 @@ registry_put(struct registry *r, const char *name, const char *secret,
 	u->next = r->buckets[h];
 	r->buckets[h] = u;
 	r->count++;
-	return registry_journal(r, u) == 0 ? REG_ADDED : REG_ERROR;
+	return REG_ADDED;
 }
 
 size_t

@@ -147,3 +147,14 @@ seen_parse_mid(const char *mid, char *origin, size_t len, uint64_t *n)
 		return -1;
 	return 0;
 }
+
+/* Each origin with the counter up to which everything was seen. */
+void
+seen_foreach(struct seen *s, void (*cb)(const char *, uint64_t, void *),
+    void *arg)
+{
+	int	 i;
+
+	for (i = 0; i < s->n; i++)
+		cb(s->o[i].id, s->o[i].floor, arg);
+}

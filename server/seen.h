@@ -18,5 +18,7 @@ void		 seen_free(struct seen *);
 int		 seen_add(struct seen *, const char *, uint64_t);
 uint64_t	 seen_floor(struct seen *, const char *);
 int		 seen_parse_mid(const char *, char *, size_t, uint64_t *);
+void		 seen_foreach(struct seen *, void (*)(const char *, uint64_t,
+		    void *), void *);
 
 #endif

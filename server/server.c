@@ -13,11 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "clock.h"
 #include "lock.h"
 #include "log.h"
 #include "msgbuild.h"
@@ -62,6 +64,7 @@ server_new(struct event_base *base, const struct config *cfg)
 	if (srv->dns == NULL)
 		srv->dns = evdns_base_new(base, 0);
 	uplink_init(srv);
+	delivery_init(srv);
 	return srv;
 }
 
@@ -157,23 +160,39 @@ server_listen(struct server *srv)
 	return 0;
 }
 
+#define SERVER_LEAVE_MAX_MS	200
+#define SERVER_LEAVE_POLL_MS	2
+
+/* Done leaving once every goodbye has left our buffers, or time is up. */
 static void
-server_leave_done_cb(evutil_socket_t fd, short events, void *arg)
+server_leave_check_cb(evutil_socket_t fd, short events, void *arg)
 {
+	struct server	*srv = arg;
+	struct timeval	 tv = { 0, SERVER_LEAVE_POLL_MS * 1000 };
+	struct peer	*p;
+	size_t		 pending = 0;
+
 	(void)fd;
 	(void)events;
-	server_shutdown(arg, "left the cluster");
+	TAILQ_FOREACH(p, &srv->peers, entry)
+		pending += evbuffer_get_length(bufferevent_get_output(p->bev));
+	if (pending == 0 || now_ms() >= srv->leave_deadline_ms) {
+		server_shutdown(srv, "left the cluster");
+		return;
+	}
+	event_base_once(srv->base, -1, EV_TIMEOUT, server_leave_check_cb, srv,
+	    &tv);
 }
 
 /*
  * Leave gracefully: tell our neighbours (children re-parent at once
  * instead of retrying us), close clients so they fail over, stop
- * accepting, and exit once that has had a moment to flush.
+ * accepting, and exit as soon as that has been written (at most
+ * SERVER_LEAVE_MAX_MS).
  */
 void
 server_leave(struct server *srv, const char *why)
 {
-	struct timeval	 tv = { 0, 200 * 1000 };
 	struct peer	*p;
 
 	if (srv->stopping)
@@ -181,13 +200,13 @@ server_leave(struct server *srv, const char *why)
 	log_info("leaving the cluster: %s", why);
 	tree_leave(srv, srv->id, why);
 	srv->stopping = 1;
+	srv->leave_deadline_ms = now_ms() + SERVER_LEAVE_MAX_MS;
 	if (srv->listener != NULL)
 		evconnlistener_disable(srv->listener);
 	TAILQ_FOREACH(p, &srv->peers, entry)
 		if (p->role == PEER_CLIENT || p->role == PEER_NEW)
 			peer_close(p, "server shutting down");
-	event_base_once(srv->base, -1, EV_TIMEOUT, server_leave_done_cb, srv,
-	    &tv);
+	server_leave_check_cb(-1, 0, srv);
 }
 
 /* Stop the loop; the caller frees. */
@@ -220,6 +239,7 @@ server_free(struct server *srv)
 			event_free(srv->sig_ev[i]);
 	if (srv->dns != NULL)
 		evdns_base_free(srv->dns, 0);
+	delivery_free(srv);
 	uplink_free(srv);
 	lock_table_free(srv->locks);
 	registry_free(srv->reg);

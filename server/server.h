@@ -13,6 +13,7 @@
 #include "frame.h"
 #include "json.h"
 #include "msg.h"
+#include "delivery.h"
 
 struct event_base;
 struct evconnlistener;
@@ -21,6 +22,8 @@ struct bufferevent;
 struct event;
 struct registry;
 struct lock_table;
+struct strmap;
+struct sender;
 struct uplink;
 
 #define SERVER_ID_LEN		24
@@ -50,6 +53,7 @@ struct config {
 	int		 heartbeat_timeout_ms;	/* --heartbeat-timeout */
 	const char	*data_dir;		/* --data-dir */
 	int		 verbose;
+	struct delivery_config dcfg;
 };
 
 enum peer_role {
@@ -65,6 +69,14 @@ enum peer_role {
 #define ROLE_UPLINK_AUTH	(1u << PEER_UPLINK_AUTH)
 #define ROLE_ANY		(ROLE_NEW | ROLE_CLIENT | ROLE_SERVER | \
 				 ROLE_UPLINK_AUTH)
+
+struct report;
+struct evbuffer_cb_entry;
+
+struct report_mark {
+	uint64_t	 end;		/* output offset just past the line */
+	struct report	*r;
+};
 
 struct peer {
 	TAILQ_ENTRY(peer)	 entry;
@@ -87,6 +99,19 @@ struct peer {
 	int			 anonymous;
 	int			 registered_here; /* REGISTER_SUCCESS sent */
 	unsigned		 features;
+
+	char			*session;	/* sender session id */
+	uint64_t		 auto_seq;	/* activity_seq we assign */
+	uint64_t		 login_wall_ms;
+
+	/* delivery reports: where queued lines end in the output */
+	uint64_t		 tx_added;
+	uint64_t		 tx_drained;
+	struct report_mark	*marks;
+	int			 mark_head;
+	int			 nmarks;
+	int			 capmarks;
+	struct evbuffer_cb_entry *mark_cb;
 
 	/* a server link */
 	char			*remote_id;
@@ -142,6 +167,17 @@ struct server {
 	struct seen		*seen_ctl;	/* flooded control messages */
 	struct seen		*seen_act;	/* activities */
 	uint64_t		 next_act;
+	uint64_t		 since_ms;	/* SYNC: we may lack from here */
+
+	struct act_list		 replay;
+	size_t			 replay_count;
+	size_t			 replay_bytes;
+	int			 replay_evicted_any;
+	struct strmap		*senders;
+	TAILQ_HEAD(, sender)	 sender_lru;
+	TAILQ_HEAD(, sender)	 senders_holding;
+	struct strmap		*reports;
+	TAILQ_HEAD(, report)	 report_list;
 	enum cluster_status	 status;
 	uint64_t		 status_sent_ms;
 
@@ -154,6 +190,7 @@ struct server {
 	int			 exit_code;
 	int			 stopping;	/* leaving: no failover */
 	int			 exiting;
+	uint64_t		 leave_deadline_ms;
 };
 
 enum cmd_ret {
@@ -161,7 +198,10 @@ enum cmd_ret {
 	CMD_CLOSE,
 };
 
-/* main.c / server.c */
+/* config.c */
+void		 config_defaults(struct config *);
+
+/* server.c */
 struct server	*server_new(struct event_base *, const struct config *);
 int		 server_listen(struct server *);
 void		 server_free(struct server *);
@@ -194,7 +234,6 @@ enum cmd_ret	 cmd_ping(struct peer *, struct msg *);
 enum cmd_ret	 cmd_authenticate(struct peer *, struct msg *);
 enum cmd_ret	 cmd_authenticate_success(struct peer *, struct msg *);
 enum cmd_ret	 cmd_close_notice(struct peer *, struct msg *);
-enum cmd_ret	 cmd_activity_broadcast(struct peer *, struct msg *);
 enum cmd_ret	 cmd_server_announce(struct peer *, struct msg *);
 enum cmd_ret	 cmd_lock_request(struct peer *, struct msg *);
 enum cmd_ret	 cmd_lock_answer(struct peer *, struct msg *);
@@ -233,7 +272,10 @@ void		 backup_send(struct server *, struct peer *);
 void		 backup_send_all(struct server *);
 
 /* activity.c */
-void		 activity_publish(struct peer *, struct msg *);
+enum cmd_ret	 activity_publish(struct peer *, struct msg *);
+enum cmd_ret	 cmd_activity_broadcast(struct peer *, struct msg *);
+enum cmd_ret	 cmd_activity_succ_info(struct peer *, struct msg *);
+enum cmd_ret	 cmd_activity_sync(struct peer *, struct msg *);
 
 /* cron.c */
 void		 cron_start(struct server *);

@@ -38,6 +38,7 @@
 #define UPLINK_BACKOFF_MAX_MS	2000
 #define UPLINK_BACKGROUND_MS	2000
 #define UPLINK_TARGETS_MAX	32
+#define UPLINK_SINCE_MARGIN_MS	1000	/* clock skew, in-flight lines */
 
 struct uplink_target {
 	char	 host[SERVER_NAME_MAX];
@@ -416,6 +417,8 @@ uplink_peer_closed(struct server *srv, struct peer *p)
 	if (st == UPLINK_ESTABLISHED) {
 		log_warnx("uplink: lost the parent link to %s:%d",
 		    u->parent.host, u->parent.port);
+		/* From here on we may miss activities: ask for them back. */
+		srv->since_ms = wall_ms() - UPLINK_SINCE_MARGIN_MS;
 		if (p->remote_id != NULL) {
 			known_mark_lost(srv, p->remote_id);
 			tree_leave(srv, p->remote_id, "its child lost the link");

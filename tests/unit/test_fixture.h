@@ -50,26 +50,12 @@ struct fx {
 	uint64_t		 now;
 };
 
-/* The configuration main.c's config_defaults() builds, secret "abc". */
+/* The daemon's default configuration, secret "abc", quiet logs. */
 static inline void
 fx_config(struct config *c)
 {
-	memset(c, 0, sizeof *c);
-	c->listen_host = "localhost";
-	c->listen_port = 3780;
-	c->remote_port = 3780;
-	c->announce_ms = 5000;
-	c->max_msg = 1024 * 1024;
-	c->client_outbuf = 16 * 1024 * 1024;
-	c->server_outbuf = 64 * 1024 * 1024;
-	c->max_conns = 16384;
-	c->max_servers = 256;
-	c->max_pending_reg = 1024;
-	c->register_timeout_ms = 5000;
-	c->auth_timeout_ms = 10000;
+	config_defaults(c);
 	c->liveness_ms = 4 * c->announce_ms;
-	c->heartbeat_ms = 500;
-	c->heartbeat_timeout_ms = 2000;
 	c->verbose = LOG_LVL_WARN;
 	snprintf(c->secret, sizeof c->secret, "%s", FX_SECRET);
 	c->secret_given = 1;

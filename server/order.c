@@ -1,0 +1,255 @@
+/*
+ * Per-sender order for our own clients.  Activities are forwarded to
+ * other servers the moment they arrive; only delivery to our clients
+ * waits, and only when there is a gap: the next expected activity_seq
+ * of a sender goes out at once (in-order traffic gains no latency), one
+ * ahead of a gap is held until the gap fills or --order-wait runs out,
+ * whichever is first.  A sender session a server has not heard of yet
+ * starts at activity_seq 1.  Activities that arrive after their gap was
+ * given up on are still delivered (late beats lost); repeats of one
+ * already delivered are dropped, whatever route they took.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "delivery.h"
+#include "log.h"
+#include "server.h"
+#include "strmap.h"
+
+#define ORDER_WINDOW	1024	/* delivered seqs remembered below next */
+#define ORDER_HELD_MAX	1024	/* held per sender before forcing */
+
+struct sender {
+	TAILQ_ENTRY(sender)	 lru;
+	TAILQ_ENTRY(sender)	 holding;	/* while nheld > 0 */
+	char			*sid;
+	char			*username;
+	uint64_t		 next;
+	uint64_t		 win[ORDER_WINDOW / 64];
+	struct act		**held;
+	int			 nheld;
+	int			 capheld;
+	uint64_t		 deadline_ms;
+};
+
+static void
+win_set(struct sender *s, uint64_t seq, int v)
+{
+	uint64_t	 i = seq % ORDER_WINDOW;
+
+	if (v)
+		s->win[i / 64] |= 1ULL << (i % 64);
+	else
+		s->win[i / 64] &= ~(1ULL << (i % 64));
+}
+
+static int
+win_get(const struct sender *s, uint64_t seq)
+{
+	uint64_t	 i = seq % ORDER_WINDOW;
+
+	return (s->win[i / 64] >> (i % 64)) & 1;
+}
+
+static void
+sender_free(struct server *srv, struct sender *s)
+{
+	int	 i;
+
+	TAILQ_REMOVE(&srv->sender_lru, s, lru);
+	if (s->nheld > 0)
+		TAILQ_REMOVE(&srv->senders_holding, s, holding);
+	strmap_del(srv->senders, s->sid);
+	for (i = 0; i < s->nheld; i++)
+		act_unref(s->held[i]);
+	free(s->held);
+	free(s->sid);
+	free(s->username);
+	free(s);
+}
+
+/* Find a sender, creating it (and forgetting an idle one) as needed. */
+static struct sender *
+sender_get(struct server *srv, const char *sid, const char *username)
+{
+	struct sender	*s, *old;
+
+	if ((s = strmap_get(srv->senders, sid)) != NULL) {
+		TAILQ_REMOVE(&srv->sender_lru, s, lru);
+		TAILQ_INSERT_TAIL(&srv->sender_lru, s, lru);
+		return s;
+	}
+	if ((int)strmap_count(srv->senders) >= srv->cfg.dcfg.max_senders) {
+		TAILQ_FOREACH(old, &srv->sender_lru, lru)
+			if (old->nheld == 0)
+				break;
+		if (old != NULL)
+			sender_free(srv, old);
+	}
+	if ((s = calloc(1, sizeof *s)) == NULL ||
+	    (s->sid = strdup(sid)) == NULL ||
+	    (s->username = strdup(username != NULL ? username : "")) == NULL)
+		fatal("sender_get");
+	s->next = 1;
+	strmap_put(srv->senders, sid, s);
+	TAILQ_INSERT_TAIL(&srv->sender_lru, s, lru);
+	return s;
+}
+
+/*
+ * May a client of this username take over (resume) session sid?  Only
+ * if nobody else has been sending under it.
+ */
+int
+order_session_owner(struct server *srv, const char *sid, const char *username)
+{
+	struct sender	*s = strmap_get(srv->senders, sid);
+
+	return s == NULL || strcmp(s->username, username) == 0;
+}
+
+/* Hand one activity to every logged-in client, sharing its bytes. */
+static void
+deliver(struct server *srv, struct act *a)
+{
+	struct peer	*p;
+	struct report	*r = a->report ? report_find(srv, a) : NULL;
+	const char	*bytes;
+	size_t		 len;
+	int		 targets = 0;
+
+	a->delivered = 1;
+	TAILQ_FOREACH(p, &srv->peers, entry) {
+		if (p->role != PEER_CLIENT || p->closing)
+			continue;
+		bytes = act_client_bytes(a,
+		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) != 0, &len);
+		targets++;
+		if (peer_send(p, bytes, len) == 0 && r != NULL)
+			report_mark(srv, r, p);
+	}
+	if (r != NULL)
+		report_local_done(srv, r, targets);
+}
+
+/* Deliver s->next and everything held right behind it. */
+static void
+sender_advance(struct server *srv, struct sender *s)
+{
+	struct act	*a;
+	int		 k = 0;
+
+	while (k < s->nheld && s->held[k]->seq <= s->next) {
+		a = s->held[k++];
+		if (a->seq == s->next) {
+			deliver(srv, a);
+			win_set(s, a->seq, 1);
+			s->next++;
+		}
+		act_unref(a);
+	}
+	if (k > 0) {
+		memmove(s->held, s->held + k,
+		    (size_t)(s->nheld - k) * sizeof *s->held);
+		s->nheld -= k;
+		if (s->nheld == 0)
+			TAILQ_REMOVE(&srv->senders_holding, s, holding);
+	}
+	s->deadline_ms = s->nheld > 0 ? now_ms() +
+	    (uint64_t)srv->cfg.dcfg.order_wait_ms : 0;
+}
+
+/* Stop waiting: skip the gaps, deliver everything held, in order. */
+static void
+sender_flush(struct server *srv, struct sender *s)
+{
+	uint64_t	 gap;
+
+	while (s->nheld > 0) {
+		for (gap = s->next; gap < s->held[0]->seq; gap++)
+			win_set(s, gap, 0);
+		log_debug("sender %s: gave up waiting for activity_seq "
+		    "%llu-%llu", s->sid, (unsigned long long)s->next,
+		    (unsigned long long)s->held[0]->seq - 1);
+		s->next = s->held[0]->seq;
+		sender_advance(srv, s);
+	}
+}
+
+/* An activity new to this server: deliver it now or hold it back. */
+void
+order_submit(struct server *srv, struct act *a)
+{
+	struct sender	*s;
+	int		 i;
+
+	if (a->sender == NULL) {
+		deliver(srv, a);
+		return;
+	}
+	s = sender_get(srv, a->sender, a->username);
+	if (a->seq < s->next) {
+		if (a->seq + ORDER_WINDOW < s->next || win_get(s, a->seq)) {
+			log_debug("sender %s: dropped repeated activity_seq "
+			    "%llu", s->sid, (unsigned long long)a->seq);
+			return;
+		}
+		win_set(s, a->seq, 1);
+		deliver(srv, a);	/* late, but not lost */
+		return;
+	}
+	if (a->seq == s->next) {
+		deliver(srv, a);
+		win_set(s, a->seq, 1);
+		s->next++;
+		if (s->nheld > 0)
+			sender_advance(srv, s);
+		return;
+	}
+	/* A gap: hold, sorted by seq, unless it is already held. */
+	for (i = 0; i < s->nheld && s->held[i]->seq < a->seq; i++)
+		;
+	if (i < s->nheld && s->held[i]->seq == a->seq)
+		return;
+	if (s->nheld == s->capheld) {
+		s->capheld = s->capheld ? s->capheld * 2 : 8;
+		if ((s->held = reallocarray(s->held, (size_t)s->capheld,
+		    sizeof *s->held)) == NULL)
+			fatal("reallocarray");
+	}
+	memmove(s->held + i + 1, s->held + i,
+	    (size_t)(s->nheld - i) * sizeof *s->held);
+	s->held[i] = a;
+	a->refs++;
+	if (s->nheld++ == 0) {
+		s->deadline_ms = now_ms() + (uint64_t)srv->cfg.dcfg.order_wait_ms;
+		TAILQ_INSERT_TAIL(&srv->senders_holding, s, holding);
+	}
+	if (s->nheld > ORDER_HELD_MAX)
+		sender_flush(srv, s);
+}
+
+/* Give up on gaps whose wait is over. */
+void
+order_cron(struct server *srv)
+{
+	struct sender	*s, *next;
+	uint64_t	 now = now_ms();
+
+	for (s = TAILQ_FIRST(&srv->senders_holding); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, holding);
+		if (now >= s->deadline_ms)
+			sender_flush(srv, s);
+	}
+}
+
+void
+order_free(struct server *srv)
+{
+	struct sender	*s;
+
+	while ((s = TAILQ_FIRST(&srv->sender_lru)) != NULL)
+		sender_free(srv, s);
+}

@@ -1,0 +1,339 @@
+/*
+ * Activities as a server keeps them, and the replay log.
+ *
+ * Every activity a server takes in (from a client or a link) is kept,
+ * reference counted, in a log bounded by count, bytes and age.  When two
+ * servers link up, each sends ACTIVITY_SYNC: for every origin server it
+ * has heard from, the counter up to which it has every activity ("vv"),
+ * and "since", the time from which it may have missed activities of
+ * origins it has never heard of.  Each side then replays what the other
+ * lacks; receivers drop repeats by message id.  A client that fails over
+ * with "resume" says, per sender, the last activity_seq it received, and
+ * is sent what it missed, per sender in order.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "delivery.h"
+#include "log.h"
+#include "msgbuild.h"
+#include "seen.h"
+#include "server.h"
+#include "strmap.h"
+
+#define VV_MAX	1024
+
+void
+delivery_init(struct server *srv)
+{
+	TAILQ_INIT(&srv->replay);
+	srv->senders = strmap_new();
+	TAILQ_INIT(&srv->sender_lru);
+	TAILQ_INIT(&srv->senders_holding);
+	srv->reports = strmap_new();
+	TAILQ_INIT(&srv->report_list);
+	srv->since_ms = wall_ms();
+}
+
+/* Copy a server line; the caller fills in the identity. */
+struct act *
+act_new(const char *line, size_t len, size_t act_off, size_t act_len)
+{
+	struct act	*a;
+
+	if ((a = calloc(1, sizeof *a)) == NULL ||
+	    (a->line = malloc(len + 1)) == NULL)
+		fatal("act_new");
+	memcpy(a->line, line, len);
+	a->line[len] = '\0';
+	a->len = len;
+	a->act_off = act_off;
+	a->act_len = act_len;
+	a->refs = 1;
+	return a;
+}
+
+void
+act_unref(struct act *a)
+{
+	if (a == NULL || --a->refs > 0)
+		return;
+	free(a->origin);
+	free(a->mid);
+	free(a->sender);
+	free(a->username);
+	free(a->line);
+	free(a->client_line);
+	free(a->seq_line);
+	free(a);
+}
+
+/*
+ * The bytes a client gets: {command, activity} for base-protocol
+ * clients, plus sender and activity_seq for those that asked.  Each is
+ * built once per activity, on first use, and shared by every client.
+ */
+const char *
+act_client_bytes(struct act *a, int with_seq, size_t *len)
+{
+	struct jbuf	 b;
+
+	if (with_seq && a->sender != NULL) {
+		if (a->seq_line == NULL) {
+			jbuf_init(&b);
+			msgb_begin(&b, CMD_ACTIVITY_BROADCAST);
+			msgb_raw(&b, F_ACTIVITY, a->line + a->act_off,
+			    a->act_len);
+			msgb_str(&b, F_SENDER, a->sender);
+			msgb_int(&b, F_ACTIVITY_SEQ, (long long)a->seq);
+			msgb_end(&b);
+			a->seq_line = jbuf_detach(&b, &a->seq_len);
+		}
+		*len = a->seq_len;
+		return a->seq_line;
+	}
+	if (a->client_line == NULL) {
+		jbuf_init(&b);
+		msgb_begin(&b, CMD_ACTIVITY_BROADCAST);
+		msgb_raw(&b, F_ACTIVITY, a->line + a->act_off, a->act_len);
+		msgb_end(&b);
+		a->client_line = jbuf_detach(&b, &a->client_len);
+	}
+	*len = a->client_len;
+	return a->client_line;
+}
+
+static void
+replay_evict_head(struct server *srv)
+{
+	struct act	*a = TAILQ_FIRST(&srv->replay);
+
+	TAILQ_REMOVE(&srv->replay, a, log_entry);
+	a->in_log = 0;
+	srv->replay_evicted_any = 1;
+	srv->replay_count--;
+	srv->replay_bytes -= a->len;
+	act_unref(a);
+}
+
+/* Keep an activity for replay; the oldest go first past the bounds. */
+void
+replay_append(struct server *srv, struct act *a)
+{
+	a->refs++;
+	a->in_log = 1;
+	TAILQ_INSERT_TAIL(&srv->replay, a, log_entry);
+	srv->replay_count++;
+	srv->replay_bytes += a->len;
+	while (srv->replay_count > srv->cfg.dcfg.replay_max ||
+	    srv->replay_bytes > srv->cfg.dcfg.replay_bytes)
+		replay_evict_head(srv);
+}
+
+/* Forget what has aged out of the replay window. */
+void
+replay_cron(struct server *srv)
+{
+	struct act	*a;
+	uint64_t	 now = wall_ms();
+
+	while ((a = TAILQ_FIRST(&srv->replay)) != NULL &&
+	    a->ts + (uint64_t)srv->cfg.dcfg.replay_window_ms < now)
+		replay_evict_head(srv);
+}
+
+/* The wall time from which the log is complete. */
+uint64_t
+replay_oldest_ts(struct server *srv)
+{
+	struct act	*a = TAILQ_FIRST(&srv->replay);
+
+	if (srv->replay_evicted_any && a != NULL)
+		return a->ts;
+	return 0;
+}
+
+static void
+sync_vv_cb(const char *origin, uint64_t floor, void *arg)
+{
+	struct jbuf	*b = arg;
+
+	if (b->p[b->len - 1] != '{')
+		jbuf_addc(b, ',');
+	jbuf_cstr(b, origin);
+	jbuf_addc(b, ':');
+	jbuf_int(b, (long long)floor);
+}
+
+/* Tell a new link what we have, so it can send us what we lack. */
+void
+replay_send_sync(struct server *srv, struct peer *to)
+{
+	struct jbuf	*b = &srv->out;
+
+	jbuf_reset(b);
+	msgb_begin(b, CMD_ACTIVITY_SYNC);
+	msgb_key(b, F_VV);
+	jbuf_addc(b, '{');
+	seen_foreach(srv->seen_act, sync_vv_cb, b);
+	jbuf_addc(b, '}');
+	msgb_int(b, F_SINCE, (long long)srv->since_ms);
+	msgb_end(b);
+	peer_send_jbuf(to, b);
+}
+
+struct vv_entry {
+	char		 origin[SERVER_NAME_MAX];
+	uint64_t	 floor;
+};
+
+/* Parse {"origin": counter, ...}; -1 if malformed. */
+static int
+vv_parse(struct json_span v, struct vv_entry *e, int *n)
+{
+	struct json_iter	 it;
+	struct json_span	 key, val;
+	enum json_type		 t;
+	long long		 c;
+
+	*n = 0;
+	json_iter_object(&it, v);
+	while (json_next_member(&it, &key, &val, &t)) {
+		if (t != JSON_NUMBER || json_num_int(val, &c) != 0 || c < 0)
+			return -1;
+		if (*n == VV_MAX)
+			return -1;
+		if (json_str_decode(key, e[*n].origin, sizeof e[*n].origin,
+		    NULL) != 0)
+			return -1;
+		e[(*n)++].floor = (uint64_t)c;
+	}
+	return 0;
+}
+
+/* A link's ACTIVITY_SYNC: replay every activity it lacks. */
+int
+replay_on_sync(struct server *srv, struct peer *from, struct json_span vv,
+    uint64_t since)
+{
+	struct vv_entry	*e;
+	struct act	*a;
+	int		 n, i, known, sent = 0;
+
+	if ((e = calloc(VV_MAX, sizeof *e)) == NULL)
+		fatal("calloc");
+	if (vv_parse(vv, e, &n) != 0) {
+		free(e);
+		return -1;
+	}
+	TAILQ_FOREACH(a, &srv->replay, log_entry) {
+		if (from->remote_id != NULL &&
+		    strcmp(a->origin, from->remote_id) == 0)
+			continue;
+		known = 0;
+		for (i = 0; i < n; i++) {
+			if (strcmp(e[i].origin, a->origin) == 0) {
+				known = 1;
+				break;
+			}
+		}
+		if (known ? a->oc <= e[i].floor : a->ts < since)
+			continue;
+		if (peer_send(from, a->line, a->len) != 0)
+			break;
+		sent++;
+	}
+	free(e);
+	if (sent > 0)
+		log_info("%s: replayed %d activities it lacked",
+		    peer_name(from), sent);
+	return 0;
+}
+
+static int
+act_cmp_sender_seq(const void *x, const void *y)
+{
+	const struct act	*a = *(const struct act *const *)x;
+	const struct act	*b = *(const struct act *const *)y;
+	int			 c;
+
+	if ((c = strcmp(a->sender, b->sender)) != 0)
+		return c;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/*
+ * A client resumed: send it, per sender in order, what it has not
+ * seen.  *partial is set when the log no longer reaches back far
+ * enough.  The "seen" map is the client's: sender -> last activity_seq.
+ */
+int
+replay_resume(struct server *srv, struct peer *p, struct json_span seen,
+    uint64_t since, int *partial)
+{
+	struct strmap		*m;
+	struct json_iter	 it;
+	struct json_span	 key, val;
+	enum json_type		 t;
+	struct act		*a, **v = NULL;
+	char			 sid[SERVER_NAME_MAX];
+	long long		 c;
+	uint64_t		*last;
+	size_t			 n = 0, cap = 0, i, len;
+	const char		*bytes;
+	int			 rc = 0, nseen = 0;
+
+	m = strmap_new();
+	json_iter_object(&it, seen);
+	while (json_next_member(&it, &key, &val, &t)) {
+		if (t != JSON_NUMBER || json_num_int(val, &c) != 0 || c < 0 ||
+		    json_str_decode(key, sid, sizeof sid, NULL) != 0 ||
+		    ++nseen > srv->cfg.dcfg.max_senders) {
+			rc = -1;
+			goto out;
+		}
+		if ((last = malloc(sizeof *last)) == NULL)
+			fatal("malloc");
+		*last = (uint64_t)c;
+		free(strmap_put(m, sid, last));
+	}
+	TAILQ_FOREACH(a, &srv->replay, log_entry) {
+		if (!a->delivered || a->sender == NULL)
+			continue;
+		last = strmap_get(m, a->sender);
+		if (last != NULL ? a->seq <= *last : a->ts < since)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((v = reallocarray(v, cap, sizeof *v)) == NULL)
+				fatal("reallocarray");
+		}
+		v[n++] = a;
+	}
+	qsort(v, n, sizeof *v, act_cmp_sender_seq);
+	for (i = 0; i < n; i++) {
+		bytes = act_client_bytes(v[i], 1, &len);
+		if (peer_send(p, bytes, len) != 0)
+			break;
+	}
+	*partial = replay_oldest_ts(srv) > since;
+	log_info("%s: resumed, replayed %zu activities%s", peer_name(p), n,
+	    *partial ? " (the log no longer reaches back far enough)" : "");
+out:
+	free(v);
+	strmap_free_values(m);
+	return rc;
+}
+
+void
+delivery_free(struct server *srv)
+{
+	while (!TAILQ_EMPTY(&srv->replay))
+		replay_evict_head(srv);
+	order_free(srv);
+	report_free(srv);
+	strmap_free(srv->senders);
+	strmap_free(srv->reports);
+}
