@@ -204,6 +204,12 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_MID, S, 0, NAME_MAX_LEN },
 		{ F_INFO, S, 0, INFO_MAX_LEN },
 	} },
+	[CMD_USER_PRESENCE] = { "USER_PRESENCE", {
+		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_TIME, N, MSG_REQ, 0 },
+		{ F_MID, S, 0, NAME_MAX_LEN },
+	} },
 	[CMD_ACTIVITY_SYNC] = { "ACTIVITY_SYNC", {
 		{ F_VV, O, MSG_REQ, 0 },
 		{ F_SINCE, N, MSG_REQ, 0 },

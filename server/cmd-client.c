@@ -186,6 +186,8 @@ cmd_login(struct peer *p, struct msg *m)
 	backup_send(srv, p);
 	if (p->features & FEAT_BIT(FEAT_CLUSTER_STATUS))
 		known_send_status(srv, p);
+	if (!p->anonymous && (p->features & FEAT_BIT(FEAT_RESUME)) == 0)
+		presence_login(srv, p);
 	if (resumed != NULL && res.have_seen &&
 	    replay_resume(srv, p, res.seen, (uint64_t)res.since, &partial) != 0) {
 		peer_reply_close(p, CMD_INVALID_MESSAGE,
@@ -200,6 +202,8 @@ enum cmd_ret
 cmd_logout(struct peer *p, struct msg *m)
 {
 	(void)m;
+	if (p->role == PEER_CLIENT && !p->anonymous)
+		presence_announce(p->srv, p->username, "");
 	peer_close(p, "client logged out");
 	return CMD_CLOSE;
 }

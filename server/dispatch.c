@@ -78,6 +78,8 @@ static const struct cmd_entry cmd_table[CMD__COUNT] = {
 	    "is sent by servers, not to them", NULL },
 	[CMD_ACTIVITY_SUCC_INFO] = { ROLE_SERVER, CMD_INVALID_MESSAGE,
 	    SERVER_ONLY, cmd_activity_succ_info },
+	[CMD_USER_PRESENCE] = { ROLE_SERVER, CMD_INVALID_MESSAGE,
+	    SERVER_ONLY, cmd_user_presence },
 	[CMD_ACTIVITY_SYNC] = { ROLE_SERVER, CMD_INVALID_MESSAGE,
 	    SERVER_ONLY, cmd_activity_sync },
 	[CMD_ACTIVITY_SENDING_REPORT] = { 0, CMD_INVALID_MESSAGE,

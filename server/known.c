@@ -86,6 +86,7 @@ known_mark_lost(struct server *srv, const char *id)
 
 	if ((k = known_find(srv, id)) != NULL && k->state == KNOWN_UP) {
 		k->state = KNOWN_LOST;
+		k->lost_wall_ms = wall_ms();
 		log_info("server %s (%s:%d) lost", k->id, k->host, k->port);
 	}
 }
@@ -200,6 +201,9 @@ known_check(struct server *srv)
 
 		if (k->state != KNOWN_UNAVAILABLE &&
 		    now - k->last_seen_ms > (uint64_t)srv->cfg.liveness_ms) {
+			if (k->state == KNOWN_UP)
+				k->lost_wall_ms = wall_ms() -
+				    (now - k->last_seen_ms);
 			k->state = KNOWN_UNAVAILABLE;
 			log_info("server %s (%s:%d) unavailable: no announce "
 			    "for %d ms", k->id, k->host, k->port,

@@ -135,6 +135,7 @@ struct known_server {
 	long long	 load;
 	uint64_t	 last_seen_ms;
 	enum known_state state;
+	uint64_t	 lost_wall_ms;	/* when it was last lost */
 	int		 reconnecting;	/* it said so in its announce */
 };
 
@@ -176,6 +177,7 @@ struct server {
 	struct strmap		*senders;
 	TAILQ_HEAD(, sender)	 sender_lru;
 	TAILQ_HEAD(, sender)	 senders_holding;
+	struct strmap		*presence;	/* username -> server */
 	struct strmap		*reports;
 	TAILQ_HEAD(, report)	 report_list;
 	enum cluster_status	 status;
@@ -276,6 +278,12 @@ enum cmd_ret	 activity_publish(struct peer *, struct msg *);
 enum cmd_ret	 cmd_activity_broadcast(struct peer *, struct msg *);
 enum cmd_ret	 cmd_activity_succ_info(struct peer *, struct msg *);
 enum cmd_ret	 cmd_activity_sync(struct peer *, struct msg *);
+
+/* presence.c */
+void		 presence_announce(struct server *, const char *,
+		    const char *);
+void		 presence_login(struct server *, struct peer *);
+enum cmd_ret	 cmd_user_presence(struct peer *, struct msg *);
 
 /* cron.c */
 void		 cron_start(struct server *);

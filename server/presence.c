@@ -1,0 +1,116 @@
+/*
+ * Where registered users are logged in, so a base-protocol client (one
+ * that cannot ask to resume) still gets what it missed when its server
+ * dies: every server learns, by a flooded USER_PRESENCE, on which server
+ * each registered user logged in last.  When that user logs in again
+ * and that server is gone, the new server replays the activities sent
+ * since the old one was lost (less a margin, so the guarantee is at
+ * least once around the failure) from its replay log.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "delivery.h"
+#include "log.h"
+#include "msgbuild.h"
+#include "registry.h"
+#include "server.h"
+#include "strmap.h"
+
+#define PRESENCE_MARGIN_MS	250
+
+struct presence {
+	char		 server[SERVER_NAME_MAX];	/* "" when logged out */
+	uint64_t	 time;
+};
+
+static void
+presence_set(struct server *srv, const char *username, const char *server,
+    uint64_t time)
+{
+	struct presence	*pr;
+
+	if ((pr = strmap_get(srv->presence, username)) == NULL) {
+		if ((pr = calloc(1, sizeof *pr)) == NULL)
+			fatal("calloc");
+		strmap_put(srv->presence, username, pr);
+	} else if (time < pr->time)
+		return;		/* older news */
+	snprintf(pr->server, sizeof pr->server, "%s", server);
+	pr->time = time;
+}
+
+/* Tell the tree where username is now ("" after a logout). */
+void
+presence_announce(struct server *srv, const char *username, const char *server)
+{
+	struct jbuf	*b = &srv->out;
+	uint64_t	 now = wall_ms();
+
+	presence_set(srv, username, server, now);
+	jbuf_reset(b);
+	msgb_begin(b, CMD_USER_PRESENCE);
+	msgb_str(b, F_USERNAME, username);
+	msgb_str(b, F_ID, server);
+	msgb_int(b, F_TIME, (long long)now);
+	tree_add_mid(srv, b);
+	msgb_end(b);
+	tree_send_servers(srv, NULL, b->p, b->len);
+}
+
+/*
+ * A registered user without resume logs in: if the server it was on is
+ * lost, replay what was sent since.  Returns how many were replayed.
+ */
+void
+presence_login(struct server *srv, struct peer *p)
+{
+	static const struct json_span	 none = { "{}", 2 };
+	struct presence			*pr;
+	struct known_server		*k;
+	uint64_t			 since;
+	int				 partial = 0;
+
+	pr = strmap_get(srv->presence, p->username);
+	if (pr != NULL && pr->server[0] != '\0' &&
+	    strcmp(pr->server, srv->id) != 0 &&
+	    (k = known_find(srv, pr->server)) != NULL &&
+	    k->state != KNOWN_UP && k->lost_wall_ms != 0) {
+		since = k->lost_wall_ms > PRESENCE_MARGIN_MS ?
+		    k->lost_wall_ms - PRESENCE_MARGIN_MS : 0;
+		if (since < pr->time)
+			since = pr->time;
+		log_info("%s: its server %s was lost: replaying since then",
+		    peer_name(p), k->id);
+		replay_resume(srv, p, none, since, &partial);
+	}
+	presence_announce(srv, p->username, srv->id);
+}
+
+/* USER_PRESENCE from a link: record it, pass it on. */
+enum cmd_ret
+cmd_user_presence(struct peer *p, struct msg *m)
+{
+	struct server	*srv = p->srv;
+	struct jbuf	*b = &srv->out;
+	long long	 time;
+
+	if (msg_int(m, F_TIME, &time) != 0 || time < 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "USER_PRESENCE: 'time' must be a time in ms");
+		return CMD_CLOSE;
+	}
+	if (!tree_seen(srv, m))
+		return CMD_OK;
+	/* Only registered names: a peer cannot make this table grow. */
+	if (registry_find(srv->reg, m->str[F_USERNAME]) != NULL)
+		presence_set(srv, m->str[F_USERNAME], m->str[F_ID],
+		    (uint64_t)time);
+	jbuf_reset(b);
+	jbuf_add(b, m->line, m->len);
+	jbuf_addc(b, '\n');
+	tree_send_servers(srv, p, b->p, b->len);
+	return CMD_OK;
+}
