@@ -20,6 +20,7 @@ struct event;
 #define BENCH_ADDRS_MAX		64
 #define BENCH_SERVERS_MAX	32
 #define BENCH_SIZES_MAX		16
+#define BENCH_SENDERS_MAX	16
 
 /* ------------------------------------------------------------ options */
 
@@ -218,6 +219,18 @@ struct client {
 	int		 backup[BENCH_ADDRS_MAX];
 	int		 nbackup;
 	int		 used_backup;	/* last failover went by the BACKUP_LIST */
+
+	/* sessions (features activity_seq and resume) */
+	char		 session[64];	/* ours, from LOGIN_SUCCESS */
+	char		 resumed[16];	/* "ok"/"partial" from the last resume */
+	uint64_t	 next_aseq;	/* publishing: the next activity_seq */
+	struct {
+		char	 sid[64];
+		uint64_t last;		/* highest activity_seq seen in order */
+	}		 senders[BENCH_SENDERS_MAX];
+	int		 nsenders;
+	uint64_t	 resumes_ok;
+	uint64_t	 resumes_partial;
 
 	/* counters */
 	uint64_t	 logins;

@@ -158,7 +158,7 @@ send_login(struct client *c)
 {
 	struct jbuf	 b;
 	char		*dup, *tok, *save = NULL;
-	int		 n = 0;
+	int		 n = 0, i;
 
 	jbuf_init(&b);
 	jbuf_adds(&b, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
@@ -175,6 +175,21 @@ send_login(struct client *c)
 		}
 		free(dup);
 		jbuf_addc(&b, ']');
+	}
+	/* After a loss, pick the session up where we were, if we may. */
+	if (c->logins > 0 && c->session[0] != '\0' &&
+	    client_feature_accepted(c, "resume")) {
+		jbuf_adds(&b, ",\"resume\":{\"session\":");
+		jbuf_cstr(&b, c->session);
+		jbuf_adds(&b, ",\"seen\":{");
+		for (i = 0; i < c->nsenders; i++) {
+			if (i > 0)
+				jbuf_addc(&b, ',');
+			jbuf_cstr(&b, c->senders[i].sid);
+			jbuf_addc(&b, ':');
+			jbuf_int(&b, (long long)c->senders[i].last);
+		}
+		jbuf_adds(&b, "}}");
 	}
 	jbuf_adds(&b, "}\n");
 	client_queue(c, b.p, b.len);
@@ -223,7 +238,12 @@ client_send_activity(struct client *c, uint32_t pub, uint32_t seq, int size)
 	client_queue(c, head, (size_t)hn);
 	client_queue(c, act, (size_t)an);
 	client_queue(c, pad, (size_t)padlen);
-	client_queue(c, "\"}}\n", 4);
+	if (client_feature_accepted(c, "activity_seq")) {
+		hn = snprintf(head, sizeof head, "\"},\"activity_seq\":%" PRIu64
+		    "}\n", ++c->next_aseq);
+		client_queue(c, head, (size_t)hn);
+	} else
+		client_queue(c, "\"}}\n", 4);
 }
 
 int
@@ -276,6 +296,43 @@ field_u64(const char *p, const char *end, const char *key, size_t klen,
 	return 0;
 }
 
+/*
+ * Remember, per sender session, the highest activity_seq received with
+ * nothing missing before it: what a resumed login says it has seen.
+ */
+static void
+track_sender(struct client *c, const char *p, const char *end)
+{
+	const char	*s, *q;
+	uint64_t	 seq;
+	size_t		 n;
+	int		 i;
+
+	if ((s = memmem(p, (size_t)(end - p), "\"sender\":\"", 10)) == NULL)
+		return;
+	s += 10;
+	if ((q = memchr(s, '"', (size_t)(end - s))) == NULL)
+		return;
+	n = (size_t)(q - s);
+	if (n >= sizeof c->senders[0].sid ||
+	    field_u64(q, end, "\"activity_seq\":", 15, &seq, &p) != 0)
+		return;
+	for (i = 0; i < c->nsenders; i++)
+		if (strlen(c->senders[i].sid) == n &&
+		    memcmp(c->senders[i].sid, s, n) == 0)
+			break;
+	if (i == c->nsenders) {
+		if (c->nsenders == BENCH_SENDERS_MAX)
+			return;
+		memcpy(c->senders[i].sid, s, n);
+		c->senders[i].sid[n] = '\0';
+		c->senders[i].last = 0;
+		c->nsenders++;
+	}
+	if (seq == c->senders[i].last + 1)
+		c->senders[i].last = seq;
+}
+
 static void
 on_broadcast(struct client *c, const char *line, size_t len)
 {
@@ -288,6 +345,8 @@ on_broadcast(struct client *c, const char *line, size_t len)
 	    field_u64(p, end, "\"seq\":", 6, &seq, &p) != 0 ||
 	    field_u64(p, end, "\"ts\":", 5, &ts, &p) != 0)
 		return;		/* not one of ours (a probe) */
+	if (c->accepted & FEAT_BIT(FEAT_ACTIVITY_SEQ))
+		track_sender(c, p, end);
 	c->rx++;
 	if (client_ops->deliver != NULL)
 		client_ops->deliver(c, (uint32_t)pub, (uint32_t)seq, ts);
@@ -342,6 +401,20 @@ on_login_success(struct client *c, struct msg *m)
 	enum json_type		 t;
 	int			 i;
 
+	if (m->str[F_SESSION] != NULL)
+		snprintf(c->session, sizeof c->session, "%s",
+		    m->str[F_SESSION]);
+	c->resumed[0] = '\0';
+	if (m->str[F_RESUME] == NULL)
+		c->next_aseq = 0;	/* a new session numbers from 1 */
+	else {
+		snprintf(c->resumed, sizeof c->resumed, "%s",
+		    m->str[F_RESUME]);
+		if (strcmp(c->resumed, "ok") == 0)
+			c->resumes_ok++;
+		else
+			c->resumes_partial++;
+	}
 	c->accepted = 0;
 	c->said_features = m->type[F_FEATURES] == JSON_ARRAY;
 	if (c->said_features) {

@@ -53,9 +53,10 @@ usage(FILE *f)
 "  failover   steady load (default 2000/s), then kill -9 of one server;\n"
 "             its clients (the orphans) fail over to the servers of the\n"
 "             BACKUP_LIST if the server offers feature backup_list, else\n"
-"             to the next server of --servers/the cluster.  Reports the time\n"
-"             until every orphan is logged in elsewhere and receiving, and\n"
-"             loss/duplicates/order per orphan.\n"
+"             to the next server of --servers/the cluster, resuming their\n"
+"             session if it offers resume.  Reports what the server offered\n"
+"             and what was used, the time until every orphan is logged in\n"
+"             elsewhere and receiving, and loss/duplicates/order per orphan.\n"
 "  register   REGISTER -> REGISTER_SUCCESS latency on clusters of each size\n"
 "             of --sizes, and the server-to-server messages one registration\n"
 "             costs, counted on the links by a counting proxy the bench puts\n"
@@ -99,7 +100,12 @@ usage(FILE *f)
 "                        a leaf in both topologies)\n"
 "  --kill-after-ms MS    when, after publishing starts (default 3000)\n"
 "  --features LIST       LOGIN features to ask for (failover default\n"
-"                        backup_list; other workloads none: base protocol)\n"
+"                        backup_list,activity_seq,resume; other workloads\n"
+"                        none: the base protocol).  With activity_seq the\n"
+"                        publishers number their activities; with resume\n"
+"                        an orphan logs in again with its session and what\n"
+"                        it has seen per sender, and the server replays the\n"
+"                        gap (duplicates it replays are counted apart)\n"
 "  --settle-ms MS        after the last publish, stop once nothing new\n"
 "                        arrived for MS (default 1000)\n"
 "\n"
@@ -711,7 +717,7 @@ parse_args(int argc, char **argv)
 		if (!set_pubsrv)
 			opts.pub_server = 0;
 		if (!set_feat)
-			opts.features = "backup_list";
+			opts.features = "backup_list,activity_seq,resume";
 		break;
 	default:
 		if (set_dur && opts.rate > 0 && !set_msgs)

@@ -3,8 +3,9 @@
 # markdown table of the results with the machine and the date.
 #
 #  1. our workloads with bin/activity-bench (each on its own fresh
-#     loopback cluster): fanout on 3 and on 9 servers, an unpaced flood,
-#     steady 10k/s, failover, register on 1/3/5 servers, 10000 idle clients
+#     loopback cluster): fanout on 3 and on 9 servers (chain and star), an
+#     unpaced flood, steady 10k/s, failover (base protocol, and with
+#     session resume), register on 1/3/5 servers, 10000 idle clients
 #  2. if nats-server and the shared load generator (bench-peer) are
 #     available: the SAME fan-out (30 subs, 3 pubs, 3 servers, 200 B,
 #     window 100; NATS with --pubs-subscribe) and steady (10k/s) workloads
@@ -89,9 +90,11 @@ ours() {
 if [ "${BENCH_SKIP_OURS:-0}" != 1 ]; then
     ours fanout3 120 fanout --cluster 3 --subs 30 --pubs 3 --msgs 100000 --size 200 --window 100
     ours fanout9 120 fanout --cluster 9 --subs 30 --pubs 3 --msgs 100000 --size 200 --window 100
+    ours fanout9star 120 fanout --cluster 9 --topology star --subs 30 --pubs 3 --msgs 100000 --size 200 --window 100
     ours flood 120 fanout --cluster 3 --subs 30 --pubs 3 --msgs 100000 --size 200 --window 0
     ours steady 60 steady --cluster 3 --subs 30 --pubs 3 --rate 10000 --duration 5
-    ours failover 60 failover --cluster 3 --subs 30 --rate 2000 --duration 6 --kill-after-ms 2000
+    ours failover 60 failover --cluster 3 --subs 30 --rate 2000 --duration 6 --kill-after-ms 2000 --features backup_list
+    ours failover-resume 60 failover --cluster 3 --subs 30 --rate 2000 --duration 6 --kill-after-ms 2000 --features backup_list,activity_seq,resume
     ours register 150 register --cluster 1 --sizes 1,3,5 --count 200
     ours idle 120 idle --cluster 1 --conns "$IDLE_CONNS"
 fi

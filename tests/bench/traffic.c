@@ -418,6 +418,15 @@ rusage_cpu_s(void)
 	    ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
+static void
+strlcat_(char *dst, const char *src, size_t size)
+{
+	size_t	 n = strlen(dst);
+
+	if (n + 1 < size)
+		snprintf(dst + n, size - n, "%s", src);
+}
+
 static const char *
 fmt_rate(double v, char *buf, size_t len)
 {
@@ -445,8 +454,9 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 	int		 per_server[BENCH_SERVERS_MAX], expected = 0;
 	int		 said = 0;
 	long		 hwm_max = -1;
+	int		 resumes = 0, pub_orphans = 0;
 	unsigned	 accepted = 0;
-	char		 r1[32], r2[32], what[160];
+	char		 r1[32], r2[32], what[256], feats[128];
 	const char	*status;
 
 	jbuf_init(&b);
@@ -479,6 +489,8 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 			continue;
 		}
 		norph++;
+		if (c->role == CR_PUB)
+			pub_orphans++;
 		via_backup += c->used_backup;
 		orph_lost += l;
 		if (l > orph_lost_max)
@@ -613,10 +625,26 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 			}
 			jbuf_addc(&b, ']');
 		}
+		json_kstr(&b, "duplicates_note", "with resume the server replays "
+		    "from the last in-order activity_seq per sender; what it "
+		    "replays twice is counted in orphan_duplicated (a client "
+		    "drops those by sender and activity_seq)");
 		json_kstr(&b, "failover_by", norph == 0 ? "none" :
 		    via_backup == norph ? "backup_list" : via_backup == 0 ?
 		    "server_list" : "mixed");
+		{
+			uint64_t rok = 0, rpart = 0;
+
+			for (i = 0; i < T.ncl; i++) {
+				rok += T.cls[i].resumes_ok;
+				rpart += T.cls[i].resumes_partial;
+			}
+			json_kint(&b, "resumed_ok", (long long)rok);
+			json_kint(&b, "resumed_partial", (long long)rpart);
+			resumes = (int)(rok + rpart);
+		}
 		json_kint(&b, "orphans_expected", expected);
+		json_kint(&b, "publishers_orphaned", pub_orphans);
 		json_kint(&b, "orphans", norph);
 		json_kint(&b, "orphans_logged_in_again", nrel);
 		json_kint(&b, "orphans_receiving_again", nfirst);
@@ -688,6 +716,17 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 		jbuf_adds(&b, "]}");
 	}
 
+	feats[0] = '\0';
+	for (i = 0; i < FEAT__COUNT && said; i++) {
+		if ((accepted & (1u << i)) == 0)
+			continue;
+		if (feats[0] != '\0')
+			strlcat_(feats, ",", sizeof feats);
+		strlcat_(feats, msg_feature_names[i], sizeof feats);
+	}
+	if (feats[0] == '\0')
+		snprintf(feats, sizeof feats, "none (base protocol)");
+
 	loadavg_read(la);
 	bench_say("== %s run %d: %d servers%s, %d subs + %d pubs, %" PRIu64
 	    " x %d B, %s %s: %s (%s)", opts.workload_name, env->run, cl.n,
@@ -706,6 +745,11 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 	    PRIu64 "  bench cpu %.2f s  load %.2f -> %.2f", lost, dups, ooo,
 	    cpu, env->load_before[0], la[0]);
 	if (opts.workload == WL_FAILOVER) {
+		if (pub_orphans > 0)
+			bench_say("   note: %d publisher%s on the killed server "
+			    "(REDIRECT at login moved %s there)", pub_orphans,
+			    pub_orphans == 1 ? " was" : "s were",
+			    pub_orphans == 1 ? "it" : "them");
 		bench_say("   killed server %d: %d orphans (%d expected), by %s;"
 		    " logged in again %d (max %.1f ms), receiving again %d "
 		    "(median %.1f ms, max %.1f ms)", T.kill_index, norph,
@@ -714,23 +758,25 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 		    "mixed", nrel, rel_max, nfirst, first_med, first_max);
 		bench_say("   orphans lost %" PRIu64 " (worst %" PRIu64 "), "
 		    "duplicated %" PRIu64 ", out of order %" PRIu64 "; "
-		    "others lost %" PRIu64 "; features offered: %s",
-		    orph_lost, orph_lost_max, orph_dups, orph_ooo,
-		    non_orph_lost, said ? "(see JSON)" : "none (base protocol)");
+		    "others lost %" PRIu64 "; features used: %s; %d logins "
+		    "resumed a session", orph_lost, orph_lost_max, orph_dups,
+		    orph_ooo, non_orph_lost, feats, resumes);
 	}
 
 	/* the markdown row */
 	if (opts.workload == WL_FAILOVER) {
 		snprintf(what, sizeof what, "failover, %d servers, %d clients, "
-		    "%s/s, kill -9 server %d", cl.n, T.ncl,
-		    fmt_rate(opts.rate, r1, sizeof r1), T.kill_index);
-		bench_row(what, "%d orphans (by %s): all receiving again after "
-		    "%.1f ms (median %.1f); orphans lost %" PRIu64 " (worst %"
-		    PRIu64 "), dup %" PRIu64 ", ooo %" PRIu64 "; %s | %.2f",
-		    norph, norph == 0 ? "-" : via_backup == norph ?
+		    "%s/s, kill -9 server %d; features used: %s", cl.n, T.ncl,
+		    fmt_rate(opts.rate, r1, sizeof r1), T.kill_index, feats);
+		bench_row(what, "%d orphans%s (by %s): all receiving again "
+		    "after %.1f ms (median %.1f); orphans lost %" PRIu64
+		    " (worst %" PRIu64 "), dup %" PRIu64 ", ooo %" PRIu64
+		    ", others lost %" PRIu64 "; %s | %.2f",
+		    norph, pub_orphans ? " incl. the publisher" : "",
+		    norph == 0 ? "-" : via_backup == norph ?
 		    "BACKUP_LIST" : via_backup == 0 ? "server list" : "mixed",
 		    first_max, first_med, orph_lost, orph_lost_max, orph_dups,
-		    orph_ooo, status, env->load_before[0]);
+		    orph_ooo, non_orph_lost, status, env->load_before[0]);
 	} else if (opts.workload == WL_STEADY) {
 		snprintf(what, sizeof what, "steady, %d servers, %d subs + %d "
 		    "pubs, %s publishes/s, %d B", cl.n, T.nsubs, T.npubs,
