@@ -251,18 +251,30 @@ msg_cmd_lookup(const char *name, size_t len, enum msg_cmd *cmd)
 	return -1;
 }
 
+/* Which field a key names; the common unescaped case costs no decode. */
 static int
 field_lookup(struct json_span key, enum msg_field *f)
 {
-	int	 i;
+	static size_t	 lens[F__COUNT];
+	int		 i;
 
-	for (i = 0; i < F__COUNT; i++) {
-		if (json_key_eq(key, field_names[i])) {
-			*f = (enum msg_field)i;
-			return 0;
-		}
+	if (lens[0] == 0)
+		for (i = 0; i < F__COUNT; i++)
+			lens[i] = strlen(field_names[i]);
+	if (memchr(key.p, '\\', key.len) != NULL) {
+		for (i = 0; i < F__COUNT; i++)
+			if (json_key_eq(key, field_names[i]))
+				break;
+	} else {
+		for (i = 0; i < F__COUNT; i++)
+			if (lens[i] == key.len &&
+			    memcmp(field_names[i], key.p, key.len) == 0)
+				break;
 	}
-	return -1;
+	if (i == F__COUNT)
+		return -1;
+	*f = (enum msg_field)i;
+	return 0;
 }
 
 static const struct msg_field_def *

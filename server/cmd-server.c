@@ -102,6 +102,8 @@ merge_users(struct server *srv, struct peer *from, struct json_span users,
 			break;
 		}
 		r = registry_put(srv->reg, name, secret, (uint64_t)time, origin);
+		if (r == REG_REPLACED)
+			tree_user_replaced(srv, name);
 		if (r != REG_ADDED && r != REG_REPLACED)
 			continue;
 		if (nfwd++ == 0) {

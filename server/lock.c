@@ -382,9 +382,18 @@ lock_on_result(struct server *srv, struct peer *from, int success,
 	if ((l = lock_find(srv, username)) != NULL &&
 	    strcmp(l->origin, origin) == 0 && !l->mine)
 		lock_free(srv->locks, l);
-	if (success && registry_put(srv->reg, username, secret, time,
-	    origin) == REG_ERROR)
+	if (!success)
+		return;
+	switch (registry_put(srv->reg, username, secret, time, origin)) {
+	case REG_ERROR:
 		log_warnx("could not journal user %s", username);
+		break;
+	case REG_REPLACED:
+		tree_user_replaced(srv, username);
+		break;
+	default:
+		break;
+	}
 }
 
 /*

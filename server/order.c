@@ -132,6 +132,10 @@ deliver(struct server *srv, struct act *a)
 	}
 	if (r != NULL)
 		report_local_done(srv, r, targets);
+	/* The log keeps only the server line; a replay rebuilds these. */
+	free(a->client_line);
+	free(a->seq_line);
+	a->client_line = a->seq_line = NULL;
 }
 
 /* Deliver s->next and everything held right behind it. */

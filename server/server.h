@@ -258,6 +258,7 @@ int		 tree_parse_path(struct json_span, char **, int *);
 void		 tree_free_path(char **, int);
 void		 tree_add_path(struct server *, struct jbuf *);
 void		 tree_leave(struct server *, const char *, const char *);
+void		 tree_user_replaced(struct server *, const char *);
 
 /* known.c */
 struct known_server *known_find(struct server *, const char *);

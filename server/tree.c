@@ -241,3 +241,29 @@ tree_send_users(struct server *srv, struct peer *to, int auth)
 	users_flush(&o);
 	jbuf_free(&o.b);
 }
+
+/*
+ * A name registered on both sides of a split was settled in favour of
+ * the other registration: sessions logged in with the losing secret end
+ * now, told why, so only one account goes by that name.
+ */
+void
+tree_user_replaced(struct server *srv, const char *name)
+{
+	const struct user	*u = registry_find(srv->reg, name);
+	struct peer		*p;
+
+	if (u == NULL)
+		return;
+	log_warnx("user %s: a conflicting registration from %s won; ending "
+	    "sessions with the other secret", name, u->origin);
+	TAILQ_FOREACH(p, &srv->peers, entry) {
+		if (p->role != PEER_CLIENT || p->closing || p->anonymous ||
+		    strcmp(p->username, name) != 0 ||
+		    strcmp(p->secret, u->secret) == 0)
+			continue;
+		peer_reply_close(p, CMD_AUTHENTICATION_FAIL,
+		    "this username was registered elsewhere first, with "
+		    "another secret; that registration wins");
+	}
+}
