@@ -172,8 +172,12 @@ sender_flush(struct server *srv, struct sender *s)
 	uint64_t	 gap;
 
 	while (s->nheld > 0) {
-		for (gap = s->next; gap < s->held[0]->seq; gap++)
-			win_set(s, gap, 0);
+		/* A hostile sender may leave a gap of 2^53: bound the work. */
+		if (s->held[0]->seq - s->next >= ORDER_WINDOW)
+			memset(s->win, 0, sizeof s->win);
+		else
+			for (gap = s->next; gap < s->held[0]->seq; gap++)
+				win_set(s, gap, 0);
 		log_debug("sender %s: gave up waiting for activity_seq "
 		    "%llu-%llu", s->sid, (unsigned long long)s->next,
 		    (unsigned long long)s->held[0]->seq - 1);

@@ -109,6 +109,8 @@ conn_free(struct conn *c)
 		bufferevent_free(c->retiring[i].bev);
 	for (i = 0; i < c->nqueue; i++)
 		free(c->queue[i].act);
+	for (i = 0; i < c->nunacked; i++)
+		free(c->unacked[i].act);
 	event_free(c->retry_ev);
 	event_free(c->attempt_ev);
 	event_free(c->tick_ev);
@@ -328,8 +330,20 @@ conn_build_hello(struct conn *c, struct jbuf *b, enum msg_cmd cmd)
 		jbuf_cstr(b, msg_field_name(F_SESSION));
 		jbuf_addc(b, ':');
 		jbuf_cstr(b, c->session);
-		jbuf_adds(b, ",\"seen\":");
+		jbuf_addc(b, ',');
+		jbuf_cstr(b, msg_field_name(F_SEEN));
+		jbuf_addc(b, ':');
 		dedup_json(&c->seen, b);
+		/*
+		 * Senders we never heard from: whatever they sent since
+		 * shortly before the link went quiet.
+		 */
+		if (c->last_rx_wall > 1000) {
+			jbuf_addc(b, ',');
+			jbuf_cstr(b, msg_field_name(F_SINCE));
+			jbuf_addc(b, ':');
+			jbuf_int(b, (long long)(c->last_rx_wall - 1000));
+		}
 		jbuf_addc(b, '}');
 	}
 	msgb_end(b);
@@ -626,18 +640,13 @@ conn_tick_cb(evutil_socket_t fd, short what, void *arg)
 	conn_write_jbuf(c, &b);
 }
 
-/* Send one activity now, numbered if the server numbers them. */
+/* Write one ACTIVITY_MESSAGE; seq 0 leaves it unnumbered. */
 static int
-conn_send_now(struct conn *c, const char *act, size_t len)
+conn_write_activity(struct conn *c, long long seq, const char *act,
+    size_t len)
 {
 	struct jbuf	 b;
-	char		 show[MODEL_PREVIEW_MAX * 2];
-	long long	 seq = 0;
-	int		 numbered, tracked;
 
-	numbered = (c->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) != 0;
-	tracked = numbered &&
-	    (c->features & FEAT_BIT(FEAT_SENDING_REPORT)) != 0;
 	jbuf_init(&b);
 	msgb_begin(&b, CMD_ACTIVITY_MESSAGE);
 	msgb_str(&b, F_USERNAME, c->user);
@@ -645,14 +654,99 @@ conn_send_now(struct conn *c, const char *act, size_t len)
 		msgb_null(&b, F_SECRET);
 	else
 		msgb_str(&b, F_SECRET, c->secret);
-	if (numbered) {
-		seq = c->next_seq++;
+	if (seq > 0)
 		msgb_int(&b, F_ACTIVITY_SEQ, seq);
-	}
 	msgb_raw(&b, F_ACTIVITY, act, len);
 	msgb_end(&b);
-	if (conn_write_jbuf(c, &b) != 0)
+	return conn_write_jbuf(c, &b);
+}
+
+/* Keep a sent activity until its report says it arrived. */
+static void
+conn_unacked_add(struct conn *c, long long seq, const char *act, size_t len)
+{
+	struct conn_queued	*u;
+
+	if (c->nunacked == CONN_UNACKED_MAX) {
+		free(c->unacked[0].act);
+		memmove(&c->unacked[0], &c->unacked[1],
+		    (CONN_UNACKED_MAX - 1) * sizeof c->unacked[0]);
+		c->nunacked--;
+	}
+	u = &c->unacked[c->nunacked++];
+	if ((u->act = malloc(len)) == NULL)
+		fatal("malloc");
+	memcpy(u->act, act, len);
+	u->len = len;
+	u->seq = seq;
+}
+
+/* The report for seq came: no need to keep it. */
+static void
+conn_unacked_done(struct conn *c, long long seq)
+{
+	int	 i;
+
+	for (i = 0; i < c->nunacked; i++) {
+		if (c->unacked[i].seq != seq)
+			continue;
+		free(c->unacked[i].act);
+		memmove(&c->unacked[i], &c->unacked[i + 1],
+		    (size_t)(c->nunacked - i - 1) * sizeof c->unacked[0]);
+		c->nunacked--;
+		return;
+	}
+}
+
+static void
+conn_unacked_clear(struct conn *c)
+{
+	int	 i;
+
+	for (i = 0; i < c->nunacked; i++)
+		free(c->unacked[i].act);
+	c->nunacked = 0;
+}
+
+/*
+ * The session was resumed: send again, with their own activity_seq,
+ * the activities whose report never came.  The lost server may have
+ * passed some on already; servers and receivers drop those as repeats
+ * by (sender, activity_seq), so nothing is shown twice.
+ */
+static void
+conn_unacked_resend(struct conn *c)
+{
+	int	 i;
+
+	if (c->nunacked > 0)
+		model_info(c->m, "sending again %d activit%s without a report",
+		    c->nunacked, c->nunacked == 1 ? "y" : "ies");
+	for (i = 0; i < c->nunacked && conn_online(c); i++) {
+		if (conn_write_activity(c, c->unacked[i].seq,
+		    c->unacked[i].act, c->unacked[i].len) != 0)
+			break;
+		model_report_resent(c->m, c->unacked[i].seq);
+	}
+}
+
+/* Send one activity now, numbered if the server numbers them. */
+static int
+conn_send_now(struct conn *c, const char *act, size_t len)
+{
+	char		 show[MODEL_PREVIEW_MAX * 2];
+	long long	 seq = 0;
+	int		 numbered, tracked;
+
+	numbered = (c->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) != 0;
+	tracked = numbered &&
+	    (c->features & FEAT_BIT(FEAT_SENDING_REPORT)) != 0;
+	if (numbered)
+		seq = c->next_seq++;
+	if (conn_write_activity(c, seq, act, len) != 0)
 		return -1;
+	if (tracked)
+		conn_unacked_add(c, seq, act, len);
 	compose_show(act, len, show, sizeof show, NULL, 0);
 	model_report_add(c->m, seq, tracked, show, strlen(show));
 	return 0;
@@ -781,6 +875,7 @@ cmd_login_success(struct conn *c, struct msg *msg)
 	if (!cont) {
 		c->next_seq = 1;
 		model_new_session(c->m);
+		conn_unacked_clear(c);
 	}
 	if (sess != NULL)
 		strlcpy(c->session, sess, sizeof c->session);
@@ -824,6 +919,10 @@ cmd_login_success(struct conn *c, struct msg *msg)
 	    names[0] != '\0' ? names : "; no extensions offered",
 	    resume[0] != '\0' ? "; resume " : "", resume);
 
+	if (strcmp(resume, "partial") == 0)
+		model_error(c->m, "resumed in part: some activities sent while "
+		    "we were away are older than the server keeps");
+
 	if (!evtimer_pending(c->tick_ev, NULL)) {
 		struct timeval	 tv;
 
@@ -840,6 +939,10 @@ cmd_login_success(struct conn *c, struct msg *msg)
 		msgb_end(&b);
 		conn_write_jbuf(c, &b);
 	}
+	/* Resent once the whole buffer is read: a REDIRECT may follow. */
+	c->resend_pending = resume[0] != '\0';
+	if (!c->resend_pending)
+		conn_unacked_clear(c);
 	c->online_pending = 1;
 	return CONN_OK;
 }
@@ -959,6 +1062,7 @@ cmd_report(struct conn *c, struct msg *msg)
 	    json_is_bool_true(msg->val[F_PARTIAL]);
 	if (model_report_update(c->m, seq, succ, count, partial) != 0)
 		log_info("report for activity_seq %lld we did not send", seq);
+	conn_unacked_done(c, seq);
 	conn_emit(c, CONN_EV_REPORT);
 	return CONN_OK;
 }
@@ -1132,6 +1236,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if ((msg = malloc(sizeof *msg)) == NULL)
 		fatal("malloc");
 	c->last_rx = now_ms();
+	c->last_rx_wall = wall_ms();
 	while (rc == CONN_OK && c->bev == bev) {
 		st = frame_next(&c->fr, in, &f);
 		if (st == FRAME_NEED_MORE)
@@ -1164,6 +1269,9 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (c->online_pending && c->bev == bev &&
 	    c->m->state == LINK_ONLINE) {
 		c->online_pending = 0;
+		if (c->resend_pending)
+			conn_unacked_resend(c);
+		c->resend_pending = 0;
 		conn_flush_queue(c);
 		conn_emit(c, CONN_EV_ONLINE);
 	} else

@@ -24,6 +24,7 @@ struct event;
 
 #define CONN_LINE_MAX		(256 * 1024)
 #define CONN_QUEUE_MAX		100
+#define CONN_UNACKED_MAX	256	/* sent, no report yet */
 #define CONN_RETIRE_MAX		8
 #define CONN_REDIRECT_MAX	8
 #define CONN_OUTPUT_MAX		(4 * 1024 * 1024)
@@ -48,8 +49,9 @@ struct conn_retiree {
 };
 
 struct conn_queued {
-	char	*act;
-	size_t	 len;
+	char		*act;
+	size_t		 len;
+	long long	 seq;		/* unacked: its activity_seq */
 };
 
 struct conn {
@@ -79,6 +81,7 @@ struct conn {
 	char			 session[DEDUP_ID_MAX];
 	long long		 next_seq;
 	int			 online_pending;
+	int			 resend_pending;
 	int			 stopping;	/* no failover: we closed */
 	int			 redirects;
 	uint64_t		 last_rx;
@@ -86,6 +89,9 @@ struct conn {
 
 	struct conn_queued	 queue[CONN_QUEUE_MAX];
 	int			 nqueue;
+	struct conn_queued	 unacked[CONN_UNACKED_MAX];
+	int			 nunacked;
+	uint64_t		 last_rx_wall;
 	struct conn_retiree	 retiring[CONN_RETIRE_MAX];
 	int			 nretiring;
 

@@ -241,6 +241,23 @@ model_reports_lost(struct model *m)
 	}
 }
 
+/* An activity sent again after a resume waits for its report again. */
+void
+model_report_resent(struct model *m, long long seq)
+{
+	struct model_report	*r;
+	size_t			 i;
+
+	for (i = 0; i < m->reports_n; i++) {
+		r = &m->reports[i];
+		if (r->gen == m->gen && r->seq == seq &&
+		    r->state == REPORT_LOST) {
+			r->state = REPORT_PENDING;
+			m->dirty |= MODEL_D_REPORTS;
+		}
+	}
+}
+
 /* How many sent activities still wait for their report. */
 size_t
 model_reports_pending(const struct model *m)

@@ -166,6 +166,7 @@ void		 model_report_add(struct model *, long long, int,
 int		 model_report_update(struct model *, long long, long long,
 		    long long, int);
 void		 model_reports_lost(struct model *);
+void		 model_report_resent(struct model *, long long);
 size_t		 model_reports_pending(const struct model *);
 const struct model_report *model_report_at(const struct model *, size_t);
 void		 model_new_session(struct model *);

@@ -167,6 +167,8 @@ tui_stop(struct tui *t, int code)
 	}
 	t->quitting = 1;
 	t->exit_code = code;
+	if (t->stdin_ev != NULL)
+		event_del(t->stdin_ev);
 	if (t->model.state != LINK_LOGGED_OUT &&
 	    t->model.state != LINK_FAILED)
 		conn_logout(t->conn);
@@ -352,14 +354,26 @@ tui_stdin_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	while (guard++ < 4096 && (w = ui_input_window(t->ui)) != NULL) {
+	while (guard < 4096 && (w = ui_input_window(t->ui)) != NULL) {
 		rc = wget_wch(w, &wc);
 		if (rc == ERR)
 			break;
+		guard++;
 		tui_key(t, (unsigned int)wc, rc == KEY_CODE_YES);
 		if (t->quitting)
 			break;
 	}
+	/*
+	 * Readable but no key, again and again: the terminal is gone (end
+	 * of file), and waiting on it would spin.
+	 */
+	if (guard == 0) {
+		if (++t->empty_reads > 1000) {
+			log_warnx("terminal closed");
+			tui_stop(t, 1);
+		}
+	} else
+		t->empty_reads = 0;
 }
 
 /* The terminal changed size: lay out again and repaint everything. */

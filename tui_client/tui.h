@@ -51,6 +51,7 @@ struct tui {
 	FILE			*errfp;		/* the real stderr */
 	struct tui_options	 opt;
 	int			 quitting;
+	int			 empty_reads;	/* wakeups without a key */
 	int			 exit_code;
 	uint64_t		 quit_by;
 	char			 generated[MODEL_NAME_MAX];

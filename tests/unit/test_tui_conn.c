@@ -332,7 +332,7 @@ conn_lost__backup_list__fails_over_and_resumes(void **state)
 	assert_string_equal(fx->dialed[1].host, "b");
 	out = fx_recv(fx, 1);
 	assert_non_null(strstr(out, "\"resume\":{\"session\":\"S1\","
-	    "\"seen\":{\"X\":7}}"));
+	    "\"seen\":{\"X\":7},\"since\":"));
 	fx_send(fx, 1, "{\"command\":\"LOGIN_SUCCESS\",\"info\":\"ok\","
 	    "\"features\":" ALL_FEATURES ",\"session\":\"S1\","
 	    "\"resume\":\"ok\"}");
@@ -442,6 +442,56 @@ conn_send__resumed_session__numbering_continues(void **state)
 	fx_login(fx, 2, "S2");
 	conn_send(fx->c, "{}", 2);
 	assert_non_null(strstr(fx_recv(fx, 2), "\"activity_seq\":1,"));
+}
+
+static void
+conn_lost__resumed__unreported_activities_sent_again(void **state)
+{
+	struct fx	*fx = *state;
+	char		*out;
+
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	conn_send(fx->c, "{\"n\":1}", 7);
+	conn_send(fx->c, "{\"n\":2}", 7);
+	conn_send(fx->c, "{\"n\":3}", 7);
+	fx_send(fx, 0, "{\"command\":\"ACTIVITY_SENDING_REPORT\","
+	    "\"activity_seq\":2,\"client_count\":1,\"succ_count\":1}");
+	fx_close(fx, 0);
+	assert_int_equal(model_report_at(&fx->m, 0)->state, REPORT_LOST);
+	fx_recv(fx, 1);
+	fx_send(fx, 1, "{\"command\":\"LOGIN_SUCCESS\",\"info\":\"ok\","
+	    "\"features\":" ALL_FEATURES ",\"session\":\"S1\","
+	    "\"resume\":\"ok\"}");
+	out = fx_recv(fx, 1);
+	assert_non_null(strstr(out, "\"activity_seq\":1,\"activity\":"
+	    "{\"n\":1}"));
+	assert_null(strstr(out, "{\"n\":2}"));
+	assert_non_null(strstr(out, "\"activity_seq\":3,\"activity\":"
+	    "{\"n\":3}"));
+	assert_true(strstr(out, "{\"n\":1}") < strstr(out, "{\"n\":3}"));
+	assert_int_equal(model_reports_pending(&fx->m), 2);
+	assert_int_equal(model_report_at(&fx->m, 1)->state, REPORT_DONE);
+	/* New activities go on from 4. */
+	conn_send(fx->c, "{}", 2);
+	assert_non_null(strstr(fx_recv(fx, 1), "\"activity_seq\":4"));
+}
+
+static void
+conn_lost__new_session__nothing_sent_again(void **state)
+{
+	struct fx	*fx = *state;
+	char		*out;
+
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	conn_send(fx->c, "{\"n\":1}", 7);
+	fx_close(fx, 0);
+	fx_login(fx, 1, "S2");
+	out = fx_recv(fx, 1);
+	assert_null(strstr(out, "ACTIVITY_MESSAGE"));
+	assert_int_equal(fx->c->nunacked, 0);
+	assert_int_equal(model_report_at(&fx->m, 0)->state, REPORT_LOST);
 }
 
 static void
@@ -686,6 +736,8 @@ main(void)
 		T(conn_send__not_offered__unnumbered_untracked),
 		T(conn_send__resumed_session__numbering_continues),
 		T(conn_send__offline__queued_then_sent),
+		T(conn_lost__resumed__unreported_activities_sent_again),
+		T(conn_lost__new_session__nothing_sent_again),
 		T(conn_send__logged_out__refused),
 		T(conn_logout__online__sends_logout),
 		T(conn_read__duplicate_broadcast__dropped),
