@@ -20,6 +20,7 @@
 
 #define ORDER_WINDOW	1024	/* delivered seqs remembered below next */
 #define ORDER_HELD_MAX	1024	/* held per sender before forcing */
+#define ORDER_HELD_TOTAL_MAX 65536	/* held over all senders */
 
 struct sender {
 	TAILQ_ENTRY(sender)	 lru;
@@ -64,6 +65,7 @@ sender_free(struct server *srv, struct sender *s)
 	strmap_del(srv->senders, s->sid);
 	for (i = 0; i < s->nheld; i++)
 		act_unref(s->held[i]);
+	srv->held_total -= s->nheld;
 	free(s->held);
 	free(s->sid);
 	free(s->username);
@@ -158,6 +160,7 @@ sender_advance(struct server *srv, struct sender *s)
 		memmove(s->held, s->held + k,
 		    (size_t)(s->nheld - k) * sizeof *s->held);
 		s->nheld -= k;
+		srv->held_total -= k;
 		if (s->nheld == 0)
 			TAILQ_REMOVE(&srv->senders_holding, s, holding);
 	}
@@ -231,11 +234,13 @@ order_submit(struct server *srv, struct act *a)
 	    (size_t)(s->nheld - i) * sizeof *s->held);
 	s->held[i] = a;
 	a->refs++;
+	srv->held_total++;
 	if (s->nheld++ == 0) {
 		s->deadline_ms = now_ms() + (uint64_t)srv->cfg.dcfg.order_wait_ms;
 		TAILQ_INSERT_TAIL(&srv->senders_holding, s, holding);
 	}
-	if (s->nheld > ORDER_HELD_MAX)
+	if (s->nheld > ORDER_HELD_MAX ||
+	    srv->held_total > ORDER_HELD_TOTAL_MAX)
 		sender_flush(srv, s);
 }
 

@@ -177,6 +177,7 @@ struct server {
 	struct strmap		*senders;
 	TAILQ_HEAD(, sender)	 sender_lru;
 	TAILQ_HEAD(, sender)	 senders_holding;
+	int			 held_total;
 	struct strmap		*presence;	/* username -> server */
 	struct strmap		*reports;
 	TAILQ_HEAD(, report)	 report_list;
