@@ -92,9 +92,9 @@ backup_older_siblings(struct server *srv, struct peer *child,
 	struct peer	*p;
 	int		 n = 0;
 
-	TAILQ_FOREACH(p, &srv->peers, entry) {
-		if (p->role != PEER_SERVER || p->outgoing || p->closing ||
-		    p->remote_host == NULL || p->serial >= child->serial)
+	TAILQ_FOREACH(p, &srv->links, role_entry) {
+		if (p->outgoing || p->remote_host == NULL ||
+		    p->serial >= child->serial)
 			continue;
 		if (n < BACKUP_MAX) {
 			e[n].host = p->remote_host;
@@ -110,9 +110,8 @@ backup_for_client(struct server *srv, struct backup_entry *e)
 	struct peer	*p;
 	int		 i, n = 0;
 
-	TAILQ_FOREACH(p, &srv->peers, entry) {
-		if (p->role != PEER_SERVER || p->closing ||
-		    p->remote_host == NULL || n == BACKUP_MAX)
+	TAILQ_FOREACH(p, &srv->links, role_entry) {
+		if (p->remote_host == NULL || n == BACKUP_MAX)
 			continue;
 		e[n].host = p->remote_host;
 		e[n++].port = p->remote_port;
@@ -169,6 +168,8 @@ backup_send_all(struct server *srv)
 {
 	struct peer	*p;
 
-	TAILQ_FOREACH(p, &srv->peers, entry)
+	TAILQ_FOREACH(p, &srv->links, role_entry)
+		backup_send(srv, p);
+	TAILQ_FOREACH(p, &srv->clients, role_entry)
 		backup_send(srv, p);
 }

@@ -144,7 +144,7 @@ cmd_login(struct peer *p, struct msg *m)
 		fatal("strdup");
 	p->anonymous = u == NULL;
 	p->features = wanted & SERVER_FEATURES;
-	p->role = PEER_CLIENT;
+	peer_set_role(p, PEER_CLIENT);
 	p->login_wall_ms = wall_ms();
 	srv->nclients++;
 

@@ -154,7 +154,7 @@ cmd_authenticate(struct peer *p, struct msg *m)
 		    "would make a cycle");
 		return CMD_CLOSE;
 	}
-	p->role = PEER_SERVER;
+	peer_set_role(p, PEER_SERVER);
 	srv->nservers++;
 	p->remote_id = xstrdup(m->str[F_ID] != NULL ? m->str[F_ID] : p->addr);
 	if (m->str[F_HOST] != NULL) {
@@ -231,7 +231,7 @@ cmd_authenticate_success(struct peer *p, struct msg *m)
 	char		 err[256];
 	int		 port;
 
-	p->role = PEER_SERVER;
+	peer_set_role(p, PEER_SERVER);
 	srv->nservers++;
 	free(p->remote_id);
 	p->remote_id = xstrdup(m->str[F_ID]);

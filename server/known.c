@@ -177,9 +177,8 @@ known_send_status(struct server *srv, struct peer *to)
 		peer_send_jbuf(to, b);
 		return;
 	}
-	TAILQ_FOREACH(p, &srv->peers, entry)
-		if (p->role == PEER_CLIENT && !p->closing &&
-		    (p->features & FEAT_BIT(FEAT_CLUSTER_STATUS)))
+	TAILQ_FOREACH(p, &srv->clients, role_entry)
+		if (p->features & FEAT_BIT(FEAT_CLUSTER_STATUS))
 			peer_send_jbuf(p, b);
 	srv->status_sent_ms = now;
 }

@@ -156,14 +156,14 @@ lock_fan_out(struct server *srv, struct lock *l, struct peer *except)
 	int		 n = 0;
 
 	lock_build(&srv->out, CMD_LOCK_REQUEST, l);
-	TAILQ_FOREACH(p, &srv->peers, entry)
-		if (p->role == PEER_SERVER && !p->closing && p != except)
+	TAILQ_FOREACH(p, &srv->links, role_entry)
+		if (p != except)
 			n++;
 	if (n > 0 && (l->waiting = calloc((size_t)n, sizeof *l->waiting)) ==
 	    NULL)
 		fatal("calloc");
-	TAILQ_FOREACH(p, &srv->peers, entry) {
-		if (p->role != PEER_SERVER || p->closing || p == except)
+	TAILQ_FOREACH(p, &srv->links, role_entry) {
+		if (p == except)
 			continue;
 		if (l->nwaiting < n && peer_send_jbuf(p, &srv->out) == 0)
 			l->waiting[l->nwaiting++] = p;

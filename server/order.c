@@ -116,16 +116,15 @@ order_session_owner(struct server *srv, const char *sid, const char *username)
 static void
 deliver(struct server *srv, struct act *a)
 {
-	struct peer	*p;
+	struct peer	*p, *next;
 	struct report	*r = a->report ? report_find(srv, a) : NULL;
 	const char	*bytes;
 	size_t		 len;
 	int		 targets = 0;
 
 	a->delivered = 1;
-	TAILQ_FOREACH(p, &srv->peers, entry) {
-		if (p->role != PEER_CLIENT || p->closing)
-			continue;
+	for (p = TAILQ_FIRST(&srv->clients); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, role_entry);
 		bytes = act_client_bytes(a,
 		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) != 0, &len);
 		targets++;

@@ -57,6 +57,36 @@ peer_new(struct server *srv, struct bufferevent *bev, const char *addr,
 	return p;
 }
 
+static void
+peer_unlist(struct peer *p)
+{
+	if (!p->listed)
+		return;
+	if (p->role == PEER_CLIENT)
+		TAILQ_REMOVE(&p->srv->clients, p, role_entry);
+	else
+		TAILQ_REMOVE(&p->srv->links, p, role_entry);
+	p->listed = 0;
+}
+
+/*
+ * Change what a connection is.  Logged-in clients and server links are
+ * also kept on lists of their own, so a fan-out walks only its targets.
+ */
+void
+peer_set_role(struct peer *p, enum peer_role role)
+{
+	peer_unlist(p);
+	p->role = role;
+	if (role == PEER_CLIENT) {
+		TAILQ_INSERT_TAIL(&p->srv->clients, p, role_entry);
+		p->listed = 1;
+	} else if (role == PEER_SERVER) {
+		TAILQ_INSERT_TAIL(&p->srv->links, p, role_entry);
+		p->listed = 1;
+	}
+}
+
 /* A short name for logs: role, serial, address, and user or server id. */
 const char *
 peer_name(const struct peer *p)
@@ -92,6 +122,7 @@ peer_free(struct peer *p)
 {
 	struct server	*srv = p->srv;
 
+	peer_unlist(p);
 	TAILQ_REMOVE(&srv->peers, p, entry);
 	srv->npeers--;
 	bufferevent_free(p->bev);
@@ -138,6 +169,7 @@ peer_close(struct peer *p, const char *fmt, ...)
 	else
 		log_debug("%s: closed: %s", peer_name(p), reason);
 
+	peer_unlist(p);
 	if (role == PEER_CLIENT)
 		srv->nclients--;
 	if (role == PEER_SERVER)

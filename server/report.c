@@ -97,15 +97,14 @@ report_start(struct server *srv, struct act *a, struct peer *from,
 	r->from = from;
 	r->sender = sender;
 	r->deadline_ms = now_ms() + (uint64_t)srv->cfg.dcfg.report_timeout_ms;
-	TAILQ_FOREACH(p, &srv->peers, entry)
-		if (p->role == PEER_SERVER && !p->closing && p != from)
+	TAILQ_FOREACH(p, &srv->links, role_entry)
+		if (p != from)
 			n++;
 	if (n > 0 && (r->waiting = calloc((size_t)n, sizeof *r->waiting)) ==
 	    NULL)
 		fatal("calloc");
-	TAILQ_FOREACH(p, &srv->peers, entry)
-		if (p->role == PEER_SERVER && !p->closing && p != from &&
-		    r->nwaiting < n)
+	TAILQ_FOREACH(p, &srv->links, role_entry)
+		if (p != from && r->nwaiting < n)
 			r->waiting[r->nwaiting++] = p;
 	TAILQ_INSERT_TAIL(&srv->report_list, r, entry);
 	strmap_put(srv->reports, r->mid, r);

@@ -45,6 +45,8 @@ server_new(struct event_base *base, const struct config *cfg)
 	srv->base = base;
 	srv->cfg = *cfg;
 	TAILQ_INIT(&srv->peers);
+	TAILQ_INIT(&srv->clients);
+	TAILQ_INIT(&srv->links);
 	if (secret_random_bytes(r, sizeof r) != 0)
 		fatal("getrandom");
 	for (i = 0; i < 8; i++)

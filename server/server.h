@@ -80,6 +80,8 @@ struct report_mark {
 
 struct peer {
 	TAILQ_ENTRY(peer)	 entry;
+	TAILQ_ENTRY(peer)	 role_entry;	/* clients or links */
+	int			 listed;
 	struct server		*srv;
 	struct bufferevent	*bev;
 	struct event		*free_ev;
@@ -155,6 +157,8 @@ struct server {
 	struct config		 cfg;
 	char			 id[SERVER_ID_LEN];
 	struct peer_list	 peers;
+	struct peer_list	 clients;	/* logged in, not closing */
+	struct peer_list	 links;		/* server links, not closing */
 	uint64_t		 next_serial;
 	int			 npeers;
 	int			 nclients;
@@ -217,6 +221,7 @@ struct peer	*peer_new(struct server *, struct bufferevent *, const char *,
 void		 peer_close(struct peer *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 void		 peer_free(struct peer *);
+void		 peer_set_role(struct peer *, enum peer_role);
 int		 peer_send(struct peer *, const void *, size_t);
 int		 peer_send_jbuf(struct peer *, struct jbuf *);
 void		 peer_reply_close(struct peer *, enum msg_cmd, const char *);

@@ -24,9 +24,14 @@ tree_send_servers(struct server *srv, struct peer *except, const void *data,
 {
 	struct peer	*p;
 
-	TAILQ_FOREACH(p, &srv->peers, entry)
-		if (p->role == PEER_SERVER && p != except && !p->closing)
+	struct peer	*next;
+
+	/* A send can condemn a peer, which unlists it: keep the next. */
+	for (p = TAILQ_FIRST(&srv->links); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, role_entry);
+		if (p != except)
 			peer_send(p, data, len);
+	}
 }
 
 /* Send to every logged-in client. */
@@ -35,9 +40,12 @@ tree_send_clients(struct server *srv, const void *data, size_t len)
 {
 	struct peer	*p;
 
-	TAILQ_FOREACH(p, &srv->peers, entry)
-		if (p->role == PEER_CLIENT && !p->closing)
-			peer_send(p, data, len);
+	struct peer	*next;
+
+	for (p = TAILQ_FIRST(&srv->clients); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, role_entry);
+		peer_send(p, data, len);
+	}
 }
 
 /* Stamp a flooded message with our next message id. */
@@ -251,14 +259,15 @@ void
 tree_user_replaced(struct server *srv, const char *name)
 {
 	const struct user	*u = registry_find(srv->reg, name);
-	struct peer		*p;
+	struct peer		*p, *next;
 
 	if (u == NULL)
 		return;
 	log_warnx("user %s: a conflicting registration from %s won; ending "
 	    "sessions with the other secret", name, u->origin);
-	TAILQ_FOREACH(p, &srv->peers, entry) {
-		if (p->role != PEER_CLIENT || p->closing || p->anonymous ||
+	for (p = TAILQ_FIRST(&srv->clients); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, role_entry);
+		if (p->anonymous ||
 		    strcmp(p->username, name) != 0 ||
 		    strcmp(p->secret, u->secret) == 0)
 			continue;
