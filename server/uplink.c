@@ -37,6 +37,7 @@
 #define UPLINK_BACKOFF_MIN_MS	50
 #define UPLINK_BACKOFF_MAX_MS	2000
 #define UPLINK_BACKGROUND_MS	2000
+#define UPLINK_DEAD_ROUNDS	3
 #define UPLINK_TARGETS_MAX	32
 #define UPLINK_SINCE_MARGIN_MS	1000	/* clock skew, in-flight lines */
 
@@ -58,6 +59,7 @@ struct uplink {
 	int			 rounds;	/* failed rounds in a row */
 	int			 ever_established;
 	int			 successor;	/* root by design, probing */
+	int			 round_connected; /* a target took TCP */
 	int			 avoid_parent;
 };
 
@@ -213,6 +215,21 @@ uplink_round_failed(struct server *srv)
 	}
 	u->state = UPLINK_WAITING;
 	u->rounds++;
+	if (!u->round_connected && u->rounds >= UPLINK_DEAD_ROUNDS &&
+	    u->ever_established) {
+		/*
+		 * Nobody on our list even takes a connection: they are
+		 * gone, not busy.  Serve our part of the tree as its root
+		 * and keep probing, so a repaired link merges us back.
+		 */
+		log_warnx("uplink: no server of the backup list is alive "
+		    "after %d rounds: taking over as root", u->rounds);
+		u->successor = 1;
+		u->state = UPLINK_NONE;
+		uplink_wait(srv, UPLINK_BACKGROUND_MS);
+		return;
+	}
+	u->round_connected = 0;
 	for (i = 1; i < u->rounds && b < UPLINK_BACKOFF_MAX_MS; i++)
 		b *= 2;
 	if (b > UPLINK_BACKOFF_MAX_MS)
@@ -275,6 +292,7 @@ uplink_failover(struct server *srv)
 	u->avoid_parent = 0;
 	u->next = 0;
 	u->rounds = 0;
+	u->round_connected = 0;
 	u->state = u->successor ? UPLINK_NONE : UPLINK_WAITING;
 	if (u->successor)
 		log_warnx("uplink: parent lost and no backup: taking over "
@@ -301,6 +319,7 @@ uplink_connected(struct server *srv, struct peer *p)
 	fd = bufferevent_getfd(p->bev);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	u->state = UPLINK_AUTHENTICATING;
+	u->round_connected = 1;
 	p->created_ms = now_ms();
 	jbuf_reset(b);
 	msgb_begin(b, CMD_AUTHENTICATE);
