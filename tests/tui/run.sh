@@ -363,6 +363,30 @@ t_out_of_service() {
 	see erin 'NORMAL' 5
 }
 
+t_batch_failover() {
+	# A script keeps sending while its server is killed under it.
+	local pe pf pid_e n=40 out=$TMP/bf.out err=$TMP/bf.err bpid rc i
+	start_server e || return 1
+	pe=$SERVER_PORT
+	pid_e=$SERVER_PID
+	start_server f "$pe" || return 1
+	pf=$SERVER_PORT
+	# Wait until e knows f, so its backup list names it.
+	wait_until 10 grep -q "$pf" "$TMP/e.log" || return 1
+	(for i in $(seq $n); do echo "batch $i"; sleep 0.03; done) |
+	    timeout 30 "$TUI" --batch -rh 127.0.0.1 -rp "$pe" -u fred \
+	    --wait 3 >"$out" 2>"$err" &
+	bpid=$!
+	wait_until 10 grep -q '"content":"batch 5"' "$out" || return 1
+	stop_pid "$pid_e" -9
+	wait "$bpid"
+	rc=$?
+	[ "$rc" -eq 0 ] || { echo "    batch exit $rc" >&2; cat "$err" >&2; return 1; }
+	grep -q "lost 127.0.0.1:$pe" "$err" &&
+	grep -q "logged in to 127.0.0.1:$pf" "$err" &&
+	[ "$(grep -o '"content":"batch [0-9]*"' "$out" | sort -u | wc -l)" -eq "$n" ]
+}
+
 t_commands() {
 	local secret
 	secret=$(sed -n 's/.*generated secret for bob: \([0-9a-f]*\).*/\1/p' \
@@ -408,6 +432,7 @@ if setup_cluster; then
 	run "batch mode fails clearly on a wrong secret" t_batch_login_failed
 	run "kill a server: failover on screen, chat goes on" t_failover
 	run "lone server dies and returns: OUT_OF_SERVICE, backoff, recovery" t_out_of_service
+	run "batch mode fails over and delivers every line" t_batch_failover
 	run "/logout, /login, /connect, /quit" t_commands
 else
 	failed=$((failed + 1))
