@@ -13,6 +13,7 @@
 
 #include <event2/bufferevent.h>
 
+#include "clock.h"
 #include "delivery.h"
 #include "lock.h"
 #include "log.h"
@@ -65,7 +66,8 @@ merge_users(struct server *srv, struct peer *from, struct json_span users,
 			break;
 		}
 		have = 0;
-		time = 0;
+		/* No time: as new as can be, so it wins no conflict. */
+		time = (long long)wall_ms();
 		snprintf(origin, sizeof origin, "%s", from->remote_id ?
 		    from->remote_id : "");
 		json_iter_object(&mit, el);
@@ -341,7 +343,7 @@ cmd_user_register_result(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
 	struct jbuf	*b = &srv->out;
-	long long	 time = 0;
+	long long	 time = (long long)wall_ms();
 	int		 success;
 
 	if (strcmp(m->str[F_RESULT], "success") == 0)

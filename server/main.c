@@ -217,7 +217,7 @@ parse_args(int argc, char **argv, struct config *c)
 			break;
 		case OPT_MAX_SERVERS:
 			c->max_servers = (int)num_arg("--max-servers", optarg,
-			    1, 65536);
+			    1, 1024);
 			break;
 		case OPT_MAX_PENDING:
 			c->max_pending_reg = (int)num_arg(

@@ -36,6 +36,7 @@ delivery_init(struct server *srv)
 	srv->presence = strmap_new();
 	TAILQ_INIT(&srv->report_list);
 	srv->since_ms = wall_ms();
+	srv->replay_complete_ms = srv->since_ms;
 }
 
 /* Copy a server line; the caller fills in the identity. */
@@ -113,7 +114,8 @@ replay_evict_head(struct server *srv)
 
 	TAILQ_REMOVE(&srv->replay, a, log_entry);
 	a->in_log = 0;
-	srv->replay_evicted_any = 1;
+	if (a->ts > srv->replay_complete_ms)
+		srv->replay_complete_ms = a->ts;
 	srv->replay_count--;
 	srv->replay_bytes -= a->len;
 	act_unref(a);
@@ -145,15 +147,14 @@ replay_cron(struct server *srv)
 		replay_evict_head(srv);
 }
 
-/* The wall time from which the log is complete. */
+/*
+ * The wall time from which the log holds everything we took in: not
+ * before we started, nor before the newest activity we let go.
+ */
 uint64_t
 replay_oldest_ts(struct server *srv)
 {
-	struct act	*a = TAILQ_FIRST(&srv->replay);
-
-	if (srv->replay_evicted_any && a != NULL)
-		return a->ts;
-	return 0;
+	return srv->replay_complete_ms;
 }
 
 static void
@@ -315,7 +316,8 @@ replay_resume(struct server *srv, struct peer *p, struct json_span seen,
 	}
 	qsort(v, n, sizeof *v, act_cmp_sender_seq);
 	for (i = 0; i < n; i++) {
-		bytes = act_client_bytes(v[i], 1, &len);
+		bytes = act_client_bytes(v[i],
+		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) != 0, &len);
 		if (peer_send(p, bytes, len) != 0)
 			break;
 	}

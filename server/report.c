@@ -48,6 +48,35 @@ struct report {
 
 static void	report_check(struct server *, struct report *);
 
+/* No room to count: answer at once, empty and partial. */
+static void
+report_refuse(struct server *srv, struct act *a, struct peer *from,
+    struct peer *sender)
+{
+	struct jbuf	*b = &srv->out;
+
+	jbuf_reset(b);
+	if (from != NULL) {
+		msgb_begin(b, CMD_ACTIVITY_SUCC_INFO);
+		msgb_str(b, F_USERNAME, a->username != NULL ? a->username : "");
+		msgb_int(b, F_ACTIVITY_SEQ, (long long)a->seq);
+		msgb_int(b, F_CLIENT_COUNT, 0);
+		msgb_int(b, F_SUCC_COUNT, 0);
+		msgb_str(b, F_MID, a->mid);
+		msgb_bool(b, F_PARTIAL, 1);
+		msgb_end(b);
+		peer_send_jbuf(from, b);
+	} else if (sender != NULL) {
+		msgb_begin(b, CMD_ACTIVITY_SENDING_REPORT);
+		msgb_int(b, F_ACTIVITY_SEQ, (long long)a->seq);
+		msgb_int(b, F_CLIENT_COUNT, 0);
+		msgb_int(b, F_SUCC_COUNT, 0);
+		msgb_bool(b, F_PARTIAL, 1);
+		msgb_end(b);
+		peer_send_jbuf(sender, b);
+	}
+}
+
 struct report *
 report_find(struct server *srv, struct act *a)
 {
@@ -81,9 +110,7 @@ report_start(struct server *srv, struct act *a, struct peer *from,
 	if ((int)strmap_count(srv->reports) >= srv->cfg.dcfg.max_reports) {
 		log_warnx("%d reports pending: not counting %s",
 		    srv->cfg.dcfg.max_reports, a->mid);
-		if (from != NULL)
-			report_reply_empty(srv, from, a->mid, a->username,
-			    (long long)a->seq);
+		report_refuse(srv, a, from, sender);
 		return;
 	}
 	if (strmap_get(srv->reports, a->mid) != NULL)

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#define SEEN_WINDOW	4096	/* counters remembered below the highest */
+#define SEEN_WINDOW	65536	/* counters remembered below the highest */
 
 struct seen;
 

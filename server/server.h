@@ -177,7 +177,7 @@ struct server {
 	struct act_list		 replay;
 	size_t			 replay_count;
 	size_t			 replay_bytes;
-	int			 replay_evicted_any;
+	uint64_t		 replay_complete_ms;
 	struct strmap		*senders;
 	TAILQ_HEAD(, sender)	 sender_lru;
 	TAILQ_HEAD(, sender)	 senders_holding;

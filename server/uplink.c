@@ -51,6 +51,7 @@ struct uplink {
 	struct peer		*peer;
 	struct event		*retry_ev;
 	struct uplink_target	 parent;		/* current or last */
+	struct uplink_target	 lost;		/* the parent we lost */
 	struct uplink_target	 backups[UPLINK_TARGETS_MAX];
 	int			 nbackups;
 	struct uplink_target	 round[UPLINK_TARGETS_MAX + 1];
@@ -181,9 +182,22 @@ uplink_retry_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (srv->uplink->state == UPLINK_WAITING ||
-	    srv->uplink->state == UPLINK_NONE) {
-		srv->uplink->next = 0;
+	struct uplink	*u = srv->uplink;
+	int		 i;
+
+	if (u->state == UPLINK_NONE && u->successor) {
+		/*
+		 * Background probe: the lost parent too, even one that went
+		 * silent, since a stopped root that comes back must be
+		 * merged with again.
+		 */
+		u->nround = 0;
+		u->round[u->nround++] = u->lost;
+		for (i = 0; i < u->nbackups; i++)
+			u->round[u->nround++] = u->backups[i];
+	}
+	if (u->state == UPLINK_WAITING || u->state == UPLINK_NONE) {
+		u->next = 0;
 		uplink_next(srv);
 	}
 }
@@ -284,6 +298,7 @@ uplink_failover(struct server *srv)
 	int		 i;
 
 	u->nround = 0;
+	u->lost = u->parent;
 	if (!u->avoid_parent)
 		u->round[u->nround++] = u->parent;
 	for (i = 0; i < u->nbackups; i++)
@@ -426,10 +441,11 @@ void
 uplink_peer_closed(struct server *srv, struct peer *p)
 {
 	struct uplink	*u = srv->uplink;
-	enum uplink_state st = u->state;
+	enum uplink_state st;
 
 	if (u == NULL || p != u->peer)
 		return;
+	st = u->state;
 	u->peer = NULL;
 	if (srv->stopping)
 		return;
