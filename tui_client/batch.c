@@ -151,6 +151,7 @@ batch_pump(struct batch *b)
 	batch_watch(b);
 }
 
+/* stdin is readable: take what it has and send the complete lines. */
 static void
 batch_read_cb(evutil_socket_t fd, short what, void *arg)
 {

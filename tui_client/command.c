@@ -22,28 +22,29 @@ struct command_entry {
 	int		(*exec)(struct tui *, int, char **);
 };
 
-static int	cmd_connect(struct tui *, int, char **);
-static int	cmd_login(struct tui *, int, char **);
-static int	cmd_register(struct tui *, int, char **);
-static int	cmd_logout(struct tui *, int, char **);
-static int	cmd_cluster(struct tui *, int, char **);
-static int	cmd_helpcmd(struct tui *, int, char **);
-static int	cmd_quit(struct tui *, int, char **);
+static int	command_connect(struct tui *, int, char **);
+static int	command_login(struct tui *, int, char **);
+static int	command_register(struct tui *, int, char **);
+static int	command_logout(struct tui *, int, char **);
+static int	command_cluster(struct tui *, int, char **);
+static int	command_helpcmd(struct tui *, int, char **);
+static int	command_quit(struct tui *, int, char **);
 
 static const struct command_entry command_table[] = {
 	{ "connect", 2, 2, "/connect host port",
-	    "connect to another server (logs out of this one)", cmd_connect },
+	    "connect to another server (logs out of this one)",
+	    command_connect },
 	{ "login", 1, 2, "/login user [secret]",
-	    "log in again as user (anonymous needs no secret)", cmd_login },
+	    "log in again as user (anonymous needs no secret)", command_login },
 	{ "register", 1, 2, "/register user [secret]",
 	    "register user (a secret is generated if none), then log in",
-	    cmd_register },
+	    command_register },
 	{ "logout", 0, 0, "/logout", "log out and stay disconnected",
-	    cmd_logout },
+	    command_logout },
 	{ "cluster", 0, 0, "/cluster", "focus the cluster pane",
-	    cmd_cluster },
-	{ "help", 0, 0, "/help", "show commands and keys", cmd_helpcmd },
-	{ "quit", 0, 0, "/quit", "log out and exit", cmd_quit },
+	    command_cluster },
+	{ "help", 0, 0, "/help", "show commands and keys", command_helpcmd },
+	{ "quit", 0, 0, "/quit", "log out and exit", command_quit },
 };
 #define COMMAND_COUNT	(sizeof command_table / sizeof command_table[0])
 
@@ -69,6 +70,7 @@ command_split(char *s, char **argv, int max)
 	}
 }
 
+/* The table entry for a command name, or NULL. */
 static const struct command_entry *
 command_find(const char *name)
 {
@@ -130,8 +132,9 @@ command_help(struct tui *t)
 	    "^C quit");
 }
 
+/* /connect host port */
 static int
-cmd_connect(struct tui *t, int argc, char **argv)
+command_connect(struct tui *t, int argc, char **argv)
 {
 	long	 port;
 
@@ -148,7 +151,7 @@ cmd_connect(struct tui *t, int argc, char **argv)
 
 /* The server to use for /login and /register: the current one. */
 static void
-cmd_reopen(struct tui *t)
+command_reopen(struct tui *t)
 {
 	struct fo_target	 home = t->conn->home;
 
@@ -159,8 +162,9 @@ cmd_reopen(struct tui *t)
 	conn_open(t->conn, home.host, home.port);
 }
 
+/* /login user secret */
 static int
-cmd_login(struct tui *t, int argc, char **argv)
+command_login(struct tui *t, int argc, char **argv)
 {
 	if (argc < 2 && strcmp(argv[0], "anonymous") != 0) {
 		model_error(&t->model, "usage: /login user secret (or "
@@ -168,24 +172,26 @@ cmd_login(struct tui *t, int argc, char **argv)
 		return -1;
 	}
 	conn_set_user(t->conn, argv[0], argc > 1 ? argv[1] : NULL, 0);
-	cmd_reopen(t);
+	command_reopen(t);
 	return 0;
 }
 
+/* /register user [secret] */
 static int
-cmd_register(struct tui *t, int argc, char **argv)
+command_register(struct tui *t, int argc, char **argv)
 {
 	if (strcmp(argv[0], "anonymous") == 0) {
 		model_error(&t->model, "/register: anonymous cannot register");
 		return -1;
 	}
 	conn_set_user(t->conn, argv[0], argc > 1 ? argv[1] : NULL, 1);
-	cmd_reopen(t);
+	command_reopen(t);
 	return 0;
 }
 
+/* /logout */
 static int
-cmd_logout(struct tui *t, int argc, char **argv)
+command_logout(struct tui *t, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
@@ -194,8 +200,9 @@ cmd_logout(struct tui *t, int argc, char **argv)
 	return 0;
 }
 
+/* /cluster */
 static int
-cmd_cluster(struct tui *t, int argc, char **argv)
+command_cluster(struct tui *t, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
@@ -204,8 +211,9 @@ cmd_cluster(struct tui *t, int argc, char **argv)
 	return 0;
 }
 
+/* /help */
 static int
-cmd_helpcmd(struct tui *t, int argc, char **argv)
+command_helpcmd(struct tui *t, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
@@ -213,8 +221,9 @@ cmd_helpcmd(struct tui *t, int argc, char **argv)
 	return 0;
 }
 
+/* /quit */
 static int
-cmd_quit(struct tui *t, int argc, char **argv)
+command_quit(struct tui *t, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;

@@ -30,7 +30,8 @@ compose_line(const char *line, size_t len, struct jbuf *act, char *err,
 	if (line[0] == '{') {
 		t = json_validate(line, len, JSON_DEPTH_MAX, &why);
 		if (t == JSON_NONE) {
-			snprintf(err, errlen, "not sent: invalid JSON: %s", why);
+			snprintf(err, errlen, "not sent: invalid JSON: %s",
+			    why);
 			return COMPOSE_ERROR;
 		}
 		jbuf_add(act, line, len);

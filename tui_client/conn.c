@@ -215,6 +215,7 @@ conn_write(struct conn *c, const char *p, size_t len)
 	return 0;
 }
 
+/* Queue a built message on the live link and free the buffer. */
 static int
 conn_write_jbuf(struct conn *c, struct jbuf *b)
 {
@@ -253,6 +254,7 @@ conn_retire(struct conn *c)
 	event_active(c->reap_ev, EV_TIMEOUT, 0);
 }
 
+/* A retired link drained its output: reap it. */
 static void
 conn_retire_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -262,6 +264,7 @@ conn_retire_write_cb(struct bufferevent *bev, void *arg)
 	event_active(c->reap_ev, EV_TIMEOUT, 0);
 }
 
+/* A retired link failed or closed: reap it whatever it still holds. */
 static void
 conn_retire_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -582,6 +585,7 @@ conn_lost(struct conn *c, const char *why)
 		conn_emit(c, CONN_EV_CHANGED);
 }
 
+/* The backoff is over: try the next server. */
 static void
 conn_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -595,6 +599,7 @@ conn_retry_cb(evutil_socket_t fd, short what, void *arg)
 	conn_dial(c, &t);
 }
 
+/* An attempt took too long to reach login: give it up. */
 static void
 conn_attempt_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -698,6 +703,7 @@ conn_unacked_done(struct conn *c, long long seq)
 	}
 }
 
+/* Forget the unreported activities: a new session cannot resend them. */
 static void
 conn_unacked_clear(struct conn *c)
 {
@@ -824,6 +830,7 @@ conn_str(const struct msg *msg, enum msg_field f)
 	return msg->type[f] == JSON_STRING ? msg->str[f] : NULL;
 }
 
+/* A port given as a number or a numeric string, 1 to 65535. */
 static int
 conn_port_of(struct json_span v, enum json_type t, int *port)
 {
@@ -847,6 +854,7 @@ conn_port_of(struct json_span v, enum json_type t, int *port)
 	return 0;
 }
 
+/* LOGIN_SUCCESS: online; learn the features, session and resume result. */
 static enum conn_ret
 cmd_login_success(struct conn *c, struct msg *msg)
 {
@@ -947,6 +955,7 @@ cmd_login_success(struct conn *c, struct msg *msg)
 	return CONN_OK;
 }
 
+/* REGISTER_SUCCESS: log in on the same connection. */
 static enum conn_ret
 cmd_register_success(struct conn *c, struct msg *msg)
 {
@@ -1003,6 +1012,7 @@ cmd_server_error(struct conn *c, struct msg *msg)
 	return CONN_STOP;
 }
 
+/* REDIRECT: go to the server named, and log in there. */
 static enum conn_ret
 cmd_redirect(struct conn *c, struct msg *msg)
 {
@@ -1025,6 +1035,7 @@ cmd_redirect(struct conn *c, struct msg *msg)
 	return CONN_STOP;
 }
 
+/* ACTIVITY_BROADCAST: show the activity in the stream. */
 static enum conn_ret
 cmd_broadcast(struct conn *c, struct msg *msg)
 {
@@ -1047,6 +1058,7 @@ cmd_broadcast(struct conn *c, struct msg *msg)
 	return CONN_OK;
 }
 
+/* ACTIVITY_SENDING_REPORT: match it to the activity we sent. */
 static enum conn_ret
 cmd_report(struct conn *c, struct msg *msg)
 {
@@ -1067,6 +1079,7 @@ cmd_report(struct conn *c, struct msg *msg)
 	return CONN_OK;
 }
 
+/* BACKUP_LIST: the servers to fail over to, in order. */
 static enum conn_ret
 cmd_backup_list(struct conn *c, struct msg *msg)
 {
@@ -1102,6 +1115,7 @@ cmd_backup_list(struct conn *c, struct msg *msg)
 	return CONN_OK;
 }
 
+/* CLUSTER_STATUS: every server and its health, for the cluster pane. */
 static enum conn_ret
 cmd_cluster_status(struct conn *c, struct msg *msg)
 {
@@ -1148,6 +1162,7 @@ cmd_cluster_status(struct conn *c, struct msg *msg)
 	return CONN_OK;
 }
 
+/* PONG: the round-trip time of the PING it answers. */
 static enum conn_ret
 cmd_pong(struct conn *c, struct msg *msg)
 {
@@ -1278,6 +1293,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		conn_emit(c, CONN_EV_CHANGED);
 }
 
+/* Connected, or the link failed: log in, or fail over. */
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {

@@ -6,6 +6,7 @@
 
 #include "dedup.h"
 
+/* An empty table. */
 void
 dedup_init(struct dedup *s)
 {

@@ -38,6 +38,7 @@ failover_set_backups(struct failover *fo, const struct fo_target *t, int n)
 	fo->nbackups = n;
 }
 
+/* Add a target to the order of tries unless it is there already. */
 static void
 ring_add(struct failover *fo, const struct fo_target *t)
 {

@@ -31,6 +31,7 @@ input_free(struct input *in)
 	memset(in, 0, sizeof *in);
 }
 
+/* Copy len wide characters into a new NUL-terminated string. */
 static wchar_t *
 wdup(const wchar_t *s, size_t len)
 {
@@ -42,6 +43,7 @@ wdup(const wchar_t *s, size_t len)
 	return p;
 }
 
+/* Replace the line with s (NULL: empty), cursor at the end. */
 static void
 input_load(struct input *in, const wchar_t *s)
 {
@@ -93,6 +95,7 @@ input_set(struct input *in, const char *s)
 	}
 }
 
+/* Cursor one character left. */
 void
 input_left(struct input *in)
 {
@@ -100,6 +103,7 @@ input_left(struct input *in)
 		in->cur--;
 }
 
+/* Cursor one character right. */
 void
 input_right(struct input *in)
 {
@@ -107,12 +111,14 @@ input_right(struct input *in)
 		in->cur++;
 }
 
+/* Cursor to the start of the line. */
 void
 input_home(struct input *in)
 {
 	in->cur = 0;
 }
 
+/* Cursor to the end of the line. */
 void
 input_end(struct input *in)
 {
@@ -264,6 +270,7 @@ input_take(struct input *in, char *out, size_t outsz)
 	return n;
 }
 
+/* Columns a wide character takes (1 if unknown). */
 static int
 wc_cols(wchar_t c)
 {

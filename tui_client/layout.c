@@ -6,6 +6,7 @@
  */
 #include "layout.h"
 
+/* v limited to [lo, hi]. */
 static int
 clamp(int v, int lo, int hi)
 {
@@ -16,6 +17,7 @@ clamp(int v, int lo, int hi)
 	return v;
 }
 
+/* Fill in a rectangle. */
 static void
 rect_set(struct rect *r, int x, int y, int w, int h)
 {

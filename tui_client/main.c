@@ -22,6 +22,7 @@
 
 static void	usage(FILE *, int) __attribute__((noreturn));
 
+/* Print the options to f and exit with code. */
 static void
 usage(FILE *f, int code)
 {
@@ -75,6 +76,7 @@ main_logs(const char *path, int verbose)
 	return errfp;
 }
 
+/* Parse options, point the logs away from the screen, run a mode. */
 int
 main(int argc, char **argv)
 {

@@ -73,6 +73,7 @@ model_add(struct model *m, enum model_kind kind, const char *who,
 	m->dirty |= MODEL_D_ACTIVITY;
 }
 
+/* Add a client message to the stream, the log, and stderr in batch mode. */
 static void
 model_vsay(struct model *m, enum model_kind kind, const char *fmt,
     va_list ap)

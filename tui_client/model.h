@@ -145,7 +145,7 @@ struct model {
 	char			 cluster_status[32];
 	struct model_server	 servers[MODEL_SERVERS_MAX];
 	int			 nservers;
-	uint64_t		 cluster_at;	/* now_ms() of the last update */
+	uint64_t		 cluster_at;	/* now_ms() of last update */
 	uint64_t		 cluster_wall;	/* wall_ms() of the same */
 	size_t			 cluster_scroll;
 };

@@ -44,6 +44,7 @@ cluster_age(const struct model *m, const struct model_server *s)
 	return s->last_announce + (long long)(now_ms() - m->cluster_at);
 }
 
+/* Green for self and up, red for unavailable, yellow otherwise. */
 static enum ui_color
 cluster_color(const char *state)
 {
@@ -60,7 +61,8 @@ pane_cluster_draw(struct pane *p, struct tui *t)
 {
 	struct model		*m = &t->model;
 	const struct model_server *s;
-	char			 buf[MODEL_HOST_MAX + 64], hp[MODEL_HOST_MAX + 8];
+	char			 buf[MODEL_HOST_MAX + 64];
+	char			 hp[MODEL_HOST_MAX + 8];
 	char			 age[16], load[24], right[48];
 	int			 y = 1, x0, hw, i;
 

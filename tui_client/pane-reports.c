@@ -10,6 +10,7 @@
 #include "tui.h"
 #include "ui.h"
 
+/* Green when delivered, yellow while pending, red when short or lost. */
 static enum ui_color
 report_color(enum report_state st)
 {

@@ -80,6 +80,7 @@ tui_changed(struct tui *t)
 		event_active(t->redraw_ev, EV_TIMEOUT, 0);
 }
 
+/* The one place the screen is redrawn. */
 static void
 tui_redraw_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -91,6 +92,7 @@ tui_redraw_cb(evutil_socket_t fd, short what, void *arg)
 		ui_redraw(t->ui, t);
 }
 
+/* The link changed: batch mode may act, the screen is redrawn. */
 static void
 tui_conn_cb(struct conn *c, enum conn_event ev, void *arg)
 {
@@ -187,6 +189,7 @@ tui_quit(struct tui *t, int code)
 	tui_stop(t, code);
 }
 
+/* Leaving: end the loop once the LOGOUT is out or the time is up. */
 static void
 tui_quit_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -393,6 +396,7 @@ tui_winch_cb(evutil_socket_t fd, short what, void *arg)
 	tui_changed(t);
 }
 
+/* SIGINT, SIGTERM, SIGHUP: log out and leave. */
 static void
 tui_signal_cb(evutil_socket_t sig, short what, void *arg)
 {

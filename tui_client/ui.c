@@ -99,6 +99,7 @@ ui_new(void)
 	return ui;
 }
 
+/* Delete every pane window (and the notice). */
 static void
 ui_delwins(struct ui *ui)
 {

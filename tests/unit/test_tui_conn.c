@@ -254,7 +254,8 @@ conn_read__login_failed__stays_down_no_retry(void **state)
 
 	conn_set_user(fx->c, "ann", "wrong", 0);
 	conn_open(fx->c, "h", 1);
-	fx_send(fx, 0, "{\"command\":\"LOGIN_FAILED\",\"info\":\"bad secret\"}");
+	fx_send(fx, 0, "{\"command\":\"LOGIN_FAILED\","
+	    "\"info\":\"bad secret\"}");
 	fx_run_for(fx, 20);
 	assert_int_equal(fx->m.state, LINK_FAILED);
 	assert_int_equal(fx->ndial, 1);

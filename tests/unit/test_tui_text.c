@@ -179,7 +179,8 @@ compose_show__note__content_and_sender(void **state)
 static void
 compose_show__sender_member__left_out(void **state)
 {
-	const char	*a = "{\"authenticated_user\":\"bo\", \"type\":\"Like\","
+	const char	*a = "{\"authenticated_user\":\"bo\", "
+	    "\"type\":\"Like\","
 	    " \"o\": {\"a\": [1, 2]}}";
 	char		 out[64], who[16];
 
@@ -195,7 +196,8 @@ compose_show__sender_member__left_out(void **state)
 static void
 compose_show__small_buffer__cut_not_overrun(void **state)
 {
-	const char	*a = "{\"type\":\"Like\",\"long\":\"abcdefghijklmnop\"}";
+	const char	*a =
+	    "{\"type\":\"Like\",\"long\":\"abcdefghijklmnop\"}";
 	char		 out[12];
 
 	(void)state;
