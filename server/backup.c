@@ -111,7 +111,11 @@ backup_for_client(struct server *srv, struct backup_entry *e)
 	int		 i, n = 0;
 
 	TAILQ_FOREACH(p, &srv->links, role_entry) {
-		if (p->remote_host == NULL || n == BACKUP_MAX)
+		struct known_server *k = p->remote_id != NULL ?
+		    known_find(srv, p->remote_id) : NULL;
+
+		if (p->remote_host == NULL || n == BACKUP_MAX ||
+		    (k != NULL && (k->state != KNOWN_UP || k->reconnecting)))
 			continue;
 		e[n].host = p->remote_host;
 		e[n++].port = p->remote_port;
