@@ -103,7 +103,7 @@ pane_activity_draw(struct pane *p, struct tui *t)
 		snprintf(right, sizeof right, "scrolled: %zu newer below ",
 		    m->scroll);
 	else
-		snprintf(right, sizeof right, "%llu ", m->lines_total);
+		snprintf(right, sizeof right, "%llu lines ", m->lines_total);
 	ui_title(p, t, right, m->scroll > 0 ? UI_WARN : UI_NORMAL);
 
 	y = p->r.h;		/* one past the last row */
