@@ -216,11 +216,34 @@ ours_stop() {
     HOLD_PID=""
 }
 
+# busy_pct: CPU use of the whole machine over one second, in percent
+busy_pct() {
+    local a b
+    a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+    echo "$a $b" | awk '{ t = $4 - $2; print (t > 0) ? int(100 * ($3 - $1) / t) : 0 }'
+}
+# wait_quiet: wait (at most QUIET_MAX_S) until other work leaves the CPUs
+# mostly idle; the figure is recorded next to each run either way
+QUIET_PCT=${BENCH_QUIET_PCT:-25}
+QUIET_MAX_S=${BENCH_QUIET_MAX_S:-20}
+BUSY=0
+wait_quiet() {
+    local start=$SECONDS
+    while :; do
+        BUSY=$(busy_pct)
+        [ "$BUSY" -lt "$QUIET_PCT" ] && return 0
+        [ $((SECONDS - start)) -ge "$QUIET_MAX_S" ] && return 0
+    done
+}
+
 # cmp_run SYSTEM SCENARIO RUN ARGS...: one loadgen run, a line in $CMP
 cmp_run() {
     local sys=$1 scen=$2 r=$3 l out; shift 3
     out=$OUT/cmp-$scen-$sys-$r.out
-    l=$(load1)
+    wait_quiet
+    l="$(load1)/${BUSY}%"
     timeout -k 5 120 "$LOADGEN" "$@" --max-run-s 100 > "$out" 2> "${out%.out}.err"
     local line
     line=$(grep '^RESULT ' "$out" || echo "RESULT status=no_result")
@@ -292,6 +315,9 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
         echo "$("$NATS" --version 2>&1) 3-node cluster vs our 3-server chain; 30 subscribers + 3 publishers"
         echo "spread over the servers, 200-byte activities; NATS with --pubs-subscribe (our publishers receive"
         echo "every broadcast too). fanout: 100000 messages, window 100; steady: 10000 publishes/s, 50000 messages."
+        echo
+        echo "Load: the 1-minute load average / the CPU busy % of the machine in the second before the run"
+        echo "(each run first waits up to ${QUIET_MAX_S} s for the CPUs to be under ${QUIET_PCT}% busy)."
         echo
         echo "| run | workload | ours: deliveries/s, p50, p99 (load) | nats: deliveries/s, p50, p99 (load) | ours/nats |"
         echo "| --- | --- | --- | --- | --- |"

@@ -457,7 +457,7 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 	int		 resumes = 0, pub_orphans = 0;
 	unsigned	 accepted = 0;
 	char		 r1[32], r2[32], what[256], feats[128];
-	const char	*status;
+	const char	*status, *topo;
 
 	jbuf_init(&b);
 	cpu = rusage_cpu_s() - cpu0;
@@ -764,9 +764,11 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 	}
 
 	/* the markdown row */
+	topo = !cl.own || cl.n < 3 ? "" : cl.topology == TOPO_STAR ? " (star)" :
+	    " (chain)";
 	if (opts.workload == WL_FAILOVER) {
-		snprintf(what, sizeof what, "failover, %d servers, %d clients, "
-		    "%s/s, kill -9 server %d; features used: %s", cl.n, T.ncl,
+		snprintf(what, sizeof what, "failover, %d servers%s, %d clients, "
+		    "%s/s, kill -9 server %d; features used: %s", cl.n, topo, T.ncl,
 		    fmt_rate(opts.rate, r1, sizeof r1), T.kill_index, feats);
 		bench_row(what, "%d orphans%s (by %s): all receiving again "
 		    "after %.1f ms (median %.1f); orphans lost %" PRIu64
@@ -778,8 +780,8 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 		    first_max, first_med, orph_lost, orph_lost_max, orph_dups,
 		    orph_ooo, non_orph_lost, status, env->load_before[0]);
 	} else if (opts.workload == WL_STEADY) {
-		snprintf(what, sizeof what, "steady, %d servers, %d subs + %d "
-		    "pubs, %s publishes/s, %d B", cl.n, T.nsubs, T.npubs,
+		snprintf(what, sizeof what, "steady, %d servers%s, %d subs + %d "
+		    "pubs, %s publishes/s, %d B", cl.n, topo, T.nsubs, T.npubs,
 		    fmt_rate(opts.rate, r1, sizeof r1), opts.size);
 		bench_row(what, "p50 %.2f ms, p90 %.2f, p99 %.2f, p99.9 %.2f, "
 		    "max %.2f; %s deliveries/s; lost %" PRIu64 ", dup %" PRIu64
@@ -789,8 +791,8 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 		    fmt_rate(rate_all, r2, sizeof r2), lost, dups, ooo, status,
 		    env->load_before[0]);
 	} else {
-		snprintf(what, sizeof what, "fanout, %d servers, %d subs + %d "
-		    "pubs, %d B, window %ld%s", cl.n, T.nsubs, T.npubs,
+		snprintf(what, sizeof what, "fanout, %d servers%s, %d subs + %d "
+		    "pubs, %d B, window %ld%s", cl.n, topo, T.nsubs, T.npubs,
 		    opts.size, opts.window, opts.rate > 0 ? ", paced" : "");
 		bench_row(what, "%s/s to subscribers (%s/s to all receivers); "
 		    "p50 %.2f ms, p99 %.2f; lost %" PRIu64 ", dup %" PRIu64
