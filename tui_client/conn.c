@@ -874,12 +874,12 @@ cmd_login_success(struct conn *c, struct msg *msg)
 	sess = conn_str(msg, F_SESSION);
 
 	/*
-	 * Numbering goes on where it was in a resumed session (or if the
-	 * server kept our session); any other session starts at 1, and
-	 * reports from before can no longer match.
+	 * Numbering goes on where it was only if the server kept our
+	 * session id (a resume it accepted); any other session starts at
+	 * 1, and reports from before can no longer match.
 	 */
-	cont = resume[0] != '\0' || (sess != NULL &&
-	    strcmp(sess, c->session) == 0);
+	cont = sess != NULL && c->session[0] != '\0' &&
+	    strcmp(sess, c->session) == 0;
 	if (!cont) {
 		c->next_seq = 1;
 		model_new_session(c->m);
@@ -948,7 +948,7 @@ cmd_login_success(struct conn *c, struct msg *msg)
 		conn_write_jbuf(c, &b);
 	}
 	/* Resent once the whole buffer is read: a REDIRECT may follow. */
-	c->resend_pending = resume[0] != '\0';
+	c->resend_pending = cont && resume[0] != '\0';
 	if (!c->resend_pending)
 		conn_unacked_clear(c);
 	c->online_pending = 1;

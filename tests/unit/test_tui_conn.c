@@ -496,6 +496,26 @@ conn_lost__new_session__nothing_sent_again(void **state)
 }
 
 static void
+conn_lost__resume_under_new_id__numbering_restarts(void **state)
+{
+	struct fx	*fx = *state;
+	char		*out;
+
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	conn_send(fx->c, "{\"n\":1}", 7);
+	fx_close(fx, 0);
+	fx_recv(fx, 1);
+	fx_send(fx, 1, "{\"command\":\"LOGIN_SUCCESS\",\"info\":\"ok\","
+	    "\"features\":" ALL_FEATURES ",\"session\":\"S9\","
+	    "\"resume\":\"ok\"}");
+	out = fx_recv(fx, 1);
+	assert_null(strstr(out, "ACTIVITY_MESSAGE"));
+	conn_send(fx->c, "{}", 2);
+	assert_non_null(strstr(fx_recv(fx, 1), "\"activity_seq\":1,"));
+}
+
+static void
 conn_send__offline__queued_then_sent(void **state)
 {
 	struct fx	*fx = *state;
@@ -739,6 +759,7 @@ main(void)
 		T(conn_send__offline__queued_then_sent),
 		T(conn_lost__resumed__unreported_activities_sent_again),
 		T(conn_lost__new_session__nothing_sent_again),
+		T(conn_lost__resume_under_new_id__numbering_restarts),
 		T(conn_send__logged_out__refused),
 		T(conn_logout__online__sends_logout),
 		T(conn_read__duplicate_broadcast__dropped),
