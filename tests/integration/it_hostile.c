@@ -408,6 +408,9 @@ static const struct hcase cases[] = {
 	{ "client sends SERVER_LEAVE", H_ANON,
 	    L("{\"command\":\"SERVER_LEAVE\",\"id\":\"x\"}"), INV, NULL,
 	    H_CLOSE },
+	{ "client sends USER_PRESENCE", H_USER,
+	    L("{\"command\":\"USER_PRESENCE\",\"username\":\"" REG_USER "\","
+	    "\"id\":\"elsewhere\",\"time\":1}"), INV, NULL, H_CLOSE },
 	{ "client sends BACKUP_LIST", H_ANON,
 	    L("{\"command\":\"BACKUP_LIST\",\"servers\":[]}"), INV, NULL,
 	    H_CLOSE },
@@ -484,6 +487,17 @@ static const struct hcase cases[] = {
 	{ "broadcast twice delivered once", H_SERVER,
 	    L(BC("far:@@") "\n" BC("far:@@")), NULL, NULL, H_OPEN, 1,
 	    "\"t\":\"far:" },
+
+	{ "USER_PRESENCE time string", H_SERVER,
+	    L("{\"command\":\"USER_PRESENCE\",\"username\":\"" REG_USER "\","
+	    "\"id\":\"x\",\"time\":\"now\"}"), INV, "time", H_CLOSE },
+	{ "USER_PRESENCE time negative", H_SERVER,
+	    L("{\"command\":\"USER_PRESENCE\",\"username\":\"" REG_USER "\","
+	    "\"id\":\"x\",\"time\":-1}"), INV, "time", H_CLOSE },
+	{ "USER_PRESENCE unknown user", H_SERVER,
+	    L("{\"command\":\"USER_PRESENCE\",\"username\":\"nobody@@\","
+	    "\"id\":\"x\",\"time\":5,\"mid\":\"pr:@@\"}"), NULL, NULL,
+	    H_OPEN },
 
 	/* USER_SYNC with garbage entries. */
 	{ "USER_SYNC users object", H_SERVER,
