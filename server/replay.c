@@ -314,7 +314,8 @@ replay_resume(struct server *srv, struct peer *p, struct json_span seen,
 		}
 		v[n++] = a;
 	}
-	qsort(v, n, sizeof *v, act_cmp_sender_seq);
+	if (n > 0)
+		qsort(v, n, sizeof *v, act_cmp_sender_seq);
 	for (i = 0; i < n; i++) {
 		bytes = act_client_bytes(v[i],
 		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) != 0, &len);
