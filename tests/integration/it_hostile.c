@@ -1326,6 +1326,32 @@ BUG_resume_preclaims_the_next_clients_session(void **state)
 		    "watcher");
 }
 
+/*
+ * Log injection by an unauthenticated client: a REGISTER username may
+ * hold a newline (decoded from "\\n"), and lock.c logs the name raw
+ * ("registration of %s succeeded"), so a client writes whole forged
+ * lines into the server's log.  STYLE: escape and cap anything a peer
+ * sent before logging it.  Expected: no log line starts with FORGED.
+ */
+static void
+BUG_log_injection_via_register_username(void **state)
+{
+	struct it_client	*c;
+
+	(void)state;
+	memset(&fx, 0, sizeof fx);
+	fx.a = it_root("A");
+	c = it_connect(fx.a, "injector");
+	it_sendf(c, "{\"command\":\"REGISTER\",\"username\":\"inj\\n"
+	    "FORGED warning: server compromised\",\"secret\":\"s\"}");
+	it_expect(c, "REGISTER_SUCCESS");
+	it_close(c);
+	it_wait_log(fx.a, "registration of inj");
+	if (it_log_count(fx.a, "\nFORGED") > 0)
+		it_fail("a client's username wrote a line of its own into the "
+		    "server log");
+}
+
 int
 main(void)
 {
@@ -1353,6 +1379,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    BUG_resume_preclaims_the_next_clients_session,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    BUG_log_injection_via_register_username,
 		    it_setup, it_teardown),
 	};
 
