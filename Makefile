@@ -74,7 +74,7 @@ UNIT_SRC    = $(wildcard tests/unit/test_*.c)
 UNIT_BINS   = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 INTEG_SRC   = $(wildcard tests/integration/it_*.c)
 INTEG_BINS  = $(INTEG_SRC:tests/integration/%.c=$(B)/tests/%)
-HARNESS_OBJ = $(B)/tests/integration/harness.o
+HARNESS_OBJ = $(B)/tests/integration/harness.o $(B)/tests/integration/relay.o $(B)/tests/integration/fclient.o
 
 .PHONY: all test unit integration tui-test check-man check-asan demo bench \
 	fuzz install uninstall clean deps lint help
