@@ -227,7 +227,7 @@ busy_pct() {
 # wait_quiet: wait (at most QUIET_MAX_S) until other work leaves the CPUs
 # mostly idle; the figure is recorded next to each run either way
 QUIET_PCT=${BENCH_QUIET_PCT:-25}
-QUIET_MAX_S=${BENCH_QUIET_MAX_S:-20}
+QUIET_MAX_S=${BENCH_QUIET_MAX_S:-10}
 BUSY=0
 wait_quiet() {
     local start=$SECONDS
@@ -238,16 +238,37 @@ wait_quiet() {
     done
 }
 
-# cmp_run SYSTEM SCENARIO RUN ARGS...: one loadgen run, a line in $CMP
+# cpu_ticks PID...: user+system CPU ticks of these processes
+cpu_ticks() {
+    local p t=0 v
+    for p in "$@"; do
+        v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null)
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+
+# cmp_run SYSTEM SCENARIO RUN ARGS...: one loadgen run, a line in $CMP.
+# Besides the loadgen's figures it records the CPU the three servers used:
+# microseconds per delivered activity, which other work on the machine
+# skews far less than throughput does.
 cmp_run() {
-    local sys=$1 scen=$2 r=$3 l out; shift 3
+    local sys=$1 scen=$2 r=$3 l out c0 c1 pids; shift 3
     out=$OUT/cmp-$scen-$sys-$r.out
+    if [ "$sys" = ours ]; then pids=${OURS_PIDS//,/ }; else pids="${NATS_PIDS[*]}"; fi
     wait_quiet
     l="$(load1)/${BUSY}%"
+    # shellcheck disable=SC2086
+    c0=$(cpu_ticks $pids)
     timeout -k 5 120 "$LOADGEN" "$@" --max-run-s 100 > "$out" 2> "${out%.out}.err"
-    local line
+    # shellcheck disable=SC2086
+    c1=$(cpu_ticks $pids)
+    local line sent us
     line=$(grep '^RESULT ' "$out" || echo "RESULT status=no_result")
-    echo "$line system=$sys cmp=$scen run=$r load1=$l" >> "$CMP"
+    sent=$(echo "$line" | tr ' ' '\n' | sed -n 's/^sent=//p')
+    us=$(awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="${sent:-0}" \
+        'BEGIN{ if (n > 0) printf "%.2f", c / hz * 1e6 / (n * 33); else print "-" }')
+    echo "$line system=$sys cmp=$scen run=$r load1=$l server_us_per_delivery=$us" >> "$CMP"
     log "$scen $sys run $r: $(echo "$line" | grep -o 'rx_msgs_per_s=[0-9]*') $(echo "$line" | grep -o 'p99_us=[0-9.]*') status=$(echo "$line" | grep -o 'status=[a-z_]*' | head -1 | cut -d= -f2) load $l"
 }
 
@@ -319,7 +340,9 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
         echo "Load: the 1-minute load average / the CPU busy % of the machine in the second before the run"
         echo "(each run first waits up to ${QUIET_MAX_S} s for the CPUs to be under ${QUIET_PCT}% busy)."
         echo
-        echo "| run | workload | ours: deliveries/s, p50, p99 (load) | nats: deliveries/s, p50, p99 (load) | ours/nats |"
+        echo "Server CPU: microseconds of CPU the three servers used per delivered activity (33 receivers each)."
+        echo
+        echo "| run | workload | ours: deliveries/s, p50, p99, server CPU (load) | nats: deliveries/s, p50, p99, server CPU (load) | ours/nats |"
         echo "| --- | --- | --- | --- | --- |"
         for r in $(seq 1 "$RUNS"); do
             for scen in fanout steady; do
@@ -327,12 +350,14 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
                 n=$(grep " system=nats cmp=$scen run=$r " "$CMP")
                 orx=$(echo "$o" | field rx_msgs_per_s); nrx=$(echo "$n" | field rx_msgs_per_s)
                 ratio=$(awk -v a="${orx:-0}" -v b="${nrx:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "-" }')
-                printf "| %s | %s | %s/s, %s ms, %s ms (%s) %s | %s/s, %s ms, %s ms (%s) %s | %s |\n" "$r" "$scen" \
+                printf "| %s | %s | %s/s, %s ms, %s ms, %s µs (%s) %s | %s/s, %s ms, %s ms, %s µs (%s) %s | %s |\n" "$r" "$scen" \
                     "${orx:--}" "$(awk -v v="$(echo "$o" | field p50_us)" 'BEGIN{printf "%.2f", v/1000}')" \
-                    "$(awk -v v="$(echo "$o" | field p99_us)" 'BEGIN{printf "%.2f", v/1000}')" "$(echo "$o" | field load1)" \
+                    "$(awk -v v="$(echo "$o" | field p99_us)" 'BEGIN{printf "%.2f", v/1000}')" \
+                    "$(echo "$o" | field server_us_per_delivery)" "$(echo "$o" | field load1)" \
                     "$(echo "$o" | field status)" \
                     "${nrx:--}" "$(awk -v v="$(echo "$n" | field p50_us)" 'BEGIN{printf "%.2f", v/1000}')" \
-                    "$(awk -v v="$(echo "$n" | field p99_us)" 'BEGIN{printf "%.2f", v/1000}')" "$(echo "$n" | field load1)" \
+                    "$(awk -v v="$(echo "$n" | field p99_us)" 'BEGIN{printf "%.2f", v/1000}')" \
+                    "$(echo "$n" | field server_us_per_delivery)" "$(echo "$n" | field load1)" \
                     "$(echo "$n" | field status)" "$ratio"
             done
         done
@@ -340,10 +365,11 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
         for scen in fanout steady; do
             om=$(vals ours $scen rx_msgs_per_s | median); nm=$(vals nats $scen rx_msgs_per_s | median)
             op=$(vals ours $scen p99_us | median); np=$(vals nats $scen p99_us | median)
-            awk -v s=$scen -v om="$om" -v nm="$nm" -v op="$op" -v np="$np" 'BEGIN{
+            oc=$(vals ours $scen server_us_per_delivery | median); nc=$(vals nats $scen server_us_per_delivery | median)
+            awk -v s=$scen -v om="$om" -v nm="$nm" -v op="$op" -v np="$np" -v oc="$oc" -v nc="$nc" 'BEGIN{
                 r = (nm + 0 > 0) ? sprintf("%.2f", om / nm) : "-";
-                printf "**%s, medians:** ours %s deliveries/s, nats %s deliveries/s, **ratio ours/nats %s**; p99 ours %.2f ms, nats %.2f ms.\n\n",
-                    s, om, nm, r, op / 1000, np / 1000 }'
+                printf "**%s, medians:** ours %s deliveries/s, nats %s deliveries/s, **ratio ours/nats %s**; p99 ours %.2f ms, nats %.2f ms; server CPU per delivery ours %s µs, nats %s µs.\n\n",
+                    s, om, nm, r, op / 1000, np / 1000, oc, nc }'
         done
     fi
 } > "$OUT/table.md"
