@@ -254,6 +254,54 @@ limits__max_message__longer_line_refused_and_closed(void **state)
 	ping_ok(by);
 }
 
+/*
+ * An activity of exactly --max-message bytes is accepted from a client,
+ * but the server line that carries it on (mid, sender, activity_seq,
+ * username, ts: ~150 bytes more) is over the same cap at the next
+ * server, which answers INVALID_MESSAGE and closes the link.  The child
+ * rejoins, replays the activity in ACTIVITY_SYNC, and is closed again:
+ * the link flaps for as long as the replay log holds the activity, and
+ * the activity never reaches the other server's clients.  Any
+ * anonymous client can do this (with the default 1 MiB cap, one 1 MiB
+ * activity).  Expected: what a server accepts from a client it can
+ * forward (or it refuses the activity); the link stays up.
+ */
+static void
+BUG_max_message_activity_at_cap_breaks_server_link(void **state)
+{
+	struct it_server	*a, *b;
+	struct it_client	*ca, *cb;
+	const char		*cmd;
+	char			*l;
+
+	(void)state;
+	a = it_root("A", "--max-message", "4096");
+	b = it_child("B", a, "--max-message", "4096");
+	ca = anon(a, "on-a");
+	cb = anon(b, "on-b");
+	l = activity_line(4096);
+	it_sendf(cb, "%s", l);
+	free(l);
+	if (it_read_line(cb, it_timeout()) != IT_READ_LINE)
+		it_fail("B neither broadcast nor refused the activity");
+	cJSON_Delete(cb->msg);
+	cb->msg = cJSON_ParseWithLength(cb->line, cb->line_len);
+	cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cb->msg,
+	    "command"));
+	if (cmd != NULL && strcmp(cmd, "ACTIVITY_BROADCAST") == 0) {
+		/* B took it: A's clients must get it too. */
+		if (it_read_line(ca, it_timeout()) != IT_READ_LINE ||
+		    strstr(ca->line, "ACTIVITY_BROADCAST") == NULL)
+			it_fail("B accepted a %d-byte activity that never "
+			    "reached A (A's log: %d x \"longer than\")", 4096,
+			    it_log_count(a, "longer than"));
+	}
+	if (it_log_count(a, "longer than") > 0)
+		it_fail("A closed its link to B over a line B built from a "
+		    "client's activity");
+	ping_ok(ca);
+}
+
 /* ---- --client-outbuf and --server-outbuf ---- */
 
 #define OB_CAP		65536
@@ -638,6 +686,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    limits__max_message__longer_line_refused_and_closed,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    BUG_max_message_activity_at_cap_breaks_server_link,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    limits__client_outbuf__non_reader_dropped_others_full_speed,
