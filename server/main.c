@@ -335,6 +335,7 @@ main(int argc, char **argv)
 {
 	struct config		 cfg;
 	struct event_base	*base;
+	struct event_config	*ec;
 	struct server		*srv;
 	char			 err[512];
 	int			 rc;
@@ -356,7 +357,19 @@ main(int argc, char **argv)
 		fflush(stdout);
 	}
 
-	if ((base = event_base_new()) == NULL)
+	/*
+	 * One thread: no locks.  The epoll changelist folds the add and
+	 * delete of a client's write event between two loop turns into
+	 * nothing, which under fan-out saves two epoll_ctl calls per
+	 * client per turn.
+	 */
+	if ((ec = event_config_new()) == NULL)
+		fatalx("event_config_new");
+	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK |
+	    EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (base == NULL)
 		fatalx("event_base_new");
 	srv = server_new(base, &cfg);
 	if (cfg.data_dir != NULL &&

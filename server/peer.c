@@ -4,6 +4,7 @@
  * reads nothing more, flushes what it was told, and is freed later from
  * the event loop, never inside its own callback.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,10 +52,66 @@ peer_new(struct server *srv, struct bufferevent *bev, const char *addr,
 		fatalx("evtimer_new");
 	TAILQ_INSERT_TAIL(&srv->peers, p, entry);
 	srv->npeers++;
-	bufferevent_setcb(bev, peer_read_cb, NULL, peer_event_cb, p);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/*
+	 * Writing is ours: peer_flush_cb writes what a turn of the loop
+	 * queued; only output the kernel would not take waits for EV_WRITE.
+	 */
+	bufferevent_setcb(bev, peer_read_cb, peer_write_cb, peer_event_cb, p);
+	bufferevent_enable(bev, EV_READ);
+	if (!outgoing)
+		bufferevent_disable(bev, EV_WRITE);	/* on by default */
 	log_debug("%s: new connection", peer_name(p));
 	return p;
+}
+
+static void
+peer_undirty(struct peer *p)
+{
+	if (p->dirty) {
+		TAILQ_REMOVE(&p->srv->dirty, p, dirty_entry);
+		p->dirty = 0;
+	}
+}
+
+/*
+ * End of a loop turn's work: hand every peer's new output to the kernel
+ * in one write each.  Whatever it does not take is left to libevent's
+ * EV_WRITE, which turns itself off again once the buffer is empty.
+ */
+void
+peer_flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct server	*srv = arg;
+	struct peer	*p;
+	struct evbuffer	*out;
+	int		 n;
+
+	(void)events;
+	while ((p = TAILQ_FIRST(&srv->dirty)) != NULL) {
+		peer_undirty(p);
+		if (p->closing ||
+		    (bufferevent_get_enabled(p->bev) & EV_WRITE))
+			continue;
+		out = bufferevent_get_output(p->bev);
+		if ((fd = bufferevent_getfd(p->bev)) == -1) {
+			/* Not a socket (a test's bufferevent pair). */
+			bufferevent_enable(p->bev, EV_WRITE);
+			continue;
+		}
+		if (evbuffer_get_length(out) == 0)
+			continue;
+		/* A bufferevent keeps its output's start frozen: thaw it. */
+		evbuffer_unfreeze(out, 1);
+		n = evbuffer_write(out, fd);
+		evbuffer_freeze(out, 1);
+		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR) {
+			peer_close(p, "write: %s", strerror(errno));
+			continue;
+		}
+		if (evbuffer_get_length(out) > 0)
+			bufferevent_enable(p->bev, EV_WRITE);
+	}
 }
 
 static void
@@ -123,6 +180,7 @@ peer_free(struct peer *p)
 	struct server	*srv = p->srv;
 
 	peer_unlist(p);
+	peer_undirty(p);
 	TAILQ_REMOVE(&srv->peers, p, entry);
 	srv->npeers--;
 	bufferevent_free(p->bev);
@@ -185,26 +243,31 @@ peer_close(struct peer *p, const char *fmt, ...)
 	uplink_peer_closed(srv, p);
 
 	bufferevent_disable(p->bev, EV_READ);
+	peer_undirty(p);
 	if (evbuffer_get_length(bufferevent_get_output(p->bev)) == 0) {
 		event_active(p->free_ev, EV_TIMEOUT, 0);
 		return;
 	}
 	bufferevent_setcb(p->bev, NULL, peer_write_cb, peer_event_cb, p);
+	bufferevent_enable(p->bev, EV_WRITE);
 	tv.tv_sec = PEER_LINGER_MS / 1000;
 	tv.tv_usec = (PEER_LINGER_MS % 1000) * 1000;
 	evtimer_add(p->free_ev, &tv);
 }
 
+/* Libevent drained what the kernel would not take at once. */
 static void
 peer_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct peer	*p = arg;
 
-	if (p->closing &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	if (p->closing) {
 		evtimer_del(p->free_ev);
 		event_active(p->free_ev, EV_TIMEOUT, 0);
-	}
+	} else
+		bufferevent_disable(bev, EV_WRITE);
 }
 
 /*
@@ -233,6 +296,12 @@ peer_send(struct peer *p, const void *data, size_t len)
 	}
 	p->last_tx_ms = now_ms();
 	p->tx_added += len;
+	if (!p->dirty) {
+		p->dirty = 1;
+		TAILQ_INSERT_TAIL(&p->srv->dirty, p, dirty_entry);
+		if (TAILQ_FIRST(&p->srv->dirty) == p)
+			event_active(p->srv->flush_ev, EV_TIMEOUT, 0);
+	}
 	return 0;
 }
 

@@ -47,6 +47,10 @@ server_new(struct event_base *base, const struct config *cfg)
 	TAILQ_INIT(&srv->peers);
 	TAILQ_INIT(&srv->clients);
 	TAILQ_INIT(&srv->links);
+	TAILQ_INIT(&srv->dirty);
+	if ((srv->flush_ev = event_new(base, -1, 0, peer_flush_cb, srv)) ==
+	    NULL)
+		fatalx("event_new");
 	if (secret_random_bytes(r, sizeof r) != 0)
 		fatal("getrandom");
 	for (i = 0; i < 8; i++)
@@ -236,6 +240,7 @@ server_free(struct server *srv)
 		evconnlistener_free(srv->listener);
 	if (srv->cron_ev != NULL)
 		event_free(srv->cron_ev);
+	event_free(srv->flush_ev);
 	for (i = 0; i < 3; i++)
 		if (srv->sig_ev[i] != NULL)
 			event_free(srv->sig_ev[i]);

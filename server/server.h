@@ -7,6 +7,8 @@
 #define SERVER_H
 
 #include <sys/queue.h>
+
+#include <event2/util.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,6 +84,8 @@ struct peer {
 	TAILQ_ENTRY(peer)	 entry;
 	TAILQ_ENTRY(peer)	 role_entry;	/* clients or links */
 	int			 listed;
+	TAILQ_ENTRY(peer)	 dirty_entry;	/* output to flush */
+	int			 dirty;
 	struct server		*srv;
 	struct bufferevent	*bev;
 	struct event		*free_ev;
@@ -159,6 +163,8 @@ struct server {
 	struct peer_list	 peers;
 	struct peer_list	 clients;	/* logged in, not closing */
 	struct peer_list	 links;		/* server links, not closing */
+	struct peer_list	 dirty;		/* queued output this turn */
+	struct event		*flush_ev;
 	uint64_t		 next_serial;
 	int			 npeers;
 	int			 nclients;
@@ -222,6 +228,7 @@ void		 peer_close(struct peer *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 void		 peer_free(struct peer *);
 void		 peer_set_role(struct peer *, enum peer_role);
+void		 peer_flush_cb(evutil_socket_t, short, void *);
 int		 peer_send(struct peer *, const void *, size_t);
 int		 peer_send_jbuf(struct peer *, struct jbuf *);
 void		 peer_reply_close(struct peer *, enum msg_cmd, const char *);
