@@ -302,6 +302,33 @@ BUG_max_message_activity_at_cap_breaks_server_link(void **state)
 	ping_ok(ca);
 }
 
+/*
+ * A server sends a joining server its users in USER_SYNC chunks of up
+ * to 48 KiB (TREE_USERS_CHUNK, the first inside AUTHENTICATE_SUCCESS),
+ * whatever --max-message says.  With --max-message 4096 and 80 users
+ * (~7 KiB of entries) the joining server refuses its parent's first
+ * line as too long, closes, and retries for ever: it never joins, and
+ * none of the users can log in there.  Expected: lines a server builds
+ * for its peers stay within the cap, so the join succeeds.
+ */
+static void
+BUG_user_list_chunk_over_max_message_blocks_join(void **state)
+{
+	struct it_server	*a, *b;
+	char			 user[32], secret[32];
+	int			 i;
+
+	(void)state;
+	a = it_root("A", "--max-message", "4096");
+	for (i = 0; i < 80; i++) {
+		snprintf(user, sizeof user, "user%03d", i);
+		snprintf(secret, sizeof secret, "secret-%03d", i);
+		it_register(a, user, secret);
+	}
+	b = it_child("B", a, "--max-message", "4096");
+	it_login_eventually(b, "user079", "secret-079");
+}
+
 /* ---- --client-outbuf and --server-outbuf ---- */
 
 #define OB_CAP		65536
@@ -689,6 +716,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    BUG_max_message_activity_at_cap_breaks_server_link,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    BUG_user_list_chunk_over_max_message_blocks_join,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    limits__client_outbuf__non_reader_dropped_others_full_speed,
