@@ -1383,6 +1383,71 @@ BUG_log_injection_via_register_username(void **state)
 		    "server log");
 }
 
+/*
+ * A parent that accepts a child and then closes the link at once (an
+ * INVALID_MESSAGE right after AUTHENTICATE_SUCCESS: any persistent
+ * objection, such as a line over its --max-message) is reconnected to
+ * without any backoff: established resets the failed-round count, so
+ * the child reconnects and re-authenticates as fast as the loopback
+ * allows.  Expected: a minimum interval between attempts (the backoff
+ * starts at 50 ms), so at most ~20 attempts a second, not hundreds.
+ */
+static void
+BUG_parent_closing_after_accept_reconnect_storm(void **state)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 sl = sizeof sin;
+	struct pollfd		 pfd;
+	const char		*argv[16];
+	char			 port[16], buf[4096];
+	static const char	 reply[] = "{\"command\":\"AUTHENTICATE_SUCCESS\","
+				    "\"id\":\"evil-parent\"}\n{\"command\":"
+				    "\"INVALID_MESSAGE\",\"info\":\"go away\"}\n";
+	uint64_t		 t0;
+	int			 lfd, fd, n = 0, one = 1;
+
+	(void)state;
+	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		it_fail("socket: %s", strerror(errno));
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    listen(lfd, 64) == -1 ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &sl) == -1)
+		it_fail("listen: %s", strerror(errno));
+	snprintf(port, sizeof port, "%d", ntohs(sin.sin_port));
+	argv[0] = "-lh"; argv[1] = "localhost"; argv[2] = "-lp";
+	argv[3] = "@PORT"; argv[4] = "-s"; argv[5] = IT_SECRET;
+	argv[6] = "-a"; argv[7] = "100"; argv[8] = "-rh";
+	argv[9] = "localhost"; argv[10] = "-rp"; argv[11] = port;
+	argv[12] = NULL;
+	it_spawn("child", argv, 1);
+
+	/* Serve as that parent for one second; count the attempts. */
+	t0 = it_now_ms();
+	while (it_now_ms() - t0 < 1000) {
+		pfd.fd = lfd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 50) != 1)
+			continue;
+		if ((fd = accept(lfd, NULL, NULL)) == -1)
+			continue;
+		n++;
+		pfd.fd = fd;
+		if (poll(&pfd, 1, 500) == 1 && read(fd, buf, sizeof buf) > 0)
+			(void)!write(fd, reply, sizeof reply - 1);
+		close(fd);
+	}
+	close(lfd);
+	fprintf(stderr, "  a parent that closes after accepting: %d attempts "
+	    "in one second\n", n);
+	if (n > 25)
+		it_fail("%d reconnects to the same parent within one second: "
+		    "no backoff after a link that was closed at once", n);
+}
+
 int
 main(void)
 {
@@ -1413,6 +1478,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    BUG_log_injection_via_register_username,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    BUG_parent_closing_after_accept_reconnect_storm,
 		    it_setup, it_teardown),
 	};
 
