@@ -172,3 +172,19 @@ log_escape(const char *p, size_t len, char *buf, size_t bufsz)
 	buf[o] = '\0';
 	return buf;
 }
+
+/*
+ * log_escape() a peer-supplied string into one of a few static buffers,
+ * so a log call can take several: log_info("%s", log_safe(name)).
+ */
+const char *
+log_safe(const char *s)
+{
+	static char	 bufs[4][LOG_ESCAPE_MAX * 4 + 8];
+	static int	 next;
+	char		*b = bufs[next++ % 4];
+
+	if (s == NULL)
+		return "(null)";
+	return log_escape(s, strlen(s), b, sizeof bufs[0]);
+}

@@ -22,5 +22,6 @@ void	fatalx(const char *, ...)
 /* Bytes a peer sent, made safe to log: escaped and capped. */
 #define LOG_ESCAPE_MAX 128
 const char *log_escape(const char *, size_t, char *, size_t);
+const char *log_safe(const char *);
 
 #endif

@@ -52,6 +52,8 @@ static const char *const field_names[F__COUNT] = {
 	[F_VV] = "vv",
 	[F_SINCE] = "since",
 	[F_SEEN] = "seen",
+	[F_PREV] = "prev",
+	[F_TOKEN] = "token",
 };
 
 const char *const msg_feature_names[FEAT__COUNT + 1] = {
@@ -98,6 +100,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_ID, S, 0, NAME_MAX_LEN },
 		{ F_TIME, N, 0, 0 },
 		{ F_RESUME, S, 0, 32 },
+		{ F_TOKEN, S, 0, 64 },
 	} },
 	[CMD_LOGIN_FAILED] = { "LOGIN_FAILED", {
 		{ F_INFO, S, MSG_REQ, INFO_MAX_LEN },
@@ -124,6 +127,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_USERNAME, S, 0, NAME_MAX_LEN },
 		{ F_TS, N, 0, 0 },
 		{ F_REPORT, B, 0, 0 },
+		{ F_PREV, N, 0, 0 },
 	} },
 	[CMD_SERVER_ANNOUNCE] = { "SERVER_ANNOUNCE", {
 		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },

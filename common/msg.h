@@ -77,6 +77,8 @@ enum msg_field {
 	F_VV,
 	F_SINCE,
 	F_SEEN,
+	F_PREV,
+	F_TOKEN,
 	F__COUNT
 };
 

@@ -111,6 +111,12 @@ activity_publish(struct peer *p, struct msg *m)
 	msgb_int(b, F_ACTIVITY_SEQ, seq);
 	msgb_str(b, F_USERNAME, p->username);
 	msgb_int(b, F_TS, (long long)ts);
+	/*
+	 * The previous activity_seq we took from this session lets a
+	 * server meeting the sender for the first time start there
+	 * rather than wait for activity_seq 1.
+	 */
+	msgb_int(b, F_PREV, (long long)p->last_seq_in);
 	if (p->features & FEAT_BIT(FEAT_SENDING_REPORT))
 		msgb_bool(b, F_REPORT, 1);
 	msgb_end(b);
@@ -121,6 +127,9 @@ activity_publish(struct peer *p, struct msg *m)
 	a->oc = srv->next_act;
 	a->sender = xstrdup(p->session);
 	a->seq = (uint64_t)seq;
+	a->prev = p->last_seq_in;
+	if ((uint64_t)seq > p->last_seq_in)
+		p->last_seq_in = (uint64_t)seq;
 	a->username = xstrdup(p->username);
 	a->ts = ts;
 	a->report = (p->features & FEAT_BIT(FEAT_SENDING_REPORT)) != 0;
@@ -146,7 +155,7 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 	struct act	*a;
 	char		 origin[SERVER_NAME_MAX];
 	uint64_t	 oc;
-	long long	 seq = 0, ts = 0;
+	long long	 seq = 0, ts = 0, prev = 0;
 	size_t		 off, len;
 
 	if (m->str[F_MID] == NULL ||
@@ -166,7 +175,9 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 	}
 	if ((msg_has(m, F_ACTIVITY_SEQ) &&
 	    (msg_int(m, F_ACTIVITY_SEQ, &seq) != 0 || seq < 1)) ||
-	    (msg_has(m, F_TS) && (msg_int(m, F_TS, &ts) != 0 || ts < 0))) {
+	    (msg_has(m, F_TS) && (msg_int(m, F_TS, &ts) != 0 || ts < 0)) ||
+	    (msg_has(m, F_PREV) && (msg_int(m, F_PREV, &prev) != 0 ||
+	    prev < 0))) {
 		peer_reply_close(p, CMD_INVALID_MESSAGE,
 		    "ACTIVITY_BROADCAST: 'activity_seq' and 'ts' must be "
 		    "positive integers");
@@ -175,7 +186,7 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 	if (strcmp(origin, srv->id) == 0 ||
 	    !seen_add(srv->seen_act, origin, oc)) {
 		log_debug("%s: dropped a repeated activity %s", peer_name(p),
-		    m->str[F_MID]);
+		    log_safe(m->str[F_MID]));
 		if (m->type[F_REPORT] == JSON_BOOL &&
 		    json_is_bool_true(m->val[F_REPORT]))
 			report_reply_empty(srv, p, m->str[F_MID],
@@ -194,6 +205,7 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 	if (m->str[F_SENDER] != NULL && seq > 0) {
 		a->sender = xstrdup(m->str[F_SENDER]);
 		a->seq = (uint64_t)seq;
+		a->prev = (uint64_t)prev;
 	}
 	a->username = xstrdup(m->str[F_USERNAME]);
 	a->ts = (uint64_t)ts;

@@ -14,12 +14,31 @@
 #include "msgbuild.h"
 #include "registry.h"
 #include "secret.h"
+#include "siphash.h"
 #include "server.h"
 
 #define ANONYMOUS	"anonymous"
+#define SESSION_TOKEN_LEN	16
 
 /* Features this server offers clients; the rest are not yet built. */
 #define SERVER_FEATURES	((1u << FEAT__COUNT) - 1)
+
+/* The token that lets a client resume session sid elsewhere. */
+static void
+session_token(struct server *srv, const char *sid, char *out)
+{
+	snprintf(out, SESSION_TOKEN_LEN + 1, "%016llx", (unsigned long long)
+	    siphash24(srv->session_key, sid, strlen(sid)));
+}
+
+static int
+session_token_ok(struct server *srv, const char *sid, const char *token)
+{
+	char	 want[SESSION_TOKEN_LEN + 1];
+
+	session_token(srv, sid, want);
+	return secret_equal(want, token);
+}
 
 static int
 is_anonymous(const char *username)
@@ -33,6 +52,7 @@ login_success(struct peer *p, struct msg *m, const char *resumed)
 	struct server	*srv = p->srv;
 	struct jbuf	*b = &srv->out;
 	char		 info[SERVER_NAME_MAX + 32];
+	char		 token[SESSION_TOKEN_LEN + 1];
 	int		 i, n = 0;
 
 	snprintf(info, sizeof info, "logged in as user %s", p->username);
@@ -53,7 +73,9 @@ login_success(struct peer *p, struct msg *m, const char *resumed)
 		jbuf_addc(b, ']');
 		msgb_str(b, F_ID, srv->id);
 		msgb_str(b, F_SESSION, p->session);
-		msgb_int(b, F_TIME, (long long)p->login_wall_ms);
+		session_token(srv, p->session, token);
+		msgb_str(b, F_TOKEN, token);
+		msgb_int(b, F_TIME, (long long)p->since_ms);
 		if (resumed != NULL)
 			msgb_str(b, F_RESUME, resumed);
 	}
@@ -63,6 +85,7 @@ login_success(struct peer *p, struct msg *m, const char *resumed)
 
 struct resume {
 	char			 session[SERVER_NAME_MAX];
+	char			 token[SESSION_TOKEN_LEN + 1];
 	struct json_span	 seen;
 	int			 have_seen;
 	long long		 since;
@@ -85,6 +108,12 @@ resume_parse(struct msg *m, struct resume *r)
 			val.len -= 2;
 			if (t != JSON_STRING || json_str_decode(val,
 			    r->session, sizeof r->session, NULL) != 0)
+				return -1;
+		} else if (json_key_eq(key, msg_field_name(F_TOKEN))) {
+			val.p++;
+			val.len -= 2;
+			if (t != JSON_STRING || json_str_decode(val,
+			    r->token, sizeof r->token, NULL) != 0)
 				return -1;
 		} else if (json_key_eq(key, msg_field_name(F_SEEN))) {
 			if (t != JSON_OBJECT)
@@ -154,14 +183,22 @@ cmd_login(struct peer *p, struct msg *m)
 	 */
 	snprintf(sid, sizeof sid, "%s.%llu", srv->id,
 	    (unsigned long long)p->serial);
+	p->since_ms = p->login_wall_ms;
 	if ((p->features & FEAT_BIT(FEAT_RESUME)) &&
 	    m->type[F_RESUME] == JSON_OBJECT) {
+		/*
+		 * Only the client that was given a session's token may take
+		 * it over: the token is the session id signed with a key
+		 * every server derives from the cluster secret.
+		 */
 		if (res.session[0] != '\0' &&
 		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) &&
+		    session_token_ok(srv, res.session, res.token) &&
 		    order_session_owner(srv, res.session, name))
 			snprintf(sid, sizeof sid, "%s", res.session);
 		if (res.since < 0)
 			res.since = (long long)p->login_wall_ms;
+		p->since_ms = (uint64_t)res.since;
 		partial = replay_oldest_ts(srv) > (uint64_t)res.since;
 		resumed = partial ? "partial" : "ok";
 	}

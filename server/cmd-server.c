@@ -167,8 +167,9 @@ cmd_authenticate(struct peer *p, struct msg *m)
 	if (fd != -1)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	log_info("%s: server joined", peer_name(p));
-	known_update(srv, p->remote_id, p->remote_host != NULL ?
-	    p->remote_host : "?", port, 0);
+	/* A server that gave no address can be no one's target. */
+	if (p->remote_host != NULL && port > 0)
+		known_update(srv, p->remote_id, p->remote_host, port, 0);
 	tree_send_users(srv, p, 1);
 	backup_send(srv, p);
 	replay_send_sync(srv, p);

@@ -27,6 +27,7 @@ struct act {
 	uint64_t		 oc;		/* origin's activity counter */
 	char			*sender;	/* sender's session id */
 	uint64_t		 seq;		/* its activity_seq */
+	uint64_t		 prev;		/* the one before, at origin */
 	char			*username;
 	uint64_t		 ts;		/* origin's wall clock, ms */
 	int			 report;	/* the sender wants a report */

@@ -63,13 +63,15 @@ known_update(struct server *srv, const char *id, const char *host, int port,
 					oldest = i;
 			k = &srv->known[oldest];
 			log_warnx("server table full (%d): forgetting %s",
-			    srv->cfg.max_servers, k->id);
+			    srv->cfg.max_servers, log_safe(k->id));
 		}
 		memset(k, 0, sizeof *k);
 		snprintf(k->id, sizeof k->id, "%s", id);
-		log_info("learned of server %s at %s:%d", id, host, port);
+		log_info("learned of server %s at %s:%d", log_safe(id),
+		    log_safe(host), port);
 	} else if (k->state != KNOWN_UP)
-		log_info("server %s (%s:%d) is back", id, host, port);
+		log_info("server %s (%s:%d) is back", log_safe(id),
+		    log_safe(host), port);
 	snprintf(k->host, sizeof k->host, "%s", host);
 	k->port = port;
 	k->load = load;
@@ -87,7 +89,8 @@ known_mark_lost(struct server *srv, const char *id)
 	if ((k = known_find(srv, id)) != NULL && k->state == KNOWN_UP) {
 		k->state = KNOWN_LOST;
 		k->lost_wall_ms = wall_ms();
-		log_info("server %s (%s:%d) lost", k->id, k->host, k->port);
+		log_info("server %s (%s:%d) lost", log_safe(k->id),
+		    log_safe(k->host), k->port);
 	}
 }
 
@@ -205,7 +208,8 @@ known_check(struct server *srv)
 				    (now - k->last_seen_ms);
 			k->state = KNOWN_UNAVAILABLE;
 			log_info("server %s (%s:%d) unavailable: no announce "
-			    "for %d ms", k->id, k->host, k->port,
+			    "for %d ms", log_safe(k->id), log_safe(k->host),
+			    k->port,
 			    srv->cfg.liveness_ms);
 		}
 	}

@@ -221,7 +221,7 @@ lock_finish(struct server *srv, struct lock *l, int success, const char *why)
 		}
 	}
 	lock_send_result(srv, l, success, time);
-	log_info("registration of %s %s%s%s", l->username,
+	log_info("registration of %s %s%s%s", log_safe(l->username),
 	    success ? "succeeded" : "failed", success ? "" : ": ",
 	    success ? "" : why);
 	if (client != NULL && !client->closing) {
@@ -326,7 +326,7 @@ lock_on_request(struct server *srv, struct peer *from, const char *username,
 		}
 		/* The newcomer wins: the request we hold loses here. */
 		log_info("registration of %s from %s yields to %s",
-		    username, l->origin, origin);
+		    log_safe(username), log_safe(l->origin), log_safe(origin));
 		if (l->mine)
 			lock_finish(srv, l, 0,
 			    "username is under register process");
@@ -337,7 +337,7 @@ lock_on_request(struct server *srv, struct peer *from, const char *username,
 	}
 	if (srv->locks->count >= srv->cfg.max_pending_reg) {
 		log_warnx("registration of %s denied: %d registrations "
-		    "pending", username, srv->locks->count);
+		    "pending", log_safe(username), srv->locks->count);
 		lock_answer(srv, &tmp, 0);
 		return;
 	}
@@ -358,7 +358,7 @@ lock_on_answer(struct server *srv, struct peer *from, int allowed,
 	if ((l = lock_find(srv, username)) == NULL ||
 	    strcmp(l->origin, origin) != 0 || strcmp(l->secret, secret) != 0) {
 		log_debug("lock answer for %s from %s: no such request",
-		    username, peer_name(from));
+		    log_safe(username), peer_name(from));
 		return;
 	}
 	for (i = 0; i < l->nwaiting; i++)
@@ -386,7 +386,7 @@ lock_on_result(struct server *srv, struct peer *from, int success,
 		return;
 	switch (registry_put(srv->reg, username, secret, time, origin)) {
 	case REG_ERROR:
-		log_warnx("could not journal user %s", username);
+		log_warnx("could not journal user %s", log_safe(username));
 		break;
 	case REG_REPLACED:
 		tree_user_replaced(srv, username);

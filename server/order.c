@@ -74,7 +74,8 @@ sender_free(struct server *srv, struct sender *s)
 
 /* Find a sender, creating it (and forgetting an idle one) as needed. */
 static struct sender *
-sender_get(struct server *srv, const char *sid, const char *username)
+sender_get(struct server *srv, const char *sid, const char *username,
+    uint64_t first)
 {
 	struct sender	*s, *old;
 
@@ -94,7 +95,7 @@ sender_get(struct server *srv, const char *sid, const char *username)
 	    (s->sid = strdup(sid)) == NULL ||
 	    (s->username = strdup(username != NULL ? username : "")) == NULL)
 		fatal("sender_get");
-	s->next = 1;
+	s->next = first;
 	strmap_put(srv->senders, sid, s);
 	TAILQ_INSERT_TAIL(&srv->sender_lru, s, lru);
 	return s;
@@ -114,7 +115,7 @@ order_session_owner(struct server *srv, const char *sid, const char *username)
 
 /* Hand one activity to every logged-in client, sharing its bytes. */
 static void
-deliver(struct server *srv, struct act *a)
+deliver(struct server *srv, struct act *a, int late)
 {
 	struct peer	*p, *next;
 	struct report	*r = a->report ? report_find(srv, a) : NULL;
@@ -125,6 +126,13 @@ deliver(struct server *srv, struct act *a)
 	a->delivered = 1;
 	for (p = TAILQ_FIRST(&srv->clients); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, role_entry);
+		/*
+		 * A late one (replayed after a relink, or behind a gap we
+		 * gave up on) that was sent before this client was here is
+		 * not owed to it.  Live traffic is never filtered by clock.
+		 */
+		if (late && a->ts < p->since_ms)
+			continue;
 		bytes = act_client_bytes(a,
 		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) != 0, &len);
 		targets++;
@@ -149,7 +157,7 @@ sender_advance(struct server *srv, struct sender *s)
 	while (k < s->nheld && s->held[k]->seq <= s->next) {
 		a = s->held[k++];
 		if (a->seq == s->next) {
-			deliver(srv, a);
+			deliver(srv, a, 0);
 			win_set(s, a->seq, 1);
 			s->next++;
 		}
@@ -181,7 +189,7 @@ sender_flush(struct server *srv, struct sender *s)
 			for (gap = s->next; gap < s->held[0]->seq; gap++)
 				win_set(s, gap, 0);
 		log_debug("sender %s: gave up waiting for activity_seq "
-		    "%llu-%llu", s->sid, (unsigned long long)s->next,
+		    "%llu-%llu", log_safe(s->sid), (unsigned long long)s->next,
 		    (unsigned long long)s->held[0]->seq - 1);
 		s->next = s->held[0]->seq;
 		sender_advance(srv, s);
@@ -196,22 +204,24 @@ order_submit(struct server *srv, struct act *a)
 	int		 i;
 
 	if (a->sender == NULL) {
-		deliver(srv, a);
+		deliver(srv, a, 0);
 		return;
 	}
-	s = sender_get(srv, a->sender, a->username);
+	/* New to us: expect what followed the origin's previous one. */
+	s = sender_get(srv, a->sender, a->username,
+	    a->prev < a->seq ? a->prev + 1 : a->seq);
 	if (a->seq < s->next) {
 		if (a->seq + ORDER_WINDOW < s->next || win_get(s, a->seq)) {
 			log_debug("sender %s: dropped repeated activity_seq "
-			    "%llu", s->sid, (unsigned long long)a->seq);
+			    "%llu", log_safe(s->sid), (unsigned long long)a->seq);
 			return;
 		}
 		win_set(s, a->seq, 1);
-		deliver(srv, a);	/* late, but not lost */
+		deliver(srv, a, 1);	/* late, but not lost */
 		return;
 	}
 	if (a->seq == s->next) {
-		deliver(srv, a);
+		deliver(srv, a, 0);
 		win_set(s, a->seq, 1);
 		s->next++;
 		if (s->nheld > 0)

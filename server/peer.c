@@ -135,6 +135,8 @@ peer_set_role(struct peer *p, enum peer_role role)
 {
 	peer_unlist(p);
 	p->role = role;
+	if (role == PEER_SERVER || role == PEER_UPLINK_AUTH)
+		p->fr.max = p->srv->cfg.max_msg + SERVER_LINK_SLACK;
 	if (role == PEER_CLIENT) {
 		TAILQ_INSERT_TAIL(&p->srv->clients, p, role_entry);
 		p->listed = 1;
@@ -162,8 +164,8 @@ peer_name(const struct peer *p)
 	case PEER_UPLINK_AUTH:
 		snprintf(buf, sizeof buf, "%s#%llu %s (%s)",
 		    p->outgoing ? "parent" : "child",
-		    (unsigned long long)p->serial, p->addr,
-		    p->remote_id != NULL ? p->remote_id : "?");
+		    (unsigned long long)p->serial, log_safe(p->addr),
+		    p->remote_id != NULL ? log_safe(p->remote_id) : "?");
 		break;
 	default:
 		snprintf(buf, sizeof buf, "conn#%llu %s",
@@ -286,6 +288,8 @@ peer_send(struct peer *p, const void *data, size_t len)
 	cap = p->role == PEER_SERVER || p->role == PEER_UPLINK_AUTH ?
 	    p->srv->cfg.server_outbuf : p->srv->cfg.client_outbuf;
 	if (evbuffer_get_length(out) + len > cap) {
+		log_warnx("%s: dropped: output buffer over %zu bytes, it does "
+		    "not read (slow consumer)", peer_name(p), cap);
 		peer_close(p, "output buffer over %zu bytes: not reading "
 		    "(slow consumer)", cap);
 		return -1;

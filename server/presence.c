@@ -83,8 +83,9 @@ presence_login(struct server *srv, struct peer *p)
 		if (since < pr->time)
 			since = pr->time;
 		log_info("%s: its server %s was lost: replaying since then",
-		    peer_name(p), k->id);
+		    peer_name(p), log_safe(k->id));
 		replay_resume(srv, p, none, since, &partial);
+		p->since_ms = since;
 	}
 	presence_announce(srv, p->username, srv->id);
 }

@@ -109,7 +109,7 @@ report_start(struct server *srv, struct act *a, struct peer *from,
 
 	if ((int)strmap_count(srv->reports) >= srv->cfg.dcfg.max_reports) {
 		log_warnx("%d reports pending: not counting %s",
-		    srv->cfg.dcfg.max_reports, a->mid);
+		    srv->cfg.dcfg.max_reports, log_safe(a->mid));
 		report_refuse(srv, a, from, sender);
 		return;
 	}

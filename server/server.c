@@ -25,12 +25,33 @@
 #include "msgbuild.h"
 #include "registry.h"
 #include "secret.h"
+#include "siphash.h"
 #include "seen.h"
 #include "server.h"
 #include "uplink.h"
 
 #define SERVER_BACKLOG		1024
 #define SERVER_ACCEPT_PAUSE_MS	100
+
+/*
+ * Every server derives the same session-signing key from the cluster
+ * secret, so a session token made by one is checked by any other.
+ */
+static void
+server_session_key(struct server *srv)
+{
+	static const uint8_t	 k0[16] = "activity-sess-k0";
+	static const uint8_t	 k1[16] = "activity-sess-k1";
+	uint64_t		 a, b;
+	int			 i;
+
+	a = siphash24(k0, srv->cfg.secret, strlen(srv->cfg.secret));
+	b = siphash24(k1, srv->cfg.secret, strlen(srv->cfg.secret));
+	for (i = 0; i < 8; i++) {
+		srv->session_key[i] = (uint8_t)(a >> (8 * i));
+		srv->session_key[8 + i] = (uint8_t)(b >> (8 * i));
+	}
+}
 
 /* Build a server with empty tables; nothing listens yet. */
 struct server *
@@ -58,6 +79,7 @@ server_new(struct event_base *base, const struct config *cfg)
 	if ((srv->known = calloc((size_t)cfg->max_servers,
 	    sizeof *srv->known)) == NULL)
 		fatal("calloc");
+	server_session_key(srv);
 	srv->reg = registry_new();
 	srv->seen_ctl = seen_new(cfg->max_servers);
 	srv->seen_act = seen_new(cfg->max_servers);

@@ -31,6 +31,12 @@ struct uplink;
 #define SERVER_ID_LEN		24
 #define SERVER_SECRET_MAX	256
 #define SERVER_NAME_MAX		256
+/*
+ * Servers wrap a client's activity in ids and metadata: a server link
+ * accepts lines this much longer than --max-message, so an activity at
+ * the cap still crosses the tree.
+ */
+#define SERVER_LINK_SLACK	4096
 
 struct config {
 	const char	*listen_host;		/* -lh: advertised host */
@@ -108,6 +114,8 @@ struct peer {
 
 	char			*session;	/* sender session id */
 	uint64_t		 auto_seq;	/* activity_seq we assign */
+	uint64_t		 last_seq_in;	/* highest activity_seq taken */
+	uint64_t		 since_ms;	/* owed activities sent from */
 	uint64_t		 login_wall_ms;
 
 	/* delivery reports: where queued lines end in the output */
@@ -160,6 +168,7 @@ struct server {
 	struct event		*sig_ev[3];
 	struct config		 cfg;
 	char			 id[SERVER_ID_LEN];
+	uint8_t			 session_key[16];	/* signs session ids */
 	struct peer_list	 peers;
 	struct peer_list	 clients;	/* logged in, not closing */
 	struct peer_list	 links;		/* server links, not closing */

@@ -186,6 +186,7 @@ struct users_out {
 	struct jbuf	 b;
 	int		 n;
 	int		 first_is_auth;	/* first chunk closes an AUTHENTICATE_SUCCESS */
+	size_t		 chunk;		/* flush past this many bytes */
 };
 
 static void
@@ -205,7 +206,7 @@ users_add(const struct user *u, void *arg)
 {
 	struct users_out	*o = arg;
 
-	if (o->b.len > TREE_USERS_CHUNK)
+	if (o->b.len > o->chunk)
 		users_flush(o);
 	if (o->b.len == 0) {
 		msgb_begin(&o->b, CMD_USER_SYNC);
@@ -234,6 +235,14 @@ tree_send_users(struct server *srv, struct peer *to, int auth)
 	memset(&o, 0, sizeof o);
 	o.srv = srv;
 	o.to = to;
+	/*
+	 * Lines must fit the receiver's cap (--max-message plus the link
+	 * slack); half of the smallest leaves room for the entry that
+	 * crosses the mark.
+	 */
+	o.chunk = (srv->cfg.max_msg + SERVER_LINK_SLACK) / 2;
+	if (o.chunk > TREE_USERS_CHUNK)
+		o.chunk = TREE_USERS_CHUNK;
 	jbuf_init(&o.b);
 	if (auth) {
 		msgb_begin(&o.b, CMD_AUTHENTICATE_SUCCESS);
@@ -264,7 +273,8 @@ tree_user_replaced(struct server *srv, const char *name)
 	if (u == NULL)
 		return;
 	log_warnx("user %s: a conflicting registration from %s won; ending "
-	    "sessions with the other secret", name, u->origin);
+	    "sessions with the other secret", log_safe(name),
+	    log_safe(u->origin));
 	for (p = TAILQ_FIRST(&srv->clients); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, role_entry);
 		if (p->anonymous ||

@@ -38,6 +38,7 @@
 #define UPLINK_BACKOFF_MAX_MS	2000
 #define UPLINK_BACKGROUND_MS	2000
 #define UPLINK_DEAD_ROUNDS	3
+#define UPLINK_FLAP_MS		1000
 #define UPLINK_TARGETS_MAX	32
 #define UPLINK_SINCE_MARGIN_MS	1000	/* clock skew, in-flight lines */
 
@@ -61,6 +62,8 @@ struct uplink {
 	int			 ever_established;
 	int			 successor;	/* root by design, probing */
 	int			 round_connected; /* a target took TCP */
+	uint64_t		 established_ms;
+	int			 flaps;		/* links that died young */
 	int			 avoid_parent;
 };
 
@@ -156,9 +159,9 @@ uplink_connect(struct server *srv, const struct uplink_target *t)
 	snprintf(addr, sizeof addr, "%s:%d", t->host, t->port);
 	u->parent = *t;
 	u->peer = peer_new(srv, bev, addr, 1);
-	u->peer->role = PEER_UPLINK_AUTH;
+	peer_set_role(u->peer, PEER_UPLINK_AUTH);
 	u->state = UPLINK_CONNECTING;
-	log_debug("uplink: connecting to %s", addr);
+	log_debug("uplink: connecting to %s", log_safe(addr));
 
 	if (strcmp(ip, "localhost") == 0)
 		ip = "127.0.0.1";
@@ -212,14 +215,31 @@ uplink_wait(struct server *srv, long ms)
 	evtimer_add(srv->uplink->retry_ev, &tv);
 }
 
+/* Exponential backoff with jitter for the n-th failure in a row. */
+static long
+uplink_backoff_ms(int n)
+{
+	unsigned	 r;
+	long		 b = UPLINK_BACKOFF_MIN_MS;
+	int		 i;
+
+	if (n <= 0)
+		return 0;
+	for (i = 1; i < n && b < UPLINK_BACKOFF_MAX_MS; i++)
+		b *= 2;
+	if (b > UPLINK_BACKOFF_MAX_MS)
+		b = UPLINK_BACKOFF_MAX_MS;
+	if (secret_random_bytes(&r, sizeof r) != 0)
+		r = 0;
+	return b / 2 + (long)(r % (unsigned)(b / 2 + 1));
+}
+
 /* A round failed: back off (exponentially, with jitter) and retry. */
 static void
 uplink_round_failed(struct server *srv)
 {
 	struct uplink	*u = srv->uplink;
-	unsigned	 r;
-	long		 b = UPLINK_BACKOFF_MIN_MS;
-	int		 i;
+	long		 b;
 
 	u->peer = NULL;
 	if (u->successor) {
@@ -244,13 +264,7 @@ uplink_round_failed(struct server *srv)
 		return;
 	}
 	u->round_connected = 0;
-	for (i = 1; i < u->rounds && b < UPLINK_BACKOFF_MAX_MS; i++)
-		b *= 2;
-	if (b > UPLINK_BACKOFF_MAX_MS)
-		b = UPLINK_BACKOFF_MAX_MS;
-	if (secret_random_bytes(&r, sizeof r) != 0)
-		r = 0;
-	b = b / 2 + (long)(r % (unsigned)(b / 2 + 1));
+	b = uplink_backoff_ms(u->rounds);
 	if (u->rounds == 1 || u->rounds % 10 == 0)
 		log_warnx("uplink: no server of %d reachable (round %d); "
 		    "retrying in %ld ms", u->nround, u->rounds, b);
@@ -313,8 +327,18 @@ uplink_failover(struct server *srv)
 		log_warnx("uplink: parent lost and no backup: taking over "
 		    "as root");
 	tree_set_path(srv, NULL, 0);
-	if (srv->cfg.reconnect_delay_ms > 0) {
-		uplink_wait(srv, srv->cfg.reconnect_delay_ms);
+	/*
+	 * A parent that drops us right after accepting (or a link that
+	 * keeps breaking) must not turn into a reconnect storm: links that
+	 * die within UPLINK_FLAP_MS back off like failed rounds.
+	 */
+	if (now_ms() - u->established_ms < UPLINK_FLAP_MS)
+		u->flaps++;
+	else
+		u->flaps = 0;
+	if (u->flaps > 0 || srv->cfg.reconnect_delay_ms > 0) {
+		uplink_wait(srv, srv->cfg.reconnect_delay_ms +
+		    uplink_backoff_ms(u->flaps));
 		return;
 	}
 	uplink_next(srv);
@@ -360,6 +384,7 @@ uplink_established(struct server *srv, struct peer *p)
 		log_info("uplink: joined the cluster through %s",
 		    peer_name(p));
 	u->state = UPLINK_ESTABLISHED;
+	u->established_ms = now_ms();
 	u->rounds = 0;
 	u->ever_established = 1;
 	u->successor = 0;
@@ -386,7 +411,7 @@ uplink_refused(struct server *srv, struct peer *p, const char *info)
 		return;
 	if (!u->ever_established && u->nround == 1) {
 		log_warnx("uplink: %s:%d refused to let us join: %s",
-		    u->parent.host, u->parent.port, info);
+		    log_safe(u->parent.host), u->parent.port, log_safe(info));
 		srv->exit_code = 1;
 		server_shutdown(srv, "the cluster secret was refused");
 	}
@@ -451,7 +476,7 @@ uplink_peer_closed(struct server *srv, struct peer *p)
 		return;
 	if (st == UPLINK_ESTABLISHED) {
 		log_warnx("uplink: lost the parent link to %s:%d",
-		    u->parent.host, u->parent.port);
+		    log_safe(u->parent.host), u->parent.port);
 		/* From here on we may miss activities: ask for them back. */
 		srv->since_ms = wall_ms() - UPLINK_SINCE_MARGIN_MS;
 		if (p->remote_id != NULL) {
