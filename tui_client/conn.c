@@ -333,6 +333,12 @@ conn_build_hello(struct conn *c, struct jbuf *b, enum msg_cmd cmd)
 		jbuf_cstr(b, msg_field_name(F_SESSION));
 		jbuf_addc(b, ':');
 		jbuf_cstr(b, c->session);
+		if (c->token[0] != '\0') {
+			jbuf_addc(b, ',');
+			jbuf_cstr(b, msg_field_name(F_TOKEN));
+			jbuf_addc(b, ':');
+			jbuf_cstr(b, c->token);
+		}
 		jbuf_addc(b, ',');
 		jbuf_cstr(b, msg_field_name(F_SEEN));
 		jbuf_addc(b, ':');
@@ -889,6 +895,10 @@ cmd_login_success(struct conn *c, struct msg *msg)
 		strlcpy(c->session, sess, sizeof c->session);
 	else
 		c->session[0] = '\0';
+	if (conn_str(msg, F_TOKEN) != NULL)
+		strlcpy(c->token, conn_str(msg, F_TOKEN), sizeof c->token);
+	else
+		c->token[0] = '\0';
 	c->prev_features = c->features;
 
 	strlcpy(c->m->session, c->session, sizeof c->m->session);

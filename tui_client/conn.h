@@ -79,6 +79,7 @@ struct conn {
 	unsigned		 features;	/* features granted */
 	unsigned		 prev_features;
 	char			 session[DEDUP_ID_MAX];
+	char			 token[DEDUP_ID_MAX];	/* proves the session ours */
 	long long		 next_seq;
 	int			 online_pending;
 	int			 resend_pending;

@@ -210,7 +210,7 @@ fc_queuef(struct fclient *c, const char *fmt, ...)
 static void
 fc_send_login(struct fclient *c)
 {
-	char	*u = jstr(c->user), *s, *sess, *k;
+	char	*u = jstr(c->user), *s, *sess, *tok, *k;
 	char	*seen = NULL;
 	size_t	 len = 0;
 	FILE	*f;
@@ -250,10 +250,13 @@ fc_send_login(struct fclient *c)
 	fputc('}', f);
 	fclose(f);
 	sess = jstr(c->session);
+	tok = jstr(c->token);
 	fc_queuef(c, "{\"command\":\"LOGIN\",\"username\":%s,\"secret\":%s,"
-	    "\"features\":%s,\"resume\":{\"session\":%s,\"seen\":%s,"
-	    "\"since\":%lld}}", u, s, fc_features, sess, seen, c->since);
+	    "\"features\":%s,\"resume\":{\"session\":%s,\"token\":%s,"
+	    "\"seen\":%s,\"since\":%lld}}", u, s, fc_features, sess, tok, seen,
+	    c->since);
 	free(sess);
+	free(tok);
 	free(seen);
 	free(u);
 	free(s);
@@ -533,6 +536,8 @@ fc_on_login_success(struct fclient *c, const cJSON *m)
 		snprintf(c->session, sizeof c->session, "%s", sess);
 		c->next_seq = 1;	/* a new session numbers afresh */
 	}
+	if ((id = jget_str(m, "token")) != NULL)
+		snprintf(c->token, sizeof c->token, "%s", id);
 	if ((id = jget_str(m, "id")) != NULL)
 		snprintf(c->server_id, sizeof c->server_id, "%s", id);
 	if (c->since == 0 && jget_num(m, "time", &t) == 0)

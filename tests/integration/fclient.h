@@ -101,6 +101,7 @@ struct fclient {
 	uint64_t	 retry_at;	/* FC_DOWN: next attempt */
 
 	char		 session[128];	/* LOGIN_SUCCESS "session" */
+	char		 token[64];	/* and the token to resume it */
 	char		 server_id[64];	/* LOGIN_SUCCESS "id" */
 	long long	 since;		/* first LOGIN_SUCCESS "time" */
 	char		 resumed[16];	/* its "resume" */
