@@ -373,7 +373,7 @@ delivery__in_order__not_delayed_by_ordering(void **state)
 }
 
 /*
- * BUG: a server that joins while a sender is already at activity_seq k
+ * Regression (fixed): a server that joins while a sender is already at activity_seq k
  * does not know the session and expects seq 1 (order.c: "A sender
  * session a server has not heard of yet starts at activity_seq 1"), so
  * it holds the sender's next, in-order activity for the whole
@@ -382,7 +382,7 @@ delivery__in_order__not_delayed_by_ordering(void **state)
  * restart) mid-session, against issue 4 item 1.
  */
 static void
-BUG_order__new_server_holds_running_session_for_order_wait(void **state)
+regression__order_new_server_holds_running_session_for_order_wait(void **state)
 {
 	struct it_server	*a, *n;
 	struct fclient		*snd, *rn;
@@ -672,7 +672,7 @@ delivery__publisher_kill9__subscribers_get_all_once_in_order(
 }
 
 /*
- * BUG: a relink replays activities from before the receiving server
+ * Regression (fixed): a relink replays activities from before the receiving server
  * joined, and it delivers them to its clients as late ones.  N joins B
  * after the sender's seq 1..3; a base-protocol client logs in at N and
  * gets seq 4 and 5.  Then B is killed; N relinks to A, whose
@@ -682,7 +682,7 @@ delivery__publisher_kill9__subscribers_get_all_once_in_order(
  * them already (one that moved to N) gets them twice.
  */
 static void
-BUG_relink_replay__delivers_activities_older_than_the_server(void **state)
+regression__relink_replay__delivers_activities_older_than_the_server(void **state)
 {
 	struct it_server	*a, *b, *n;
 	struct fclient		*snd, *nb;
@@ -726,12 +726,12 @@ main(void)
 		T(delivery__seq2_before_seq1__every_receiver_gets_1_then_2),
 		T(delivery__only_seq2__delivered_after_order_wait),
 		T(delivery__in_order__not_delayed_by_ordering),
-		T(BUG_order__new_server_holds_running_session_for_order_wait),
+		T(regression__order_new_server_holds_running_session_for_order_wait),
 		T(delivery__report__three_servers__counts_every_client),
 		T(delivery__report__path_server_killed__partial_in_time),
 		T(delivery__report__server_stopped__partial_after_timeout),
 		T(delivery__publisher_kill9__subscribers_get_all_once_in_order),
-		T(BUG_relink_replay__delivers_activities_older_than_the_server),
+		T(regression__relink_replay__delivers_activities_older_than_the_server),
 	};
 
 	return it_run_tests("delivery", tests);

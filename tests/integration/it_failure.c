@@ -331,7 +331,7 @@ failure__activity_message_wrong_secret__authentication_fail(void **state)
 }
 
 /*
- * SERVER BUG 1 (stale secret): a message without "secret" is checked
+  * Regression (a stale secret, fixed): a message without "secret" is checked
  * against the secret of an earlier message.  msg_parse() (common/msg.c)
  * clears m->type[] but not m->str[], and dispatch_line() keeps struct
  * msg on the stack, so m->str[F_SECRET] of a message that has no secret
@@ -340,7 +340,7 @@ failure__activity_message_wrong_secret__authentication_fail(void **state)
  * leaving the secret out.  Expected: LOGIN_FAILED / AUTHENTICATION_FAIL.
  */
 static void
-BUG1_login_without_secret_after_owner_login__login_failed(void **state)
+regression__login_without_secret_after_owner_login__login_failed(void **state)
 {
 	struct it_client	*owner, *thief;
 
@@ -354,9 +354,9 @@ BUG1_login_without_secret_after_owner_login__login_failed(void **state)
 	bystander_ok();
 }
 
-/* SERVER BUG 1 again: ACTIVITY_MESSAGE without the secret is accepted. */
+/* Regression (fixed): ACTIVITY_MESSAGE without the secret is accepted. */
 static void
-BUG1_activity_message_without_secret__authentication_fail(void **state)
+regression__activity_message_without_secret__authentication_fail(void **state)
 {
 	(void)state;
 	fx_start(NULL, NULL);
@@ -714,8 +714,8 @@ main(void)
 		T(failure__activity_message_before_login__authentication_fail),
 		T(failure__activity_message_other_user__authentication_fail),
 		T(failure__activity_message_wrong_secret__authentication_fail),
-		T(BUG1_login_without_secret_after_owner_login__login_failed),
-		T(BUG1_activity_message_without_secret__authentication_fail),
+		T(regression__login_without_secret_after_owner_login__login_failed),
+		T(regression__activity_message_without_secret__authentication_fail),
 		T(failure__server_commands_from_client__invalid_message_and_close),
 		T(failure__server_replies_from_client__invalid_message_and_close),
 		T(failure__client_sends_invalid_message__server_closes),
