@@ -331,7 +331,7 @@ failure__activity_message_wrong_secret__authentication_fail(void **state)
 }
 
 /*
-  * Regression (a stale secret, fixed): a message without "secret" is checked
+ * Regression (a stale secret, fixed): a message without "secret" is checked
  * against the secret of an earlier message.  msg_parse() (common/msg.c)
  * clears m->type[] but not m->str[], and dispatch_line() keeps struct
  * msg on the stack, so m->str[F_SECRET] of a message that has no secret
