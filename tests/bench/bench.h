@@ -222,6 +222,8 @@ struct client {
 
 	/* sessions (features activity_seq and resume) */
 	char		 session[64];	/* ours, from LOGIN_SUCCESS */
+	char		 token[72];	/* proves the session is ours */
+	uint64_t	 lost_wall_ms;	/* wall clock when the link was lost */
 	char		 resumed[16];	/* "ok"/"partial" from the last resume */
 	uint64_t	 next_aseq;	/* publishing: the next activity_seq */
 	struct {

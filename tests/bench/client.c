@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -181,6 +182,16 @@ send_login(struct client *c)
 	    client_feature_accepted(c, "resume")) {
 		jbuf_adds(&b, ",\"resume\":{\"session\":");
 		jbuf_cstr(&b, c->session);
+		if (c->token[0] != '\0') {
+			jbuf_adds(&b, ",\"token\":");
+			jbuf_cstr(&b, c->token);
+		}
+		/* what we may have missed began at the loss (a second of
+		 * margin for the clocks; "seen" drops what we have) */
+		if (c->lost_wall_ms > 1000) {
+			jbuf_adds(&b, ",\"since\":");
+			jbuf_int(&b, (long long)(c->lost_wall_ms - 1000));
+		}
 		jbuf_adds(&b, ",\"seen\":{");
 		for (i = 0; i < c->nsenders; i++) {
 			if (i > 0)
@@ -401,13 +412,18 @@ on_login_success(struct client *c, struct msg *m)
 	enum json_type		 t;
 	int			 i;
 
-	if (m->str[F_SESSION] != NULL)
+	/* A new session (not the one we resumed) numbers from 1. */
+	if (m->str[F_SESSION] != NULL) {
+		if (strcmp(c->session, m->str[F_SESSION]) != 0)
+			c->next_aseq = 0;
 		snprintf(c->session, sizeof c->session, "%s",
 		    m->str[F_SESSION]);
+	} else
+		c->next_aseq = 0;
+	if (m->str[F_TOKEN] != NULL)
+		snprintf(c->token, sizeof c->token, "%s", m->str[F_TOKEN]);
 	c->resumed[0] = '\0';
-	if (m->str[F_RESUME] == NULL)
-		c->next_aseq = 0;	/* a new session numbers from 1 */
-	else {
+	if (m->str[F_RESUME] != NULL) {
 		snprintf(c->resumed, sizeof c->resumed, "%s",
 		    m->str[F_RESUME]);
 		if (strcmp(c->resumed, "ok") == 0)
@@ -671,6 +687,13 @@ client_lost(struct client *c, const char *why)
 	client_close(c);
 	c->state = CS_DOWN;
 	if (was == CS_READY || was == CS_LOGIN) {
+		if (was == CS_READY || c->lost_wall_ms == 0) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			c->lost_wall_ms = (uint64_t)ts.tv_sec * 1000 +
+			    (uint64_t)ts.tv_nsec / 1000000;
+		}
 		c->disconnects++;
 		if (client_ops->down != NULL)
 			client_ops->down(c, why);
