@@ -8,7 +8,7 @@
  * the end the server's memory must be back near its baseline.
  *
  * Besides the table: a slowloris sender, a connection flood, and the
- * regression tests for bugs the fuzzers found (BUG_*).
+ * regression tests for the bugs these tests and the fuzzers found.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -77,12 +77,13 @@ struct hcase {
 #define AFAIL	"AUTHENTICATION_FAIL"
 
 #define A_HEAD	"{\"command\":\"ACTIVITY_MESSAGE\",\"username\":\"anonymous\","
-#define U_HEAD	"{\"command\":\"ACTIVITY_MESSAGE\",\"username\":\"" REG_USER "\","
+#define U_HEAD	"{\"command\":\"ACTIVITY_MESSAGE\",\"username\":\"" \
+		REG_USER "\","
 #define AUTH_OK	"{\"command\":\"AUTHENTICATE\",\"secret\":\"" IT_SECRET "\""
 #define BC(mid)	"{\"command\":\"ACTIVITY_BROADCAST\",\"activity\":" \
-		"{\"authenticated_user\":\"bob\",\"t\":\"" mid "\"},\"mid\":\"" \
-		mid "\",\"sender\":\"" mid ".s\",\"activity_seq\":1,\"username\":" \
-		"\"bob\",\"ts\":1}"
+		"{\"authenticated_user\":\"bob\",\"t\":\"" mid "\"}," \
+		"\"mid\":\"" mid "\",\"sender\":\"" mid ".s\"," \
+		"\"activity_seq\":1,\"username\":\"bob\",\"ts\":1}"
 
 static const struct hcase cases[] = {
 	/* Truncated and invalid JSON. */
@@ -713,7 +714,8 @@ gen_line(enum hgen g, size_t *len)
 		/* top (1), activity (2), then nested objects */
 		depth = g == G_DEEP64_ACTIVITY ? 64 : 65;
 		if (g == G_DEEP65_BROADCAST)
-			PUT("{\"command\":\"ACTIVITY_BROADCAST\",\"activity\":");
+			PUT("{\"command\":\"ACTIVITY_BROADCAST\","
+			    "\"activity\":");
 		else
 			PUT(A_HEAD "\"activity\":");
 		for (i = 2; i < depth; i++)
@@ -1099,7 +1101,7 @@ hostile__connection_flood__others_served_memory_back(void **state)
  * the flood is gone new connections are accepted again.
  */
 static void
-hostile__flood_over_max_connections__extra_refused_with_message(
+hostile__flood_over_max_connections__extra_refused(
     void **state)
 {
 	static const char	 login[] = "{\"command\":\"LOGIN\","
@@ -1168,19 +1170,21 @@ hostile__flood_over_max_connections__extra_refused_with_message(
 	it_roster_broadcast(&fx.r, fx.r.c[0]);
 }
 
-/* ---- regression tests for bugs the fuzzers found ---- */
+/* ---- regression tests for bugs found here and by the fuzzers ---- */
 
 /*
+ * Regression test (found here, fixed in 92c266a).
+ *
  * fuzz_conn, first seed run: LOGIN with features [activity_seq,
  * resume] and a "resume" object on a server whose replay log holds
  * nothing for the client makes replay_resume() call qsort(NULL, 0, ...)
  * (server/replay.c), undefined behaviour: UBSan aborts the server under
  * make check-asan.  Expected: LOGIN_SUCCESS with resume "ok" and the
- * server alive.  The plain build survives, so this fails under
+ * server alive.  The plain build survived: this failed only under
  * check-asan (the harness reports the dead server).
  */
 static void
-BUG_resume_with_empty_replay_log__qsort_null(void **state)
+regress__resume_with_empty_replay_log__login_succeeds(void **state)
 {
 	struct it_client	*c;
 	const cJSON		*res;
@@ -1209,6 +1213,8 @@ BUG_resume_with_empty_replay_log__qsort_null(void **state)
 }
 
 /*
+ * Regression test (found here, fixed in 73d8eb7).
+ *
  * A server that joins with the base protocol's AUTHENTICATE (only a
  * secret: no id, host or port) is recorded as a known server at "?"
  * port 0 with load 0 (cmd_authenticate -> known_update with host "?"
@@ -1219,7 +1225,7 @@ BUG_resume_with_empty_replay_log__qsort_null(void **state)
  * never a REDIRECT target; the client stays logged in here.
  */
 static void
-BUG_redirect_to_unknown_address_after_base_protocol_server_joins(
+regress__base_server_joins__no_redirect_to_nowhere(
     void **state)
 {
 	struct it_client	*link, *c1, *c2;
@@ -1245,6 +1251,8 @@ BUG_redirect_to_unknown_address_after_base_protocol_server_joins(
 }
 
 /*
+ * Regression test (found here, fixed in 73d8eb7).
+ *
  * LOGIN "resume" takes over any sender session another client of the
  * same username holds (order_session_owner compares usernames only),
  * and every anonymous client has the username "anonymous".  Session ids
@@ -1255,7 +1263,7 @@ BUG_redirect_to_unknown_address_after_base_protocol_server_joins(
  * get V's session).
  */
 static void
-BUG_anonymous_resume_hijacks_another_clients_session(void **state)
+regress__anon_resume_other_session__victim_delivered(void **state)
 {
 	struct it_client	*v, *w, *m;
 	const char		*sid;
@@ -1298,6 +1306,8 @@ BUG_anonymous_resume_hijacks_another_clients_session(void **state)
 }
 
 /*
+ * Regression test (found here, fixed in 73d8eb7).
+ *
  * The same, before the victim exists: session ids are "<server
  * id>.<connection serial>", so the next one is predictable, and a
  * resume naming a session nobody holds yet is granted
@@ -1307,7 +1317,7 @@ BUG_anonymous_resume_hijacks_another_clients_session(void **state)
  * and its first activities are dropped as repeats: W never sees them.
  */
 static void
-BUG_resume_preclaims_the_next_clients_session(void **state)
+regress__resume_preclaims_next_session__victim_delivered(void **state)
 {
 	struct it_client	*w, *m, *v;
 	const char		*sid, *dot;
@@ -1358,6 +1368,8 @@ BUG_resume_preclaims_the_next_clients_session(void **state)
 }
 
 /*
+ * Regression test (found here, fixed in 73d8eb7).
+ *
  * Log injection by an unauthenticated client: a REGISTER username may
  * hold a newline (decoded from "\\n"), and lock.c logs the name raw
  * ("registration of %s succeeded"), so a client writes whole forged
@@ -1365,7 +1377,7 @@ BUG_resume_preclaims_the_next_clients_session(void **state)
  * sent before logging it.  Expected: no log line starts with FORGED.
  */
 static void
-BUG_log_injection_via_register_username(void **state)
+regress__register_username_with_newline__log_line_escaped(void **state)
 {
 	struct it_client	*c;
 
@@ -1384,6 +1396,8 @@ BUG_log_injection_via_register_username(void **state)
 }
 
 /*
+ * Regression test (found here, fixed in 73d8eb7).
+ *
  * A parent that accepts a child and then closes the link at once (an
  * INVALID_MESSAGE right after AUTHENTICATE_SUCCESS: any persistent
  * objection, such as a line over its --max-message) is reconnected to
@@ -1393,16 +1407,16 @@ BUG_log_injection_via_register_username(void **state)
  * starts at 50 ms), so at most ~20 attempts a second, not hundreds.
  */
 static void
-BUG_parent_closing_after_accept_reconnect_storm(void **state)
+regress__parent_closing_after_accept__reconnects_back_off(void **state)
 {
 	struct sockaddr_in	 sin;
 	socklen_t		 sl = sizeof sin;
 	struct pollfd		 pfd;
 	const char		*argv[16];
 	char			 port[16], buf[4096];
-	static const char	 reply[] = "{\"command\":\"AUTHENTICATE_SUCCESS\","
-				    "\"id\":\"evil-parent\"}\n{\"command\":"
-				    "\"INVALID_MESSAGE\",\"info\":\"go away\"}\n";
+	static const char	 reply[] =
+	    "{\"command\":\"AUTHENTICATE_SUCCESS\",\"id\":\"evil-parent\"}\n"
+	    "{\"command\":\"INVALID_MESSAGE\",\"info\":\"go away\"}\n";
 	uint64_t		 t0;
 	int			 lfd, fd, n = 0, one = 1;
 
@@ -1462,25 +1476,25 @@ main(void)
 		    hostile__connection_flood__others_served_memory_back,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
-		    hostile__flood_over_max_connections__extra_refused_with_message,
+		    hostile__flood_over_max_connections__extra_refused,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
-		    BUG_resume_with_empty_replay_log__qsort_null,
+		    regress__resume_with_empty_replay_log__login_succeeds,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
-		    BUG_redirect_to_unknown_address_after_base_protocol_server_joins,
+		    regress__base_server_joins__no_redirect_to_nowhere,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
-		    BUG_anonymous_resume_hijacks_another_clients_session,
+		    regress__anon_resume_other_session__victim_delivered,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
-		    BUG_resume_preclaims_the_next_clients_session,
+		    regress__resume_preclaims_next_session__victim_delivered,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
-		    BUG_log_injection_via_register_username,
+		    regress__register_username_with_newline__log_line_escaped,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
-		    BUG_parent_closing_after_accept_reconnect_storm,
+		    regress__parent_closing_after_accept__reconnects_back_off,
 		    it_setup, it_teardown),
 	};
 

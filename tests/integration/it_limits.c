@@ -20,8 +20,8 @@
 
 #include "harness.h"
 
-#define AUTH_LINE	"{\"command\":\"AUTHENTICATE\",\"secret\":\"" IT_SECRET \
-			"\",\"id\":\"%s\"}"
+#define AUTH_LINE	"{\"command\":\"AUTHENTICATE\",\"secret\":\"" \
+			IT_SECRET "\",\"id\":\"%s\"}"
 
 /* ---- helpers ---- */
 
@@ -255,6 +255,8 @@ limits__max_message__longer_line_refused_and_closed(void **state)
 }
 
 /*
+ * Regression test (found here, fixed in 73d8eb7).
+ *
  * An activity of exactly --max-message bytes is accepted from a client,
  * but the server line that carries it on (mid, sender, activity_seq,
  * username, ts: ~150 bytes more) is over the same cap at the next
@@ -267,7 +269,7 @@ limits__max_message__longer_line_refused_and_closed(void **state)
  * forward (or it refuses the activity); the link stays up.
  */
 static void
-BUG_max_message_activity_at_cap_breaks_server_link(void **state)
+regress__activity_at_max_message__forwarded_and_link_kept(void **state)
 {
 	struct it_server	*a, *b;
 	struct it_client	*ca, *cb;
@@ -303,6 +305,8 @@ BUG_max_message_activity_at_cap_breaks_server_link(void **state)
 }
 
 /*
+ * Regression test (found here, fixed in 73d8eb7).
+ *
  * A server sends a joining server its users in USER_SYNC chunks of up
  * to 48 KiB (TREE_USERS_CHUNK, the first inside AUTHENTICATE_SUCCESS),
  * whatever --max-message says.  With --max-message 4096 and 80 users
@@ -312,7 +316,7 @@ BUG_max_message_activity_at_cap_breaks_server_link(void **state)
  * for its peers stay within the cap, so the join succeeds.
  */
 static void
-BUG_user_list_chunk_over_max_message_blocks_join(void **state)
+regress__user_list_over_max_message__join_succeeds(void **state)
 {
 	struct it_server	*a, *b;
 	char			 user[32], secret[32];
@@ -388,10 +392,12 @@ push_until_dropped(struct it_server *a, struct it_client *s,
 }
 
 /*
+ * Regression test (found here, fixed in 73d8eb7).
+ *
  * --client-outbuf 64K: a client that never reads is dropped once its
- * unread output passes the cap, with the reason in the log (-v: see
- * BUG_client_outbuf_drop_not_logged_by_default), while the sender and
- * another reader go on at full speed: no window of traffic stalls.
+ * unread output passes the cap, with the reason in the log, while the
+ * sender and another reader go on at full speed: no window of traffic
+ * stalls.
  */
 static void
 limits__client_outbuf__non_reader_dropped_others_full_speed(void **state)
@@ -403,7 +409,7 @@ limits__client_outbuf__non_reader_dropped_others_full_speed(void **state)
 	int			 z, slowest, n;
 
 	(void)state;
-	a = it_root("A", "--client-outbuf", "65536", "-v");
+	a = it_root("A", "--client-outbuf", "65536");
 	s = anon(a, "sender");
 	f = anon(a, "fast");
 	z = small_rcvbuf_connect(a->port);
@@ -430,7 +436,7 @@ limits__client_outbuf__non_reader_dropped_others_full_speed(void **state)
 
 /* The same slow client, at the default verbosity: the reason is logged. */
 static void
-BUG_client_outbuf_drop_not_logged_by_default(void **state)
+regress__client_outbuf_drop__reason_logged_by_default(void **state)
 {
 	struct it_server	*a;
 	struct it_client	*s;
@@ -546,7 +552,8 @@ limits__max_connections__extra_refused_then_room_again(void **state)
 	deadline = it_now_ms() + (uint64_t)it_timeout();
 	for (;;) {
 		x = it_connect(a, "again");
-		it_sendf(x, "{\"command\":\"LOGIN\",\"username\":\"anonymous\"}");
+		it_sendf(x, "{\"command\":\"LOGIN\",\"username\":"
+		    "\"anonymous\"}");
 		if (it_read_line(x, it_timeout()) == IT_READ_LINE &&
 		    strstr(x->line, "LOGIN_SUCCESS") != NULL)
 			break;
@@ -612,7 +619,7 @@ limits__auth_timeout__silent_closed_at_deadline_others_kept(void **state)
  * side, LOCK_REQUESTs from a server beyond the cap are denied.
  */
 static void
-limits__max_pending_registrations__extra_refused_pending_survive(
+limits__max_pending_regs__extra_refused_pending_kept(
     void **state)
 {
 	struct it_server	*a, *b;
@@ -715,16 +722,16 @@ main(void)
 		    limits__max_message__longer_line_refused_and_closed,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
-		    BUG_max_message_activity_at_cap_breaks_server_link,
+		    regress__activity_at_max_message__forwarded_and_link_kept,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
-		    BUG_user_list_chunk_over_max_message_blocks_join,
+		    regress__user_list_over_max_message__join_succeeds,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    limits__client_outbuf__non_reader_dropped_others_full_speed,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
-		    BUG_client_outbuf_drop_not_logged_by_default,
+		    regress__client_outbuf_drop__reason_logged_by_default,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    limits__server_outbuf__non_reading_link_dropped,
@@ -736,7 +743,7 @@ main(void)
 		    limits__auth_timeout__silent_closed_at_deadline_others_kept,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
-		    limits__max_pending_registrations__extra_refused_pending_survive,
+		    limits__max_pending_regs__extra_refused_pending_kept,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    limits__max_servers__announce_flood_capped,
