@@ -13,11 +13,14 @@
 #include "json.h"
 
 struct json_scan {
-	const char	*p;
-	const char	*end;
-	int		 depth;
-	int		 maxdepth;
-	const char	*err;
+	const char		*p;
+	const char		*end;
+	int			 depth;
+	int			 maxdepth;
+	const char		*err;
+	struct json_member	*members;	/* top level, if wanted */
+	int			 maxmembers;
+	int			 nmembers;
 };
 
 static enum json_type	scan_value(struct json_scan *);
@@ -228,6 +231,10 @@ scan_container(struct json_scan *s, int object)
 		return 0;
 	}
 	for (;;) {
+		struct json_member	*mb = NULL;
+		const char		*vstart;
+		enum json_type		 vt;
+
 		if (object) {
 			scan_ws(s);
 			if (s->p >= s->end || *s->p != '"') {
@@ -235,8 +242,18 @@ scan_container(struct json_scan *s, int object)
 				    "object key is not a string";
 				return -1;
 			}
+			if (s->members != NULL && s->depth == 1) {
+				if (s->nmembers == s->maxmembers) {
+					s->err = "too many fields";
+					return -1;
+				}
+				mb = &s->members[s->nmembers++];
+				mb->key.p = s->p + 1;
+			}
 			if (scan_string(s) != 0)
 				return -1;
+			if (mb != NULL)
+				mb->key.len = (size_t)(s->p - 1 - mb->key.p);
 			scan_ws(s);
 			if (s->p >= s->end || *s->p != ':') {
 				s->err = s->p >= s->end ? "truncated" :
@@ -245,8 +262,15 @@ scan_container(struct json_scan *s, int object)
 			}
 			s->p++;
 		}
-		if (scan_value(s) == JSON_NONE)
+		scan_ws(s);
+		vstart = s->p;
+		if ((vt = scan_value(s)) == JSON_NONE)
 			return -1;
+		if (mb != NULL) {
+			mb->val.p = vstart;
+			mb->val.len = (size_t)(s->p - vstart);
+			mb->type = vt;
+		}
 		scan_ws(s);
 		if (s->p >= s->end) {
 			s->err = "truncated";
@@ -302,7 +326,22 @@ scan_value(struct json_scan *s)
 enum json_type
 json_validate(const char *buf, size_t len, int maxdepth, const char **err)
 {
-	struct json_scan	 s = { buf, buf + len, 0, maxdepth, NULL };
+	int	 n;
+
+	return json_validate_members(buf, len, maxdepth, NULL, 0, &n, err);
+}
+
+/*
+ * Validate, and if the value is an object record its members (at most
+ * max, else it is refused) in the same pass: a caller needs no second
+ * walk over the text.
+ */
+enum json_type
+json_validate_members(const char *buf, size_t len, int maxdepth,
+    struct json_member *members, int max, int *n, const char **err)
+{
+	struct json_scan	 s = { buf, buf + len, 0, maxdepth, NULL,
+				    members, max, 0 };
 	enum json_type		 t;
 
 	if (len == 0) {
@@ -319,6 +358,7 @@ json_validate(const char *buf, size_t len, int maxdepth, const char **err)
 	}
 	if (t == JSON_NONE)
 		*err = s.err != NULL ? s.err : "invalid JSON";
+	*n = s.nmembers;
 	return t;
 }
 

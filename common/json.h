@@ -33,7 +33,16 @@ struct json_iter {
 	int		 first;
 };
 
+/* A top-level member recorded while validating. */
+struct json_member {
+	struct json_span	 key;	/* without its quotes, still escaped */
+	struct json_span	 val;
+	enum json_type		 type;
+};
+
 enum json_type	 json_validate(const char *, size_t, int, const char **);
+enum json_type	 json_validate_members(const char *, size_t, int,
+		    struct json_member *, int, int *, const char **);
 const char	*json_type_name(enum json_type);
 
 int	json_iter_object(struct json_iter *, struct json_span);

@@ -317,9 +317,8 @@ int
 msg_parse(const char *line, size_t len, struct msg *m, char *err,
     size_t errlen)
 {
-	struct json_span	 whole = { line, len }, key, val;
-	struct json_span	 keys[MSG_TOP_MEMBERS_MAX];
-	struct json_iter	 it;
+	struct json_member	 mb[MSG_TOP_MEMBERS_MAX];
+	struct json_span	 val;
 	const struct msg_def	*def;
 	const struct msg_field_def *fd;
 	enum json_type		 t;
@@ -327,16 +326,21 @@ msg_parse(const char *line, size_t len, struct msg *m, char *err,
 	const char		*why;
 	char			 types[64];
 	size_t			 used = 0, n;
-	int			 nkeys = 0, i, found_cmd = 0;
+	int			 nm, i, j, found_cmd = 0;
 
 	memset(m->type, 0, sizeof m->type);
 	memset(m->val, 0, sizeof m->val);
 	memset(m->str, 0, sizeof m->str);
 	m->line = line;
 	m->len = len;
-	t = json_validate(line, len, JSON_DEPTH_MAX, &why);
+	t = json_validate_members(line, len, JSON_DEPTH_MAX, mb,
+	    MSG_TOP_MEMBERS_MAX, &nm, &why);
 	if (t == JSON_NONE) {
-		snprintf(err, errlen, "invalid JSON: %s", why);
+		if (strcmp(why, "too many fields") == 0)
+			snprintf(err, errlen, "too many fields (over %d)",
+			    MSG_TOP_MEMBERS_MAX);
+		else
+			snprintf(err, errlen, "invalid JSON: %s", why);
 		return -1;
 	}
 	if (t != JSON_OBJECT) {
@@ -345,34 +349,27 @@ msg_parse(const char *line, size_t len, struct msg *m, char *err,
 		return -1;
 	}
 
-	/* First pass: duplicates and the command. */
-	json_iter_object(&it, whole);
-	while (json_next_member(&it, &key, &val, &t)) {
-		if (nkeys == MSG_TOP_MEMBERS_MAX) {
-			snprintf(err, errlen, "too many fields (over %d)",
-			    MSG_TOP_MEMBERS_MAX);
-			return -1;
-		}
-		for (i = 0; i < nkeys; i++) {
-			if (json_key_same(keys[i], key)) {
+	/* Duplicates and the command. */
+	for (i = 0; i < nm; i++) {
+		for (j = 0; j < i; j++) {
+			if (json_key_same(mb[j].key, mb[i].key)) {
 				snprintf(err, errlen, "duplicated field");
 				return -1;
 			}
 		}
-		keys[nkeys++] = key;
-		if (json_key_eq(key, "command")) {
-			if (t != JSON_STRING) {
-				snprintf(err, errlen,
-				    "field 'command' must be a string");
-				return -1;
-			}
-			if (msg_cmd_lookup(val.p + 1, val.len - 2,
-			    &m->cmd) != 0) {
-				snprintf(err, errlen, "unknown command");
-				return -1;
-			}
-			found_cmd = 1;
+		if (!json_key_eq(mb[i].key, "command"))
+			continue;
+		if (mb[i].type != JSON_STRING) {
+			snprintf(err, errlen,
+			    "field 'command' must be a string");
+			return -1;
 		}
+		if (msg_cmd_lookup(mb[i].val.p + 1, mb[i].val.len - 2,
+		    &m->cmd) != 0) {
+			snprintf(err, errlen, "unknown command");
+			return -1;
+		}
+		found_cmd = 1;
 	}
 	if (!found_cmd) {
 		snprintf(err, errlen, "the message has no command");
@@ -380,13 +377,14 @@ msg_parse(const char *line, size_t len, struct msg *m, char *err,
 	}
 	def = &msg_defs[m->cmd];
 
-	/* Second pass: the fields this command defines. */
-	json_iter_object(&it, whole);
-	while (json_next_member(&it, &key, &val, &t)) {
-		if (field_lookup(key, &f) != 0 || f == F_COMMAND)
+	/* The fields this command defines. */
+	for (i = 0; i < nm; i++) {
+		if (field_lookup(mb[i].key, &f) != 0 || f == F_COMMAND)
 			continue;
 		if ((fd = def_field(def, f)) == NULL)
 			continue;
+		t = mb[i].type;
+		val = mb[i].val;
 		if ((fd->types & t) == 0) {
 			type_list(fd->types, types, sizeof types);
 			snprintf(err, errlen, "%s: field '%s' must be %s, "

@@ -22,18 +22,6 @@
 #define AUTH_USER_KEY	"authenticated_user"
 #define SEQ_MAX		(1LL << 53)
 
-static char *
-xstrdup(const char *s)
-{
-	char	*d;
-
-	if (s == NULL)
-		return NULL;
-	if ((d = strdup(s)) == NULL)
-		fatal("strdup");
-	return d;
-}
-
 /*
  * Rebuild the activity object with our authenticated_user first and
  * every other member copied verbatim; any authenticated_user the client
@@ -121,16 +109,13 @@ activity_publish(struct peer *p, struct msg *m)
 		msgb_bool(b, F_REPORT, 1);
 	msgb_end(b);
 
-	a = act_new(b->p, b->len, act_off, act_len);
-	a->mid = xstrdup(mid);
-	a->origin = xstrdup(srv->id);
+	a = act_new(b->p, b->len, act_off, act_len, mid, srv->id, p->session,
+	    p->username);
 	a->oc = srv->next_act;
-	a->sender = xstrdup(p->session);
 	a->seq = (uint64_t)seq;
 	a->prev = p->last_seq_in;
 	if ((uint64_t)seq > p->last_seq_in)
 		p->last_seq_in = (uint64_t)seq;
-	a->username = xstrdup(p->username);
 	a->ts = ts;
 	a->report = (p->features & FEAT_BIT(FEAT_SENDING_REPORT)) != 0;
 	activity_take(srv, a, NULL, p);
@@ -198,16 +183,13 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 	jbuf_reset(b);
 	jbuf_add(b, m->line, m->len);
 	jbuf_addc(b, '\n');
-	a = act_new(b->p, b->len, off, len);
-	a->mid = xstrdup(m->str[F_MID]);
-	a->origin = xstrdup(origin);
+	a = act_new(b->p, b->len, off, len, m->str[F_MID], origin,
+	    seq > 0 ? m->str[F_SENDER] : NULL, m->str[F_USERNAME]);
 	a->oc = oc;
-	if (m->str[F_SENDER] != NULL && seq > 0) {
-		a->sender = xstrdup(m->str[F_SENDER]);
+	if (a->sender != NULL) {
 		a->seq = (uint64_t)seq;
 		a->prev = (uint64_t)prev;
 	}
-	a->username = xstrdup(m->str[F_USERNAME]);
 	a->ts = (uint64_t)ts;
 	a->report = m->type[F_REPORT] == JSON_BOOL &&
 	    json_is_bool_true(m->val[F_REPORT]);

@@ -29,7 +29,7 @@ config_defaults(struct config *c)
 	c->dcfg.order_wait_ms = 200;
 	c->dcfg.report_timeout_ms = 2000;
 	c->dcfg.replay_max = 100000;
-	c->dcfg.replay_bytes = 64 * 1024 * 1024;
+	c->dcfg.replay_bytes = 32 * 1024 * 1024;
 	c->dcfg.replay_window_ms = 60000;
 	c->dcfg.max_senders = 65536;
 	c->dcfg.max_reports = 65536;

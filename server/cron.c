@@ -12,7 +12,8 @@
 #include "server.h"
 #include "uplink.h"
 
-#define CRON_TICK_MS	50
+#define CRON_TICK_MS		50
+#define CRON_LOAD_ANNOUNCE_MS	100
 
 /* Connections that have not logged in, registered or joined in time. */
 static void
@@ -81,11 +82,19 @@ cron_tick(struct server *srv)
 {
 	uint64_t	 now = now_ms();
 
+	srv->now_ms = now;
+	/*
+	 * Besides the period, announce a changed load soon (at most every
+	 * CRON_LOAD_ANNOUNCE_MS): redirects decided on stale loads send
+	 * clients back and forth.
+	 */
 	if (now >= srv->next_announce_ms) {
 		tree_announce(srv);
 		backup_send_all(srv);
 		srv->next_announce_ms = now + (uint64_t)srv->cfg.announce_ms;
-	}
+	} else if (srv->nclients != srv->announced_load &&
+	    now - srv->last_announce_ms >= CRON_LOAD_ANNOUNCE_MS)
+		tree_announce(srv);
 	cron_heartbeats(srv, now);
 	known_check(srv);
 	order_cron(srv);

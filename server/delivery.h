@@ -20,6 +20,7 @@ struct report;
 struct act {
 	TAILQ_ENTRY(act)	 log_entry;
 	int			 refs;
+	size_t			 size;		/* bytes allocated */
 	int			 in_log;
 	int			 delivered;	/* released to our clients */
 	char			*mid;		/* "origin:oc" */
@@ -55,7 +56,8 @@ struct delivery_config {
 /* replay.c */
 void		 delivery_init(struct server *);
 void		 delivery_free(struct server *);
-struct act	*act_new(const char *, size_t, size_t, size_t);
+struct act	*act_new(const char *, size_t, size_t, size_t, const char *,
+		    const char *, const char *, const char *);
 void		 act_unref(struct act *);
 const char	*act_client_bytes(struct act *, int, size_t *);
 void		 replay_append(struct server *, struct act *);

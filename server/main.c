@@ -112,7 +112,7 @@ usage(FILE *f)
 "                             activity_seq for at most MS (200)\n"
 "       --report-timeout MS   send a delivery report as partial after MS (2000)\n"
 "       --replay-max N        activities kept for replay (100000)\n"
-"       --replay-bytes BYTES  bytes kept for replay (64M)\n"
+"       --replay-bytes BYTES  bytes kept for replay (32M)\n"
 "       --replay-window MS    how long activities are kept for replay (60000)\n"
 "       --max-senders N       sender sessions tracked for ordering (65536)\n"
 "       --max-pending-reports N  delivery reports in progress (65536)\n"

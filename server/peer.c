@@ -298,7 +298,7 @@ peer_send(struct peer *p, const void *data, size_t len)
 		peer_close(p, "out of memory queueing output");
 		return -1;
 	}
-	p->last_tx_ms = now_ms();
+	p->last_tx_ms = p->srv->now_ms;
 	p->tx_added += len;
 	if (!p->dirty) {
 		p->dirty = 1;
@@ -348,7 +348,7 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	enum frame_status	 st;
 	char			 info[128];
 
-	p->last_rx_ms = now_ms();
+	p->last_rx_ms = p->srv->now_ms = now_ms();
 	while (!p->closing) {
 		st = frame_next(&p->fr, in, &f);
 		if (st == FRAME_NEED_MORE)

@@ -39,18 +39,50 @@ delivery_init(struct server *srv)
 	srv->replay_complete_ms = srv->since_ms;
 }
 
-/* Copy a server line; the caller fills in the identity. */
+static char *
+act_copy(char **at, const char *s)
+{
+	char	*d = *at;
+	size_t	 n;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(d, s, n);
+	*at += n;
+	return d;
+}
+
+/*
+ * Copy a server line and its identity into one allocation: the log
+ * holds many of these, and one malloc each keeps that cheap.
+ */
 struct act *
-act_new(const char *line, size_t len, size_t act_off, size_t act_len)
+act_new(const char *line, size_t len, size_t act_off, size_t act_len,
+    const char *mid, const char *origin, const char *sender,
+    const char *username)
 {
 	struct act	*a;
+	size_t		 size = sizeof *a + len + 1;
+	char		*at;
 
-	if ((a = calloc(1, sizeof *a)) == NULL ||
-	    (a->line = malloc(len + 1)) == NULL)
+	size += strlen(mid) + 1 + strlen(origin) + 1;
+	size += sender != NULL ? strlen(sender) + 1 : 0;
+	size += username != NULL ? strlen(username) + 1 : 0;
+	if ((a = malloc(size)) == NULL)
 		fatal("act_new");
-	memcpy(a->line, line, len);
-	a->line[len] = '\0';
+	memset(a, 0, sizeof *a);
+	at = (char *)(a + 1);
+	a->line = at;
+	memcpy(at, line, len);
+	at[len] = '\0';
+	at += len + 1;
+	a->mid = act_copy(&at, mid);
+	a->origin = act_copy(&at, origin);
+	a->sender = act_copy(&at, sender);
+	a->username = act_copy(&at, username);
 	a->len = len;
+	a->size = size;
 	a->act_off = act_off;
 	a->act_len = act_len;
 	a->refs = 1;
@@ -62,11 +94,6 @@ act_unref(struct act *a)
 {
 	if (a == NULL || --a->refs > 0)
 		return;
-	free(a->origin);
-	free(a->mid);
-	free(a->sender);
-	free(a->username);
-	free(a->line);
 	free(a->client_line);
 	free(a->seq_line);
 	free(a);
@@ -117,7 +144,7 @@ replay_evict_head(struct server *srv)
 	if (a->ts > srv->replay_complete_ms)
 		srv->replay_complete_ms = a->ts;
 	srv->replay_count--;
-	srv->replay_bytes -= a->len;
+	srv->replay_bytes -= a->size;
 	act_unref(a);
 }
 
@@ -129,7 +156,7 @@ replay_append(struct server *srv, struct act *a)
 	a->in_log = 1;
 	TAILQ_INSERT_TAIL(&srv->replay, a, log_entry);
 	srv->replay_count++;
-	srv->replay_bytes += a->len;
+	srv->replay_bytes += a->size;
 	while (srv->replay_count > srv->cfg.dcfg.replay_max ||
 	    srv->replay_bytes > srv->cfg.dcfg.replay_bytes)
 		replay_evict_head(srv);

@@ -208,6 +208,9 @@ struct server {
 	struct uplink		*uplink;
 
 	uint64_t		 next_announce_ms;
+	uint64_t		 last_announce_ms;
+	int			 announced_load;
+	uint64_t		 now_ms;	/* this loop turn's clock */
 	struct jbuf		 out;		/* scratch for building lines */
 	int			 exit_code;
 	int			 stopping;	/* leaving: no failover */

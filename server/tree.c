@@ -178,6 +178,8 @@ tree_announce(struct server *srv)
 	tree_add_mid(srv, b);
 	msgb_end(b);
 	tree_send_servers(srv, NULL, b->p, b->len);
+	srv->announced_load = srv->nclients;
+	srv->last_announce_ms = now_ms();
 }
 
 struct users_out {
