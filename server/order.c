@@ -203,7 +203,8 @@ order_submit(struct server *srv, struct act *a)
 	struct sender	*s;
 	int		 i;
 
-	if (a->sender == NULL) {
+	/* --order-wait 0 switches ordering off (for measuring it). */
+	if (a->sender == NULL || srv->cfg.dcfg.order_wait_ms == 0) {
 		deliver(srv, a, 0);
 		return;
 	}
