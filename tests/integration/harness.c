@@ -501,8 +501,9 @@ server_wait_ready(struct it_server *s, int ms)
 static void
 server_exec(struct it_server *s, pid_t parent)
 {
-	char	 path[PATH_MAX];
-	int	 fd, maxfd;
+	char		 path[PATH_MAX];
+	const char	*wrap;
+	int		 fd, maxfd;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
@@ -528,6 +529,23 @@ server_exec(struct it_server *s, pid_t parent)
 	for (fd = 3; fd < maxfd; fd++)
 		close(fd);
 	snprintf(path, sizeof path, "%s/activity-server", it_bin());
+	/* IT_WRAPPER runs the server under a tool, e.g. valgrind. */
+	if ((wrap = getenv("IT_WRAPPER")) != NULL && *wrap != '\0') {
+		char	*words = strdup(wrap), *w, *save = NULL;
+		char	*wargv[128];
+		int	 n = 0, i;
+
+		for (w = strtok_r(words, " ", &save); w != NULL && n < 64;
+		    w = strtok_r(NULL, " ", &save))
+			wargv[n++] = w;
+		wargv[n++] = path;
+		for (i = 1; s->argv[i] != NULL; i++)
+			wargv[n++] = s->argv[i];
+		wargv[n] = NULL;
+		execvp(wargv[0], wargv);
+		fprintf(stderr, "exec %s: %s\n", wargv[0], strerror(errno));
+		_exit(127);
+	}
 	execv(path, s->argv);
 	fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 	_exit(127);
