@@ -372,6 +372,13 @@ main(int argc, char **argv)
 	event_config_free(ec);
 	if (base == NULL)
 		fatalx("event_base_new");
+	/*
+	 * Three priorities: everything runs at the default (1); the output
+	 * flush runs at 2, after every read a loop turn has ready, so one
+	 * write carries all a turn queued (see peer_flush_cb).
+	 */
+	if (event_base_priority_init(base, SERVER_PRIORITIES) != 0)
+		fatalx("event_base_priority_init");
 	srv = server_new(base, &cfg);
 	if (cfg.data_dir != NULL &&
 	    registry_open(srv->reg, cfg.data_dir, err, sizeof err) != 0) {

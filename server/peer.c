@@ -22,6 +22,7 @@
 #include "uplink.h"
 
 #define PEER_LINGER_MS	1000	/* how long a closing peer may flush */
+#define PEER_WRITE_EARLY (32 * 1024)	/* write at once past this backlog */
 
 static void	peer_read_cb(struct bufferevent *, void *);
 static void	peer_write_cb(struct bufferevent *, void *);
@@ -74,43 +75,56 @@ peer_undirty(struct peer *p)
 }
 
 /*
- * End of a loop turn's work: hand every peer's new output to the kernel
- * in one write each.  Whatever it does not take is left to libevent's
- * EV_WRITE, which turns itself off again once the buffer is empty.
+ * Hand a peer's queued output to the kernel now.  What it does not take
+ * is left to libevent's EV_WRITE, which turns itself off again once the
+ * buffer is empty.  -1 if the write failed and the peer was closed.
+ */
+static int
+peer_write_now(struct peer *p)
+{
+	struct evbuffer	*out = bufferevent_get_output(p->bev);
+	evutil_socket_t	 fd;
+	int		 n;
+
+	if (p->closing || (bufferevent_get_enabled(p->bev) & EV_WRITE) ||
+	    evbuffer_get_length(out) == 0)
+		return 0;
+	if ((fd = bufferevent_getfd(p->bev)) == -1) {
+		/* Not a socket (a test's bufferevent pair). */
+		bufferevent_enable(p->bev, EV_WRITE);
+		return 0;
+	}
+	/* A bufferevent keeps its output's start frozen: thaw it. */
+	evbuffer_unfreeze(out, 1);
+	n = evbuffer_write(out, fd);
+	evbuffer_freeze(out, 1);
+	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR) {
+		peer_close(p, "write: %s", strerror(errno));
+		return -1;
+	}
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(p->bev, EV_WRITE);
+	return 0;
+}
+
+/*
+ * End of a loop turn's work: every peer's new output goes to the
+ * kernel in one write each.  This runs at the lowest priority, after
+ * all the reads a turn had ready, so a write carries all they queued.
  */
 void
 peer_flush_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct server	*srv = arg;
 	struct peer	*p;
-	struct evbuffer	*out;
-	int		 n;
 
+	(void)fd;
 	(void)events;
+	srv->reads_unflushed = 0;
 	while ((p = TAILQ_FIRST(&srv->dirty)) != NULL) {
 		peer_undirty(p);
-		if (p->closing ||
-		    (bufferevent_get_enabled(p->bev) & EV_WRITE))
-			continue;
-		out = bufferevent_get_output(p->bev);
-		if ((fd = bufferevent_getfd(p->bev)) == -1) {
-			/* Not a socket (a test's bufferevent pair). */
-			bufferevent_enable(p->bev, EV_WRITE);
-			continue;
-		}
-		if (evbuffer_get_length(out) == 0)
-			continue;
-		/* A bufferevent keeps its output's start frozen: thaw it. */
-		evbuffer_unfreeze(out, 1);
-		n = evbuffer_write(out, fd);
-		evbuffer_freeze(out, 1);
-		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
-		    errno != EINTR) {
-			peer_close(p, "write: %s", strerror(errno));
-			continue;
-		}
-		if (evbuffer_get_length(out) > 0)
-			bufferevent_enable(p->bev, EV_WRITE);
+		peer_write_now(p);
 	}
 }
 
@@ -287,6 +301,9 @@ peer_send(struct peer *p, const void *data, size_t len)
 	out = bufferevent_get_output(p->bev);
 	cap = p->role == PEER_SERVER || p->role == PEER_UPLINK_AUTH ?
 	    p->srv->cfg.server_outbuf : p->srv->cfg.client_outbuf;
+	/* Over the cap with a write pending: see if the kernel takes it. */
+	if (evbuffer_get_length(out) + len > cap && peer_write_now(p) != 0)
+		return -1;
 	if (evbuffer_get_length(out) + len > cap) {
 		log_warnx("%s: dropped: output buffer over %zu bytes, it does "
 		    "not read (slow consumer)", peer_name(p), cap);
@@ -300,6 +317,9 @@ peer_send(struct peer *p, const void *data, size_t len)
 	}
 	p->last_tx_ms = p->srv->now_ms;
 	p->tx_added += len;
+	/* A big backlog goes out now rather than at the turn's end. */
+	if (evbuffer_get_length(out) >= PEER_WRITE_EARLY)
+		return peer_write_now(p) == 0 || !p->closing ? 0 : -1;
 	if (!p->dirty) {
 		p->dirty = 1;
 		TAILQ_INSERT_TAIL(&p->srv->dirty, p, dirty_entry);
@@ -369,6 +389,13 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		frame_done(&p->fr, in, &f);
 	}
+	/*
+	 * The flush waits for a turn with no reads left; under a load
+	 * that never leaves one, it runs here after FLUSH_MAX_READS.
+	 */
+	if (!TAILQ_EMPTY(&p->srv->dirty) &&
+	    ++p->srv->reads_unflushed >= FLUSH_MAX_READS)
+		peer_flush_cb(-1, 0, p->srv);
 }
 
 static void

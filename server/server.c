@@ -72,6 +72,8 @@ server_new(struct event_base *base, const struct config *cfg)
 	if ((srv->flush_ev = event_new(base, -1, 0, peer_flush_cb, srv)) ==
 	    NULL)
 		fatalx("event_new");
+	/* Fails harmlessly on a base without priorities (unit tests). */
+	(void)event_priority_set(srv->flush_ev, SERVER_PRIORITIES - 1);
 	if (secret_random_bytes(r, sizeof r) != 0)
 		fatal("getrandom");
 	for (i = 0; i < 8; i++)

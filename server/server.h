@@ -38,6 +38,9 @@ struct uplink;
  */
 #define SERVER_LINK_SLACK	4096
 
+#define SERVER_PRIORITIES	3	/* the flush is the lowest */
+#define FLUSH_MAX_READS		64	/* reads a pending flush may wait */
+
 struct config {
 	const char	*listen_host;		/* -lh: advertised host */
 	int		 listen_port;		/* -lp */
@@ -174,6 +177,7 @@ struct server {
 	struct peer_list	 links;		/* server links, not closing */
 	struct peer_list	 dirty;		/* queued output this turn */
 	struct event		*flush_ev;
+	int			 reads_unflushed;	/* since output queued */
 	uint64_t		 next_serial;
 	int			 npeers;
 	int			 nclients;
