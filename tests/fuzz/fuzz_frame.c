@@ -214,6 +214,32 @@ check_msg(const char *line, size_t len)
 	CHECK(mask < (1u << FEAT__COUNT));
 }
 
+/* Peer bytes made safe for a log line: printable, bounded, terminated. */
+static void
+check_escape(const char *line, size_t len)
+{
+	static const size_t	 sizes[] = { 1, 2, 5, 6, 9, 64,
+				    LOG_ESCAPE_MAX * 4 + 8 };
+	char			 buf[LOG_ESCAPE_MAX * 4 + 8 + 1];
+	const char		*e;
+	size_t			 i, k, n;
+
+	for (k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		memset(buf, 0x5a, sizeof buf);
+		e = log_escape(line, len, buf, sizes[k]);
+		n = strlen(e);
+		CHECK(n < sizes[k]);
+		CHECK((unsigned char)buf[sizes[k]] == 0x5a || sizes[k] ==
+		    sizeof buf);
+		for (i = 0; i < n; i++)
+			CHECK(e[i] >= 0x20 && e[i] < 0x7f);
+	}
+	/* The roomy buffer holds the first LOG_ESCAPE_MAX bytes, all. */
+	e = log_escape(line, len, buf, LOG_ESCAPE_MAX * 4 + 8);
+	if (len <= LOG_ESCAPE_MAX)
+		CHECK(strstr(e, "...") == NULL || memmem(line, len, "...", 3));
+}
+
 static int
 is_ws(char c)
 {
@@ -228,6 +254,7 @@ check_line(const char *line, size_t len)
 	struct json_span whole = { line, len };
 	cJSON		*j;
 
+	check_escape(line, len);
 	t = json_validate(line, len, JSON_DEPTH_MAX, &err);
 	if (t == JSON_NONE) {
 		CHECK(err != NULL && *err != '\0');

@@ -52,9 +52,10 @@ anon(struct it_server *s, const char *name)
 static struct it_client *
 anon_when_room(struct it_server *s, const char *name)
 {
-	uint64_t		 deadline = it_now_ms() + (uint64_t)it_timeout();
+	uint64_t		 deadline;
 	struct it_client	*c;
 
+	deadline = it_now_ms() + (uint64_t)it_timeout();
 	for (;;) {
 		c = it_connect(s, name);
 		it_sendf(c, "{\"command\":\"LOGIN\",\"username\":"
