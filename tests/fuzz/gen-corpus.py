@@ -51,7 +51,16 @@ SAMPLE = {
     "vv": {"peer2": 0},
     "since": 0,
     "seen": {"peer2.1": 1},
+    "prev": 0,
+    "token": "0123456789abcdef",
 }
+
+# A field the table gained after this was written: a value of its type.
+BY_TYPE = {"S": "x", "N": 1, "O": {}, "A": [], "B": True, "Z": None}
+
+
+def sample(name, types):
+    return SAMPLE[name] if name in SAMPLE else BY_TYPE[types[0]]
 
 WRONG = {  # a value of another JSON type for each type mask letter
     "S": 7, "N": "7", "O": [1], "A": {"a": 1}, "B": "true", "Z": 0,
@@ -83,9 +92,9 @@ def variants(cmd, fields):
     full = {"command": cmd}
     req = {"command": cmd}
     for name, types, required in fields:
-        full[name] = SAMPLE[name]
+        full[name] = sample(name, types)
         if required:
-            req[name] = SAMPLE[name]
+            req[name] = sample(name, types)
     out = [("full", line(full)), ("required", line(req))]
     for name, types, required in fields:
         d = {k: v for k, v in full.items() if k != name}
