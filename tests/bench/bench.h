@@ -31,6 +31,8 @@ enum bench_workload {
 	WL_REGISTER,
 	WL_IDLE,
 	WL_CLUSTER,		/* start a cluster, print it, hold */
+	WL_REPORT,		/* steady with sending_report: report latency */
+	WL_ORDERING,		/* steady, --order-wait default vs 0 */
 };
 
 enum bench_topology {
@@ -46,7 +48,7 @@ struct bench_opts {
 	int			 cluster;	/* servers to start; 0: --servers */
 	enum bench_topology	 topology;
 	const char		*server_bin;
-	int			 announce_ms;
+	int			 announce_ms;	/* 0: the server's default */
 	const char		*server_args[16];
 	int			 nserver_args;
 	const char		*servers;	/* --servers */
@@ -66,8 +68,18 @@ struct bench_opts {
 	/* failover */
 	int			 kill_index;	/* -1: the last server */
 	int			 kill_after_ms;
+	int			 kill_signal;	/* SIGKILL or SIGSTOP */
 	const char		*features;	/* LOGIN "features", or NULL */
 	int			 settle_ms;
+	int			 resend;	/* resend unreported after failover */
+	int			 probe_ms;	/* tree probes every MS; 0 off */
+	int			 hb_ms;		/* client: PING a link quiet MS */
+	int			 dead_ms;	/* client: give up a link quiet MS */
+	int			 report_wait_ms; /* drain: wait for reports */
+
+	/* per run, set by the run loop: extra server arguments */
+	const char		*run_server_args[4];
+	int			 nrun_server_args;
 
 	/* register */
 	int			 reg_sizes[BENCH_SIZES_MAX];
@@ -120,6 +132,8 @@ struct bserver {
 	int	 parent;	/* index of the server it joined, or -1 */
 	int	 proxy_port;	/* its uplink goes through our counting proxy */
 	int	 alive;
+	int	 stopped;	/* SIGSTOPped by us: SIGKILL at the end */
+	int	 killed;	/* SIGKILLed by us, not reaped yet */
 	char	 log[256];
 };
 
@@ -140,6 +154,7 @@ int	 cluster_attach(const char *, const char *);
 int	 cluster_wait_formed(int);
 void	 cluster_stop(void);
 int	 cluster_kill(int);
+int	 cluster_signal(int, int);
 void	 cluster_json(struct jbuf *);
 long	 proc_rss_kb(pid_t);
 long	 proc_hwm_kb(pid_t);
@@ -172,6 +187,7 @@ enum client_role {
 	CR_PUB,
 	CR_IDLE,
 	CR_REG,
+	CR_PROBE,		/* one per server: tree probes, cluster status */
 };
 
 enum client_state {
@@ -192,6 +208,22 @@ struct client_ops {
 	void	(*down)(struct client *, const char *);
 	void	(*registered)(struct client *, int, const char *);
 	void	(*writable)(struct client *);
+	/* ACTIVITY_SENDING_REPORT: activity_seq, client_count, succ_count,
+	 * partial */
+	void	(*report)(struct client *, uint64_t, long long, long long, int);
+	/* a tree probe: from the probe client on server S, round R */
+	void	(*probe)(struct client *, int, uint32_t);
+	/* CLUSTER_STATUS: 1 NORMAL, 0 anything else */
+	void	(*status)(struct client *, int);
+};
+
+/* One sender session seen by a receiver: what it has (for resume's
+ * "seen") and a bitmap of activity_seq received, to drop repeats. */
+struct bsender {
+	char		 sid[64];
+	uint64_t	 last;		/* every activity_seq up to this one */
+	uint8_t		*bm;
+	uint64_t	 bmbits;
 };
 
 struct client {
@@ -226,11 +258,17 @@ struct client {
 	uint64_t	 lost_wall_ms;	/* wall clock when the link was lost */
 	char		 resumed[16];	/* "ok"/"partial" from the last resume */
 	uint64_t	 next_aseq;	/* publishing: the next activity_seq */
-	struct {
-		char	 sid[64];
-		uint64_t last;		/* highest activity_seq seen in order */
-	}		 senders[BENCH_SENDERS_MAX];
+	struct bsender	 senders[BENCH_SENDERS_MAX];
 	int		 nsenders;
+	uint64_t	 repeats;	/* dropped by (sender, activity_seq) */
+	const char	*features;	/* LOGIN features; NULL: opts.features */
+	int		 dedupe;	/* drop repeats by (sender, seq) */
+
+	/* liveness of the link, as the client sees it */
+	uint64_t	 t_state;	/* connect started (ns) */
+	uint64_t	 t_rx;		/* last byte received (ns) */
+	uint64_t	 t_ping;	/* PING outstanding since (ns), or 0 */
+	uint64_t	 hb_losses;	/* links given up for silence */
 	uint64_t	 resumes_ok;
 	uint64_t	 resumes_partial;
 
@@ -278,7 +316,10 @@ void	 client_free(struct client *);
 void	 client_queue(struct client *, const void *, size_t);
 void	 client_flush(struct client *);
 size_t	 client_pending(const struct client *);
-void	 client_send_activity(struct client *, uint32_t, uint32_t, int);
+uint64_t client_send_activity(struct client *, uint32_t, uint32_t, int,
+	    uint64_t, uint64_t);
+void	 client_send_probe(struct client *, int, uint32_t);
+void	 client_tick(struct client *, uint64_t);
 void	 client_register(struct client *, const char *, const char *);
 void	 client_track_alloc(struct client *, int, uint32_t);
 int	 client_feature_accepted(const struct client *, const char *);
@@ -287,11 +328,14 @@ int	 client_feature_accepted(const struct client *, const char *);
 
 struct run_env {
 	int		 run;		/* 1.. */
+	int		 mode;		/* ordering: 0 default, 1 --order-wait 0 */
 	double		 load_before[3];
 	uint64_t	 t_wall_start;
 };
 
-int	 wl_traffic(struct run_env *);	/* fanout, steady, failover */
+int	 wl_traffic(struct run_env *);	/* fanout, steady, failover, report,
+					   ordering */
+void	 traffic_summary(int);		/* over --runs */
 int	 wl_register(struct run_env *);
 int	 wl_idle(struct run_env *);
 

@@ -94,7 +94,13 @@ client_close(struct client *c)
 void
 client_free(struct client *c)
 {
+	int	 i;
+
 	client_close(c);
+	for (i = 0; i < c->nsenders; i++) {
+		free(c->senders[i].bm);
+		c->senders[i].bm = NULL;
+	}
 	if (c->tmr != NULL)
 		event_free(c->tmr);
 	c->tmr = NULL;
@@ -158,15 +164,17 @@ static void
 send_login(struct client *c)
 {
 	struct jbuf	 b;
+	const char	*features = c->features != NULL ? c->features :
+			    opts.features;
 	char		*dup, *tok, *save = NULL;
 	int		 n = 0, i;
 
 	jbuf_init(&b);
 	jbuf_adds(&b, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
 	    "\"secret\":null");
-	if (opts.features != NULL) {
+	if (features != NULL) {
 		jbuf_adds(&b, ",\"features\":[");
-		if ((dup = strdup(opts.features)) == NULL)
+		if ((dup = strdup(features)) == NULL)
 			bench_fatal("out of memory");
 		for (tok = strtok_r(dup, ",", &save); tok != NULL;
 		    tok = strtok_r(NULL, ",", &save)) {
@@ -228,15 +236,19 @@ client_register(struct client *c, const char *user, const char *secret)
 /*
  * One activity of exactly opts.size bytes:
  * {"pub":P,"seq":S,"ts":T,"pad":"xxx..."} wrapped in ACTIVITY_MESSAGE.
- * The caller flushes, so a burst costs one write().
+ * ts 0: now.  With activity_seq, aseq 0 numbers it next in the session;
+ * a resend gives the number it had.  Returns the activity_seq used (0:
+ * none).  The caller flushes, so a burst costs one write().
  */
-void
-client_send_activity(struct client *c, uint32_t pub, uint32_t seq, int size)
+uint64_t
+client_send_activity(struct client *c, uint32_t pub, uint32_t seq, int size,
+    uint64_t ts, uint64_t aseq)
 {
 	char		 head[160], act[128];
-	uint64_t	 ts = bench_now_ns();
 	int		 hn, an, padlen;
 
+	if (ts == 0)
+		ts = bench_now_ns();
 	hn = snprintf(head, sizeof head, "{\"command\":\"ACTIVITY_MESSAGE\","
 	    "\"username\":\"anonymous\",\"secret\":null,\"activity\":");
 	an = snprintf(act, sizeof act, "{\"pub\":%" PRIu32 ",\"seq\":%" PRIu32
@@ -250,11 +262,36 @@ client_send_activity(struct client *c, uint32_t pub, uint32_t seq, int size)
 	client_queue(c, act, (size_t)an);
 	client_queue(c, pad, (size_t)padlen);
 	if (client_feature_accepted(c, "activity_seq")) {
+		if (aseq == 0)
+			aseq = ++c->next_aseq;
+		else if (aseq > c->next_aseq)
+			c->next_aseq = aseq;
 		hn = snprintf(head, sizeof head, "\"},\"activity_seq\":%" PRIu64
-		    "}\n", ++c->next_aseq);
+		    "}\n", aseq);
 		client_queue(c, head, (size_t)hn);
-	} else
-		client_queue(c, "\"}}\n", 4);
+		return aseq;
+	}
+	client_queue(c, "\"}}\n", 4);
+	return 0;
+}
+
+/* A tree probe: {"bprobe":S,"round":R,"ts":T}, base-protocol numbering. */
+void
+client_send_probe(struct client *c, int srv, uint32_t round)
+{
+	char	 line[256];
+	int	 n;
+
+	n = snprintf(line, sizeof line, "{\"command\":\"ACTIVITY_MESSAGE\","
+	    "\"username\":\"anonymous\",\"secret\":null,\"activity\":"
+	    "{\"bprobe\":%d,\"round\":%" PRIu32 ",\"ts\":%" PRIu64 "}",
+	    srv, round, bench_now_ns());
+	if (client_feature_accepted(c, "activity_seq"))
+		n += snprintf(line + n, sizeof line - (size_t)n,
+		    ",\"activity_seq\":%" PRIu64, ++c->next_aseq);
+	n += snprintf(line + n, sizeof line - (size_t)n, "}\n");
+	client_queue(c, line, (size_t)n);
+	client_flush(c);
 }
 
 int
@@ -308,56 +345,110 @@ field_u64(const char *p, const char *end, const char *key, size_t klen,
 }
 
 /*
- * Remember, per sender session, the highest activity_seq received with
- * nothing missing before it: what a resumed login says it has seen.
+ * Per sender session: the highest activity_seq received with nothing
+ * missing before it (what a resumed login says it has seen), and a
+ * bitmap of what was received, so that a repeat is dropped by (sender,
+ * activity_seq) as the protocol asks of clients.  Returns 1 for a repeat.
  */
-static void
-track_sender(struct client *c, const char *p, const char *end)
+#define SENDER_BITS_MAX	(1ull << 27)
+
+static int
+sender_check(struct client *c, const char *s, size_t n, uint64_t seq)
 {
-	const char	*s, *q;
-	uint64_t	 seq;
-	size_t		 n;
+	struct bsender	*sd;
+	uint64_t	 want;
+	uint8_t		*nb;
 	int		 i;
 
-	if ((s = memmem(p, (size_t)(end - p), "\"sender\":\"", 10)) == NULL)
-		return;
-	s += 10;
-	if ((q = memchr(s, '"', (size_t)(end - s))) == NULL)
-		return;
-	n = (size_t)(q - s);
-	if (n >= sizeof c->senders[0].sid ||
-	    field_u64(q, end, "\"activity_seq\":", 15, &seq, &p) != 0)
-		return;
+	if (n >= sizeof c->senders[0].sid)
+		return 0;
 	for (i = 0; i < c->nsenders; i++)
 		if (strlen(c->senders[i].sid) == n &&
 		    memcmp(c->senders[i].sid, s, n) == 0)
 			break;
 	if (i == c->nsenders) {
 		if (c->nsenders == BENCH_SENDERS_MAX)
-			return;
+			return 0;
+		memset(&c->senders[i], 0, sizeof c->senders[i]);
 		memcpy(c->senders[i].sid, s, n);
 		c->senders[i].sid[n] = '\0';
-		c->senders[i].last = 0;
 		c->nsenders++;
 	}
-	if (seq == c->senders[i].last + 1)
-		c->senders[i].last = seq;
+	sd = &c->senders[i];
+	if (seq <= sd->last)
+		return 1;
+	if (seq >= sd->bmbits) {
+		if (seq >= SENDER_BITS_MAX)
+			return 0;	/* beyond what we track: deliver */
+		want = sd->bmbits ? sd->bmbits : 65536;
+		while (want <= seq)
+			want *= 2;
+		if ((nb = realloc(sd->bm, (size_t)(want / 8))) == NULL)
+			bench_fatal("out of memory");
+		memset(nb + sd->bmbits / 8, 0, (size_t)((want - sd->bmbits) / 8));
+		sd->bm = nb;
+		sd->bmbits = want;
+	}
+	if (sd->bm[seq >> 3] & (1u << (seq & 7)))
+		return 1;
+	sd->bm[seq >> 3] |= (uint8_t)(1u << (seq & 7));
+	while (sd->last + 1 < sd->bmbits &&
+	    (sd->bm[(sd->last + 1) >> 3] & (1u << ((sd->last + 1) & 7))))
+		sd->last++;
+	return 0;
+}
+
+/* The sender session and activity_seq of a broadcast line, after p. */
+static int
+line_sender(const char *p, const char *end, const char **sid, size_t *n,
+    uint64_t *seq)
+{
+	const char	*s, *q, *after;
+
+	if ((s = memmem(p, (size_t)(end - p), "\"sender\":\"", 10)) == NULL)
+		return -1;
+	s += 10;
+	if ((q = memchr(s, '"', (size_t)(end - s))) == NULL)
+		return -1;
+	if (field_u64(q, end, "\"activity_seq\":", 15, seq, &after) != 0)
+		return -1;
+	*sid = s;
+	*n = (size_t)(q - s);
+	return 0;
 }
 
 static void
 on_broadcast(struct client *c, const char *line, size_t len)
 {
-	const char	*p = line, *end = line + len, *a;
-	uint64_t	 pub, seq, ts;
+	const char	*p = line, *end = line + len, *a, *sid;
+	uint64_t	 pub = 0, seq = 0, ts = 0, aseq, srv = 0, round = 0;
+	size_t		 n;
+	int		 probe = 0;
 
 	if ((a = memmem(p, len, "\"activity\":", 11)) == NULL)
 		return;
 	if (field_u64(a, end, "\"pub\":", 6, &pub, &p) != 0 ||
 	    field_u64(p, end, "\"seq\":", 6, &seq, &p) != 0 ||
-	    field_u64(p, end, "\"ts\":", 5, &ts, &p) != 0)
-		return;		/* not one of ours (a probe) */
-	if (c->accepted & FEAT_BIT(FEAT_ACTIVITY_SEQ))
-		track_sender(c, p, end);
+	    field_u64(p, end, "\"ts\":", 5, &ts, &p) != 0) {
+		p = a;
+		if (field_u64(p, end, "\"bprobe\":", 9, &srv, &p) != 0 ||
+		    field_u64(p, end, "\"round\":", 8, &round, &p) != 0)
+			return;	/* not one of ours (cluster_wait_formed) */
+		probe = 1;
+	}
+	/* What the protocol promises a client that asked for activity_seq
+	 * and resume: repeats are dropped by (sender, activity_seq). */
+	if ((c->accepted & FEAT_BIT(FEAT_ACTIVITY_SEQ)) &&
+	    line_sender(p, end, &sid, &n, &aseq) == 0 &&
+	    sender_check(c, sid, n, aseq)) {
+		c->repeats++;
+		return;
+	}
+	if (probe) {
+		if (client_ops->probe != NULL)
+			client_ops->probe(c, (int)srv, (uint32_t)round);
+		return;
+	}
 	c->rx++;
 	if (client_ops->deliver != NULL)
 		client_ops->deliver(c, (uint32_t)pub, (uint32_t)seq, ts);
@@ -499,13 +590,30 @@ on_line(struct client *c, const char *line, size_t len, int *logged_in)
 			client_ops->registered(c, pmsg.cmd ==
 			    CMD_REGISTER_SUCCESS, pmsg.str[F_INFO]);
 		return c->fd == -1;
+	case CMD_ACTIVITY_SENDING_REPORT: {
+		long long aseq = 0, cc = -1, sc = -1;
+
+		msg_int(&pmsg, F_ACTIVITY_SEQ, &aseq);
+		msg_int(&pmsg, F_CLIENT_COUNT, &cc);
+		msg_int(&pmsg, F_SUCC_COUNT, &sc);
+		if (client_ops->report != NULL)
+			client_ops->report(c, (uint64_t)(aseq > 0 ? aseq : 0),
+			    cc, sc, pmsg.type[F_PARTIAL] == JSON_BOOL &&
+			    json_is_bool_true(pmsg.val[F_PARTIAL]));
+		break;
+	}
+	case CMD_CLUSTER_STATUS:
+		if (client_ops->status != NULL)
+			client_ops->status(c, pmsg.str[F_STATUS] != NULL &&
+			    strcmp(pmsg.str[F_STATUS], "NORMAL") == 0);
+		break;
 	case CMD_LOGIN_FAILED:
 	case CMD_INVALID_MESSAGE:
 	case CMD_AUTHENTICATION_FAIL:
 		note_error(c, line, len);
 		break;
 	default:
-		/* CLUSTER_STATUS, PONG, reports: not measured here */
+		/* PONG: only that the link is alive (t_rx) */
 		break;
 	}
 	return 0;
@@ -543,6 +651,8 @@ client_read_cb(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	c->rlen += (size_t)n;
+	c->t_rx = bench_now_ns();
+	c->t_ping = 0;
 	p = c->rbuf;
 	end = c->rbuf + c->rlen;
 	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
@@ -621,6 +731,8 @@ do_connect(struct client *c)
 	if (c->rev == NULL || c->wev == NULL)
 		bench_fatal("event_new failed");
 	c->state = CS_CONNECTING;
+	c->t_state = bench_now_ns();
+	c->t_ping = 0;
 	if (connect(fd, (struct sockaddr *)&addrs[c->cur].sin,
 	    sizeof addrs[c->cur].sin) != 0 && errno != EINPROGRESS) {
 		client_lost(c, strerror(errno));
@@ -689,10 +801,15 @@ client_lost(struct client *c, const char *why)
 	if (was == CS_READY || was == CS_LOGIN) {
 		if (was == CS_READY || c->lost_wall_ms == 0) {
 			struct timespec ts;
+			uint64_t quiet = 0, now = bench_now_ns();
 
+			/* what we may have missed began when the link last
+			 * brought something (a silent server: seconds ago) */
+			if (was == CS_READY && c->t_rx != 0 && now > c->t_rx)
+				quiet = (now - c->t_rx) / 1000000;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			c->lost_wall_ms = (uint64_t)ts.tv_sec * 1000 +
-			    (uint64_t)ts.tv_nsec / 1000000;
+			    (uint64_t)ts.tv_nsec / 1000000 - quiet;
 		}
 		c->disconnects++;
 		if (client_ops->down != NULL)
@@ -721,4 +838,49 @@ client_lost(struct client *c, const char *why)
 	}
 	c->cur = a;
 	client_connect(c, 0);
+}
+
+/*
+ * The client's own heartbeat (opts.hb_ms, opts.dead_ms), as the protocol
+ * suggests for clients that asked for "heartbeat": PING a link that has
+ * brought nothing for hb_ms, give it up once it has been silent for
+ * dead_ms, and give up a connection attempt or LOGIN unanswered for
+ * dead_ms.  A server stopped with SIGSTOP keeps its sockets open: without
+ * this its clients would wait forever.
+ */
+void
+client_tick(struct client *c, uint64_t now)
+{
+	uint64_t	 dead = (uint64_t)opts.dead_ms * 1000000ull;
+	uint64_t	 hb = (uint64_t)opts.hb_ms * 1000000ull;
+	char		 why[96];
+
+	if (opts.dead_ms <= 0 || c->fd == -1)
+		return;
+	if (c->state == CS_CONNECTING || c->state == CS_LOGIN) {
+		if (now > c->t_state && now - c->t_state > dead) {
+			snprintf(why, sizeof why, "no answer to %s within %d ms",
+			    c->state == CS_LOGIN ? "LOGIN" : "connect",
+			    opts.dead_ms);
+			c->hb_losses++;
+			client_lost(c, why);
+		}
+		return;
+	}
+	if (c->state != CS_READY || now <= c->t_rx)
+		return;
+	if (now - c->t_rx > dead) {
+		snprintf(why, sizeof why, "heartbeat: silent for %d ms",
+		    opts.dead_ms);
+		c->hb_losses++;
+		client_lost(c, why);
+		return;
+	}
+	if (hb > 0 && now - c->t_rx > hb && c->t_ping == 0) {
+		static const char ping[] = "{\"command\":\"PING\"}\n";
+
+		c->t_ping = now;
+		client_queue(c, ping, sizeof ping - 1);
+		client_flush(c);
+	}
 }

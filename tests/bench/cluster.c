@@ -170,8 +170,10 @@ spawn_server(int i, int port, int parent_port)
 	argv[argc++] = portbuf;
 	argv[argc++] = "-s";
 	argv[argc++] = cl.secret;
-	argv[argc++] = "-a";
-	argv[argc++] = annbuf;
+	if (opts.announce_ms > 0) {
+		argv[argc++] = "-a";
+		argv[argc++] = annbuf;
+	}
 	if (parent_port > 0) {
 		argv[argc++] = "-rh";
 		argv[argc++] = "127.0.0.1";
@@ -181,6 +183,8 @@ spawn_server(int i, int port, int parent_port)
 	for (k = 0; k < opts.nserver_args; k++)
 		if (opts.server_args[k] != NULL)
 			argv[argc++] = (char *)opts.server_args[k];
+	for (k = 0; k < opts.nrun_server_args; k++)
+		argv[argc++] = (char *)opts.run_server_args[k];
 	argv[argc] = NULL;
 
 	snprintf(cl.srv[i].log, sizeof cl.srv[i].log, "%s/server%d.log",
@@ -557,6 +561,28 @@ cluster_kill(int i)
 	return 0;
 }
 
+/*
+ * Send one of our servers a signal.  SIGSTOP leaves it silent with its
+ * sockets open (a hung server); it is SIGKILLed when the cluster stops.
+ */
+int
+cluster_signal(int i, int sig)
+{
+	if (i < 0 || i >= cl.n || cl.srv[i].pid <= 0 || !cl.srv[i].alive)
+		return -1;
+	if (kill(cl.srv[i].pid, sig) != 0)
+		return -1;
+	if (sig == SIGSTOP)
+		cl.srv[i].stopped = 1;
+	if (sig == SIGKILL) {
+		/* reaped when the cluster stops: no waiting here, in the
+		 * middle of a measurement */
+		cl.srv[i].alive = 0;
+		cl.srv[i].killed = 1;
+	}
+	return 0;
+}
+
 /* Stop exactly the processes we started; remove their logs. */
 void
 cluster_stop(void)
@@ -570,8 +596,11 @@ cluster_stop(void)
 	}
 	for (i = 0; i < cl.n; i++)
 		if (cl.srv[i].pid > 0 && cl.srv[i].alive)
-			kill(cl.srv[i].pid, SIGTERM);
+			kill(cl.srv[i].pid, cl.srv[i].stopped ? SIGKILL :
+			    SIGTERM);
 	for (i = 0; i < cl.n; i++) {
+		if (cl.srv[i].pid > 0 && cl.srv[i].killed && cl.own)
+			reap(i, 2000);
 		if (cl.srv[i].pid <= 0 || !cl.srv[i].alive)
 			continue;
 		reap(i, 3000);
@@ -617,7 +646,22 @@ cluster_json(struct jbuf *b)
 	if (cl.own) {
 		json_kstr(b, "topology", cl.topology == TOPO_STAR ? "star" :
 		    "chain");
-		json_kint(b, "announce_ms", opts.announce_ms);
+		if (opts.announce_ms > 0)
+			json_kint(b, "announce_ms", opts.announce_ms);
+		else
+			json_kstr(b, "announce_ms", "server default");
+		if (opts.nrun_server_args > 0) {
+			int k;
+
+			json_key(b, "run_server_args");
+			jbuf_addc(b, '[');
+			for (k = 0; k < opts.nrun_server_args; k++) {
+				if (k > 0)
+					jbuf_addc(b, ',');
+				jbuf_cstr(b, opts.run_server_args[k]);
+			}
+			jbuf_addc(b, ']');
+		}
 		json_kstr(b, "server_bin", opts.server_bin);
 	}
 	json_kint(b, "formed_ms", (long long)cl.formed_ms);

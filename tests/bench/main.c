@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,19 +52,40 @@ usage(FILE *f)
 "             a CLOCK_MONOTONIC send time).\n"
 "  steady     fanout at a fixed publish rate (default 10000/s for 5 s, no\n"
 "             window): latency percentiles at a known load.\n"
-"  failover   steady load (default 2000/s), then kill -9 of one server;\n"
-"             its clients (the orphans) fail over to the servers of the\n"
-"             BACKUP_LIST if the server offers feature backup_list, else\n"
-"             to the next server of --servers/the cluster, resuming their\n"
-"             session if it offers resume.  Reports what the server offered\n"
-"             and what was used, the time until every orphan is logged in\n"
-"             elsewhere and receiving, and loss/duplicates/order per orphan.\n"
+"  failover   steady load (default 1 publisher at 2000/s, 30 subscribers),\n"
+"             then kill -9 (or SIGSTOP) of one server; its clients (the\n"
+"             orphans) fail over to the servers of the BACKUP_LIST if the\n"
+"             server offers backup_list, else to the next server of the\n"
+"             list, resuming their session if it offers resume.  The\n"
+"             publisher does what the protocol promises for zero loss: after\n"
+"             failing over it resends, in the same session with the same\n"
+"             activity_seq, every activity without an\n"
+"             ACTIVITY_SENDING_REPORT; every client drops repeats by\n"
+"             (sender, activity_seq).  Measures per orphan the time from\n"
+"             the kill to logged in elsewhere and to receiving again; the\n"
+"             time until the surviving servers are one tree again (a probe\n"
+"             client on each server sends a probe every --probe-ms after the\n"
+"             kill: the first round that reached every surviving server's\n"
+"             probe client) and until CLUSTER_STATUS is NORMAL on all of\n"
+"             them; lost / duplicated (after the dedupe) / out of order for\n"
+"             every receiver, the killed server's included.\n"
 "  register   REGISTER -> REGISTER_SUCCESS latency on clusters of each size\n"
 "             of --sizes, and the server-to-server messages one registration\n"
 "             costs, counted on the links by a counting proxy the bench puts\n"
 "             between each server and its parent (own clusters only).\n"
 "  idle       N idle logged-in clients; server RSS per connection from\n"
 "             /proc/PID/status VmRSS before and after (needs the PIDs).\n"
+"  report     steady load with sending_report (default 1 publisher at\n"
+"             2000/s, 30 subscribers): time from sending an activity to\n"
+"             its ACTIVITY_SENDING_REPORT (p50/p99/max), and every report\n"
+"             checked: client_count = logged-in clients, succ_count =\n"
+"             client_count, partial false, one per activity.\n"
+"  ordering   steady load with activity_seq (in-order traffic; default\n"
+"             30 subscribers + 3 publishers at 10000/s for 3 s), on\n"
+"             clusters started alternately with the server's default\n"
+"             --order-wait and with --order-wait 0 (ordering off), in the\n"
+"             order A B B A A B ...; --runs counts runs (default 10).\n"
+"             Prints p50/p99 of each mode and the difference.\n"
 "  cluster    start a cluster, print 'CLUSTER_READY servers=... pids=...',\n"
 "             hold it until SIGTERM/SIGINT or --hold S, then stop it (for\n"
 "             other load generators and profilers).\n"
@@ -76,7 +99,8 @@ usage(FILE *f)
 "                        (default chain)\n"
 "  --server-bin PATH     activity-server to run (default: next to this\n"
 "                        program, else bin/activity-server)\n"
-"  --announce-ms MS      -a for the servers (default 1000)\n"
+"  --announce-ms MS      -a for the servers (default 1000; failover,\n"
+"                        report, ordering: 0 = the server's own default)\n"
 "  --server-arg ARG      pass ARG to every server (repeatable)\n"
 "  --keep-logs           keep the servers' logs (the directory is printed)\n"
 "  --servers H:P,...     use running servers (loopback addresses only)\n"
@@ -96,16 +120,32 @@ usage(FILE *f)
 "  --pub-server I        put every publisher on server I (failover: 0)\n"
 "\n"
 "Failover:\n"
-"  --kill-index I        server to kill -9 (default the last one started,\n"
-"                        a leaf in both topologies)\n"
+"  --kill-index I        server to kill (default 1: in a chain of 3 the\n"
+"                        middle one, with a parent and a child server)\n"
 "  --kill-after-ms MS    when, after publishing starts (default 3000)\n"
+"  --kill-signal kill|stop  kill -9 (default), or SIGSTOP: a silent\n"
+"                        failure, found only by heartbeats (the stopped\n"
+"                        server is SIGKILLed at the end)\n"
 "  --features LIST       LOGIN features to ask for (failover default\n"
-"                        backup_list,activity_seq,resume; other workloads\n"
-"                        none: the base protocol).  With activity_seq the\n"
-"                        publishers number their activities; with resume\n"
-"                        an orphan logs in again with its session and what\n"
-"                        it has seen per sender, and the server replays the\n"
-"                        gap (duplicates it replays are counted apart)\n"
+"                        backup_list,activity_seq,sending_report,resume,\n"
+"                        heartbeat; report: activity_seq,sending_report;\n"
+"                        ordering: activity_seq; other workloads none: the\n"
+"                        base protocol).  With activity_seq the publishers\n"
+"                        number their activities and receivers drop repeats\n"
+"                        by (sender, activity_seq) (counted apart); with\n"
+"                        resume an orphan logs in again with its session\n"
+"                        and what it has seen per sender, and the server\n"
+"                        replays the gap\n"
+"  --no-resend           the publisher does not resend unreported\n"
+"                        activities after failing over\n"
+"  --probe-ms MS         tree probe period after the kill (default 5; 0 off)\n"
+"  --client-heartbeat-ms MS  a client PINGs a link quiet for MS (failover\n"
+"                        default 500, the server's --heartbeat; else off)\n"
+"  --client-dead-ms MS   and gives it up (and a connect or LOGIN\n"
+"                        unanswered) after MS (failover default 2000, the\n"
+"                        server's --heartbeat-timeout; 0 = off)\n"
+"  --report-wait-ms MS   with sending_report, wait up to MS after the last\n"
+"                        send for the reports (default 3000)\n"
 "  --settle-ms MS        after the last publish, stop once nothing new\n"
 "                        arrived for MS (default 1000)\n"
 "\n"
@@ -122,7 +162,8 @@ usage(FILE *f)
 "                        to its hard limit and N lowered to fit if needed)\n"
 "\n"
 "General:\n"
-"  --runs N              repeat the workload N times, a fresh cluster each\n"
+"  --runs N              repeat the workload N times, a fresh cluster each;\n"
+"                        then a summary: median and worst over the runs\n"
 "  --timeout S           hard limit on one run (default 120)\n"
 "  --idle-timeout-ms MS  give up when nothing moves for MS (default 3000)\n"
 "  --connect-timeout-ms MS  for logins and cluster formation (default 20000)\n"
@@ -134,7 +175,11 @@ usage(FILE *f)
 "Examples:\n"
 "  activity-bench fanout --cluster 3 --subs 30 --pubs 3 --msgs 100000\n"
 "  activity-bench steady --cluster 3 --rate 10000 --duration 5\n"
-"  activity-bench failover --cluster 3 --topology star\n"
+"  activity-bench failover --cluster 3 --runs 20\n"
+"  activity-bench failover --cluster 3 --pub-server 1   # publisher killed\n"
+"  activity-bench failover --cluster 3 --kill-signal stop\n"
+"  activity-bench report --cluster 3\n"
+"  activity-bench ordering --cluster 3 --runs 10\n"
 "  activity-bench register --sizes 1,3,5 --count 200\n"
 "  activity-bench idle --cluster 1 --conns 10000\n"
 "  activity-bench fanout --servers 127.0.0.1:3780,127.0.0.1:3781\n");
@@ -440,6 +485,8 @@ static const struct {
 	{ "register", WL_REGISTER },
 	{ "idle", WL_IDLE },
 	{ "cluster", WL_CLUSTER },
+	{ "report", WL_REPORT },
+	{ "ordering", WL_ORDERING },
 };
 
 enum {
@@ -447,7 +494,8 @@ enum {
 	O_SPIDS, O_SUBS, O_PUBS, O_MSGS, O_SIZE, O_WINDOW, O_RATE, O_DUR,
 	O_PUBSRV, O_KIDX, O_KAFTER, O_FEAT, O_SETTLE, O_SIZES, O_COUNT,
 	O_CONC, O_CLINKS, O_CONNS, O_RUNS, O_TIMEOUT, O_IDLET, O_CONNT,
-	O_LABEL, O_JSON, O_HOLD,
+	O_LABEL, O_JSON, O_HOLD, O_KSIG, O_NORESEND, O_PROBE, O_HB, O_DEAD,
+	O_REPWAIT,
 };
 
 static const struct option longopts[] = {
@@ -483,6 +531,12 @@ static const struct option longopts[] = {
 	{ "label", required_argument, NULL, O_LABEL },
 	{ "json", no_argument, NULL, O_JSON },
 	{ "hold", required_argument, NULL, O_HOLD },
+	{ "kill-signal", required_argument, NULL, O_KSIG },
+	{ "no-resend", no_argument, NULL, O_NORESEND },
+	{ "probe-ms", required_argument, NULL, O_PROBE },
+	{ "client-heartbeat-ms", required_argument, NULL, O_HB },
+	{ "client-dead-ms", required_argument, NULL, O_DEAD },
+	{ "report-wait-ms", required_argument, NULL, O_REPWAIT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -492,7 +546,9 @@ static void
 parse_args(int argc, char **argv)
 {
 	int	 c, i, set_pubs = 0, set_msgs = 0, set_window = 0, set_rate = 0;
-	int	 set_dur = 0, set_pubsrv = 0, set_feat = 0;
+	int	 set_dur = 0, set_pubsrv = 0, set_feat = 0, set_ann = 0;
+	int	 set_kidx = 0, set_idlet = 0, set_hb = 0, set_dead = 0;
+	int	 set_runs = 0;
 	size_t	 k;
 
 	memset(&opts, 0, sizeof opts);
@@ -506,7 +562,11 @@ parse_args(int argc, char **argv)
 	opts.pub_server = -1;
 	opts.kill_index = -1;
 	opts.kill_after_ms = 3000;
+	opts.kill_signal = SIGKILL;
 	opts.settle_ms = 1000;
+	opts.resend = 1;
+	opts.probe_ms = 5;
+	opts.report_wait_ms = 3000;
 	opts.reg_sizes[0] = 1;
 	opts.reg_sizes[1] = 3;
 	opts.reg_sizes[2] = 5;
@@ -563,8 +623,11 @@ parse_args(int argc, char **argv)
 			opts.server_bin = optarg;
 			break;
 		case O_ANN:
-			opts.announce_ms = (int)num("--announce-ms", optarg, 10,
+			opts.announce_ms = (int)num("--announce-ms", optarg, 0,
 			    3600000);
+			if (opts.announce_ms > 0 && opts.announce_ms < 10)
+				opts.announce_ms = 10;
+			set_ann = 1;
 			break;
 		case O_SARG:
 			if (opts.nserver_args < 16)
@@ -614,6 +677,7 @@ parse_args(int argc, char **argv)
 		case O_KIDX:
 			opts.kill_index = (int)num("--kill-index", optarg, 0,
 			    BENCH_SERVERS_MAX - 1);
+			set_kidx = 1;
 			break;
 		case O_KAFTER:
 			opts.kill_after_ms = (int)num("--kill-after-ms", optarg,
@@ -646,6 +710,7 @@ parse_args(int argc, char **argv)
 			break;
 		case O_RUNS:
 			opts.runs = (int)num("--runs", optarg, 1, 1000);
+			set_runs = 1;
 			break;
 		case O_TIMEOUT:
 			opts.timeout_s = (int)num("--timeout", optarg, 1, 86400);
@@ -653,6 +718,7 @@ parse_args(int argc, char **argv)
 		case O_IDLET:
 			opts.idle_timeout_ms = (int)num("--idle-timeout-ms",
 			    optarg, 10, 3600000);
+			set_idlet = 1;
 			break;
 		case O_CONNT:
 			opts.connect_timeout_ms = (int)num(
@@ -666,6 +732,40 @@ parse_args(int argc, char **argv)
 			break;
 		case O_HOLD:
 			opts.hold_s = (int)num("--hold", optarg, 0, 86400);
+			break;
+		case O_KSIG:
+			if (strcasecmp(optarg, "kill") == 0 ||
+			    strcasecmp(optarg, "sigkill") == 0 ||
+			    strcmp(optarg, "9") == 0)
+				opts.kill_signal = SIGKILL;
+			else if (strcasecmp(optarg, "stop") == 0 ||
+			    strcasecmp(optarg, "sigstop") == 0)
+				opts.kill_signal = SIGSTOP;
+			else {
+				fprintf(stderr, "activity-bench: --kill-signal "
+				    "kill or stop\n");
+				exit(2);
+			}
+			break;
+		case O_NORESEND:
+			opts.resend = 0;
+			break;
+		case O_PROBE:
+			opts.probe_ms = (int)num("--probe-ms", optarg, 0, 10000);
+			break;
+		case O_HB:
+			opts.hb_ms = (int)num("--client-heartbeat-ms", optarg, 0,
+			    3600000);
+			set_hb = 1;
+			break;
+		case O_DEAD:
+			opts.dead_ms = (int)num("--client-dead-ms", optarg, 0,
+			    3600000);
+			set_dead = 1;
+			break;
+		case O_REPWAIT:
+			opts.report_wait_ms = (int)num("--report-wait-ms", optarg,
+			    0, 3600000);
 			break;
 		case 'v':
 			opts.verbose = 1;
@@ -704,6 +804,17 @@ parse_args(int argc, char **argv)
 			opts.msgs = (uint64_t)(opts.rate * opts.duration_s);
 		break;
 	case WL_FAILOVER:
+		/* "with default settings": the server's announce interval */
+		if (!set_ann)
+			opts.announce_ms = 0;
+		if (!set_kidx)
+			opts.kill_index = 1;
+		if (!set_idlet)
+			opts.idle_timeout_ms = 5000;
+		if (!set_hb)
+			opts.hb_ms = 500;
+		if (!set_dead)
+			opts.dead_ms = 2000;
 		if (!set_pubs)
 			opts.pubs = 1;
 		if (!set_rate)
@@ -717,14 +828,48 @@ parse_args(int argc, char **argv)
 		if (!set_pubsrv)
 			opts.pub_server = 0;
 		if (!set_feat)
-			opts.features = "backup_list,activity_seq,resume";
+			opts.features = "backup_list,activity_seq,"
+			    "sending_report,resume,heartbeat";
+		break;
+	case WL_REPORT:
+		if (!set_ann)
+			opts.announce_ms = 0;
+		if (!set_pubs)
+			opts.pubs = 1;
+		if (!set_rate)
+			opts.rate = 2000;
+		if (!set_window)
+			opts.window = 0;
+		if (!set_dur)
+			opts.duration_s = 5;
+		if (!set_msgs)
+			opts.msgs = (uint64_t)(opts.rate * opts.duration_s);
+		if (!set_feat)
+			opts.features = "activity_seq,sending_report";
+		break;
+	case WL_ORDERING:
+		if (!set_ann)
+			opts.announce_ms = 0;
+		if (!set_rate)
+			opts.rate = 10000;
+		if (!set_window)
+			opts.window = 0;
+		if (!set_dur)
+			opts.duration_s = 3;
+		if (!set_msgs)
+			opts.msgs = (uint64_t)(opts.rate * opts.duration_s);
+		if (!set_feat)
+			opts.features = "activity_seq";
+		if (!set_runs)
+			opts.runs = 10;
 		break;
 	default:
 		if (set_dur && opts.rate > 0 && !set_msgs)
 			opts.msgs = (uint64_t)(opts.rate * opts.duration_s);
 		break;
 	}
-	if ((opts.workload == WL_STEADY || opts.workload == WL_FAILOVER) &&
+	if ((opts.workload == WL_STEADY || opts.workload == WL_FAILOVER ||
+	    opts.workload == WL_REPORT || opts.workload == WL_ORDERING) &&
 	    opts.rate <= 0) {
 		fprintf(stderr, "activity-bench: %s needs --rate > 0\n",
 		    opts.workload_name);
@@ -812,6 +957,18 @@ main(int argc, char **argv)
 	for (run = 1; run <= opts.runs && !interrupted; run++) {
 		memset(&env, 0, sizeof env);
 		env.run = run;
+		opts.nrun_server_args = 0;
+		if (opts.workload == WL_ORDERING) {
+			/* interleaved A B B A A B ...: drift hits both alike */
+			int pair = (run - 1) / 2, pos = (run - 1) % 2;
+
+			env.mode = (pair % 2 == 0) ? pos : 1 - pos;
+			if (env.mode == 1) {
+				opts.run_server_args[0] = "--order-wait";
+				opts.run_server_args[1] = "0";
+				opts.nrun_server_args = 2;
+			}
+		}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		env.t_wall_start = (uint64_t)ts.tv_sec * 1000 +
 		    (uint64_t)ts.tv_nsec / 1000000;
@@ -842,6 +999,8 @@ main(int argc, char **argv)
 		case WL_FANOUT:
 		case WL_STEADY:
 		case WL_FAILOVER:
+		case WL_REPORT:
+		case WL_ORDERING:
 			r = wl_traffic(&env);
 			break;
 		case WL_IDLE:
@@ -857,6 +1016,17 @@ main(int argc, char **argv)
 		if (r != 0)
 			rc = 1;
 		cluster_stop();
+	}
+	switch (opts.workload) {
+	case WL_FANOUT:
+	case WL_STEADY:
+	case WL_FAILOVER:
+	case WL_REPORT:
+	case WL_ORDERING:
+		traffic_summary(opts.runs);
+		break;
+	default:
+		break;
 	}
 	event_free(sig_ev[0]);
 	event_free(sig_ev[1]);

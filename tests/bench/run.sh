@@ -11,6 +11,15 @@
 #     window 100; NATS with --pubs-subscribe) and steady (10k/s) workloads
 #     with the shared loadgen against both systems, interleaved
 #     (ours, nats, ours, nats, ...), and the ratio of the medians.
+#  3. high availability and delivery (issues 3 and 4): failover after
+#     kill -9 of one of 3 servers at 2000 activities/s, ours (activity-bench
+#     failover: a publisher that resends what has no delivery report,
+#     subscribers that resume and drop repeats) interleaved with
+#     bench-peer/bench.sh's failover scenario on nats-server (same shape:
+#     30 subscribers, 1 publisher on the first server, the second one
+#     killed 4 s into 10 s); the publisher's own server killed; SIGSTOP (a
+#     silent failure); ordering on vs off (--order-wait 0), interleaved;
+#     delivery report latency and counts.
 #
 # Every step runs under timeout(1), so this never hangs; only processes
 # this script started are stopped, by PID.
@@ -18,8 +27,13 @@
 # Environment:
 #   BENCH_OUT=DIR        where results go (default build/bench/<date>)
 #   BENCH_RUNS=N         comparison runs per system (default 3)
-#   BENCH_SKIP_OURS=1    only the comparison
-#   BENCH_SKIP_NATS=1    no comparison
+#   BENCH_SETS="..."     which of: ours cmp ha (default all three)
+#   BENCH_SKIP_OURS=1    no set 1
+#   BENCH_SKIP_NATS=1    no nats-server runs (set 2 skipped, set 3 ours only)
+#   BENCH_FAILOVER_RUNS=N  interleaved failover runs per system (default 3)
+#   BENCH_VARIANT_RUNS=N runs of each failover variant (default 1)
+#   BENCH_ORDER_RUNS=N   ordering runs, on and off alternately (default 6)
+#   BENCH_REPORT_RUNS=N  delivery report runs (default 1)
 #   BENCH_PEER=DIR       the shared bench-peer directory (default
 #                        ../shared/bench-peer from the repository root,
 #                        then /work/shared/bench-peer)
@@ -87,14 +101,15 @@ ours() {
     fi
 }
 
-if [ "${BENCH_SKIP_OURS:-0}" != 1 ]; then
+SETS=${BENCH_SETS:-ours cmp ha}
+has_set() { case " $SETS " in *" $1 "*) return 0;; esac; return 1; }
+
+if [ "${BENCH_SKIP_OURS:-0}" != 1 ] && has_set ours; then
     ours fanout3 120 fanout --cluster 3 --subs 30 --pubs 3 --msgs 100000 --size 200 --window 100
     ours fanout9 120 fanout --cluster 9 --subs 30 --pubs 3 --msgs 100000 --size 200 --window 100
     ours fanout9star 120 fanout --cluster 9 --topology star --subs 30 --pubs 3 --msgs 100000 --size 200 --window 100
     ours flood 120 fanout --cluster 3 --subs 30 --pubs 3 --msgs 100000 --size 200 --window 0
     ours steady 60 steady --cluster 3 --subs 30 --pubs 3 --rate 10000 --duration 5
-    ours failover 60 failover --cluster 3 --subs 30 --rate 2000 --duration 6 --kill-after-ms 2000 --features backup_list
-    ours failover-resume 60 failover --cluster 3 --subs 30 --rate 2000 --duration 6 --kill-after-ms 2000 --features backup_list,activity_seq,resume
     ours register 150 register --cluster 1 --sizes 1,3,5 --count 200
     ours idle 120 idle --cluster 1 --conns "$IDLE_CONNS"
 fi
@@ -275,7 +290,9 @@ cmp_run() {
 FANOUT_ARGS="--subs 30 --pubs 3 --msgs 100000 --size 200 --window 100"
 STEADY_ARGS="--subs 30 --pubs 3 --msgs 50000 --size 200 --window 0 --rate 10000"
 NATS_NOTE=""
-if [ "${BENCH_SKIP_NATS:-0}" = 1 ]; then
+if ! has_set cmp; then
+    NATS_NOTE="comparison not run (BENCH_SETS=\"$SETS\")"
+elif [ "${BENCH_SKIP_NATS:-0}" = 1 ]; then
     NATS_NOTE="comparison skipped (BENCH_SKIP_NATS=1)"
 elif [ ! -x "$NATS" ]; then
     NATS_NOTE="nats-server not installed (apt-get install nats-server): comparison skipped"
@@ -304,11 +321,122 @@ else
     done
 fi
 
-# ------------------------------------------------------------ the table
+# ------------------------------------------------------------ HA and delivery
+HA=$OUT/ha.txt
+HAROWS=$OUT/ha-rows.md
+: > "$HA"
+: > "$HAROWS"
+FO_RUNS=${BENCH_FAILOVER_RUNS:-3}
+VAR_RUNS=${BENCH_VARIANT_RUNS:-1}
+ORDER_RUNS=${BENCH_ORDER_RUNS:-6}
+REPORT_RUNS=${BENCH_REPORT_RUNS:-1}
+# the shape of bench-peer/bench.sh's failover scenario
+FO_SECONDS=10
+FO_KILL_MS=4000
+FO_RATE=2000
+HA_NATS=""
+
 # field NAME < RESULT line
 field() { tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1; }
 median() { sort -g | awk '{v[NR]=$1} END{ if (NR == 0) { print "-"; exit }
     m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m }'; }
+# the largest of the numbers on stdin ("-" if none)
+maxof() { sort -g | tail -n 1 | grep . || echo -; }
+# jnum KEY FILE: the first number under "KEY" in the JSON objects of FILE
+jnum() { grep -o "\"$1\":-\{0,1\}[0-9.]*" "$2" 2>/dev/null | head -n 1 | cut -d: -f2; }
+
+# ha_ours NAME SECONDS ARGS...: one activity-bench invocation; its last
+# row (the summary over --runs, or the run's) goes to the HA table
+ha_ours() {
+    local name=$1 secs=$2 rc; shift 2
+    log "$name: activity-bench $*"
+    timeout -k 5 "$secs" "$BENCH" "$@" --server-bin "$SERVER" \
+        --timeout "$((secs - 10 < 120 ? secs - 10 : 120))" > "$OUT/$name.out" 2> "$OUT/$name.err"
+    rc=$?
+    grep '^==' "$OUT/$name.out" | tail -n 1 >&2
+    if grep -q '^| ' "$OUT/$name.out"; then
+        grep '^| ' "$OUT/$name.out" | tail -n 1 >> "$HAROWS"
+    else
+        echo "| $name | FAILED (exit $rc; $(tail -n 1 "$OUT/$name.err" | tr '|' '/')) | $(load1) |" >> "$HAROWS"
+    fi
+    return $rc
+}
+
+# one failover run of ours, a line in $HA
+ha_fo_ours() {
+    local r=$1 f=$OUT/fo-ours-$1.out l
+    wait_quiet
+    l="$(load1)/${BUSY}%"
+    log "failover ours run $r (load $l)"
+    timeout -k 5 90 "$BENCH" failover --cluster 3 --subs 30 --rate "$FO_RATE" \
+        --duration "$FO_SECONDS" --kill-after-ms "$FO_KILL_MS" --pub-server 0 --kill-index 1 \
+        --server-bin "$SERVER" --timeout 80 > "$f" 2> "${f%.out}.err"
+    echo "FO sys=ours run=$r load=$l status=$(grep -o '"status":"[a-z]*"' "$f" | head -n 1 | cut -d'"' -f4)" \
+        "login_med=$(jnum login_again_median_ms "$f") login_max=$(jnum login_again_max_ms "$f")" \
+        "first_med=$(jnum receiving_again_median_ms "$f") first_max=$(jnum receiving_again_max_ms "$f")" \
+        "detect_max=$(jnum detect_max_ms "$f") tree=$(jnum tree_reformed_ms "$f")" \
+        "status_ms=$(jnum status_normal_everywhere_ms "$f") orphans=$(jnum orphans "$f")" \
+        "lost=$(jnum lost "$f") dup=$(jnum duplicated "$f") ooo=$(jnum out_of_order "$f")" \
+        "orphan_lost_max=$(jnum orphan_lost_max "$f") repeats=$(jnum repeats_dropped_by_clients "$f")" \
+        "rss_kb=$(jnum killed_server_rss_kb "$f")" >> "$HA"
+    grep '^==' "$f" >&2
+}
+
+# one run of bench-peer/bench.sh's failover scenario, a line in $HA
+ha_fo_nats() {
+    local r=$1 d=$OUT/fo-nats-$1 res js fmed rmed l try
+    wait_quiet
+    l="$(load1)/${BUSY}%"
+    log "failover nats run $r (load $l)"
+    mkdir -p "$d"
+    # bench.sh (set -e, pipefail) sometimes exits before its loadgen
+    # runs (a process vanishing under its /proc scan): then once more
+    for try in 1 2; do
+        SCENARIOS=failover RUNS=1 QUIET_PCT=0 FO_RATE=$FO_RATE FO_SECONDS=$FO_SECONDS \
+            FO_KILL_MS=$FO_KILL_MS LOADGEN="$LOADGEN" NATS_SERVER="$NATS" OUT="$d" \
+            timeout -k 5 120 bash "$HA_NATS/bench.sh" > "$d/bench.out" 2> "$d/bench.err"
+        res=$(grep -h '^RESULT scenario=failover' "$d/results.txt" 2>/dev/null | head -n 1)
+        [ -n "$res" ] && break
+        log "failover nats run $r: bench.sh gave no result (try $try): $(tail -n 1 "$d/bench.err")"
+    done
+    js=$d/failover-1.json
+    fmed=$(grep -o '"first_msg_ms":[0-9.]*' "$js" 2>/dev/null | cut -d: -f2 | median)
+    rmed=$(echo "$res" | field resub_median_ms)
+    echo "FO sys=nats run=$r load=$l status=$(echo "$res" | field status)" \
+        "login_med=${rmed:--} login_max=$(echo "$res" | field resub_max_ms)" \
+        "first_med=${fmed:--} first_max=$(echo "$res" | field first_msg_max_ms)" \
+        "detect_max=$(echo "$res" | field detect_max_ms) orphans=$(echo "$res" | field orphans)" \
+        "lost=$(echo "$res" | field lost) dup=$(echo "$res" | field dups) ooo=$(echo "$res" | field order_viol)" \
+        "orphan_lost_max=$(echo "$res" | field orphan_lost_max)" \
+        "orphan_lost_total=$(echo "$res" | field orphan_lost_total)" >> "$HA"
+    log "failover nats run $r: resub median ${rmed:--} ms, max $(echo "$res" | field resub_max_ms) ms, first message median ${fmed:--} ms, orphan lost max $(echo "$res" | field orphan_lost_max)"
+}
+
+if has_set ha; then
+    if [ "${BENCH_SKIP_NATS:-0}" != 1 ] && [ -x "$NATS" ] && { [ -n "$LOADGEN" ] || find_loadgen; }; then
+        HA_NATS=$(dirname "$LOADGEN")
+    fi
+    log "HA and delivery: $FO_RUNS failover runs per system, interleaved${HA_NATS:+ with nats-server}"
+    for r in $(seq 1 "$FO_RUNS"); do
+        # A B B A: drift over the session hits both alike
+        if [ $((r % 2)) = 1 ] || [ -z "$HA_NATS" ]; then
+            ha_fo_ours "$r"; [ -n "$HA_NATS" ] && ha_fo_nats "$r"
+        else
+            ha_fo_nats "$r"; ha_fo_ours "$r"
+        fi
+    done
+    ha_ours fo-pubkill $((VAR_RUNS * 40 + 30)) failover --cluster 3 --runs "$VAR_RUNS" \
+        --rate "$FO_RATE" --duration 8 --kill-after-ms 3000 --pub-server 1 --kill-index 1
+    ha_ours fo-stop $((VAR_RUNS * 40 + 30)) failover --cluster 3 --runs "$VAR_RUNS" \
+        --rate "$FO_RATE" --duration 8 --kill-after-ms 3000 --pub-server 0 --kill-index 1 \
+        --kill-signal stop
+    ha_ours fo-base 60 failover --cluster 3 --rate "$FO_RATE" --duration 6 \
+        --kill-after-ms 2000 --features backup_list
+    ha_ours ordering $((ORDER_RUNS * 20 + 30)) ordering --cluster 3 --runs "$ORDER_RUNS"
+    ha_ours report $((REPORT_RUNS * 30 + 30)) report --cluster 3 --runs "$REPORT_RUNS"
+fi
+
+# ------------------------------------------------------------ the table
 vals() { # vals SYSTEM SCEN KEY
     grep " system=$1 cmp=$2 " "$CMP" | grep ' status=ok\| status=degraded' | while read -r line; do
         echo "$line" | field "$3"; done
@@ -371,6 +499,55 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
                 printf "**%s, medians:** ours %s deliveries/s, nats %s deliveries/s, **ratio ours/nats %s**; p99 ours %.2f ms, nats %.2f ms; server CPU per delivery ours %s µs, nats %s µs.\n\n",
                     s, om, nm, r, op / 1000, np / 1000, oc, nc }'
         done
+    fi
+    if has_set ha; then
+        echo "### High availability and delivery (issues 3 and 4)"
+        echo
+        echo "Failover: 3 servers (ours: a chain, the middle one killed; nats-server: a full mesh, the"
+        echo "second one killed), 30 subscribers + 1 publisher on the first server at $FO_RATE/s, kill -9"
+        echo "$FO_KILL_MS ms into $FO_SECONDS s; runs interleaved (A B B A ...), each on a fresh cluster."
+        echo "Ours: activity-bench failover with the server's defaults; the clients ask for backup_list,"
+        echo "activity_seq, sending_report, resume, heartbeat; the publisher resends what has no report."
+        echo "NATS: bench-peer/bench.sh's failover scenario (at-most-once core NATS)."
+        echo "Re-login: ours LOGIN_SUCCESS on a live server (after any REDIRECT), nats re-subscribed;"
+        echo "receiving: the first new activity/message after that, per orphan, from the kill."
+        echo "Load: 1-minute load average / CPU busy % of the machine in the second before the run."
+        echo
+        echo "| run | ours: loss seen max, re-login med/max, receiving med/max, tree re-formed (ms); lost/dup/ooo (load) | nats: loss seen max, re-subscribed med/max, receiving med/max (ms); lost per orphan max (load) |"
+        echo "| --- | --- | --- |"
+        for r in $(seq 1 "$FO_RUNS"); do
+            o=$(grep "^FO sys=ours run=$r " "$HA")
+            n=$(grep "^FO sys=nats run=$r " "$HA")
+            printf "| %s | %s, %s / %s, %s / %s, %s; %s/%s/%s (%s) %s | %s, %s / %s, %s / %s; %s (%s) %s |\n" "$r" \
+                "$(echo "$o" | field detect_max)" \
+                "$(echo "$o" | field login_med)" "$(echo "$o" | field login_max)" \
+                "$(echo "$o" | field first_med)" "$(echo "$o" | field first_max)" \
+                "$(echo "$o" | field tree)" "$(echo "$o" | field lost)" "$(echo "$o" | field dup)" \
+                "$(echo "$o" | field ooo)" "$(echo "$o" | field load)" "$(echo "$o" | field status)" \
+                "$(echo "$n" | field detect_max)" \
+                "$(echo "$n" | field login_med)" "$(echo "$n" | field login_max)" \
+                "$(echo "$n" | field first_med)" "$(echo "$n" | field first_max)" \
+                "$(echo "$n" | field orphan_lost_max)" "$(echo "$n" | field load)" "$(echo "$n" | field status)"
+        done
+        echo
+        hv() { grep "^FO sys=$1 " "$HA" | while read -r line; do echo "$line" | field "$2"; done | grep -v '^-\{0,1\}$' | grep -v '^-1'; }
+        hsum() { grep "^FO sys=$1 " "$HA" | while read -r line; do echo "$line" | field "$2"; done | awk '{ s += $1 } END { print s + 0 }'; }
+        olm=$(hv ours login_med | median); olw=$(hv ours login_max | maxof)
+        ofm=$(hv ours first_med | median); ofw=$(hv ours first_max | maxof)
+        otm=$(hv ours tree | median); otw=$(hv ours tree | maxof)
+        nlm=$(hv nats login_med | median); nlw=$(hv nats login_max | maxof)
+        nfm=$(hv nats first_med | median); nfw=$(hv nats first_max | maxof)
+        nol=$(hv nats orphan_lost_max | median)
+        echo "**Failover, $FO_RUNS runs each:** ours re-login median $olm ms (worst $olw), receiving again median $ofm ms"
+        echo "(worst $ofw), tree re-formed median $otm ms (worst $otw), lost $(hsum ours lost), duplicated $(hsum ours dup),"
+        echo "out of order $(hsum ours ooo) over all runs and receivers; nats re-subscribed median $nlm ms (worst $nlw),"
+        echo "receiving again median $nfm ms (worst $nfw), lost $(hsum nats lost) in all (per orphan: median of the runs' worst $nol)."
+        echo "Medians are of the per-run medians; worst is over every orphan of every run."
+        echo
+        echo "| workload | result | load |"
+        echo "| --- | --- | --- |"
+        cat "$HAROWS"
+        echo
     fi
 } > "$OUT/table.md"
 echo
