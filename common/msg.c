@@ -54,6 +54,7 @@ static const char *const field_names[F__COUNT] = {
 	[F_SEEN] = "seen",
 	[F_PREV] = "prev",
 	[F_TOKEN] = "token",
+	[F_REPLAY] = "replay",
 };
 
 const char *const msg_feature_names[FEAT__COUNT + 1] = {
@@ -128,6 +129,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_TS, N, 0, 0 },
 		{ F_REPORT, B, 0, 0 },
 		{ F_PREV, N, 0, 0 },
+		{ F_REPLAY, B, 0, 0 },
 	} },
 	[CMD_SERVER_ANNOUNCE] = { "SERVER_ANNOUNCE", {
 		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },

@@ -79,6 +79,7 @@ enum msg_field {
 	F_SEEN,
 	F_PREV,
 	F_TOKEN,
+	F_REPLAY,
 	F__COUNT
 };
 

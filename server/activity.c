@@ -193,6 +193,9 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 	a->ts = (uint64_t)ts;
 	a->report = m->type[F_REPORT] == JSON_BOOL &&
 	    json_is_bool_true(m->val[F_REPORT]);
+	a->replayed = m->type[F_REPLAY] == JSON_BOOL &&
+	    json_is_bool_true(m->val[F_REPLAY]);
+	a->replay_field = m->type[F_REPLAY] != JSON_NONE;
 	activity_take(srv, a, p, NULL);
 	act_unref(a);
 	return CMD_OK;

@@ -91,6 +91,23 @@ struct resume {
 	long long		 since;
 };
 
+/* The activity_seq the client last saw from sender sid, or 0. */
+static uint64_t
+resume_seen_of(struct json_span seen, const char *sid)
+{
+	struct json_iter	 it;
+	struct json_span	 key, val;
+	enum json_type		 t;
+	long long		 n;
+
+	json_iter_object(&it, seen);
+	while (json_next_member(&it, &key, &val, &t))
+		if (t == JSON_NUMBER && json_key_eq(key, sid) &&
+		    json_num_int(val, &n) == 0 && n > 0)
+			return (uint64_t)n;
+	return 0;
+}
+
 /* The LOGIN "resume" object: {session, seen: {sender: seq}, since}. */
 static int
 resume_parse(struct msg *m, struct resume *r)
@@ -194,8 +211,12 @@ cmd_login(struct peer *p, struct msg *m)
 		if (res.session[0] != '\0' &&
 		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) &&
 		    session_token_ok(srv, res.session, res.token) &&
-		    order_session_owner(srv, res.session, name))
+		    order_session_owner(srv, res.session, name)) {
 			snprintf(sid, sizeof sid, "%s", res.session);
+			/* Its own last broadcast seen: the "prev" to carry. */
+			if (res.have_seen)
+				p->last_seq_in = resume_seen_of(res.seen, sid);
+		}
 		if (res.since < 0)
 			res.since = (long long)p->login_wall_ms;
 		p->since_ms = (uint64_t)res.since;
@@ -216,7 +237,7 @@ cmd_login(struct peer *p, struct msg *m)
 		/* Count the client there until its next announce says so. */
 		k->load++;
 		peer_close(p, "redirected to %s:%d (load %lld, ours %d)",
-		    k->host, k->port, k->load - 1, srv->nclients);
+		    log_safe(k->host), k->port, k->load - 1, srv->nclients);
 		return CMD_CLOSE;
 	}
 	log_debug("%s: logged in", peer_name(p));

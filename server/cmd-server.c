@@ -159,7 +159,8 @@ cmd_authenticate(struct peer *p, struct msg *m)
 	peer_set_role(p, PEER_SERVER);
 	srv->nservers++;
 	p->remote_id = xstrdup(m->str[F_ID] != NULL ? m->str[F_ID] : p->addr);
-	if (m->str[F_HOST] != NULL) {
+	/* Only a full address makes a server someone's target. */
+	if (m->str[F_HOST] != NULL && port > 0) {
 		p->remote_host = xstrdup(m->str[F_HOST]);
 		p->remote_port = port;
 	}

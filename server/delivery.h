@@ -32,6 +32,8 @@ struct act {
 	char			*username;
 	uint64_t		 ts;		/* origin's wall clock, ms */
 	int			 report;	/* the sender wants a report */
+	int			 replayed;	/* came by relink replay */
+	int			 replay_field;	/* its line says either way */
 	char			*line;		/* server line, with "\n" */
 	size_t			 len;
 	size_t			 act_off;	/* the activity object within */

@@ -117,6 +117,7 @@ order_session_owner(struct server *srv, const char *sid, const char *username)
 static void
 deliver(struct server *srv, struct act *a, int late)
 {
+	late |= a->replayed;
 	struct peer	*p, *next;
 	struct report	*r = a->report ? report_find(srv, a) : NULL;
 	const char	*bytes;

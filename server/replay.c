@@ -242,6 +242,8 @@ vv_parse(struct json_span v, struct vv_entry *e, int *n)
 	return 0;
 }
 
+static const char replay_tail[] = ",\"replay\":true}\n";
+
 /* A link's ACTIVITY_SYNC: replay every activity it lacks. */
 int
 replay_on_sync(struct server *srv, struct peer *from, struct json_span vv,
@@ -270,7 +272,17 @@ replay_on_sync(struct server *srv, struct peer *from, struct json_span vv,
 		}
 		if (known ? a->oc <= e[i].floor : a->ts < since)
 			continue;
-		if (peer_send(from, a->line, a->len) != 0)
+		/*
+		 * Marked as a replay, so every server delivers it only to
+		 * clients that were connected when it was sent.
+		 */
+		if (!a->replay_field && a->len >= 2 &&
+		    a->line[a->len - 2] == '}') {
+			if (peer_send(from, a->line, a->len - 2) != 0 ||
+			    peer_send(from, replay_tail, sizeof replay_tail - 1)
+			    != 0)
+				break;
+		} else if (peer_send(from, a->line, a->len) != 0)
 			break;
 		sent++;
 	}

@@ -175,7 +175,7 @@ uplink_connect(struct server *srv, const struct uplink_target *t)
 		rc = bufferevent_socket_connect_hostname(bev, srv->dns,
 		    AF_INET, t->host, t->port);
 	if (rc != 0)
-		peer_close(u->peer, "cannot connect to %s", addr);
+		peer_close(u->peer, "cannot connect to %s", log_safe(addr));
 }
 
 static void
