@@ -76,7 +76,8 @@ INTEG_SRC   = $(wildcard tests/integration/it_*.c)
 INTEG_BINS  = $(INTEG_SRC:tests/integration/%.c=$(B)/tests/%)
 HARNESS_OBJ = $(B)/tests/integration/harness.o $(B)/tests/integration/relay.o $(B)/tests/integration/fclient.o
 
-.PHONY: all test unit integration tui-test check-man check-asan demo bench \
+.PHONY: all test unit integration tui-test chaos check-man check-asan \
+	check-valgrind demo bench \
 	fuzz install uninstall clean deps lint help
 
 all: $(PROGS)
@@ -120,7 +121,19 @@ $(B)/tests/integration/%.o: tests/integration/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/integration -c -o $@ $<
 
-test: all unit integration tui-test check-man
+CHAOS_BIN   = $(B)/tests/chaos_test
+
+$(CHAOS_BIN): $(B)/tests/chaos/chaos.o $(HARNESS_OBJ) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(EV_LIBS) $(CJSON_LIBS) -lm -lpthread
+$(B)/tests/chaos/%.o: tests/chaos/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/integration -c -o $@ $<
+
+test: all unit integration tui-test chaos check-man
+
+chaos: all $(CHAOS_BIN)
+	@ACTIVITY_BIN=$(CURDIR)/$(BIN) tests/run-tests.sh chaos $(CHAOS_BIN)
 
 unit: $(UNIT_BINS)
 	@tests/run-tests.sh unit $(UNIT_BINS)
@@ -137,7 +150,15 @@ check-man:
 check-asan:
 	$(MAKE) B=build-asan BIN=bin-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	    unit integration tui-test
+	    unit integration tui-test chaos
+
+# The integration tests with every server under valgrind memcheck: any
+# invalid access or definite leak makes the server exit 99, which the
+# harness reports as a failure.  Slow: timeouts are stretched.
+check-valgrind: all $(INTEG_BINS)
+	@ACTIVITY_BIN=$(CURDIR)/$(BIN) IT_TIMEOUT_MS=30000 \
+	    IT_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite" \
+	    tests/run-tests.sh valgrind $(INTEG_BINS)
 
 demo: all
 	@tests/demo.sh
