@@ -2,8 +2,9 @@
  * Resource limits, one flag at a time, each against a real server:
  * --max-message, --client-outbuf, --server-outbuf, --max-connections,
  * --auth-timeout, --max-pending-registrations (with a frozen peer, so
- * registrations stay pending) and --max-servers (an announce flood with
- * invented ids).  Each test also checks that what the limit protects
+ * registrations stay pending), --max-servers (an announce flood with
+ * invented ids) and --replay-max / --replay-bytes (an activity flood
+ * from a link).  Each test also checks that what the limit protects
  * (the other clients) is still served.
  */
 #include <sys/socket.h>
@@ -540,6 +541,103 @@ limits__server_outbuf__non_reading_link_dropped(void **state)
 	ping_ok(f);
 }
 
+/* ---- --replay-max and --replay-bytes ---- */
+
+static long long
+wall_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A link floods 200 activities of one origin; a second link then asks
+ * for everything (ACTIVITY_SYNC with an empty vv, since 0).  Returns
+ * how many were replayed, checking they are the newest ones.
+ */
+static int
+replayed_after_flood(struct it_server *a, int pad)
+{
+	struct it_client	*in, *out;
+	char			*fill;
+	const char		*cmd, *mid;
+	long long		 now = wall_now_ms();
+	int			 i, n = 0, lowest = 1 << 30, k;
+
+	if ((fill = malloc((size_t)pad + 1)) == NULL)
+		abort();
+	memset(fill, 'f', (size_t)pad);
+	fill[pad] = '\0';
+	in = fake_server(a, "flood-in");
+	for (i = 1; i <= 200; i++)
+		it_sendf(in, "{\"command\":\"ACTIVITY_BROADCAST\",\"activity\":"
+		    "{\"authenticated_user\":\"bob\",\"i\":%d,\"f\":\"%s\"},"
+		    "\"mid\":\"far:%d\",\"sender\":\"far.1\","
+		    "\"activity_seq\":%d,\"username\":\"bob\",\"ts\":%lld}",
+		    i, fill, i, i, now);
+	free(fill);
+	ping_ok(in);
+	out = fake_server(a, "sync-out");
+	it_sendf(out, "{\"command\":\"ACTIVITY_SYNC\",\"vv\":{},"
+	    "\"since\":0}");
+	it_sendf(out, "{\"command\":\"PING\",\"ts\":9}");
+	for (;;) {
+		if (it_read_line(out, it_timeout()) != IT_READ_LINE)
+			it_fail("sync-out: no PONG");
+		cJSON_Delete(out->msg);
+		out->msg = cJSON_ParseWithLength(out->line, out->line_len);
+		cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		    out->msg, "command"));
+		if (cmd != NULL && strcmp(cmd, "PONG") == 0)
+			break;
+		if (cmd == NULL || strcmp(cmd, "ACTIVITY_BROADCAST") != 0)
+			continue;
+		mid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		    out->msg, "mid"));
+		if (mid == NULL || strncmp(mid, "far:", 4) != 0)
+			continue;
+		k = atoi(mid + 4);
+		if (k < lowest)
+			lowest = k;
+		n++;
+	}
+	if (n > 0 && lowest != 200 - n + 1)
+		it_fail("replayed %d activities, not the newest (from far:%d)",
+		    n, lowest);
+	it_close(in);
+	it_close(out);
+	return n;
+}
+
+/*
+ * --replay-max 50 and --replay-bytes 20000: a link flooding activities
+ * cannot make the replay log grow past either bound; what a relinking
+ * server is sent is the newest that fit.
+ */
+static void
+limits__replay_max_and_bytes__log_bounded(void **state)
+{
+	struct it_server	*a;
+	int			 n;
+
+	(void)state;
+	a = it_root("A", "--replay-max", "50");
+	n = replayed_after_flood(a, 10);
+	fprintf(stderr, "  --replay-max 50: %d of 200 replayed\n", n);
+	if (n != 50)
+		it_fail("--replay-max 50: %d activities replayed", n);
+
+	a = it_root("B", "--replay-bytes", "20000");
+	n = replayed_after_flood(a, 900);
+	fprintf(stderr, "  --replay-bytes 20000: %d of 200 ~1 KiB activities "
+	    "replayed\n", n);
+	if (n < 10 || n > 20)
+		it_fail("--replay-bytes 20000: %d activities of ~1 KiB "
+		    "replayed", n);
+}
+
 /* ---- --max-connections ---- */
 
 /*
@@ -764,6 +862,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    limits__server_outbuf__non_reading_link_dropped,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    limits__replay_max_and_bytes__log_bounded,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    limits__max_connections__extra_refused_then_room_again,
