@@ -297,6 +297,7 @@ struct client {
 	uint64_t	 t_login;
 	uint64_t	 t_first;
 	uint64_t	 uniq_at_down;
+	uint64_t	 redirects_at_down;
 
 	/* register */
 	char		 username[64];

@@ -39,7 +39,8 @@
 #                        then /work/shared/bench-peer)
 #   NATS_SERVER=PATH     nats-server binary
 #   BENCH_IDLE_CONNS=N   idle clients (default 10000)
-#   ACTIVITY_BIN=DIR     where activity-server and activity-bench are
+#   ACTIVITY_BIN=DIR     where activity-server and activity-bench are (a
+#                        file COMMIT there names the commit they are of)
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -378,7 +379,7 @@ ha_fo_ours() {
         "status_ms=$(jnum status_normal_everywhere_ms "$f") orphans=$(jnum orphans "$f")" \
         "lost=$(jnum lost "$f") dup=$(jnum duplicated "$f") ooo=$(jnum out_of_order "$f")" \
         "orphan_lost_max=$(jnum orphan_lost_max "$f") repeats=$(jnum repeats_dropped_by_clients "$f")" \
-        "rss_kb=$(jnum killed_server_rss_kb "$f")" >> "$HA"
+        "rss_kb=$(jnum killed_server_rss_kb "$f") redirects=$(jnum orphan_redirects "$f")" >> "$HA"
     grep '^==' "$f" >&2
 }
 
@@ -445,6 +446,8 @@ vals() { # vals SYSTEM SCEN KEY
 mem_gib=$(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+# binaries built elsewhere (ACTIVITY_BIN) may name their commit in COMMIT
+[ -s "$BIN/COMMIT" ] && commit="$(head -n 1 "$BIN/COMMIT") (binaries in $BIN)"
 {
     echo "## Benchmarks"
     echo
@@ -513,16 +516,17 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
         echo "receiving: the first new activity/message after that, per orphan, from the kill."
         echo "Load: 1-minute load average / CPU busy % of the machine in the second before the run."
         echo
-        echo "| run | ours: loss seen max, re-login med/max, receiving med/max, tree re-formed (ms); lost/dup/ooo (load) | nats: loss seen max, re-subscribed med/max, receiving med/max (ms); lost per orphan max (load) |"
+        echo "| run | ours: loss seen max, re-login med/max, receiving med/max, tree re-formed (ms); REDIRECTs of orphans; lost/dup/ooo (load) | nats: loss seen max, re-subscribed med/max, receiving med/max (ms); lost per orphan max (load) |"
         echo "| --- | --- | --- |"
         for r in $(seq 1 "$FO_RUNS"); do
             o=$(grep "^FO sys=ours run=$r " "$HA")
             n=$(grep "^FO sys=nats run=$r " "$HA")
-            printf "| %s | %s, %s / %s, %s / %s, %s; %s/%s/%s (%s) %s | %s, %s / %s, %s / %s; %s (%s) %s |\n" "$r" \
+            printf "| %s | %s, %s / %s, %s / %s, %s; %s; %s/%s/%s (%s) %s | %s, %s / %s, %s / %s; %s (%s) %s |\n" "$r" \
                 "$(echo "$o" | field detect_max)" \
                 "$(echo "$o" | field login_med)" "$(echo "$o" | field login_max)" \
                 "$(echo "$o" | field first_med)" "$(echo "$o" | field first_max)" \
-                "$(echo "$o" | field tree)" "$(echo "$o" | field lost)" "$(echo "$o" | field dup)" \
+                "$(echo "$o" | field tree)" "$(echo "$o" | field redirects)" \
+                "$(echo "$o" | field lost)" "$(echo "$o" | field dup)" \
                 "$(echo "$o" | field ooo)" "$(echo "$o" | field load)" "$(echo "$o" | field status)" \
                 "$(echo "$n" | field detect_max)" \
                 "$(echo "$n" | field login_med)" "$(echo "$n" | field login_max)" \

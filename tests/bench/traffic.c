@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -315,6 +316,7 @@ tr_down(struct client *c, const char *why)
 		c->orphan = 1;
 		c->t_down = now;
 		c->uniq_at_down = c->uniq;
+		c->redirects_at_down = c->redirects;
 		c->down_server = addrs[c->cur].server;
 		bench_log("client %d lost %s (%s) %.1f ms after the kill",
 		    c->idx, addr_name(c->cur), why,
@@ -473,7 +475,9 @@ tr_deliver(struct client *c, uint32_t pub, uint32_t seq, uint64_t ts)
 	hist_add(&T.lat, lat);
 	if (c->role == CR_SUB)
 		hist_add(&T.lat_subs, lat);
-	if (c->orphan && c->t_login != 0 && c->t_first == 0)
+	/* receiving again: an activity sent after the kill arrived (one
+	 * replayed from before it does not show the path works) */
+	if (c->orphan && c->t_login != 0 && c->t_first == 0 && ts >= T.t_kill)
 		c->t_first = now;
 	if (c->uniq == T.total && !T.complete[c->idx]) {
 		T.complete[c->idx] = 1;
@@ -649,10 +653,21 @@ kill_cb(evutil_socket_t fd, short ev, void *arg)
 	T.t_kill = bench_now_ns();
 	T.kill_rc = cluster_signal(T.kill_index, opts.kill_signal);
 	T.kill_done = 1;
-	fprintf(stderr, "activity-bench: %s server %d (pid %d) %.3f s "
-	    "into the run: %s\n", opts.kill_signal == SIGSTOP ? "SIGSTOP" :
-	    "kill -9", T.kill_index, (int)cl.srv[T.kill_index].pid,
-	    (T.t_kill - T.t_run) / 1e9, T.kill_rc == 0 ? "done" : "FAILED");
+	{
+		struct timespec	 wts;
+		struct tm	 tm;
+		char		 hms[16];
+
+		clock_gettime(CLOCK_REALTIME, &wts);
+		localtime_r(&wts.tv_sec, &tm);
+		strftime(hms, sizeof hms, "%H:%M:%S", &tm);
+		fprintf(stderr, "activity-bench: %s server %d (pid %d) %.3f s "
+		    "into the run, at %s.%03ld: %s\n", opts.kill_signal ==
+		    SIGSTOP ? "SIGSTOP" : "kill -9", T.kill_index,
+		    (int)cl.srv[T.kill_index].pid, (T.t_kill - T.t_run) / 1e9,
+		    hms, wts.tv_nsec / 1000000, T.kill_rc == 0 ? "done" :
+		    "FAILED");
+	}
 }
 
 /* After the kill: a round of tree probes every --probe-ms, from the
@@ -1138,9 +1153,26 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 			    sent - c->uniq : 0));
 			json_kint(&b, "duplicated", (long long)c->dups);
 			json_kint(&b, "out_of_order", (long long)c->ooo);
+			json_kint(&b, "redirects", (long long)(c->redirects -
+			    c->redirects_at_down));
 			jbuf_addc(&b, '}');
 		}
 		jbuf_addc(&b, ']');
+		{
+			uint64_t rt = 0, rmax = 0, r;
+
+			for (i = 0; i < T.ncl; i++) {
+				if (!T.cls[i].orphan)
+					continue;
+				r = T.cls[i].redirects -
+				    T.cls[i].redirects_at_down;
+				rt += r;
+				if (r > rmax)
+					rmax = r;
+			}
+			json_kint(&b, "orphan_redirects", (long long)rt);
+			json_kint(&b, "orphan_redirects_max", (long long)rmax);
+		}
 		json_key(&b, "lossy_non_orphans");
 		jbuf_addc(&b, '[');
 		for (i = 0, s = 0; i < T.ncl; i++) {
