@@ -12,8 +12,11 @@
  *    has an empty list and becomes the root; every other child joins
  *    the oldest one still alive.  Each joins only an older sibling, so
  *    again no cycle.
- * A server that is itself reconnecting sends its children nothing new:
- * its last list still names live ancestors.  The list also carries our
+ * A server that is itself reconnecting gives its children the targets
+ * it is trying (the parent it lost and that one's backups: ancestors
+ * all), so a child that joined meanwhile never takes an empty list for
+ * a successor's; only a list the parent sent makes one.  The list also
+ * carries our
  * path from the root, which a child uses to know its own and to refuse
  * a server joining through it that is one of its ancestors.
  *
@@ -157,8 +160,22 @@ backup_send(struct server *srv, struct peer *to)
 	}
 	if (to->role != PEER_SERVER || to->outgoing)
 		return;
-	if (uplink_reconnecting(srv))
+	if (uplink_reconnecting(srv)) {
+		/*
+		 * A child that joined us while we reconnect must not think
+		 * an empty list makes it a successor: give it our targets.
+		 */
+		const char	*hosts[BACKUP_MAX];
+		int		 ports[BACKUP_MAX], i;
+
+		n = uplink_targets(srv, hosts, ports, BACKUP_MAX);
+		for (i = 0; i < n; i++) {
+			e[i].host = hosts[i];
+			e[i].port = ports[i];
+		}
+		backup_emit(srv, to, e, n, 0, 1);
 		return;
+	}
 	if (uplink_peer(srv) != NULL)
 		n = backup_ancestors(srv, e);
 	else

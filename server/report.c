@@ -41,6 +41,7 @@ struct report {
 	int			 answered;
 	int			 partial;
 	int			 recheck;
+	int			 checking;
 	long long		 targets;
 	long long		 reached;
 	uint64_t		 deadline_ms;
@@ -169,9 +170,18 @@ report_answer(struct server *srv, struct report *r)
 static void
 report_check(struct server *srv, struct report *r)
 {
+	/*
+	 * Answering sends, a failed send closes that link, and closing a
+	 * link checks its reports again: only the outermost check of a
+	 * report may free it.
+	 */
+	if (r->checking)
+		return;
+	r->checking = 1;
 	if (!r->answered && r->local_done && r->local_pending == 0 &&
 	    r->nwaiting == 0)
 		report_answer(srv, r);
+	r->checking = 0;
 	if (r->answered && r->local_pending == 0)
 		report_free_one(srv, r);
 }

@@ -19,6 +19,7 @@ struct seen_origin {
 	char		 id[SEEN_ID_MAX];
 	uint64_t	 top;		/* highest counter seen; 0: none */
 	uint64_t	 floor;		/* every counter <= floor was seen */
+	uint64_t	 base;		/* we met the origin after this one */
 	uint64_t	 bits[SEEN_WORDS];
 	uint64_t	 used_ms;
 };
@@ -96,8 +97,17 @@ bit_set(struct seen_origin *o, uint64_t n, int v)
 int
 seen_add(struct seen *s, const char *id, uint64_t n)
 {
-	struct seen_origin	*o = seen_origin(s, id, 1);
+	struct seen_origin	*o = seen_origin(s, id, 0);
 	uint64_t		 k;
+
+	if (o == NULL) {
+		/*
+		 * Meeting an origin mid-stream: what it sent before is not
+		 * ours to ask for again when we relink (see seen_foreach).
+		 */
+		o = seen_origin(s, id, 1);
+		o->base = n - 1;
+	}
 
 	if (n == 0 || n <= o->floor)
 		return 0;
@@ -148,7 +158,10 @@ seen_parse_mid(const char *mid, char *origin, size_t len, uint64_t *n)
 	return 0;
 }
 
-/* Each origin with the counter up to which everything was seen. */
+/*
+ * Each origin with the counter up to which we have, or do not want,
+ * everything: what we saw, or what it sent before we met it.
+ */
 void
 seen_foreach(struct seen *s, void (*cb)(const char *, uint64_t, void *),
     void *arg)
@@ -156,5 +169,6 @@ seen_foreach(struct seen *s, void (*cb)(const char *, uint64_t, void *),
 	int	 i;
 
 	for (i = 0; i < s->n; i++)
-		cb(s->o[i].id, s->o[i].floor, arg);
+		cb(s->o[i].id, s->o[i].floor > s->o[i].base ? s->o[i].floor :
+		    s->o[i].base, arg);
 }

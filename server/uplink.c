@@ -61,7 +61,8 @@ struct uplink {
 	int			 rounds;	/* failed rounds in a row */
 	int			 ever_established;
 	int			 successor;	/* root by design, probing */
-	int			 round_connected; /* a target took TCP */
+	int			 got_list;	/* this parent sent a BACKUP_LIST */
+	int			 round_connected; /* a target took us in */
 	uint64_t		 established_ms;
 	int			 flaps;		/* links that died young */
 	int			 avoid_parent;
@@ -135,6 +136,22 @@ uplink_state_name(enum uplink_state st)
 	return "?";
 }
 
+/* Is a server of our tree announcing itself from this address? */
+static int
+target_in_tree(struct server *srv, const struct uplink_target *t)
+{
+	int	 i;
+
+	for (i = 0; i < srv->nknown; i++) {
+		struct known_server *k = &srv->known[i];
+
+		if (k->state == KNOWN_UP && k->port == t->port &&
+		    strcmp(k->host, t->host) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int
 target_is_self(struct server *srv, const struct uplink_target *t)
 {
@@ -192,12 +209,16 @@ uplink_retry_cb(evutil_socket_t fd, short events, void *arg)
 		/*
 		 * Background probe: the lost parent too, even one that went
 		 * silent, since a stopped root that comes back must be
-		 * merged with again.
+		 * merged with again.  But not an address where a server of
+		 * our own tree now announces itself (a restarted server on
+		 * the old port): joining it would only close a loop.
 		 */
 		u->nround = 0;
-		u->round[u->nround++] = u->lost;
+		if (!target_in_tree(srv, &u->lost))
+			u->round[u->nround++] = u->lost;
 		for (i = 0; i < u->nbackups; i++)
-			u->round[u->nround++] = u->backups[i];
+			if (!target_in_tree(srv, &u->backups[i]))
+				u->round[u->nround++] = u->backups[i];
 	}
 	if (u->state == UPLINK_WAITING || u->state == UPLINK_NONE) {
 		u->next = 0;
@@ -252,12 +273,13 @@ uplink_round_failed(struct server *srv)
 	if (!u->round_connected && u->rounds >= UPLINK_DEAD_ROUNDS &&
 	    u->ever_established) {
 		/*
-		 * Nobody on our list even takes a connection: they are
-		 * gone, not busy.  Serve our part of the tree as its root
-		 * and keep probing, so a repaired link merges us back.
+		 * Nobody on our list takes us in (gone, silent, or now in
+		 * our own subtree and refusing us as its ancestor).  Serve
+		 * our part of the tree as its root and keep probing, so a
+		 * repaired link merges us back.
 		 */
-		log_warnx("uplink: no server of the backup list is alive "
-		    "after %d rounds: taking over as root", u->rounds);
+		log_warnx("uplink: no server of the backup list took us in "
+		    "for %d rounds: taking over as root", u->rounds);
 		u->successor = 1;
 		u->state = UPLINK_NONE;
 		uplink_wait(srv, UPLINK_BACKGROUND_MS);
@@ -317,7 +339,8 @@ uplink_failover(struct server *srv)
 		u->round[u->nround++] = u->parent;
 	for (i = 0; i < u->nbackups; i++)
 		u->round[u->nround++] = u->backups[i];
-	u->successor = u->ever_established && u->nbackups == 0;
+	/* Only an empty list the parent really sent makes a successor. */
+	u->successor = u->ever_established && u->got_list && u->nbackups == 0;
 	u->avoid_parent = 0;
 	u->next = 0;
 	u->rounds = 0;
@@ -358,7 +381,6 @@ uplink_connected(struct server *srv, struct peer *p)
 	fd = bufferevent_getfd(p->bev);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	u->state = UPLINK_AUTHENTICATING;
-	u->round_connected = 1;
 	p->created_ms = now_ms();
 	jbuf_reset(b);
 	msgb_begin(b, CMD_AUTHENTICATE);
@@ -385,10 +407,33 @@ uplink_established(struct server *srv, struct peer *p)
 		    peer_name(p));
 	u->state = UPLINK_ESTABLISHED;
 	u->established_ms = now_ms();
+	u->round_connected = 1;
 	u->rounds = 0;
 	u->ever_established = 1;
 	u->successor = 0;
 	u->nbackups = 0;
+	u->got_list = 0;
+}
+
+/*
+ * While we reconnect, our children get where we are trying to go: the
+ * parent we lost and its backups, all of them our ancestors.
+ */
+int
+uplink_targets(struct server *srv, const char **hosts, int *ports, int max)
+{
+	struct uplink	*u = srv->uplink;
+	int		 i, n = 0;
+
+	if (u->lost.port > 0 && n < max) {
+		hosts[n] = u->lost.host;
+		ports[n++] = u->lost.port;
+	}
+	for (i = 0; i < u->nbackups && n < max; i++) {
+		hosts[n] = u->backups[i].host;
+		ports[n++] = u->backups[i].port;
+	}
+	return n;
 }
 
 /* Do not go back to this parent first: it left, fell silent, or looped. */
@@ -459,6 +504,7 @@ uplink_set_backups(struct server *srv, struct json_span servers)
 			u->backups[n++] = tg;
 	}
 	u->nbackups = n;
+	u->got_list = 1;
 	return 0;
 }
 
