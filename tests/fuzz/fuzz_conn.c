@@ -26,8 +26,12 @@
  * sent reaches the others with exactly one authenticated_user, the one
  * it logged in as.
  *
- * Layout: byte 0 mode and bystander bits, byte 1 chunk size, byte 2
- * clock step, byte 3 login options; the rest is the stream.
+ * Layout: byte 0 mode (bits 0-1) and bystanders (0x04 a client that
+ * reads, 0x08 a server link that reads, 0x10 a client that never
+ * reads, 0x40 a server link that never reads), 0x20: the fuzzed end
+ * never reads either, so answers to it fail at the output cap (small
+ * here) and close it in mid-handler; byte 1 chunk size, byte 2 clock
+ * step, byte 3 login options; the rest is the stream.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -233,8 +237,8 @@ fz_config(struct config *c)
 	c->verbose = LOG_LVL_WARN;
 	/* Small caps, so the limits are reached by short inputs. */
 	c->max_msg = 4096;
-	c->client_outbuf = 16 * 1024;
-	c->server_outbuf = 32 * 1024;
+	c->client_outbuf = 4096;
+	c->server_outbuf = 4096;
 	c->max_conns = 16;
 	c->max_servers = 8;
 	c->max_pending_reg = 4;
@@ -306,6 +310,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    FZ_SECRET "\",\"id\":\"bystander\",\"host\":\"localhost\","
 		    "\"port\":9001}");
 	}
+	if (data[0] & 0x40) {
+		fz_connect(&z, &x, 0);	/* joins, never reads */
+		snprintf(line, sizeof line, "{\"command\":\"AUTHENTICATE\","
+		    "\"secret\":\"" FZ_SECRET "\",\"id\":\"deaf\",\"host\":"
+		    "\"localhost\",\"port\":9002}\n");
+		bufferevent_write(x->mine, line, strlen(line));
+		fz_run(&z);
+	}
 	if (data[0] & 0x10) {
 		fz_connect(&z, &x, 0);	/* logs in, never reads */
 		snprintf(line, sizeof line, "{\"command\":\"LOGIN\","
@@ -346,6 +358,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 
+	if (data[0] & 0x20) {
+		/* From here on the fuzzed end reads nothing. */
+		bufferevent_disable(e->mine, EV_READ);
+		e->reads = 0;
+	}
 	data += 4;
 	size -= 4;
 	for (off = 0; off < size; off += n) {

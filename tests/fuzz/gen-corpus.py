@@ -266,7 +266,14 @@ HEADERS = [
     (0x00, 0xff, 0, 0),
     (0x0c, 0xff, 10, 3),
     (0x1c, 0x03, 50, 1),
+    (0x6c, 0xff, 10, 3),    # a deaf link besides, and we stop reading
 ]
+
+# The fuzzed end stops reading (0x20) and fills its 4 KiB output cap
+# with PONGs, so the answer to its next message fails and closes the
+# link inside the handler (a report answered to a link closed by that
+# very answer was freed twice: found with the first of these).
+DEAF_FILL = [line({"command": "PING", "ts": 1})] * 150
 
 
 def main():
@@ -297,6 +304,17 @@ def main():
           b'"x":[1.5e3,-0,true,false,null,{}]}\n')
     write(frame_dir, "json-deep", bytes([0xff, 0x80]) +
           b"[" * 64 + b"]" * 64 + b"\n" + b"[" * 65 + b"]" * 65 + b"\n")
+
+    # Answers that fail at the output cap, on a server link and a client.
+    for k in (120, 140, 150, 153, 156, 160):
+        write(conn_dir, "m2-deaf-report-%d" % k, bytes([0x22, 0xff, 0, 0]) +
+              "\n".join(DEAF_FILL[:1] * k + [bcast("peer2", 1, 1,
+                         report=True), line({"command": "LOCK_REQUEST",
+                         "username": "zz", "secret": "z"})]).encode() +
+              b"\n")
+        write(conn_dir, "m1-deaf-activity-%d" % k, bytes([0x27, 0xff, 0, 3]) +
+              "\n".join(DEAF_FILL[:1] * k + [act(1), act(2)]).encode() +
+              b"\n")
 
     for mode in range(4):
         # Every command once in every state (and right after login).
