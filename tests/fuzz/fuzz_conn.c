@@ -79,7 +79,7 @@ struct fz_end {
 struct fz {
 	struct event_base	*base;
 	struct server		*srv;
-	struct fz_end		 ends[4];
+	struct fz_end		 ends[6];
 	int			 nends;
 	char			 user[64];
 	int			 client_mode;
