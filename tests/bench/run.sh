@@ -390,17 +390,20 @@ ha_fo_nats() {
     l="$(load1)/${BUSY}%"
     log "failover nats run $r (load $l)"
     mkdir -p "$d"
-    # bench.sh (set -e, pipefail) sometimes exits before its loadgen
-    # runs (a process vanishing under its /proc scan): then once more
+    # bench.sh (set -e, pipefail) sometimes exits in one of its /proc
+    # scans (a process vanishing under it), before or after its loadgen
+    # ran: the loadgen's own output then has the result; else once more
     for try in 1 2; do
+        rm -f "$d/failover-1.out" "$d/failover-1.json"
         SCENARIOS=failover RUNS=1 QUIET_PCT=0 FO_RATE=$FO_RATE FO_SECONDS=$FO_SECONDS \
             FO_KILL_MS=$FO_KILL_MS LOADGEN="$LOADGEN" NATS_SERVER="$NATS" OUT="$d" \
             timeout -k 5 120 bash "$HA_NATS/bench.sh" > "$d/bench.out" 2> "$d/bench.err"
-        res=$(grep -h '^RESULT scenario=failover' "$d/results.txt" 2>/dev/null | head -n 1)
+        res=$(grep -h '^RESULT scenario=failover' "$d/results.txt" "$d/failover-1.out" 2>/dev/null | head -n 1)
         [ -n "$res" ] && break
         log "failover nats run $r: bench.sh gave no result (try $try): $(tail -n 1 "$d/bench.err")"
     done
     js=$d/failover-1.json
+    [ -s "$js" ] || js=$d/failover-1.out
     fmed=$(grep -o '"first_msg_ms":[0-9.]*' "$js" 2>/dev/null | cut -d: -f2 | median)
     rmed=$(echo "$res" | field resub_median_ms)
     echo "FO sys=nats run=$r load=$l status=$(echo "$res" | field status)" \
@@ -544,8 +547,13 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
         nol=$(hv nats orphan_lost_max | median)
         echo "**Failover, $FO_RUNS runs each:** ours re-login median $olm ms (worst $olw), receiving again median $ofm ms"
         echo "(worst $ofw), tree re-formed median $otm ms (worst $otw), lost $(hsum ours lost), duplicated $(hsum ours dup),"
-        echo "out of order $(hsum ours ooo) over all runs and receivers; nats re-subscribed median $nlm ms (worst $nlw),"
-        echo "receiving again median $nfm ms (worst $nfw), lost $(hsum nats lost) in all (per orphan: median of the runs' worst $nol)."
+        if grep -q '^FO sys=nats' "$HA"; then
+            echo "out of order $(hsum ours ooo) over all runs and receivers; nats re-subscribed median $nlm ms (worst $nlw),"
+            echo "receiving again median $nfm ms (worst $nfw), lost $(hsum nats lost) in all (per orphan: median of the runs' worst $nol)."
+        else
+            echo "out of order $(hsum ours ooo) over all runs and receivers; nats-server not run (BENCH_SKIP_NATS, or"
+            echo "nats-server or bench-peer missing)."
+        fi
         echo "Medians are of the per-run medians; worst is over every orphan of every run."
         echo
         echo "| workload | result | load |"

@@ -1774,12 +1774,17 @@ traffic_summary(int nruns)
 		json_kint(&b, "lost", (long long)lost);
 		json_kint(&b, "duplicated", (long long)dups);
 		json_kint(&b, "out_of_order", (long long)ooo);
-		bench_say("== %s over %d runs: p50 median %.3f ms (worst %.3f),"
-		    " p99 median %.3f ms (worst %.3f)%s; lost %" PRIu64
-		    ", dup %" PRIu64 ", ooo %" PRIu64, opts.workload_name, nrf,
-		    p50[0].med, p50[0].max, p99[0].med, p99[0].max,
-		    opts.workload == WL_REPORT ? "; see the report figures "
-		    "in the JSON" : "", lost, dups, ooo);
+		bench_say("== %s over %d runs: delivery p50 median %.3f ms "
+		    "(worst %.3f), p99 median %.3f ms (worst %.3f); lost %"
+		    PRIu64 ", dup %" PRIu64 ", ooo %" PRIu64,
+		    opts.workload_name, nrf, p50[0].med, p50[0].max,
+		    p99[0].med, p99[0].max, lost, dups, ooo);
+		if (opts.workload == WL_REPORT)
+			bench_say("   send -> ACTIVITY_SENDING_REPORT: p50 median "
+			    "%.3f ms (worst %.3f), p99 median %.3f ms (worst "
+			    "%.3f); %" PRIu64 " reports missing, wrong or "
+			    "partial", rp50.med, rp50.max, rp99.med, rp99.max,
+			    bad);
 		if (opts.workload == WL_REPORT) {
 			snprintf(what, sizeof what, "delivery reports, %d runs,"
 			    " %d servers, %d subs + %d pubs, %.0f/s", nrf,
