@@ -31,7 +31,9 @@
  * reads, 0x40 a server link that never reads), 0x20: the fuzzed end
  * never reads either, so answers to it fail at the output cap (small
  * here) and close it in mid-handler; byte 1 chunk size, byte 2 clock
- * step, byte 3 login options; the rest is the stream.
+ * step, byte 3 login options (bits 0-1) and the output caps (bits 2-7:
+ * 0 is 4 KiB, else 1 KiB and 64 bytes a step, so the fuzzer can put a
+ * cap just where a given answer overflows it); the rest is the stream.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -229,7 +231,7 @@ fz_uplink(struct fz *z)
 }
 
 static void
-fz_config(struct config *c)
+fz_config(struct config *c, uint8_t caps)
 {
 	config_defaults(c);
 	snprintf(c->secret, sizeof c->secret, "%s", FZ_SECRET);
@@ -237,8 +239,9 @@ fz_config(struct config *c)
 	c->verbose = LOG_LVL_WARN;
 	/* Small caps, so the limits are reached by short inputs. */
 	c->max_msg = 4096;
-	c->client_outbuf = 4096;
-	c->server_outbuf = 4096;
+	c->client_outbuf = caps >> 2 == 0 ? 4096 :
+	    1024 + (size_t)(caps >> 2) * 64;
+	c->server_outbuf = c->client_outbuf;
 	c->max_conns = 16;
 	c->max_servers = 8;
 	c->max_pending_reg = 4;
@@ -290,7 +293,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	chunk = 1 + (size_t)data[1] * 4;
 	step = (size_t)data[2] * 20;
 	clock_mock(now);
-	fz_config(&cfg);
+	fz_config(&cfg, data[3]);
 	if ((z.base = event_base_new()) == NULL)
 		abort();
 	z.srv = server_new(z.base, &cfg);
