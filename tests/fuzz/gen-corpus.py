@@ -9,6 +9,7 @@ picks the connection state and put meaningful sequences in each state.
 
 usage: tests/fuzz/gen-corpus.py   (from anywhere; rewrites the corpora)
 """
+import base64
 import hashlib
 import json
 import os
@@ -261,6 +262,12 @@ SEQUENCES = {
     },
 }
 
+# fuzz_conn inputs that found bugs (base64, as libFuzzer prints them).
+REGRESS = [
+    # a link dropped mid fan-out: tree_leave() rewrote srv->out under it
+    ("fanout-overwrite", "WgAyImMiY28="),
+]
+
 # Header of a fuzz_conn input: mode|bystanders, chunk, clock step, login.
 HEADERS = [
     (0x00, 0xff, 0, 0),
@@ -304,6 +311,10 @@ def main():
           b'"x":[1.5e3,-0,true,false,null,{}]}\n')
     write(frame_dir, "json-deep", bytes([0xff, 0x80]) +
           b"[" * 64 + b"]" * 64 + b"\n" + b"[" * 65 + b"]" * 65 + b"\n")
+
+    # Crashes the fuzzers found, kept as seeds (each also has a test).
+    for name, data in REGRESS:
+        write(conn_dir, "regress-" + name, base64.b64decode(data))
 
     # Answers that fail at the output cap, on a server link and a client.
     for k in (120, 140, 150, 153, 156, 160):

@@ -1472,6 +1472,113 @@ regress__parent_closing_after_accept__reconnects_back_off(void **state)
 		    "no backoff after a link that was closed at once", n);
 }
 
+/*
+ * Found by fuzz_conn (input "Z\\0" "2\"c\"co": a deaf link, a reading
+ * link and our link, 1.5 KiB caps).  A fan-out whose bytes live in the
+ * server's scratch buffer srv->out (a forwarded SERVER_ANNOUNCE, our
+ * own announce, a LOCK_REQUEST...) walks the links; when a send to one
+ * link fails at --server-outbuf, peer_close() of that child runs
+ * tree_leave(), which rebuilds SERVER_LEAVE in the same srv->out, and
+ * the walk goes on sending the old length from the overwritten buffer:
+ * the links after it get the SERVER_LEAVE, a NUL byte and the tail of
+ * the old line (a real server answers "message contains a NUL byte" and
+ * closes that link too; had srv->out been reallocated, a use after
+ * free).  Here a link floods 60 KiB announces until the deaf link
+ * "deaf" is dropped; "watcher", after it in the list, must only ever
+ * get well-formed lines.
+ */
+static void
+BUG_fanout_corrupted_when_a_link_is_dropped_mid_fanout(void **state)
+{
+	struct it_client	*watch, *src;
+	struct sockaddr_in	 sin;
+	char			*pad, auth[256];
+	const char		*cmd;
+	int			 deaf, sz = 4096, i, bad = 0, lines = 0;
+	char			 first[400] = "";
+
+	(void)state;
+	memset(&fx, 0, sizeof fx);
+	fx.a = it_root("A", "--server-outbuf", "65536",
+	    "--heartbeat-timeout", "60000");
+	/* The deaf link first, so the fan-out reaches it before watcher. */
+	if ((deaf = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		it_fail("socket: %s", strerror(errno));
+	setsockopt(deaf, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)fx.a->port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(deaf, (struct sockaddr *)&sin, sizeof sin) == -1)
+		it_fail("connect: %s", strerror(errno));
+	snprintf(auth, sizeof auth, AUTH_OK ",\"id\":\"deaf\"}\n");
+	if (write(deaf, auth, strlen(auth)) != (ssize_t)strlen(auth))
+		it_fail("deaf: write");
+	it_wait_log(fx.a, "(deaf): server joined");
+	watch = it_connect(fx.a, "watcher");
+	it_sendf(watch, AUTH_OK ",\"id\":\"watcher\"}");
+	it_expect(watch, "AUTHENTICATE_SUCCESS");
+	src = it_connect(fx.a, "source");
+	it_sendf(src, AUTH_OK ",\"id\":\"source\"}");
+	it_expect(src, "AUTHENTICATE_SUCCESS");
+
+	if ((pad = malloc(60001)) == NULL)
+		abort();
+	memset(pad, 'p', 60000);
+	pad[60000] = '\0';
+	for (i = 1; i <= 400 && it_log_count(fx.a, "(deaf): dropped") == 0;
+	    i++) {
+		it_sendf(src, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":"
+		    "\"far\",\"load\":1000,\"hostname\":\"h\",\"port\":1,"
+		    "\"mid\":\"far:%d\",\"pad\":\"%s\"}", i, pad);
+		/* watcher reads what it is sent, so only deaf fills up */
+		while (it_read_line(watch, 0) == IT_READ_LINE) {
+			lines++;
+			cJSON_Delete(watch->msg);
+			watch->msg = NULL;
+			if (memchr(watch->line, '\0', watch->line_len) == NULL &&
+			    (watch->msg = cJSON_ParseWithLength(watch->line,
+			    watch->line_len)) != NULL)
+				continue;
+			if (bad++ == 0)
+				snprintf(first, sizeof first, "%s", it_escape(
+				    watch->line, watch->line_len > 200 ? 200 :
+				    watch->line_len));
+		}
+	}
+	free(pad);
+	if (it_log_count(fx.a, "(deaf): dropped") == 0)
+		it_fail("the deaf link was never dropped");
+	/* Drain watcher up to a round trip; every line must be whole. */
+	it_sendf(watch, "{\"command\":\"PING\",\"ts\":3}");
+	for (;;) {
+		if (it_read_line(watch, it_timeout()) != IT_READ_LINE)
+			it_fail("watcher: no PONG (closed?)");
+		lines++;
+		cJSON_Delete(watch->msg);
+		watch->msg = NULL;
+		if (memchr(watch->line, '\0', watch->line_len) != NULL ||
+		    (watch->msg = cJSON_ParseWithLength(watch->line,
+		    watch->line_len)) == NULL) {
+			if (bad++ == 0)
+				snprintf(first, sizeof first, "%s", it_escape(
+				    watch->line, watch->line_len > 200 ? 200 :
+				    watch->line_len));
+			continue;
+		}
+		cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		    watch->msg, "command"));
+		if (cmd != NULL && strcmp(cmd, "PONG") == 0)
+			break;
+	}
+	close(deaf);
+	fprintf(stderr, "  watcher read %d lines, %d of them corrupt\n",
+	    lines, bad);
+	if (bad > 0)
+		it_fail("the link after a dropped one got %d corrupt lines "
+		    "(a NUL byte or broken JSON), the first: %s", bad, first);
+}
+
 int
 main(void)
 {
@@ -1505,6 +1612,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    regress__parent_closing_after_accept__reconnects_back_off,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    BUG_fanout_corrupted_when_a_link_is_dropped_mid_fanout,
 		    it_setup, it_teardown),
 	};
 
