@@ -1536,7 +1536,8 @@ BUG_fanout_corrupted_when_a_link_is_dropped_mid_fanout(void **state)
 			lines++;
 			cJSON_Delete(watch->msg);
 			watch->msg = NULL;
-			if (memchr(watch->line, '\0', watch->line_len) == NULL &&
+			if (memchr(watch->line, '\0',
+			    watch->line_len) == NULL &&
 			    (watch->msg = cJSON_ParseWithLength(watch->line,
 			    watch->line_len)) != NULL)
 				continue;
