@@ -373,9 +373,11 @@ main(int argc, char **argv)
 	if (base == NULL)
 		fatalx("event_base_new");
 	/*
-	 * Three priorities: everything runs at the default (1); the output
-	 * flush runs at 2, after every read a loop turn has ready, so one
-	 * write carries all a turn queued (see peer_flush_cb).
+	 * Three priorities: a closed peer's consequences run at 0, right
+	 * after the callback that closed it; everything else runs at the
+	 * default (1); the output flush runs at 2, after every read a loop
+	 * turn has ready, so one write carries all a turn queued (see
+	 * peer_flush_cb).
 	 */
 	if (event_base_priority_init(base, SERVER_PRIORITIES) != 0)
 		fatalx("event_base_priority_init");

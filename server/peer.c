@@ -3,6 +3,13 @@
  * with a cap and handed to dispatch; a peer condemned by peer_close()
  * reads nothing more, flushes what it was told, and is freed later from
  * the event loop, never inside its own callback.
+ *
+ * What a close means to the rest of the server (the tree hears of a lost
+ * child, locks and reports stop waiting, the uplink fails over) also
+ * runs from the loop, right after the callback that closed the peer.
+ * A send fails and closes its peer in the middle of a fan-out; running
+ * those consequences there would build new messages into the scratch
+ * buffer the fan-out is still sending, and change the lists it walks.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -51,6 +58,8 @@ peer_new(struct server *srv, struct bufferevent *bev, const char *addr,
 	frame_init(&p->fr, srv->cfg.max_msg);
 	if ((p->free_ev = evtimer_new(srv->base, peer_free_cb, p)) == NULL)
 		fatalx("evtimer_new");
+	/* Fails harmlessly on a base without priorities (unit tests). */
+	(void)event_priority_set(p->free_ev, 0);
 	TAILQ_INSERT_TAIL(&srv->peers, p, entry);
 	srv->npeers++;
 	/*
@@ -210,12 +219,52 @@ peer_free(struct peer *p)
 	free(p);
 }
 
+/*
+ * The rest of the server learns a peer is gone.  The peer is off the
+ * role lists already, and sends to it fail, so nothing new reaches it.
+ */
+static void
+peer_closed(struct peer *p)
+{
+	struct server	*srv = p->srv;
+
+	p->close_done = 1;
+	if (p->role == PEER_SERVER && !p->outgoing && !srv->stopping &&
+	    p->remote_id != NULL) {
+		/* Our side of a child's failure: tell the rest of the tree. */
+		known_mark_lost(srv, p->remote_id);
+		tree_leave(srv, p->remote_id, "its parent lost the link");
+	}
+	lock_peer_closed(srv, p);
+	report_peer_closed(srv, p);
+	uplink_peer_closed(srv, p);
+}
+
+/* First the consequences of the close, then the free once flushed. */
 static void
 peer_free_cb(evutil_socket_t fd, short events, void *arg)
 {
+	struct peer	*p = arg;
+	struct timeval	 tv;
+
 	(void)fd;
 	(void)events;
-	peer_free(arg);
+	if (!p->close_done) {
+		peer_closed(p);
+		if (evbuffer_get_length(bufferevent_get_output(p->bev)) == 0) {
+			peer_free(p);
+			return;
+		}
+	} else {
+		peer_free(p);
+		return;
+	}
+	/* Flushing what it was told: free it when done, or after a while. */
+	bufferevent_setcb(p->bev, NULL, peer_write_cb, peer_event_cb, p);
+	bufferevent_enable(p->bev, EV_WRITE);
+	tv.tv_sec = PEER_LINGER_MS / 1000;
+	tv.tv_usec = (PEER_LINGER_MS % 1000) * 1000;
+	evtimer_add(p->free_ev, &tv);
 }
 
 /*
@@ -227,7 +276,6 @@ void
 peer_close(struct peer *p, const char *fmt, ...)
 {
 	struct server	*srv = p->srv;
-	struct timeval	 tv;
 	char		 reason[512];
 	va_list		 ap;
 	enum peer_role	 role = p->role;
@@ -248,27 +296,12 @@ peer_close(struct peer *p, const char *fmt, ...)
 		srv->nclients--;
 	if (role == PEER_SERVER)
 		srv->nservers--;
-	if (role == PEER_SERVER && !p->outgoing && !srv->stopping &&
-	    p->remote_id != NULL) {
-		/* Our side of a child's failure: tell the rest of the tree. */
-		known_mark_lost(srv, p->remote_id);
-		tree_leave(srv, p->remote_id, "its parent lost the link");
-	}
-	lock_peer_closed(srv, p);
-	report_peer_closed(srv, p);
-	uplink_peer_closed(srv, p);
-
 	bufferevent_disable(p->bev, EV_READ);
 	peer_undirty(p);
-	if (evbuffer_get_length(bufferevent_get_output(p->bev)) == 0) {
-		event_active(p->free_ev, EV_TIMEOUT, 0);
-		return;
-	}
-	bufferevent_setcb(p->bev, NULL, peer_write_cb, peer_event_cb, p);
-	bufferevent_enable(p->bev, EV_WRITE);
-	tv.tv_sec = PEER_LINGER_MS / 1000;
-	tv.tv_usec = (PEER_LINGER_MS % 1000) * 1000;
-	evtimer_add(p->free_ev, &tv);
+	/* Its output still goes out; the rest happens from the loop. */
+	if (evbuffer_get_length(bufferevent_get_output(p->bev)) > 0)
+		bufferevent_enable(p->bev, EV_WRITE);
+	event_active(p->free_ev, EV_TIMEOUT, 0);
 }
 
 /* Libevent drained what the kernel would not take at once. */

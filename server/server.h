@@ -101,6 +101,7 @@ struct peer {
 	struct frame_reader	 fr;
 	enum peer_role		 role;
 	int			 closing;
+	int			 close_done;	/* tables told it is gone */
 	int			 outgoing;	/* we connected (our parent) */
 	uint64_t		 serial;
 	uint64_t		 created_ms;

@@ -298,7 +298,7 @@ ha__repeated_kill9_and_restart__cluster_keeps_working(void **state)
 	 * delivered after later ones, are counted, not failed on here: their
 	 * cause (a relink replays activities from before the receiving
 	 * server joined, and it delivers them as late ones) has its own
-	 * test, BUG_relink_replay__... in it_delivery.c.
+	 * test, regression__relink_replay__... in it_delivery.c.
 	 */
 	{
 		int	 dups = 0, order = 0;

@@ -1477,18 +1477,19 @@ regress__parent_closing_after_accept__reconnects_back_off(void **state)
  * link and our link, 1.5 KiB caps).  A fan-out whose bytes live in the
  * server's scratch buffer srv->out (a forwarded SERVER_ANNOUNCE, our
  * own announce, a LOCK_REQUEST...) walks the links; when a send to one
- * link fails at --server-outbuf, peer_close() of that child runs
+ * link fails at --server-outbuf, peer_close() of that child ran
  * tree_leave(), which rebuilds SERVER_LEAVE in the same srv->out, and
  * the walk goes on sending the old length from the overwritten buffer:
  * the links after it get the SERVER_LEAVE, a NUL byte and the tail of
  * the old line (a real server answers "message contains a NUL byte" and
  * closes that link too; had srv->out been reallocated, a use after
- * free).  Here a link floods 60 KiB announces until the deaf link
+ * free).  Now a close's consequences run from the event loop after the
+ * callback that closed the peer (peer.c).  Here a link floods 60 KiB announces until the deaf link
  * "deaf" is dropped; "watcher", after it in the list, must only ever
  * get well-formed lines.
  */
 static void
-BUG_fanout_corrupted_when_a_link_is_dropped_mid_fanout(void **state)
+regress__link_dropped_mid_fanout__next_links_get_whole_lines(void **state)
 {
 	struct it_client	*watch, *src;
 	struct sockaddr_in	 sin;
@@ -1615,7 +1616,7 @@ main(void)
 		    regress__parent_closing_after_accept__reconnects_back_off,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
-		    BUG_fanout_corrupted_when_a_link_is_dropped_mid_fanout,
+		    regress__link_dropped_mid_fanout__next_links_get_whole_lines,
 		    it_setup, it_teardown),
 	};
 
