@@ -74,6 +74,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_HOST, S, 0, NAME_MAX_LEN },
 		{ F_PORT, N, 0, 0 },
 		{ F_PATH, A, 0, 0 },
+		{ F_LOAD, N, 0, 0 },
 	} },
 	[CMD_AUTHENTICATE_SUCCESS] = { "AUTHENTICATE_SUCCESS", {
 		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },

@@ -20,9 +20,11 @@
  * path from the root, which a child uses to know its own and to refuse
  * a server joining through it that is one of its ancestors.
  *
- * For a client any live server will do: every server we know to be up,
- * neighbours first, rotated per client so orphans spread out instead of
- * all landing (and being redirected) on one server.
+ * For a client any live server will do, but one is best: the one our
+ * child servers go to, where the tree is whole again first.  It leads
+ * the list; every other server we know to be up follows, neighbours
+ * first, rotated per client so that if the first is gone too, the
+ * orphans spread out instead of all landing on one server.
  */
 #include <stdio.h>
 #include <string.h>
@@ -38,9 +40,10 @@ struct backup_entry {
 	int		 port;
 };
 
+/* Entries from `fixed` on are rotated by `rotate`, to spread clients. */
 static void
 backup_emit(struct server *srv, struct peer *to, struct backup_entry *e,
-    int n, int rotate, int with_path)
+    int n, int fixed, int rotate, int with_path)
 {
 	struct jbuf	*b = &srv->out;
 	int		 i, k;
@@ -50,7 +53,7 @@ backup_emit(struct server *srv, struct peer *to, struct backup_entry *e,
 	msgb_key(b, F_SERVERS);
 	jbuf_addc(b, '[');
 	for (i = 0; i < n; i++) {
-		k = (i + rotate) % n;
+		k = i < fixed ? i : fixed + (i - fixed + rotate) % (n - fixed);
 		if (i > 0)
 			jbuf_addc(b, ',');
 		jbuf_adds(b, "{\"host\":");
@@ -107,18 +110,46 @@ backup_older_siblings(struct server *srv, struct peer *child,
 	return n;
 }
 
+/* Up, not reconnecting, and not a stale entry: a client may go there. */
 static int
-backup_for_client(struct server *srv, struct backup_entry *e)
+backup_client_target(struct server *srv, struct peer *p)
 {
-	struct peer	*p;
+	struct known_server *k = p->remote_id != NULL ?
+	    known_find(srv, p->remote_id) : NULL;
+
+	return p->remote_host != NULL &&
+	    (k == NULL || (k->state == KNOWN_UP && !k->reconnecting));
+}
+
+/*
+ * Where our clients go if we die.  First the server our orphaned child
+ * servers also go to (our parent; as the root, the oldest child, which
+ * takes over), so the orphans land where the tree is whole again soonest
+ * and do not wait for a cut-off server to re-join.  After it, the other
+ * neighbours and every server we know to be up, as fallbacks.  Returns
+ * the count; the first is the one not to rotate.
+ */
+static int
+backup_for_client(struct server *srv, struct backup_entry *e, int *fixed)
+{
+	struct peer	*p, *first = uplink_peer(srv);
 	int		 i, n = 0;
 
+	if (first == NULL)
+		TAILQ_FOREACH(p, &srv->links, role_entry)
+			if (!p->outgoing && backup_client_target(srv, p) &&
+			    (first == NULL || p->serial < first->serial))
+				first = p;
+	if (first != NULL && !backup_client_target(srv, first))
+		first = NULL;
+	if (first != NULL) {
+		e[n].host = first->remote_host;
+		e[n++].port = first->remote_port;
+	}
+	*fixed = n;
 	TAILQ_FOREACH(p, &srv->links, role_entry) {
-		struct known_server *k = p->remote_id != NULL ?
-		    known_find(srv, p->remote_id) : NULL;
-
-		if (p->remote_host == NULL || n == BACKUP_MAX ||
-		    (k != NULL && (k->state != KNOWN_UP || k->reconnecting)))
+		if (p == first || n == BACKUP_MAX ||
+		    !backup_client_target(srv, p))
 			continue;
 		e[n].host = p->remote_host;
 		e[n++].port = p->remote_port;
@@ -146,16 +177,16 @@ void
 backup_send(struct server *srv, struct peer *to)
 {
 	struct backup_entry	 e[BACKUP_MAX];
-	int			 n;
+	int			 n, fixed;
 
 	if (to->closing)
 		return;
 	if (to->role == PEER_CLIENT) {
 		if ((to->features & FEAT_BIT(FEAT_BACKUP_LIST)) == 0)
 			return;
-		n = backup_for_client(srv, e);
-		backup_emit(srv, to, e, n, n > 0 ? (int)(to->serial % n) : 0,
-		    0);
+		n = backup_for_client(srv, e, &fixed);
+		backup_emit(srv, to, e, n, fixed,
+		    n > fixed ? (int)(to->serial % (uint64_t)(n - fixed)) : 0, 0);
 		return;
 	}
 	if (to->role != PEER_SERVER || to->outgoing)
@@ -173,14 +204,14 @@ backup_send(struct server *srv, struct peer *to)
 			e[i].host = hosts[i];
 			e[i].port = ports[i];
 		}
-		backup_emit(srv, to, e, n, 0, 1);
+		backup_emit(srv, to, e, n, n, 0, 1);
 		return;
 	}
 	if (uplink_peer(srv) != NULL)
 		n = backup_ancestors(srv, e);
 	else
 		n = backup_older_siblings(srv, to, e);
-	backup_emit(srv, to, e, n, 0, 1);
+	backup_emit(srv, to, e, n, n, 0, 1);
 }
 
 /* Every child server and every client that asked. */

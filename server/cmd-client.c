@@ -227,7 +227,14 @@ cmd_login(struct peer *p, struct msg *m)
 		fatal("strdup");
 	login_success(p, m, resumed);
 
-	if ((k = known_least_loaded(srv, srv->nclients)) != NULL) {
+	/*
+	 * No REDIRECT for a client that is failing over (it resumes a
+	 * session) or while the tree heals: loads announced before a
+	 * failure are stale, and each hop costs an orphan a connection,
+	 * a LOGIN and a replay.  New logins balance the load later.
+	 */
+	if (resumed == NULL && known_cluster_normal(srv) &&
+	    (k = known_least_loaded(srv, srv->nclients)) != NULL) {
 		jbuf_reset(b);
 		msgb_begin(b, CMD_REDIRECT);
 		msgb_str(b, F_HOSTNAME, k->host);

@@ -131,6 +131,7 @@ cmd_authenticate(struct peer *p, struct msg *m)
 	struct server	*srv = p->srv;
 	evutil_socket_t	 fd;
 	int		 port = 0, one = 1;
+	long long	 load = 0;
 
 	if (!secret_equal(srv->cfg.secret, m->str[F_SECRET])) {
 		log_warnx("%s: refused a server: wrong cluster secret",
@@ -143,6 +144,12 @@ cmd_authenticate(struct peer *p, struct msg *m)
 		peer_reply_close(p, CMD_INVALID_MESSAGE,
 		    "AUTHENTICATE: field 'port' must be an integer from 1 to "
 		    "65535");
+		return CMD_CLOSE;
+	}
+	if (msg_has(m, F_LOAD) && (msg_int(m, F_LOAD, &load) != 0 ||
+	    load < 0)) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "AUTHENTICATE: field 'load' must be a non-negative integer");
 		return CMD_CLOSE;
 	}
 	if (m->str[F_ID] != NULL && strcmp(m->str[F_ID], srv->id) == 0) {
@@ -170,7 +177,8 @@ cmd_authenticate(struct peer *p, struct msg *m)
 	log_info("%s: server joined", peer_name(p));
 	/* A server that gave no address can be no one's target. */
 	if (p->remote_host != NULL && port > 0)
-		known_update(srv, p->remote_id, p->remote_host, port, 0);
+		known_update(srv, p->remote_id, p->remote_host, port,
+		    load);
 	tree_send_users(srv, p, 1);
 	backup_send(srv, p);
 	replay_send_sync(srv, p);

@@ -95,6 +95,24 @@ known_mark_lost(struct server *srv, const char *id)
 }
 
 /*
+ * A neighbour whose link has brought nothing for longer than a heartbeat
+ * interval and a half: stopped or cut off, though not yet timed out.
+ * Its kernel still accepts connections, so a client sent there would
+ * wait for a LOGIN_SUCCESS that does not come.
+ */
+static int
+known_link_silent(struct server *srv, const struct known_server *k)
+{
+	struct peer	*p;
+	uint64_t	 quiet = (uint64_t)srv->cfg.heartbeat_ms * 3 / 2;
+
+	TAILQ_FOREACH(p, &srv->links, role_entry)
+		if (p->remote_id != NULL && strcmp(p->remote_id, k->id) == 0)
+			return srv->now_ms - p->last_rx_ms > quiet;
+	return 0;
+}
+
+/*
  * A server to redirect a client to: the least loaded one that is up,
  * if its load is at least 2 below ours.
  */
@@ -108,7 +126,7 @@ known_least_loaded(struct server *srv, long long myload)
 		struct known_server *k = &srv->known[i];
 
 		if (k->state != KNOWN_UP || k->reconnecting ||
-		    k->load > myload - 2)
+		    k->load > myload - 2 || known_link_silent(srv, k))
 			continue;
 		if (best == NULL || k->load < best->load)
 			best = k;
@@ -137,6 +155,13 @@ known_status(struct server *srv)
 			return CLUSTER_OUT_OF_SERVICE;
 	}
 	return CLUSTER_NORMAL;
+}
+
+/* Is the tree whole, as far as we know? */
+int
+known_cluster_normal(struct server *srv)
+{
+	return known_status(srv) == CLUSTER_NORMAL;
 }
 
 /* CLUSTER_STATUS for one client (or, with NULL, every client that asked). */

@@ -295,6 +295,7 @@ struct known_server *known_find(struct server *, const char *);
 struct known_server *known_update(struct server *, const char *,
 		    const char *, int, long long);
 struct known_server *known_least_loaded(struct server *, long long);
+int		 known_cluster_normal(struct server *);
 void		 known_mark_lost(struct server *, const char *);
 void		 known_check(struct server *);
 void		 known_send_status(struct server *, struct peer *);

@@ -388,6 +388,11 @@ uplink_connected(struct server *srv, struct peer *p)
 	msgb_str(b, F_ID, srv->id);
 	msgb_str(b, F_HOST, srv->cfg.listen_host);
 	msgb_int(b, F_PORT, srv->cfg.listen_port);
+	/*
+	 * Our load now, not at our next announce: a parent that counted a
+	 * joining child at load 0 sent it every orphan of a failover.
+	 */
+	msgb_int(b, F_LOAD, srv->nclients);
 	msgb_end(b);
 	peer_send_jbuf(p, b);
 }

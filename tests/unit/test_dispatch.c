@@ -542,6 +542,170 @@ dispatch__login_with_less_loaded_server__redirect(void **state)
 	fx_free(fx);
 }
 
+/* An anonymous LOGIN on a new connection; 1 if a REDIRECT followed. */
+static int
+login_redirected(struct fx *fx, const char *extra)
+{
+	struct fx_conn	*c = fx_connect(fx);
+	cJSON		*j;
+	int		 redirected;
+
+	fx_sendf(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\"%s}",
+	    extra);
+	fx_see(c, "LOGIN_SUCCESS");
+	redirected = (j = fx_expect_skip_opt(c, "REDIRECT")) != NULL;
+	cJSON_Delete(j);
+	assert_int_equal(fx_open(fx, c), !redirected);
+	return redirected;
+}
+
+/*
+ * A joining child says its load in AUTHENTICATE: its parent does not
+ * take it for an empty server and send it every client that arrives.
+ */
+static void
+dispatch__authenticate_with_load__child_counted_at_it(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_connect(fx);
+
+	(void)state;
+	fx_sendf(fx, l, "{\"command\":\"AUTHENTICATE\",\"secret\":\"%s\","
+	    "\"id\":\"A\",\"host\":\"other\",\"port\":8001,\"load\":5}",
+	    fx->srv->cfg.secret);
+	fx_see(l, "AUTHENTICATE_SUCCESS");
+	fx_client(fx);
+	/* Ours 2, A's 5: stay (counted at 0, A would have got it). */
+	assert_false(login_redirected(fx, ""));
+	/* A load that is no count is refused like any bad field. */
+	l = fx_connect(fx);
+	fx_sendf(fx, l, "{\"command\":\"AUTHENTICATE\",\"secret\":\"%s\","
+	    "\"id\":\"B\",\"load\":-1}", fx->srv->cfg.secret);
+	fx_expect_info_has(l, "INVALID_MESSAGE", "'load'");
+	assert_false(fx_open(fx, l));
+	fx_free(fx);
+}
+
+/*
+ * A client that resumes a session is failing over: it stays where it
+ * logged in, however stale the loads look.  One that does not resume
+ * is redirected as before.
+ */
+static void
+dispatch__resuming_login__not_redirected(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_link(fx, "A");
+
+	(void)state;
+	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
+	    "\"load\":0,\"hostname\":\"other\",\"port\":8001}");
+	fx_client(fx);
+	assert_false(login_redirected(fx, ",\"features\":[\"resume\"],"
+	    "\"resume\":{\"session\":\"\",\"seen\":{},\"since\":0}"));
+	assert_true(login_redirected(fx, ""));
+	fx_free(fx);
+}
+
+/* While a server of the tree reconnects, nobody is redirected. */
+static void
+dispatch__login_while_a_server_reconnects__not_redirected(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_link(fx, "A");
+
+	(void)state;
+	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
+	    "\"load\":0,\"hostname\":\"other\",\"port\":8001}");
+	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"B\","
+	    "\"load\":0,\"hostname\":\"far\",\"port\":8002,"
+	    "\"status\":\"reconnecting\",\"mid\":\"B:1\"}");
+	fx_client(fx);
+	fx_client(fx);
+	assert_false(login_redirected(fx, ""));
+	/* B is back: the tree is whole, balancing resumes. */
+	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"B\","
+	    "\"load\":0,\"hostname\":\"far\",\"port\":8002,"
+	    "\"mid\":\"B:2\"}");
+	assert_true(login_redirected(fx, ""));
+	fx_free(fx);
+}
+
+/*
+ * A neighbour silent for a heartbeat interval and a half is stopped or
+ * cut off, though not yet timed out: no client is sent there.
+ */
+static void
+dispatch__silent_neighbour__not_a_redirect_target(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_link(fx, "A");
+
+	(void)state;
+	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
+	    "\"load\":0,\"hostname\":\"other\",\"port\":8001}");
+	fx_client(fx);
+	fx_advance(fx, (uint64_t)fx->srv->cfg.heartbeat_ms * 3 / 2 + 10);
+	assert_true(fx_open(fx, l));
+	assert_false(login_redirected(fx, ""));
+	/* It speaks again (a PONG, say): a target again. */
+	fx_send(fx, l, "{\"command\":\"PONG\"}");
+	assert_true(login_redirected(fx, ""));
+	fx_free(fx);
+}
+
+/* The servers in the BACKUP_LIST a client gets, as "port" numbers. */
+static int
+client_backup_ports(struct fx *fx, int *ports, int max)
+{
+	struct fx_conn	*c = fx_connect(fx);
+	cJSON		*j, *e;
+	int		 n = 0;
+
+	fx_send(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
+	    "\"features\":[\"backup_list\"]}");
+	fx_see(c, "LOGIN_SUCCESS");
+	j = fx_expect_skip(c, "BACKUP_LIST");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "servers"))
+		if (n < max)
+			ports[n++] = cJSON_GetObjectItem(e, "port")->valueint;
+	cJSON_Delete(j);
+	return n;
+}
+
+/*
+ * The root's clients go first where its children go if it dies: the
+ * oldest child, the successor.  Only the rest is rotated per client.
+ */
+static void
+dispatch__root_client_backup_list__successor_first(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l[3];
+	int		 ports[8], i, k, n, later_first = 0;
+	char		 id[2] = "A";
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		l[i] = fx_connect(fx);
+		id[0] = (char)('A' + i);
+		fx_sendf(fx, l[i], "{\"command\":\"AUTHENTICATE\","
+		    "\"secret\":\"%s\",\"id\":\"%s\",\"host\":\"h\","
+		    "\"port\":%d,\"load\":100}", fx->srv->cfg.secret, id,
+		    9000 + i);
+		fx_see(l[i], "AUTHENTICATE_SUCCESS");
+	}
+	for (k = 0; k < 4; k++) {
+		n = client_backup_ports(fx, ports, 8);
+		assert_int_equal(n, 3);
+		assert_int_equal(ports[0], 9000);
+		later_first += ports[1] == 9002;
+	}
+	/* The fallbacks after it still differ from client to client. */
+	assert_true(later_first > 0 && later_first < 4);
+	fx_free(fx);
+}
+
 static void
 dispatch__logout__closed_without_reply(void **state)
 {
@@ -950,6 +1114,15 @@ main(void)
 		cmocka_unit_test(dispatch__login_registered__success),
 		cmocka_unit_test(
 		    dispatch__login_with_less_loaded_server__redirect),
+		cmocka_unit_test(
+		    dispatch__authenticate_with_load__child_counted_at_it),
+		cmocka_unit_test(dispatch__resuming_login__not_redirected),
+		cmocka_unit_test(
+		    dispatch__login_while_a_server_reconnects__not_redirected),
+		cmocka_unit_test(
+		    dispatch__silent_neighbour__not_a_redirect_target),
+		cmocka_unit_test(
+		    dispatch__root_client_backup_list__successor_first),
 		cmocka_unit_test(dispatch__logout__closed_without_reply),
 		cmocka_unit_test(dispatch__client_hangs_up__count_drops),
 		cmocka_unit_test(
