@@ -21,6 +21,7 @@
 #include "msgbuild.h"
 #include "seen.h"
 #include "server.h"
+#include "siphash.h"
 #include "strmap.h"
 
 #define VV_MAX	1024
@@ -134,11 +135,61 @@ act_client_bytes(struct act *a, int with_seq, size_t *len)
 	return a->client_line;
 }
 
+/*
+ * What a resume tests of every logged activity, kept in a ring beside
+ * the log in the same order: a resume scans the whole log, and reading
+ * these 32 bytes each costs a fraction of visiting every activity.
+ */
+struct replay_rec {
+	uint64_t	 sender;	/* siphash of its sender, 0: none */
+	uint64_t	 seq;
+	uint64_t	 ts;
+	struct act	*a;
+};
+
+static uint64_t
+replay_sender_key(struct server *srv, const char *sender, size_t len)
+{
+	uint64_t	 h = siphash24(srv->session_key, sender, len);
+
+	return h != 0 ? h : 1;
+}
+
+static void
+replay_ring_push(struct server *srv, struct act *a)
+{
+	struct replay_rec	*r, *ring;
+	size_t			 cap, i, mask = srv->replay_ring_cap - 1;
+
+	if (srv->replay_count == srv->replay_ring_cap) {
+		cap = srv->replay_ring_cap ? srv->replay_ring_cap * 2 : 1024;
+		if ((ring = calloc(cap, sizeof *ring)) == NULL)
+			fatal("calloc");
+		for (i = 0; i < srv->replay_count; i++)
+			ring[i] = srv->replay_ring[(srv->replay_ring_head + i) &
+			    mask];
+		free(srv->replay_ring);
+		srv->replay_ring = ring;
+		srv->replay_ring_cap = cap;
+		srv->replay_ring_head = 0;
+		mask = cap - 1;
+	}
+	r = &srv->replay_ring[(srv->replay_ring_head + srv->replay_count) &
+	    mask];
+	r->sender = a->sender != NULL ?
+	    replay_sender_key(srv, a->sender, strlen(a->sender)) : 0;
+	r->seq = a->seq;
+	r->ts = a->ts;
+	r->a = a;
+}
+
 static void
 replay_evict_head(struct server *srv)
 {
 	struct act	*a = TAILQ_FIRST(&srv->replay);
 
+	srv->replay_ring_head = (srv->replay_ring_head + 1) &
+	    (srv->replay_ring_cap - 1);
 	TAILQ_REMOVE(&srv->replay, a, log_entry);
 	a->in_log = 0;
 	if (a->ts > srv->replay_complete_ms)
@@ -154,6 +205,7 @@ replay_append(struct server *srv, struct act *a)
 {
 	a->refs++;
 	a->in_log = 1;
+	replay_ring_push(srv, a);
 	TAILQ_INSERT_TAIL(&srv->replay, a, log_entry);
 	srv->replay_count++;
 	srv->replay_bytes += a->size;
@@ -314,44 +366,75 @@ int
 replay_resume(struct server *srv, struct peer *p, struct json_span seen,
     uint64_t since, int *partial)
 {
-	struct strmap		*m;
 	struct json_iter	 it;
 	struct json_span	 key, val;
 	enum json_type		 t;
-	struct act		*a, **v = NULL;
+	struct replay_rec	*r;
+	struct act		**v = NULL;
+	struct seen_slot {
+		uint64_t	 key;
+		uint64_t	 last;
+	}			*tab = NULL, *slot;
 	char			 sid[SERVER_NAME_MAX];
 	long long		 c;
-	uint64_t		*last;
-	size_t			 n = 0, cap = 0, i, len;
+	size_t			 n = 0, cap = 0, i, len, tcap = 16, nseen = 0;
+	uint64_t		 k, prev = 0;
+	const uint64_t		*last = NULL;
 	const char		*bytes;
-	int			 rc = 0, nseen = 0;
+	int			 rc = 0;
 
-	m = strmap_new();
+	/* The client's map, sender -> last activity_seq, by sender key. */
+	json_iter_object(&it, seen);
+	while (json_next_member(&it, &key, &val, &t))
+		nseen++;
+	if (nseen > (size_t)srv->cfg.dcfg.max_senders)
+		return -1;
+	while (tcap < 2 * nseen)
+		tcap *= 2;
+	if ((tab = calloc(tcap, sizeof *tab)) == NULL)
+		fatal("calloc");
 	json_iter_object(&it, seen);
 	while (json_next_member(&it, &key, &val, &t)) {
 		if (t != JSON_NUMBER || json_num_int(val, &c) != 0 || c < 0 ||
-		    json_str_decode(key, sid, sizeof sid, NULL) != 0 ||
-		    ++nseen > srv->cfg.dcfg.max_senders) {
+		    json_str_decode(key, sid, sizeof sid, &len) != 0) {
 			rc = -1;
 			goto out;
 		}
-		if ((last = malloc(sizeof *last)) == NULL)
-			fatal("malloc");
-		*last = (uint64_t)c;
-		free(strmap_put(m, sid, last));
+		k = replay_sender_key(srv, sid, len);
+		for (i = k & (tcap - 1); tab[i].key != 0 && tab[i].key != k;
+		    i = (i + 1) & (tcap - 1))
+			;
+		tab[i].key = k;
+		tab[i].last = (uint64_t)c;
 	}
-	TAILQ_FOREACH(a, &srv->replay, log_entry) {
-		if (!a->delivered || a->sender == NULL)
+	/*
+	 * The whole log is scanned: an activity the client lacks may have
+	 * been logged long ago (in a partition).  Consecutive entries are
+	 * mostly one sender's, so a run reuses its lookup.
+	 */
+	for (i = 0; i < srv->replay_count; i++) {
+		r = &srv->replay_ring[(srv->replay_ring_head + i) &
+		    (srv->replay_ring_cap - 1)];
+		if (r->sender == 0)
 			continue;
-		last = strmap_get(m, a->sender);
-		if (last != NULL ? a->seq <= *last : a->ts < since)
+		if (r->sender != prev) {
+			prev = r->sender;
+			for (slot = &tab[prev & (tcap - 1)]; slot->key != 0 &&
+			    slot->key != prev; slot = &tab[(size_t)(slot - tab +
+			    1) & (tcap - 1)])
+				;
+			last = slot->key != 0 ? &slot->last : NULL;
+		}
+		if (last != NULL ? r->seq <= *last : r->ts < since)
+			continue;
+		if (!r->a->delivered)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
 			if ((v = reallocarray(v, cap, sizeof *v)) == NULL)
 				fatal("reallocarray");
 		}
-		v[n++] = a;
+		v[n++] = r->a;
 	}
 	if (n > 0)
 		qsort(v, n, sizeof *v, act_cmp_sender_seq);
@@ -366,7 +449,7 @@ replay_resume(struct server *srv, struct peer *p, struct json_span seen,
 	    *partial ? " (the log no longer reaches back far enough)" : "");
 out:
 	free(v);
-	strmap_free_values(m);
+	free(tab);
 	return rc;
 }
 
@@ -375,6 +458,8 @@ delivery_free(struct server *srv)
 {
 	while (!TAILQ_EMPTY(&srv->replay))
 		replay_evict_head(srv);
+	free(srv->replay_ring);
+	srv->replay_ring = NULL;
 	order_free(srv);
 	report_free(srv);
 	strmap_free(srv->senders);

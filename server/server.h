@@ -195,6 +195,9 @@ struct server {
 	uint64_t		 since_ms;	/* SYNC: we may lack from here */
 
 	struct act_list		 replay;
+	struct replay_rec	*replay_ring;	/* the log's entries, compact */
+	size_t			 replay_ring_cap;	/* a power of two */
+	size_t			 replay_ring_head;
 	size_t			 replay_count;
 	size_t			 replay_bytes;
 	uint64_t		 replay_complete_ms;

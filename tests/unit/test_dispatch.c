@@ -706,6 +706,63 @@ dispatch__root_client_backup_list__successor_first(void **state)
 	fx_free(fx);
 }
 
+/*
+ * A resume gets, in order, exactly what its "seen" map lacks, after the
+ * log has grown past its first ring (1024) and dropped its oldest
+ * (--replay-max 1200 of 1500 sent): 1491..1500 of the sender it has
+ * seen up to 1490.  Nothing for a sender it has seen all of.
+ */
+static void
+dispatch__resume_after_log_wrapped__exactly_the_unseen_in_order(
+    void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+	struct fx_conn	*pub, *c;
+	cJSON		*j;
+	char		 session[128];
+	int		 i, want;
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.dcfg.replay_max = 1200;
+	fx = fx_new_cfg("srv", &cfg);
+	pub = fx_connect(fx);
+	fx_send(fx, pub, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
+	    "\"features\":[\"activity_seq\"]}");
+	j = fx_expect(pub, "LOGIN_SUCCESS");
+	snprintf(session, sizeof session, "%s", fx_str(j, "session"));
+	cJSON_Delete(j);
+	for (i = 1; i <= 1500; i++) {
+		fx_sendf(fx, pub, "{\"command\":\"ACTIVITY_MESSAGE\","
+		    "\"username\":\"anonymous\",\"activity_seq\":%d,"
+		    "\"activity\":{\"n\":%d}}", i, i);
+		fx_drain(pub);
+	}
+	assert_int_equal(fx->srv->replay_count, 1200);
+
+	c = fx_connect(fx);
+	fx_sendf(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
+	    "\"features\":[\"activity_seq\",\"resume\"],\"resume\":{"
+	    "\"session\":\"\",\"seen\":{\"%s\":1490},\"since\":0}}", session);
+	fx_see(c, "LOGIN_SUCCESS");
+	for (want = 1491; (j = fx_expect_skip_opt(c,
+	    "ACTIVITY_BROADCAST")) != NULL; want++) {
+		assert_int_equal(cJSON_GetObjectItem(j,
+		    "activity_seq")->valueint, want);
+		cJSON_Delete(j);
+	}
+	assert_int_equal(want, 1501);
+
+	c = fx_connect(fx);
+	fx_sendf(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
+	    "\"features\":[\"activity_seq\",\"resume\"],\"resume\":{"
+	    "\"session\":\"\",\"seen\":{\"%s\":1500},\"since\":0}}", session);
+	fx_see(c, "LOGIN_SUCCESS");
+	assert_null(fx_expect_skip_opt(c, "ACTIVITY_BROADCAST"));
+	fx_free(fx);
+}
+
 static void
 dispatch__logout__closed_without_reply(void **state)
 {
@@ -1123,6 +1180,8 @@ main(void)
 		    dispatch__silent_neighbour__not_a_redirect_target),
 		cmocka_unit_test(
 		    dispatch__root_client_backup_list__successor_first),
+		cmocka_unit_test(
+		    dispatch__resume_after_log_wrapped__exactly_the_unseen_in_order),
 		cmocka_unit_test(dispatch__logout__closed_without_reply),
 		cmocka_unit_test(dispatch__client_hangs_up__count_drops),
 		cmocka_unit_test(
