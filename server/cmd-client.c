@@ -243,6 +243,7 @@ cmd_login(struct peer *p, struct msg *m)
 		peer_send_jbuf(p, b);
 		/* Count the client there until its next announce says so. */
 		k->load++;
+		k->redirected = 1;
 		peer_close(p, "redirected to %s:%d (load %lld, ours %d)",
 		    log_safe(k->host), k->port, k->load - 1, srv->nclients);
 		return CMD_CLOSE;

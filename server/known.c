@@ -77,6 +77,7 @@ known_update(struct server *srv, const char *id, const char *host, int port,
 	k->load = load;
 	k->last_seen_ms = now_ms();
 	k->state = KNOWN_UP;
+	k->redirected = 0;
 	return k;
 }
 
@@ -114,7 +115,11 @@ known_link_silent(struct server *srv, const struct known_server *k)
 
 /*
  * A server to redirect a client to: the least loaded one that is up,
- * if its load is at least 2 below ours.
+ * if its load is at least 2 below ours.  One client at a time per
+ * server, until it announces its load again (within 100 ms of a
+ * change): servers that each see the others' loads of up to 100 ms ago
+ * otherwise pass simultaneous logins around (~200 REDIRECTs for 33
+ * logins on 9 servers).
  */
 struct known_server *
 known_least_loaded(struct server *srv, long long myload)
@@ -126,7 +131,8 @@ known_least_loaded(struct server *srv, long long myload)
 		struct known_server *k = &srv->known[i];
 
 		if (k->state != KNOWN_UP || k->reconnecting ||
-		    k->load > myload - 2 || known_link_silent(srv, k))
+		    k->redirected || k->load > myload - 2 ||
+		    known_link_silent(srv, k))
 			continue;
 		if (best == NULL || k->load < best->load)
 			best = k;

@@ -155,6 +155,8 @@ struct known_server {
 	enum known_state state;
 	uint64_t	 lost_wall_ms;	/* when it was last lost */
 	int		 reconnecting;	/* it said so in its announce */
+	int		 redirected;	/* we sent it a client since its
+					 * last announce */
 };
 
 #define PATH_DEPTH_MAX	64

@@ -587,6 +587,33 @@ dispatch__authenticate_with_load__child_counted_at_it(void **state)
 }
 
 /*
+ * One client at a time per target: until A announces again, its load
+ * as we know it may be stale, and simultaneous logins on every server
+ * would be passed around.  Its announce lets the next one go.
+ */
+static void
+dispatch__redirect__one_per_target_until_it_announces(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_link(fx, "A");
+	int		 i;
+
+	(void)state;
+	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
+	    "\"load\":100,\"hostname\":\"other\",\"port\":8001}");
+	for (i = 0; i < 4; i++)
+		fx_client(fx);
+	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
+	    "\"load\":0,\"hostname\":\"other\",\"port\":8001}");
+	assert_true(login_redirected(fx, ""));
+	assert_false(login_redirected(fx, ""));
+	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
+	    "\"load\":1,\"hostname\":\"other\",\"port\":8001}");
+	assert_true(login_redirected(fx, ""));
+	fx_free(fx);
+}
+
+/*
  * A client that resumes a session is failing over: it stays where it
  * logged in, however stale the loads look.  One that does not resume
  * is redirected as before.
@@ -1173,6 +1200,8 @@ main(void)
 		    dispatch__login_with_less_loaded_server__redirect),
 		cmocka_unit_test(
 		    dispatch__authenticate_with_load__child_counted_at_it),
+		cmocka_unit_test(
+		    dispatch__redirect__one_per_target_until_it_announces),
 		cmocka_unit_test(dispatch__resuming_login__not_redirected),
 		cmocka_unit_test(
 		    dispatch__login_while_a_server_reconnects__not_redirected),
