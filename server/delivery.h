@@ -18,10 +18,8 @@ struct report;
 
 /* One activity: its cluster-wide identity and the bytes that carry it. */
 struct act {
-	TAILQ_ENTRY(act)	 log_entry;
 	int			 refs;
 	size_t			 size;		/* bytes allocated */
-	int			 in_log;
 	int			 delivered;	/* released to our clients */
 	char			*mid;		/* "origin:oc" */
 	char			*origin;	/* server that took it in */
@@ -43,7 +41,6 @@ struct act {
 	char			*seq_line;	/* clients with activity_seq */
 	size_t			 seq_len;
 };
-TAILQ_HEAD(act_list, act);
 
 struct delivery_config {
 	int	 order_wait_ms;		/* --order-wait */

@@ -268,9 +268,10 @@ peer_free_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 /*
- * Condemn a peer: log why once, drop it from every table that points at
- * it, stop reading, and free it once its output has flushed (or after a
- * short linger if the other side does not read).
+ * Condemn a peer: log why once, take it off the role lists and stop
+ * reading.  The tables that point at it hear of it from the loop
+ * (peer_closed), and it is freed once its output has flushed (or after
+ * a short linger if the other side does not read).
  */
 void
 peer_close(struct peer *p, const char *fmt, ...)

@@ -29,7 +29,6 @@
 void
 delivery_init(struct server *srv)
 {
-	TAILQ_INIT(&srv->replay);
 	srv->senders = strmap_new();
 	TAILQ_INIT(&srv->sender_lru);
 	TAILQ_INIT(&srv->senders_holding);
@@ -136,9 +135,10 @@ act_client_bytes(struct act *a, int with_seq, size_t *len)
 }
 
 /*
- * What a resume tests of every logged activity, kept in a ring beside
- * the log in the same order: a resume scans the whole log, and reading
- * these 32 bytes each costs a fraction of visiting every activity.
+ * The replay log is a ring of these, oldest first.  Beside each activity
+ * it keeps what a resume tests of it: a resume scans the whole log, and
+ * reading these 32 bytes each costs a fraction of visiting every
+ * activity.
  */
 struct replay_rec {
 	uint64_t	 sender;	/* siphash of its sender, 0: none */
@@ -155,27 +155,32 @@ replay_sender_key(struct server *srv, const char *sender, size_t len)
 	return h != 0 ? h : 1;
 }
 
+/* The i-th oldest entry of the log (i == replay_count: the next free). */
+static struct replay_rec *
+replay_at(struct server *srv, size_t i)
+{
+	return &srv->replay_ring[(srv->replay_ring_head + i) &
+	    (srv->replay_ring_cap - 1)];
+}
+
 static void
 replay_ring_push(struct server *srv, struct act *a)
 {
 	struct replay_rec	*r, *ring;
-	size_t			 cap, i, mask = srv->replay_ring_cap - 1;
+	size_t			 cap, i;
 
 	if (srv->replay_count == srv->replay_ring_cap) {
 		cap = srv->replay_ring_cap ? srv->replay_ring_cap * 2 : 1024;
 		if ((ring = calloc(cap, sizeof *ring)) == NULL)
 			fatal("calloc");
 		for (i = 0; i < srv->replay_count; i++)
-			ring[i] = srv->replay_ring[(srv->replay_ring_head + i) &
-			    mask];
+			ring[i] = *replay_at(srv, i);
 		free(srv->replay_ring);
 		srv->replay_ring = ring;
 		srv->replay_ring_cap = cap;
 		srv->replay_ring_head = 0;
-		mask = cap - 1;
 	}
-	r = &srv->replay_ring[(srv->replay_ring_head + srv->replay_count) &
-	    mask];
+	r = replay_at(srv, srv->replay_count);
 	r->sender = a->sender != NULL ?
 	    replay_sender_key(srv, a->sender, strlen(a->sender)) : 0;
 	r->seq = a->seq;
@@ -186,12 +191,10 @@ replay_ring_push(struct server *srv, struct act *a)
 static void
 replay_evict_head(struct server *srv)
 {
-	struct act	*a = TAILQ_FIRST(&srv->replay);
+	struct act	*a = replay_at(srv, 0)->a;
 
 	srv->replay_ring_head = (srv->replay_ring_head + 1) &
 	    (srv->replay_ring_cap - 1);
-	TAILQ_REMOVE(&srv->replay, a, log_entry);
-	a->in_log = 0;
 	if (a->ts > srv->replay_complete_ms)
 		srv->replay_complete_ms = a->ts;
 	srv->replay_count--;
@@ -204,9 +207,7 @@ void
 replay_append(struct server *srv, struct act *a)
 {
 	a->refs++;
-	a->in_log = 1;
 	replay_ring_push(srv, a);
-	TAILQ_INSERT_TAIL(&srv->replay, a, log_entry);
 	srv->replay_count++;
 	srv->replay_bytes += a->size;
 	while (srv->replay_count > srv->cfg.dcfg.replay_max ||
@@ -218,11 +219,10 @@ replay_append(struct server *srv, struct act *a)
 void
 replay_cron(struct server *srv)
 {
-	struct act	*a;
 	uint64_t	 now = wall_ms();
 
-	while ((a = TAILQ_FIRST(&srv->replay)) != NULL &&
-	    a->ts + (uint64_t)srv->cfg.dcfg.replay_window_ms < now)
+	while (srv->replay_count > 0 && replay_at(srv, 0)->ts +
+	    (uint64_t)srv->cfg.dcfg.replay_window_ms < now)
 		replay_evict_head(srv);
 }
 
@@ -303,6 +303,7 @@ replay_on_sync(struct server *srv, struct peer *from, struct json_span vv,
 {
 	struct vv_entry	*e;
 	struct act	*a;
+	size_t		 k;
 	int		 n, i, known, sent = 0;
 
 	if ((e = calloc(VV_MAX, sizeof *e)) == NULL)
@@ -311,7 +312,8 @@ replay_on_sync(struct server *srv, struct peer *from, struct json_span vv,
 		free(e);
 		return -1;
 	}
-	TAILQ_FOREACH(a, &srv->replay, log_entry) {
+	for (k = 0; k < srv->replay_count; k++) {
+		a = replay_at(srv, k)->a;
 		if (from->remote_id != NULL &&
 		    strcmp(a->origin, from->remote_id) == 0)
 			continue;
@@ -413,8 +415,7 @@ replay_resume(struct server *srv, struct peer *p, struct json_span seen,
 	 * mostly one sender's, so a run reuses its lookup.
 	 */
 	for (i = 0; i < srv->replay_count; i++) {
-		r = &srv->replay_ring[(srv->replay_ring_head + i) &
-		    (srv->replay_ring_cap - 1)];
+		r = replay_at(srv, i);
 		if (r->sender == 0)
 			continue;
 		if (r->sender != prev) {
@@ -456,7 +457,7 @@ out:
 void
 delivery_free(struct server *srv)
 {
-	while (!TAILQ_EMPTY(&srv->replay))
+	while (srv->replay_count > 0)
 		replay_evict_head(srv);
 	free(srv->replay_ring);
 	srv->replay_ring = NULL;

@@ -196,8 +196,7 @@ struct server {
 	uint64_t		 next_act;
 	uint64_t		 since_ms;	/* SYNC: we may lack from here */
 
-	struct act_list		 replay;
-	struct replay_rec	*replay_ring;	/* the log's entries, compact */
+	struct replay_rec	*replay_ring;	/* the replay log, oldest first */
 	size_t			 replay_ring_cap;	/* a power of two */
 	size_t			 replay_ring_head;
 	size_t			 replay_count;
