@@ -548,7 +548,7 @@ parse_args(int argc, char **argv)
 	int	 c, i, set_pubs = 0, set_msgs = 0, set_window = 0, set_rate = 0;
 	int	 set_dur = 0, set_pubsrv = 0, set_feat = 0, set_ann = 0;
 	int	 set_kidx = 0, set_idlet = 0, set_hb = 0, set_dead = 0;
-	int	 set_runs = 0;
+	int	 set_runs = 0, paced;
 	size_t	 k;
 
 	memset(&opts, 0, sizeof opts);
@@ -792,16 +792,14 @@ parse_args(int argc, char **argv)
 		opts.server_bin = default_server_bin(argv[0]);
 
 	/* Per-workload defaults for what the user did not set. */
+	paced = opts.workload == WL_STEADY || opts.workload == WL_FAILOVER ||
+	    opts.workload == WL_REPORT || opts.workload == WL_ORDERING;
 	switch (opts.workload) {
 	case WL_STEADY:
 		if (!set_rate)
 			opts.rate = 10000;
-		if (!set_window)
-			opts.window = 0;
 		if (!set_dur)
 			opts.duration_s = 5;
-		if (!set_msgs)
-			opts.msgs = (uint64_t)(opts.rate * opts.duration_s);
 		break;
 	case WL_FAILOVER:
 		/* "with default settings": the server's announce interval */
@@ -819,12 +817,8 @@ parse_args(int argc, char **argv)
 			opts.pubs = 1;
 		if (!set_rate)
 			opts.rate = 2000;
-		if (!set_window)
-			opts.window = 0;
 		if (!set_dur)
 			opts.duration_s = 8;
-		if (!set_msgs)
-			opts.msgs = (uint64_t)(opts.rate * opts.duration_s);
 		if (!set_pubsrv)
 			opts.pub_server = 0;
 		if (!set_feat)
@@ -838,12 +832,8 @@ parse_args(int argc, char **argv)
 			opts.pubs = 1;
 		if (!set_rate)
 			opts.rate = 2000;
-		if (!set_window)
-			opts.window = 0;
 		if (!set_dur)
 			opts.duration_s = 5;
-		if (!set_msgs)
-			opts.msgs = (uint64_t)(opts.rate * opts.duration_s);
 		if (!set_feat)
 			opts.features = "activity_seq,sending_report";
 		break;
@@ -852,25 +842,22 @@ parse_args(int argc, char **argv)
 			opts.announce_ms = 0;
 		if (!set_rate)
 			opts.rate = 10000;
-		if (!set_window)
-			opts.window = 0;
 		if (!set_dur)
 			opts.duration_s = 3;
-		if (!set_msgs)
-			opts.msgs = (uint64_t)(opts.rate * opts.duration_s);
 		if (!set_feat)
 			opts.features = "activity_seq";
 		if (!set_runs)
 			opts.runs = 10;
 		break;
 	default:
-		if (set_dur && opts.rate > 0 && !set_msgs)
-			opts.msgs = (uint64_t)(opts.rate * opts.duration_s);
 		break;
 	}
-	if ((opts.workload == WL_STEADY || opts.workload == WL_FAILOVER ||
-	    opts.workload == WL_REPORT || opts.workload == WL_ORDERING) &&
-	    opts.rate <= 0) {
+	/* Paced workloads send rate x duration with no window by default. */
+	if (paced && !set_window)
+		opts.window = 0;
+	if ((paced || set_dur) && opts.rate > 0 && !set_msgs)
+		opts.msgs = (uint64_t)(opts.rate * opts.duration_s);
+	if (paced && opts.rate <= 0) {
 		fprintf(stderr, "activity-bench: %s needs --rate > 0\n",
 		    opts.workload_name);
 		exit(2);

@@ -513,6 +513,14 @@ dispatch__login_registered__success(void **state)
 	fx_free(fx);
 }
 
+/* Server A (other:8001) announces this load on link l. */
+static void
+announce_a(struct fx *fx, struct fx_conn *l, int load)
+{
+	fx_sendf(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
+	    "\"load\":%d,\"hostname\":\"other\",\"port\":8001}", load);
+}
+
 static void
 dispatch__login_with_less_loaded_server__redirect(void **state)
 {
@@ -522,8 +530,7 @@ dispatch__login_with_less_loaded_server__redirect(void **state)
 	cJSON		*j;
 
 	(void)state;
-	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
-	    "\"load\":0,\"hostname\":\"other\",\"port\":8001}");
+	announce_a(fx, l, 0);
 	/* Our load 1, theirs 0: not 2 below, stay. */
 	c1 = fx_client(fx);
 	/* Our load 2, theirs 0: go there. */
@@ -599,16 +606,13 @@ dispatch__redirect__one_per_target_until_it_announces(void **state)
 	int		 i;
 
 	(void)state;
-	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
-	    "\"load\":100,\"hostname\":\"other\",\"port\":8001}");
+	announce_a(fx, l, 100);
 	for (i = 0; i < 4; i++)
 		fx_client(fx);
-	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
-	    "\"load\":0,\"hostname\":\"other\",\"port\":8001}");
+	announce_a(fx, l, 0);
 	assert_true(login_redirected(fx, ""));
 	assert_false(login_redirected(fx, ""));
-	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
-	    "\"load\":1,\"hostname\":\"other\",\"port\":8001}");
+	announce_a(fx, l, 1);
 	assert_true(login_redirected(fx, ""));
 	fx_free(fx);
 }
@@ -625,8 +629,7 @@ dispatch__resuming_login__not_redirected(void **state)
 	struct fx_conn	*l = fx_link(fx, "A");
 
 	(void)state;
-	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
-	    "\"load\":0,\"hostname\":\"other\",\"port\":8001}");
+	announce_a(fx, l, 0);
 	fx_client(fx);
 	assert_false(login_redirected(fx, ",\"features\":[\"resume\"],"
 	    "\"resume\":{\"session\":\"\",\"seen\":{},\"since\":0}"));
@@ -642,8 +645,7 @@ dispatch__login_while_a_server_reconnects__not_redirected(void **state)
 	struct fx_conn	*l = fx_link(fx, "A");
 
 	(void)state;
-	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
-	    "\"load\":0,\"hostname\":\"other\",\"port\":8001}");
+	announce_a(fx, l, 0);
 	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"B\","
 	    "\"load\":0,\"hostname\":\"far\",\"port\":8002,"
 	    "\"status\":\"reconnecting\",\"mid\":\"B:1\"}");
@@ -669,8 +671,7 @@ dispatch__silent_neighbour__not_a_redirect_target(void **state)
 	struct fx_conn	*l = fx_link(fx, "A");
 
 	(void)state;
-	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
-	    "\"load\":0,\"hostname\":\"other\",\"port\":8001}");
+	announce_a(fx, l, 0);
 	fx_client(fx);
 	fx_advance(fx, (uint64_t)fx->srv->cfg.heartbeat_ms * 3 / 2 + 10);
 	assert_true(fx_open(fx, l));
