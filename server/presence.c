@@ -16,30 +16,45 @@
 #include "log.h"
 #include "msgbuild.h"
 #include "registry.h"
+#include "seen.h"
 #include "server.h"
 #include "strmap.h"
 
 #define PRESENCE_MARGIN_MS	250
 
 struct presence {
-	char		 server[SERVER_NAME_MAX];	/* "" when logged out */
+	char		 server[SERVER_NAME_MAX];	/* last logged in at */
 	uint64_t	 time;
+	int		 logged_in;	/* 0: it logged out there since */
 };
 
+/*
+ * A login (server non-empty) says where the user is now; the newest
+ * wins.  A logout (server "") says the user left `from`: it concerns
+ * only a record that points there, so logging out of one server does
+ * not hide a session the user holds, or has since opened, at another,
+ * whatever the order in which the two announcements arrive.
+ */
 static void
 presence_set(struct server *srv, const char *username, const char *server,
-    uint64_t time)
+    const char *from, uint64_t time)
 {
 	struct presence	*pr;
+	int		 logout = server[0] == '\0';
 
 	if ((pr = strmap_get(srv->presence, username)) == NULL) {
 		if ((pr = calloc(1, sizeof *pr)) == NULL)
 			fatal("calloc");
 		strmap_put(srv->presence, username, pr);
-	} else if (time < pr->time)
+	} else if (logout) {
+		if (strcmp(pr->server, from) != 0 || time < pr->time)
+			return;	/* about another server, or older news */
+	} else if (time < pr->time &&
+	    (pr->logged_in || strcmp(pr->server, server) == 0))
 		return;		/* older news */
-	snprintf(pr->server, sizeof pr->server, "%s", server);
+	snprintf(pr->server, sizeof pr->server, "%s", logout ? from : server);
 	pr->time = time;
+	pr->logged_in = !logout;
 }
 
 /* Tell the tree where username is now ("" after a logout). */
@@ -49,7 +64,7 @@ presence_announce(struct server *srv, const char *username, const char *server)
 	struct jbuf	*b = &srv->out;
 	uint64_t	 now = wall_ms();
 
-	presence_set(srv, username, server, now);
+	presence_set(srv, username, server, srv->id, now);
 	jbuf_reset(b);
 	msgb_begin(b, CMD_USER_PRESENCE);
 	msgb_str(b, F_USERNAME, username);
@@ -74,7 +89,7 @@ presence_login(struct server *srv, struct peer *p)
 	int				 partial = 0;
 
 	pr = strmap_get(srv->presence, p->username);
-	if (pr != NULL && pr->server[0] != '\0' &&
+	if (pr != NULL && pr->logged_in &&
 	    strcmp(pr->server, srv->id) != 0 &&
 	    (k = known_find(srv, pr->server)) != NULL &&
 	    k->state != KNOWN_UP && k->lost_wall_ms != 0) {
@@ -97,6 +112,8 @@ cmd_user_presence(struct peer *p, struct msg *m)
 	struct server	*srv = p->srv;
 	struct jbuf	*b = &srv->out;
 	long long	 time;
+	char		 from[SERVER_NAME_MAX];
+	uint64_t	 oc;
 
 	if (msg_int(m, F_TIME, &time) != 0 || time < 0) {
 		peer_reply_close(p, CMD_INVALID_MESSAGE,
@@ -106,8 +123,12 @@ cmd_user_presence(struct peer *p, struct msg *m)
 	if (!tree_seen(srv, m))
 		return CMD_OK;
 	/* Only registered names: a peer cannot make this table grow. */
+	/* Its mid names the announcing server: for a logout, the one left. */
+	if (m->str[F_MID] == NULL ||
+	    seen_parse_mid(m->str[F_MID], from, sizeof from, &oc) != 0)
+		from[0] = '\0';
 	if (registry_find(srv->reg, m->str[F_USERNAME]) != NULL)
-		presence_set(srv, m->str[F_USERNAME], m->str[F_ID],
+		presence_set(srv, m->str[F_USERNAME], m->str[F_ID], from,
 		    (uint64_t)time);
 	jbuf_reset(b);
 	jbuf_add(b, m->line, m->len);

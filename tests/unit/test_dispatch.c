@@ -791,6 +791,46 @@ dispatch__resume_after_log_wrapped__exactly_the_unseen_in_order(
 	fx_free(fx);
 }
 
+/*
+ * bob logs in at R; a logout of an older session of his at C2 is
+ * announced after that.  The logout concerns C2 only: when R is lost
+ * and bob, a base-protocol client, logs in here, he is given what was
+ * sent since (before, the newer logout hid R and he got nothing).
+ */
+static void
+dispatch__logout_elsewhere__presence_at_r_kept_and_replayed(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*r = fx_link(fx, "R"), *pub, *bob;
+	cJSON		*j;
+	uint64_t	 now = wall_ms();
+
+	(void)state;
+	registry_put(fx->srv->reg, "bob", "pw", 1, "x");
+	fx_sendf(fx, r, "{\"command\":\"USER_PRESENCE\",\"username\":\"bob\","
+	    "\"id\":\"R\",\"time\":%llu,\"mid\":\"R:1\"}",
+	    (unsigned long long)now - 1000);
+	fx_sendf(fx, r, "{\"command\":\"USER_PRESENCE\",\"username\":\"bob\","
+	    "\"id\":\"\",\"time\":%llu,\"mid\":\"C2:1\"}",
+	    (unsigned long long)now - 500);
+	fx_hangup(fx, r);
+	assert_false(fx_open(fx, r));
+	pub = fx_client(fx);
+	fx_send(fx, pub, "{\"command\":\"ACTIVITY_MESSAGE\","
+	    "\"username\":\"anonymous\",\"activity\":{\"n\":1}}");
+	fx_drain(pub);
+
+	bob = fx_connect(fx);
+	fx_send(fx, bob, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+	    "\"secret\":\"pw\"}");
+	fx_see(bob, "LOGIN_SUCCESS");
+	j = fx_expect_skip(bob, "ACTIVITY_BROADCAST");
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j,
+	    "activity"), "n")->valueint, 1);
+	cJSON_Delete(j);
+	fx_free(fx);
+}
+
 static void
 dispatch__logout__closed_without_reply(void **state)
 {
@@ -1212,6 +1252,8 @@ main(void)
 		    dispatch__root_client_backup_list__successor_first),
 		cmocka_unit_test(
 		    dispatch__resume_after_log_wrapped__exactly_the_unseen_in_order),
+		cmocka_unit_test(
+		    dispatch__logout_elsewhere__presence_at_r_kept_and_replayed),
 		cmocka_unit_test(dispatch__logout__closed_without_reply),
 		cmocka_unit_test(dispatch__client_hangs_up__count_drops),
 		cmocka_unit_test(
