@@ -4,6 +4,8 @@
 #   make            build bin/activity-server, bin/activity-tui, bin/activity-bench
 #   make test       unit, integration, TUI and man page tests
 #   make check-asan the same under AddressSanitizer + UBSan
+#   make test-stress every suite STRESS_RUNS times beside a CPU hog
+#   make mutants    the mutation catalogue against the suites (slow)
 #   make demo       a local 3-server cluster with activity-tui on it
 #   make bench      the standard benchmark set
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each
@@ -77,7 +79,7 @@ INTEG_BINS  = $(INTEG_SRC:tests/integration/%.c=$(B)/tests/%)
 HARNESS_OBJ = $(B)/tests/integration/harness.o $(B)/tests/integration/relay.o $(B)/tests/integration/fclient.o
 
 .PHONY: all test unit integration tui-test chaos check-man check-asan \
-	check-valgrind demo bench \
+	check-valgrind test-stress mutants demo bench \
 	fuzz install uninstall clean deps lint help
 
 all: $(PROGS)
@@ -144,8 +146,16 @@ integration: all $(INTEG_BINS)
 tui-test: all
 	@ACTIVITY_BIN=$(CURDIR)/$(BIN) tests/tui/run.sh
 
-check-man:
-	@tests/check-man.sh
+check-man: all
+	@BIN=$(BIN) tests/check-man.sh
+
+# Every suite STRESS_RUNS times over with one core kept busy: a test
+# that fails under load is a failing test.
+STRESS_RUNS ?= 20
+test-stress: all $(UNIT_BINS) $(INTEG_BINS) $(CHAOS_BIN)
+	@ACTIVITY_BIN=$(CURDIR)/$(BIN) tests/run-tests.sh \
+	    --repeat $(STRESS_RUNS) --hog stress $(UNIT_BINS) $(INTEG_BINS) \
+	    tests/tui/run.sh $(CHAOS_BIN)
 
 check-asan:
 	$(MAKE) B=build-asan BIN=bin-asan OPT="-O1 -g -fno-omit-frame-pointer" \

@@ -10,10 +10,17 @@ for m in man/*.[1-9]; do
 		fail=$((fail + 1))
 	fi
 done
+bin=${BIN:-bin}
 for prog in activity-server activity-tui; do
 	page=man/$prog.1
-	[ -x "bin/$prog" ] && [ -f "$page" ] || continue
-	for opt in $("bin/$prog" --help 2>&1 | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+	# A missing program is a failure, not a pass: build first (make
+	# check-man does).
+	if [ ! -x "$bin/$prog" ] || [ ! -f "$page" ]; then
+		echo "$bin/$prog or $page is missing: cannot check --help"
+		fail=$((fail + 1))
+		continue
+	fi
+	for opt in $("$bin/$prog" --help 2>&1 | grep -o -- '--[a-z][a-z-]*' | sort -u); do
 		name=${opt#--}
 		if ! grep -q -- "$name" "$page"; then
 			echo "$page: option $opt from --help is not documented"
