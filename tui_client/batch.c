@@ -207,7 +207,7 @@ batch_tick(struct tui *t)
 
 	if (b == NULL || b->done)
 		return;
-	if (!conn_online(t->conn) && t->model.state != LINK_LOGGED_OUT) {
+	if (!conn_online(t->conn) && conn_state(t->conn) != LINK_LOGGED_OUT) {
 		if (b->offline_since == 0)
 			b->offline_since = now;
 		else if (t->opt.give_up_ms > 0 &&

@@ -35,11 +35,6 @@
 #include "msg.h"
 #include "msgbuild.h"
 
-enum conn_ret {
-	CONN_OK,
-	CONN_STOP,		/* the link is gone: read no further */
-};
-
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
@@ -51,15 +46,69 @@ static void	conn_tick_cb(evutil_socket_t, short, void *);
 static void	conn_reap_cb(evutil_socket_t, short, void *);
 static struct bufferevent *conn_dial_socket(struct conn *,
 		    const struct fo_target *, int *);
-static void	conn_dial(struct conn *, const struct fo_target *);
-static void	conn_lost(struct conn *, const char *);
 
-/* Tell the owner. */
+/*
+ * Copy the link's state into the model, for the status and failover
+ * panes.  The model only shows it: every decision reads the conn.
+ */
 static void
+conn_show(struct conn *c)
+{
+	struct model	*m = c->m;
+	int		 online = c->state == LINK_ONLINE;
+
+	model_set_state(m, c->state);
+	strlcpy(m->host, c->home.host, sizeof m->host);
+	m->port = c->home.port;
+	strlcpy(m->user, c->user, sizeof m->user);
+	strlcpy(m->session, online ? c->session : "", sizeof m->session);
+	if (!online) {
+		m->rtt_ms = -1;
+		m->server_id[0] = '\0';
+		m->resume[0] = '\0';
+	}
+	m->features = c->features;
+	m->features_known = online;
+	m->out_of_service = c->out_of_service;
+	m->down_since = c->down_since;
+	m->last_outage_ms = c->last_outage_ms;
+	m->failovers = c->failovers;
+	strlcpy(m->last_error, c->last_error, sizeof m->last_error);
+	if (c->state == LINK_WAITING) {
+		strlcpy(m->trying_host, c->next.host, sizeof m->trying_host);
+		m->trying_port = c->next.port;
+	} else {
+		strlcpy(m->trying_host, c->home.host, sizeof m->trying_host);
+		m->trying_port = c->home.port;
+	}
+	m->attempt = c->out_of_service ? c->fo.attempt : 0;
+	m->backoff_ms = c->out_of_service ? c->backoff_ms : 0;
+	m->retry_at = c->out_of_service ? c->retry_at : 0;
+	m->dirty |= MODEL_D_STATUS | MODEL_D_FAILOVER | MODEL_D_INPUT;
+}
+
+/* Tell the owner, after showing the link as it now is. */
+void
 conn_emit(struct conn *c, enum conn_event ev)
 {
+	conn_show(c);
 	if (c->event_cb != NULL)
 		c->event_cb(c, ev, c->arg);
+}
+
+/* Move the link to state st. */
+void
+conn_set_state(struct conn *c, enum link_state st)
+{
+	c->state = st;
+	conn_show(c);
+}
+
+/* The link's state. */
+enum link_state
+conn_state(const struct conn *c)
+{
+	return c->state;
 }
 
 /* A new link with no server yet. */
@@ -77,7 +126,6 @@ conn_new(struct event_base *base, struct model *m)
 	dedup_init(&c->seen);
 	c->anonymous = 1;
 	strlcpy(c->user, "anonymous", sizeof c->user);
-	strlcpy(m->user, c->user, sizeof m->user);
 	c->next_seq = 1;
 	c->attempt_ms = CONN_ATTEMPT_MS;
 	c->ping_ms = CONN_PING_MS;
@@ -107,10 +155,7 @@ conn_free(struct conn *c)
 		bufferevent_free(c->bev);
 	for (i = 0; i < c->nretiring; i++)
 		bufferevent_free(c->retiring[i].bev);
-	for (i = 0; i < c->nqueue; i++)
-		free(c->queue[i].act);
-	for (i = 0; i < c->nunacked; i++)
-		free(c->unacked[i].act);
+	conn_queue_free(c);
 	event_free(c->retry_ev);
 	event_free(c->attempt_ev);
 	event_free(c->tick_ev);
@@ -159,17 +204,16 @@ conn_set_user(struct conn *c, const char *user, const char *secret, int reg)
 		} else
 			strlcpy(c->secret, secret, sizeof c->secret);
 	}
-	strlcpy(c->m->user, c->user, sizeof c->m->user);
 	c->session[0] = '\0';
 	c->next_seq = 1;
-	c->m->dirty |= MODEL_D_STATUS;
+	conn_show(c);
 }
 
 /* Is the session logged in? */
 int
 conn_online(const struct conn *c)
 {
-	return c->m->state == LINK_ONLINE && c->bev != NULL;
+	return c->state == LINK_ONLINE && c->bev != NULL;
 }
 
 /* Is anything still being written out (a LOGOUT on its way)? */
@@ -199,7 +243,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 }
 
 /* Queue bytes on the live link; a link that cannot keep up is dropped. */
-static int
+int
 conn_write(struct conn *c, const char *p, size_t len)
 {
 	struct evbuffer	*out;
@@ -216,7 +260,7 @@ conn_write(struct conn *c, const char *p, size_t len)
 }
 
 /* Queue a built message on the live link and free the buffer. */
-static int
+int
 conn_write_jbuf(struct conn *c, struct jbuf *b)
 {
 	int	 rc;
@@ -304,7 +348,7 @@ conn_reap_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The LOGIN (or REGISTER) line, asking for every feature we know. */
-static void
+void
 conn_build_hello(struct conn *c, struct jbuf *b, enum msg_cmd cmd)
 {
 	int	 i, first = 1;
@@ -368,10 +412,10 @@ conn_connected(struct conn *c)
 	c->last_rx = now_ms();
 	if (c->need_register) {
 		conn_build_hello(c, &b, CMD_REGISTER);
-		model_set_state(c->m, LINK_REGISTERING);
+		conn_set_state(c, LINK_REGISTERING);
 	} else {
 		conn_build_hello(c, &b, CMD_LOGIN);
-		model_set_state(c->m, LINK_LOGGING_IN);
+		conn_set_state(c, LINK_LOGGING_IN);
 	}
 	conn_write_jbuf(c, &b);
 	conn_emit(c, CONN_EV_CHANGED);
@@ -410,7 +454,7 @@ conn_dial_socket(struct conn *c, const struct fo_target *t, int *connected)
 		if (c->dns == NULL)
 			c->dns = evdns_base_new(c->base,
 			    EVDNS_BASE_INITIALIZE_NAMESERVERS);
-		model_set_state(c->m, LINK_RESOLVING);
+		conn_set_state(c, LINK_RESOLVING);
 		if (bufferevent_socket_connect_hostname(bev, c->dns,
 		    AF_UNSPEC, host, t->port) != 0) {
 			bufferevent_free(bev);
@@ -427,7 +471,7 @@ conn_dial_socket(struct conn *c, const struct fo_target *t, int *connected)
 }
 
 /* Start an attempt on t, dropping whatever link there was. */
-static void
+void
 conn_dial(struct conn *c, const struct fo_target *t)
 {
 	struct timeval	 tv;
@@ -436,15 +480,7 @@ conn_dial(struct conn *c, const struct fo_target *t)
 	conn_retire(c);
 	evtimer_del(c->retry_ev);
 	c->home = *t;
-	strlcpy(c->m->trying_host, t->host, sizeof c->m->trying_host);
-	c->m->trying_port = t->port;
-	strlcpy(c->m->host, t->host, sizeof c->m->host);
-	c->m->port = t->port;
-	c->m->server_id[0] = '\0';
-	c->m->features_known = 0;
-	c->m->rtt_ms = -1;
-	c->m->dirty |= MODEL_D_STATUS | MODEL_D_FAILOVER;
-	model_set_state(c->m, LINK_CONNECTING);
+	conn_set_state(c, LINK_CONNECTING);
 	frame_init(&c->fr, CONN_LINE_MAX);
 	c->online_pending = 0;
 	c->attempt_start = now_ms();
@@ -489,11 +525,9 @@ conn_open(struct conn *c, const char *host, int port)
 	c->stopping = 0;
 	c->redirects = 0;
 	failover_end(&c->fo);
-	c->m->out_of_service = 0;
-	c->m->attempt = 0;
-	c->m->backoff_ms = 0;
-	c->m->retry_at = 0;
-	c->m->dirty |= MODEL_D_FAILOVER;
+	c->out_of_service = 0;
+	c->backoff_ms = 0;
+	c->retry_at = 0;
 	conn_dial(c, &t);
 }
 
@@ -515,25 +549,24 @@ conn_logout(struct conn *c)
 	evtimer_del(c->tick_ev);
 	failover_end(&c->fo);
 	model_reports_lost(c->m);
-	c->m->out_of_service = 0;
-	c->m->dirty |= MODEL_D_FAILOVER;
-	model_set_state(c->m, LINK_LOGGED_OUT);
+	c->out_of_service = 0;
+	conn_set_state(c, LINK_LOGGED_OUT);
 	conn_emit(c, CONN_EV_CLOSED);
 }
 
 /* The server refused us: stay down, say why. */
-static void
+void
 conn_refused(struct conn *c, const char *why)
 {
-	strlcpy(c->m->last_error, why, sizeof c->m->last_error);
+	strlcpy(c->last_error, why, sizeof c->last_error);
 	c->stopping = 1;
 	conn_retire(c);
 	evtimer_del(c->retry_ev);
 	evtimer_del(c->tick_ev);
 	failover_end(&c->fo);
-	c->m->out_of_service = 0;
+	c->out_of_service = 0;
 	model_reports_lost(c->m);
-	model_set_state(c->m, LINK_FAILED);
+	conn_set_state(c, LINK_FAILED);
 	conn_emit(c, CONN_EV_FAILED);
 }
 
@@ -541,21 +574,21 @@ conn_refused(struct conn *c, const char *why)
  * The link is gone (or an attempt failed).  Unless we closed it on
  * purpose, continue the failover: pick the next server and when.
  */
-static void
+void
 conn_lost(struct conn *c, const char *why)
 {
 	struct timeval	 tv;
 	unsigned	 delay;
-	int		 was_online = c->m->state == LINK_ONLINE;
+	int		 was_online = c->state == LINK_ONLINE;
 
 	conn_retire(c);
 	evtimer_del(c->tick_ev);
 	c->online_pending = 0;
-	if (c->stopping || c->m->state == LINK_FAILED ||
-	    c->m->state == LINK_LOGGED_OUT)
+	if (c->stopping || c->state == LINK_FAILED ||
+	    c->state == LINK_LOGGED_OUT)
 		return;
 	model_reports_lost(c->m);
-	snprintf(c->m->last_error, sizeof c->m->last_error, "%s:%d: %s",
+	snprintf(c->last_error, sizeof c->last_error, "%s:%d: %s",
 	    c->home.host, c->home.port, why);
 	if (was_online)
 		model_error(c->m, "lost %s:%d: %s", c->home.host,
@@ -563,25 +596,21 @@ conn_lost(struct conn *c, const char *why)
 	else
 		model_error(c->m, "%s:%d: %s", c->home.host, c->home.port,
 		    why);
-	if (!c->m->out_of_service) {
-		c->m->out_of_service = 1;
-		c->m->down_since = now_ms();
-		c->m->failovers++;
+	if (!c->out_of_service) {
+		c->out_of_service = 1;
+		c->down_since = now_ms();
+		c->failovers++;
 	}
 	failover_begin(&c->fo, &c->home);
 	delay = failover_next(&c->fo, arc4random(), &c->next);
 	if (c->next.port == 0) {
 		model_error(c->m, "no server left to try");
-		model_set_state(c->m, LINK_IDLE);
+		conn_set_state(c, LINK_IDLE);
 		return;
 	}
-	c->m->attempt = c->fo.attempt;
-	c->m->backoff_ms = delay;
-	c->m->retry_at = now_ms() + delay;
-	strlcpy(c->m->trying_host, c->next.host, sizeof c->m->trying_host);
-	c->m->trying_port = c->next.port;
-	c->m->dirty |= MODEL_D_FAILOVER | MODEL_D_STATUS;
-	model_set_state(c->m, LINK_WAITING);
+	c->backoff_ms = delay;
+	c->retry_at = now_ms() + delay;
+	conn_set_state(c, LINK_WAITING);
 	tv.tv_sec = delay / 1000;
 	tv.tv_usec = (delay % 1000) * 1000;
 	evtimer_add(c->retry_ev, &tv);
@@ -614,7 +643,7 @@ conn_attempt_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->m->state == LINK_ONLINE)
+	if (c->state == LINK_ONLINE)
 		return;
 	snprintf(why, sizeof why, "no login within %u ms", c->attempt_ms);
 	conn_lost(c, why);
@@ -634,7 +663,7 @@ conn_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->m->state != LINK_ONLINE || c->bev == NULL)
+	if (c->state != LINK_ONLINE || c->bev == NULL)
 		return;
 	c->redirects = 0;
 	if ((c->features & FEAT_BIT(FEAT_HEARTBEAT)) == 0)
@@ -651,171 +680,8 @@ conn_tick_cb(evutil_socket_t fd, short what, void *arg)
 	conn_write_jbuf(c, &b);
 }
 
-/* Write one ACTIVITY_MESSAGE; seq 0 leaves it unnumbered. */
-static int
-conn_write_activity(struct conn *c, long long seq, const char *act,
-    size_t len)
-{
-	struct jbuf	 b;
-
-	jbuf_init(&b);
-	msgb_begin(&b, CMD_ACTIVITY_MESSAGE);
-	msgb_str(&b, F_USERNAME, c->user);
-	if (c->anonymous)
-		msgb_null(&b, F_SECRET);
-	else
-		msgb_str(&b, F_SECRET, c->secret);
-	if (seq > 0)
-		msgb_int(&b, F_ACTIVITY_SEQ, seq);
-	msgb_raw(&b, F_ACTIVITY, act, len);
-	msgb_end(&b);
-	return conn_write_jbuf(c, &b);
-}
-
-/* Keep a sent activity until its report says it arrived. */
-static void
-conn_unacked_add(struct conn *c, long long seq, const char *act, size_t len)
-{
-	struct conn_queued	*u;
-
-	if (c->nunacked == CONN_UNACKED_MAX) {
-		free(c->unacked[0].act);
-		memmove(&c->unacked[0], &c->unacked[1],
-		    (CONN_UNACKED_MAX - 1) * sizeof c->unacked[0]);
-		c->nunacked--;
-	}
-	u = &c->unacked[c->nunacked++];
-	if ((u->act = malloc(len)) == NULL)
-		fatal("malloc");
-	memcpy(u->act, act, len);
-	u->len = len;
-	u->seq = seq;
-}
-
-/* The report for seq came: no need to keep it. */
-static void
-conn_unacked_done(struct conn *c, long long seq)
-{
-	int	 i;
-
-	for (i = 0; i < c->nunacked; i++) {
-		if (c->unacked[i].seq != seq)
-			continue;
-		free(c->unacked[i].act);
-		memmove(&c->unacked[i], &c->unacked[i + 1],
-		    (size_t)(c->nunacked - i - 1) * sizeof c->unacked[0]);
-		c->nunacked--;
-		return;
-	}
-}
-
-/* Forget the unreported activities: a new session cannot resend them. */
-static void
-conn_unacked_clear(struct conn *c)
-{
-	int	 i;
-
-	for (i = 0; i < c->nunacked; i++)
-		free(c->unacked[i].act);
-	c->nunacked = 0;
-}
-
-/*
- * The session was resumed: send again, with their own activity_seq,
- * the activities whose report never came.  The lost server may have
- * passed some on already; servers and receivers drop those as repeats
- * by (sender, activity_seq), so nothing is shown twice.
- */
-static void
-conn_unacked_resend(struct conn *c)
-{
-	int	 i;
-
-	if (c->nunacked > 0)
-		model_info(c->m, "sending again %d activit%s without a report",
-		    c->nunacked, c->nunacked == 1 ? "y" : "ies");
-	for (i = 0; i < c->nunacked && conn_online(c); i++) {
-		if (conn_write_activity(c, c->unacked[i].seq,
-		    c->unacked[i].act, c->unacked[i].len) != 0)
-			break;
-		model_report_resent(c->m, c->unacked[i].seq);
-	}
-}
-
-/* Send one activity now, numbered if the server numbers them. */
-static int
-conn_send_now(struct conn *c, const char *act, size_t len)
-{
-	char		 show[MODEL_PREVIEW_MAX * 2];
-	long long	 seq = 0;
-	int		 numbered, tracked;
-
-	numbered = (c->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) != 0;
-	tracked = numbered &&
-	    (c->features & FEAT_BIT(FEAT_SENDING_REPORT)) != 0;
-	if (numbered)
-		seq = c->next_seq++;
-	if (conn_write_activity(c, seq, act, len) != 0)
-		return -1;
-	if (tracked)
-		conn_unacked_add(c, seq, act, len);
-	compose_show(act, len, show, sizeof show, NULL, 0);
-	model_report_add(c->m, seq, tracked, show, strlen(show));
-	return 0;
-}
-
-/*
- * Send an activity object (already validated).  While the link is down
- * it waits in a bounded queue and goes out after the next login.
- * Returns 0 sent, 1 queued, -1 refused.
- */
-int
-conn_send(struct conn *c, const char *act, size_t len)
-{
-	struct conn_queued	*q;
-
-	if (conn_online(c))
-		return conn_send_now(c, act, len) == 0 ? 0 : 1;
-	if (c->m->state == LINK_FAILED || c->m->state == LINK_LOGGED_OUT ||
-	    c->m->state == LINK_IDLE) {
-		model_error(c->m, "not sent: not connected (use /connect or "
-		    "/login)");
-		return -1;
-	}
-	if (c->nqueue == CONN_QUEUE_MAX) {
-		model_error(c->m, "not sent: %d activities already wait for "
-		    "the link", CONN_QUEUE_MAX);
-		return -1;
-	}
-	q = &c->queue[c->nqueue++];
-	if ((q->act = malloc(len)) == NULL)
-		fatal("malloc");
-	memcpy(q->act, act, len);
-	q->len = len;
-	model_info(c->m, "queued until the link is back (%d waiting)",
-	    c->nqueue);
-	return 1;
-}
-
-/* Logged in again: send what waited. */
-static void
-conn_flush_queue(struct conn *c)
-{
-	int	 i;
-
-	for (i = 0; i < c->nqueue && conn_online(c); i++) {
-		conn_send_now(c, c->queue[i].act, c->queue[i].len);
-		free(c->queue[i].act);
-		c->queue[i].act = NULL;
-	}
-	if (i < c->nqueue)
-		memmove(&c->queue[0], &c->queue[i],
-		    (size_t)(c->nqueue - i) * sizeof c->queue[0]);
-	c->nqueue -= i;
-}
-
 /* Reply INVALID_MESSAGE to a server that broke the protocol, and go. */
-static enum conn_ret
+enum conn_ret
 conn_invalid(struct conn *c, const char *why)
 {
 	struct jbuf	 b;
@@ -829,417 +695,41 @@ conn_invalid(struct conn *c, const char *why)
 	return CONN_STOP;
 }
 
-/* An optional string field: NULL when absent (msg_parse leaves str[] stale). */
-static const char *
-conn_str(const struct msg *msg, enum msg_field f)
+/*
+ * LOGIN_SUCCESS was accepted: the link is up.  End the failover, start
+ * the heartbeat; the owner hears "online" once the buffer is read.
+ */
+void
+conn_logged_in(struct conn *c)
 {
-	return msg->type[f] == JSON_STRING ? msg->str[f] : NULL;
-}
+	struct timeval	 tv;
+	struct jbuf	 b;
 
-/* A port given as a number or a numeric string, 1 to 65535. */
-static int
-conn_port_of(struct json_span v, enum json_type t, int *port)
-{
-	long long	 n;
-	char		 buf[16];
-
-	if (t == JSON_NUMBER) {
-		if (json_num_int(v, &n) != 0)
-			return -1;
-	} else if (t == JSON_STRING) {
-		v.p++;
-		v.len -= 2;
-		if (json_str_decode(v, buf, sizeof buf, NULL) != 0)
-			return -1;
-		n = strtoll(buf, NULL, 10);
-	} else
-		return -1;
-	if (n < 1 || n > 65535)
-		return -1;
-	*port = (int)n;
-	return 0;
-}
-
-/* LOGIN_SUCCESS: online; learn the features, session and resume result. */
-static enum conn_ret
-cmd_login_success(struct conn *c, struct msg *msg)
-{
-	char		 resume[16], names[128];
-	const char	*sess;
-	int		 i, cont;
-	size_t		 n = 0;
-
-	if (c->m->state != LINK_LOGGING_IN)
-		return conn_invalid(c, "LOGIN_SUCCESS while not logging in");
-	if (msg_features(msg, msg_feature_names, &c->features) != 0)
-		return conn_invalid(c, "LOGIN_SUCCESS: features must be "
-		    "strings");
-	c->features &= c->requested;
-	resume[0] = '\0';
-	compose_str(msg->line, msg->len, "resume", resume, sizeof resume);
-	sess = conn_str(msg, F_SESSION);
-
-	/*
-	 * Numbering goes on where it was only if the server kept our
-	 * session id (a resume it accepted); any other session starts at
-	 * 1, and reports from before can no longer match.
-	 */
-	cont = sess != NULL && c->session[0] != '\0' &&
-	    strcmp(sess, c->session) == 0;
-	if (!cont) {
-		c->next_seq = 1;
-		model_new_session(c->m);
-		conn_unacked_clear(c);
-	}
-	if (sess != NULL)
-		strlcpy(c->session, sess, sizeof c->session);
-	else
-		c->session[0] = '\0';
-	if (conn_str(msg, F_TOKEN) != NULL)
-		strlcpy(c->token, conn_str(msg, F_TOKEN), sizeof c->token);
-	else
-		c->token[0] = '\0';
-	c->prev_features = c->features;
-
-	strlcpy(c->m->session, c->session, sizeof c->m->session);
-	strlcpy(c->m->resume, resume, sizeof c->m->resume);
-	if (conn_str(msg, F_ID) != NULL)
-		strlcpy(c->m->server_id, conn_str(msg, F_ID),
-		    sizeof c->m->server_id);
-	c->m->features = c->features;
-	c->m->features_known = 1;
 	c->m->online_since = now_ms();
 	c->m->logins++;
-	if (c->m->out_of_service) {
-		c->m->last_outage_ms = now_ms() - c->m->down_since;
-		c->m->out_of_service = 0;
+	if (c->out_of_service) {
+		c->last_outage_ms = now_ms() - c->down_since;
+		c->out_of_service = 0;
 		model_info(c->m, "failover done: back online after %llu ms",
-		    (unsigned long long)c->m->last_outage_ms);
+		    (unsigned long long)c->last_outage_ms);
 	}
-	c->m->attempt = 0;
-	c->m->backoff_ms = 0;
+	c->backoff_ms = 0;
 	c->m->dirty |= MODEL_D_ALL;
 	failover_end(&c->fo);
-	model_set_state(c->m, LINK_ONLINE);
+	conn_set_state(c, LINK_ONLINE);
 	evtimer_del(c->attempt_ev);
-
-	names[0] = '\0';
-	for (i = 0; msg_feature_names[i] != NULL; i++) {
-		if ((c->features & FEAT_BIT(i)) == 0)
-			continue;
-		n += (size_t)snprintf(names + n, sizeof names - n, "%s%s",
-		    n > 0 ? " " : "", msg_feature_names[i]);
-		if (n >= sizeof names)
-			break;
-	}
-	model_info(c->m, "logged in to %s:%d as %s%s%s%s%s", c->home.host,
-	    c->home.port, c->user, names[0] != '\0' ? "; features: " : "",
-	    names[0] != '\0' ? names : "; no extensions offered",
-	    resume[0] != '\0' ? "; resume " : "", resume);
-
-	if (strcmp(resume, "partial") == 0)
-		model_error(c->m, "resumed in part: some activities sent while "
-		    "we were away are older than the server keeps");
-
 	if (!evtimer_pending(c->tick_ev, NULL)) {
-		struct timeval	 tv;
-
 		tv.tv_sec = c->ping_ms / 1000;
 		tv.tv_usec = (c->ping_ms % 1000) * 1000;
 		event_add(c->tick_ev, &tv);
 	}
 	if (c->features & FEAT_BIT(FEAT_HEARTBEAT)) {
-		struct jbuf	 b;
-
 		jbuf_init(&b);
 		msgb_begin(&b, CMD_PING);
 		msgb_int(&b, F_TS, (long long)now_ms());
 		msgb_end(&b);
 		conn_write_jbuf(c, &b);
 	}
-	/* Resent once the whole buffer is read: a REDIRECT may follow. */
-	c->resend_pending = cont && resume[0] != '\0';
-	if (!c->resend_pending)
-		conn_unacked_clear(c);
-	c->online_pending = 1;
-	return CONN_OK;
-}
-
-/* REGISTER_SUCCESS: log in on the same connection. */
-static enum conn_ret
-cmd_register_success(struct conn *c, struct msg *msg)
-{
-	struct jbuf	 b;
-
-	if (c->m->state != LINK_REGISTERING)
-		return conn_invalid(c, "REGISTER_SUCCESS while not "
-		    "registering");
-	model_info(c->m, "registered %s (secret %s): %s", c->user, c->secret,
-	    msg->str[F_INFO]);
-	c->need_register = 0;
-	jbuf_init(&b);
-	conn_build_hello(c, &b, CMD_LOGIN);
-	conn_write_jbuf(c, &b);
-	model_set_state(c->m, LINK_LOGGING_IN);
-	return CONN_OK;
-}
-
-/* LOGIN_FAILED, REGISTER_FAILED: a refusal retrying will not change. */
-static enum conn_ret
-cmd_refused(struct conn *c, struct msg *msg)
-{
-	char	 why[512];
-
-	if (msg->cmd == CMD_LOGIN_FAILED)
-		snprintf(why, sizeof why, "login failed as %s: %s", c->user,
-		    msg->str[F_INFO]);
-	else
-		snprintf(why, sizeof why, "registration of %s failed: %s",
-		    c->user, msg->str[F_INFO]);
-	model_error(c->m, "%s", why);
-	conn_refused(c, why);
-	return CONN_STOP;
-}
-
-/*
- * INVALID_MESSAGE, AUTHENTICATION_FAIL: the server closes.  Before login
- * that is a refusal; once logged in, another server may do better.
- */
-static enum conn_ret
-cmd_server_error(struct conn *c, struct msg *msg)
-{
-	char	 why[512];
-
-	snprintf(why, sizeof why, "server said %s: %s",
-	    msg->cmd == CMD_INVALID_MESSAGE ? "our message was invalid" :
-	    "authentication failed", msg->str[F_INFO]);
-	if (c->m->state != LINK_ONLINE) {
-		model_error(c->m, "%s", why);
-		conn_refused(c, why);
-		return CONN_STOP;
-	}
-	conn_lost(c, why);
-	return CONN_STOP;
-}
-
-/* REDIRECT: go to the server named, and log in there. */
-static enum conn_ret
-cmd_redirect(struct conn *c, struct msg *msg)
-{
-	struct fo_target	 t;
-
-	memset(&t, 0, sizeof t);
-	if (msg_port(msg, F_PORT, &t.port) != 0)
-		return conn_invalid(c, "REDIRECT: port must be 1-65535");
-	if (msg->str[F_HOSTNAME][0] == '\0')
-		return conn_invalid(c, "REDIRECT: empty hostname");
-	strlcpy(t.host, msg->str[F_HOSTNAME], sizeof t.host);
-	if (++c->redirects > CONN_REDIRECT_MAX) {
-		conn_lost(c, "too many redirects in a row");
-		return CONN_STOP;
-	}
-	model_info(c->m, "redirected from %s:%d to %s:%d", c->home.host,
-	    c->home.port, t.host, t.port);
-	c->online_pending = 0;
-	conn_dial(c, &t);
-	return CONN_STOP;
-}
-
-/* ACTIVITY_BROADCAST: show the activity in the stream. */
-static enum conn_ret
-cmd_broadcast(struct conn *c, struct msg *msg)
-{
-	char			 text[MODEL_TEXT_MAX * 2], who[MODEL_WHO_MAX];
-	const struct json_span	*a = &msg->val[F_ACTIVITY];
-	const char		*sender = conn_str(msg, F_SENDER);
-	enum model_kind		 kind = MODEL_ACTIVITY;
-
-	compose_show(a->p, a->len, text, sizeof text, who, sizeof who);
-	if (who[0] == '\0' && conn_str(msg, F_USERNAME) != NULL)
-		strlcpy(who, conn_str(msg, F_USERNAME), sizeof who);
-	if (who[0] == '\0')
-		strlcpy(who, "?", sizeof who);
-	if (sender != NULL && c->session[0] != '\0')
-		kind = strcmp(sender, c->session) == 0 ? MODEL_SELF :
-		    MODEL_ACTIVITY;
-	else if (!c->anonymous && strcmp(who, c->user) == 0)
-		kind = MODEL_SELF;
-	model_add(c->m, kind, who, text, strlen(text));
-	return CONN_OK;
-}
-
-/* ACTIVITY_SENDING_REPORT: match it to the activity we sent. */
-static enum conn_ret
-cmd_report(struct conn *c, struct msg *msg)
-{
-	long long	 seq, count, succ;
-	int		 partial;
-
-	if (msg_int(msg, F_ACTIVITY_SEQ, &seq) != 0 ||
-	    msg_int(msg, F_CLIENT_COUNT, &count) != 0 ||
-	    msg_int(msg, F_SUCC_COUNT, &succ) != 0)
-		return conn_invalid(c, "ACTIVITY_SENDING_REPORT: counts must "
-		    "be integers");
-	partial = msg->type[F_PARTIAL] == JSON_BOOL &&
-	    json_is_bool_true(msg->val[F_PARTIAL]);
-	if (model_report_update(c->m, seq, succ, count, partial) != 0)
-		log_info("report for activity_seq %lld we did not send", seq);
-	conn_unacked_done(c, seq);
-	conn_emit(c, CONN_EV_REPORT);
-	return CONN_OK;
-}
-
-/* BACKUP_LIST: the servers to fail over to, in order. */
-static enum conn_ret
-cmd_backup_list(struct conn *c, struct msg *msg)
-{
-	struct fo_target	 t[FO_BACKUPS_MAX];
-	struct json_iter	 it;
-	struct json_span	 el, v;
-	enum json_type		 ty;
-	int			 n = 0, i;
-
-	json_iter_array(&it, msg->val[F_SERVERS]);
-	while (n < FO_BACKUPS_MAX && json_next_element(&it, &el, &ty)) {
-		if (ty != JSON_OBJECT)
-			return conn_invalid(c, "BACKUP_LIST: servers must be "
-			    "objects");
-		memset(&t[n], 0, sizeof t[n]);
-		if (compose_str(el.p, el.len, "host", t[n].host,
-		    sizeof t[n].host) != 0 || t[n].host[0] == '\0' ||
-		    compose_find(el.p, el.len, "port", &v, &ty) != 0 ||
-		    conn_port_of(v, ty, &t[n].port) != 0)
-			return conn_invalid(c, "BACKUP_LIST: each server needs "
-			    "a host and a port");
-		n++;
-	}
-	failover_set_backups(&c->fo, t, n);
-	c->m->have_backups = 1;
-	c->m->nbackups = n;
-	for (i = 0; i < n; i++) {
-		strlcpy(c->m->backups[i].host, t[i].host,
-		    sizeof c->m->backups[i].host);
-		c->m->backups[i].port = t[i].port;
-	}
-	c->m->dirty |= MODEL_D_FAILOVER;
-	return CONN_OK;
-}
-
-/* CLUSTER_STATUS: every server and its health, for the cluster pane. */
-static enum conn_ret
-cmd_cluster_status(struct conn *c, struct msg *msg)
-{
-	struct model_server	*s;
-	struct json_iter	 it;
-	struct json_span	 el, v;
-	enum json_type		 ty;
-	int			 n = 0;
-
-	strlcpy(c->m->cluster_status, msg->str[F_STATUS],
-	    sizeof c->m->cluster_status);
-	json_iter_array(&it, msg->val[F_SERVERS]);
-	while (n < MODEL_SERVERS_MAX && json_next_element(&it, &el, &ty)) {
-		if (ty != JSON_OBJECT)
-			return conn_invalid(c, "CLUSTER_STATUS: servers must "
-			    "be objects");
-		s = &c->m->servers[n];
-		memset(s, 0, sizeof *s);
-		if (compose_str(el.p, el.len, "id", s->id, sizeof s->id) != 0)
-			strlcpy(s->id, "?", sizeof s->id);
-		if (compose_str(el.p, el.len, "host", s->host,
-		    sizeof s->host) != 0)
-			strlcpy(s->host, "?", sizeof s->host);
-		if (compose_find(el.p, el.len, "port", &v, &ty) != 0 ||
-		    conn_port_of(v, ty, &s->port) != 0)
-			s->port = 0;
-		if (compose_find(el.p, el.len, "load", &v, &ty) != 0 ||
-		    ty != JSON_NUMBER || json_num_int(v, &s->load) != 0)
-			s->load = -1;
-		if (compose_find(el.p, el.len, "last_announce_ms", &v,
-		    &ty) != 0 || ty != JSON_NUMBER ||
-		    json_num_int(v, &s->last_announce) != 0)
-			s->last_announce = -1;
-		if (compose_str(el.p, el.len, "state", s->state,
-		    sizeof s->state) != 0)
-			strlcpy(s->state, "?", sizeof s->state);
-		n++;
-	}
-	c->m->nservers = n;
-	c->m->have_cluster = 1;
-	c->m->cluster_at = now_ms();
-	c->m->cluster_wall = wall_ms();
-	c->m->dirty |= MODEL_D_CLUSTER | MODEL_D_FAILOVER;
-	return CONN_OK;
-}
-
-/* PONG: the round-trip time of the PING it answers. */
-static enum conn_ret
-cmd_pong(struct conn *c, struct msg *msg)
-{
-	long long	 ts;
-	uint64_t	 now = now_ms();
-
-	if (msg_int(msg, F_TS, &ts) == 0 && ts > 0 && (uint64_t)ts <= now) {
-		c->m->rtt_ms = (long long)(now - (uint64_t)ts);
-		c->m->dirty |= MODEL_D_STATUS;
-	}
-	return CONN_OK;
-}
-
-/* What a client accepts, and in which states. */
-static enum conn_ret
-conn_dispatch(struct conn *c, struct msg *msg)
-{
-	int	 online = c->m->state == LINK_ONLINE;
-	char	 why[128];
-
-	switch (msg->cmd) {
-	case CMD_LOGIN_SUCCESS:
-		return cmd_login_success(c, msg);
-	case CMD_LOGIN_FAILED:
-	case CMD_REGISTER_FAILED:
-		return cmd_refused(c, msg);
-	case CMD_REGISTER_SUCCESS:
-		return cmd_register_success(c, msg);
-	case CMD_INVALID_MESSAGE:
-	case CMD_AUTHENTICATION_FAIL:
-		return cmd_server_error(c, msg);
-	case CMD_REDIRECT:
-		return cmd_redirect(c, msg);
-	case CMD_ACTIVITY_BROADCAST:
-		if (!online)
-			break;
-		return cmd_broadcast(c, msg);
-	case CMD_ACTIVITY_SENDING_REPORT:
-		if (!online)
-			break;
-		return cmd_report(c, msg);
-	case CMD_BACKUP_LIST:
-		return cmd_backup_list(c, msg);
-	case CMD_CLUSTER_STATUS:
-		return cmd_cluster_status(c, msg);
-	case CMD_PONG:
-		return cmd_pong(c, msg);
-	default:
-		snprintf(why, sizeof why, "%s is not sent to clients",
-		    msg_cmd_name(msg->cmd));
-		return conn_invalid(c, why);
-	}
-	snprintf(why, sizeof why, "%s before login", msg_cmd_name(msg->cmd));
-	return conn_invalid(c, why);
-}
-
-/* Is this broadcast a replay of one already shown? */
-static int
-conn_duplicate(struct conn *c, const struct msg *msg)
-{
-	long long	 seq;
-
-	if (msg->cmd != CMD_ACTIVITY_BROADCAST ||
-	    c->m->state != LINK_ONLINE || conn_str(msg, F_SENDER) == NULL ||
-	    msg_int(msg, F_ACTIVITY_SEQ, &seq) != 0)
-		return 0;
-	return dedup_check(&c->seen, conn_str(msg, F_SENDER), seq);
 }
 
 /*
@@ -1280,19 +770,19 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			conn_invalid(c, err);
 			break;
 		}
-		if (conn_duplicate(c, msg)) {
+		if (conn_recv_duplicate(c, msg)) {
 			frame_done(&c->fr, in, &f);
 			continue;
 		}
 		if (c->line_cb != NULL)
 			c->line_cb(c, f.line, f.len, c->arg);
-		rc = conn_dispatch(c, msg);
+		rc = conn_recv(c, msg);
 		if (c->bev == bev)
 			frame_done(&c->fr, in, &f);
 	}
 	free(msg);
 	if (c->online_pending && c->bev == bev &&
-	    c->m->state == LINK_ONLINE) {
+	    c->state == LINK_ONLINE) {
 		c->online_pending = 0;
 		if (c->resend_pending)
 			conn_unacked_resend(c);

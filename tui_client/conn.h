@@ -1,9 +1,12 @@
 /*
  * The link to a server: connect, register and log in, follow REDIRECT,
  * fail over along the BACKUP_LIST, resume, heartbeat, number activities
- * and match their reports.  Updates the model; never draws.  The owner
- * hears about what happened through event_cb and, in batch mode, gets
- * every received line through line_cb.
+ * and match their reports.  Three files: conn.c the link and its state
+ * machine, conn-recv.c the table of what the server sends, conn-send.c
+ * the send queue and resend.  The link state lives here; the model gets
+ * a copy of what the panes show.  Never draws.  The owner hears about
+ * what happened through event_cb and, in batch mode, gets every
+ * received line through line_cb.
  */
 #ifndef CONN_H
 #define CONN_H
@@ -15,6 +18,7 @@
 #include "frame.h"
 #include "json.h"
 #include "model.h"
+#include "msg.h"
 #include "dedup.h"
 
 struct event_base;
@@ -43,6 +47,11 @@ enum conn_event {
 	CONN_EV_WRITABLE,	/* output drained below CONN_OUTPUT_LOW */
 };
 
+enum conn_ret {
+	CONN_OK,
+	CONN_STOP,		/* the link is gone: read no further */
+};
+
 struct conn_retiree {
 	struct bufferevent	*bev;
 	int			 dead;
@@ -60,6 +69,7 @@ struct conn {
 	struct model		*m;
 	struct failover		 fo;
 	struct dedup		 seen;
+	enum link_state		 state;
 
 	char			 user[MODEL_NAME_MAX];
 	char			 secret[MODEL_NAME_MAX];
@@ -87,6 +97,15 @@ struct conn {
 	int			 redirects;
 	uint64_t		 last_rx;
 	uint64_t		 attempt_start;
+
+	/* Failover, as the failover pane shows it. */
+	int			 out_of_service;
+	uint64_t		 down_since;
+	uint64_t		 last_outage_ms;
+	unsigned		 failovers;
+	unsigned		 backoff_ms;
+	uint64_t		 retry_at;
+	char			 last_error[512];
 
 	struct conn_queued	 queue[CONN_QUEUE_MAX];
 	int			 nqueue;
@@ -120,8 +139,28 @@ void		 conn_open(struct conn *, const char *, int);
 void		 conn_logout(struct conn *);
 int		 conn_send(struct conn *, const char *, size_t);
 int		 conn_online(const struct conn *);
+enum link_state	 conn_state(const struct conn *);
 int		 conn_busy(const struct conn *);
 size_t		 conn_outq(const struct conn *);
 void		 conn_gen_secret(char *, size_t);
+
+/* Between conn.c, conn-recv.c and conn-send.c only. */
+void		 conn_emit(struct conn *, enum conn_event);
+void		 conn_set_state(struct conn *, enum link_state);
+int		 conn_write(struct conn *, const char *, size_t);
+int		 conn_write_jbuf(struct conn *, struct jbuf *);
+void		 conn_build_hello(struct conn *, struct jbuf *, enum msg_cmd);
+void		 conn_dial(struct conn *, const struct fo_target *);
+void		 conn_lost(struct conn *, const char *);
+void		 conn_refused(struct conn *, const char *);
+enum conn_ret	 conn_invalid(struct conn *, const char *);
+void		 conn_logged_in(struct conn *);
+enum conn_ret	 conn_recv(struct conn *, struct msg *);
+int		 conn_recv_duplicate(struct conn *, const struct msg *);
+void		 conn_unacked_done(struct conn *, long long);
+void		 conn_unacked_clear(struct conn *);
+void		 conn_unacked_resend(struct conn *);
+void		 conn_flush_queue(struct conn *);
+void		 conn_queue_free(struct conn *);
 
 #endif

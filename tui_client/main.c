@@ -20,11 +20,11 @@
 #include "opt.h"
 #include "tui.h"
 
-static void	usage(FILE *, int) __attribute__((noreturn));
+static void	tui_usage(FILE *, int) __attribute__((noreturn));
 
 /* Print the options to f and exit with code. */
 static void
-usage(FILE *f, int code)
+tui_usage(FILE *f, int code)
 {
 	fprintf(f,
 "usage: activity-tui [-v] [--batch] [-rh host] [-rp port] [-u username]\n"
@@ -172,16 +172,16 @@ main(int argc, char **argv)
 			t.opt.verbose++;
 			break;
 		case 'h':
-			usage(stdout, 0);
+			tui_usage(stdout, 0);
 		case 'V':
 			printf("activity-tui %s\n", TUI_VERSION);
 			exit(0);
 		default:
-			usage(stderr, 1);
+			tui_usage(stderr, 1);
 		}
 	}
 	if (optind != argc)
-		usage(stderr, 1);
+		tui_usage(stderr, 1);
 	if (!t.opt.batch && !isatty(STDIN_FILENO))
 		t.opt.batch = 1;
 	if (!t.opt.batch && !isatty(STDOUT_FILENO)) {
@@ -208,7 +208,7 @@ main(int argc, char **argv)
 		if (t.generated[0] != '\0')
 			fprintf(t.errfp, "activity-tui: registered %s with "
 			    "secret %s\n", t.opt.user, t.generated);
-		if (t.model.state == LINK_FAILED)
+		if (conn_state(t.conn) == LINK_FAILED)
 			fprintf(t.errfp, "activity-tui: %s\n",
 			    t.model.last_error[0] != '\0' ?
 			    t.model.last_error : "login failed");

@@ -171,8 +171,8 @@ tui_stop(struct tui *t, int code)
 	t->exit_code = code;
 	if (t->stdin_ev != NULL)
 		event_del(t->stdin_ev);
-	if (t->model.state != LINK_LOGGED_OUT &&
-	    t->model.state != LINK_FAILED)
+	if (conn_state(t->conn) != LINK_LOGGED_OUT &&
+	    conn_state(t->conn) != LINK_FAILED)
 		conn_logout(t->conn);
 	t->quit_by = now_ms() + 1000;
 	event_add(t->quit_ev, &tv);

@@ -1,0 +1,402 @@
+/*
+ * What the server sends a client, as a table like the server's
+ * dispatch.c: for each command, the link states it is accepted in and
+ * its handler.  Handlers are recv_<wire name>; they update the model
+ * the panes show and ask the link (conn.c) to change state.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "compat.h"
+#include "compose.h"
+#include "conn.h"
+#include "log.h"
+#include "msg.h"
+#include "msgbuild.h"
+
+
+/* An optional string field: NULL when absent (msg_parse leaves str[] stale). */
+static const char *
+recv_str(const struct msg *msg, enum msg_field f)
+{
+	return msg->type[f] == JSON_STRING ? msg->str[f] : NULL;
+}
+
+/* A port given as a number or a numeric string, 1 to 65535. */
+static int
+recv_port_of(struct json_span v, enum json_type t, int *port)
+{
+	long long	 n;
+	char		 buf[16];
+
+	if (t == JSON_NUMBER) {
+		if (json_num_int(v, &n) != 0)
+			return -1;
+	} else if (t == JSON_STRING) {
+		v.p++;
+		v.len -= 2;
+		if (json_str_decode(v, buf, sizeof buf, NULL) != 0)
+			return -1;
+		n = strtoll(buf, NULL, 10);
+	} else
+		return -1;
+	if (n < 1 || n > 65535)
+		return -1;
+	*port = (int)n;
+	return 0;
+}
+
+/* LOGIN_SUCCESS: online; learn the features, session and resume result. */
+static enum conn_ret
+recv_login_success(struct conn *c, struct msg *msg)
+{
+	char		 resume[16], names[128];
+	const char	*sess;
+	int		 i, cont;
+	size_t		 n = 0;
+
+	if (c->state != LINK_LOGGING_IN)
+		return conn_invalid(c, "LOGIN_SUCCESS while not logging in");
+	if (msg_features(msg, msg_feature_names, &c->features) != 0)
+		return conn_invalid(c, "LOGIN_SUCCESS: features must be "
+		    "strings");
+	c->features &= c->requested;
+	resume[0] = '\0';
+	compose_str(msg->line, msg->len, "resume", resume, sizeof resume);
+	sess = recv_str(msg, F_SESSION);
+
+	/*
+	 * Numbering goes on where it was only if the server kept our
+	 * session id (a resume it accepted); any other session starts at
+	 * 1, and reports from before can no longer match.
+	 */
+	cont = sess != NULL && c->session[0] != '\0' &&
+	    strcmp(sess, c->session) == 0;
+	if (!cont) {
+		c->next_seq = 1;
+		model_new_session(c->m);
+		conn_unacked_clear(c);
+	}
+	if (sess != NULL)
+		strlcpy(c->session, sess, sizeof c->session);
+	else
+		c->session[0] = '\0';
+	if (recv_str(msg, F_TOKEN) != NULL)
+		strlcpy(c->token, recv_str(msg, F_TOKEN), sizeof c->token);
+	else
+		c->token[0] = '\0';
+	c->prev_features = c->features;
+
+	strlcpy(c->m->resume, resume, sizeof c->m->resume);
+	if (recv_str(msg, F_ID) != NULL)
+		strlcpy(c->m->server_id, recv_str(msg, F_ID),
+		    sizeof c->m->server_id);
+	conn_logged_in(c);
+
+	names[0] = '\0';
+	for (i = 0; msg_feature_names[i] != NULL; i++) {
+		if ((c->features & FEAT_BIT(i)) == 0)
+			continue;
+		n += (size_t)snprintf(names + n, sizeof names - n, "%s%s",
+		    n > 0 ? " " : "", msg_feature_names[i]);
+		if (n >= sizeof names)
+			break;
+	}
+	model_info(c->m, "logged in to %s:%d as %s%s%s%s%s", c->home.host,
+	    c->home.port, c->user, names[0] != '\0' ? "; features: " : "",
+	    names[0] != '\0' ? names : "; no extensions offered",
+	    resume[0] != '\0' ? "; resume " : "", resume);
+
+	if (strcmp(resume, "partial") == 0)
+		model_error(c->m, "resumed in part: some activities sent while "
+		    "we were away are older than the server keeps");
+
+	/* Resent once the whole buffer is read: a REDIRECT may follow. */
+	c->resend_pending = cont && resume[0] != '\0';
+	if (!c->resend_pending)
+		conn_unacked_clear(c);
+	c->online_pending = 1;
+	return CONN_OK;
+}
+
+/* REGISTER_SUCCESS: log in on the same connection. */
+static enum conn_ret
+recv_register_success(struct conn *c, struct msg *msg)
+{
+	struct jbuf	 b;
+
+	if (c->state != LINK_REGISTERING)
+		return conn_invalid(c, "REGISTER_SUCCESS while not "
+		    "registering");
+	model_info(c->m, "registered %s (secret %s): %s", c->user, c->secret,
+	    msg->str[F_INFO]);
+	c->need_register = 0;
+	jbuf_init(&b);
+	conn_build_hello(c, &b, CMD_LOGIN);
+	conn_write_jbuf(c, &b);
+	conn_set_state(c, LINK_LOGGING_IN);
+	return CONN_OK;
+}
+
+/* LOGIN_FAILED, REGISTER_FAILED: a refusal retrying will not change. */
+static enum conn_ret
+recv_refused(struct conn *c, struct msg *msg)
+{
+	char	 why[512];
+
+	if (msg->cmd == CMD_LOGIN_FAILED)
+		snprintf(why, sizeof why, "login failed as %s: %s", c->user,
+		    msg->str[F_INFO]);
+	else
+		snprintf(why, sizeof why, "registration of %s failed: %s",
+		    c->user, msg->str[F_INFO]);
+	model_error(c->m, "%s", why);
+	conn_refused(c, why);
+	return CONN_STOP;
+}
+
+/*
+ * INVALID_MESSAGE, AUTHENTICATION_FAIL: the server closes.  Before login
+ * that is a refusal; once logged in, another server may do better.
+ */
+static enum conn_ret
+recv_close_notice(struct conn *c, struct msg *msg)
+{
+	char	 why[512];
+
+	snprintf(why, sizeof why, "server said %s: %s",
+	    msg->cmd == CMD_INVALID_MESSAGE ? "our message was invalid" :
+	    "authentication failed", msg->str[F_INFO]);
+	if (c->state != LINK_ONLINE) {
+		model_error(c->m, "%s", why);
+		conn_refused(c, why);
+		return CONN_STOP;
+	}
+	conn_lost(c, why);
+	return CONN_STOP;
+}
+
+/* REDIRECT: go to the server named, and log in there. */
+static enum conn_ret
+recv_redirect(struct conn *c, struct msg *msg)
+{
+	struct fo_target	 t;
+
+	memset(&t, 0, sizeof t);
+	if (msg_port(msg, F_PORT, &t.port) != 0)
+		return conn_invalid(c, "REDIRECT: port must be 1-65535");
+	if (msg->str[F_HOSTNAME][0] == '\0')
+		return conn_invalid(c, "REDIRECT: empty hostname");
+	strlcpy(t.host, msg->str[F_HOSTNAME], sizeof t.host);
+	if (++c->redirects > CONN_REDIRECT_MAX) {
+		conn_lost(c, "too many redirects in a row");
+		return CONN_STOP;
+	}
+	model_info(c->m, "redirected from %s:%d to %s:%d", c->home.host,
+	    c->home.port, t.host, t.port);
+	c->online_pending = 0;
+	conn_dial(c, &t);
+	return CONN_STOP;
+}
+
+/* ACTIVITY_BROADCAST: show the activity in the stream. */
+static enum conn_ret
+recv_activity_broadcast(struct conn *c, struct msg *msg)
+{
+	char			 text[MODEL_TEXT_MAX * 2], who[MODEL_WHO_MAX];
+	const struct json_span	*a = &msg->val[F_ACTIVITY];
+	const char		*sender = recv_str(msg, F_SENDER);
+	enum model_kind		 kind = MODEL_ACTIVITY;
+
+	compose_show(a->p, a->len, text, sizeof text, who, sizeof who);
+	if (who[0] == '\0' && recv_str(msg, F_USERNAME) != NULL)
+		strlcpy(who, recv_str(msg, F_USERNAME), sizeof who);
+	if (who[0] == '\0')
+		strlcpy(who, "?", sizeof who);
+	if (sender != NULL && c->session[0] != '\0')
+		kind = strcmp(sender, c->session) == 0 ? MODEL_SELF :
+		    MODEL_ACTIVITY;
+	else if (!c->anonymous && strcmp(who, c->user) == 0)
+		kind = MODEL_SELF;
+	model_add(c->m, kind, who, text, strlen(text));
+	return CONN_OK;
+}
+
+/* ACTIVITY_SENDING_REPORT: match it to the activity we sent. */
+static enum conn_ret
+recv_activity_sending_report(struct conn *c, struct msg *msg)
+{
+	long long	 seq, count, succ;
+	int		 partial;
+
+	if (msg_int(msg, F_ACTIVITY_SEQ, &seq) != 0 ||
+	    msg_int(msg, F_CLIENT_COUNT, &count) != 0 ||
+	    msg_int(msg, F_SUCC_COUNT, &succ) != 0)
+		return conn_invalid(c, "ACTIVITY_SENDING_REPORT: counts must "
+		    "be integers");
+	partial = msg->type[F_PARTIAL] == JSON_BOOL &&
+	    json_is_bool_true(msg->val[F_PARTIAL]);
+	if (model_report_update(c->m, seq, succ, count, partial) != 0)
+		log_info("report for activity_seq %lld we did not send", seq);
+	conn_unacked_done(c, seq);
+	conn_emit(c, CONN_EV_REPORT);
+	return CONN_OK;
+}
+
+/* BACKUP_LIST: the servers to fail over to, in order. */
+static enum conn_ret
+recv_backup_list(struct conn *c, struct msg *msg)
+{
+	struct fo_target	 t[FO_BACKUPS_MAX];
+	struct json_iter	 it;
+	struct json_span	 el, v;
+	enum json_type		 ty;
+	int			 n = 0, i;
+
+	json_iter_array(&it, msg->val[F_SERVERS]);
+	while (n < FO_BACKUPS_MAX && json_next_element(&it, &el, &ty)) {
+		if (ty != JSON_OBJECT)
+			return conn_invalid(c, "BACKUP_LIST: servers must be "
+			    "objects");
+		memset(&t[n], 0, sizeof t[n]);
+		if (compose_str(el.p, el.len, "host", t[n].host,
+		    sizeof t[n].host) != 0 || t[n].host[0] == '\0' ||
+		    compose_find(el.p, el.len, "port", &v, &ty) != 0 ||
+		    recv_port_of(v, ty, &t[n].port) != 0)
+			return conn_invalid(c, "BACKUP_LIST: each server needs "
+			    "a host and a port");
+		n++;
+	}
+	failover_set_backups(&c->fo, t, n);
+	c->m->have_backups = 1;
+	c->m->nbackups = n;
+	for (i = 0; i < n; i++) {
+		strlcpy(c->m->backups[i].host, t[i].host,
+		    sizeof c->m->backups[i].host);
+		c->m->backups[i].port = t[i].port;
+	}
+	c->m->dirty |= MODEL_D_FAILOVER;
+	return CONN_OK;
+}
+
+/* CLUSTER_STATUS: every server and its health, for the cluster pane. */
+static enum conn_ret
+recv_cluster_status(struct conn *c, struct msg *msg)
+{
+	struct model_server	*s;
+	struct json_iter	 it;
+	struct json_span	 el, v;
+	enum json_type		 ty;
+	int			 n = 0;
+
+	strlcpy(c->m->cluster_status, msg->str[F_STATUS],
+	    sizeof c->m->cluster_status);
+	json_iter_array(&it, msg->val[F_SERVERS]);
+	while (n < MODEL_SERVERS_MAX && json_next_element(&it, &el, &ty)) {
+		if (ty != JSON_OBJECT)
+			return conn_invalid(c, "CLUSTER_STATUS: servers must "
+			    "be objects");
+		s = &c->m->servers[n];
+		memset(s, 0, sizeof *s);
+		if (compose_str(el.p, el.len, "id", s->id, sizeof s->id) != 0)
+			strlcpy(s->id, "?", sizeof s->id);
+		if (compose_str(el.p, el.len, "host", s->host,
+		    sizeof s->host) != 0)
+			strlcpy(s->host, "?", sizeof s->host);
+		if (compose_find(el.p, el.len, "port", &v, &ty) != 0 ||
+		    recv_port_of(v, ty, &s->port) != 0)
+			s->port = 0;
+		if (compose_find(el.p, el.len, "load", &v, &ty) != 0 ||
+		    ty != JSON_NUMBER || json_num_int(v, &s->load) != 0)
+			s->load = -1;
+		if (compose_find(el.p, el.len, "last_announce_ms", &v,
+		    &ty) != 0 || ty != JSON_NUMBER ||
+		    json_num_int(v, &s->last_announce) != 0)
+			s->last_announce = -1;
+		if (compose_str(el.p, el.len, "state", s->state,
+		    sizeof s->state) != 0)
+			strlcpy(s->state, "?", sizeof s->state);
+		n++;
+	}
+	c->m->nservers = n;
+	c->m->have_cluster = 1;
+	c->m->cluster_at = now_ms();
+	c->m->cluster_wall = wall_ms();
+	c->m->dirty |= MODEL_D_CLUSTER | MODEL_D_FAILOVER;
+	return CONN_OK;
+}
+
+/* PONG: the round-trip time of the PING it answers. */
+static enum conn_ret
+recv_pong(struct conn *c, struct msg *msg)
+{
+	long long	 ts;
+	uint64_t	 now = now_ms();
+
+	if (msg_int(msg, F_TS, &ts) == 0 && ts > 0 && (uint64_t)ts <= now) {
+		c->m->rtt_ms = (long long)(now - (uint64_t)ts);
+		c->m->dirty |= MODEL_D_STATUS;
+	}
+	return CONN_OK;
+}
+
+#define RECV_ANY	0xffffu
+#define RECV_ONLINE	(1u << LINK_ONLINE)
+
+struct recv_entry {
+	unsigned	 states;	/* 1 << LINK_*: accepted in */
+	enum conn_ret	(*handler)(struct conn *, struct msg *);
+};
+
+/* Commands missing here are not sent to clients. */
+static const struct recv_entry recv_table[CMD__COUNT] = {
+	[CMD_LOGIN_SUCCESS] = { RECV_ANY, recv_login_success },
+	[CMD_LOGIN_FAILED] = { RECV_ANY, recv_refused },
+	[CMD_REGISTER_FAILED] = { RECV_ANY, recv_refused },
+	[CMD_REGISTER_SUCCESS] = { RECV_ANY, recv_register_success },
+	[CMD_INVALID_MESSAGE] = { RECV_ANY, recv_close_notice },
+	[CMD_AUTHENTICATION_FAIL] = { RECV_ANY, recv_close_notice },
+	[CMD_REDIRECT] = { RECV_ANY, recv_redirect },
+	[CMD_ACTIVITY_BROADCAST] = { RECV_ONLINE, recv_activity_broadcast },
+	[CMD_ACTIVITY_SENDING_REPORT] = { RECV_ONLINE,
+	    recv_activity_sending_report },
+	[CMD_BACKUP_LIST] = { RECV_ANY, recv_backup_list },
+	[CMD_CLUSTER_STATUS] = { RECV_ANY, recv_cluster_status },
+	[CMD_PONG] = { RECV_ANY, recv_pong },
+};
+
+/* Hand a parsed message to its handler if the link state allows it. */
+enum conn_ret
+conn_recv(struct conn *c, struct msg *msg)
+{
+	const struct recv_entry	*e;
+	char			 why[128];
+
+	e = &recv_table[msg->cmd];
+	if (e->handler == NULL) {
+		snprintf(why, sizeof why, "%s is not sent to clients",
+		    msg_cmd_name(msg->cmd));
+		return conn_invalid(c, why);
+	}
+	if ((e->states & (1u << c->state)) == 0) {
+		snprintf(why, sizeof why, "%s before login",
+		    msg_cmd_name(msg->cmd));
+		return conn_invalid(c, why);
+	}
+	return e->handler(c, msg);
+}
+
+/* Is this broadcast a replay of one already shown? */
+int
+conn_recv_duplicate(struct conn *c, const struct msg *msg)
+{
+	long long	 seq;
+
+	if (msg->cmd != CMD_ACTIVITY_BROADCAST ||
+	    c->state != LINK_ONLINE || recv_str(msg, F_SENDER) == NULL ||
+	    msg_int(msg, F_ACTIVITY_SEQ, &seq) != 0)
+		return 0;
+	return dedup_check(&c->seen, recv_str(msg, F_SENDER), seq);
+}
