@@ -92,7 +92,9 @@ usage(FILE *f)
 "       --secret-file PATH    read the secret from the first line of PATH\n"
 "  -a,  --announce-interval MS  SERVER_ANNOUNCE period (5000)\n"
 "       --bind ADDR           address to listen on (the -lh host)\n"
-"       --data-dir DIR        keep a journal of registered users in DIR\n"
+"       --data-dir DIR        keep the journal of registered users in DIR\n"
+"                             ($XDG_STATE_HOME/activity-server/PORT; none:\n"
+"                             no journal)\n"
 "       --max-message BYTES   longest accepted message (1M)\n"
 "       --client-outbuf BYTES drop a client with more unread output (16M)\n"
 "       --server-outbuf BYTES drop a server link with more unread output (64M)\n"
@@ -338,7 +340,7 @@ main(int argc, char **argv)
 	struct event_base	*base;
 	struct event_config	*ec;
 	struct server		*srv;
-	char			 err[512];
+	char			 err[512], datadir[4096];
 	int			 rc;
 
 	config_defaults(&cfg);
@@ -381,12 +383,27 @@ main(int argc, char **argv)
 	 */
 	if (event_base_priority_init(base, SERVER_PRIORITIES) != 0)
 		fatalx("event_base_priority_init");
+	if (cfg.data_dir == NULL) {
+		if (config_default_data_dir(cfg.listen_port, datadir,
+		    sizeof datadir, err, sizeof err) != 0) {
+			log_warnx("cannot use the data directory: %s", err);
+			return 1;
+		}
+		cfg.data_dir = datadir;
+	} else if (strcmp(cfg.data_dir, "none") == 0)
+		cfg.data_dir = NULL;
 	srv = server_new(base, &cfg);
 	if (cfg.data_dir != NULL &&
 	    registry_open(srv->reg, cfg.data_dir, err, sizeof err) != 0) {
 		log_warnx("cannot use the data directory: %s", err);
 		return 1;
 	}
+	if (cfg.data_dir != NULL)
+		log_info("data directory %s: registered users are kept there",
+		    cfg.data_dir);
+	else
+		log_info("no data directory (--data-dir none): registered "
+		    "users are forgotten when every server stops");
 	if (server_listen(srv) != 0)
 		return 1;
 	srv->sig_ev[0] = evsignal_new(base, SIGTERM, signal_cb, srv);

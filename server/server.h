@@ -62,7 +62,7 @@ struct config {
 	int		 reconnect_delay_ms;	/* --reconnect-delay */
 	int		 heartbeat_ms;		/* --heartbeat */
 	int		 heartbeat_timeout_ms;	/* --heartbeat-timeout */
-	const char	*data_dir;		/* --data-dir */
+	const char	*data_dir;		/* --data-dir; NULL: default */
 	int		 verbose;
 	struct delivery_config dcfg;
 };
@@ -234,6 +234,7 @@ enum cmd_ret {
 
 /* config.c */
 void		 config_defaults(struct config *);
+int		 config_default_data_dir(int, char *, size_t, char *, size_t);
 
 /* server.c */
 struct server	*server_new(struct event_base *, const struct config *);

@@ -170,6 +170,9 @@ spawn_server(int i, int port, int parent_port)
 	argv[argc++] = portbuf;
 	argv[argc++] = "-s";
 	argv[argc++] = cl.secret;
+	/* No journal in the home directory; --server-arg may give one. */
+	argv[argc++] = "--data-dir";
+	argv[argc++] = "none";
 	if (opts.announce_ms > 0) {
 		argv[argc++] = "-a";
 		argv[argc++] = annbuf;

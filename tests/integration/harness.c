@@ -43,6 +43,7 @@ static char		*dirs[IT_MAX_SERVERS];	/* it_mkdtemp paths to free */
 static int		 ndirs;
 static pid_t		 owner_pid;
 static int		 server_serial;
+int			 it_no_data_dir = 1;
 
 static void	it_init(void);
 
@@ -237,6 +238,9 @@ it_init(void)
 		perror("mkdtemp");
 		exit(2);
 	}
+	/* A default data directory, if a server gets one, is ours. */
+	setenv("XDG_STATE_HOME", tmpdir, 1);
+	unsetenv("STATE_DIRECTORY");
 	atexit(it_atexit);
 }
 
@@ -443,6 +447,17 @@ argv_has(struct it_server *s, const char *a)
 }
 
 static int
+argv_has_c(const char *const *argv, const char *a)
+{
+	int	 i;
+
+	for (i = 0; argv[i] != NULL; i++)
+		if (strcmp(argv[i], a) == 0)
+			return 1;
+	return 0;
+}
+
+static int
 try_connect(int port)
 {
 	struct sockaddr_in	 sin;
@@ -573,6 +588,12 @@ it_spawn_at(const char *file, int line, const char *name,
 		s->port = has_port ? it_free_port() : 0;
 		snprintf(s->port_str, sizeof s->port_str, "%d", s->port);
 		s->argv[s->argc++] = strdup("activity-server");
+		/* Tests never write a journal into the home directory. */
+		if (it_no_data_dir && !argv_has_c(argv, "-c") &&
+		    !argv_has_c(argv, "--config")) {
+			s->argv[s->argc++] = strdup("--data-dir");
+			s->argv[s->argc++] = strdup("none");
+		}
 		for (i = 0; argv[i] != NULL && s->argc < 62; i++) {
 			if (strcmp(argv[i], "@PORT") == 0)
 				s->argv[s->argc++] = strdup(s->port_str);

@@ -98,6 +98,13 @@ struct it_server *it_child_at(const char *, int, const char *,
 	it_child_at(__FILE__, __LINE__, name, parent, ##__VA_ARGS__, \
 	    (char *)NULL)
 
+/*
+ * Servers start with --data-dir none (before the test's arguments, so
+ * a test's own --data-dir wins) unless they are given a config file or
+ * a test clears this; $XDG_STATE_HOME points into it_tmpdir() anyway.
+ */
+extern int	 it_no_data_dir;
+
 int		 it_server_alive(struct it_server *);
 int		 it_server_stop(struct it_server *);	/* SIGTERM; status */
 void		 it_server_kill9(struct it_server *);

@@ -94,10 +94,11 @@ launch() {
 	local name=$1 port=$2 join=${3:-} i
 	if [ -n "$join" ]; then
 		"$SERVER" -lh 127.0.0.1 -lp "$port" -rh 127.0.0.1 -rp "$join" \
-		    -s "$SECRET" -a 500 -v >>"$TMP/$name.log" 2>&1 &
+		    -s "$SECRET" -a 500 -v --data-dir none \
+		    >>"$TMP/$name.log" 2>&1 &
 	else
 		"$SERVER" -lh 127.0.0.1 -lp "$port" -s "$SECRET" -a 500 -v \
-		    >>"$TMP/$name.log" 2>&1 &
+		    --data-dir none >>"$TMP/$name.log" 2>&1 &
 	fi
 	SERVER_PID=$!
 	PIDS+=("$SERVER_PID")
