@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "opt.h"
+#include "secret.h"
 
 /* A decimal integer within [min, max]; -1 otherwise. */
 int
@@ -61,26 +62,14 @@ opt_size(const char *s, size_t min, size_t max, size_t *out)
 	return 0;
 }
 
-/* The first line of a file, without its newline. */
+/*
+ * The first line of a private file, without its newline; see
+ * secret_read_file.  errno says why it failed.
+ */
 int
 opt_read_secret_file(const char *path, char *buf, size_t len)
 {
-	FILE	*f;
-	size_t	 n;
+	char	 err[256];
 
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	if (fgets(buf, (int)len, f) == NULL) {
-		fclose(f);
-		errno = EINVAL;
-		return -1;
-	}
-	fclose(f);
-	n = strcspn(buf, "\r\n");
-	buf[n] = '\0';
-	if (n == 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	return 0;
+	return secret_read_file(path, buf, len, err, sizeof err);
 }

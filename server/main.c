@@ -20,6 +20,7 @@
 #include "uplink.h"
 
 #define VERSION	"1.0.0"
+#define SECRET_ENV	"ACTIVITY_SECRET"	/* the secret, kept out of ps */
 
 enum {
 	OPT_LH = 256, OPT_LP, OPT_RH, OPT_RP, OPT_BIND, OPT_SECRET_FILE,
@@ -90,6 +91,7 @@ usage(FILE *f)
 "  -rp, --remote-port PORT    its port (3780)\n"
 "  -s,  --secret SECRET       the cluster secret\n"
 "       --secret-file PATH    read the secret from the first line of PATH\n"
+"                             (mode 600); else from $ACTIVITY_SECRET\n"
 "  -a,  --announce-interval MS  SERVER_ANNOUNCE period (5000)\n"
 "       --bind ADDR           address to listen on (the -lh host)\n"
 "       --data-dir DIR        keep the journal of registered users in DIR\n"
@@ -163,7 +165,7 @@ size_arg(const char *opt, const char *val, size_t min, size_t max)
 static void
 parse_args(int argc, char **argv, struct config *c)
 {
-	const char	*secret_file = NULL;
+	const char	*secret_file = NULL, *env;
 	int		 ch;
 
 	while ((ch = getopt_long_only(argc, argv, "s:a:vqhV", longopts,
@@ -302,17 +304,27 @@ parse_args(int argc, char **argv, struct config *c)
 		exit(1);
 	}
 	if (secret_file != NULL) {
+		char	 err[512];
+
 		if (c->secret_given) {
 			fprintf(stderr, "activity-server: give -s or "
 			    "--secret-file, not both\n");
 			exit(1);
 		}
-		if (opt_read_secret_file(secret_file, c->secret,
-		    sizeof c->secret) != 0) {
-			fprintf(stderr, "activity-server: %s: %s\n",
-			    secret_file, strerror(errno));
+		if (secret_read_file(secret_file, c->secret, sizeof c->secret,
+		    err, sizeof err) != 0) {
+			fprintf(stderr, "activity-server: %s\n", err);
 			exit(1);
 		}
+		c->secret_given = 1;
+	} else if (!c->secret_given && (env = getenv(SECRET_ENV)) != NULL) {
+		if (*env == '\0' || strlen(env) >= sizeof c->secret) {
+			fprintf(stderr, "activity-server: %s must hold 1 to "
+			    "%zu characters\n", SECRET_ENV,
+			    sizeof c->secret - 1);
+			exit(1);
+		}
+		snprintf(c->secret, sizeof c->secret, "%s", env);
 		c->secret_given = 1;
 	}
 	if (c->heartbeat_timeout_ms <= c->heartbeat_ms) {

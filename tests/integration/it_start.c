@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "harness.h"
@@ -165,6 +166,67 @@ seed__join_without_secret__exits_nonzero_with_message(void **state)
 	free(log);
 }
 
+/*
+ * A secret file that group or others can read is refused with the fix
+ * in the message; the same file made private lets the server join.
+ */
+static void
+secret__file_readable_by_others__refused_then_private_joins(void **state)
+{
+	struct it_server	*root, *s;
+	char			*dir, path[4200], *log;
+	FILE			*f;
+
+	(void)state;
+	root = it_root("root");
+	dir = it_mkdtemp("secret");
+	snprintf(path, sizeof path, "%s/secret", dir);
+	if ((f = fopen(path, "w")) == NULL)
+		it_fail("cannot create %s", path);
+	fprintf(f, "%s\n", IT_SECRET);
+	fclose(f);
+	assert_int_equal(chmod(path, 0644), 0);
+	{
+		const char	*argv[] = { "-lh", "localhost", "-lp",
+				    "@PORT", "--secret-file", path, "-rh",
+				    "localhost", "-rp", root->port_str, "-a",
+				    "100", NULL };
+
+		s = it_spawn("shared", argv, 0);
+		assert_int_not_equal(exit_status(s), 0);
+		log = it_server_log(s);
+		if (strstr(log, "chmod 600") == NULL)
+			it_fail("no fix named for a 0644 secret file: %s",
+			    it_escape(log, strlen(log)));
+		free(log);
+		assert_int_equal(chmod(path, 0600), 0);
+		s = it_spawn("private", argv, 1);
+	}
+	it_register(root, "fay", "fay-secret");
+	it_login_eventually(s, "fay", "fay-secret");
+}
+
+/* ACTIVITY_SECRET carries the secret with nothing in argv. */
+static void
+secret__from_environment__joins_without_argv(void **state)
+{
+	struct it_server	*root, *s;
+
+	(void)state;
+	root = it_root("root");
+	setenv("ACTIVITY_SECRET", IT_SECRET, 1);
+	{
+		const char	*argv[] = { "-lh", "localhost", "-lp",
+				    "@PORT", "-rh", "localhost", "-rp",
+				    root->port_str, "-a", "100", NULL };
+
+		s = it_spawn("env", argv, 1);
+	}
+	unsetenv("ACTIVITY_SECRET");
+	it_register(root, "gil", "gil-secret");
+	it_login_eventually(s, "gil", "gil-secret");
+}
+
 /* --help prints usage with every seed flag and exits 0. */
 static void
 cli__help__usage_on_stdout_exit_zero(void **state)
@@ -217,6 +279,12 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    seed__join_without_secret__exits_nonzero_with_message,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    secret__file_readable_by_others__refused_then_private_joins,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    secret__from_environment__joins_without_argv,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    cli__help__usage_on_stdout_exit_zero,

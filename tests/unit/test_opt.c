@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -112,6 +113,89 @@ opt_read_secret_file__first_line__without_newline(void **state)
 	assert_int_equal(opt_read_secret_file(path, buf, sizeof buf), -1);
 }
 
+/* Write data to a fresh file with the given mode; its path in path. */
+static void
+secret_file_make(char *path, const char *data, size_t len, mode_t mode)
+{
+	int	 fd;
+
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+static void
+secret_read_file__group_or_other_access__refused_with_fix(void **state)
+{
+	char	 path[] = "/tmp/test_opt.XXXXXX", buf[64], err[256];
+	mode_t	 modes[] = { 0644, 0640, 0604, 0620, 0602 };
+	size_t	 i;
+
+	(void)state;
+	for (i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+		snprintf(path, sizeof path, "/tmp/test_opt.XXXXXX");
+		secret_file_make(path, "s3cret\n", 7, modes[i]);
+		err[0] = '\0';
+		assert_int_equal(secret_read_file(path, buf, sizeof buf, err,
+		    sizeof err), -1);
+		if (strstr(err, "chmod 600") == NULL)
+			fail_msg("mode %04o: no fix in '%s'",
+			    (unsigned)modes[i], err);
+		assert_int_equal(opt_read_secret_file(path, buf, sizeof buf),
+		    -1);
+		unlink(path);
+	}
+	snprintf(path, sizeof path, "/tmp/test_opt.XXXXXX");
+	secret_file_make(path, "s3cret\n", 7, 0400);
+	assert_int_equal(secret_read_file(path, buf, sizeof buf, err,
+	    sizeof err), 0);
+	assert_string_equal(buf, "s3cret");
+	unlink(path);
+}
+
+static void
+secret_read_file__line_over_max__error_not_cut(void **state)
+{
+	char	 path[] = "/tmp/test_opt.XXXXXX", buf[16], err[256];
+	char	 line[64];
+
+	(void)state;
+	/* 15 characters fit a 16-byte buffer, with or without a newline. */
+	memset(line, 'a', sizeof line);
+	secret_file_make(path, line, 15, 0600);
+	assert_int_equal(secret_read_file(path, buf, sizeof buf, err,
+	    sizeof err), 0);
+	assert_int_equal(strlen(buf), 15);
+	unlink(path);
+	snprintf(path, sizeof path, "/tmp/test_opt.XXXXXX");
+	memcpy(line + 15, "\nmore", 5);
+	secret_file_make(path, line, 20, 0600);
+	assert_int_equal(secret_read_file(path, buf, sizeof buf, err,
+	    sizeof err), 0);
+	assert_int_equal(strlen(buf), 15);
+	unlink(path);
+	/* 16 characters do not: an error, not the first 15. */
+	snprintf(path, sizeof path, "/tmp/test_opt.XXXXXX");
+	memset(line, 'a', sizeof line);
+	secret_file_make(path, line, 16, 0600);
+	assert_int_equal(secret_read_file(path, buf, sizeof buf, err,
+	    sizeof err), -1);
+	if (strstr(err, "longer than 15") == NULL)
+		fail_msg("unclear error: '%s'", err);
+	unlink(path);
+	snprintf(path, sizeof path, "/tmp/test_opt.XXXXXX");
+	secret_file_make(path, line, 300, 0600);
+	assert_int_equal(opt_read_secret_file(path, buf, sizeof buf), -1);
+	unlink(path);
+	/* A NUL would cut the secret short too. */
+	snprintf(path, sizeof path, "/tmp/test_opt.XXXXXX");
+	secret_file_make(path, "ab\0cd\n", 6, 0600);
+	assert_int_equal(secret_read_file(path, buf, sizeof buf, err,
+	    sizeof err), -1);
+	unlink(path);
+}
+
 static void
 secret_equal__cases__exact_match_only(void **state)
 {
@@ -154,6 +238,10 @@ main(void)
 		cmocka_unit_test(opt_size__suffix_overflow__refused),
 		cmocka_unit_test(
 		    opt_read_secret_file__first_line__without_newline),
+		cmocka_unit_test(
+		    secret_read_file__group_or_other_access__refused_with_fix),
+		cmocka_unit_test(
+		    secret_read_file__line_over_max__error_not_cut),
 		cmocka_unit_test(secret_equal__cases__exact_match_only),
 		cmocka_unit_test(
 		    secret_generate__length_and_alphabet__as_asked),
