@@ -82,6 +82,17 @@ log_warn(const char *fmt, ...)
 	errno = saved;
 }
 
+/* Something is wrong that an operator must fix; always printed. */
+void
+log_error(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite("error", fmt, ap, NULL);
+	va_end(ap);
+}
+
 void
 log_warnx(const char *fmt, ...)
 {

@@ -103,7 +103,8 @@ merge_users(struct server *srv, struct peer *from, struct json_span users,
 			rc = -1;
 			break;
 		}
-		r = registry_put(srv->reg, name, secret, (uint64_t)time, origin);
+		r = registry_learn(srv->reg, name, secret, (uint64_t)time,
+		    origin);
 		if (r == REG_REPLACED)
 			tree_user_replaced(srv, name);
 		if (r != REG_ADDED && r != REG_REPLACED)

@@ -9,6 +9,7 @@
 #include "delivery.h"
 #include "lock.h"
 #include "log.h"
+#include "registry.h"
 #include "server.h"
 #include "uplink.h"
 
@@ -102,6 +103,7 @@ cron_tick(struct server *srv)
 	replay_cron(srv);
 	cron_auth_deadlines(srv, now);
 	lock_cron(srv);
+	registry_retry(srv->reg, now);
 }
 
 static void

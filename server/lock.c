@@ -384,10 +384,8 @@ lock_on_result(struct server *srv, struct peer *from, int success,
 		lock_free(srv->locks, l);
 	if (!success)
 		return;
-	switch (registry_put(srv->reg, username, secret, time, origin)) {
-	case REG_ERROR:
-		log_warnx("could not journal user %s", log_safe(username));
-		break;
+	/* Acknowledged elsewhere: kept even if our journal fails now. */
+	switch (registry_learn(srv->reg, username, secret, time, origin)) {
 	case REG_REPLACED:
 		tree_user_replaced(srv, username);
 		break;

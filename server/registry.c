@@ -3,6 +3,13 @@
  * JSON line and flushed to disk before it is acknowledged; at start the
  * journal is replayed, later lines overriding earlier ones, and a torn
  * last line (a crash mid-write) is cut off rather than treated as fatal.
+ *
+ * A write that fails part-way (a full disk) is cut off again at once,
+ * before anyone is told anything, so the journal always ends with a
+ * whole line and the next write starts clean.  A user registered at
+ * another server that cannot be journalled here is still kept in memory
+ * (the cluster has acknowledged it), said at error level, and written
+ * again from the cron tick until the journal takes it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +28,8 @@
 #define REGISTRY_JOURNAL	"users.journal"
 #define REGISTRY_MIN_BUCKETS	64
 #define SERVER_NAME_BUF		257
+#define REGISTRY_RETRY_MS	1000	/* retry unjournalled users */
+#define REGISTRY_NAG_MS		30000	/* repeat the error this often */
 
 struct registry {
 	struct user	**buckets;
@@ -28,6 +37,15 @@ struct registry {
 	size_t		  count;
 	int		  fd;		/* journal, -1 when not durable */
 	int		  replaying;
+	off_t		  good;		/* the journal ends with a whole line here */
+	int		  dirty;	/* bytes past good may remain: cut first */
+	struct user	**unsynced;	/* kept, but not yet in the journal */
+	size_t		  nunsynced;
+	size_t		  capunsynced;
+	uint64_t	  next_retry_ms;
+	uint64_t	  next_nag_ms;
+	ssize_t		(*write_fn)(int, const void *, size_t);
+	int		(*sync_fn)(int);
 };
 
 static uint64_t
@@ -53,7 +71,18 @@ registry_new(void)
 	if ((r->buckets = calloc(r->nbuckets, sizeof *r->buckets)) == NULL)
 		fatal("calloc");
 	r->fd = -1;
+	r->write_fn = write;
+	r->sync_fn = fdatasync;
 	return r;
+}
+
+/* Replace write(2) and fdatasync(2) for the journal: the test seam. */
+void
+registry_set_io(struct registry *r, ssize_t (*write_fn)(int, const void *,
+    size_t), int (*sync_fn)(int))
+{
+	r->write_fn = write_fn != NULL ? write_fn : write;
+	r->sync_fn = sync_fn != NULL ? sync_fn : fdatasync;
 }
 
 static void
@@ -73,6 +102,10 @@ registry_free(struct registry *r)
 
 	if (r == NULL)
 		return;
+	if (r->nunsynced > 0)
+		log_error("journal: exiting with %zu user%s registered "
+		    "elsewhere not written; the other servers still know them",
+		    r->nunsynced, r->nunsynced == 1 ? "" : "s");
 	for (i = 0; i < r->nbuckets; i++) {
 		for (u = r->buckets[i]; u != NULL; u = next) {
 			next = u->next;
@@ -81,6 +114,7 @@ registry_free(struct registry *r)
 	}
 	if (r->fd != -1)
 		close(r->fd);
+	free(r->unsynced);
 	free(r->buckets);
 	free(r);
 }
@@ -138,6 +172,24 @@ registry_wins(const struct user *u, const char *secret, uint64_t time,
 	return strcmp(secret, u->secret) < 0;
 }
 
+/*
+ * Cut the journal back to its last whole line.  If even that fails the
+ * journal is left dirty and every later write tries the cut first, so
+ * nothing is ever appended to a fragment.
+ */
+static int
+registry_rollback(struct registry *r)
+{
+	if (ftruncate(r->fd, r->good) == -1) {
+		log_warn("journal: cannot cut a failed write back to %lld "
+		    "bytes", (long long)r->good);
+		r->dirty = 1;
+		return -1;
+	}
+	r->dirty = 0;
+	return 0;
+}
+
 static int
 registry_journal(struct registry *r, const struct user *u)
 {
@@ -149,6 +201,8 @@ registry_journal(struct registry *r, const struct user *u)
 
 	if (r->fd == -1 || r->replaying)
 		return 0;
+	if (r->dirty && registry_rollback(r) != 0)
+		return -1;
 	jbuf_init(&b);
 	jbuf_adds(&b, "{\"username\":");
 	jbuf_cstr(&b, u->name);
@@ -157,35 +211,110 @@ registry_journal(struct registry *r, const struct user *u)
 	msgb_str(&b, F_ORIGIN, u->origin);
 	jbuf_adds(&b, "}\n");
 	while (off < b.len) {
-		n = write(r->fd, b.p + off, b.len - off);
+		n = r->write_fn(r->fd, b.p + off, b.len - off);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1) {
-			log_warn("journal write");
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENOSPC;
+			log_warn("journal write (%zu of %zu bytes written)",
+			    off, b.len);
 			rc = -1;
 			break;
 		}
 		off += (size_t)n;
 	}
-	if (rc == 0 && fdatasync(r->fd) == -1) {
+	if (rc == 0 && r->sync_fn(r->fd) == -1) {
 		log_warn("journal fdatasync");
 		rc = -1;
 	}
+	if (rc == 0)
+		r->good += (off_t)b.len;
+	else
+		registry_rollback(r);
 	jbuf_free(&b);
 	return rc;
 }
 
+/* Remember u as known but not in the journal; the cron tick retries. */
+static void
+registry_mark_unsynced(struct registry *r, struct user *u)
+{
+	if (u->unsynced)
+		return;
+	if (r->nunsynced == r->capunsynced) {
+		r->capunsynced = r->capunsynced == 0 ? 16 :
+		    r->capunsynced * 2;
+		r->unsynced = reallocarray(r->unsynced, r->capunsynced,
+		    sizeof *r->unsynced);
+		if (r->unsynced == NULL)
+			fatal("reallocarray");
+	}
+	r->unsynced[r->nunsynced++] = u;
+	u->unsynced = 1;
+	log_error("user %s (registered at %s) could not be written to the "
+	    "journal; it is kept in memory and written again every %d ms "
+	    "until the journal takes it", log_safe(u->name),
+	    log_safe(u->origin), REGISTRY_RETRY_MS);
+}
+
+/*
+ * Write the users the journal could not take before.  Called from the
+ * cron tick; says at error level, now and then, how many still wait.
+ */
+void
+registry_retry(struct registry *r, uint64_t now)
+{
+	size_t		 i, kept = 0, done = 0;
+	struct user	*u;
+
+	if (r->nunsynced == 0 || now < r->next_retry_ms)
+		return;
+	r->next_retry_ms = now + REGISTRY_RETRY_MS;
+	for (i = 0; i < r->nunsynced; i++) {
+		u = r->unsynced[i];
+		if (kept == 0 && done == i && registry_journal(r, u) == 0) {
+			u->unsynced = 0;
+			done++;
+			continue;
+		}
+		/* One failure is enough for this round: keep the rest. */
+		r->unsynced[kept++] = u;
+	}
+	r->nunsynced = kept;
+	if (done > 0)
+		log_info("journal: wrote %zu user%s it could not take before; "
+		    "%zu still waiting", done, done == 1 ? "" : "s", kept);
+	if (kept > 0 && now >= r->next_nag_ms) {
+		r->next_nag_ms = now + REGISTRY_NAG_MS;
+		log_error("journal: %zu user%s registered elsewhere not yet "
+		    "written; retrying every %d ms", kept, kept == 1 ? "" : "s",
+		    REGISTRY_RETRY_MS);
+	}
+}
+
+/* Users known but not in the journal (waiting for a retry). */
+size_t
+registry_unsynced(const struct registry *r)
+{
+	return r->nunsynced;
+}
+
 /*
  * Record name/secret, merging with what is known by the conflict rule.
- * A change is journalled (and flushed) before this returns.
+ * A change is journalled (and flushed) before this returns.  If the
+ * journal fails, a registration of ours is refused (REG_ERROR: nobody
+ * has acknowledged it yet); one the cluster already acknowledged
+ * (`elsewhere`) is kept and retried, never forgotten.
  */
-enum registry_put
-registry_put(struct registry *r, const char *name, const char *secret,
-    uint64_t time, const char *origin)
+static enum registry_put
+registry_store(struct registry *r, const char *name, const char *secret,
+    uint64_t time, const char *origin, int elsewhere)
 {
 	struct user	*u, cand;
 	char		*s, *o;
 	size_t		 h;
+	int		 failed;
 
 	cand.name = (char *)name;
 	cand.secret = (char *)secret;
@@ -196,7 +325,8 @@ registry_put(struct registry *r, const char *name, const char *secret,
 			return REG_UNCHANGED;
 		if (!registry_wins(u, secret, time, origin))
 			return REG_KEPT;
-		if (registry_journal(r, &cand) != 0)
+		failed = registry_journal(r, &cand) != 0;
+		if (failed && !elsewhere)
 			return REG_ERROR;
 		if ((s = strdup(secret)) == NULL ||
 		    (o = strdup(origin)) == NULL)
@@ -206,10 +336,13 @@ registry_put(struct registry *r, const char *name, const char *secret,
 		u->secret = s;
 		u->origin = o;
 		u->time = time;
+		if (failed)
+			registry_mark_unsynced(r, u);
 		return REG_REPLACED;
 	}
 	/* Only what reached the disk may be acknowledged or used. */
-	if (registry_journal(r, &cand) != 0)
+	failed = registry_journal(r, &cand) != 0;
+	if (failed && !elsewhere)
 		return REG_ERROR;
 	if (r->count >= r->nbuckets)
 		registry_grow(r);
@@ -223,7 +356,28 @@ registry_put(struct registry *r, const char *name, const char *secret,
 	u->next = r->buckets[h];
 	r->buckets[h] = u;
 	r->count++;
+	if (failed)
+		registry_mark_unsynced(r, u);
 	return REG_ADDED;
+}
+
+/* A registration made here: refused if the journal cannot take it. */
+enum registry_put
+registry_put(struct registry *r, const char *name, const char *secret,
+    uint64_t time, const char *origin)
+{
+	return registry_store(r, name, secret, time, origin, 0);
+}
+
+/*
+ * A registration the cluster already acknowledged elsewhere: kept even
+ * if the journal cannot take it now (it is retried).
+ */
+enum registry_put
+registry_learn(struct registry *r, const char *name, const char *secret,
+    uint64_t time, const char *origin)
+{
+	return registry_store(r, name, secret, time, origin, 1);
 }
 
 size_t
@@ -291,6 +445,50 @@ registry_replay_line(struct registry *r, const char *line, size_t len)
 }
 
 /*
+ * A data directory or journal that group or others can reach would
+ * hand every user's secret to them: refuse it, saying how to fix it.
+ */
+static int
+registry_check_private(const char *path, const struct stat *st, int isdir,
+    char *err, size_t errlen)
+{
+	if (isdir && !S_ISDIR(st->st_mode)) {
+		snprintf(err, errlen, "%s: not a directory", path);
+		return -1;
+	}
+	if (!isdir && !S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return -1;
+	}
+	if (st->st_mode & (S_IRWXG | S_IRWXO)) {
+		snprintf(err, errlen, "%s: group or others can access it "
+		    "(mode %04o), and it holds every user's secret; make it "
+		    "private: chmod %s %s", path,
+		    (unsigned)(st->st_mode & 07777), isdir ? "700" : "600",
+		    path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Make a new file's directory entry durable too. */
+static int
+registry_sync_dir(const char *dir, char *err, size_t errlen)
+{
+	int	 dfd;
+
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(dfd) == -1) {
+		snprintf(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+		if (dfd != -1)
+			close(dfd);
+		return -1;
+	}
+	close(dfd);
+	return 0;
+}
+
+/*
  * Make the registry durable in dir: replay the journal there, cut a torn
  * tail, and append from now on.
  */
@@ -303,18 +501,34 @@ registry_open(struct registry *r, const char *dir, char *err, size_t errlen)
 	size_t		 good = 0, lineno = 0;
 	ssize_t		 n;
 	off_t		 off = 0;
-	int		 fd;
+	int		 fd, created = 0;
 
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
+	if (stat(dir, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (registry_check_private(dir, &st, 1, err, errlen) != 0)
+		return -1;
 	snprintf(path, sizeof path, "%s/%s", dir, REGISTRY_JOURNAL);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0600)) == -1 || fstat(fd, &st) == -1) {
+	fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1 && errno == ENOENT) {
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_APPEND |
+		    O_CLOEXEC | O_NOFOLLOW, 0600);
+		created = fd != -1;
+	}
+	if (fd == -1 || fstat(fd, &st) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		if (fd != -1)
 			close(fd);
+		return -1;
+	}
+	if (registry_check_private(path, &st, 0, err, errlen) != 0 ||
+	    (created && registry_sync_dir(dir, err, errlen) != 0)) {
+		close(fd);
 		return -1;
 	}
 	if (st.st_size > 0) {
@@ -358,6 +572,7 @@ registry_open(struct registry *r, const char *dir, char *err, size_t errlen)
 		free(buf);
 	}
 	r->fd = fd;
+	r->good = (off_t)good;
 	log_info("registry: %zu users from %s", r->count, path);
 	return 0;
 }

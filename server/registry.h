@@ -8,12 +8,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct user {
 	char		*name;
 	char		*secret;
 	char		*origin;	/* id of the server that registered it */
 	uint64_t	 time;		/* wall-clock ms of the registration */
+	int		 unsynced;	/* not yet in the journal */
 	struct user	*next;
 };
 
@@ -34,6 +36,13 @@ int			 registry_open(struct registry *, const char *, char *,
 const struct user	*registry_find(const struct registry *, const char *);
 enum registry_put	 registry_put(struct registry *, const char *,
 			    const char *, uint64_t, const char *);
+enum registry_put	 registry_learn(struct registry *, const char *,
+			    const char *, uint64_t, const char *);
+void			 registry_retry(struct registry *, uint64_t);
+size_t			 registry_unsynced(const struct registry *);
+void			 registry_set_io(struct registry *,
+			    ssize_t (*)(int, const void *, size_t),
+			    int (*)(int));
 size_t			 registry_count(const struct registry *);
 void			 registry_foreach(const struct registry *,
 			    void (*)(const struct user *, void *), void *);

@@ -4,7 +4,6 @@
  * replayed at open, a torn tail cut off, a corrupt line skipped.
  */
 #include <sys/stat.h>
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -71,6 +70,8 @@ write_file(const char *path, const char *data, size_t len)
 	assert_non_null(fp);
 	assert_int_equal(fwrite(data, 1, len, fp), len);
 	assert_int_equal(fclose(fp), 0);
+	/* A journal must be private, or the registry refuses it. */
+	assert_int_equal(chmod(path, 0600), 0);
 }
 
 /* The whole file as a string (caller frees). */
@@ -536,22 +537,186 @@ registry_open__longest_allowed_name__replayed(void **state)
 	registry_free(r);
 }
 
+/*
+ * The disk-full seam: the journal's write(2) takes at most `room` more
+ * bytes, then fails with ENOSPC (a write that fails part-way);
+ * fdatasync(2) fails while `sync_fails` is set.
+ */
+static size_t	 io_room;
+static int	 io_sync_fails;
+
+static ssize_t
+full_write(int fd, const void *buf, size_t len)
+{
+	ssize_t	 n;
+
+	if (io_room == 0) {
+		errno = ENOSPC;
+		return -1;
+	}
+	if (len > io_room)
+		len = io_room;
+	if ((n = write(fd, buf, len)) > 0)
+		io_room -= (size_t)n;
+	return n;
+}
+
+static int
+failing_sync(int fd)
+{
+	if (io_sync_fails) {
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+/* Every line of the journal is a whole entry (none is skipped). */
+static size_t
+journal_lines(const char *path)
+{
+	size_t	 len, n = 0, i;
+	char	*data = read_file(path, &len);
+
+	for (i = 0; i < len; i++)
+		if (data[i] == '\n')
+			n++;
+	if (len > 0 && data[len - 1] != '\n')
+		fail_msg("the journal ends with a fragment: %s", data);
+	free(data);
+	return n;
+}
+
 static void
 registry_put__journal_write_fails__error_and_not_kept(void **state)
 {
 	struct fixture	*f = *state;
 	struct registry	*r;
 
-	/* Every write to /dev/full fails with ENOSPC. */
-	if (symlink("/dev/full", f->path) != 0)
-		fail_msg("symlink %s: %s", f->path, strerror(errno));
 	r = open_reg(f);
+	io_room = 0;
+	registry_set_io(r, full_write, NULL);
 	assert_int_equal(registry_put(r, "alice", "s1", 100, "srvA"),
 	    REG_ERROR);
 	/* A registration that is not durable must not be half-made:
 	 * the caller tells the client it failed. */
 	assert_null(registry_find(r, "alice"));
 	assert_int_equal(registry_count(r), 0);
+	registry_free(r);
+}
+
+/*
+ * The disk fills in the middle of a line: the fragment is cut off
+ * before registry_put returns, and the next registration (once there is
+ * room) is a whole line of its own that survives a restart, instead of
+ * being glued to the fragment and skipped at the next start.
+ */
+static void
+registry_put__disk_full_mid_line__rolled_back_next_write_clean(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r;
+	off_t		 before;
+
+	r = open_reg(f);
+	assert_int_equal(registry_put(r, "amy", "s0", 100, "srvA"), REG_ADDED);
+	before = file_size(f->path);
+	io_room = 10;
+	registry_set_io(r, full_write, NULL);
+	assert_int_equal(registry_put(r, "bob", "s1", 100, "srvA"),
+	    REG_ERROR);
+	assert_int_equal(file_size(f->path), before);
+	assert_null(registry_find(r, "bob"));
+	io_room = 1 << 20;
+	assert_int_equal(registry_put(r, "cat", "s2", 100, "srvA"), REG_ADDED);
+	registry_free(r);
+
+	assert_int_equal(journal_lines(f->path), 2);
+	r = open_reg(f);
+	expect_user(r, "amy", "s0");
+	expect_user(r, "cat", "s2");
+	assert_null(registry_find(r, "bob"));
+	assert_int_equal(registry_count(r), 2);
+	registry_free(r);
+}
+
+/* The write went through but fdatasync failed: rolled back the same. */
+static void
+registry_put__fdatasync_fails__rolled_back(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r;
+
+	r = open_reg(f);
+	io_sync_fails = 1;
+	registry_set_io(r, NULL, failing_sync);
+	assert_int_equal(registry_put(r, "dan", "s1", 100, "srvA"),
+	    REG_ERROR);
+	assert_int_equal(file_size(f->path), 0);
+	io_sync_fails = 0;
+	assert_int_equal(registry_put(r, "eve", "s2", 100, "srvA"), REG_ADDED);
+	registry_free(r);
+	assert_int_equal(journal_lines(f->path), 1);
+}
+
+/*
+ * A user the cluster acknowledged elsewhere is not forgotten when our
+ * journal is full: it is kept, and written once the disk has room.
+ */
+static void
+registry_learn__journal_full__kept_and_retried_until_written(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r;
+
+	r = open_reg(f);
+	io_room = 5;
+	registry_set_io(r, full_write, NULL);
+	assert_int_equal(registry_learn(r, "fay", "s1", 100, "srvB"),
+	    REG_ADDED);
+	expect_user(r, "fay", "s1");
+	assert_int_equal(registry_unsynced(r), 1);
+	assert_int_equal(file_size(f->path), 0);
+	/* Still full: still waiting, nothing glued. */
+	registry_retry(r, 10000);
+	assert_int_equal(registry_unsynced(r), 1);
+	assert_int_equal(file_size(f->path), 0);
+	io_room = 1 << 20;
+	registry_retry(r, 20000);
+	assert_int_equal(registry_unsynced(r), 0);
+	registry_free(r);
+
+	r = open_reg(f);
+	expect_user(r, "fay", "s1");
+	registry_free(r);
+}
+
+/* A journal or directory others can read is refused, with the fix. */
+static void
+registry_open__readable_by_others__refused_with_fix(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r;
+	char		 err[512] = "";
+
+	write_file(f->path, "", 0);
+	assert_int_equal(chmod(f->path, 0644), 0);
+	r = registry_new();
+	assert_int_equal(registry_open(r, f->dir, err, sizeof err), -1);
+	if (strstr(err, "chmod 600") == NULL)
+		fail_msg("no fix in '%s'", err);
+	registry_free(r);
+
+	assert_int_equal(chmod(f->path, 0600), 0);
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	r = registry_new();
+	assert_int_equal(registry_open(r, f->dir, err, sizeof err), -1);
+	if (strstr(err, "chmod 700") == NULL)
+		fail_msg("no fix in '%s'", err);
+	registry_free(r);
+
+	assert_int_equal(chmod(f->dir, 0700), 0);
+	r = open_reg(f);
 	registry_free(r);
 }
 
@@ -596,6 +761,10 @@ main(void)
 		T(registry_open__corrupt_middle_line__skipped_rest_kept),
 		T(registry_open__longest_allowed_name__replayed),
 		T(registry_put__journal_write_fails__error_and_not_kept),
+		T(registry_put__disk_full_mid_line__rolled_back_next_write_clean),
+		T(registry_put__fdatasync_fails__rolled_back),
+		T(registry_learn__journal_full__kept_and_retried_until_written),
+		T(registry_open__readable_by_others__refused_with_fix),
 		T(registry_open__path_is_a_file__error),
 	};
 
