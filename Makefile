@@ -7,6 +7,7 @@
 #   make test-stress every suite STRESS_RUNS times beside a CPU hog
 #   make mutants    the mutation catalogue against the suites (slow)
 #   make demo       a local 3-server cluster with activity-tui on it
+#   make install-systemd  the unit activity-server@.service (not by install)
 #   make bench      the standard benchmark set
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each
 #   make deps       install the Debian packages everything needs
@@ -14,6 +15,7 @@
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
 MANDIR	?= $(PREFIX)/share/man
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR	?=
 
 CC	?= cc
@@ -79,8 +81,8 @@ INTEG_BINS  = $(INTEG_SRC:tests/integration/%.c=$(B)/tests/%)
 HARNESS_OBJ = $(B)/tests/integration/harness.o $(B)/tests/integration/relay.o $(B)/tests/integration/fclient.o
 
 .PHONY: all test unit integration tui-test chaos check-man check-asan \
-	check-valgrind test-stress mutants demo bench \
-	fuzz install uninstall clean deps lint help
+	check-valgrind check-systemd test-stress mutants demo bench \
+	fuzz install install-systemd uninstall clean deps lint help
 
 all: $(PROGS)
 
@@ -132,7 +134,7 @@ $(B)/tests/chaos/%.o: tests/chaos/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/integration -c -o $@ $<
 
-test: all unit integration tui-test chaos check-man
+test: all unit integration tui-test chaos check-man check-systemd
 
 chaos: all $(CHAOS_BIN)
 	@ACTIVITY_BIN=$(CURDIR)/$(BIN) tests/run-tests.sh chaos $(CHAOS_BIN)
@@ -148,6 +150,9 @@ tui-test: all
 
 check-man: all
 	@BIN=$(BIN) tests/check-man.sh
+
+check-systemd: all
+	@ACTIVITY_BIN=$(BIN) tests/check-systemd.sh
 
 # Every suite STRESS_RUNS times over with one core kept busy: a test
 # that fails under load is a failing test.
@@ -183,15 +188,25 @@ lint:
 	mandoc -Tlint -W warning man/*.[1-9]
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
 	install -m 755 $(BIN)/activity-server $(BIN)/activity-tui $(DESTDIR)$(BINDIR)/
 	install -m 644 man/activity-server.1 man/activity-tui.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/activity-server.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/activity-protocol.7 $(DESTDIR)$(MANDIR)/man7/
+
+# The unit runs $(BINDIR)/activity-server: install it with the same PREFIX.
+install-systemd:
+	install -d $(DESTDIR)$(SYSTEMDDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/activity-server@.service \
+	    >$(DESTDIR)$(SYSTEMDDIR)/activity-server@.service
+	chmod 644 $(DESTDIR)$(SYSTEMDDIR)/activity-server@.service
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/activity-server $(DESTDIR)$(BINDIR)/activity-tui
 	rm -f $(DESTDIR)$(MANDIR)/man1/activity-server.1 $(DESTDIR)$(MANDIR)/man1/activity-tui.1
+	rm -f $(DESTDIR)$(MANDIR)/man5/activity-server.conf.5
 	rm -f $(DESTDIR)$(MANDIR)/man7/activity-protocol.7
+	rm -f $(DESTDIR)$(SYSTEMDDIR)/activity-server@.service
 
 clean:
 	rm -rf build build-asan build-fuzz bin bin-asan

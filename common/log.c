@@ -1,5 +1,9 @@
-/* Leveled logging to stderr; libevent's own messages are routed here too. */
+/*
+ * Leveled logging to stderr and, when one is set, a log file that can be
+ * reopened after rotation; libevent's own messages are routed here too.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +16,8 @@
 
 static const char	*log_procname = "activity";
 static int		 log_verbose;
+static int		 log_fd = -1;		/* the log file, or -1 */
+static char		*log_path;
 
 static void
 log_event_cb(int severity, const char *msg)
@@ -38,6 +44,50 @@ log_init(const char *procname, int verbose)
 	event_set_log_callback(log_event_cb);
 }
 
+/*
+ * Log to path as well as to stderr (NULL: stderr only).  The file is
+ * opened for appending, so logrotate's rename then log_reopen() loses
+ * nothing; on failure the previous file stays in use.
+ */
+int
+log_set_file(const char *path)
+{
+	char	*copy = NULL;
+	int	 fd = -1;
+
+	if (path != NULL) {
+		if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		    0640)) == -1)
+			return -1;
+		if ((copy = strdup(path)) == NULL) {
+			close(fd);
+			return -1;
+		}
+	}
+	if (log_fd != -1)
+		close(log_fd);
+	free(log_path);
+	log_fd = fd;
+	log_path = copy;
+	return 0;
+}
+
+/* Open the log file again by name (after a rotation). */
+int
+log_reopen(void)
+{
+	char	*path;
+	int	 rc;
+
+	if (log_path == NULL)
+		return 0;
+	if ((path = strdup(log_path)) == NULL)
+		return -1;
+	rc = log_set_file(path);
+	free(path);
+	return rc;
+}
+
 void
 log_setverbose(int verbose)
 {
@@ -53,21 +103,27 @@ log_getverbose(void)
 static void
 log_vwrite(const char *level, const char *fmt, va_list ap, const char *err)
 {
-	char		 msg[2048];
+	char		 msg[2048], line[2560];
 	struct timespec	 ts;
 	struct tm	 tm;
+	int		 n;
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
-	if (err != NULL)
-		fprintf(stderr, "%02d:%02d:%02d.%03ld %s[%d] %s: %s: %s\n",
-		    tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-		    log_procname, (int)getpid(), level, msg, err);
-	else
-		fprintf(stderr, "%02d:%02d:%02d.%03ld %s[%d] %s: %s\n",
-		    tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-		    log_procname, (int)getpid(), level, msg);
+	n = snprintf(line, sizeof line,
+	    "%02d:%02d:%02d.%03ld %s[%d] %s: %s%s%s\n", tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_procname, (int)getpid(),
+	    level, msg, err != NULL ? ": " : "", err != NULL ? err : "");
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line) {
+		n = sizeof line - 1;
+		line[n - 1] = '\n';
+	}
+	fputs(line, stderr);
+	if (log_fd != -1)
+		(void)!write(log_fd, line, (size_t)n);
 }
 
 void
@@ -100,6 +156,17 @@ log_warnx(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	log_vwrite("warning", fmt, ap, NULL);
+	va_end(ap);
+}
+
+/* An error the program cannot go on from, logged before it exits. */
+void
+log_errorx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite("error", fmt, ap, NULL);
 	va_end(ap);
 }
 

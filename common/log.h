@@ -1,4 +1,7 @@
-/* Leveled logging to stderr, in the OpenBSD log API's shape. */
+/*
+ * Leveled logging to stderr (and a --log-file besides), in the OpenBSD
+ * log API's shape.
+ */
 #ifndef LOG_H
 #define LOG_H
 
@@ -8,11 +11,14 @@
 enum log_level { LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void	log_init(const char *, int);
+int	log_set_file(const char *);
+int	log_reopen(void);
 void	log_setverbose(int);
 int	log_getverbose(void);
 void	log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_errorx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	fatal(const char *, ...)

@@ -55,6 +55,10 @@ static void
 activity_take(struct server *srv, struct act *a, struct peer *from,
     struct peer *sender)
 {
+	if (sender != NULL)
+		srv->stats.act_from_clients++;
+	else
+		srv->stats.act_from_servers++;
 	replay_append(srv, a);
 	tree_send_servers(srv, from, a->line, a->len);
 	if (a->report)
@@ -155,6 +159,8 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 		msgb_begin(b, CMD_ACTIVITY_BROADCAST);
 		msgb_raw(b, F_ACTIVITY, m->line + off, len);
 		msgb_end(b);
+		srv->stats.act_from_servers++;
+		srv->stats.act_delivered += (uint64_t)srv->nclients;
 		tree_send_clients(srv, b->p, b->len);
 		return CMD_OK;
 	}

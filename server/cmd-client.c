@@ -175,11 +175,13 @@ cmd_login(struct peer *p, struct msg *m)
 	}
 	if (!is_anonymous(name)) {
 		if ((u = registry_find(srv->reg, name)) == NULL) {
+			srv->stats.login_failed++;
 			peer_reply_close(p, CMD_LOGIN_FAILED,
 			    "username is not registered");
 			return CMD_CLOSE;
 		}
 		if (secret == NULL || !secret_equal(u->secret, secret)) {
+			srv->stats.login_failed++;
 			peer_reply_close(p, CMD_LOGIN_FAILED,
 			    "attempt to login with wrong secret");
 			return CMD_CLOSE;
@@ -226,6 +228,7 @@ cmd_login(struct peer *p, struct msg *m)
 	if ((p->session = strdup(sid)) == NULL)
 		fatal("strdup");
 	login_success(p, m, resumed);
+	srv->stats.login_ok++;
 
 	/*
 	 * No REDIRECT for a client that is failing over (it resumes a
@@ -241,6 +244,7 @@ cmd_login(struct peer *p, struct msg *m)
 		msgb_int(b, F_PORT, k->port);
 		msgb_end(b);
 		peer_send_jbuf(p, b);
+		srv->stats.redirects++;
 		/* Count the client there until its next announce says so. */
 		k->load++;
 		k->redirected = 1;
@@ -285,11 +289,13 @@ cmd_register(struct peer *p, struct msg *m)
 		return CMD_CLOSE;
 	}
 	if (is_anonymous(m->str[F_USERNAME])) {
+		p->srv->stats.reg_failed++;
 		peer_reply_close(p, CMD_REGISTER_FAILED,
 		    "the name anonymous is reserved");
 		return CMD_CLOSE;
 	}
 	if (m->str[F_USERNAME][0] == '\0') {
+		p->srv->stats.reg_failed++;
 		peer_reply_close(p, CMD_REGISTER_FAILED,
 		    "the username must not be empty");
 		return CMD_CLOSE;

@@ -198,6 +198,8 @@ lock_send_result(struct server *srv, const struct lock *l, int success,
 	tree_send_servers(srv, NULL, srv->out.p, srv->out.len);
 }
 
+static const char	lock_timed_out[] = "registration timed out";
+
 /*
  * The origin's end of a registration: commit and tell everyone, or
  * give up and tell everyone; then answer the client.
@@ -221,6 +223,12 @@ lock_finish(struct server *srv, struct lock *l, int success, const char *why)
 		}
 	}
 	lock_send_result(srv, l, success, time);
+	if (success)
+		srv->stats.reg_ok++;
+	else if (why == lock_timed_out)
+		srv->stats.reg_timeout++;
+	else
+		srv->stats.reg_failed++;
 	log_info("registration of %s %s%s%s", log_safe(l->username),
 	    success ? "succeeded" : "failed", success ? "" : ": ",
 	    success ? "" : why);
@@ -274,16 +282,19 @@ lock_register(struct server *srv, struct peer *client, const char *username,
 	struct lock	*l;
 
 	if (registry_find(srv->reg, username) != NULL) {
+		srv->stats.reg_failed++;
 		peer_reply_close(client, CMD_REGISTER_FAILED,
 		    "username is registered");
 		return;
 	}
 	if (lock_find(srv, username) != NULL) {
+		srv->stats.reg_failed++;
 		peer_reply_close(client, CMD_REGISTER_FAILED,
 		    "username is under register process");
 		return;
 	}
 	if (srv->locks->count >= srv->cfg.max_pending_reg) {
+		srv->stats.reg_failed++;
 		peer_reply_close(client, CMD_REGISTER_FAILED,
 		    "too many registrations in progress, try again later");
 		return;
@@ -440,7 +451,7 @@ lock_cron(struct server *srv)
 again:
 	TAILQ_FOREACH(l, &srv->locks->locks, entry) {
 		if (l->mine && now >= l->deadline_ms) {
-			lock_finish(srv, l, 0, "registration timed out");
+			lock_finish(srv, l, 0, lock_timed_out);
 			goto again;
 		}
 		if (!l->mine && !l->answered && now >= l->deadline_ms) {

@@ -5,7 +5,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,6 @@
 #include "server.h"
 #include "uplink.h"
 
-#define VERSION	"1.0.0"
 #define SECRET_ENV	"ACTIVITY_SECRET"	/* the secret, kept out of ps */
 
 enum {
@@ -29,8 +30,17 @@ enum {
 	OPT_AUTH_TIMEOUT, OPT_LIVENESS, OPT_RECONNECT_DELAY, OPT_HEARTBEAT,
 	OPT_HEARTBEAT_TIMEOUT, OPT_ORDER_WAIT, OPT_REPORT_TIMEOUT,
 	OPT_REPLAY_MAX, OPT_REPLAY_BYTES, OPT_REPLAY_WINDOW, OPT_MAX_SENDERS,
-	OPT_MAX_REPORTS,
+	OPT_MAX_REPORTS, OPT_CHECK_CONFIG, OPT_LOG_FILE, OPT_LOG_LEVEL,
+	OPT_MONITOR,
 };
+
+#define OPTSTRING	"s:a:c:vqhV"
+
+/*
+ * The option table is also the config file's list of keys: a long
+ * option added here can be set in the file as "name = value" with no
+ * other change.
+ */
 
 static const struct option longopts[] = {
 	{ "lh", required_argument, NULL, OPT_LH },
@@ -67,6 +77,11 @@ static const struct option longopts[] = {
 	{ "replay-window", required_argument, NULL, OPT_REPLAY_WINDOW },
 	{ "max-senders", required_argument, NULL, OPT_MAX_SENDERS },
 	{ "max-pending-reports", required_argument, NULL, OPT_MAX_REPORTS },
+	{ "config", required_argument, NULL, 'c' },
+	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "monitor", required_argument, NULL, OPT_MONITOR },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -121,6 +136,13 @@ usage(FILE *f)
 "       --replay-window MS    how long activities are kept for replay (60000)\n"
 "       --max-senders N       sender sessions tracked for ordering (65536)\n"
 "       --max-pending-reports N  delivery reports in progress (65536)\n"
+"  -c,  --config FILE         read settings from FILE (key = value, the keys\n"
+"                             are these long options); flags override it\n"
+"       --check-config        check the configuration and exit\n"
+"       --log-file PATH       log to PATH too (reopened on SIGHUP)\n"
+"       --log-level LEVEL     warning, info (the default) or debug\n"
+"       --monitor HOST:PORT   serve /healthz, /status and /metrics over HTTP\n"
+"                             (a bare PORT: on 127.0.0.1)\n"
 "  -v,  --verbose             log more (repeat for debug)\n"
 "  -q,  --quiet               log warnings only\n"
 "  -h,  --help                this help\n"
@@ -129,12 +151,44 @@ usage(FILE *f)
 "Example: activity-server -lh localhost -lp 8001 -s abc -rh localhost -rp 8000 -a 5000\n");
 }
 
+static int			 saved_argc;
+static char			**saved_argv;
+static const char		*config_path;	/* -c */
+static int			 check_config;	/* --check-config */
+static const char		*secret_file;	/* --secret-file */
+static struct config_file	 boot_file;	/* -c as read at start */
+static struct config_file	 reload_file;	/* -c as read on SIGHUP */
+static const struct config_file	*words_file;	/* words now parsed */
+static jmp_buf			*reload_jmp;	/* set during SIGHUP */
+
+/*
+ * A configuration error: at start it is fatal (logged at error level,
+ * with the config file's name and line when it came from there); while
+ * SIGHUP re-reads the file, the reload is abandoned instead.
+ */
+static void __attribute__((format(printf, 1, 2)))
+config_fail(const char *fmt, ...)
+{
+	char	 msg[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (words_file != NULL && optind >= 1 && optind <= words_file->argc)
+		log_errorx("%s:%d: %s", words_file->path,
+		    words_file->line[optind - 1], msg);
+	else
+		log_errorx("%s", msg);
+	if (reload_jmp != NULL)
+		longjmp(*reload_jmp, 1);
+	exit(1);
+}
+
 static void
 bad_value(const char *opt, const char *val, const char *want)
 {
-	fprintf(stderr, "activity-server: invalid value '%s' for %s: %s\n",
-	    val, opt, want);
-	exit(1);
+	config_fail("invalid value '%s' for %s: %s", val, opt, want);
 }
 
 static long
@@ -162,15 +216,42 @@ size_arg(const char *opt, const char *val, size_t min, size_t max)
 	return v;
 }
 
+/*
+ * Apply one list of words, the command line or a config file's, over c;
+ * a later word wins over an earlier one.
+ */
 static void
-parse_args(int argc, char **argv, struct config *c)
+parse_words(int argc, char **argv, struct config *c)
 {
-	const char	*secret_file = NULL, *env;
-	int		 ch;
+	int	 ch, s_here = 0, sf_here = 0;
 
-	while ((ch = getopt_long_only(argc, argv, "s:a:vqhV", longopts,
+	optind = 0;
+	while ((ch = getopt_long_only(argc, argv, OPTSTRING, longopts,
 	    NULL)) != -1) {
 		switch (ch) {
+		case 'c':
+		case OPT_CHECK_CONFIG:
+			break;		/* config_prescan() took them */
+		case OPT_LOG_FILE:
+			c->log_file = optarg;
+			break;
+		case OPT_LOG_LEVEL:
+			if (strcmp(optarg, "warning") == 0)
+				c->verbose = LOG_LVL_WARN;
+			else if (strcmp(optarg, "info") == 0)
+				c->verbose = LOG_LVL_INFO;
+			else if (strcmp(optarg, "debug") == 0)
+				c->verbose = LOG_LVL_DEBUG;
+			else
+				bad_value("--log-level", optarg, "expected "
+				    "warning, info or debug");
+			break;
+		case OPT_MONITOR:
+			if (monitor_parse(optarg, NULL, 0, NULL) != 0)
+				bad_value("--monitor", optarg, "expected "
+				    "HOST:PORT");
+			c->monitor = optarg;
+			break;
 		case OPT_LH:
 			c->listen_host = optarg;
 			break;
@@ -190,9 +271,13 @@ parse_args(int argc, char **argv, struct config *c)
 				    "characters");
 			snprintf(c->secret, sizeof c->secret, "%s", optarg);
 			c->secret_given = 1;
+			secret_file = NULL;
+			s_here = 1;
 			break;
 		case OPT_SECRET_FILE:
 			secret_file = optarg;
+			c->secret_given = 0;
+			sf_here = 1;
 			break;
 		case 'a':
 			c->announce_ms = (int)num_arg("-a", optarg, 10,
@@ -290,7 +375,7 @@ parse_args(int argc, char **argv, struct config *c)
 			usage(stdout);
 			exit(0);
 		case 'V':
-			printf("activity-server %s\n", VERSION);
+			printf("activity-server %s\n", SERVER_VERSION);
 			exit(0);
 		default:
 			usage(stderr);
@@ -303,37 +388,103 @@ parse_args(int argc, char **argv, struct config *c)
 		usage(stderr);
 		exit(1);
 	}
-	if (secret_file != NULL) {
-		char	 err[512];
+	if (s_here && sf_here)
+		config_fail("give -s or --secret-file, not both");
+}
 
-		if (c->secret_given) {
-			fprintf(stderr, "activity-server: give -s or "
-			    "--secret-file, not both\n");
-			exit(1);
-		}
+/* Find -c and --check-config before anything else is parsed. */
+static void
+config_prescan(int argc, char **argv)
+{
+	int	 ch;
+
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long_only(argc, argv, OPTSTRING, longopts,
+	    NULL)) != -1) {
+		if (ch == 'c')
+			config_path = optarg;
+		else if (ch == OPT_CHECK_CONFIG)
+			check_config = 1;
+	}
+	opterr = 1;
+}
+
+/*
+ * The whole configuration: defaults, then the config file, then the
+ * command line over it.
+ */
+static void
+config_load(int argc, char **argv, struct config *c, struct config_file *cf)
+{
+	const char	*env;
+	char		 err[1024];
+
+	config_defaults(c);
+	secret_file = NULL;
+	if (config_path != NULL) {
+		config_file_free(cf);
+		if (config_file_read(cf, config_path, longopts, err,
+		    sizeof err) != 0)
+			config_fail("%s", err);
+		words_file = cf;
+		parse_words(cf->argc, cf->argv, c);
+		words_file = NULL;
+	}
+	parse_words(argc, argv, c);
+	if (secret_file != NULL) {
 		if (secret_read_file(secret_file, c->secret, sizeof c->secret,
-		    err, sizeof err) != 0) {
-			fprintf(stderr, "activity-server: %s\n", err);
-			exit(1);
-		}
+		    err, sizeof err) != 0)
+			config_fail("%s", err);
 		c->secret_given = 1;
 	} else if (!c->secret_given && (env = getenv(SECRET_ENV)) != NULL) {
-		if (*env == '\0' || strlen(env) >= sizeof c->secret) {
-			fprintf(stderr, "activity-server: %s must hold 1 to "
-			    "%zu characters\n", SECRET_ENV,
-			    sizeof c->secret - 1);
-			exit(1);
-		}
+		if (*env == '\0' || strlen(env) >= sizeof c->secret)
+			config_fail("%s must hold 1 to %zu characters",
+			    SECRET_ENV, sizeof c->secret - 1);
 		snprintf(c->secret, sizeof c->secret, "%s", env);
 		c->secret_given = 1;
 	}
-	if (c->heartbeat_timeout_ms <= c->heartbeat_ms) {
-		fprintf(stderr, "activity-server: --heartbeat-timeout must be "
-		    "longer than --heartbeat\n");
-		exit(1);
-	}
+	if (c->heartbeat_timeout_ms <= c->heartbeat_ms)
+		config_fail("--heartbeat-timeout must be longer than "
+		    "--heartbeat");
 	if (c->liveness_ms < 0)
 		c->liveness_ms = 4 * c->announce_ms;
+}
+
+/*
+ * SIGHUP: reopen the log file (logrotate has moved it) and re-read the
+ * config file and command line; what can change without a restart is
+ * applied, and a file with errors leaves everything as it was.
+ */
+static void
+sighup_cb(evutil_socket_t sig, short events, void *arg)
+{
+	static struct config	 c;
+	struct server		*srv = arg;
+	jmp_buf			 jb;
+
+	(void)sig;
+	(void)events;
+	if (log_reopen() != 0)
+		log_warn("SIGHUP: cannot reopen the log file");
+	if (setjmp(jb) != 0) {
+		reload_jmp = NULL;
+		words_file = NULL;
+		config_file_free(&reload_file);
+		log_warnx("SIGHUP: configuration not reloaded; the previous "
+		    "one stays in force");
+		return;
+	}
+	reload_jmp = &jb;
+	config_load(saved_argc, saved_argv, &c, &reload_file);
+	reload_jmp = NULL;
+	config_reload_apply(&srv->cfg, &c);
+	log_setverbose(c.verbose);
+	/* TLS certificates are re-read here, where TLS is configured. */
+	config_file_free(&reload_file);
+	log_info("SIGHUP: configuration reloaded%s%s",
+	    config_path != NULL ? " from " : "",
+	    config_path != NULL ? config_path : "");
 }
 
 static void
@@ -355,15 +506,29 @@ main(int argc, char **argv)
 	char			 err[512], datadir[4096];
 	int			 rc;
 
-	config_defaults(&cfg);
-	parse_args(argc, argv, &cfg);
-	log_init("activity-server", cfg.verbose);
+	log_init("activity-server", LOG_LVL_INFO);
+	saved_argc = argc;
+	saved_argv = argv;
+	config_prescan(argc, argv);
+	config_load(argc, argv, &cfg, &boot_file);
+	if (check_config) {
+		printf("%s: the configuration is valid\n", config_path != NULL ?
+		    config_path : "the command line");
+		config_file_free(&boot_file);
+		return 0;
+	}
+	log_setverbose(cfg.verbose);
+	if (cfg.log_file != NULL && log_set_file(cfg.log_file) != 0) {
+		log_errorx("cannot open the log file %s: %s", cfg.log_file,
+		    strerror(errno));
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	if (!cfg.secret_given) {
 		if (cfg.remote_host != NULL) {
-			fprintf(stderr, "activity-server: joining a cluster "
-			    "(-rh) needs its secret (-s or --secret-file)\n");
+			log_errorx("joining a cluster (-rh) needs its secret "
+			    "(-s or --secret-file)");
 			return 1;
 		}
 		if (secret_generate(cfg.secret, 27) != 0)
@@ -398,7 +563,7 @@ main(int argc, char **argv)
 	if (cfg.data_dir == NULL) {
 		if (config_default_data_dir(cfg.listen_port, datadir,
 		    sizeof datadir, err, sizeof err) != 0) {
-			log_warnx("cannot use the data directory: %s", err);
+			log_errorx("cannot use the data directory: %s", err);
 			return 1;
 		}
 		cfg.data_dir = datadir;
@@ -407,7 +572,7 @@ main(int argc, char **argv)
 	srv = server_new(base, &cfg);
 	if (cfg.data_dir != NULL &&
 	    registry_open(srv->reg, cfg.data_dir, err, sizeof err) != 0) {
-		log_warnx("cannot use the data directory: %s", err);
+		log_errorx("cannot use the data directory: %s", err);
 		return 1;
 	}
 	if (cfg.data_dir != NULL)
@@ -418,10 +583,14 @@ main(int argc, char **argv)
 		    "users are forgotten when every server stops");
 	if (server_listen(srv) != 0)
 		return 1;
+	if (cfg.monitor != NULL && monitor_start(srv, cfg.monitor) != 0)
+		return 1;
 	srv->sig_ev[0] = evsignal_new(base, SIGTERM, signal_cb, srv);
 	srv->sig_ev[1] = evsignal_new(base, SIGINT, signal_cb, srv);
+	srv->sig_ev[2] = evsignal_new(base, SIGHUP, sighup_cb, srv);
 	event_add(srv->sig_ev[0], NULL);
 	event_add(srv->sig_ev[1], NULL);
+	event_add(srv->sig_ev[2], NULL);
 	cron_start(srv);
 	log_info("server %s listening on %s:%d%s", srv->id,
 	    cfg.bind_addr != NULL ? cfg.bind_addr : cfg.listen_host,
@@ -434,5 +603,8 @@ main(int argc, char **argv)
 	rc = srv->exit_code;
 	server_free(srv);
 	event_base_free(base);
+	config_file_free(&boot_file);
+	config_file_free(&reload_file);
+	log_set_file(NULL);
 	return rc;
 }

@@ -137,7 +137,10 @@ deliver(struct server *srv, struct act *a, int late)
 		bytes = act_client_bytes(a,
 		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) != 0, &len);
 		targets++;
-		if (peer_send(p, bytes, len) == 0 && r != NULL)
+		if (peer_send(p, bytes, len) != 0)
+			continue;
+		srv->stats.act_delivered++;
+		if (r != NULL)
 			report_mark(srv, r, p);
 	}
 	if (r != NULL)
@@ -246,6 +249,7 @@ order_submit(struct server *srv, struct act *a)
 	s->held[i] = a;
 	a->refs++;
 	srv->held_total++;
+	srv->stats.holdbacks++;
 	if (s->nheld++ == 0) {
 		s->deadline_ms = now_ms() + (uint64_t)srv->cfg.dcfg.order_wait_ms;
 		TAILQ_INSERT_TAIL(&srv->senders_holding, s, holding);

@@ -341,6 +341,7 @@ peer_send(struct peer *p, const void *data, size_t len)
 	if (evbuffer_get_length(out) + len > cap) {
 		log_warnx("%s: dropped: output buffer over %zu bytes, it does "
 		    "not read (slow consumer)", peer_name(p), cap);
+		p->srv->stats.slow_drops++;
 		peer_close(p, "output buffer over %zu bytes: not reading "
 		    "(slow consumer)", cap);
 		return -1;
@@ -349,6 +350,7 @@ peer_send(struct peer *p, const void *data, size_t len)
 		peer_close(p, "out of memory queueing output");
 		return -1;
 	}
+	p->srv->stats.bytes_out += len;
 	p->last_tx_ms = p->srv->now_ms;
 	p->tx_added += len;
 	/* A big backlog goes out now rather than at the turn's end. */
@@ -401,6 +403,7 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	struct frame		 f;
 	enum frame_status	 st;
 	char			 info[128];
+	size_t			 before = evbuffer_get_length(in);
 
 	p->last_rx_ms = p->srv->now_ms = now_ms();
 	while (!p->closing) {
@@ -423,6 +426,8 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		frame_done(&p->fr, in, &f);
 	}
+	if (evbuffer_get_length(in) < before)
+		p->srv->stats.bytes_in += before - evbuffer_get_length(in);
 	/*
 	 * The flush waits for a turn with no reads left; under a load
 	 * that never leaves one, it runs here after FLUSH_MAX_READS.

@@ -45,6 +45,7 @@ struct report {
 	long long		 targets;
 	long long		 reached;
 	uint64_t		 deadline_ms;
+	uint64_t		 start_ms;
 };
 
 static void	report_check(struct server *, struct report *);
@@ -124,7 +125,9 @@ report_start(struct server *srv, struct act *a, struct peer *from,
 	r->seq = (long long)a->seq;
 	r->from = from;
 	r->sender = sender;
-	r->deadline_ms = now_ms() + (uint64_t)srv->cfg.dcfg.report_timeout_ms;
+	r->start_ms = now_ms();
+	r->deadline_ms = r->start_ms +
+	    (uint64_t)srv->cfg.dcfg.report_timeout_ms;
 	TAILQ_FOREACH(p, &srv->links, role_entry)
 		if (p != from)
 			n++;
@@ -163,6 +166,7 @@ report_answer(struct server *srv, struct report *r)
 		msgb_bool(b, F_PARTIAL, r->partial);
 		msgb_end(b);
 		peer_send_jbuf(r->sender, b);
+		monitor_report_latency(srv, now_ms() - r->start_ms);
 	}
 }
 

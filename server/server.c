@@ -65,6 +65,8 @@ server_new(struct event_base *base, const struct config *cfg)
 		fatal("calloc");
 	srv->base = base;
 	srv->cfg = *cfg;
+	srv->start_ms = now_ms();
+	srv->start_wall_ms = wall_ms();
 	TAILQ_INIT(&srv->peers);
 	TAILQ_INIT(&srv->clients);
 	TAILQ_INIT(&srv->links);
@@ -174,7 +176,7 @@ server_listen(struct server *srv)
 	hints.ai_flags = AI_PASSIVE;
 	snprintf(port, sizeof port, "%d", srv->cfg.listen_port);
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		log_warnx("cannot resolve %s: %s", host, gai_strerror(rc));
+		log_errorx("cannot resolve %s: %s", host, gai_strerror(rc));
 		return -1;
 	}
 	srv->listener = evconnlistener_new_bind(srv->base, server_accept_cb,
@@ -183,7 +185,8 @@ server_listen(struct server *srv)
 	    (int)res->ai_addrlen);
 	freeaddrinfo(res);
 	if (srv->listener == NULL) {
-		log_warn("cannot listen on %s:%s", host, port);
+		log_errorx("cannot listen on %s:%s: %s", host, port,
+		    strerror(errno));
 		return -1;
 	}
 	evconnlistener_set_error_cb(srv->listener, server_accept_error_cb);
@@ -258,6 +261,7 @@ server_free(struct server *srv)
 	int		 i;
 
 	srv->stopping = 1;
+	monitor_free(srv);
 	while ((p = TAILQ_FIRST(&srv->peers)) != NULL)
 		peer_free(p);
 	if (srv->listener != NULL)

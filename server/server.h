@@ -28,6 +28,7 @@ struct strmap;
 struct sender;
 struct uplink;
 
+#define SERVER_VERSION		"1.0.0"
 #define SERVER_ID_LEN		24
 #define SERVER_SECRET_MAX	256
 #define SERVER_NAME_MAX		256
@@ -63,6 +64,8 @@ struct config {
 	int		 heartbeat_ms;		/* --heartbeat */
 	int		 heartbeat_timeout_ms;	/* --heartbeat-timeout */
 	const char	*data_dir;		/* --data-dir; NULL: default */
+	const char	*log_file;		/* --log-file */
+	const char	*monitor;		/* --monitor HOST:PORT */
 	int		 verbose;
 	struct delivery_config dcfg;
 };
@@ -166,6 +169,36 @@ enum cluster_status {
 	CLUSTER_OUT_OF_SERVICE,
 };
 
+/* Delivery report latency buckets, in ms (the last is +Inf). */
+#define STATS_REPORT_BUCKETS	12
+
+/*
+ * Event counters for the monitoring endpoint, bumped where the events
+ * happen; gauges (clients, links, the replay log) are read at a scrape.
+ */
+struct server_stats {
+	uint64_t	 act_from_clients;	/* activities taken in */
+	uint64_t	 act_from_servers;
+	uint64_t	 act_delivered;		/* lines queued to clients */
+	uint64_t	 bytes_in;		/* read from peers */
+	uint64_t	 bytes_out;		/* queued to peers */
+	uint64_t	 slow_drops;		/* slow consumers dropped */
+	uint64_t	 redirects;
+	uint64_t	 failovers;		/* parent lost */
+	uint64_t	 rejoins;		/* joined again after that */
+	uint64_t	 reg_ok;
+	uint64_t	 reg_failed;
+	uint64_t	 reg_timeout;
+	uint64_t	 login_ok;
+	uint64_t	 login_failed;
+	uint64_t	 holdbacks;		/* held behind an order gap */
+	uint64_t	 report_bucket[STATS_REPORT_BUCKETS + 1];
+	uint64_t	 report_count;
+	uint64_t	 report_sum_ms;
+};
+
+struct monitor;
+
 struct server {
 	struct event_base	*base;
 	struct evconnlistener	*listener;
@@ -221,6 +254,10 @@ struct server {
 	int			 announced_load;
 	uint64_t		 now_ms;	/* this loop turn's clock */
 	struct jbuf		 out;		/* scratch for building lines */
+	struct server_stats	 stats;
+	struct monitor		*monitor;	/* --monitor */
+	uint64_t		 start_ms;
+	uint64_t		 start_wall_ms;
 	int			 exit_code;
 	int			 stopping;	/* leaving: no failover */
 	int			 exiting;
@@ -233,8 +270,25 @@ enum cmd_ret {
 };
 
 /* config.c */
+#define CONFIG_LINE_MAX		4096
+#define CONFIG_KEYS_MAX		4096
+
+/* A config file as command-line words, each with its line number. */
+struct config_file {
+	char		*path;
+	char		**argv;		/* argv[0] is the program's name */
+	int		*line;
+	int		 argc;
+	int		 cap;
+};
+struct option;
+
 void		 config_defaults(struct config *);
 int		 config_default_data_dir(int, char *, size_t, char *, size_t);
+int		 config_file_read(struct config_file *, const char *,
+		    const struct option *, char *, size_t);
+void		 config_file_free(struct config_file *);
+void		 config_reload_apply(struct config *, const struct config *);
 
 /* server.c */
 struct server	*server_new(struct event_base *, const struct config *);
@@ -321,6 +375,12 @@ void		 presence_announce(struct server *, const char *,
 		    const char *);
 void		 presence_login(struct server *, struct peer *);
 enum cmd_ret	 cmd_user_presence(struct peer *, struct msg *);
+
+/* monitor.c */
+int		 monitor_parse(const char *, char *, size_t, int *);
+int		 monitor_start(struct server *, const char *);
+void		 monitor_free(struct server *);
+void		 monitor_report_latency(struct server *, uint64_t);
 
 /* cron.c */
 void		 cron_start(struct server *);

@@ -333,6 +333,7 @@ uplink_failover(struct server *srv)
 	struct uplink	*u = srv->uplink;
 	int		 i;
 
+	srv->stats.failovers++;
 	u->nround = 0;
 	u->lost = u->parent;
 	if (!u->avoid_parent)
@@ -404,10 +405,11 @@ uplink_established(struct server *srv, struct peer *p)
 	struct uplink	*u = srv->uplink;
 
 	evtimer_del(u->retry_ev);
-	if (u->successor || u->rounds > 0 || u->ever_established)
+	if (u->successor || u->rounds > 0 || u->ever_established) {
 		log_info("uplink: rejoined the cluster through %s after %d "
 		    "failed rounds", peer_name(p), u->rounds);
-	else
+		srv->stats.rejoins++;
+	} else
 		log_info("uplink: joined the cluster through %s",
 		    peer_name(p));
 	u->state = UPLINK_ESTABLISHED;
@@ -460,7 +462,7 @@ uplink_refused(struct server *srv, struct peer *p, const char *info)
 	if (p != u->peer)
 		return;
 	if (!u->ever_established && u->nround == 1) {
-		log_warnx("uplink: %s:%d refused to let us join: %s",
+		log_errorx("uplink: %s:%d refused to let us join: %s",
 		    log_safe(u->parent.host), u->parent.port, log_safe(info));
 		srv->exit_code = 1;
 		server_shutdown(srv, "the cluster secret was refused");
