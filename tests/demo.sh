@@ -5,7 +5,9 @@
 # Quitting the client stops the servers this script started (by PID).
 #
 # DEMO_USER=name logs in as name (registered with a generated secret);
-# the default is anonymous.
+# the default is anonymous.  Registered users are kept in DEMO_DATA
+# (default $XDG_STATE_HOME or ~/.local/state, /activity-server/demo), one
+# directory per server, so they are still there the next time.
 
 set -u
 
@@ -15,6 +17,7 @@ SERVER=$BIN/activity-server
 TUI=$BIN/activity-tui
 SECRET=demo-$$-$RANDOM
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/activity-demo.XXXXXX")
+DATA=${DEMO_DATA:-${XDG_STATE_HOME:-$HOME/.local/state}/activity-server/demo}
 PIDS=()
 
 cleanup() {
@@ -44,10 +47,11 @@ start() {
 		if [ -n "$join" ]; then
 			"$SERVER" -lh 127.0.0.1 -lp "$PORT" -rh 127.0.0.1 \
 			    -rp "$join" -s "$SECRET" -a 1000 -v \
-			    >>"$DIR/$name.log" 2>&1 &
+			    --data-dir "$DATA/$name" >>"$DIR/$name.log" 2>&1 &
 		else
 			"$SERVER" -lh 127.0.0.1 -lp "$PORT" -s "$SECRET" \
-			    -a 1000 -v >>"$DIR/$name.log" 2>&1 &
+			    -a 1000 -v --data-dir "$DATA/$name" \
+			    >>"$DIR/$name.log" 2>&1 &
 		fi
 		pid=$!
 		for i in $(seq 100); do
@@ -70,6 +74,11 @@ if [ ! -x "$SERVER" ] || [ ! -x "$TUI" ]; then
 	exit 1
 fi
 
+if ! mkdir -p "$DATA"; then
+	echo "demo: cannot create $DATA (set DEMO_DATA)" >&2
+	exit 1
+fi
+
 start root
 P1=$PORT
 start two "$P1"
@@ -83,6 +92,7 @@ demo: chat from another terminal with
 demo:   $TUI -rh 127.0.0.1 -rp $P2 -u bob
 demo: or a script with
 demo:   echo hi | $TUI --batch -rh 127.0.0.1 -rp $P3
+demo: registered users are kept in $DATA
 demo: kill one of the servers (PIDs ${PIDS[*]}) to watch the failover;
 demo: /quit leaves and stops the servers.
 MSG

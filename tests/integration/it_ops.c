@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fclient.h"
 #include "harness.h"
 
 /* A reply from the monitoring endpoint. */
@@ -428,6 +429,14 @@ healthz_wait_at(const char *file, int line, int port, int code, int ms)
 }
 #define healthz_wait(port, code, ms) \
 	healthz_wait_at(__FILE__, __LINE__, port, code, ms)
+
+/* cmocka teardown with failover clients: they go first. */
+static int
+ops_teardown(void **state)
+{
+	fc_cleanup();
+	return it_teardown(state);
+}
 
 /* A server on a fixed port (so it finds its journal again). */
 static struct it_server *
@@ -1015,6 +1024,148 @@ ops__healthz__503_within_heartbeat_bound_when_neighbour_dies(void **state)
 	(void)a;
 }
 
+/* Stream: the sender sends one activity every 10 ms while it is up. */
+static void
+roll_stream(struct fclient **cs, int n, struct fclient *tx, long *sent,
+    uint64_t *next_ms)
+{
+	fc_poll(cs, n, 2);
+	if (it_now_ms() < *next_ms)
+		return;
+	*next_ms = it_now_ms() + 10;
+	if (fc_up(tx) && fc_send(tx, "roll", *sent + 1) != 0)
+		(*sent)++;
+}
+
+/* Are all clients up, none on port, and every status NORMAL? */
+static int
+roll_settled(struct fclient **cs, int n, int port)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		if (!fc_up(cs[i]) || cs[i]->cur.port == port ||
+		    strcmp(cs[i]->status, "NORMAL") != 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * A rolling restart, the way the README says to upgrade: each server
+ * of a three-server cluster in turn is stopped (SIGTERM) and started
+ * again on its port while a client streams activities.  Clients fail
+ * over by themselves; every activity the cluster accepted (the sender
+ * got its delivery report) reaches every client exactly once.
+ */
+static void
+ops__rolling_restart__streaming_client_loses_nothing(void **state)
+{
+	struct it_server	*srv[3];
+	struct fclient		*rx[3], *tx, **cs;
+	char			 name[64], port[16];
+	long			 sent = 0, reported = 0, unreported = 0, n;
+	uint64_t		 next_ms = 0, t0, deadline;
+	int			 i, k, ncs;
+
+	(void)state;
+	srv[0] = it_root("A", HB_FAST);
+	srv[1] = it_child("B", srv[0], HB_FAST);
+	srv[2] = it_child("C", srv[0], HB_FAST);
+	tx = fc_on(srv[1], "tx", 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof name, "rx%d", i);
+		rx[i] = fc_on(srv[i], name, 0);
+	}
+	cs = fc_list(&ncs);
+	fc_wait_up(it_timeout());
+	FC_WAIT(cs, ncs, it_timeout(), roll_settled(cs, ncs, 0),
+	    "the cluster did not settle: %s", fc_describe(tx));
+
+	for (k = 0; k < 3; k++) {
+		/* Stream a while, then stop server k and let clients move. */
+		for (t0 = it_now_ms(); it_now_ms() - t0 < 300;)
+			roll_stream(cs, ncs, tx, &sent, &next_ms);
+		snprintf(port, sizeof port, "%s", srv[k]->port_str);
+		srv[k]->expect_dead = 1;
+		kill(srv[k]->pid, SIGTERM);
+		deadline = it_now_ms() + (uint64_t)it_timeout();
+		while (it_server_wait_exit(srv[k], 0) == -1) {
+			if (it_now_ms() > deadline)
+				it_fail("%s ignored SIGTERM", srv[k]->name);
+			roll_stream(cs, ncs, tx, &sent, &next_ms);
+		}
+		if (!WIFEXITED(srv[k]->status) ||
+		    WEXITSTATUS(srv[k]->status) != 0)
+			it_fail("%s did not leave cleanly", srv[k]->name);
+		deadline = it_now_ms() + (uint64_t)it_timeout();
+		while (!roll_settled(cs, ncs, atoi(port))) {
+			if (it_now_ms() > deadline)
+				it_fail("clients of %s did not move: %s",
+				    srv[k]->name, fc_describe(tx));
+			roll_stream(cs, ncs, tx, &sent, &next_ms);
+		}
+		/* The same port, joining a server that is up. */
+		snprintf(name, sizeof name, "%s2", srv[k]->name);
+		{
+			const char *argv[] = { "-lh", "localhost", "-lp",
+			    port, "-s", IT_SECRET, "-a", "100", HB_FAST,
+			    "-rh", "localhost", "-rp",
+			    srv[(k + 1) % 3]->port_str, NULL };
+
+			srv[k] = it_spawn(name, argv, 1);
+		}
+		fc_wait_log(srv[k], "joined the cluster", 1, it_timeout());
+		deadline = it_now_ms() + (uint64_t)it_timeout();
+		while (!roll_settled(cs, ncs, 0)) {
+			if (it_now_ms() > deadline)
+				it_fail("not NORMAL after restarting %s: %s",
+				    name, fc_describe(tx));
+			roll_stream(cs, ncs, tx, &sent, &next_ms);
+		}
+	}
+	for (t0 = it_now_ms(); it_now_ms() - t0 < 300;)
+		roll_stream(cs, ncs, tx, &sent, &next_ms);
+
+	/* Every report in, then every reported activity everywhere. */
+	FC_WAIT(cs, ncs, it_timeout(), tx->nsent > 0 &&
+	    tx->sent[tx->nsent - 1].reported > 0,
+	    "the last activity got no delivery report: %s", fc_describe(tx));
+	for (n = 0; n < tx->nsent; n++) {
+		if (tx->sent[n].reported > 0)
+			reported++;
+		else
+			unreported++;
+	}
+	deadline = it_now_ms() + (uint64_t)it_timeout();
+	for (;;) {
+		int	 missing = 0;
+
+		for (i = 0; i < 3; i++)
+			for (n = 0; n < tx->nsent; n++)
+				if (tx->sent[n].reported > 0 &&
+				    fc_count(rx[i], "roll", tx->sent[n].n) == 0)
+					missing++;
+		if (missing == 0)
+			break;
+		if (it_now_ms() > deadline)
+			it_fail("%d reported activities lost (of %ld): %s",
+			    missing, reported, fc_describe(rx[0]));
+		fc_poll(cs, ncs, 5);
+	}
+	for (i = 0; i < 3; i++)
+		for (n = 0; n < tx->nsent; n++)
+			if (fc_count(rx[i], "roll", tx->sent[n].n) > 1)
+				it_fail("%s got roll #%ld twice", rx[i]->name,
+				    tx->sent[n].n);
+	printf("# rolling restart of 3 servers: %ld activities sent, %ld "
+	    "reported and delivered to all 3 receivers, 0 lost; %ld sent "
+	    "into a leaving server without a report\n", sent, reported,
+	    unreported);
+	if (reported < 100)
+		it_fail("too few activities streamed (%ld)", reported);
+	fc_check_clean_at(__FILE__, __LINE__, FC_CLEAN_DUPS_OK);
+}
+
 int
 main(void)
 {
@@ -1033,6 +1184,9 @@ main(void)
 		cmocka_unit_test_teardown(
 		    ops__healthz__503_within_heartbeat_bound_when_neighbour_dies,
 		    it_teardown),
+		cmocka_unit_test_teardown(
+		    ops__rolling_restart__streaming_client_loses_nothing,
+		    ops_teardown),
 	};
 
 	return it_run_tests("ops", tests);

@@ -261,6 +261,11 @@ conn_read__login_failed__stays_down_no_retry(void **state)
 	assert_int_equal(fx->ndial, 1);
 	assert_true(fx_saw(fx, CONN_EV_FAILED));
 	assert_non_null(strstr(fx->m.last_error, "bad secret"));
+	/* It says what to do next, and stays. */
+	assert_non_null(strstr(model_line_at(&fx->m, 0)->text,
+	    "/register ann"));
+	assert_non_null(strstr(model_line_at(&fx->m, 0)->text,
+	    "/login ann"));
 }
 
 static void
