@@ -145,7 +145,7 @@ command_connect(struct tui *t, int argc, char **argv)
 	}
 	model_info(&t->model, "connecting to %s:%ld as %s", argv[0], port,
 	    t->conn->user);
-	conn_open(t->conn, argv[0], (int)port);
+	conn_connect(t->conn, argv[0], (int)port);
 	return 0;
 }
 

@@ -54,7 +54,7 @@ recv_login_success(struct conn *c, struct msg *msg)
 {
 	char		 resume[16], names[128];
 	const char	*sess;
-	int		 i, cont;
+	int		 i, cont, back;
 	size_t		 n = 0;
 
 	if (c->state != LINK_LOGGING_IN)
@@ -93,7 +93,7 @@ recv_login_success(struct conn *c, struct msg *msg)
 	if (recv_str(msg, F_ID) != NULL)
 		strlcpy(c->m->server_id, recv_str(msg, F_ID),
 		    sizeof c->m->server_id);
-	conn_logged_in(c);
+	back = conn_logged_in(c);
 
 	names[0] = '\0';
 	for (i = 0; msg_feature_names[i] != NULL; i++) {
@@ -104,10 +104,16 @@ recv_login_success(struct conn *c, struct msg *msg)
 		if (n >= sizeof names)
 			break;
 	}
-	model_info(c->m, "logged in to %s:%d as %s%s%s%s%s", c->home.host,
-	    c->home.port, c->user, names[0] != '\0' ? "; features: " : "",
-	    names[0] != '\0' ? names : "; no extensions offered",
-	    resume[0] != '\0' ? "; resume " : "", resume);
+	/* Back after a failover: conn_logged_in said so in one line. */
+	if (!back)
+		model_info(c->m, "logged in to %s:%d as %s%s%s%s%s",
+		    c->home.host, c->home.port, c->user,
+		    names[0] != '\0' ? "; features: " : "",
+		    names[0] != '\0' ? names : "; no extensions offered",
+		    resume[0] != '\0' ? "; resume " : "", resume);
+	else
+		log_info("logged in to %s:%d as %s; features: %s",
+		    c->home.host, c->home.port, c->user, names);
 
 	if (strcmp(resume, "partial") == 0)
 		model_error(c->m, "resumed in part: some activities sent while "
@@ -130,9 +136,14 @@ recv_register_success(struct conn *c, struct msg *msg)
 	if (c->state != LINK_REGISTERING)
 		return conn_invalid(c, "REGISTER_SUCCESS while not "
 		    "registering");
-	model_info(c->m, "registered %s (secret %s): %s", c->user, c->secret,
-	    msg->str[F_INFO]);
+	if (c->generated)
+		model_info(c->m, "generated secret for %s: %s (registered: %s)",
+		    c->user, c->secret, msg->str[F_INFO]);
+	else
+		model_info(c->m, "registered %s: %s", c->user,
+		    msg->str[F_INFO]);
 	c->need_register = 0;
+	c->registered = 1;
 	jbuf_init(&b);
 	conn_build_hello(c, &b, CMD_LOGIN);
 	conn_write_jbuf(c, &b);
@@ -201,8 +212,12 @@ recv_redirect(struct conn *c, struct msg *msg)
 		conn_lost(c, "too many redirects in a row");
 		return CONN_STOP;
 	}
-	model_info(c->m, "redirected from %s:%d to %s:%d", c->home.host,
-	    c->home.port, t.host, t.port);
+	if (c->out_of_service)
+		log_info("redirected from %s:%d to %s:%d", c->home.host,
+		    c->home.port, t.host, t.port);
+	else
+		model_info(c->m, "redirected from %s:%d to %s:%d",
+		    c->home.host, c->home.port, t.host, t.port);
 	c->online_pending = 0;
 	conn_dial(c, &t);
 	return CONN_STOP;

@@ -44,6 +44,10 @@ static void	conn_retry_cb(evutil_socket_t, short, void *);
 static void	conn_attempt_cb(evutil_socket_t, short, void *);
 static void	conn_tick_cb(evutil_socket_t, short, void *);
 static void	conn_reap_cb(evutil_socket_t, short, void *);
+static void	conn_probe_timeout_cb(evutil_socket_t, short, void *);
+static void	conn_probe_end(struct conn *);
+static void	conn_fresh(struct conn *);
+static void	conn_switch_to(struct conn *, struct bufferevent *, int);
 static struct bufferevent *conn_dial_socket(struct conn *,
 		    const struct fo_target *, int *);
 
@@ -127,6 +131,7 @@ conn_new(struct event_base *base, struct model *m)
 	c->anonymous = 1;
 	strlcpy(c->user, "anonymous", sizeof c->user);
 	c->next_seq = 1;
+	c->first = 1;
 	c->attempt_ms = CONN_ATTEMPT_MS;
 	c->ping_ms = CONN_PING_MS;
 	c->dead_ms = CONN_DEAD_MS;
@@ -137,8 +142,9 @@ conn_new(struct event_base *base, struct model *m)
 	c->attempt_ev = evtimer_new(base, conn_attempt_cb, c);
 	c->tick_ev = event_new(base, -1, EV_PERSIST, conn_tick_cb, c);
 	c->reap_ev = event_new(base, -1, 0, conn_reap_cb, c);
+	c->probe_ev = evtimer_new(base, conn_probe_timeout_cb, c);
 	if (c->retry_ev == NULL || c->attempt_ev == NULL ||
-	    c->tick_ev == NULL || c->reap_ev == NULL)
+	    c->tick_ev == NULL || c->reap_ev == NULL || c->probe_ev == NULL)
 		fatalx("event_new failed");
 	return c;
 }
@@ -153,6 +159,8 @@ conn_free(struct conn *c)
 		return;
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
+	if (c->probe != NULL)
+		bufferevent_free(c->probe);
 	for (i = 0; i < c->nretiring; i++)
 		bufferevent_free(c->retiring[i].bev);
 	conn_queue_free(c);
@@ -160,6 +168,7 @@ conn_free(struct conn *c)
 	event_free(c->attempt_ev);
 	event_free(c->tick_ev);
 	event_free(c->reap_ev);
+	event_free(c->probe_ev);
 	if (c->dns != NULL)
 		evdns_base_free(c->dns, 0);
 	free(c);
@@ -197,13 +206,14 @@ conn_set_user(struct conn *c, const char *user, const char *secret, int reg)
 		c->anonymous = 0;
 		strlcpy(c->user, user, sizeof c->user);
 		c->need_register = reg || secret == NULL || *secret == '\0';
-		if (secret == NULL || *secret == '\0') {
+		/* Shown once the registration succeeded, not before. */
+		c->generated = secret == NULL || *secret == '\0';
+		if (c->generated)
 			conn_gen_secret(c->secret, sizeof c->secret);
-			model_info(c->m, "generated secret for %s: %s", c->user,
-			    c->secret);
-		} else
+		else
 			strlcpy(c->secret, secret, sizeof c->secret);
 	}
+	c->registered = 0;
 	c->session[0] = '\0';
 	c->next_seq = 1;
 	conn_show(c);
@@ -454,7 +464,8 @@ conn_dial_socket(struct conn *c, const struct fo_target *t, int *connected)
 		if (c->dns == NULL)
 			c->dns = evdns_base_new(c->base,
 			    EVDNS_BASE_INITIALIZE_NAMESERVERS);
-		conn_set_state(c, LINK_RESOLVING);
+		if (!c->probing)
+			conn_set_state(c, LINK_RESOLVING);
 		if (bufferevent_socket_connect_hostname(bev, c->dns,
 		    AF_UNSPEC, host, t->port) != 0) {
 			bufferevent_free(bev);
@@ -470,26 +481,15 @@ conn_dial_socket(struct conn *c, const struct fo_target *t, int *connected)
 	return bev;
 }
 
-/* Start an attempt on t, dropping whatever link there was. */
-void
-conn_dial(struct conn *c, const struct fo_target *t)
+/* Make bev (connected or on its way) the link to t. */
+static void
+conn_attach(struct conn *c, const struct fo_target *t,
+    struct bufferevent *bev, int connected)
 {
 	struct timeval	 tv;
-	int		 connected = 0;
 
-	conn_retire(c);
-	evtimer_del(c->retry_ev);
 	c->home = *t;
-	conn_set_state(c, LINK_CONNECTING);
-	frame_init(&c->fr, CONN_LINE_MAX);
-	c->online_pending = 0;
-	c->attempt_start = now_ms();
-	log_info("connecting to %s:%d", t->host, t->port);
-
-	if ((c->bev = c->dial(c, t, &connected)) == NULL) {
-		conn_lost(c, "cannot open a connection");
-		return;
-	}
+	c->bev = bev;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_OUTPUT_LOW, 0);
@@ -502,6 +502,29 @@ conn_dial(struct conn *c, const struct fo_target *t)
 	conn_emit(c, CONN_EV_CHANGED);
 }
 
+/* Start an attempt on t, dropping whatever link there was. */
+void
+conn_dial(struct conn *c, const struct fo_target *t)
+{
+	struct bufferevent	*bev;
+	int			 connected = 0;
+
+	conn_retire(c);
+	evtimer_del(c->retry_ev);
+	c->home = *t;
+	conn_set_state(c, LINK_CONNECTING);
+	frame_init(&c->fr, CONN_LINE_MAX);
+	c->online_pending = 0;
+	c->attempt_start = now_ms();
+	log_info("connecting to %s:%d", t->host, t->port);
+
+	if ((bev = c->dial(c, t, &connected)) == NULL) {
+		conn_lost(c, "cannot open a connection");
+		return;
+	}
+	conn_attach(c, t, bev, connected);
+}
+
 /*
  * Connect to host:port as the user asked (start-up, /connect, /login,
  * /register): a fresh start, so any failover schedule is forgotten.
@@ -511,24 +534,154 @@ conn_open(struct conn *c, const char *host, int port)
 {
 	struct fo_target	 t;
 
-	if (conn_online(c)) {
-		struct jbuf	 b;
+	memset(&t, 0, sizeof t);
+	strlcpy(t.host, host, sizeof t.host);
+	t.port = port;
+	conn_fresh(c);
+	conn_dial(c, &t);
+}
 
+/* Forget the old server and any failover: the user chose a new start. */
+static void
+conn_fresh(struct conn *c)
+{
+	struct jbuf	 b;
+
+	conn_probe_end(c);
+	if (conn_online(c)) {
 		jbuf_init(&b);
 		msgb_begin(&b, CMD_LOGOUT);
 		msgb_end(&b);
 		conn_write_jbuf(c, &b);
 	}
-	memset(&t, 0, sizeof t);
-	strlcpy(t.host, host, sizeof t.host);
-	t.port = port;
 	c->stopping = 0;
 	c->redirects = 0;
+	c->first = 1;
 	failover_end(&c->fo);
 	c->out_of_service = 0;
 	c->backoff_ms = 0;
 	c->retry_at = 0;
-	conn_dial(c, &t);
+	c->last_error[0] = '\0';
+}
+
+/* Drop a /connect attempt still on its way. */
+static void
+conn_probe_end(struct conn *c)
+{
+	if (c->probe != NULL) {
+		bufferevent_free(c->probe);
+		c->probe = NULL;
+	}
+	evtimer_del(c->probe_ev);
+}
+
+/* The new address of a /connect failed: say so and stay where we were. */
+static void
+conn_probe_failed(struct conn *c, const char *why)
+{
+	conn_probe_end(c);
+	if (c->state == LINK_ONLINE)
+		model_error(c->m, "cannot connect to %s:%d: %s; staying on "
+		    "%s:%d", c->probe_to.host, c->probe_to.port, why,
+		    c->home.host, c->home.port);
+	else if (c->state == LINK_IDLE || c->state == LINK_FAILED ||
+	    c->state == LINK_LOGGED_OUT)
+		model_error(c->m, "cannot connect to %s:%d: %s; staying "
+		    "offline", c->probe_to.host, c->probe_to.port, why);
+	else
+		model_error(c->m, "cannot connect to %s:%d: %s; still trying "
+		    "%s:%d", c->probe_to.host, c->probe_to.port, why,
+		    c->next.host, c->next.port);
+	conn_emit(c, CONN_EV_CHANGED);
+}
+
+/* The /connect attempt connected, failed, or took too long. */
+static void
+conn_probe_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	char		 why[160];
+	int		 dnserr;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		c->probe = NULL;
+		evtimer_del(c->probe_ev);
+		conn_switch_to(c, bev, 1);
+		return;
+	}
+	if ((dnserr = bufferevent_socket_get_dns_error(bev)) != 0)
+		snprintf(why, sizeof why, "cannot resolve: %s",
+		    evutil_gai_strerror(dnserr));
+	else
+		snprintf(why, sizeof why, "%s", evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+	conn_probe_failed(c, why);
+}
+
+/* The /connect attempt has not connected in time. */
+static void
+conn_probe_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	char		 why[64];
+
+	(void)fd;
+	(void)what;
+	snprintf(why, sizeof why, "no connection within %u ms", c->attempt_ms);
+	conn_probe_failed(c, why);
+}
+
+/* The new address answered: leave the old server and log in there. */
+static void
+conn_switch_to(struct conn *c, struct bufferevent *bev, int connected)
+{
+	struct fo_target	 t = c->probe_to;
+
+	conn_fresh(c);
+	conn_retire(c);
+	evtimer_del(c->retry_ev);
+	evtimer_del(c->tick_ev);
+	frame_init(&c->fr, CONN_LINE_MAX);
+	c->online_pending = 0;
+	c->attempt_start = now_ms();
+	conn_set_state(c, LINK_CONNECTING);
+	log_info("connected to %s:%d", t.host, t.port);
+	conn_attach(c, &t, bev, connected);
+}
+
+/*
+ * /connect: try host:port first and only leave the server we are on
+ * once the new one accepts the connection.  A wrong or dead address
+ * leaves everything as it was, failover count included.
+ */
+void
+conn_connect(struct conn *c, const char *host, int port)
+{
+	struct bufferevent	*bev;
+	struct timeval		 tv;
+	int			 connected = 0;
+
+	conn_probe_end(c);
+	memset(&c->probe_to, 0, sizeof c->probe_to);
+	strlcpy(c->probe_to.host, host, sizeof c->probe_to.host);
+	c->probe_to.port = port;
+	c->probing = 1;
+	bev = c->dial(c, &c->probe_to, &connected);
+	c->probing = 0;
+	if (bev == NULL) {
+		conn_probe_failed(c, "cannot open a connection");
+		return;
+	}
+	if (connected) {
+		conn_switch_to(c, bev, 1);
+		return;
+	}
+	c->probe = bev;
+	bufferevent_setcb(bev, NULL, NULL, conn_probe_event_cb, c);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	tv.tv_sec = c->attempt_ms / 1000;
+	tv.tv_usec = (c->attempt_ms % 1000) * 1000;
+	evtimer_add(c->probe_ev, &tv);
 }
 
 /* Log out as asked: no failover afterwards. */
@@ -580,6 +733,8 @@ conn_lost(struct conn *c, const char *why)
 	struct timeval	 tv;
 	unsigned	 delay;
 	int		 was_online = c->state == LINK_ONLINE;
+	int		 no_answer = c->state == LINK_CONNECTING ||
+			    c->state == LINK_RESOLVING;
 
 	conn_retire(c);
 	evtimer_del(c->tick_ev);
@@ -590,16 +745,37 @@ conn_lost(struct conn *c, const char *why)
 	model_reports_lost(c->m);
 	snprintf(c->last_error, sizeof c->last_error, "%s:%d: %s",
 	    c->home.host, c->home.port, why);
-	if (was_online)
-		model_error(c->m, "lost %s:%d: %s", c->home.host,
-		    c->home.port, why);
-	else
-		model_error(c->m, "%s:%d: %s", c->home.host, c->home.port,
-		    why);
+	log_info("%s", c->last_error);
+	/*
+	 * One line in the stream when the link goes and one when it is
+	 * back; the retries in between show in the failover pane and the
+	 * status line only.
+	 */
+	if (was_online) {
+		model_error(c->m, "lost %s:%d: %s; failing over",
+		    c->home.host, c->home.port, why);
+		c->first = 0;
+	} else if (c->first && !c->out_of_service && no_answer)
+		model_error(c->m, "cannot connect to %s:%d: %s; is the server "
+		    "running at %s:%d? (retrying)", c->home.host, c->home.port,
+		    why, c->home.host, c->home.port);
+	else if (c->first && !c->out_of_service)
+		model_error(c->m, "cannot log in at %s:%d: %s (retrying)",
+		    c->home.host, c->home.port, why);
 	if (!c->out_of_service) {
 		c->out_of_service = 1;
-		c->down_since = now_ms();
-		c->failovers++;
+		/*
+		 * The outage began when the server was last heard from:
+		 * with heartbeats that is at most a ping ago, and a stopped
+		 * server is silent for dead_ms before we call it dead.
+		 */
+		if (was_online && (c->features & FEAT_BIT(FEAT_HEARTBEAT)) &&
+		    c->last_rx != 0)
+			c->down_since = c->last_rx;
+		else
+			c->down_since = now_ms();
+		if (!c->first)
+			c->failovers++;
 	}
 	failover_begin(&c->fo, &c->home);
 	delay = failover_next(&c->fo, arc4random(), &c->next);
@@ -629,8 +805,8 @@ conn_retry_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	model_info(c->m, "failover: trying %s:%d (attempt %d)", t.host,
-	    t.port, c->fo.attempt);
+	log_info("failover: trying %s:%d (attempt %d)", t.host, t.port,
+	    c->fo.attempt);
 	conn_dial(c, &t);
 }
 
@@ -698,21 +874,27 @@ conn_invalid(struct conn *c, const char *why)
 /*
  * LOGIN_SUCCESS was accepted: the link is up.  End the failover, start
  * the heartbeat; the owner hears "online" once the buffer is read.
+ * Returns 1 when this ends a failover (and said so in the stream).
  */
-void
+int
 conn_logged_in(struct conn *c)
 {
 	struct timeval	 tv;
 	struct jbuf	 b;
+	int		 back = 0;
 
 	c->m->online_since = now_ms();
 	c->m->logins++;
-	if (c->out_of_service) {
+	if (c->out_of_service && !c->first) {
+		back = 1;
 		c->last_outage_ms = now_ms() - c->down_since;
-		c->out_of_service = 0;
-		model_info(c->m, "failover done: back online after %llu ms",
-		    (unsigned long long)c->last_outage_ms);
+		model_info(c->m, "failover done: back online at %s:%d after "
+		    "%llu ms%s%s", c->home.host, c->home.port,
+		    (unsigned long long)c->last_outage_ms,
+		    c->m->resume[0] != '\0' ? "; resume " : "", c->m->resume);
 	}
+	c->out_of_service = 0;
+	c->first = 0;
 	c->backoff_ms = 0;
 	c->m->dirty |= MODEL_D_ALL;
 	failover_end(&c->fo);
@@ -730,6 +912,7 @@ conn_logged_in(struct conn *c)
 		msgb_end(&b);
 		conn_write_jbuf(c, &b);
 	}
+	return back;
 }
 
 /*

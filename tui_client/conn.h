@@ -75,6 +75,8 @@ struct conn {
 	char			 secret[MODEL_NAME_MAX];
 	int			 anonymous;
 	int			 need_register;
+	int			 generated;	/* the secret is ours */
+	int			 registered;	/* REGISTER_SUCCESS came */
 
 	struct fo_target	 home;		/* where we are or go */
 	struct bufferevent	*bev;
@@ -94,6 +96,11 @@ struct conn {
 	int			 online_pending;
 	int			 resend_pending;
 	int			 stopping;	/* no failover: we closed */
+	int			 first;		/* not online since the start */
+	int			 probing;	/* dialing for /connect */
+	struct bufferevent	*probe;		/* /connect on its way */
+	struct event		*probe_ev;
+	struct fo_target	 probe_to;
 	int			 redirects;
 	uint64_t		 last_rx;
 	uint64_t		 attempt_start;
@@ -136,6 +143,7 @@ void		 conn_free(struct conn *);
 void		 conn_set_user(struct conn *, const char *, const char *,
 		    int);
 void		 conn_open(struct conn *, const char *, int);
+void		 conn_connect(struct conn *, const char *, int);
 void		 conn_logout(struct conn *);
 int		 conn_send(struct conn *, const char *, size_t);
 int		 conn_online(const struct conn *);
@@ -154,7 +162,7 @@ void		 conn_dial(struct conn *, const struct fo_target *);
 void		 conn_lost(struct conn *, const char *);
 void		 conn_refused(struct conn *, const char *);
 enum conn_ret	 conn_invalid(struct conn *, const char *);
-void		 conn_logged_in(struct conn *);
+int		 conn_logged_in(struct conn *);
 enum conn_ret	 conn_recv(struct conn *, struct msg *);
 int		 conn_recv_duplicate(struct conn *, const struct msg *);
 void		 conn_unacked_done(struct conn *, long long);

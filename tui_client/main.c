@@ -205,9 +205,9 @@ main(int argc, char **argv)
 		rc = tui_run_batch(&t);
 	else {
 		rc = tui_run_interactive(&t);
-		if (t.generated[0] != '\0')
+		if (t.conn->generated && t.conn->registered)
 			fprintf(t.errfp, "activity-tui: registered %s with "
-			    "secret %s\n", t.opt.user, t.generated);
+			    "secret %s\n", t.conn->user, t.conn->secret);
 		if (conn_state(t.conn) == LINK_FAILED)
 			fprintf(t.errfp, "activity-tui: %s\n",
 			    t.model.last_error[0] != '\0' ?

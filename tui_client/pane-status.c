@@ -65,13 +65,27 @@ pane_status_draw(struct pane *p, struct tui *t)
 		snprintf(buf, sizeof buf, "%s", m->user);
 	x = status_part(p, t, x, buf, UI_BAR);
 
-	if (m->features_known && (m->features & FEAT_BIT(FEAT_HEARTBEAT)) == 0)
+	/* Retries show here and in the failover pane, not in the stream. */
+	if (m->out_of_service && m->attempt > 0) {
+		if (m->state == LINK_WAITING && m->retry_at > now_ms())
+			snprintf(buf, sizeof buf, "try %d, next in %.1fs",
+			    m->attempt + 1,
+			    (double)(m->retry_at - now_ms()) / 1000.0);
+		else
+			snprintf(buf, sizeof buf, "try %d", m->attempt);
+		x = status_part(p, t, x, buf, UI_WARN);
+	}
+	if (m->state != LINK_ONLINE)
+		buf[0] = '\0';
+	else if (m->features_known &&
+	    (m->features & FEAT_BIT(FEAT_HEARTBEAT)) == 0)
 		snprintf(buf, sizeof buf, "rtt n/a (no heartbeat)");
 	else if (m->rtt_ms >= 0)
 		snprintf(buf, sizeof buf, "rtt %lld ms", m->rtt_ms);
 	else
 		snprintf(buf, sizeof buf, "rtt -");
-	x = status_part(p, t, x, buf, UI_BAR);
+	if (buf[0] != '\0')
+		x = status_part(p, t, x, buf, UI_BAR);
 
 	if (m->server_id[0] != '\0') {
 		snprintf(buf, sizeof buf, "id %s", m->server_id);

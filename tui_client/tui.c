@@ -118,7 +118,7 @@ tui_tick_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (t->model.out_of_service)
-		t->model.dirty |= MODEL_D_FAILOVER;
+		t->model.dirty |= MODEL_D_FAILOVER | MODEL_D_STATUS;
 	if (t->model.have_cluster)
 		t->model.dirty |= MODEL_D_CLUSTER;
 	tui_changed(t);
@@ -461,8 +461,6 @@ tui_run_interactive(struct tui *t)
 	model_info(&t->model, "activity-tui %s; /help for commands and keys",
 	    TUI_VERSION);
 	conn_set_user(t->conn, t->opt.user, t->opt.secret, 0);
-	if (t->conn->need_register)
-		strlcpy(t->generated, t->conn->secret, sizeof t->generated);
 	conn_open(t->conn, t->opt.host, t->opt.port);
 	ui_redraw(t->ui, t);
 

@@ -54,7 +54,6 @@ struct tui {
 	int			 empty_reads;	/* wakeups without a key */
 	int			 exit_code;
 	uint64_t		 quit_by;
-	char			 generated[MODEL_NAME_MAX];
 };
 
 void	tui_init(struct tui *, struct event_base *);

@@ -359,9 +359,32 @@ t_out_of_service() {
 	see erin 'next: 127\.0\.0\.1:'"$pd"'|trying 127\.0\.0\.1:'"$pd" 5 ||
 	    return 1
 	see erin 'try [2-9]' 10 || return 1
+	# Retries stay out of the stream: one line for the loss.
+	see erin '^ reconnecting .*try [0-9]+, next in' 5 || return 1
+	[ "$(capture erin | grep -c "lost 127\.0\.0\.1:$pd")" -eq 1 ] ||
+	    { echo "    not one 'lost' line" >&2; return 1; }
+	! shows erin 'trying|failover: ' ||
+	    { echo "    retries in the stream" >&2; return 1; }
 	launch d "$pd" || return 1
 	see erin '^ online' 15 || return 1
-	see erin 'NORMAL' 5
+	see erin 'NORMAL' 5 || return 1
+	see erin "back online at 127\.0\.0\.1:$pd after [0-9]+ ms" 5 || return 1
+	shows erin '^ online .*rtt' || return 1
+	type_line erin "/quit"
+}
+
+t_first_connect_fails() {
+	# Nothing listens: say so, plainly, once; it is no failover.
+	local pz
+	pz=$(free_port)
+	client zed "$pz" || return 1
+	see zed "cannot connect to 127\.0\.0\.1:$pz: .*is the server" 10 ||
+	    return 1
+	see zed "running at 127\.0\.0\.1:$pz\?" 1 || return 1
+	see zed 'try [2-9]' 10 || return 1
+	[ "$(capture zed | grep -c 'is the server')" -eq 1 ] || return 1
+	! shows zed 'failover|lost ' || return 1
+	type_line zed "/quit"
 }
 
 t_batch_failover() {
@@ -384,7 +407,7 @@ t_batch_failover() {
 	rc=$?
 	[ "$rc" -eq 0 ] || { echo "    batch exit $rc" >&2; cat "$err" >&2; return 1; }
 	grep -q "lost 127.0.0.1:$pe" "$err" &&
-	grep -q "logged in to 127.0.0.1:$pf" "$err" &&
+	grep -q "back online at 127.0.0.1:$pf after [0-9]* ms" "$err" &&
 	[ "$(grep -o '"content":"batch [0-9]*"' "$out" | sort -u | wc -l)" -eq "$n" ]
 }
 
@@ -405,6 +428,13 @@ t_commands() {
 	see bob '^ login failed' || return 1
 	type_line bob "/login bob $secret"
 	see bob "^ online .*bob@" || return 1
+	# A dead address: say so, stay online where bob is, no failover.
+	local dead
+	dead=$(free_port)
+	type_line bob "/connect 127.0.0.1 $dead"
+	see bob "cannot connect to 127\.0\.0\.1:$dead: .*staying on" || return 1
+	see bob "^ online .*bob@" || return 1
+	! shows bob 'failovers [1-9]|OUT_OF_SERVICE' || return 1
 	type_line bob "/connect 127.0.0.1 $PC"
 	# The server there may redirect bob on: it is enough to get there.
 	see bob "logged in to 127\.0\.0\.1:$PC as bob" || return 1
@@ -437,6 +467,7 @@ if setup_cluster; then
 	run "kill a server: failover on screen, chat goes on" t_failover
 	run "lone server dies and returns: OUT_OF_SERVICE, backoff, recovery" t_out_of_service
 	run "batch mode fails over and delivers every line" t_batch_failover
+	run "a first connection that fails asks if the server runs" t_first_connect_fails
 	run "/logout, /login, /connect, /quit" t_commands
 else
 	failed=$((failed + 1))

@@ -23,7 +23,7 @@
 #include "conn.h"
 #include "model.h"
 
-#define FX_DIALS_MAX	16
+#define FX_DIALS_MAX	64
 #define FX_EVENTS_MAX	64
 
 struct fx {
@@ -187,6 +187,20 @@ fx_saw(struct fx *fx, enum conn_event ev)
 	return 0;
 }
 
+/* How many lines of the stream contain needle. */
+static int
+fx_stream_count(struct fx *fx, const char *needle)
+{
+	const struct model_line	*l;
+	size_t			 i;
+	int			 n = 0;
+
+	for (i = 0; (l = model_line_at(&fx->m, i)) != NULL; i++)
+		if (strstr(l->text, needle) != NULL)
+			n++;
+	return n;
+}
+
 #define ALL_FEATURES "[\"backup_list\",\"cluster_status\",\"activity_seq\"," \
 	"\"sending_report\",\"resume\",\"heartbeat\"]"
 
@@ -238,7 +252,10 @@ conn_set_user__no_secret__registers_then_logs_in_same_link(void **state)
 	snprintf(want, sizeof want, "{\"command\":\"REGISTER\",\"username\":"
 	    "\"ann\",\"secret\":\"%s\",", fx->c->secret);
 	assert_memory_equal(out, want, strlen(want));
+	assert_int_equal(fx_stream_count(fx, "generated secret"), 0);
 	fx_send(fx, 0, "{\"command\":\"REGISTER_SUCCESS\",\"info\":\"ok\"}");
+	assert_int_equal(fx_stream_count(fx, fx->c->secret), 1);
+	assert_int_equal(fx_stream_count(fx, "generated secret for ann"), 1);
 	out = fx_recv(fx, 0);
 	snprintf(want, sizeof want, "{\"command\":\"LOGIN\",\"username\":"
 	    "\"ann\",\"secret\":\"%s\",", fx->c->secret);
@@ -278,6 +295,9 @@ conn_read__register_failed__shown_and_stays_down(void **state)
 	fx_send(fx, 0, "{\"command\":\"REGISTER_FAILED\",\"info\":\"taken\"}");
 	assert_int_equal(fx->m.state, LINK_FAILED);
 	assert_non_null(strstr(model_line_at(&fx->m, 0)->text, "taken"));
+	/* The secret of a registration that failed is no secret to keep. */
+	assert_int_equal(fx_stream_count(fx, "generated secret"), 0);
+	assert_int_equal(fx_stream_count(fx, fx->c->secret), 0);
 }
 
 static void
@@ -744,6 +764,157 @@ conn_read__line_too_long__invalid_message(void **state)
 	assert_true(fx->m.out_of_service);
 }
 
+static void
+conn_lost__retries__one_line_lost_one_line_back(void **state)
+{
+	struct fx	*fx = *state;
+	int		 i;
+
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	fx->down_port = 1;
+	fx_close(fx, 0);
+	/* Retry the lone server for a while: every try fails. */
+	fx_run_for(fx, 15);
+	assert_true(fx->ndial >= 4);
+	assert_true(fx->m.attempt >= 3);
+	assert_int_equal(fx_stream_count(fx, "lost a:1"), 1);
+	assert_int_equal(fx_stream_count(fx, "trying"), 0);
+	assert_int_equal(fx_stream_count(fx, "cannot open"), 0);
+	assert_non_null(strstr(fx->m.last_error, "cannot open"));
+	fx->down_port = 0;
+	for (i = 0; i < 200 && fx->m.state != LINK_LOGGING_IN; i++)
+		fx_run_for(fx, 1);
+	assert_int_equal(fx->m.state, LINK_LOGGING_IN);
+	fx_login(fx, fx->ndial - 1, "S2");
+	assert_int_equal(fx_stream_count(fx, "back online at a:1 after"), 1);
+	assert_int_equal(fx_stream_count(fx, "logged in to"), 1);
+	assert_int_equal(fx->m.failovers, 1);
+}
+
+static void
+conn_open__server_not_running__asks_once_not_failover(void **state)
+{
+	struct fx	*fx = *state;
+	int		 i;
+
+	fx->down_port = 1;
+	conn_open(fx->c, "a", 1);
+	fx_run_for(fx, 15);
+	assert_true(fx->ndial >= 3);
+	assert_int_equal(fx_stream_count(fx,
+	    "is the server running at a:1?"), 1);
+	assert_int_equal(fx_stream_count(fx, "lost"), 0);
+	assert_int_equal(fx_stream_count(fx, "failover"), 0);
+	assert_int_equal(fx->m.failovers, 0);
+	fx->down_port = 0;
+	for (i = 0; i < 200 && fx->m.state != LINK_LOGGING_IN; i++)
+		fx_run_for(fx, 1);
+	fx_login(fx, fx->ndial - 1, "S1");
+	assert_int_equal(fx_stream_count(fx, "back online"), 0);
+	assert_int_equal(fx->m.failovers, 0);
+}
+
+static void
+conn_connect__dead_address__stays_online_no_failover(void **state)
+{
+	struct fx	*fx = *state;
+
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	fx_recv(fx, 0);
+	fx->down_port = 9;
+	conn_connect(fx->c, "wrong", 9);
+	fx_run(fx);
+	assert_int_equal(fx->ndial, 2);
+	assert_int_equal(fx->m.state, LINK_ONLINE);
+	assert_false(fx->m.out_of_service);
+	assert_int_equal(fx->m.failovers, 0);
+	assert_int_equal(fx_stream_count(fx, "cannot connect to wrong:9"), 1);
+	assert_int_equal(fx_stream_count(fx, "staying on a:1"), 1);
+	/* The old link was not logged out and still works. */
+	assert_null(strstr(fx_recv(fx, 0), "LOGOUT"));
+	assert_int_equal(conn_send(fx->c, "{}", 2), 0);
+	assert_non_null(strstr(fx_recv(fx, 0), "ACTIVITY_MESSAGE"));
+}
+
+static void
+conn_connect__dead_address_offline__stays_offline(void **state)
+{
+	struct fx	*fx = *state;
+
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	conn_logout(fx->c);
+	fx->down_port = 9;
+	conn_connect(fx->c, "wrong", 9);
+	fx_run_for(fx, 20);
+	assert_int_equal(fx->ndial, 2);
+	assert_int_equal(fx->m.state, LINK_LOGGED_OUT);
+	assert_false(fx->m.out_of_service);
+	assert_int_equal(fx_stream_count(fx, "staying offline"), 1);
+}
+
+static void
+conn_connect__live_address__logs_out_and_moves(void **state)
+{
+	struct fx	*fx = *state;
+
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	fx_recv(fx, 0);
+	conn_connect(fx->c, "b", 2);
+	fx_run(fx);
+	assert_non_null(strstr(fx_recv(fx, 0), "LOGOUT"));
+	assert_int_equal(fx->ndial, 2);
+	fx_login(fx, 1, "S9");
+	assert_string_equal(fx->m.host, "b");
+	assert_int_equal(fx->m.failovers, 0);
+}
+
+static void
+conn_tick__silent_server__outage_from_last_heard(void **state)
+{
+	struct fx	*fx = *state;
+	int		 i;
+
+	fx->c->ping_ms = 5;
+	fx->c->dead_ms = 60;
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	for (i = 0; i < 2000 && fx->ndial < 2; i++)
+		fx_run_for(fx, 1);
+	assert_int_equal(fx->ndial, 2);
+	fx_login(fx, 1, "S1");
+	/* Silent for dead_ms before the loss was noticed: that counts. */
+	assert_true(fx->m.last_outage_ms >= 60);
+}
+
+static void
+conn_status__login_failed__no_stale_rtt_or_session(void **state)
+{
+	struct fx	*fx = *state;
+	char		*out, *ts, line[128];
+
+	conn_set_user(fx->c, "ann", "pw", 0);
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	out = fx_recv(fx, 0);
+	assert_non_null(ts = strstr(out, "{\"command\":\"PING\",\"ts\":"));
+	snprintf(line, sizeof line, "{\"command\":\"PONG\",\"ts\":%lld}",
+	    strtoll(ts + 23, NULL, 10));
+	fx_send(fx, 0, line);
+	assert_true(fx->m.rtt_ms >= 0);
+	assert_string_equal(fx->m.session, "S1");
+	conn_set_user(fx->c, "ann", "wrong", 0);
+	conn_open(fx->c, "a", 1);
+	fx_send(fx, 1, "{\"command\":\"LOGIN_FAILED\",\"info\":\"no\"}");
+	assert_int_equal(fx->m.state, LINK_FAILED);
+	assert_int_equal(fx->m.rtt_ms, -1);
+	assert_string_equal(fx->m.session, "");
+	assert_string_equal(fx->m.server_id, "");
+}
+
 int
 main(void)
 {
@@ -778,6 +949,13 @@ main(void)
 		T(conn_read__pong__rtt_measured),
 		T(conn_tick__silent_server__declared_dead),
 		T(conn_read__line_too_long__invalid_message),
+		T(conn_lost__retries__one_line_lost_one_line_back),
+		T(conn_open__server_not_running__asks_once_not_failover),
+		T(conn_connect__dead_address__stays_online_no_failover),
+		T(conn_connect__dead_address_offline__stays_offline),
+		T(conn_connect__live_address__logs_out_and_moves),
+		T(conn_tick__silent_server__outage_from_last_heard),
+		T(conn_status__login_failed__no_stale_rtt_or_session),
 #undef T
 	};
 
