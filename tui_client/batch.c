@@ -141,7 +141,9 @@ batch_pump(struct batch *b)
 				evbuffer_add(b->in, "\n", 1);
 				continue;
 			}
-			batch_finish(t);
+			/* --follow: the input is done, the watching is not. */
+			if (!t->opt.follow)
+				batch_finish(t);
 			break;
 		}
 		if (b->pollable)

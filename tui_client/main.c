@@ -27,15 +27,17 @@ static void
 tui_usage(FILE *f, int code)
 {
 	fprintf(f,
-"usage: activity-tui [-v] [--batch] [-rh host] [-rp port] [-u username]\n"
-"                    [-s secret] [--wait seconds] [--give-up seconds]\n"
-"                    [--log file]\n"
+"usage: activity-tui [-v] [--batch [--follow]] [-rh host] [-rp port]\n"
+"                    [-u username] [-s secret] [--wait seconds]\n"
+"                    [--give-up seconds] [--log file]\n"
 "  -rh, --remote-host host  server to connect to (default %s)\n"
 "  -rp, --remote-port port  its port (default %d)\n"
 "  -u, --username name      log in as name (default anonymous)\n"
 "  -s, --secret secret      the secret; a name without one is registered\n"
 "                           with a generated secret first\n"
 "  --batch                  send stdin lines, print server messages\n"
+"  --follow                 batch: keep receiving after the input ends,\n"
+"                           until SIGINT or SIGTERM\n"
 "  --wait seconds           batch: wait this long for reports at the end\n"
 "  --give-up seconds        batch: exit after this long without a server\n"
 "  --log file               log here (default activity-tui.log with -v)\n"
@@ -82,7 +84,7 @@ main(int argc, char **argv)
 {
 	enum {
 		OPT_RH = 256, OPT_RP, OPT_BATCH, OPT_WAIT, OPT_GIVE_UP,
-		OPT_LOG
+		OPT_LOG, OPT_FOLLOW
 	};
 	static const struct option longopts[] = {
 		{ "rh", required_argument, NULL, OPT_RH },
@@ -92,6 +94,7 @@ main(int argc, char **argv)
 		{ "username", required_argument, NULL, 'u' },
 		{ "secret", required_argument, NULL, 's' },
 		{ "batch", no_argument, NULL, OPT_BATCH },
+		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ "wait", required_argument, NULL, OPT_WAIT },
 		{ "give-up", required_argument, NULL, OPT_GIVE_UP },
 		{ "log", required_argument, NULL, OPT_LOG },
@@ -103,7 +106,7 @@ main(int argc, char **argv)
 	struct event_base	*base;
 	struct tui		 t;
 	long			 v;
-	int			 ch, rc;
+	int			 ch, rc, give_up_set = 0;
 
 	memset(&t, 0, sizeof t);
 	strlcpy(t.opt.host, TUI_DEFAULT_HOST, sizeof t.opt.host);
@@ -149,6 +152,9 @@ main(int argc, char **argv)
 		case OPT_BATCH:
 			t.opt.batch = 1;
 			break;
+		case OPT_FOLLOW:
+			t.opt.follow = 1;
+			break;
 		case OPT_WAIT:
 			if (opt_long(optarg, 0, 3600, &v) != 0) {
 				fprintf(stderr, "activity-tui: bad --wait: "
@@ -164,6 +170,7 @@ main(int argc, char **argv)
 				exit(1);
 			}
 			t.opt.give_up_ms = (unsigned)v * 1000;
+			give_up_set = 1;
 			break;
 		case OPT_LOG:
 			t.opt.logfile = optarg;
@@ -182,6 +189,13 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		tui_usage(stderr, 1);
+	if (t.opt.follow && !t.opt.batch && isatty(STDIN_FILENO)) {
+		fprintf(stderr, "activity-tui: --follow needs --batch\n");
+		exit(1);
+	}
+	/* A watcher keeps failing over until it is stopped. */
+	if (t.opt.follow && !give_up_set)
+		t.opt.give_up_ms = 0;
 	if (!t.opt.batch && !isatty(STDIN_FILENO))
 		t.opt.batch = 1;
 	if (!t.opt.batch && !isatty(STDOUT_FILENO)) {

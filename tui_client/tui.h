@@ -30,6 +30,7 @@ struct tui_options {
 	const char	*user;
 	const char	*secret;
 	int		 batch;
+	int		 follow;	/* batch: go on after the input */
 	unsigned	 wait_ms;
 	unsigned	 give_up_ms;
 	int		 verbose;

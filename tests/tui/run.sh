@@ -317,6 +317,29 @@ t_batch() {
 	see bob 'carol: \{"type":"Like"\}'
 }
 
+# Has process $1 ended (gone, or a zombie not yet waited for)?
+proc_gone() {
+	[ ! -e "/proc/$1" ] || grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null
+}
+
+t_batch_follow() {
+	# The man page's watcher: no input, yet it keeps receiving.
+	local out=$TMP/follow.out err=$TMP/follow.err fpid rc
+	"$TUI" --batch --follow -rh 127.0.0.1 -rp "$PC" </dev/null \
+	    >"$out" 2>"$err" &
+	fpid=$!
+	PIDS+=("$fpid")
+	wait_until 10 grep -q '"command":"LOGIN_SUCCESS"' "$out" || return 1
+	type_line alice "for the watcher"
+	wait_until 10 grep -q '"content":"for the watcher"' "$out" ||
+	    { echo "    the watcher stopped" >&2; cat "$err" >&2; return 1; }
+	kill -TERM "$fpid"
+	wait_until 5 proc_gone "$fpid" || return 1
+	wait "$fpid"
+	rc=$?
+	[ "$rc" -eq 0 ] || { echo "    watcher exit $rc" >&2; return 1; }
+}
+
 t_batch_login_failed() {
 	local rc
 	timeout 20 "$TUI" --batch -rh 127.0.0.1 -rp "$PB" -u bob -s wrong \
@@ -463,6 +486,7 @@ if setup_cluster; then
 	run "cluster pane" t_cluster_pane
 	run "resize re-lays out without garbage" t_resize
 	run "batch mode sends and prints" t_batch
+	run "batch --follow keeps receiving after the input, until SIGTERM" t_batch_follow
 	run "batch mode fails clearly on a wrong secret" t_batch_login_failed
 	run "kill a server: failover on screen, chat goes on" t_failover
 	run "lone server dies and returns: OUT_OF_SERVICE, backoff, recovery" t_out_of_service
