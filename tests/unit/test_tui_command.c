@@ -159,13 +159,15 @@ command_exec__connect__dials_that_server(void **state)
 }
 
 static void
-command_exec__register__generated_secret_shown(void **state)
+command_exec__register__secret_generated_shown_on_success_only(void **state)
 {
 	struct fx	*fx = *state;
 
 	assert_int_equal(command_exec(&fx->t, "/register zoe"), 0);
 	assert_true(fx->t.conn->need_register);
-	assert_true(stream_has(fx, "generated secret for zoe: "));
+	assert_true(fx->t.conn->generated);
+	/* Not before the server said the registration succeeded. */
+	assert_false(stream_has(fx, "generated secret for zoe"));
 	assert_string_equal(fx->dialed.host, "home");
 	assert_int_equal(command_exec(&fx->t, "/register anonymous"), -1);
 }
@@ -288,7 +290,7 @@ main(void)
 		T(command_exec__unknown__says_so),
 		T(command_exec__wrong_arguments__usage),
 		T(command_exec__connect__dials_that_server),
-		T(command_exec__register__generated_secret_shown),
+		T(command_exec__register__secret_generated_shown_on_success_only),
 		T(command_exec__help__lists_every_command),
 		T(command_exec__cluster__focuses_cluster_pane),
 		T(tui_submit__offline__not_sent_in_words),
