@@ -1,12 +1,18 @@
 #!/bin/sh
-# The man pages must be clean under mandoc -Tlint, and every long option
-# a program's --help lists must appear in its man page.
+# The man pages must be clean under mandoc -Tlint and installed by make
+# install, and every long option a program's --help lists must appear in
+# its man page.
 fail=0
 for m in man/*.[1-9]; do
 	[ -f "$m" ] || continue
 	out=$(mandoc -Tlint -W warning "$m" 2>&1)
 	if [ -n "$out" ]; then
 		printf '%s\n' "$out"
+		fail=$((fail + 1))
+	fi
+	# make install installs every page.
+	if ! grep -q "install .*$m" Makefile; then
+		echo "$m: not installed by make install"
 		fail=$((fail + 1))
 	fi
 done

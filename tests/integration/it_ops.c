@@ -721,6 +721,7 @@ ops__config_file__keys_overrides_and_errors(void **state)
 		if (it_log_count(s, want) != 1)
 			it_fail("no \"%s\" in the log", want);
 	}
+	free(bad);
 	bad = write_conf("bad2.conf", "secret = x\n\nheartbeat = soon\n");
 	{
 		const char *argv[] = { "-c", bad, NULL };
@@ -735,6 +736,7 @@ ops__config_file__keys_overrides_and_errors(void **state)
 		if (it_log_count(s, want) != 1)
 			it_fail("no \"%s\" in the log", want);
 	}
+	free(bad);
 	bad = write_conf("bad3.conf", "verbose = maybe\n");
 	{
 		const char *argv[] = { "-c", bad, "--check-config", NULL };
@@ -1152,18 +1154,36 @@ ops__rolling_restart__streaming_client_loses_nothing(void **state)
 			    missing, reported, fc_describe(rx[0]));
 		fc_poll(cs, ncs, 5);
 	}
-	for (i = 0; i < 3; i++)
-		for (n = 0; n < tx->nsent; n++)
-			if (fc_count(rx[i], "roll", tx->sent[n].n) > 1)
-				it_fail("%s got roll #%ld twice", rx[i]->name,
-				    tx->sent[n].n);
+	/* Once each, in the order sent (a gap is one sent unreported). */
+	for (i = 0; i < 3; i++) {
+		long	 last = 0;
+		int	 j;
+
+		for (j = 0; j < rx[i]->nrx; j++) {
+			const struct fc_rx *x = &rx[i]->rx[j];
+
+			if (x->tag == NULL || strcmp(x->tag, "roll") != 0)
+				continue;
+			if (x->n <= last)
+				it_fail("%s got roll #%ld after #%ld",
+				    rx[i]->name, x->n, last);
+			last = x->n;
+		}
+	}
 	printf("# rolling restart of 3 servers: %ld activities sent, %ld "
 	    "reported and delivered to all 3 receivers, 0 lost; %ld sent "
 	    "into a leaving server without a report\n", sent, reported,
 	    unreported);
 	if (reported < 100)
 		it_fail("too few activities streamed (%ld)", reported);
-	fc_check_clean_at(__FILE__, __LINE__, FC_CLEAN_DUPS_OK);
+	/*
+	 * An activity written into a server as it leaves is neither
+	 * delivered nor reported; activity-tui sends those again after
+	 * it resumes.  This client does not, so its per-sender order
+	 * check sees that gap: order is checked by payload above.
+	 */
+	fc_check_clean_at(__FILE__, __LINE__,
+	    FC_CLEAN_DUPS_OK | FC_CLEAN_ORDER_OK);
 }
 
 int
