@@ -24,9 +24,9 @@ SAN	?=
 B	?= build
 BIN	?= bin
 
-PKGS	 = libevent libcjson ncursesw cmocka
+PKGS	 = libevent libcjson ncursesw cmocka libcrypto libcrypt
 DEB_PKGS = build-essential pkg-config libevent-dev libcjson-dev \
-	   libncurses-dev libcmocka-dev mandoc tmux clang libclang-rt-14-dev \
+	   libncurses-dev libcmocka-dev libssl-dev libcrypt-dev mandoc tmux clang libclang-rt-14-dev \
 	   valgrind procps
 
 # A fresh machine lacks the libraries: install them before anything
@@ -44,11 +44,12 @@ endif
 endif
 endif
 
-PKG_CFLAGS := $(shell pkg-config --cflags libevent libcjson ncursesw cmocka 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags libevent libcjson ncursesw cmocka libcrypto libcrypt 2>/dev/null)
 EV_LIBS    := $(shell pkg-config --libs libevent 2>/dev/null)
 CJSON_LIBS := $(shell pkg-config --libs libcjson 2>/dev/null)
 CURSES_LIBS:= $(shell pkg-config --libs ncursesw 2>/dev/null)
 CMOCKA_LIBS:= $(shell pkg-config --libs cmocka 2>/dev/null)
+CRYPTO_LIBS:= $(shell pkg-config --libs libcrypto libcrypt 2>/dev/null) -lpthread
 
 WARN	 = -Wall -Wextra -Wshadow -Wpointer-arith -Wmissing-prototypes \
 	   -Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral
@@ -99,24 +100,24 @@ $(LIBTUI): $(TUI_OBJ)
 
 $(BIN)/activity-server: $(B)/server/main.o $(LIBSERVER) $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(CJSON_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) -lm
 
 $(BIN)/activity-tui: $(B)/tui_client/main.o $(LIBTUI) $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CURSES_LIBS) $(EV_LIBS) $(CJSON_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(CURSES_LIBS) $(EV_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) -lm
 
 $(BIN)/activity-bench: $(BENCH_OBJ) $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(CJSON_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) -lm
 
 # Unit tests link only the libraries; each is one cmocka binary.
 $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(LIBSERVER) $(LIBTUI) $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(EV_LIBS) $(CJSON_LIBS) $(CURSES_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(EV_LIBS) $(CJSON_LIBS) $(CURSES_LIBS) $(CRYPTO_LIBS) -lm
 
 $(B)/tests/it_%: $(B)/tests/integration/it_%.o $(HARNESS_OBJ) $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(EV_LIBS) $(CJSON_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(EV_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) -lm
 
 $(B)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
@@ -129,7 +130,7 @@ CHAOS_BIN   = $(B)/tests/chaos_test
 
 $(CHAOS_BIN): $(B)/tests/chaos/chaos.o $(HARNESS_OBJ) $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(EV_LIBS) $(CJSON_LIBS) -lm -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(EV_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) -lm -lpthread
 $(B)/tests/chaos/%.o: tests/chaos/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/integration -c -o $@ $<

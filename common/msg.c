@@ -19,6 +19,7 @@
 
 #define NAME_MAX_LEN	256
 #define INFO_MAX_LEN	4096
+#define HEX_MAX_LEN	64	/* nonces, proofs, keys */
 
 static const char *const field_names[F__COUNT] = {
 	[F_COMMAND] = "command",
@@ -55,6 +56,9 @@ static const char *const field_names[F__COUNT] = {
 	[F_PREV] = "prev",
 	[F_TOKEN] = "token",
 	[F_REPLAY] = "replay",
+	[F_NONCE] = "nonce",
+	[F_PROOF] = "proof",
+	[F_TOKEN_KEY] = "token_key",
 };
 
 const char *const msg_feature_names[FEAT__COUNT + 1] = {
@@ -82,6 +86,8 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_PORT, N, 0, 0 },
 		{ F_USERS, A, 0, 0 },
 		{ F_PATH, A, 0, 0 },
+		{ F_PROOF, S, 0, HEX_MAX_LEN },
+		{ F_TOKEN_KEY, S, 0, HEX_MAX_LEN },
 	} },
 	[CMD_AUTHENTICATION_FAIL] = { "AUTHENTICATION_FAIL", {
 		{ F_INFO, S, MSG_REQ, INFO_MAX_LEN },
@@ -220,6 +226,19 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 	[CMD_ACTIVITY_SYNC] = { "ACTIVITY_SYNC", {
 		{ F_VV, O, MSG_REQ, 0 },
 		{ F_SINCE, N, MSG_REQ, 0 },
+	} },
+	[CMD_SERVER_HELLO] = { "SERVER_HELLO", {
+		{ F_NONCE, S, MSG_REQ, HEX_MAX_LEN },
+	} },
+	[CMD_SERVER_CHALLENGE] = { "SERVER_CHALLENGE", {
+		{ F_NONCE, S, MSG_REQ, HEX_MAX_LEN },
+	} },
+	[CMD_SERVER_PROOF] = { "SERVER_PROOF", {
+		{ F_PROOF, S, MSG_REQ, HEX_MAX_LEN },
+		{ F_ID, S, 0, NAME_MAX_LEN },
+		{ F_HOST, S, 0, NAME_MAX_LEN },
+		{ F_PORT, N, 0, 0 },
+		{ F_LOAD, N, 0, 0 },
 	} },
 };
 

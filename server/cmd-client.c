@@ -14,31 +14,11 @@
 #include "msgbuild.h"
 #include "registry.h"
 #include "secret.h"
-#include "siphash.h"
 #include "server.h"
 
 #define ANONYMOUS	"anonymous"
-#define SESSION_TOKEN_LEN	16
-
 /* Features this server offers clients; the rest are not yet built. */
 #define SERVER_FEATURES	((1u << FEAT__COUNT) - 1)
-
-/* The token that lets a client resume session sid elsewhere. */
-static void
-session_token(struct server *srv, const char *sid, char *out)
-{
-	snprintf(out, SESSION_TOKEN_LEN + 1, "%016llx", (unsigned long long)
-	    siphash24(srv->session_key, sid, strlen(sid)));
-}
-
-static int
-session_token_ok(struct server *srv, const char *sid, const char *token)
-{
-	char	 want[SESSION_TOKEN_LEN + 1];
-
-	session_token(srv, sid, want);
-	return secret_equal(want, token);
-}
 
 static int
 is_anonymous(const char *username)
@@ -52,7 +32,7 @@ login_success(struct peer *p, struct msg *m, const char *resumed)
 	struct server	*srv = p->srv;
 	struct jbuf	*b = &srv->out;
 	char		 info[SERVER_NAME_MAX + 32];
-	char		 token[SESSION_TOKEN_LEN + 1];
+	char		 token[TOKEN_LEN_MAX];
 	int		 i, n = 0;
 
 	snprintf(info, sizeof info, "logged in as user %s", p->username);
@@ -73,7 +53,7 @@ login_success(struct peer *p, struct msg *m, const char *resumed)
 		jbuf_addc(b, ']');
 		msgb_str(b, F_ID, srv->id);
 		msgb_str(b, F_SESSION, p->session);
-		session_token(srv, p->session, token);
+		token_make(srv, p->username, p->session, token);
 		msgb_str(b, F_TOKEN, token);
 		msgb_int(b, F_TIME, (long long)p->since_ms);
 		if (resumed != NULL)
@@ -85,7 +65,7 @@ login_success(struct peer *p, struct msg *m, const char *resumed)
 
 struct resume {
 	char			 session[SERVER_NAME_MAX];
-	char			 token[SESSION_TOKEN_LEN + 1];
+	char			 token[TOKEN_LEN_MAX];
 	struct json_span	 seen;
 	int			 have_seen;
 	long long		 since;
@@ -157,7 +137,7 @@ cmd_login(struct peer *p, struct msg *m)
 	struct known_server	*k;
 	struct jbuf		*b = &srv->out;
 	struct resume		 res;
-	const char		*resumed = NULL;
+	const char		*resumed = NULL, *why;
 	char			 sid[SERVER_NAME_MAX];
 	unsigned		 wanted;
 	int			 partial = 0;
@@ -207,12 +187,17 @@ cmd_login(struct peer *p, struct msg *m)
 	    m->type[F_RESUME] == JSON_OBJECT) {
 		/*
 		 * Only the client that was given a session's token may take
-		 * it over: the token is the session id signed with a key
-		 * every server derives from the cluster secret.
+		 * it over, as the user it was given to, until it expires
+		 * (token.c); otherwise the client gets a new session.
 		 */
 		if (res.session[0] != '\0' &&
 		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) &&
-		    session_token_ok(srv, res.session, res.token) &&
+		    (why = token_check(srv, name, res.session, res.token)) !=
+		    NULL)
+			log_info("%s: not resuming session %s: %s",
+			    peer_name(p), log_safe(res.session), why);
+		else if (res.session[0] != '\0' &&
+		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) &&
 		    order_session_owner(srv, res.session, name)) {
 			snprintf(sid, sizeof sid, "%s", res.session);
 			/* Its own last broadcast seen: the "prev" to carry. */

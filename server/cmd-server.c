@@ -125,15 +125,26 @@ merge_users(struct server *srv, struct peer *from, struct json_span users,
 	return rc;
 }
 
-/* A server asks to join through us. */
+/*
+ * A server asks to join through us with the base protocol's
+ * AUTHENTICATE, its secret in clear: only with --allow-base-servers.
+ * Without it the secret is not even compared, so the line is no
+ * oracle for guesses.
+ */
 enum cmd_ret
 cmd_authenticate(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
-	evutil_socket_t	 fd;
-	int		 port = 0, one = 1;
-	long long	 load = 0;
 
+	if (!srv->cfg.allow_base_servers) {
+		log_warnx("%s: refused a server: AUTHENTICATE sends the "
+		    "cluster secret in clear (accepted only with "
+		    "--allow-base-servers)", peer_name(p));
+		peer_reply_close(p, CMD_AUTHENTICATION_FAIL,
+		    "the base protocol's AUTHENTICATE is not accepted here: "
+		    "join with SERVER_HELLO");
+		return CMD_CLOSE;
+	}
 	if (!secret_equal(srv->cfg.secret, m->str[F_SECRET])) {
 		log_warnx("%s: refused a server: wrong cluster secret",
 		    peer_name(p));
@@ -141,27 +152,37 @@ cmd_authenticate(struct peer *p, struct msg *m)
 		    "the supplied secret is incorrect");
 		return CMD_CLOSE;
 	}
-	if (msg_has(m, F_PORT) && msg_port(m, F_PORT, &port) != 0) {
-		peer_reply_close(p, CMD_INVALID_MESSAGE,
-		    "AUTHENTICATE: field 'port' must be an integer from 1 to "
-		    "65535");
-		return CMD_CLOSE;
-	}
-	if (msg_has(m, F_LOAD) && (msg_int(m, F_LOAD, &load) != 0 ||
-	    load < 0)) {
-		peer_reply_close(p, CMD_INVALID_MESSAGE,
-		    "AUTHENTICATE: field 'load' must be a non-negative integer");
-		return CMD_CLOSE;
-	}
-	if (m->str[F_ID] != NULL && strcmp(m->str[F_ID], srv->id) == 0) {
-		peer_reply_close(p, CMD_INVALID_MESSAGE,
-		    "AUTHENTICATE: a server cannot join itself");
-		return CMD_CLOSE;
-	}
-	if (m->str[F_ID] != NULL && path_contains(srv, m->str[F_ID])) {
-		peer_reply_close(p, CMD_INVALID_MESSAGE,
-		    "AUTHENTICATE: you are one of my ancestors; joining here "
-		    "would make a cycle");
+	return link_accept(p, m);
+}
+
+/*
+ * A server has proved it knows the cluster secret (SERVER_PROOF, or
+ * AUTHENTICATE where allowed): take it in as a child, and give it our
+ * users, backups and what it may have missed.
+ */
+enum cmd_ret
+link_accept(struct peer *p, struct msg *m)
+{
+	struct server	*srv = p->srv;
+	evutil_socket_t	 fd;
+	int		 port = 0, one = 1;
+	long long	 load = 0;
+	const char	*why = NULL;
+	char		 err[160];
+
+	if (msg_has(m, F_PORT) && msg_port(m, F_PORT, &port) != 0)
+		why = "field 'port' must be an integer from 1 to 65535";
+	else if (msg_has(m, F_LOAD) && (msg_int(m, F_LOAD, &load) != 0 ||
+	    load < 0))
+		why = "field 'load' must be a non-negative integer";
+	else if (m->str[F_ID] != NULL && strcmp(m->str[F_ID], srv->id) == 0)
+		why = "a server cannot join itself";
+	else if (m->str[F_ID] != NULL && path_contains(srv, m->str[F_ID]))
+		why = "you are one of my ancestors; joining here would make a "
+		    "cycle";
+	if (why != NULL) {
+		snprintf(err, sizeof err, "%s: %s", msg_cmd_name(m->cmd), why);
+		peer_reply_close(p, CMD_INVALID_MESSAGE, err);
 		return CMD_CLOSE;
 	}
 	peer_set_role(p, PEER_SERVER);
@@ -236,7 +257,10 @@ take_parent_path(struct peer *p, struct msg *m)
 	return 0;
 }
 
-/* Our parent accepted us: take its users, give it ours. */
+/*
+ * Our parent accepted us: take its users, give it ours.  Not a byte of
+ * the message is used before it proves the parent knows the secret.
+ */
 enum cmd_ret
 cmd_authenticate_success(struct peer *p, struct msg *m)
 {
@@ -244,6 +268,11 @@ cmd_authenticate_success(struct peer *p, struct msg *m)
 	char		 err[256];
 	int		 port;
 
+	if (handshake_check_accept(p, m) != 0) {
+		peer_reply_close(p, CMD_AUTHENTICATION_FAIL,
+		    "no proof of the cluster secret");
+		return CMD_CLOSE;
+	}
 	peer_set_role(p, PEER_SERVER);
 	srv->nservers++;
 	free(p->remote_id);

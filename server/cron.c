@@ -25,7 +25,7 @@ cron_auth_deadlines(struct server *srv, uint64_t now)
 
 	TAILQ_FOREACH(p, &srv->peers, entry) {
 		if (p->closing || (p->role != PEER_NEW &&
-		    p->role != PEER_UPLINK_AUTH))
+		    p->role != PEER_UPLINK_AUTH && p->role != PEER_LINK_AUTH))
 			continue;
 		if (now - p->created_ms < (uint64_t)srv->cfg.auth_timeout_ms)
 			continue;

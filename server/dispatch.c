@@ -86,6 +86,15 @@ static const struct cmd_entry cmd_table[CMD__COUNT] = {
 	    "is sent by servers, not to them", NULL },
 	[CMD_SERVER_LEAVE] = { ROLE_SERVER, CMD_INVALID_MESSAGE,
 	    SERVER_ONLY, cmd_server_leave },
+	[CMD_SERVER_HELLO] = { ROLE_NEW, CMD_INVALID_MESSAGE,
+	    "is only accepted as the first message of a new connection",
+	    cmd_server_hello },
+	[CMD_SERVER_CHALLENGE] = { ROLE_UPLINK_AUTH, CMD_INVALID_MESSAGE,
+	    "is only accepted in reply to our SERVER_HELLO",
+	    cmd_server_challenge },
+	[CMD_SERVER_PROOF] = { ROLE_LINK_AUTH, CMD_INVALID_MESSAGE,
+	    "is only accepted in reply to our SERVER_CHALLENGE",
+	    cmd_server_proof },
 };
 
 /*

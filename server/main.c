@@ -31,7 +31,7 @@ enum {
 	OPT_HEARTBEAT_TIMEOUT, OPT_ORDER_WAIT, OPT_REPORT_TIMEOUT,
 	OPT_REPLAY_MAX, OPT_REPLAY_BYTES, OPT_REPLAY_WINDOW, OPT_MAX_SENDERS,
 	OPT_MAX_REPORTS, OPT_CHECK_CONFIG, OPT_LOG_FILE, OPT_LOG_LEVEL,
-	OPT_MONITOR,
+	OPT_MONITOR, OPT_ALLOW_BASE_SERVERS, OPT_TOKEN_LIFETIME,
 };
 
 #define OPTSTRING	"s:a:c:vqhV"
@@ -82,6 +82,8 @@ static const struct option longopts[] = {
 	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "monitor", required_argument, NULL, OPT_MONITOR },
+	{ "allow-base-servers", no_argument, NULL, OPT_ALLOW_BASE_SERVERS },
+	{ "token-lifetime", required_argument, NULL, OPT_TOKEN_LIFETIME },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -143,6 +145,10 @@ usage(FILE *f)
 "       --log-level LEVEL     warning, info (the default) or debug\n"
 "       --monitor HOST:PORT   serve /healthz, /status and /metrics over HTTP\n"
 "                             (a bare PORT: on 127.0.0.1)\n"
+"       --allow-base-servers  accept the base protocol's AUTHENTICATE, which\n"
+"                             sends the cluster secret in clear (off)\n"
+"       --token-lifetime MS   session tokens expire after MS (the replay\n"
+"                             window)\n"
 "  -v,  --verbose             log more (repeat for debug)\n"
 "  -q,  --quiet               log warnings only\n"
 "  -h,  --help                this help\n"
@@ -365,6 +371,13 @@ parse_words(int argc, char **argv, struct config *c)
 			c->dcfg.max_reports = (int)num_arg(
 			    "--max-pending-reports", optarg, 1, 10000000);
 			break;
+		case OPT_ALLOW_BASE_SERVERS:
+			c->allow_base_servers = 1;
+			break;
+		case OPT_TOKEN_LIFETIME:
+			c->token_lifetime_ms = (int)num_arg("--token-lifetime",
+			    optarg, 1, 86400000);
+			break;
 		case 'v':
 			c->verbose++;
 			break;
@@ -536,6 +549,10 @@ main(int argc, char **argv)
 		printf("cluster secret: %s\n", cfg.secret);
 		fflush(stdout);
 	}
+	if (strlen(cfg.secret) < SERVER_SECRET_MIN)
+		log_warnx("the cluster secret is shorter than %d characters: "
+		    "anyone who records a server link's handshake can guess "
+		    "it offline; use a generated one", SERVER_SECRET_MIN);
 
 	/*
 	 * One thread: no locks.  The epoll changelist folds the add and

@@ -213,6 +213,7 @@ peer_free(struct peer *p)
 	free(p->username);
 	free(p->secret);
 	free(p->remote_id);
+	handshake_free(p);
 	free(p->remote_host);
 	free(p->session);
 	free(p->marks);

@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,39 +20,20 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "lock.h"
 #include "log.h"
 #include "msgbuild.h"
 #include "registry.h"
 #include "secret.h"
-#include "siphash.h"
 #include "seen.h"
 #include "server.h"
 #include "uplink.h"
 
 #define SERVER_BACKLOG		1024
 #define SERVER_ACCEPT_PAUSE_MS	100
-
-/*
- * Every server derives the same session-signing key from the cluster
- * secret, so a session token made by one is checked by any other.
- */
-static void
-server_session_key(struct server *srv)
-{
-	static const uint8_t	 k0[16] = "activity-sess-k0";
-	static const uint8_t	 k1[16] = "activity-sess-k1";
-	uint64_t		 a, b;
-	int			 i;
-
-	a = siphash24(k0, srv->cfg.secret, strlen(srv->cfg.secret));
-	b = siphash24(k1, srv->cfg.secret, strlen(srv->cfg.secret));
-	for (i = 0; i < 8; i++) {
-		srv->session_key[i] = (uint8_t)(a >> (8 * i));
-		srv->session_key[8 + i] = (uint8_t)(b >> (8 * i));
-	}
-}
+#define SERVER_MMAP_THRESHOLD	(128 * 1024)	/* glibc's default */
 
 /* Build a server with empty tables; nothing listens yet. */
 struct server *
@@ -83,7 +65,19 @@ server_new(struct event_base *base, const struct config *cfg)
 	if ((srv->known = calloc((size_t)cfg->max_servers,
 	    sizeof *srv->known)) == NULL)
 		fatal("calloc");
-	server_session_key(srv);
+	/*
+	 * Keys: a random one for local hashes, the slow link key.  Fix
+	 * glibc's mmap threshold first: freeing scrypt's 16 MiB buffer
+	 * would raise it (and the trim threshold with it) for good, and
+	 * memory freed after a flood of connections would stay ours.
+	 */
+	(void)mallopt(M_MMAP_THRESHOLD, SERVER_MMAP_THRESHOLD);
+	if (secret_random_bytes(srv->session_key, sizeof srv->session_key) != 0)
+		fatal("getrandom");
+	if (auth_init() != 0 ||
+	    auth_derive_key(srv->cfg.secret, srv->link_key) != 0)
+		fatalx("scrypt: cannot derive the link key");
+	token_init(srv);
 	srv->reg = registry_new();
 	srv->seen_ctl = seen_new(cfg->max_servers);
 	srv->seen_act = seen_new(cfg->max_servers);
@@ -237,7 +231,8 @@ server_leave(struct server *srv, const char *why)
 	if (srv->listener != NULL)
 		evconnlistener_disable(srv->listener);
 	TAILQ_FOREACH(p, &srv->peers, entry)
-		if (p->role == PEER_CLIENT || p->role == PEER_NEW)
+		if (p->role == PEER_CLIENT || p->role == PEER_NEW ||
+		    p->role == PEER_LINK_AUTH)
 			peer_close(p, "server shutting down");
 	server_leave_check_cb(-1, 0, srv);
 }

@@ -31,6 +31,7 @@ struct uplink;
 #define SERVER_VERSION		"1.0.0"
 #define SERVER_ID_LEN		24
 #define SERVER_SECRET_MAX	256
+#define SERVER_SECRET_MIN	16	/* shorter ones are warned about */
 #define SERVER_NAME_MAX		256
 /*
  * Servers wrap a client's activity in ids and metadata: a server link
@@ -66,6 +67,8 @@ struct config {
 	const char	*data_dir;		/* --data-dir; NULL: default */
 	const char	*log_file;		/* --log-file */
 	const char	*monitor;		/* --monitor HOST:PORT */
+	int		 allow_base_servers;	/* --allow-base-servers */
+	int		 token_lifetime_ms;	/* --token-lifetime, 0: window */
 	int		 verbose;
 	struct delivery_config dcfg;
 };
@@ -74,18 +77,21 @@ enum peer_role {
 	PEER_NEW,		/* accepted, has said nothing valid yet */
 	PEER_CLIENT,		/* logged in */
 	PEER_SERVER,		/* authenticated server link, either way */
-	PEER_UPLINK_AUTH,	/* we sent AUTHENTICATE, awaiting the reply */
+	PEER_UPLINK_AUTH,	/* we sent SERVER_HELLO, awaiting the reply */
+	PEER_LINK_AUTH,		/* sent us SERVER_HELLO, we challenged it */
 };
 
 #define ROLE_NEW		(1u << PEER_NEW)
 #define ROLE_CLIENT		(1u << PEER_CLIENT)
 #define ROLE_SERVER		(1u << PEER_SERVER)
 #define ROLE_UPLINK_AUTH	(1u << PEER_UPLINK_AUTH)
+#define ROLE_LINK_AUTH		(1u << PEER_LINK_AUTH)
 #define ROLE_ANY		(ROLE_NEW | ROLE_CLIENT | ROLE_SERVER | \
-				 ROLE_UPLINK_AUTH)
+				 ROLE_UPLINK_AUTH | ROLE_LINK_AUTH)
 
 struct report;
 struct evbuffer_cb_entry;
+struct link_auth;
 
 struct report_mark {
 	uint64_t	 end;		/* output offset just past the line */
@@ -138,6 +144,7 @@ struct peer {
 	char			*remote_id;
 	char			*remote_host;
 	int			 remote_port;
+	struct link_auth	*auth;		/* the handshake's nonces */
 };
 TAILQ_HEAD(peer_list, peer);
 
@@ -207,7 +214,11 @@ struct server {
 	struct event		*sig_ev[3];
 	struct config		 cfg;
 	char			 id[SERVER_ID_LEN];
-	uint8_t			 session_key[16];	/* signs session ids */
+	uint8_t			 session_key[16];	/* random: hashes */
+	uint8_t			 link_key[32];	/* scrypt of the secret */
+	uint8_t			 token_key[16];	/* the cluster's */
+	uint8_t			 token_key_old[16];	/* ours before */
+	int			 token_key_old_set;
 	struct peer_list	 peers;
 	struct peer_list	 clients;	/* logged in, not closing */
 	struct peer_list	 links;		/* server links, not closing */
@@ -323,6 +334,7 @@ enum cmd_ret	 cmd_ping(struct peer *, struct msg *);
 
 /* cmd-server.c */
 enum cmd_ret	 cmd_authenticate(struct peer *, struct msg *);
+enum cmd_ret	 link_accept(struct peer *, struct msg *);
 enum cmd_ret	 cmd_authenticate_success(struct peer *, struct msg *);
 enum cmd_ret	 cmd_close_notice(struct peer *, struct msg *);
 enum cmd_ret	 cmd_server_announce(struct peer *, struct msg *);
@@ -333,6 +345,25 @@ enum cmd_ret	 cmd_user_sync(struct peer *, struct msg *);
 enum cmd_ret	 cmd_pong(struct peer *, struct msg *);
 enum cmd_ret	 cmd_backup_list(struct peer *, struct msg *);
 enum cmd_ret	 cmd_server_leave(struct peer *, struct msg *);
+
+/* handshake.c */
+void		 handshake_hello(struct server *, struct peer *);
+void		 handshake_accept_fields(struct server *, struct peer *,
+		    struct jbuf *);
+int		 handshake_check_accept(struct peer *, struct msg *);
+void		 handshake_free(struct peer *);
+enum cmd_ret	 cmd_server_hello(struct peer *, struct msg *);
+enum cmd_ret	 cmd_server_challenge(struct peer *, struct msg *);
+enum cmd_ret	 cmd_server_proof(struct peer *, struct msg *);
+
+/* token.c */
+#define TOKEN_LEN_MAX	64
+void		 token_init(struct server *);
+void		 token_set_key(struct server *, const uint8_t *);
+void		 token_make(struct server *, const char *, const char *,
+		    char *);
+const char	*token_check(struct server *, const char *, const char *,
+		    const char *);
 
 /* tree.c */
 void		 tree_send_servers(struct server *, struct peer *,

@@ -252,6 +252,7 @@ tree_send_users(struct server *srv, struct peer *to, int auth)
 		msgb_str(&o.b, F_HOST, srv->cfg.listen_host);
 		msgb_int(&o.b, F_PORT, srv->cfg.listen_port);
 		tree_add_path(srv, &o.b);
+		handshake_accept_fields(srv, to, &o.b);
 		msgb_key(&o.b, F_USERS);
 		jbuf_addc(&o.b, '[');
 		o.first_is_auth = 1;

@@ -1,8 +1,9 @@
 /*
  * The parent link's state machine.
  *
- *   WAITING -> CONNECTING (TCP) -> AUTHENTICATING (AUTHENTICATE sent)
- *     -> ESTABLISHED (AUTHENTICATE_SUCCESS received)
+ *   WAITING -> CONNECTING (TCP) -> AUTHENTICATING (SERVER_HELLO sent,
+ *     the handshake of handshake.c) -> ESTABLISHED (AUTHENTICATE_SUCCESS
+ *     received with the parent's proof)
  *
  * On losing an established parent we build a round of targets: the old
  * parent first (the link may have broken, not the server; skipped when
@@ -373,7 +374,6 @@ void
 uplink_connected(struct server *srv, struct peer *p)
 {
 	struct uplink	*u = srv->uplink;
-	struct jbuf	*b = &srv->out;
 	evutil_socket_t	 fd;
 	int		 one = 1;
 
@@ -383,19 +383,7 @@ uplink_connected(struct server *srv, struct peer *p)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	u->state = UPLINK_AUTHENTICATING;
 	p->created_ms = now_ms();
-	jbuf_reset(b);
-	msgb_begin(b, CMD_AUTHENTICATE);
-	msgb_str(b, F_SECRET, srv->cfg.secret);
-	msgb_str(b, F_ID, srv->id);
-	msgb_str(b, F_HOST, srv->cfg.listen_host);
-	msgb_int(b, F_PORT, srv->cfg.listen_port);
-	/*
-	 * Our load now, not at our next announce: a parent that counted a
-	 * joining child at load 0 sent it every orphan of a failover.
-	 */
-	msgb_int(b, F_LOAD, srv->nclients);
-	msgb_end(b);
-	peer_send_jbuf(p, b);
+	handshake_hello(srv, p);
 }
 
 /* AUTHENTICATE_SUCCESS arrived: we are part of the tree. */

@@ -656,6 +656,8 @@ spawn_va(const char *file, int line, const char *name,
 	argv[n++] = IT_SECRET;
 	argv[n++] = "-a";
 	argv[n++] = "100";
+	/* Tests play servers with the base protocol's AUTHENTICATE. */
+	argv[n++] = "--allow-base-servers";
 	if (parent != NULL) {
 		argv[n++] = "-rh";
 		argv[n++] = "localhost";

@@ -90,7 +90,11 @@ struct it_server *it_child_at(const char *, int, const char *,
 		    struct it_server *, ...);
 #define it_spawn(name, argv, ready) \
 	it_spawn_at(__FILE__, __LINE__, name, argv, ready)
-/* -lh localhost -lp @PORT -s IT_SECRET -a 100, plus extras. */
+/*
+ * -lh localhost -lp @PORT -s IT_SECRET -a 100 --allow-base-servers (so
+ * a test can play a server with the base protocol's AUTHENTICATE; the
+ * servers themselves always join with the handshake), plus extras.
+ */
 #define it_root(name, ...) \
 	it_root_at(__FILE__, __LINE__, name, ##__VA_ARGS__, (char *)NULL)
 /* As it_root plus -rh localhost -rp <parent>; waits until it joined. */

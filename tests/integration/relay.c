@@ -53,6 +53,9 @@ struct relay {
 	int		 stop;
 	int		 accepted;
 	long long	 forwarded;
+	char		*cap;		/* bytes seen either way, under mu */
+	size_t		 cap_len;
+	size_t		 cap_max;
 	struct relay_pair *pairs[RELAY_PAIRS];
 	int		 npairs;
 };
@@ -161,6 +164,20 @@ relay_switch(struct relay *r, enum relay_mode m)
  * while cut: then nothing crosses, not even a close, and each end has
  * only its heartbeats to find out.
  */
+/* Keep a copy of forwarded bytes for relay_captured(), up to the cap. */
+static void
+relay_record(struct relay *r, const char *p, size_t n)
+{
+	pthread_mutex_lock(&r->mu);
+	if (r->cap != NULL) {
+		if (n > r->cap_max - r->cap_len)
+			n = r->cap_max - r->cap_len;
+		memcpy(r->cap + r->cap_len, p, n);
+		r->cap_len += n;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
 static int
 pair_io(struct relay *r, int i, const struct pollfd *pf)
 {
@@ -196,8 +213,10 @@ pair_io(struct relay *r, int i, const struct pollfd *pf)
 		if (n > 0) {
 			if (r->mode == RELAY_CUT)
 				p->tainted = 1;
-			else
+			else {
+				relay_record(r, d->buf + d->len, (size_t)n);
 				d->len += (size_t)n;
+			}
 			continue;
 		}
 		if (r->mode == RELAY_CUT) {
@@ -381,6 +400,36 @@ relay_accepted(struct relay *r)
 	return __atomic_load_n(&r->accepted, __ATOMIC_RELAXED);
 }
 
+/* Record up to max bytes crossing the relay either way from now on. */
+void
+relay_capture(struct relay *r, size_t max)
+{
+	pthread_mutex_lock(&r->mu);
+	free(r->cap);
+	if ((r->cap = malloc(max)) == NULL)
+		abort();
+	r->cap_len = 0;
+	r->cap_max = max;
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* A NUL-terminated copy of what was captured so far (malloc'd). */
+char *
+relay_captured(struct relay *r, size_t *lenp)
+{
+	char	*out;
+
+	pthread_mutex_lock(&r->mu);
+	if ((out = malloc(r->cap_len + 1)) == NULL)
+		abort();
+	if (r->cap_len > 0)
+		memcpy(out, r->cap, r->cap_len);
+	out[r->cap_len] = '\0';
+	*lenp = r->cap_len;
+	pthread_mutex_unlock(&r->mu);
+	return out;
+}
+
 long long
 relay_forwarded(struct relay *r)
 {
@@ -404,6 +453,7 @@ relay_cleanup(void)
 		close(r->wake[1]);
 		pthread_mutex_destroy(&r->mu);
 		pthread_cond_destroy(&r->cv);
+		free(r->cap);
 		free(r);
 	}
 }

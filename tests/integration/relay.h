@@ -32,6 +32,9 @@ void		 relay_set(struct relay *, enum relay_mode);
 /* Connections accepted so far, and bytes forwarded. */
 int		 relay_accepted(struct relay *);
 long long	 relay_forwarded(struct relay *);
+/* Record the bytes crossing either way; a copy of them so far. */
+void		 relay_capture(struct relay *, size_t);
+char		*relay_captured(struct relay *, size_t *);
 /* Stop every relay (test teardown). */
 void		 relay_cleanup(void);
 

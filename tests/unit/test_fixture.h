@@ -59,6 +59,8 @@ fx_config(struct config *c)
 	c->verbose = LOG_LVL_WARN;
 	snprintf(c->secret, sizeof c->secret, "%s", FX_SECRET);
 	c->secret_given = 1;
+	/* The tests play servers with the base protocol's AUTHENTICATE. */
+	c->allow_base_servers = 1;
 }
 
 /* A server with this id (NULL: the random one) and configuration. */

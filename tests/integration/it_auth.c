@@ -1,0 +1,517 @@
+/*
+ * Integration tests of the cluster's security: the server-link
+ * handshake (no secret on the wire, an impostor learns nothing and
+ * changes nothing), the base protocol's AUTHENTICATE only where
+ * allowed, and session tokens that are no oracle for the secret, are
+ * bound to their user and expire.
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "harness.h"
+#include "relay.h"
+#include "siphash.h"
+
+#define FAKE_LOG_MAX	65536
+
+static uint64_t
+wall_now_ms(void)
+{
+	struct timeval	 tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* A string member of the last line read, or fail. */
+static const char *
+str_of(struct it_client *c, const char *key)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(c->msg, key);
+
+	if (!cJSON_IsString(v))
+		it_fail("client %s: no string '%s' in %s", c->name, key,
+		    it_escape(c->line, c->line_len));
+	return v->valuestring;
+}
+
+/* A server exactly as a deployment starts it: no test switches. */
+static struct it_server *
+spawn_plain(const char *name, const char *extra1, const char *extra2)
+{
+	const char	*argv[16];
+	int		 n = 0;
+
+	argv[n++] = "-lh";
+	argv[n++] = "localhost";
+	argv[n++] = "-lp";
+	argv[n++] = "@PORT";
+	argv[n++] = "-s";
+	argv[n++] = IT_SECRET;
+	argv[n++] = "-a";
+	argv[n++] = "100";
+	if (extra1 != NULL)
+		argv[n++] = extra1;
+	if (extra2 != NULL)
+		argv[n++] = extra2;
+	argv[n] = NULL;
+	return it_spawn(name, argv, 1);
+}
+
+/* A plain TCP listener on 127.0.0.1:port (one that was just freed). */
+static int
+listen_on(int port)
+{
+	struct sockaddr_in	 sin;
+	uint64_t		 deadline = it_now_ms() + (uint64_t)it_timeout();
+	int			 fd, one = 1;
+
+	for (;;) {
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
+		    -1)
+			it_fail("socket: %s", strerror(errno));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		memset(&sin, 0, sizeof sin);
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
+		    listen(fd, 16) == 0)
+			return fd;
+		close(fd);
+		if (it_now_ms() > deadline)
+			it_fail("cannot listen on the freed port %d: %s", port,
+			    strerror(errno));
+		usleep(20000);
+	}
+}
+
+struct fake {
+	char	 got[FAKE_LOG_MAX];	/* everything the servers sent us */
+	size_t	 len;
+};
+
+/* Read into f->got until a newline arrives, the peer closes, or ms. */
+static int
+fake_read_line(struct fake *f, int fd, int ms)
+{
+	uint64_t	 deadline = it_now_ms() + (uint64_t)ms;
+	struct pollfd	 pfd;
+	size_t		 start = f->len;
+	ssize_t		 n;
+
+	for (;;) {
+		if (memchr(f->got + start, '\n', f->len - start) != NULL)
+			return 0;
+		if (it_now_ms() >= deadline || f->len >= sizeof f->got - 1)
+			return -1;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)(deadline - it_now_ms())) != 1)
+			continue;
+		n = read(fd, f->got + f->len, sizeof f->got - 1 - f->len);
+		if (n <= 0)
+			return -1;
+		f->len += (size_t)n;
+		f->got[f->len] = '\0';
+	}
+}
+
+/* Wait (bounded) for the server to close the connection. */
+static void
+fake_drain(struct fake *f, int fd)
+{
+	while (fake_read_line(f, fd, it_timeout()) == 0)
+		;
+	close(fd);
+}
+
+static int
+fake_accept(int lfd, int ms)
+{
+	struct pollfd	 pfd;
+
+	pfd.fd = lfd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, ms) != 1)
+		return -1;
+	return accept(lfd, NULL, NULL);
+}
+
+#define FORGED_USERS \
+	"\"users\":[{\"username\":\"alice\",\"secret\":\"attacker-pw\"," \
+	"\"time\":0,\"origin\":\"\"}]"
+
+/*
+ * Regression test (issue: a joining server trusted whatever answered).
+ *
+ * After kill -9 of a root, a plain listener bound to its freed port got
+ * {"command":"AUTHENTICATE","secret":"<the cluster secret>"} from the
+ * root's orphan within 2 s, and its forged AUTHENTICATE_SUCCESS with
+ * users [{alice, attacker-pw, time 0}] overwrote alice everywhere.
+ * Expected: the impostor, whether it answers at once or plays along
+ * with the handshake, receives no secret and no user, and alice keeps
+ * her secret.
+ */
+static void
+regress__fake_parent_on_freed_port__learns_nothing_changes_nothing(
+    void **state)
+{
+	struct it_server	*a, *b;
+	struct it_client	*c;
+	static struct fake	 f;
+	char			 line[1024], nonce[AUTH_NONCE_HEX];
+	uint64_t		 deadline;
+	int			 lfd, fd, tries = 0, played = 0;
+
+	(void)state;
+	memset(&f, 0, sizeof f);
+	a = it_root("A");
+	b = it_child("B", a);
+	it_register(a, "alice", "alice-real-pw");
+	it_login_eventually(b, "alice", "alice-real-pw");
+
+	it_server_kill9(a);
+	lfd = listen_on(a->port);
+	/*
+	 * B probes its lost parent until it is back.  First answer a
+	 * forged AUTHENTICATE_SUCCESS at once; then play along with the
+	 * handshake and forge the end of it.
+	 */
+	deadline = it_now_ms() + 4 * (uint64_t)it_timeout();
+	while (played < 2 && it_now_ms() < deadline) {
+		if ((fd = fake_accept(lfd, 200)) == -1)
+			continue;
+		tries++;
+		if (fake_read_line(&f, fd, it_timeout()) != 0) {
+			close(fd);
+			continue;
+		}
+		if (played == 0) {
+			snprintf(line, sizeof line, "{\"command\":"
+			    "\"AUTHENTICATE_SUCCESS\",\"id\":\"evil\","
+			    FORGED_USERS "}\n");
+		} else {
+			if (auth_nonce(nonce) != 0)
+				it_fail("getrandom");
+			snprintf(line, sizeof line, "{\"command\":"
+			    "\"SERVER_CHALLENGE\",\"nonce\":\"%s\"}\n", nonce);
+			(void)!write(fd, line, strlen(line));
+			if (fake_read_line(&f, fd, it_timeout()) != 0) {
+				close(fd);
+				continue;
+			}
+			snprintf(line, sizeof line, "{\"command\":"
+			    "\"AUTHENTICATE_SUCCESS\",\"id\":\"evil\","
+			    "\"proof\":\"%064d\",\"token_key\":\"%032d\","
+			    FORGED_USERS "}\n", 0, 0);
+		}
+		(void)!write(fd, line, strlen(line));
+		fake_drain(&f, fd);
+		played++;
+	}
+	close(lfd);
+	fprintf(stderr, "  the impostor was contacted %d times and heard: "
+	    "%s\n", tries, it_escape(f.got, f.len > 400 ? 400 : f.len));
+	if (played < 2)
+		it_fail("B never came to the freed port twice (%d)", played);
+	if (strstr(f.got, IT_SECRET) != NULL)
+		it_fail("the impostor received the cluster secret");
+	if (strstr(f.got, "alice") != NULL)
+		it_fail("the impostor received a user");
+	it_wait_log_n(b, "refused a parent: it failed to prove", 2);
+
+	/* Nothing changed: alice's own secret works, the forged one not. */
+	c = it_connect(b, "alice-again");
+	it_login(c, "alice", "alice-real-pw");
+	it_close(c);
+	c = it_connect(b, "attacker");
+	it_login_fail(c, "alice", "attacker-pw");
+	if (!it_server_alive(b))
+		it_fail("B died");
+}
+
+/*
+ * Without --allow-base-servers the base protocol's AUTHENTICATE is
+ * refused even with the right secret, and the refusal is logged.
+ */
+static void
+base_authenticate__refused_by_default(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*c;
+
+	(void)state;
+	a = spawn_plain("A", NULL, NULL);
+	c = it_connect(a, "base-server");
+	it_sendf(c, "{\"command\":\"AUTHENTICATE\",\"secret\":\"%s\"}",
+	    IT_SECRET);
+	it_expect_reply_close(c, "AUTHENTICATION_FAIL");
+	it_wait_log(a, "refused a server: AUTHENTICATE sends the cluster "
+	    "secret in clear");
+}
+
+/* Start the handshake on c; return the server's nonce in theirs. */
+static void
+hello(struct it_client *c, char ours[AUTH_NONCE_HEX],
+    char theirs[AUTH_NONCE_HEX])
+{
+	if (auth_nonce(ours) != 0)
+		it_fail("getrandom");
+	it_sendf(c, "{\"command\":\"SERVER_HELLO\",\"nonce\":\"%s\"}", ours);
+	it_expect(c, "SERVER_CHALLENGE");
+	snprintf(theirs, AUTH_NONCE_HEX, "%s", str_of(c, "nonce"));
+	if (strlen(theirs) != AUTH_NONCE_HEX - 1 || strcmp(ours, theirs) == 0)
+		it_fail("a bad challenge nonce: %s", theirs);
+}
+
+/*
+ * The handshake by hand: a wrong proof is refused and logged at
+ * warning with the address; the right one is answered with
+ * AUTHENTICATE_SUCCESS carrying the server's own proof over both
+ * nonces and the wrapped token key.
+ */
+static void
+handshake__wrong_proof_refused__right_one_proved_back(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*c;
+	uint8_t			 key[AUTH_KEY_LEN];
+	char			 ours[AUTH_NONCE_HEX], theirs[AUTH_NONCE_HEX];
+	char			 proof[AUTH_MAC_HEX], tk[AUTH_TOKEN_KEY_HEX];
+	char			 wrong[AUTH_KEY_LEN];
+
+	(void)state;
+	a = spawn_plain("A", NULL, NULL);
+	c = it_connect(a, "impostor");
+	hello(c, ours, theirs);
+	/* The proof of someone with another secret. */
+	if (auth_derive_key("not-the-cluster-secret", (uint8_t *)wrong) != 0)
+		it_fail("scrypt");
+	auth_proof((uint8_t *)wrong, AUTH_LABEL_JOIN, ours, theirs, NULL,
+	    proof);
+	it_sendf(c, "{\"command\":\"SERVER_PROOF\",\"proof\":\"%s\"}", proof);
+	it_expect_reply_close(c, "AUTHENTICATION_FAIL");
+	it_wait_log(a, "127.0.0.1");
+	it_wait_log(a, "refused a server: it failed to prove it knows the "
+	    "cluster secret");
+	if (it_log_count(a, "server joined") != 0)
+		it_fail("the impostor joined");
+
+	if (auth_derive_key(IT_SECRET, key) != 0)
+		it_fail("scrypt");
+	c = it_connect(a, "server");
+	hello(c, ours, theirs);
+	auth_proof(key, AUTH_LABEL_JOIN, ours, theirs, NULL, proof);
+	it_sendf(c, "{\"command\":\"SERVER_PROOF\",\"proof\":\"%s\","
+	    "\"id\":\"by-hand\"}", proof);
+	it_expect(c, "AUTHENTICATE_SUCCESS");
+	snprintf(tk, sizeof tk, "%s", str_of(c, "token_key"));
+	if (!auth_proof_ok(key, AUTH_LABEL_ACCEPT, ours, theirs, tk,
+	    str_of(c, "proof")))
+		it_fail("the server's proof does not hold: %s",
+		    it_escape(c->line, c->line_len));
+	it_wait_log(a, "server joined");
+}
+
+/* LOGIN with the resume features; the session and token it gets. */
+static void
+login_session(struct it_server *s, const char *user, const char *secret,
+    const char *sid, const char *token, char *got_sid, char *got_token)
+{
+	struct it_client	*c = it_connect(s, user);
+	char			 resume[512] = "";
+
+	if (sid != NULL)
+		snprintf(resume, sizeof resume, ",\"resume\":{\"session\":"
+		    "\"%s\",\"token\":\"%s\",\"seen\":{}}", sid, token);
+	it_sendf(c, "{\"command\":\"LOGIN\",\"username\":\"%s\","
+	    "\"secret\":%s%s%s,\"features\":[\"activity_seq\",\"resume\"]%s}",
+	    user, secret != NULL ? "\"" : "", secret != NULL ? secret : "null",
+	    secret != NULL ? "\"" : "", resume);
+	it_expect(c, "LOGIN_SUCCESS");
+	snprintf(got_sid, 256, "%s", str_of(c, "session"));
+	snprintf(got_token, 256, "%s", str_of(c, "token"));
+	it_close(c);
+}
+
+/*
+ * Regression test (issue: the session token was SipHash(session id)
+ * under a key derived from the cluster secret with public constants,
+ * so any anonymous client could test guesses of the secret offline).
+ *
+ * Expected: the token is not that function of the secret, and a token
+ * from one server does not verify at another that has the same secret
+ * but never joined it (the key is random, not derived).
+ */
+static void
+regress__token__no_longer_verifies_guesses_of_the_secret(void **state)
+{
+	static const uint8_t	 k0[16] = "activity-sess-k0";
+	static const uint8_t	 k1[16] = "activity-sess-k1";
+	struct it_server	*x, *y;
+	uint8_t			 key[16];
+	uint64_t		 h0, h1;
+	char			 sid[256], tok[256], sid2[256], tok2[256];
+	char			 guess[32];
+	int			 i;
+
+	(void)state;
+	x = it_root("X");
+	y = it_root("Y");
+	login_session(x, "anonymous", NULL, NULL, NULL, sid, tok);
+
+	/* The attack from the issue, with the right guess. */
+	h0 = siphash24(k0, IT_SECRET, strlen(IT_SECRET));
+	h1 = siphash24(k1, IT_SECRET, strlen(IT_SECRET));
+	for (i = 0; i < 8; i++) {
+		key[i] = (uint8_t)(h0 >> (8 * i));
+		key[8 + i] = (uint8_t)(h1 >> (8 * i));
+	}
+	snprintf(guess, sizeof guess, "%016llx",
+	    (unsigned long long)siphash24(key, sid, strlen(sid)));
+	if (strcmp(guess, tok) == 0 || strstr(tok, guess) != NULL)
+		it_fail("the token %s is a function of the cluster secret",
+		    tok);
+
+	/* The token resumes at its own server ... */
+	login_session(x, "anonymous", NULL, sid, tok, sid2, tok2);
+	if (strcmp(sid2, sid) != 0)
+		it_fail("a valid token did not resume session %s (got %s)",
+		    sid, sid2);
+	/* ... but not at a server that only shares the secret. */
+	login_session(y, "anonymous", NULL, sid, tok, sid2, tok2);
+	if (strcmp(sid2, sid) == 0)
+		it_fail("a server that only shares the secret accepted the "
+		    "token: it is derived from the secret");
+}
+
+/*
+ * Regression test (issue: with --order-wait 0 an anonymous client took
+ * over alice's session with her token).
+ *
+ * Expected: a token resumes only its own user's session; anyone else
+ * gets a session of their own, whatever --order-wait is.
+ */
+static void
+regress__token_of_another_user__refused(void **state)
+{
+	struct it_server	*a;
+	char			 sid[256], tok[256], sid2[256], tok2[256];
+
+	(void)state;
+	a = it_root("A", "--order-wait", "0");
+	it_register(a, "alice", "alice-pw");
+	it_register(a, "bob", "bob-pw");
+	login_session(a, "alice", "alice-pw", NULL, NULL, sid, tok);
+
+	login_session(a, "anonymous", NULL, sid, tok, sid2, tok2);
+	if (strcmp(sid2, sid) == 0)
+		it_fail("anonymous resumed alice's session %s", sid);
+	login_session(a, "bob", "bob-pw", sid, tok, sid2, tok2);
+	if (strcmp(sid2, sid) == 0)
+		it_fail("bob resumed alice's session %s", sid);
+	it_wait_log(a, "the token was not made for this user and session");
+	/* Alice herself still can. */
+	login_session(a, "alice", "alice-pw", sid, tok, sid2, tok2);
+	if (strcmp(sid2, sid) != 0)
+		it_fail("alice could not resume her own session %s (got %s)",
+		    sid, sid2);
+}
+
+/* A token stops resuming once its --token-lifetime has passed. */
+static void
+token__expired__not_resumed(void **state)
+{
+	struct it_server	*a;
+	char			 sid[256], tok[256], sid2[256], tok2[256];
+	unsigned long long	 expiry;
+	uint64_t		 deadline;
+
+	(void)state;
+	a = it_root("A", "--token-lifetime", "300");
+	login_session(a, "anonymous", NULL, NULL, NULL, sid, tok);
+	if (sscanf(tok, "%llu.", &expiry) != 1)
+		it_fail("token %s does not start with its expiry", tok);
+	deadline = it_now_ms() + (uint64_t)it_timeout();
+	while (wall_now_ms() <= expiry) {
+		if (it_now_ms() > deadline)
+			it_fail("the token's expiry %llu is not near", expiry);
+		usleep(20000);
+	}
+	login_session(a, "anonymous", NULL, sid, tok, sid2, tok2);
+	if (strcmp(sid2, sid) == 0)
+		it_fail("an expired token resumed session %s", sid);
+	it_wait_log(a, "the token has expired");
+}
+
+/*
+ * The cluster secret never crosses a server link: a child joins its
+ * parent through the relay, which records every byte.
+ */
+static void
+link__cluster_secret_never_on_the_wire(void **state)
+{
+	struct it_server	*a, *b;
+	struct relay		*rl;
+	char			 rport[16], *got;
+	size_t			 len;
+
+	(void)state;
+	a = spawn_plain("A", NULL, NULL);
+	rl = relay_new(a->port);
+	relay_capture(rl, 1 << 20);
+	snprintf(rport, sizeof rport, "%d", relay_port(rl));
+	{
+		const char *argv[] = { "-lh", "localhost", "-lp", "@PORT",
+		    "-s", IT_SECRET, "-a", "100", "-rh", "localhost", "-rp",
+		    rport, NULL };
+
+		b = it_spawn("B", argv, 1);
+	}
+	it_wait_log(b, "joined the cluster");
+	it_register(a, "carol", "carol-pw");
+	it_login_eventually(b, "carol", "carol-pw");
+	got = relay_captured(rl, &len);
+	if (strstr(got, "SERVER_PROOF") == NULL)
+		it_fail("the relay did not see the handshake: %s",
+		    it_escape(got, len > 300 ? 300 : len));
+	if (memmem(got, len, IT_SECRET, strlen(IT_SECRET)) != NULL)
+		it_fail("the cluster secret crossed the link");
+	free(got);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(
+		    regress__fake_parent_on_freed_port__learns_nothing_changes_nothing,
+		    it_teardown),
+		cmocka_unit_test_teardown(base_authenticate__refused_by_default,
+		    it_teardown),
+		cmocka_unit_test_teardown(
+		    handshake__wrong_proof_refused__right_one_proved_back,
+		    it_teardown),
+		cmocka_unit_test_teardown(
+		    regress__token__no_longer_verifies_guesses_of_the_secret,
+		    it_teardown),
+		cmocka_unit_test_teardown(regress__token_of_another_user__refused,
+		    it_teardown),
+		cmocka_unit_test_teardown(token__expired__not_resumed,
+		    it_teardown),
+		cmocka_unit_test_teardown(
+		    link__cluster_secret_never_on_the_wire, it_teardown),
+	};
+
+	return it_run_tests("auth", tests);
+}
