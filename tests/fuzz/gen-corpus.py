@@ -53,7 +53,10 @@ SAMPLE = {
     "since": 0,
     "seen": {"peer2.1": 1},
     "prev": 0,
-    "token": "0123456789abcdef",
+    "token": "1795740536276.5e0b3c8a61f2d94e07a1b6c3d8e2f4a9",
+    "nonce": "ab" * 32,
+    "proof": "cd" * 32,
+    "token_key": "ef" * 16,
 }
 
 # A field the table gained after this was written: a value of its type.
@@ -167,6 +170,11 @@ SEQUENCES = {
         "register-taken": ['{"command":"REGISTER","username":"alice",'
                            '"secret":"x"}'],
         "auth-wrong": ['{"command":"AUTHENTICATE","secret":"nope"}'],
+        "hello-wrong-proof": [line({"command": "SERVER_HELLO",
+                                    "nonce": "01" * 32}),
+                              line({"command": "SERVER_PROOF",
+                                    "proof": "02" * 32, "id": "peer2"})],
+        "hello-bad-nonce": ['{"command":"SERVER_HELLO","nonce":"xyz"}'],
         "auth-then-announce": [AUTH, line({
             "command": "SERVER_ANNOUNCE", "id": "peer3", "load": 1,
             "hostname": "localhost", "port": 9005, "path": ["peer2",
@@ -257,6 +265,13 @@ SEQUENCES = {
                           line({"command": "BACKUP_LIST", "servers": [],
                                 "path": ["a", "b"]})],
         "auth-fail": ['{"command":"AUTHENTICATION_FAIL","info":"no"}'],
+        "challenge": [line({"command": "SERVER_CHALLENGE",
+                            "nonce": "03" * 32})],
+        "challenge-forged-accept": [
+            line({"command": "SERVER_CHALLENGE", "nonce": "03" * 32}),
+            AUTH_OK.replace('"id":"parent1"', '"id":"parent1","proof":"' +
+                            "04" * 32 + '","token_key":"' + "05" * 16 +
+                            '"')],
         "auth-ok-broadcast": [AUTH_OK, bcast("parent1", 1, 1,
                                              report=True)],
     },
