@@ -126,6 +126,14 @@ $(B)/tests/integration/%.o: tests/integration/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/integration -c -o $@ $<
 
+# An LD_PRELOAD seam that records or fails fdatasync (it_guarantee):
+# built without sanitizers, so that it loads beside any server build.
+FSYNC_SHIM  = $(B)/tests/fsync_shim.so
+$(FSYNC_SHIM): tests/integration/fsync_shim.c
+	@mkdir -p $(@D)
+	$(CC) $(OPT) -std=gnu11 $(WARN) -D_GNU_SOURCE -fPIC -shared -o $@ $< -ldl
+export IT_FSYNC_SHIM = $(CURDIR)/$(FSYNC_SHIM)
+
 CHAOS_BIN   = $(B)/tests/chaos_test
 
 $(CHAOS_BIN): $(B)/tests/chaos/chaos.o $(HARNESS_OBJ) $(LIBCOMMON)
@@ -143,7 +151,7 @@ chaos: all $(CHAOS_BIN)
 unit: $(UNIT_BINS)
 	@tests/run-tests.sh unit $(UNIT_BINS)
 
-integration: all $(INTEG_BINS)
+integration: all $(INTEG_BINS) $(FSYNC_SHIM)
 	@ACTIVITY_BIN=$(CURDIR)/$(BIN) tests/run-tests.sh integration $(INTEG_BINS)
 
 tui-test: all
@@ -158,7 +166,7 @@ check-systemd: all
 # Every suite STRESS_RUNS times over with one core kept busy: a test
 # that fails under load is a failing test.
 STRESS_RUNS ?= 20
-test-stress: all $(UNIT_BINS) $(INTEG_BINS) $(CHAOS_BIN)
+test-stress: all $(UNIT_BINS) $(INTEG_BINS) $(CHAOS_BIN) $(FSYNC_SHIM)
 	@ACTIVITY_BIN=$(CURDIR)/$(BIN) tests/run-tests.sh \
 	    --repeat $(STRESS_RUNS) --hog stress $(UNIT_BINS) $(INTEG_BINS) \
 	    tests/tui/run.sh $(CHAOS_BIN)
@@ -171,7 +179,7 @@ check-asan:
 # The integration tests with every server under valgrind memcheck: any
 # invalid access or definite leak makes the server exit 99, which the
 # harness reports as a failure.  Slow: timeouts are stretched.
-check-valgrind: all $(INTEG_BINS)
+check-valgrind: all $(INTEG_BINS) $(FSYNC_SHIM)
 	@ACTIVITY_BIN=$(CURDIR)/$(BIN) IT_TIMEOUT_MS=30000 \
 	    IT_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite" \
 	    tests/run-tests.sh valgrind $(INTEG_BINS)

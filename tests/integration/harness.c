@@ -80,6 +80,27 @@ it_timeout(void)
 	return t;
 }
 
+/* Slack for a time bound: ms at the default 5000, more when stretched. */
+int
+it_scale_ms(int ms)
+{
+	long long	 t = (long long)ms * it_timeout() / 5000;
+
+	return t > ms ? (int)t : ms;
+}
+
+/* Built by the Makefile next to the test binaries. */
+const char *
+it_fsync_shim(void)
+{
+	const char	*p = getenv("IT_FSYNC_SHIM");
+
+	if (p == NULL || *p == '\0' || access(p, R_OK) != 0)
+		it_fail("IT_FSYNC_SHIM (%s) names no readable shim: run the "
+		    "tests through make", p != NULL ? p : "unset");
+	return p;
+}
+
 const char *
 it_bin(void)
 {

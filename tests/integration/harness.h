@@ -11,7 +11,9 @@
  * the expect helpers fail on any line other than the expected one.
  *
  * The server binary is $ACTIVITY_BIN/activity-server (default ./bin).
- * IT_TIMEOUT_MS (default 5000) scales every wait; IT_VERBOSE=1 prints
+ * IT_TIMEOUT_MS (default 5000) scales every wait, and it_scale_ms()
+ * stretches the slack of a timing bound by the same factor (a bound
+ * checked under valgrind needs more); IT_VERBOSE=1 prints
  * the full server logs at every cleanup.
  */
 #ifndef IT_HARNESS_H
@@ -67,6 +69,10 @@ enum it_read {
 };
 
 int		 it_timeout(void);		/* ms for one wait */
+/* A time bound's slack, stretched as IT_TIMEOUT_MS is (never shrunk). */
+int		 it_scale_ms(int);
+/* The fdatasync/fsync LD_PRELOAD shim (IT_FSYNC_SHIM); fails if none. */
+const char	*it_fsync_shim(void);
 const char	*it_bin(void);			/* directory of the binaries */
 const char	*it_tmpdir(void);		/* this process's scratch dir */
 char		*it_mkdtemp(const char *);	/* a fresh dir under it */

@@ -1,0 +1,92 @@
+/*
+ * An LD_PRELOAD seam for durability tests: the server's fdatasync and
+ * fsync go through here.  Reading a journal back proves nothing about
+ * durability (kill -9 keeps the page cache), so a test instead checks
+ * that the flush happened before the reply, and that a flush that fails
+ * is not answered as success.
+ *
+ *   FSYNC_SHIM_LOG=path	append "fdatasync PATH" (or "fsync PATH") for
+ *			each call, PATH being what the descriptor names
+ *   FSYNC_SHIM_FAIL=1	fail every call with EIO, syncing nothing
+ */
+#include <sys/types.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int	fdatasync(int);
+int	fsync(int);
+
+/* Record one call in FSYNC_SHIM_LOG, if set, with one write(2). */
+static void
+shim_record(const char *what, int fd)
+{
+	const char	*log = getenv("FSYNC_SHIM_LOG");
+	char		 link[64], target[1024], line[1200];
+	ssize_t		 n;
+	int		 lfd, len;
+
+	if (log == NULL || *log == '\0')
+		return;
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, target, sizeof target - 1)) < 0)
+		n = 0;
+	target[n] = '\0';
+	len = snprintf(line, sizeof line, "%s %s\n", what, target);
+	if (len < 0 || (size_t)len >= sizeof line)
+		return;
+	if ((lfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) == -1)
+		return;
+	(void)!write(lfd, line, (size_t)len);
+	close(lfd);
+}
+
+/* Fail the call (nothing synced) when FSYNC_SHIM_FAIL asks for it. */
+static int
+shim_fail(void)
+{
+	const char	*f = getenv("FSYNC_SHIM_FAIL");
+
+	if (f == NULL || strcmp(f, "1") != 0)
+		return 0;
+	errno = EIO;
+	return 1;
+}
+
+/* The real function of that name, found past this library. */
+static int
+shim_real(const char *name, int fd)
+{
+	int	(*real)(int);
+
+	*(void **)&real = dlsym(RTLD_NEXT, name);
+	if (real == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return real(fd);
+}
+
+int
+fdatasync(int fd)
+{
+	shim_record("fdatasync", fd);
+	if (shim_fail())
+		return -1;
+	return shim_real("fdatasync", fd);
+}
+
+int
+fsync(int fd)
+{
+	shim_record("fsync", fd);
+	if (shim_fail())
+		return -1;
+	return shim_real("fsync", fd);
+}

@@ -1,0 +1,680 @@
+/*
+ * The guarantees README and activity-protocol(7) state, each checked at
+ * its documented bound, so that a server that breaks one fails here:
+ * the journal flushed before REGISTER_SUCCESS, repeats of (sender,
+ * activity_seq) dropped, late activities kept from clients that came
+ * after them, the partial mark of a delivery report carried up the
+ * tree, --client-outbuf enforced at its value, a silent link dropped at
+ * --heartbeat-timeout and pinged every --heartbeat, the uplink backoff
+ * (50 ms doubling to 2 s, jittered down to half), and the root's backup
+ * list for a child: its older siblings, oldest first.
+ *
+ * Where the test plays a server it writes the server protocol itself
+ * on a raw link, so that it controls ids, order and timing.  Upper
+ * bounds on time stretch with IT_TIMEOUT_MS (it_scale_ms); lower
+ * bounds need no slack, since a loaded machine only makes things later.
+ */
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define AUTH_AS(id) "{\"command\":\"AUTHENTICATE\",\"secret\":\"" \
+		IT_SECRET "\",\"id\":\"" id "\"}"
+
+/* Wall-clock milliseconds, the clock activities' ts are stamped with. */
+static long long
+wall_ms(void)
+{
+	struct timeval	 tv;
+
+	gettimeofday(&tv, NULL);
+	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Parse the last line read into c->msg; its command, or "". */
+static const char *
+cmd_of(struct it_client *c)
+{
+	const char	*s;
+
+	cJSON_Delete(c->msg);
+	c->msg = cJSON_ParseWithLength(c->line, c->line_len);
+	s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->msg,
+	    "command"));
+	return s != NULL ? s : "";
+}
+
+/* Read until a line with command `cmd`, skipping others; fail if none. */
+static cJSON *
+next_cmd_at(const char *file, int line, struct it_client *c,
+    const char *cmd, int ms)
+{
+	uint64_t	 deadline = it_now_ms() + (uint64_t)ms;
+	int64_t		 left;
+
+	for (;;) {
+		left = (int64_t)(deadline - it_now_ms());
+		if (left < 0 || it_read_line(c, (int)left) != IT_READ_LINE)
+			it_fail_at(file, line, "%s: no %s within %d ms",
+			    c->name, cmd, ms);
+		if (strcmp(cmd_of(c), cmd) == 0)
+			return c->msg;
+	}
+}
+#define next_cmd(c, cmd) next_cmd_at(__FILE__, __LINE__, c, cmd, \
+	it_timeout())
+
+/* The next broadcast's activity member "n" must be `want`. */
+static void
+expect_n_at(const char *file, int line, struct it_client *c, int want)
+{
+	const cJSON	*n;
+
+	next_cmd_at(file, line, c, "ACTIVITY_BROADCAST", it_timeout());
+	n = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(c->msg, "activity"), "n");
+	if (!cJSON_IsNumber(n) || n->valueint != want)
+		it_fail_at(file, line, "%s: expected the activity n=%d, got "
+		    "%s", c->name, want, it_escape(c->line, c->line_len));
+}
+#define expect_n(c, n) expect_n_at(__FILE__, __LINE__, c, n)
+
+/* A logged-in anonymous client; features a JSON array or NULL. */
+static struct it_client *
+login_anon(struct it_server *s, const char *name, const char *features)
+{
+	struct it_client	*c = it_connect(s, name);
+
+	if (features != NULL)
+		it_sendf(c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
+		    "\"secret\":null,\"features\":%s}", features);
+	else
+		it_sendf(c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
+		    "\"secret\":null}");
+	it_expect(c, "LOGIN_SUCCESS");
+	snprintf(c->user, sizeof c->user, "anonymous");
+	c->logged_in = 1;
+	return c;
+}
+
+/* ---- durability: the journal is flushed before REGISTER_SUCCESS ---- */
+
+/* Start a server with the fdatasync shim preloaded. */
+static struct it_server *
+spawn_with_shim(const char *name, const char *dir, const char *log,
+    int fail)
+{
+	struct it_server	*s;
+	const char		*shim = it_fsync_shim();
+	char			 asan[512];
+	const char		*old = getenv("ASAN_OPTIONS");
+
+	/* ASan wants to be first; the shim only wraps two calls. */
+	snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0",
+	    old != NULL ? old : "", old != NULL && *old != '\0' ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+	setenv("LD_PRELOAD", shim, 1);
+	setenv("FSYNC_SHIM_LOG", log, 1);
+	if (fail)
+		setenv("FSYNC_SHIM_FAIL", "1", 1);
+	s = it_root(name, "--data-dir", dir);
+	unsetenv("LD_PRELOAD");
+	unsetenv("FSYNC_SHIM_LOG");
+	unsetenv("FSYNC_SHIM_FAIL");
+	if (old != NULL)
+		setenv("ASAN_OPTIONS", old, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+	return s;
+}
+
+/* How many lines of `path` are exactly `line`. */
+static int
+count_lines(const char *path, const char *line)
+{
+	FILE	*f;
+	char	 buf[2048];
+	int	 n = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(buf, sizeof buf, f) != NULL) {
+		buf[strcspn(buf, "\n")] = '\0';
+		if (strcmp(buf, line) == 0)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * A registration is on disk before the client hears it succeeded: the
+ * journal's fdatasync has happened when REGISTER_SUCCESS arrives, once
+ * per registration.
+ */
+static void
+guarantee__register__journal_fdatasync_before_success(void **state)
+{
+	struct it_server	*a;
+	char			*dir = it_mkdtemp("journal"), log[4200];
+	char			 want[4200], real[4096];
+	int			 before;
+
+	(void)state;
+	snprintf(log, sizeof log, "%s/fsync-shim.log", it_tmpdir());
+	unlink(log);
+	a = spawn_with_shim("A", dir, log, 0);
+	if (realpath(dir, real) == NULL)
+		it_fail("realpath %s: %s", dir, strerror(errno));
+	snprintf(want, sizeof want, "fdatasync %s/users.journal", real);
+	before = count_lines(log, want);
+	it_register(a, "alice", "s1");
+	if (count_lines(log, want) != before + 1)
+		it_fail("REGISTER_SUCCESS arrived after %d fdatasync of the "
+		    "journal (before it: %d); want one more (shim log %s)",
+		    count_lines(log, want), before, log);
+	it_register(a, "bob", "s2");
+	if (count_lines(log, want) != before + 2)
+		it_fail("second registration: %d fdatasync of the journal, "
+		    "want %d", count_lines(log, want), before + 2);
+}
+
+/*
+ * A flush that fails is a registration that failed: REGISTER_FAILED,
+ * and the name stays free.  A server that answered before flushing, or
+ * did not flush at all, says REGISTER_SUCCESS here.
+ */
+static void
+guarantee__register__fdatasync_fails__register_failed(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*c;
+	char			*dir = it_mkdtemp("journal"), log[4200];
+
+	(void)state;
+	snprintf(log, sizeof log, "%s/fsync-shim.log", it_tmpdir());
+	a = spawn_with_shim("A", dir, log, 1);
+	c = it_connect(a, "reg");
+	it_sendf(c, "{\"command\":\"REGISTER\",\"username\":\"alice\","
+	    "\"secret\":\"s1\"}");
+	it_expect_reply_close(c, "REGISTER_FAILED");
+	c = it_connect(a, "login");
+	it_login_fail(c, "alice", "s1");
+	if (it_log_count(a, "fdatasync") == 0)
+		it_fail("the failed fdatasync was not logged");
+}
+
+/* ---- per-sender order: repeats and late activities ---- */
+
+/*
+ * A client that sends activity_seq 1 twice has it broadcast once: the
+ * repeat is dropped by (sender, activity_seq), for every receiver, the
+ * sender too.
+ */
+static void
+guarantee__client_repeats_activity_seq__delivered_once(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*x, *y;
+
+	(void)state;
+	a = it_root("A");
+	x = login_anon(a, "x", "[\"activity_seq\"]");
+	y = login_anon(a, "y", NULL);
+	it_sendf(x, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"anonymous\",\"secret\":null,\"activity_seq\":1,"
+	    "\"activity\":{\"n\":1}}");
+	it_sendf(x, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"anonymous\",\"secret\":null,\"activity_seq\":1,"
+	    "\"activity\":{\"n\":100}}");
+	it_sendf(x, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"anonymous\",\"secret\":null,\"activity_seq\":2,"
+	    "\"activity\":{\"n\":2}}");
+	expect_n(y, 1);
+	expect_n(y, 2);
+	expect_n(x, 1);
+	expect_n(x, 2);
+}
+
+/* Send one ACTIVITY_BROADCAST as server "ffee" on link f. */
+static void
+fake_bc(struct it_client *f, int oc, int seq, int prev, long long ts,
+    int n)
+{
+	it_sendf(f, "{\"command\":\"ACTIVITY_BROADCAST\",\"activity\":"
+	    "{\"authenticated_user\":\"u\",\"n\":%d},\"mid\":\"ffee:%d\","
+	    "\"sender\":\"ffee.1\",\"activity_seq\":%d,\"username\":\"u\","
+	    "\"ts\":%lld,\"prev\":%d}", n, oc, seq, ts, prev);
+}
+
+/*
+ * Late activities (below the next expected activity_seq) go only to
+ * clients connected no later than their ts; a repeat of one delivered,
+ * and one more than 1024 numbers behind, are dropped; exactly 1024
+ * behind is still delivered.  x connects before the late ones' ts, y
+ * after: x gets them, y never does.
+ */
+static void
+guarantee__late_activities__only_to_clients_owed_them(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*f, *x, *y;
+	long long		 mid_ts;
+	int			 oc = 0;
+
+	(void)state;
+	a = it_root("A");
+	f = it_connect(a, "F");
+	it_sendf(f, AUTH_AS("ffff000000000001"));
+	it_expect(f, "AUTHENTICATE_SUCCESS");
+	x = login_anon(a, "x", NULL);
+	/* After x's connection began, before y's. */
+	mid_ts = wall_ms();
+	while (wall_ms() <= mid_ts)
+		;
+	y = login_anon(a, "y", NULL);
+
+	/* seq 2 first (prev 1: the server expects 2), live. */
+	fake_bc(f, ++oc, 2, 1, wall_ms(), 2);
+	expect_n(x, 2);
+	expect_n(y, 2);
+	/* seq 1 now is late, sent before y came: x only. */
+	fake_bc(f, ++oc, 1, 0, mid_ts, 1);
+	/* A repeat of delivered seq 2 under a new mid: nobody. */
+	fake_bc(f, ++oc, 2, 1, wall_ms(), 102);
+	fake_bc(f, ++oc, 3, 2, wall_ms(), 3);
+	expect_n(x, 1);
+	expect_n(x, 3);
+	expect_n(y, 3);
+
+	/* A gap to 2000, given up after --order-wait: next is 2001. */
+	fake_bc(f, ++oc, 2000, 1999, wall_ms(), 2000);
+	expect_n(x, 2000);
+	expect_n(y, 2000);
+	/* 1025 behind: dropped; 1024 behind: late, x only. */
+	fake_bc(f, ++oc, 976, 975, mid_ts, 976);
+	fake_bc(f, ++oc, 977, 976, mid_ts, 977);
+	fake_bc(f, ++oc, 2001, 2000, wall_ms(), 2001);
+	expect_n(x, 977);
+	expect_n(x, 2001);
+	expect_n(y, 2001);
+}
+
+/* ---- delivery reports: the partial mark travels up ---- */
+
+/*
+ * A -- B -- F: the sender is on A, F (played here) is B's child and
+ * answers its ACTIVITY_SUCC_INFO marked partial.  B must pass the mark
+ * up, and A report partial to the sender, with the counts summed over
+ * the tree, well before A's own --report-timeout would mark it.
+ */
+static void
+guarantee__partial_report_below__partial_at_the_origin(void **state)
+{
+	struct it_server	*a, *b;
+	struct it_client	*f, *x;
+	const cJSON		*mid, *cc, *sc, *pa;
+	uint64_t		 t0, took;
+	char			*m;
+
+	(void)state;
+	a = it_root("A", "--report-timeout", "60000");
+	b = it_child("B", a, "--report-timeout", "60000");
+	f = it_connect(b, "F");
+	it_sendf(f, AUTH_AS("ffff000000000002"));
+	it_expect(f, "AUTHENTICATE_SUCCESS");
+	x = login_anon(a, "x", "[\"activity_seq\",\"sending_report\"]");
+	t0 = it_now_ms();
+	it_sendf(x, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"anonymous\",\"secret\":null,\"activity_seq\":1,"
+	    "\"activity\":{\"n\":1}}");
+	next_cmd(f, "ACTIVITY_BROADCAST");
+	mid = cJSON_GetObjectItemCaseSensitive(f->msg, "mid");
+	if (!cJSON_IsString(mid))
+		it_fail("F: broadcast without mid: %s",
+		    it_escape(f->line, f->line_len));
+	if ((m = strdup(mid->valuestring)) == NULL)
+		abort();
+	it_sendf(f, "{\"command\":\"ACTIVITY_SUCC_INFO\",\"username\":"
+	    "\"anonymous\",\"activity_seq\":1,\"client_count\":3,"
+	    "\"succ_count\":2,\"mid\":\"%s\",\"partial\":true}", m);
+	free(m);
+	next_cmd(x, "ACTIVITY_SENDING_REPORT");
+	took = it_now_ms() - t0;
+	cc = cJSON_GetObjectItemCaseSensitive(x->msg, "client_count");
+	sc = cJSON_GetObjectItemCaseSensitive(x->msg, "succ_count");
+	pa = cJSON_GetObjectItemCaseSensitive(x->msg, "partial");
+	/* x itself on A, nobody on B, F's 3 (2 reached). */
+	if (!cJSON_IsNumber(cc) || cc->valueint != 4 ||
+	    !cJSON_IsNumber(sc) || sc->valueint != 3)
+		it_fail("report counts: want client_count 4, succ_count 3: %s",
+		    it_escape(x->line, x->line_len));
+	if (!cJSON_IsTrue(pa))
+		it_fail("F's partial mark did not reach the sender (%llu ms): "
+		    "%s", (unsigned long long)took,
+		    it_escape(x->line, x->line_len));
+}
+
+/* ---- --client-outbuf at its value ---- */
+
+/* tx_queue (side 0) or rx_queue (side 1) of the loopback TCP socket. */
+static long
+tcp_queue(int lport, int rport, int side)
+{
+	FILE		*f;
+	char		 line[512];
+	unsigned	 la, lp, ra, rp, st;
+	unsigned long	 tx, rx;
+
+	if ((f = fopen("/proc/net/tcp", "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, " %*d: %x:%x %x:%x %x %lx:%lx", &la, &lp, &ra,
+		    &rp, &st, &tx, &rx) != 7)
+			continue;
+		if ((int)lp == lport && (int)rp == rport) {
+			fclose(f);
+			return (long)(side == 0 ? tx : rx);
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+/*
+ * --client-outbuf C: a client that does not read is dropped when its
+ * unread output would pass C, not later and not sooner.  n never reads
+ * (a 4 KiB receive buffer); s sends 16 KiB activities and reads each
+ * back, so the test knows every byte the server queued for n.  At the
+ * drop, the server still held (in its buffer, not the kernel's) what
+ * was queued minus what both kernels hold: that must be at most C, and
+ * with the activity that was refused, more than C.
+ */
+#define OB_CAP		262144
+#define OB_ACT		16000
+static void
+guarantee__client_outbuf__dropped_at_its_value(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*s;
+	struct sockaddr_in	 sin;
+	socklen_t		 sl = sizeof sin;
+	char			*act, c, cap[32];
+	long long		 queued = 0, held, txq, rxq;
+	size_t			 last = 0;
+	int			 n, sz = 4096, i, nport;
+	int			 rxi;
+
+	(void)state;
+	snprintf(cap, sizeof cap, "%d", OB_CAP);
+	a = it_root("A", "--client-outbuf", cap);
+	if ((n = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		it_fail("socket: %s", strerror(errno));
+	setsockopt(n, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)a->port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(n, (struct sockaddr *)&sin, sizeof sin) == -1)
+		it_fail("connect: %s", strerror(errno));
+	if (getsockname(n, (struct sockaddr *)&sin, &sl) == -1)
+		it_fail("getsockname: %s", strerror(errno));
+	nport = ntohs(sin.sin_port);
+	dprintf(n, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
+	    "\"secret\":null}\n");
+	/* Read exactly the LOGIN_SUCCESS line, then never again. */
+	do {
+		struct pollfd	 pfd = { n, POLLIN, 0 };
+
+		if (poll(&pfd, 1, it_timeout()) != 1 || read(n, &c, 1) != 1)
+			it_fail("n: no LOGIN_SUCCESS");
+	} while (c != '\n');
+	s = login_anon(a, "s", NULL);
+
+	if ((act = malloc(OB_ACT + 32)) == NULL)
+		abort();
+	i = snprintf(act, 32, "{\"n\":0,\"pad\":\"");
+	memset(act + i, 'p', OB_ACT);
+	snprintf(act + i + OB_ACT, 32, "\"}");
+	for (i = 0; it_log_count(a, "dropped: output buffer") == 0; i++) {
+		/* Far past the cap plus anything two kernels can hold. */
+		if (queued > OB_CAP + 32LL * 1024 * 1024)
+			it_fail("n was sent %lld bytes without being dropped "
+			    "(--client-outbuf %d)", queued, OB_CAP);
+		queued += (long long)last;
+		it_send_activity(s, act);
+		next_cmd(s, "ACTIVITY_BROADCAST");
+		/* n got the same line: base clients get the same bytes. */
+		last = s->line_len + 1;
+	}
+	free(act);
+	/* queued: every line before the one n was dropped at. */
+	txq = tcp_queue(a->port, nport, 0);
+	if (ioctl(n, FIONREAD, &rxi) == -1)
+		it_fail("FIONREAD: %s", strerror(errno));
+	rxq = rxi;
+	if (txq < 0)
+		it_fail("no TCP socket %d -> %d in /proc/net/tcp", a->port,
+		    nport);
+	held = queued - txq - rxq;
+	fprintf(stderr, "  dropped after %d activities: %lld bytes queued, "
+	    "%lld in the kernels (%lld + %lld), %lld held by the server "
+	    "(--client-outbuf %d, line %zu)\n", i, queued, txq + rxq, txq,
+	    rxq, held, OB_CAP, last);
+	close(n);
+	if (held > OB_CAP)
+		it_fail("the server held %lld bytes for a client that does not "
+		    "read, over --client-outbuf %d", held, OB_CAP);
+	if (held + (long long)last <= OB_CAP)
+		it_fail("dropped with %lld bytes held: the next %zu-byte line "
+		    "still fitted --client-outbuf %d", held, last, OB_CAP);
+}
+
+/* ---- heartbeats ---- */
+
+/*
+ * A server link silent for --heartbeat-timeout is dropped then, not
+ * before and not much after (both ends check every 50 ms); meanwhile
+ * the server sends something at least every --heartbeat.
+ */
+static void
+guarantee__silent_link__dropped_at_heartbeat_timeout(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*f;
+	uint64_t		 t0, last, now, gap, maxgap = 0, took;
+	int			 pings = 0, bound_gap, bound;
+	enum it_read		 r;
+
+	(void)state;
+	/* Announces rarely, so only PINGs keep the link busy. */
+	a = it_root("A", "-a", "60000", "--heartbeat", "500",
+	    "--heartbeat-timeout", "2000");
+	f = it_connect(a, "F");
+	t0 = it_now_ms();
+	it_sendf(f, AUTH_AS("ffff000000000003"));
+	it_expect(f, "AUTHENTICATE_SUCCESS");
+	bound_gap = 500 + 50 + it_scale_ms(250);
+	bound = 2000 + 50 + it_scale_ms(400);
+	last = it_now_ms();
+	for (;;) {
+		r = it_read_line(f, bound + 1000);
+		now = it_now_ms();
+		if (r == IT_READ_TIMEOUT)
+			it_fail("the silent link was not dropped within %d ms",
+			    bound + 1000);
+		if (r == IT_READ_CLOSED)
+			break;
+		gap = now - last;
+		if (gap > maxgap)
+			maxgap = gap;
+		last = now;
+		if (strcmp(cmd_of(f), "PING") == 0)
+			pings++;
+	}
+	took = it_now_ms() - t0;
+	fprintf(stderr, "  dropped after %llu ms (--heartbeat-timeout 2000, "
+	    "bound %d); %d PINGs, longest quiet %llu ms\n",
+	    (unsigned long long)took, bound, pings,
+	    (unsigned long long)maxgap);
+	if (it_log_count(a, "heartbeat timeout") != 1)
+		it_fail("the drop was not for the heartbeat timeout");
+	if (took < 2000)
+		it_fail("dropped after %llu ms, before --heartbeat-timeout "
+		    "2000", (unsigned long long)took);
+	if (took > (uint64_t)bound)
+		it_fail("dropped after %llu ms: over --heartbeat-timeout 2000 "
+		    "plus a check interval (bound %d)",
+		    (unsigned long long)took, bound);
+	if (pings < 3)
+		it_fail("%d PINGs in 2 s with --heartbeat 500", pings);
+	if (maxgap > (uint64_t)bound_gap)
+		it_fail("the link was quiet for %llu ms with --heartbeat 500 "
+		    "(bound %d)", (unsigned long long)maxgap, bound_gap);
+}
+
+/* ---- uplink backoff ---- */
+
+/*
+ * A parent that accepts and closes at once: every round fails.  Round k
+ * waits a uniform time in [b/2, b], b = 50 ms doubling to 2 s, so the
+ * k-th gap between connections is at least b/2 and at most b plus
+ * scheduling; the cap is reached at round 7 and held.
+ */
+static void
+guarantee__uplink_backoff__doubles_from_50ms_capped_at_2s(void **state)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 sl = sizeof sin;
+	struct pollfd		 pfd;
+	char			 port[16], gaps[512] = "";
+	uint64_t		 t[11];
+	long			 b;
+	int			 lfd, fd, k, slack = it_scale_ms(300), one = 1;
+
+	(void)state;
+	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		it_fail("socket: %s", strerror(errno));
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    listen(lfd, 16) == -1 ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &sl) == -1)
+		it_fail("listen: %s", strerror(errno));
+	snprintf(port, sizeof port, "%d", ntohs(sin.sin_port));
+	it_root("B", "-rh", "127.0.0.1", "-rp", port);
+	for (k = 0; k < 11; k++) {
+		b = 50L << (k > 0 ? k - 1 : 0);
+		if (b > 2000)
+			b = 2000;
+		pfd.fd = lfd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, k == 0 ? 2 * it_timeout() :
+		    (int)b + slack) != 1)
+			it_fail("no connection %d within %ld ms of the last "
+			    "(backoff %ld ms after round %d); gaps so far:%s",
+			    k + 1, b + slack, b, k, gaps);
+		t[k] = it_now_ms();
+		if ((fd = accept(lfd, NULL, NULL)) != -1)
+			close(fd);
+		if (k == 0)
+			continue;
+		snprintf(gaps + strlen(gaps), sizeof gaps - strlen(gaps),
+		    " %llu", (unsigned long long)(t[k] - t[k - 1]));
+		if (t[k] - t[k - 1] + 2 < (uint64_t)(b / 2))
+			it_fail("round %d retried after %llu ms, under half "
+			    "its backoff %ld ms; gaps:%s", k,
+			    (unsigned long long)(t[k] - t[k - 1]), b, gaps);
+	}
+	close(lfd);
+	fprintf(stderr, "  gaps between attempts (ms):%s\n", gaps);
+}
+
+/* ---- backup lists ---- */
+
+/*
+ * The root gives a child the children that joined before it, oldest
+ * first: F, joining after B and C, gets [B, C].
+ */
+static void
+guarantee__root_backup_list__older_siblings_oldest_first(void **state)
+{
+	struct it_server	*a, *b, *c;
+	struct it_client	*f;
+	const cJSON		*servers, *e, *port;
+	int			 want[2], i;
+
+	(void)state;
+	a = it_root("A");
+	b = it_child("B", a);
+	c = it_child("C", a);
+	want[0] = b->port;
+	want[1] = c->port;
+	f = it_connect(a, "F");
+	it_sendf(f, "{\"command\":\"AUTHENTICATE\",\"secret\":\"" IT_SECRET
+	    "\",\"id\":\"ffff000000000004\",\"host\":\"localhost\","
+	    "\"port\":1}");
+	it_expect(f, "AUTHENTICATE_SUCCESS");
+	next_cmd(f, "BACKUP_LIST");
+	servers = cJSON_GetObjectItemCaseSensitive(f->msg, "servers");
+	if (cJSON_GetArraySize(servers) != 2)
+		it_fail("want B, C: %s", it_escape(f->line, f->line_len));
+	for (i = 0; i < 2; i++) {
+		e = cJSON_GetArrayItem(servers, i);
+		port = cJSON_GetObjectItemCaseSensitive(e, "port");
+		if (!cJSON_IsNumber(port) || port->valueint != want[i])
+			it_fail("entry %d: want port %d (%s): %s", i,
+			    want[i], i == 0 ? "B, the oldest" : "C",
+			    it_escape(f->line, f->line_len));
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    guarantee__register__journal_fdatasync_before_success,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__register__fdatasync_fails__register_failed,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__client_repeats_activity_seq__delivered_once,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__late_activities__only_to_clients_owed_them,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__partial_report_below__partial_at_the_origin,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__client_outbuf__dropped_at_its_value,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__silent_link__dropped_at_heartbeat_timeout,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__uplink_backoff__doubles_from_50ms_capped_at_2s,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__root_backup_list__older_siblings_oldest_first,
+		    it_setup, it_teardown),
+	};
+
+	return it_run_tests("guarantee", tests);
+}
