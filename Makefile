@@ -82,7 +82,8 @@ INTEG_BINS  = $(INTEG_SRC:tests/integration/%.c=$(B)/tests/%)
 HARNESS_OBJ = $(B)/tests/integration/harness.o $(B)/tests/integration/relay.o $(B)/tests/integration/fclient.o
 
 .PHONY: all test unit integration tui-test chaos check-man check-asan \
-	check-valgrind check-systemd test-stress mutants demo bench \
+	check-valgrind check-systemd test-stress mutants unit-bins \
+	integration-bins chaos-bin demo bench \
 	fuzz install install-systemd uninstall clean deps lint help
 
 all: $(PROGS)
@@ -144,6 +145,15 @@ $(B)/tests/chaos/%.o: tests/chaos/%.c
 	$(CC) $(CFLAGS) -Itests/integration -c -o $@ $<
 
 test: all unit integration tui-test chaos check-man check-systemd
+
+# Build only (make mutants builds each mutant this way).
+unit-bins: $(UNIT_BINS)
+integration-bins: $(INTEG_BINS) $(FSYNC_SHIM)
+chaos-bin: $(CHAOS_BIN)
+
+# Each mutation of tests/mutants/catalogue against the suites: slow.
+mutants:
+	@python3 tests/mutants/run.py
 
 chaos: all $(CHAOS_BIN)
 	@ACTIVITY_BIN=$(CURDIR)/$(BIN) tests/run-tests.sh chaos $(CHAOS_BIN)
