@@ -288,33 +288,77 @@ it_mkdtemp(const char *prefix)
 	return p;
 }
 
-/* A port nothing listens on right now (bind port 0, read it, close). */
+/* The first port the kernel hands out for bind(0) and connect(). */
+static int
+ephemeral_low(void)
+{
+	FILE	*f;
+	int	 lo = 32768, hi;
+
+	if ((f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) !=
+	    NULL) {
+		if (fscanf(f, "%d %d", &lo, &hi) != 2)
+			lo = 32768;
+		fclose(f);
+	}
+	return lo;
+}
+
+/*
+ * Our own generator: rand() and random() belong to the tests (chaos
+ * replays a seed), and concurrent runs must not pick the same ports.
+ */
+static unsigned
+port_random(void)
+{
+	static uint32_t	 x;
+
+	if (x == 0)
+		x = (uint32_t)getpid() * 2654435761u ^ (uint32_t)it_now_ms() ^
+		    1;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return x;
+}
+
+/*
+ * A port nothing listens on right now, below the ephemeral range: a
+ * server that is killed and restarted on its port (it_ha, chaos) finds
+ * it free again, since no connection anywhere on the machine is given
+ * it as a local port meanwhile, as a port from bind(0) could be.  The
+ * port is probed with a bind, as the server will bind it.
+ */
 int
 it_free_port(void)
 {
 	struct sockaddr_in	 sin;
-	socklen_t		 sl = sizeof sin;
-	int			 fd, port, i, tries;
+	int			 fd, port, i, tries, lo, hi, one = 1;
 
-	for (tries = 0; tries < 100; tries++) {
-		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
-		    -1)
-			abort();
-		memset(&sin, 0, sizeof sin);
-		sin.sin_family = AF_INET;
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
-		    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1) {
-			close(fd);
-			continue;
-		}
-		close(fd);
-		port = ntohs(sin.sin_port);
+	hi = ephemeral_low() - 1;
+	lo = hi - 16383 < 1024 ? 1024 : hi - 16383;
+	if (hi <= lo)
+		abort();
+	for (tries = 0; tries < 1000; tries++) {
+		port = lo + (int)(port_random() % (unsigned)(hi - lo + 1));
 		for (i = 0; i < nports_used; i++)
 			if (ports_used[i] == port)
 				break;
 		if (i < nports_used)
 			continue;	/* handed out already in this run */
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
+		    -1)
+			abort();
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		memset(&sin, 0, sizeof sin);
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = htons((uint16_t)port);
+		if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1) {
+			close(fd);
+			continue;
+		}
+		close(fd);
 		if (nports_used < IT_MAX_PORTS)
 			ports_used[nports_used++] = port;
 		return port;

@@ -184,7 +184,8 @@ ha__root_kill9__others_form_one_tree_and_orphans_fail_over(void **state)
 	    fc_describe(first_not_normal(r->port)),
 	    first_not_normal(r->port)->status);
 	t_normal = it_now_ms() - t0;
-	if (t_orphans > 2000 || t_normal > 2000)
+	if (t_orphans > (uint64_t)it_scale_ms(2000) ||
+	    t_normal > (uint64_t)it_scale_ms(2000))
 		it_fail("failover too slow: orphans up after %llu ms, status "
 		    "NORMAL after %llu ms", (unsigned long long)t_orphans,
 		    (unsigned long long)t_normal);
@@ -292,26 +293,29 @@ ha__repeated_kill9_and_restart__cluster_keeps_working(void **state)
 		exchange(tag);
 	}
 	/*
-	 * Every exchange reached every client, and no payload arrived twice
-	 * after the client dropped repeats by (sender, activity_seq).  The
-	 * repeats servers sent, and activities from before a client's login
-	 * delivered after later ones, are counted, not failed on here: their
-	 * cause (a relink replays activities from before the receiving
-	 * server joined, and it delivers them as late ones) has its own
-	 * test, regression__relink_replay__... in it_delivery.c.
+	 * Every exchange reached every client once and in each sender's
+	 * order (order breaks, once caused by relink replays of activities
+	 * from before a server joined, are not tolerated).  A client may
+	 * be sent a repeat only after it moved: a restarted server knows
+	 * no sender, so a relink replay in its sender's order reaches every
+	 * client there, one that already had it too (activity-protocol(7),
+	 * CAVEATS); the client drops it by (sender, activity_seq).  A
+	 * repeat to a client that never moved is a bug.
 	 */
 	{
-		int	 dups = 0, order = 0;
+		int	 dups = 0;
 
 		for (k = 0; k < ncl; k++) {
 			dups += cl[k]->dups;
-			order += cl[k]->order_errors;
+			if (cl[k]->dups > 0 && cl[k]->logins < 2)
+				it_fail("%s got %d repeats without moving: %s",
+				    cl[k]->name, cl[k]->dups,
+				    fc_describe(cl[k]));
 		}
-		printf("  repeats the clients dropped: %d, per-sender order "
-		    "breaks: %d\n", dups, order);
+		printf("  repeats the clients that moved dropped: %d\n",
+		    dups);
 	}
-	fc_check_clean_at(__FILE__, __LINE__,
-	    FC_CLEAN_DUPS_OK | FC_CLEAN_ORDER_OK);
+	fc_check_clean_at(__FILE__, __LINE__, FC_CLEAN_DUPS_OK);
 }
 
 /*
@@ -352,7 +356,7 @@ ha__sigstop_middle__routed_around_within_bound_then_rejoins(void **state)
 	printf("  SIGSTOP: client failed over after %llu ms, child and "
 	    "client routed around after %llu ms\n",
 	    (unsigned long long)t_client, (unsigned long long)t_child);
-	if (t_child >= 1000)
+	if (t_child >= 550 + (uint64_t)it_scale_ms(450))
 		it_fail("routing around a silent server took %llu ms (bound "
 		    "1000 ms with a 500 ms heartbeat timeout)",
 		    (unsigned long long)t_child);
@@ -459,7 +463,7 @@ ha__sigterm__children_reparent_at_once_and_exit_zero(void **state)
 	printf("  SIGTERM: child re-parented after %llu ms, client logged in "
 	    "elsewhere after %llu ms\n", (unsigned long long)dt,
 	    (unsigned long long)(cl[1]->up_ms - t0));
-	if (dt >= 500)
+	if (dt >= (uint64_t)it_scale_ms(500))
 		it_fail("re-parenting after a graceful leave took %llu ms",
 		    (unsigned long long)dt);
 	st = it_server_wait_exit(b, it_timeout());
