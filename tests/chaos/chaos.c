@@ -138,6 +138,7 @@ struct cli {
 	int		 nends, capends;
 	int		 was_up;
 	uint64_t	 first_up, last_up;
+	int		 logins_seen;	/* fc->logins when last up */
 	uint64_t	*ups;		/* every login, in order */
 	int		 nups;
 	int		 failovers_seen;
@@ -585,7 +586,13 @@ track(void)
 			c->gen_seen = c->fc->gen;
 		}
 		up = fc_up(c->fc);
-		if (up && !c->was_up) {
+		/*
+		 * A new login, even one this loop never saw the client down
+		 * before (a REDIRECT and the login at its target between two
+		 * looks): a base client is owed only what follows it.
+		 */
+		if (up && (!c->was_up || c->fc->logins != c->logins_seen)) {
+			c->logins_seen = c->fc->logins;
 			if (c->first_up == 0)
 				c->first_up = c->fc->up_ms;
 			c->last_up = c->fc->up_ms;

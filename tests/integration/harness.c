@@ -42,6 +42,8 @@ static char		 tmpdir[PATH_MAX];
 static char		*dirs[IT_MAX_SERVERS];	/* it_mkdtemp paths to free */
 static int		 ndirs;
 static pid_t		 owner_pid;
+
+static void	 ports_release(void);
 static int		 server_serial;
 int			 it_no_data_dir = 1;
 
@@ -239,6 +241,7 @@ it_atexit(void)
 	if (getpid() != owner_pid)
 		return;
 	it_cleanup();
+	ports_release();
 	if (tmpdir[0] != '\0' && getenv("IT_KEEP") == NULL)
 		nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -288,25 +291,69 @@ it_mkdtemp(const char *prefix)
 	return p;
 }
 
-/* The first port the kernel hands out for bind(0) and connect(). */
-static int
-ephemeral_low(void)
-{
-	FILE	*f;
-	int	 lo = 32768, hi;
+/*
+ * Ports are reserved machine-wide, one file per port in IT_PORT_DIR, for
+ * as long as the test process that took one lives: a server killed and
+ * restarted on its port (it_ha, chaos) finds it free again, since no
+ * other test run on the machine picks it meanwhile.  A reservation whose
+ * owner is gone is taken over.
+ */
+#define IT_PORT_DIR	"/tmp/activity-it-ports"
+#define IT_PORT_LO	8192	/* below tests/tui/run.sh's 20000-31999 */
+#define IT_PORT_HI	19999	/* and the kernel's ephemeral range */
 
-	if ((f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) !=
-	    NULL) {
-		if (fscanf(f, "%d %d", &lo, &hi) != 2)
-			lo = 32768;
-		fclose(f);
+static int
+port_reserve(int port)
+{
+	char	 path[64], buf[32];
+	ssize_t	 n;
+	pid_t	 pid;
+	int	 fd, tries;
+
+	if (mkdir(IT_PORT_DIR, 01777) == 0)
+		(void)chmod(IT_PORT_DIR, 01777);	/* whatever the umask */
+	snprintf(path, sizeof path, IT_PORT_DIR "/%d", port);
+	for (tries = 0; tries < 2; tries++) {
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0644)) != -1) {
+			n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+			(void)!write(fd, buf, (size_t)n);
+			close(fd);
+			return 0;
+		}
+		if (errno != EEXIST)
+			return 0;	/* no reservations here: probe only */
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			return -1;
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		pid = (pid_t)atoi(buf);
+		/* A reservation being written, or held by a live process. */
+		if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+			return -1;
+		(void)unlink(path);	/* its owner is gone */
 	}
-	return lo;
+	return -1;
+}
+
+/* Give back this process's reservations (at exit). */
+static void
+ports_release(void)
+{
+	char	 path[64];
+	int	 i;
+
+	for (i = 0; i < nports_used; i++) {
+		snprintf(path, sizeof path, IT_PORT_DIR "/%d", ports_used[i]);
+		(void)unlink(path);
+	}
+	nports_used = 0;
 }
 
 /*
  * Our own generator: rand() and random() belong to the tests (chaos
- * replays a seed), and concurrent runs must not pick the same ports.
+ * replays a seed), and concurrent runs should not try the same ports.
  */
 static unsigned
 port_random(void)
@@ -314,8 +361,8 @@ port_random(void)
 	static uint32_t	 x;
 
 	if (x == 0)
-		x = (uint32_t)getpid() * 2654435761u ^ (uint32_t)it_now_ms() ^
-		    1;
+		x = ((uint32_t)getpid() * 2654435761u ^
+		    (uint32_t)it_now_ms()) | 1;
 	x ^= x << 13;
 	x ^= x >> 17;
 	x ^= x << 5;
@@ -323,29 +370,31 @@ port_random(void)
 }
 
 /*
- * A port nothing listens on right now, below the ephemeral range: a
- * server that is killed and restarted on its port (it_ha, chaos) finds
- * it free again, since no connection anywhere on the machine is given
- * it as a local port meanwhile, as a port from bind(0) could be.  The
- * port is probed with a bind, as the server will bind it.
+ * A port nothing listens on right now, reserved for this process (see
+ * port_reserve), outside the kernel's ephemeral range so that no
+ * connection's local port takes it while its server is down, and
+ * probed with a bind as the server will bind it.
  */
 int
 it_free_port(void)
 {
 	struct sockaddr_in	 sin;
-	int			 fd, port, i, tries, lo, hi, one = 1;
+	int			 fd, port, i, tries, one = 1;
 
-	hi = ephemeral_low() - 1;
-	lo = hi - 16383 < 1024 ? 1024 : hi - 16383;
-	if (hi <= lo)
-		abort();
-	for (tries = 0; tries < 1000; tries++) {
-		port = lo + (int)(port_random() % (unsigned)(hi - lo + 1));
+	it_init();
+	for (tries = 0; tries < 2000; tries++) {
+		port = IT_PORT_LO + (int)(port_random() %
+		    (unsigned)(IT_PORT_HI - IT_PORT_LO + 1));
 		for (i = 0; i < nports_used; i++)
 			if (ports_used[i] == port)
 				break;
 		if (i < nports_used)
 			continue;	/* handed out already in this run */
+		if (nports_used == IT_MAX_PORTS)
+			break;
+		if (port_reserve(port) != 0)
+			continue;
+		ports_used[nports_used++] = port;
 		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
 		    -1)
 			abort();
@@ -356,13 +405,13 @@ it_free_port(void)
 		sin.sin_port = htons((uint16_t)port);
 		if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1) {
 			close(fd);
-			continue;
+			continue;	/* kept reserved: not ours to use */
 		}
 		close(fd);
-		if (nports_used < IT_MAX_PORTS)
-			ports_used[nports_used++] = port;
 		return port;
 	}
+	fprintf(stderr, "it_free_port: no free port in %d-%d\n", IT_PORT_LO,
+	    IT_PORT_HI);
 	abort();
 }
 
