@@ -611,6 +611,67 @@ guarantee__uplink_backoff__doubles_from_50ms_capped_at_2s(void **state)
 	fprintf(stderr, "  gaps between attempts (ms):%s\n", gaps);
 }
 
+/*
+ * A would-be parent that accepts and never answers AUTHENTICATE is given
+ * up after --heartbeat-timeout, and the joining server tries again.
+ */
+static void
+guarantee__silent_parent__given_up_at_heartbeat_timeout(void **state)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 sl = sizeof sin;
+	struct pollfd		 pfd;
+	char			 port[16], buf[512];
+	uint64_t		 t0, took;
+	int			 lfd, fd, one = 1, bound;
+	ssize_t			 n;
+
+	(void)state;
+	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		it_fail("socket: %s", strerror(errno));
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    listen(lfd, 16) == -1 ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &sl) == -1)
+		it_fail("listen: %s", strerror(errno));
+	snprintf(port, sizeof port, "%d", ntohs(sin.sin_port));
+	it_root("B", "-rh", "127.0.0.1", "-rp", port, "--heartbeat", "200",
+	    "--heartbeat-timeout", "1000");
+	pfd.fd = lfd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 2 * it_timeout()) != 1 ||
+	    (fd = accept(lfd, NULL, NULL)) == -1)
+		it_fail("B never connected");
+	t0 = it_now_ms();
+	bound = 1000 + 50 + it_scale_ms(400);
+	/* Read its AUTHENTICATE (and anything else) until it hangs up. */
+	for (;;) {
+		pfd.fd = fd;
+		if (poll(&pfd, 1, bound + 1000) != 1)
+			it_fail("B still waits for an answer after %d ms",
+			    bound + 1000);
+		if ((n = read(fd, buf, sizeof buf)) <= 0)
+			break;
+	}
+	took = it_now_ms() - t0;
+	close(fd);
+	fprintf(stderr, "  B gave up the silent parent after %llu ms "
+	    "(--heartbeat-timeout 1000, bound %d)\n",
+	    (unsigned long long)took, bound);
+	if (took < 1000 - 50 || took > (uint64_t)bound)
+		it_fail("B gave up the silent parent after %llu ms, want "
+		    "--heartbeat-timeout 1000 (bound %d)",
+		    (unsigned long long)took, bound);
+	/* And tries again. */
+	pfd.fd = lfd;
+	if (poll(&pfd, 1, 2000 + it_scale_ms(1000)) != 1)
+		it_fail("B did not try the parent again");
+	close(lfd);
+}
+
 /* ---- backup lists ---- */
 
 /*
@@ -677,6 +738,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    guarantee__uplink_backoff__doubles_from_50ms_capped_at_2s,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__silent_parent__given_up_at_heartbeat_timeout,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    guarantee__root_backup_list__older_siblings_oldest_first,
