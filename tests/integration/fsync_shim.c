@@ -7,7 +7,9 @@
  *
  *   FSYNC_SHIM_LOG=path	append "fdatasync PATH" (or "fsync PATH") for
  *			each call, PATH being what the descriptor names
- *   FSYNC_SHIM_FAIL=1	fail every call with EIO, syncing nothing
+ *   FSYNC_SHIM_FAIL=path	while the file path exists, fail every call
+ *			with EIO, syncing nothing (a test creates it once
+ *			the server has started, which syncs too)
  */
 #include <sys/types.h>
 
@@ -47,13 +49,13 @@ shim_record(const char *what, int fd)
 	close(lfd);
 }
 
-/* Fail the call (nothing synced) when FSYNC_SHIM_FAIL asks for it. */
+/* Fail the call (nothing synced) while FSYNC_SHIM_FAIL's file exists. */
 static int
 shim_fail(void)
 {
 	const char	*f = getenv("FSYNC_SHIM_FAIL");
 
-	if (f == NULL || strcmp(f, "1") != 0)
+	if (f == NULL || *f == '\0' || access(f, F_OK) != 0)
 		return 0;
 	errno = EIO;
 	return 1;

@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +115,7 @@ login_anon(struct it_server *s, const char *name, const char *features)
 /* Start a server with the fdatasync shim preloaded. */
 static struct it_server *
 spawn_with_shim(const char *name, const char *dir, const char *log,
-    int fail)
+    const char *fail)
 {
 	struct it_server	*s;
 	const char		*shim = it_fsync_shim();
@@ -127,8 +128,8 @@ spawn_with_shim(const char *name, const char *dir, const char *log,
 	setenv("ASAN_OPTIONS", asan, 1);
 	setenv("LD_PRELOAD", shim, 1);
 	setenv("FSYNC_SHIM_LOG", log, 1);
-	if (fail)
-		setenv("FSYNC_SHIM_FAIL", "1", 1);
+	if (fail != NULL)
+		setenv("FSYNC_SHIM_FAIL", fail, 1);
 	s = it_root(name, "--data-dir", dir);
 	unsetenv("LD_PRELOAD");
 	unsetenv("FSYNC_SHIM_LOG");
@@ -175,7 +176,7 @@ guarantee__register__journal_fdatasync_before_success(void **state)
 	(void)state;
 	snprintf(log, sizeof log, "%s/fsync-shim.log", it_tmpdir());
 	unlink(log);
-	a = spawn_with_shim("A", dir, log, 0);
+	a = spawn_with_shim("A", dir, log, NULL);
 	if (realpath(dir, real) == NULL)
 		it_fail("realpath %s: %s", dir, strerror(errno));
 	snprintf(want, sizeof want, "fdatasync %s/users.journal", real);
@@ -202,16 +203,25 @@ guarantee__register__fdatasync_fails__register_failed(void **state)
 	struct it_server	*a;
 	struct it_client	*c;
 	char			*dir = it_mkdtemp("journal"), log[4200];
+	char			 flag[4200];
+	int			 fd;
 
 	(void)state;
 	snprintf(log, sizeof log, "%s/fsync-shim.log", it_tmpdir());
-	a = spawn_with_shim("A", dir, log, 1);
+	snprintf(flag, sizeof flag, "%s/fsync-fail", it_tmpdir());
+	unlink(flag);
+	a = spawn_with_shim("A", dir, log, flag);
+	/* From now on every flush fails. */
+	if ((fd = open(flag, O_WRONLY | O_CREAT, 0600)) == -1)
+		it_fail("%s: %s", flag, strerror(errno));
+	close(fd);
 	c = it_connect(a, "reg");
 	it_sendf(c, "{\"command\":\"REGISTER\",\"username\":\"alice\","
 	    "\"secret\":\"s1\"}");
 	it_expect_reply_close(c, "REGISTER_FAILED");
 	c = it_connect(a, "login");
 	it_login_fail(c, "alice", "s1");
+	unlink(flag);
 	if (it_log_count(a, "fdatasync") == 0)
 		it_fail("the failed fdatasync was not logged");
 }
@@ -672,6 +682,55 @@ guarantee__silent_parent__given_up_at_heartbeat_timeout(void **state)
 	close(lfd);
 }
 
+/*
+ * A server that was in the tree, once three rounds in a row failed with
+ * no target even accepting a connection, serves as root of what is left
+ * and probes its old targets every 2 s: a parent that comes back is
+ * joined again within that.  B's backup list is [C]; A and C die.
+ */
+static void
+guarantee__orphan_nobody_takes__root_then_rejoins_within_2s(void **state)
+{
+	struct it_server	*a, *b, *c, *a2;
+	uint64_t		 t0, took;
+	int			 bound;
+
+	(void)state;
+	a = it_root("A");
+	c = it_child("C", a);
+	b = it_child("B", a);
+	t0 = it_now_ms();
+	it_server_kill9(a);
+	it_server_kill9(c);
+	it_wait_log(b, "taking over as root");
+	took = it_now_ms() - t0;
+	fprintf(stderr, "  B served as root %llu ms after its parent and "
+	    "backup died\n", (unsigned long long)took);
+	if (it_log_count(b, "no server of the backup list took us in") != 1)
+		it_fail("B took over without trying its backup list C");
+	/* Three rounds: at once, after 25-50 ms, after 50-100 ms. */
+	if (took > (uint64_t)(150 + it_scale_ms(850)))
+		it_fail("B served as root only after %llu ms",
+		    (unsigned long long)took);
+	{
+		const char *argv[] = { "-lh", "localhost", "-lp", a->port_str,
+		    "-s", IT_SECRET, "-a", "100", NULL };
+
+		a2 = it_spawn("A2", argv, 1);
+	}
+	t0 = it_now_ms();
+	it_wait_log(b, "rejoined the cluster");
+	took = it_now_ms() - t0;
+	fprintf(stderr, "  B rejoined the restarted A after %llu ms (probes "
+	    "every 2 s)\n", (unsigned long long)took);
+	bound = 2000 + it_scale_ms(500);
+	if (took > (uint64_t)bound)
+		it_fail("B rejoined its restarted parent after %llu ms, over "
+		    "its 2 s probe (bound %d)", (unsigned long long)took,
+		    bound);
+	(void)a2;
+}
+
 /* ---- backup lists ---- */
 
 /*
@@ -741,6 +800,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    guarantee__silent_parent__given_up_at_heartbeat_timeout,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__orphan_nobody_takes__root_then_rejoins_within_2s,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    guarantee__root_backup_list__older_siblings_oldest_first,

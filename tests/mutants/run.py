@@ -14,7 +14,8 @@ why), and then the catalogue should not carry it.
 A snippet that is no longer in its file (the code moved) is reported as
 "does not apply", not an error: update the entry.
 
-usage: tests/mutants/run.py [-k PATTERN] [-j JOBS] [--keep]
+usage: tests/mutants/run.py [-k PATTERN] [-j JOBS] [--keep] [--check]
+--check only says which entries apply to the tree as it is.
 Exit status 1 if any mutant survived or did not apply.
 """
 import argparse
@@ -179,8 +180,23 @@ def main():
     ap.add_argument('-j', type=int, default=2, help='parallel test bins')
     ap.add_argument('--keep', action='store_true', help='keep scratch')
     ap.add_argument('--catalogue', default=os.path.join(HERE, 'catalogue'))
+    ap.add_argument('--check', action='store_true',
+                    help='only check that every snippet applies')
     a = ap.parse_args()
     muts = [m for m in parse(a.catalogue) if fnmatch.fnmatch(m['id'], a.k)]
+    if a.check:
+        bad = 0
+        for m in muts:
+            p = os.path.join(TOP, m['file'])
+            n = open(p).read().count('\n'.join(m['old'])) \
+                if os.path.exists(p) else 0
+            if n != 1:
+                bad += 1
+                print('%s: does not apply (snippet found %d times in %s, '
+                      'catalogue line %d)' % (m['id'], n, m['file'],
+                                              m['line']))
+        print('mutants: %d of %d apply' % (len(muts) - bad, len(muts)))
+        sys.exit(1 if bad else 0)
     work = tempfile.mkdtemp(prefix='activity-mutants.')
     env = dict(os.environ)
     env['ACTIVITY_BIN'] = os.path.join(work, 'bin')
