@@ -770,6 +770,162 @@ guarantee__root_backup_list__older_siblings_oldest_first(void **state)
 	}
 }
 
+/*
+ * A child of a server that has a parent gets that server's ancestors,
+ * nearest first: F below C in the chain A - B - C gets [B, A].
+ */
+static void
+guarantee__backup_list_below_root__ancestors_nearest_first(void **state)
+{
+	struct it_server	*a, *b, *c;
+	struct it_client	*f;
+	const cJSON		*servers, *port;
+	uint64_t		 t0;
+	int			 want[2], i;
+
+	(void)state;
+	a = it_root("A");
+	b = it_child("B", a);
+	c = it_child("C", b);
+	want[0] = b->port;
+	want[1] = a->port;
+	f = it_connect(c, "F");
+	it_sendf(f, AUTH_AS("ffff000000000005"));
+	it_expect(f, "AUTHENTICATE_SUCCESS");
+	/*
+	 * C lists an ancestor once it knows it is up (its announce came
+	 * down the chain): lists are sent again every announce interval.
+	 */
+	t0 = it_now_ms();
+	do {
+		if (it_now_ms() - t0 > (uint64_t)it_timeout())
+			it_fail("no list of two from C: %s",
+			    it_escape(f->line, f->line_len));
+		next_cmd(f, "BACKUP_LIST");
+		servers = cJSON_GetObjectItemCaseSensitive(f->msg, "servers");
+	} while (cJSON_GetArraySize(servers) < 2);
+	if (cJSON_GetArraySize(servers) != 2)
+		it_fail("want B, A: %s", it_escape(f->line, f->line_len));
+	for (i = 0; i < 2; i++) {
+		port = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetArrayItem(servers, i), "port");
+		if (!cJSON_IsNumber(port) || port->valueint != want[i])
+			it_fail("entry %d: want port %d (%s): %s", i, want[i],
+			    i == 0 ? "B, C's parent" : "A, the root",
+			    it_escape(f->line, f->line_len));
+	}
+}
+
+/* A flooded activity as server "ffed", without a sender (base). */
+static void
+fake_plain_bc(struct it_client *f, int oc, int n)
+{
+	it_sendf(f, "{\"command\":\"ACTIVITY_BROADCAST\",\"activity\":"
+	    "{\"authenticated_user\":\"u\",\"n\":%d},\"mid\":\"ffed:%d\"}",
+	    n, oc);
+}
+
+/*
+ * Duplicate suppression by mid: a flooded activity seen before is
+ * dropped, neither delivered nor forwarded again, also where per-sender
+ * order cannot catch it (no sender); anything more than 65536 counters
+ * behind the newest of its origin counts as seen.
+ */
+static void
+guarantee__flooded_repeat__dropped_by_mid(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*f, *g, *x;
+
+	(void)state;
+	a = it_root("A");
+	f = it_connect(a, "F");
+	it_sendf(f, AUTH_AS("ffff000000000006"));
+	it_expect(f, "AUTHENTICATE_SUCCESS");
+	g = it_connect(a, "G");
+	it_sendf(g, AUTH_AS("ffff000000000007"));
+	it_expect(g, "AUTHENTICATE_SUCCESS");
+	x = login_anon(a, "x", NULL);
+	fake_plain_bc(f, 1, 1);
+	fake_plain_bc(f, 1, 101);	/* the same mid again */
+	fake_plain_bc(f, 2, 2);
+	fake_plain_bc(f, 70000, 70000);
+	fake_plain_bc(f, 70000 - 65536, 4464);	/* just out of the window */
+	fake_plain_bc(f, 70000 - 65537, 4463);
+	fake_plain_bc(f, 70001, 70001);
+	expect_n(x, 1);
+	expect_n(x, 2);
+	expect_n(x, 70000);
+	expect_n(x, 70001);
+	expect_n(g, 1);
+	expect_n(g, 2);
+	expect_n(g, 70000);
+	expect_n(g, 70001);
+}
+
+/* The port of the first entry of c's next BACKUP_LIST. */
+static int
+first_backup_port(struct it_client *c)
+{
+	const cJSON	*port;
+
+	next_cmd(c, "BACKUP_LIST");
+	port = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(
+	    cJSON_GetObjectItemCaseSensitive(c->msg, "servers"), 0), "port");
+	return cJSON_IsNumber(port) ? port->valueint : -1;
+}
+
+/*
+ * A client's backup list starts where this server's child servers go
+ * if it dies: its parent, or at the root the oldest child.
+ */
+static void
+guarantee__client_backup_list__first_where_children_go(void **state)
+{
+	struct it_server	*a, *b, *c;
+	struct it_client	*x, *y;
+	int			 p;
+
+	(void)state;
+	a = it_root("A");
+	b = it_child("B", a);
+	c = it_child("C", a);
+	x = login_anon(a, "x", "[\"backup_list\"]");
+	if ((p = first_backup_port(x)) != b->port)
+		it_fail("x at the root: list starts at port %d, want B's %d "
+		    "(the oldest child): %s", p, b->port,
+		    it_escape(x->line, x->line_len));
+	y = login_anon(c, "y", "[\"backup_list\"]");
+	if ((p = first_backup_port(y)) != a->port)
+		it_fail("y at C: list starts at port %d, want its parent A's "
+		    "%d: %s", p, a->port, it_escape(y->line, y->line_len));
+}
+
+/* activity_seq counts from 1: 0 and below are refused, and closed. */
+static void
+guarantee__activity_seq_below_1__invalid_message(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*x;
+	const char		*bad[] = { "0", "-1" };
+	int			 i;
+
+	(void)state;
+	a = it_root("A");
+	for (i = 0; i < 2; i++) {
+		x = login_anon(a, "x", "[\"activity_seq\"]");
+		it_sendf(x, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+		    "\"anonymous\",\"secret\":null,\"activity_seq\":%s,"
+		    "\"activity\":{\"n\":1}}", bad[i]);
+		it_expect_reply_close(x, "INVALID_MESSAGE");
+	}
+	x = login_anon(a, "x", "[\"activity_seq\"]");
+	it_sendf(x, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"anonymous\",\"secret\":null,\"activity_seq\":1,"
+	    "\"activity\":{\"n\":1}}");
+	expect_n(x, 1);
+}
+
 int
 main(void)
 {
@@ -806,6 +962,18 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    guarantee__root_backup_list__older_siblings_oldest_first,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__backup_list_below_root__ancestors_nearest_first,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__flooded_repeat__dropped_by_mid,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__client_backup_list__first_where_children_go,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__activity_seq_below_1__invalid_message,
 		    it_setup, it_teardown),
 	};
 
