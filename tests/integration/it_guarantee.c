@@ -829,19 +829,29 @@ fake_plain_bc(struct it_client *f, int oc, int n)
  * Duplicate suppression by mid: a flooded activity seen before is
  * dropped, neither delivered nor forwarded again, also where per-sender
  * order cannot catch it (no sender); anything more than 65536 counters
- * behind the newest of its origin counts as seen.
+ * behind the newest of its origin counts as seen; one with this
+ * server's own id as origin is dropped; one without a mid is not
+ * deduplicated.
  */
 static void
 guarantee__flooded_repeat__dropped_by_mid(void **state)
 {
 	struct it_server	*a;
 	struct it_client	*f, *g, *x;
+	const char		*id;
+	char			 aid[300];
+	int			 i;
 
 	(void)state;
 	a = it_root("A");
 	f = it_connect(a, "F");
 	it_sendf(f, AUTH_AS("ffff000000000006"));
-	it_expect(f, "AUTHENTICATE_SUCCESS");
+	id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+	    it_expect(f, "AUTHENTICATE_SUCCESS"), "id"));
+	if (id == NULL)
+		it_fail("AUTHENTICATE_SUCCESS without id: %s",
+		    it_escape(f->line, f->line_len));
+	snprintf(aid, sizeof aid, "%s", id);
 	g = it_connect(a, "G");
 	it_sendf(g, AUTH_AS("ffff000000000007"));
 	it_expect(g, "AUTHENTICATE_SUCCESS");
@@ -853,14 +863,29 @@ guarantee__flooded_repeat__dropped_by_mid(void **state)
 	fake_plain_bc(f, 70000 - 65536, 4464);	/* just out of the window */
 	fake_plain_bc(f, 70000 - 65537, 4463);
 	fake_plain_bc(f, 70001, 70001);
+	/* With A's own id as origin: come back round, dropped. */
+	it_sendf(f, "{\"command\":\"ACTIVITY_BROADCAST\",\"activity\":"
+	    "{\"authenticated_user\":\"u\",\"n\":9},\"mid\":\"%s:999\"}",
+	    aid);
+	/* Without a mid: not deduplicated, delivered both times. */
+	for (i = 0; i < 2; i++)
+		it_sendf(f, "{\"command\":\"ACTIVITY_BROADCAST\","
+		    "\"activity\":{\"authenticated_user\":\"u\",\"n\":7}}");
+	fake_plain_bc(f, 70002, 70002);
 	expect_n(x, 1);
 	expect_n(x, 2);
 	expect_n(x, 70000);
 	expect_n(x, 70001);
+	expect_n(x, 7);
+	expect_n(x, 7);
+	expect_n(x, 70002);
 	expect_n(g, 1);
 	expect_n(g, 2);
 	expect_n(g, 70000);
 	expect_n(g, 70001);
+	expect_n(g, 7);
+	expect_n(g, 7);
+	expect_n(g, 70002);
 }
 
 /* The port of the first entry of c's next BACKUP_LIST. */
