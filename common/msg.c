@@ -216,6 +216,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },
 		{ F_MID, S, 0, NAME_MAX_LEN },
 		{ F_INFO, S, 0, INFO_MAX_LEN },
+		{ F_TIME, N, 0, 0 },
 	} },
 	[CMD_USER_PRESENCE] = { "USER_PRESENCE", {
 		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },

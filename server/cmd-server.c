@@ -163,12 +163,13 @@ cmd_authenticate(struct peer *p, struct msg *m)
 enum cmd_ret
 link_accept(struct peer *p, struct msg *m)
 {
-	struct server	*srv = p->srv;
-	evutil_socket_t	 fd;
-	int		 port = 0, one = 1;
-	long long	 load = 0;
-	const char	*why = NULL;
-	char		 err[160];
+	struct server		*srv = p->srv;
+	struct known_server	*k;
+	evutil_socket_t		 fd;
+	int			 port = 0, one = 1;
+	long long		 load = 0;
+	const char		*why = NULL;
+	char			 err[160];
 
 	if (msg_has(m, F_PORT) && msg_port(m, F_PORT, &port) != 0)
 		why = "field 'port' must be an integer from 1 to 65535";
@@ -198,10 +199,11 @@ link_accept(struct peer *p, struct msg *m)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	log_info("%s: server joined", peer_name(p));
 	/* A server that gave no address can be no one's target. */
-	if (p->remote_host != NULL && port > 0)
-		known_update(srv, p->remote_id, p->remote_host, port,
-		    load);
+	if (p->remote_host != NULL && port > 0 && (k = known_update(srv,
+	    p->remote_id, p->remote_host, port, load)) != NULL)
+		snprintf(k->parent, sizeof k->parent, "%s", srv->id);
 	tree_send_users(srv, p, 1);
+	known_replay(srv, p);
 	backup_send(srv, p);
 	replay_send_sync(srv, p);
 	tree_announce(srv);
@@ -264,9 +266,10 @@ take_parent_path(struct peer *p, struct msg *m)
 enum cmd_ret
 cmd_authenticate_success(struct peer *p, struct msg *m)
 {
-	struct server	*srv = p->srv;
-	char		 err[256];
-	int		 port;
+	struct server		*srv = p->srv;
+	struct known_server	*k;
+	char			 err[256];
+	int			 port;
 
 	if (handshake_check_accept(p, m) != 0) {
 		peer_reply_close(p, CMD_AUTHENTICATION_FAIL,
@@ -283,9 +286,10 @@ cmd_authenticate_success(struct peer *p, struct msg *m)
 		p->remote_port = port;
 	}
 	uplink_established(srv, p);
-	if (p->remote_host != NULL)
-		known_update(srv, p->remote_id, p->remote_host,
-		    p->remote_port, 0);
+	if (p->remote_host != NULL && (k = known_update(srv, p->remote_id,
+	    p->remote_host, p->remote_port, 0)) != NULL &&
+	    m->type[F_PATH] == JSON_ARRAY)
+		known_set_parent(srv, k, m->val[F_PATH]);
 	if (take_parent_path(p, m) != 0)
 		return CMD_CLOSE;
 	if (m->type[F_USERS] == JSON_ARRAY &&
@@ -295,6 +299,7 @@ cmd_authenticate_success(struct peer *p, struct msg *m)
 	}
 	if (registry_count(srv->reg) > 0)
 		tree_send_users(srv, p, 0);
+	known_replay(srv, p);
 	replay_send_sync(srv, p);
 	tree_announce(srv);
 	return CMD_OK;
@@ -322,9 +327,8 @@ cmd_server_announce(struct peer *p, struct msg *m)
 	struct server	*srv = p->srv;
 	struct jbuf		*b = &srv->out;
 	struct known_server	*k;
-	char			*path[PATH_DEPTH_MAX];
 	long long		 load;
-	int			 port, n;
+	int			 port;
 
 	if (msg_port(m, F_PORT, &port) != 0 ||
 	    msg_int(m, F_LOAD, &load) != 0 || load < 0) {
@@ -340,13 +344,9 @@ cmd_server_announce(struct peer *p, struct msg *m)
 		k->reconnecting = m->str[F_STATUS] != NULL &&
 		    strcmp(m->str[F_STATUS], "reconnecting") == 0;
 		k->parent[0] = '\0';
-		if (m->type[F_PATH] == JSON_ARRAY &&
-		    tree_parse_path(m->val[F_PATH], path, &n) == 0) {
-			if (n >= 2)
-				snprintf(k->parent, sizeof k->parent, "%s",
-				    path[n - 2]);
-			tree_free_path(path, n);
-		}
+		if (m->type[F_PATH] == JSON_ARRAY)
+			known_set_parent(srv, k, m->val[F_PATH]);
+		known_keep_announce(k, m->line, m->len);
 	}
 	jbuf_reset(b);
 	jbuf_add(b, m->line, m->len);
@@ -464,6 +464,7 @@ cmd_server_leave(struct peer *p, struct msg *m)
 	struct server	*srv = p->srv;
 	struct jbuf	*b = &srv->out;
 	const char	*id = m->str[F_ID];
+	long long	 time = 0;
 
 	if (!tree_seen(srv, m))
 		return CMD_OK;
@@ -472,7 +473,9 @@ cmd_server_leave(struct peer *p, struct msg *m)
 		tree_announce(srv);
 		return CMD_OK;
 	}
-	known_mark_lost(srv, id);
+	if (msg_has(m, F_TIME) && msg_int(m, F_TIME, &time) != 0)
+		time = 0;
+	known_on_leave(srv, id, m->str[F_MID], time);
 	jbuf_reset(b);
 	jbuf_add(b, m->line, m->len);
 	jbuf_addc(b, '\n');

@@ -40,6 +40,7 @@ config_defaults(struct config *c)
 	c->dcfg.max_senders = 65536;
 	c->dcfg.max_reports = 65536;
 	c->heartbeat_timeout_ms = 2000;
+	c->forget_ms = 600000;
 	c->verbose = LOG_LVL_INFO;
 }
 

@@ -32,6 +32,7 @@ enum {
 	OPT_REPLAY_MAX, OPT_REPLAY_BYTES, OPT_REPLAY_WINDOW, OPT_MAX_SENDERS,
 	OPT_MAX_REPORTS, OPT_CHECK_CONFIG, OPT_LOG_FILE, OPT_LOG_LEVEL,
 	OPT_MONITOR, OPT_ALLOW_BASE_SERVERS, OPT_TOKEN_LIFETIME,
+	OPT_FORGET,
 };
 
 #define OPTSTRING	"s:a:c:vqhV"
@@ -66,6 +67,7 @@ static const struct option longopts[] = {
 	{ "register-timeout", required_argument, NULL, OPT_REG_TIMEOUT },
 	{ "auth-timeout", required_argument, NULL, OPT_AUTH_TIMEOUT },
 	{ "liveness", required_argument, NULL, OPT_LIVENESS },
+	{ "forget-after", required_argument, NULL, OPT_FORGET },
 	{ "reconnect-delay", required_argument, NULL, OPT_RECONNECT_DELAY },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "heartbeat-timeout", required_argument, NULL,
@@ -123,8 +125,10 @@ usage(FILE *f)
 "       --register-timeout MS give up a registration after MS (5000)\n"
 "       --auth-timeout MS     close connections that have not logged in,\n"
 "                             registered or authenticated after MS (10000)\n"
-"       --liveness MS         mark a server unavailable after MS without an\n"
+"       --liveness MS         mark a server lost after MS without an\n"
 "                             announce (4 announce intervals)\n"
+"       --forget-after MS     stop listing a server down or lost for MS\n"
+"                             (600000)\n"
 "       --reconnect-delay MS  wait MS before re-joining after losing the\n"
 "                             parent (0; a test knob)\n"
 "       --heartbeat MS        PING a quiet server link every MS (500)\n"
@@ -330,6 +334,10 @@ parse_words(int argc, char **argv, struct config *c)
 		case OPT_LIVENESS:
 			c->liveness_ms = (int)num_arg("--liveness", optarg,
 			    10, 86400000);
+			break;
+		case OPT_FORGET:
+			c->forget_ms = (int)num_arg("--forget-after", optarg,
+			    0, 86400000);
 			break;
 		case OPT_RECONNECT_DELAY:
 			c->reconnect_delay_ms = (int)num_arg(

@@ -277,6 +277,7 @@ server_free(struct server *srv)
 	seen_free(srv->seen_act);
 	tree_free_path(srv->path, srv->pathlen);
 	jbuf_free(&srv->out);
+	known_free(srv);
 	free(srv->known);
 	free(srv);
 }

@@ -64,6 +64,7 @@ struct config {
 	int		 reconnect_delay_ms;	/* --reconnect-delay */
 	int		 heartbeat_ms;		/* --heartbeat */
 	int		 heartbeat_timeout_ms;	/* --heartbeat-timeout */
+	int		 forget_ms;		/* --forget-after */
 	const char	*data_dir;		/* --data-dir; NULL: default */
 	const char	*log_file;		/* --log-file */
 	const char	*monitor;		/* --monitor HOST:PORT */
@@ -150,8 +151,9 @@ TAILQ_HEAD(peer_list, peer);
 
 enum known_state {
 	KNOWN_UP,
-	KNOWN_LOST,		/* its link failed: SERVER_LEAVE */
-	KNOWN_UNAVAILABLE,	/* no announce within the liveness window */
+	KNOWN_DOWN,		/* a link to it failed: crashed or stopped */
+	KNOWN_LOST,		/* no announce within the liveness window */
+	KNOWN_GONE,		/* it left, or a restart took its address */
 };
 
 /* A server known from its SERVER_ANNOUNCE (or its link). */
@@ -164,6 +166,9 @@ struct known_server {
 	uint64_t	 last_seen_ms;
 	enum known_state state;
 	uint64_t	 lost_wall_ms;	/* when it was last lost */
+	uint64_t	 down_ms;	/* now_ms() of the same */
+	char		*announce;	/* its last SERVER_ANNOUNCE line */
+	size_t		 announce_len;
 	int		 reconnecting;	/* it said so in its announce */
 	int		 redirected;	/* we sent it a client since its
 					 * last announce */
@@ -255,6 +260,7 @@ struct server {
 	TAILQ_HEAD(, report)	 report_list;
 	enum cluster_status	 status;
 	uint64_t		 status_sent_ms;
+	int			 known_changed;	/* tell clients now */
 
 	struct registry		*reg;
 	struct lock_table	*locks;
@@ -385,8 +391,18 @@ struct known_server *known_find(struct server *, const char *);
 struct known_server *known_update(struct server *, const char *,
 		    const char *, int, long long);
 struct known_server *known_least_loaded(struct server *, long long);
+enum cluster_status known_cluster_state(struct server *, char *, size_t);
 int		 known_cluster_normal(struct server *);
 void		 known_mark_lost(struct server *, const char *);
+void		 known_left(struct server *, const char *);
+void		 known_on_leave(struct server *, const char *, const char *,
+		    long long);
+void		 known_set_parent(struct server *, struct known_server *,
+		    struct json_span);
+void		 known_keep_announce(struct known_server *, const char *,
+		    size_t);
+void		 known_replay(struct server *, struct peer *);
+void		 known_free(struct server *);
 void		 known_check(struct server *);
 void		 known_send_status(struct server *, struct peer *);
 const char	*known_state_name(enum known_state);

@@ -560,8 +560,8 @@ liveness_silence(struct fclient *o, struct it_server *x)
 
 	it_server_sigstop(x);
 	FC_WAIT(NULL, 0, it_timeout(), fc_server_state(o, x->port) != NULL &&
-	    strcmp(fc_server_state(o, x->port), "unavailable") == 0,
-	    "X not marked unavailable (state %s): %s",
+	    strcmp(fc_server_state(o, x->port), "lost") == 0,
+	    "X not marked lost (state %s): %s",
 	    fc_server_state(o, x->port) ? fc_server_state(o, x->port) :
 	    "none", fc_describe(o));
 	dt = it_now_ms() - t0;
