@@ -59,6 +59,8 @@ static const char *const field_names[F__COUNT] = {
 	[F_NONCE] = "nonce",
 	[F_PROOF] = "proof",
 	[F_TOKEN_KEY] = "token_key",
+	[F_CLIENTS] = "clients",
+	[F_MORE] = "more",
 };
 
 const char *const msg_feature_names[FEAT__COUNT + 1] = {
@@ -68,6 +70,7 @@ const char *const msg_feature_names[FEAT__COUNT + 1] = {
 	[FEAT_SENDING_REPORT] = "sending_report",
 	[FEAT_RESUME] = "resume",
 	[FEAT_HEARTBEAT] = "heartbeat",
+	[FEAT_WHO] = "who",
 	[FEAT__COUNT] = NULL,
 };
 
@@ -146,6 +149,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_PATH, A, 0, 0 },
 		{ F_MID, S, 0, NAME_MAX_LEN },
 		{ F_STATUS, S, 0, 32 },
+		{ F_USERS, A, 0, 0 },
 	} },
 	[CMD_REGISTER] = { "REGISTER", {
 		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
@@ -240,6 +244,12 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_HOST, S, 0, NAME_MAX_LEN },
 		{ F_PORT, N, 0, 0 },
 		{ F_LOAD, N, 0, 0 },
+	} },
+	[CMD_WHO] = { "WHO", { { 0 } } },
+	[CMD_WHO_LIST] = { "WHO_LIST", {
+		{ F_USERS, A, MSG_REQ, 0 },
+		{ F_CLIENTS, N, MSG_REQ, 0 },
+		{ F_MORE, B, 0, 0 },
 	} },
 };
 

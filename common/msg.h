@@ -44,6 +44,8 @@ enum msg_cmd {
 	CMD_SERVER_HELLO,
 	CMD_SERVER_CHALLENGE,
 	CMD_SERVER_PROOF,
+	CMD_WHO,
+	CMD_WHO_LIST,
 	CMD__COUNT
 };
 
@@ -86,6 +88,8 @@ enum msg_field {
 	F_NONCE,
 	F_PROOF,
 	F_TOKEN_KEY,
+	F_CLIENTS,
+	F_MORE,
 	F__COUNT
 };
 
@@ -127,6 +131,7 @@ enum msg_feature {
 	FEAT_SENDING_REPORT,
 	FEAT_RESUME,
 	FEAT_HEARTBEAT,
+	FEAT_WHO,
 	FEAT__COUNT
 };
 #define FEAT_BIT(f)	(1u << (f))

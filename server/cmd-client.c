@@ -175,6 +175,8 @@ cmd_login(struct peer *p, struct msg *m)
 	peer_set_role(p, PEER_CLIENT);
 	p->login_wall_ms = wall_ms();
 	srv->nclients++;
+	if (!p->anonymous)
+		srv->who_gen++;
 
 	/*
 	 * A resumed session keeps its id, so its activity_seq numbering

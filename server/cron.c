@@ -85,7 +85,8 @@ cron_tick(struct server *srv)
 
 	srv->now_ms = now;
 	/*
-	 * Besides the period, announce a changed load soon (at most every
+	 * Besides the period, announce a changed load or set of logged-in
+	 * users soon (at most every
 	 * CRON_LOAD_ANNOUNCE_MS): redirects decided on stale loads send
 	 * clients back and forth.
 	 */
@@ -93,7 +94,8 @@ cron_tick(struct server *srv)
 		tree_announce(srv);
 		backup_send_all(srv);
 		srv->next_announce_ms = now + (uint64_t)srv->cfg.announce_ms;
-	} else if (srv->nclients != srv->announced_load &&
+	} else if ((srv->nclients != srv->announced_load ||
+	    srv->who_gen != srv->who_announced) &&
 	    now - srv->last_announce_ms >= CRON_LOAD_ANNOUNCE_MS)
 		tree_announce(srv);
 	cron_heartbeats(srv, now);

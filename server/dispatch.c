@@ -95,6 +95,10 @@ static const struct cmd_entry cmd_table[CMD__COUNT] = {
 	[CMD_SERVER_PROOF] = { ROLE_LINK_AUTH, CMD_INVALID_MESSAGE,
 	    "is only accepted in reply to our SERVER_CHALLENGE",
 	    cmd_server_proof },
+	[CMD_WHO] = { ROLE_CLIENT, CMD_INVALID_MESSAGE,
+	    "is only accepted after login", cmd_who },
+	[CMD_WHO_LIST] = { 0, CMD_INVALID_MESSAGE,
+	    "is sent by servers, not to them", NULL },
 };
 
 /*

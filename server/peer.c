@@ -294,8 +294,11 @@ peer_close(struct peer *p, const char *fmt, ...)
 		log_debug("%s: closed: %s", peer_name(p), reason);
 
 	peer_unlist(p);
-	if (role == PEER_CLIENT)
+	if (role == PEER_CLIENT) {
 		srv->nclients--;
+		if (!p->anonymous)
+			srv->who_gen++;
+	}
 	if (role == PEER_SERVER)
 		srv->nservers--;
 	bufferevent_disable(p->bev, EV_READ);

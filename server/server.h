@@ -269,6 +269,8 @@ struct server {
 	uint64_t		 next_announce_ms;
 	uint64_t		 last_announce_ms;
 	int			 announced_load;
+	unsigned		 who_gen;	/* named clients came or went */
+	unsigned		 who_announced;	/* who_gen when we announced */
 	uint64_t		 now_ms;	/* this loop turn's clock */
 	struct jbuf		 out;		/* scratch for building lines */
 	struct server_stats	 stats;
@@ -428,6 +430,10 @@ int		 monitor_parse(const char *, char *, size_t, int *);
 int		 monitor_start(struct server *, const char *);
 void		 monitor_free(struct server *);
 void		 monitor_report_latency(struct server *, uint64_t);
+
+/* who.c */
+void		 who_announce_users(struct server *, struct jbuf *);
+enum cmd_ret	 cmd_who(struct peer *, struct msg *);
 
 /* cron.c */
 void		 cron_start(struct server *);

@@ -175,6 +175,7 @@ tree_announce(struct server *srv)
 	tree_add_path(srv, b);
 	if (uplink_reconnecting(srv))
 		msgb_str(b, F_STATUS, "reconnecting");
+	who_announce_users(srv, b);
 	tree_add_mid(srv, b);
 	msgb_end(b);
 	tree_send_servers(srv, NULL, b->p, b->len);

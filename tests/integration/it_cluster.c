@@ -366,6 +366,96 @@ cluster__restart_same_address__replaces_row_same_list_everywhere(
 	    "list on R and B\n");
 }
 
+/* Log c in as user with only the "who" feature. */
+static void
+who_login(struct it_client *c, const char *user, const char *secret)
+{
+	it_sendf(c, "{\"command\":\"LOGIN\",\"username\":\"%s\",\"secret\":"
+	    "\"%s\",\"features\":[\"who\"]}", user, secret);
+	it_expect(c, "LOGIN_SUCCESS");
+}
+
+/* WHO on c: the names as "a,b," and the client count. */
+static void
+who_ask(struct it_client *c, char *buf, size_t len, int *clients)
+{
+	cJSON		*j, *el;
+	const cJSON	*n;
+	size_t		 k = 0;
+
+	it_sendf(c, "{\"command\":\"WHO\"}");
+	j = it_expect(c, "WHO_LIST");
+	buf[0] = '\0';
+	cJSON_ArrayForEach(el, cJSON_GetObjectItemCaseSensitive(j, "users"))
+		if (cJSON_IsString(el) && k < len)
+			k += (size_t)snprintf(buf + k, len - k, "%s,",
+			    el->valuestring);
+	n = cJSON_GetObjectItemCaseSensitive(j, "clients");
+	*clients = cJSON_IsNumber(n) ? n->valueint : -1;
+}
+
+/*
+ * /who: a client that asked for "who" is told every registered user
+ * online in the cluster, on whichever server; one that did not ask gets
+ * nothing new and a WHO from it is refused like an unknown command.
+ */
+static void
+who__users_on_two_servers__listed_base_client_refused(void **state)
+{
+	struct it_server	*r, *a;
+	struct it_client	*ca, *cb, *base;
+	char			 names[512];
+	int			 clients = 0;
+	uint64_t		 dl;
+
+	(void)state;
+	r = it_root("R", SLOW_ANNOUNCE);
+	a = it_child("A", r, SLOW_ANNOUNCE);
+	it_register(r, "alice", "s1");
+	it_register(r, "bob", "s2");
+	ca = it_connect(r, "alice");
+	who_login(ca, "alice", "s1");
+	/* bob's registration reaches A in its own time. */
+	dl = it_now_ms() + (uint64_t)it_timeout();
+	for (;;) {
+		cb = it_connect(a, "bob");
+		it_sendf(cb, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+		    "\"secret\":\"s2\",\"features\":[\"who\"]}");
+		if (it_read_line(cb, it_timeout()) == IT_READ_LINE &&
+		    strstr(cb->line, "LOGIN_SUCCESS") != NULL)
+			break;
+		it_close(cb);
+		if (it_now_ms() > dl)
+			it_fail("bob cannot log in at A");
+	}
+	dl = it_now_ms() + (uint64_t)it_timeout();
+	do {
+		who_ask(ca, names, sizeof names, &clients);
+		if (it_now_ms() > dl)
+			it_fail("WHO at R says \"%s\" (%d clients), not alice "
+			    "and bob (2)", names, clients);
+	} while (strcmp(names, "alice,bob,") != 0 || clients != 2);
+	who_ask(cb, names, sizeof names, &clients);
+	if (strcmp(names, "alice,bob,") != 0)
+		it_fail("WHO at A says \"%s\", not alice and bob", names);
+
+	base = it_connect(r, "base");
+	it_login(base, "anonymous", NULL);
+	it_sendf(base, "{\"command\":\"WHO\"}");
+	it_expect_reply_close(base, "INVALID_MESSAGE");
+
+	it_sendf(cb, "{\"command\":\"LOGOUT\"}");
+	it_close(cb);
+	dl = it_now_ms() + (uint64_t)it_timeout();
+	do {
+		who_ask(ca, names, sizeof names, &clients);
+		if (it_now_ms() > dl)
+			it_fail("WHO still says \"%s\" after bob left", names);
+	} while (strcmp(names, "alice,") != 0);
+	printf("  WHO: alice and bob listed on both servers; bob gone after "
+	    "his logout\n");
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, cl_setup, cl_teardown)
 
 int
@@ -377,6 +467,7 @@ main(void)
 		T(cluster__leaf_sigstop__out_of_service_within_heartbeat_bound),
 		T(cluster__sigterm_gone_at_once__crash_down_then_forgotten),
 		T(cluster__restart_same_address__replaces_row_same_list_everywhere),
+		T(who__users_on_two_servers__listed_base_client_refused),
 	};
 
 	return it_run_tests("cluster", tests);
