@@ -195,6 +195,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 	[CMD_CLUSTER_STATUS] = { "CLUSTER_STATUS", {
 		{ F_STATUS, S, MSG_REQ, 32 },
 		{ F_SERVERS, A, MSG_REQ, 0 },
+		{ F_INFO, S, 0, INFO_MAX_LEN },
 	} },
 	[CMD_ACTIVITY_SUCC_INFO] = { "ACTIVITY_SUCC_INFO", {
 		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },

@@ -374,8 +374,7 @@ known_cluster_state(struct server *srv, char *why, size_t len)
 		    now - k->down_ms < (uint64_t)srv->cfg.heartbeat_ms) {
 			if (why != NULL)
 				snprintf(why, len, "server %s (%s:%d) went "
-				    "down %llu ms ago", k->id, k->host, k->port,
-				    (unsigned long long)(now - k->down_ms));
+				    "down", k->id, k->host, k->port);
 			return CLUSTER_OUT_OF_SERVICE;
 		}
 	}
@@ -442,6 +441,8 @@ known_send_status(struct server *srv, struct peer *to)
 	msgb_begin(b, CMD_CLUSTER_STATUS);
 	msgb_str(b, F_STATUS, srv->status == CLUSTER_NORMAL ? "NORMAL" :
 	    "OUT_OF_SERVICE");
+	if (srv->status != CLUSTER_NORMAL)
+		msgb_str(b, F_INFO, srv->status_why);
 	msgb_key(b, F_SERVERS);
 	jbuf_addc(b, '[');
 	for (i = 0; i < n; i++) {
@@ -487,7 +488,7 @@ known_check(struct server *srv)
 {
 	enum cluster_status	 st;
 	uint64_t		 now = now_ms();
-	char			 why[SERVER_NAME_MAX * 2 + 64];
+	char			 why[sizeof srv->status_why];
 	int			 i;
 
 	for (i = 0; i < srv->nknown; i++) {
@@ -510,10 +511,14 @@ known_check(struct server *srv)
 		}
 	}
 	st = known_cluster_state(srv, why, sizeof why);
-	if (st != srv->status) {
-		log_info("cluster status: %s (%s)", st == CLUSTER_NORMAL ?
-		    "NORMAL" : "OUT_OF_SERVICE", log_safe(why));
+	if (st != srv->status || (st != CLUSTER_NORMAL &&
+	    strcmp(why, srv->status_why) != 0)) {
+		if (st != srv->status)
+			log_info("cluster status: %s (%s)", st ==
+			    CLUSTER_NORMAL ? "NORMAL" : "OUT_OF_SERVICE",
+			    log_safe(why));
 		srv->status = st;
+		snprintf(srv->status_why, sizeof srv->status_why, "%s", why);
 		known_send_status(srv, NULL);
 	} else if (srv->known_changed ||
 	    now - srv->status_sent_ms >= (uint64_t)srv->cfg.announce_ms)

@@ -259,6 +259,7 @@ struct server {
 	struct strmap		*reports;
 	TAILQ_HEAD(, report)	 report_list;
 	enum cluster_status	 status;
+	char			 status_why[SERVER_NAME_MAX * 2 + 64];
 	uint64_t		 status_sent_ms;
 	int			 known_changed;	/* tell clients now */
 
