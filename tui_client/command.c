@@ -8,6 +8,8 @@
 
 #include "compat.h"
 #include "conn.h"
+#include "json.h"
+#include "msg.h"
 #include "model.h"
 #include "opt.h"
 #include "tui.h"
@@ -28,6 +30,9 @@ static int	command_register(struct tui *, int, char **);
 static int	command_logout(struct tui *, int, char **);
 static int	command_cluster(struct tui *, int, char **);
 static int	command_helpcmd(struct tui *, int, char **);
+static int	command_who(struct tui *, int, char **);
+static int	command_clear(struct tui *, int, char **);
+static int	command_me(struct tui *, const char *);
 static int	command_quit(struct tui *, int, char **);
 
 static const struct command_entry command_table[] = {
@@ -41,6 +46,11 @@ static const struct command_entry command_table[] = {
 	    command_register },
 	{ "logout", 0, 0, "/logout", "log out and stay disconnected",
 	    command_logout },
+	{ "me", 1, COMMAND_ARGS_MAX, "/me action",
+	    "send an action, shown as \"* you action\"", NULL },
+	{ "who", 0, 0, "/who", "list who is online in the cluster",
+	    command_who },
+	{ "clear", 0, 0, "/clear", "empty the activity pane", command_clear },
 	{ "cluster", 0, 0, "/cluster", "focus the cluster pane",
 	    command_cluster },
 	{ "help", 0, 0, "/help", "show commands and keys", command_helpcmd },
@@ -95,6 +105,10 @@ command_exec(struct tui *t, const char *line)
 		return -1;
 	}
 	strlcpy(buf, line[0] == '/' ? line + 1 : line, sizeof buf);
+	/* /me takes the rest of the line as it is, blanks and all. */
+	if (strncmp(buf, "me", 2) == 0 && (buf[2] == ' ' || buf[2] == '\t' ||
+	    buf[2] == '\0'))
+		return command_me(t, buf + 2);
 	argc = command_split(buf, argv, COMMAND_ARGS_MAX);
 	if (argc == 0) {
 		model_error(&t->model, "empty command; try /help");
@@ -115,21 +129,117 @@ command_exec(struct tui *t, const char *line)
 	return ce->exec(t, argc - 1, argv + 1);
 }
 
+/* The keys, one line each, for /help and the help overlay. */
+static const char *const command_keys[] = {
+	"F1, or ? on an empty line: this help; any key closes it",
+	"Left Right ^B ^F: cursor    Alt-b Alt-f ^Left ^Right: by words",
+	"Home End ^A ^E: line ends   Backspace Delete ^D: delete",
+	"^U ^K ^W: delete to the start, to the end, a word",
+	"Up Down ^P ^N: history      PgUp PgDn: scroll the focused pane",
+	"Tab Shift-Tab: focus   Esc: activity pane   ^L: redraw   ^C: quit",
+};
+
+/*
+ * Call emit with each line of help: typing, the commands, the keys (on
+ * one line when compact, for the stream).
+ */
+void
+command_help_each(void (*emit)(void *, const char *), void *arg,
+    int compact)
+{
+	char	 line[160];
+	size_t	 i;
+
+	emit(arg, compact ? "text: a Note; {...}: that JSON object; //text: "
+	    "/text" : "Type text to send a Note; a line starting with { is "
+	    "sent as that JSON object; //text sends /text.");
+	if (!compact)
+		emit(arg, "Commands:");
+	for (i = 0; i < COMMAND_COUNT; i++) {
+		snprintf(line, sizeof line, "%-24s %s", command_table[i].usage,
+		    command_table[i].help);
+		emit(arg, line);
+	}
+	if (compact) {
+		emit(arg, "keys: F1 or ? lists them all; Tab focus; PgUp PgDn "
+		    "scroll; ^C quit");
+		return;
+	}
+	emit(arg, "Keys:");
+	for (i = 0; i < sizeof command_keys / sizeof command_keys[0]; i++)
+		emit(arg, command_keys[i]);
+}
+
+/* One line of help into the stream. */
+static void
+command_help_info(void *arg, const char *line)
+{
+	model_info(arg, "%s", line);
+}
+
 /* List the commands and keys in the stream. */
 void
 command_help(struct tui *t)
 {
-	size_t	 i;
+	command_help_each(command_help_info, &t->model, 1);
+}
 
-	model_info(&t->model, "type text to send a Note; a line starting "
-	    "with { is sent as that JSON object; //text sends /text");
-	for (i = 0; i < COMMAND_COUNT; i++)
-		model_info(&t->model, "%-24s %s", command_table[i].usage,
-		    command_table[i].help);
-	model_info(&t->model, "keys: left/right home/end (^A ^E) backspace "
-	    "delete ^U ^K ^W; up/down history; PgUp/PgDn scroll the focused "
-	    "pane; Tab/Shift-Tab focus; Esc focus activity; ^L redraw; "
-	    "^C quit");
+/* /me action: an Action activity the stream shows as "* user action". */
+static int
+command_me(struct tui *t, const char *rest)
+{
+	struct jbuf	 act;
+	const char	*why;
+	int		 rc = 0;
+
+	while (*rest == ' ' || *rest == '\t')
+		rest++;
+	if (*rest == '\0') {
+		model_error(&t->model, "usage: /me action");
+		return -1;
+	}
+	jbuf_init(&act);
+	jbuf_adds(&act, "{\"type\":\"Action\",\"content\":");
+	jbuf_cstr(&act, rest);
+	jbuf_addc(&act, '}');
+	if (json_validate(act.p, act.len, JSON_DEPTH_MAX, &why) !=
+	    JSON_OBJECT) {
+		model_error(&t->model, "not sent: %s", why);
+		rc = -1;
+	} else
+		conn_send(t->conn, act.p, act.len);
+	jbuf_free(&act);
+	return rc;
+}
+
+/* /who: ask the server who is online; WHO_LIST answers in the stream. */
+static int
+command_who(struct tui *t, int argc, char **argv)
+{
+	static const char	 who[] = "{\"command\":\"WHO\"}\n";
+
+	(void)argc;
+	(void)argv;
+	if (!conn_online(t->conn)) {
+		model_error(&t->model, "/who: not logged in");
+		return -1;
+	}
+	if (!(t->conn->features & FEAT_BIT(FEAT_WHO))) {
+		model_error(&t->model, "/who: this server does not say who is "
+		    "online");
+		return -1;
+	}
+	return conn_write(t->conn, who, sizeof who - 1);
+}
+
+/* /clear: empty the activity pane. */
+static int
+command_clear(struct tui *t, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	model_clear(&t->model);
+	return 0;
 }
 
 /* /connect host port */

@@ -152,9 +152,10 @@ compose_compact_object(const char *act, size_t len, char *out, size_t outsz)
 }
 
 /*
- * The text to show for a validated activity object: a Note's content,
- * or the object as compact JSON.  who gets authenticated_user when the
- * activity carries it.  Returns 1 for a Note, 0 otherwise.
+ * The text to show for a validated activity object: a Note's or an
+ * Action's (/me) content, or the object as compact JSON.  who gets
+ * authenticated_user when the activity carries it.  Returns 1 for a
+ * Note, 2 for an Action, 0 otherwise.
  */
 int
 compose_show(const char *act, size_t len, char *out, size_t outsz,
@@ -166,9 +167,9 @@ compose_show(const char *act, size_t len, char *out, size_t outsz,
 	    compose_str(act, len, "authenticated_user", who, whosz) != 0)
 		who[0] = '\0';
 	if (compose_str(act, len, "type", type, sizeof type) == 0 &&
-	    strcmp(type, "Note") == 0 &&
+	    (strcmp(type, "Note") == 0 || strcmp(type, "Action") == 0) &&
 	    compose_str(act, len, "content", out, outsz) == 0)
-		return 1;
+		return type[0] == 'N' ? 1 : 2;
 	compose_compact_object(act, len, out, outsz);
 	return 0;
 }

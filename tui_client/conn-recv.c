@@ -12,6 +12,7 @@
 #include "compat.h"
 #include "compose.h"
 #include "conn.h"
+#include "decor.h"
 #include "log.h"
 #include "msg.h"
 #include "msgbuild.h"
@@ -231,8 +232,10 @@ recv_activity_broadcast(struct conn *c, struct msg *msg)
 	const struct json_span	*a = &msg->val[F_ACTIVITY];
 	const char		*sender = recv_str(msg, F_SENDER);
 	enum model_kind		 kind = MODEL_ACTIVITY;
+	int			 shown;
 
-	compose_show(a->p, a->len, text, sizeof text, who, sizeof who);
+	shown = compose_show(a->p, a->len, text, sizeof text, who,
+	    sizeof who);
 	if (who[0] == '\0' && recv_str(msg, F_USERNAME) != NULL)
 		strlcpy(who, recv_str(msg, F_USERNAME), sizeof who);
 	if (who[0] == '\0')
@@ -243,6 +246,11 @@ recv_activity_broadcast(struct conn *c, struct msg *msg)
 	else if (!c->anonymous && strcmp(who, c->user) == 0)
 		kind = MODEL_SELF;
 	model_add(c->m, kind, who, text, strlen(text));
+	if (shown == 2)
+		model_flag_last(c->m, MODEL_F_ACTION);
+	if (kind == MODEL_ACTIVITY && !c->anonymous &&
+	    decor_mentions(text, strlen(text), c->user))
+		model_flag_last(c->m, MODEL_F_MENTION);
 	return CONN_OK;
 }
 
@@ -315,6 +323,8 @@ recv_cluster_status(struct conn *c, struct msg *msg)
 
 	strlcpy(c->m->cluster_status, msg->str[F_STATUS],
 	    sizeof c->m->cluster_status);
+	strlcpy(c->m->cluster_info, recv_str(msg, F_INFO) != NULL ?
+	    recv_str(msg, F_INFO) : "", sizeof c->m->cluster_info);
 	json_iter_array(&it, msg->val[F_SERVERS]);
 	while (n < MODEL_SERVERS_MAX && json_next_element(&it, &el, &ty)) {
 		if (ty != JSON_OBJECT)
@@ -337,6 +347,9 @@ recv_cluster_status(struct conn *c, struct msg *msg)
 		    &ty) != 0 || ty != JSON_NUMBER ||
 		    json_num_int(v, &s->last_announce) != 0)
 			s->last_announce = -1;
+		if (compose_find(el.p, el.len, "down_ms", &v, &ty) != 0 ||
+		    ty != JSON_NUMBER || json_num_int(v, &s->down_ms) != 0)
+			s->down_ms = -1;
 		if (compose_str(el.p, el.len, "state", s->state,
 		    sizeof s->state) != 0)
 			strlcpy(s->state, "?", sizeof s->state);
@@ -347,6 +360,43 @@ recv_cluster_status(struct conn *c, struct msg *msg)
 	c->m->cluster_at = now_ms();
 	c->m->cluster_wall = wall_ms();
 	c->m->dirty |= MODEL_D_CLUSTER | MODEL_D_FAILOVER;
+	return CONN_OK;
+}
+
+/* WHO_LIST: who is online, as one line in the stream. */
+static enum conn_ret
+recv_who_list(struct conn *c, struct msg *msg)
+{
+	struct json_iter	 it;
+	struct json_span	 el;
+	enum json_type		 ty;
+	char			 line[1024], name[MODEL_NAME_MAX];
+	long long		 clients = 0;
+	size_t			 n = 0;
+	int			 users = 0, more = 0;
+
+	line[0] = '\0';
+	json_iter_array(&it, msg->val[F_USERS]);
+	while (json_next_element(&it, &el, &ty)) {
+		if (ty != JSON_STRING)
+			return conn_invalid(c, "WHO_LIST: users must be "
+			    "strings");
+		el.p++;
+		el.len -= 2;
+		if (json_str_decode(el, name, sizeof name, NULL) != 0)
+			continue;
+		users++;
+		if (n + strlen(name) + 8 < sizeof line)
+			n += (size_t)snprintf(line + n, sizeof line - n, "%s%s",
+			    n > 0 ? ", " : "", name);
+		else
+			more = 1;
+	}
+	(void)msg_int(msg, F_CLIENTS, &clients);
+	model_info(c->m, "online: %s%s (%d registered user%s, %lld client%s "
+	    "in all)", users > 0 ? line : "no registered users",
+	    more || msg_has(msg, F_MORE) ? ", ..." : "", users,
+	    users == 1 ? "" : "s", clients, clients == 1 ? "" : "s");
 	return CONN_OK;
 }
 
@@ -387,6 +437,7 @@ static const struct recv_entry recv_table[CMD__COUNT] = {
 	[CMD_BACKUP_LIST] = { RECV_ANY, recv_backup_list },
 	[CMD_CLUSTER_STATUS] = { RECV_ANY, recv_cluster_status },
 	[CMD_PONG] = { RECV_ANY, recv_pong },
+	[CMD_WHO_LIST] = { RECV_ONLINE, recv_who_list },
 };
 
 /* Hand a parsed message to its handler if the link state allows it. */

@@ -182,6 +182,33 @@ input_kill_word(struct input *in)
 	input_cut(in, at, in->cur - at);
 }
 
+/* Is c part of a word for Alt-b and Alt-f (letters and digits)? */
+static int
+input_wordc(wchar_t c)
+{
+	return iswalnum((wint_t)c);
+}
+
+/* Alt-b, Ctrl-Left: to the start of this or the previous word. */
+void
+input_word_left(struct input *in)
+{
+	while (in->cur > 0 && !input_wordc(in->buf[in->cur - 1]))
+		in->cur--;
+	while (in->cur > 0 && input_wordc(in->buf[in->cur - 1]))
+		in->cur--;
+}
+
+/* Alt-f, Ctrl-Right: to the end of this or the next word. */
+void
+input_word_right(struct input *in)
+{
+	while (in->cur < in->len && !input_wordc(in->buf[in->cur]))
+		in->cur++;
+	while (in->cur < in->len && input_wordc(in->buf[in->cur]))
+		in->cur++;
+}
+
 /* The history entry i steps back (1 = newest). */
 static const wchar_t *
 input_hist_get(const struct input *in, size_t i)

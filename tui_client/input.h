@@ -38,6 +38,8 @@ void	input_delete(struct input *);
 void	input_kill_start(struct input *);
 void	input_kill_end(struct input *);
 void	input_kill_word(struct input *);
+void	input_word_left(struct input *);
+void	input_word_right(struct input *);
 void	input_hist_prev(struct input *);
 void	input_hist_next(struct input *);
 size_t	input_take(struct input *, char *, size_t);

@@ -29,7 +29,7 @@ tui_usage(FILE *f, int code)
 	fprintf(f,
 "usage: activity-tui [-v] [--batch [--follow]] [-rh host] [-rp port]\n"
 "                    [-u username] [-s secret] [--wait seconds]\n"
-"                    [--give-up seconds] [--log file]\n"
+"                    [--give-up seconds] [--log file] [--no-color]\n"
 "  -rh, --remote-host host  server to connect to (default %s)\n"
 "  -rp, --remote-port port  its port (default %d)\n"
 "  -u, --username name      log in as name (default anonymous)\n"
@@ -41,6 +41,7 @@ tui_usage(FILE *f, int code)
 "  --wait seconds           batch: wait this long for reports at the end\n"
 "  --give-up seconds        batch: exit after this long without a server\n"
 "  --log file               log here (default activity-tui.log with -v)\n"
+"  --no-color               no colours (also when NO_COLOR is set)\n"
 "  -v, --verbose            log more (twice: debug)\n"
 "  -h, --help               this text\n"
 "  -V, --version            the version\n",
@@ -84,7 +85,7 @@ main(int argc, char **argv)
 {
 	enum {
 		OPT_RH = 256, OPT_RP, OPT_BATCH, OPT_WAIT, OPT_GIVE_UP,
-		OPT_LOG, OPT_FOLLOW
+		OPT_LOG, OPT_FOLLOW, OPT_NO_COLOR
 	};
 	static const struct option longopts[] = {
 		{ "rh", required_argument, NULL, OPT_RH },
@@ -101,6 +102,7 @@ main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "no-color", no_argument, NULL, OPT_NO_COLOR },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct event_base	*base;
@@ -113,6 +115,9 @@ main(int argc, char **argv)
 	t.opt.port = TUI_DEFAULT_PORT;
 	t.opt.wait_ms = TUI_WAIT_MS;
 	t.opt.give_up_ms = TUI_GIVE_UP_MS;
+	/* https://no-color.org: set and not empty means no colour. */
+	t.opt.no_color = getenv("NO_COLOR") != NULL &&
+	    getenv("NO_COLOR")[0] != '\0';
 
 	while ((ch = getopt_long_only(argc, argv, "hs:u:vV", longopts,
 	    NULL)) != -1) {
@@ -174,6 +179,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_LOG:
 			t.opt.logfile = optarg;
+			break;
+		case OPT_NO_COLOR:
+			t.opt.no_color = 1;
 			break;
 		case 'v':
 			t.opt.verbose++;

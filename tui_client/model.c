@@ -24,6 +24,7 @@ model_init(struct model *m, size_t cap)
 	m->lines_cap = cap;
 	m->rtt_ms = -1;
 	m->gen = 1;
+	m->focused = 1;
 	m->dirty = MODEL_D_ALL;
 }
 
@@ -61,6 +62,7 @@ model_add(struct model *m, enum model_kind kind, const char *who,
 		fatal("strdup");
 	l->len = n;
 	l->kind = kind;
+	l->flags = 0;
 	l->wall_ms = wall_ms();
 	text_sanitize(who != NULL ? who : "", who != NULL ? strlen(who) : 0,
 	    l->who, sizeof l->who);
@@ -148,6 +150,68 @@ model_scroll(struct model *m, long delta)
 		m->scroll = (size_t)s;
 		m->dirty |= MODEL_D_ACTIVITY;
 	}
+	model_attention(m);
+}
+
+/*
+ * The user looks away (the terminal loses the focus, or the stream is
+ * scrolled back): what arrives from then on is unread, below a marker
+ * line.  The marker stays after the user is back, until the next time
+ * they look away, unless nothing came meanwhile.
+ */
+void
+model_attention(struct model *m)
+{
+	int	 away = !m->focused || m->scroll > 0;
+
+	if (away && !m->away) {
+		m->marker_total = m->lines_total;
+		m->marker = 1;
+	} else if (!away && m->away && m->lines_total == m->marker_total)
+		m->marker = 0;
+	m->away = away;
+	m->dirty |= MODEL_D_ACTIVITY;
+}
+
+/* The terminal gained (1) or lost (0) the focus. */
+void
+model_set_focus(struct model *m, int focused)
+{
+	m->focused = focused;
+	model_attention(m);
+}
+
+/* Mark the newest line; a mention counts for the bell. */
+void
+model_flag_last(struct model *m, unsigned flags)
+{
+	struct model_line	*l;
+
+	if (m->lines_n == 0)
+		return;
+	l = &m->lines[(m->lines_head + m->lines_cap - 1) % m->lines_cap];
+	l->flags |= flags;
+	if (flags & MODEL_F_MENTION)
+		m->mentions++;
+	m->dirty |= MODEL_D_ACTIVITY;
+}
+
+/* /clear: empty the stream (what is sent and received goes on). */
+void
+model_clear(struct model *m)
+{
+	size_t	 i;
+
+	for (i = 0; i < m->lines_cap; i++) {
+		free(m->lines[i].text);
+		m->lines[i].text = NULL;
+	}
+	m->lines_head = 0;
+	m->lines_n = 0;
+	m->scroll = 0;
+	m->marker = 0;
+	m->marker_total = m->lines_total;
+	m->dirty |= MODEL_D_ACTIVITY;
 }
 
 /* A short one-line preview of an activity for the reports pane. */

@@ -37,9 +37,13 @@ enum model_kind {
 	MODEL_ERROR,		/* something went wrong */
 };
 
+#define MODEL_F_MENTION		0x01	/* names the user */
+#define MODEL_F_ACTION		0x02	/* a /me action */
+
 struct model_line {
 	uint64_t	 wall_ms;
 	enum model_kind	 kind;
+	unsigned	 flags;		/* MODEL_F_* */
 	char		 who[MODEL_WHO_MAX];
 	char		*text;
 	size_t		 len;
@@ -84,6 +88,7 @@ struct model_server {
 	int		 port;
 	long long	 load;
 	long long	 last_announce;	/* as the server sent it */
+	long long	 down_ms;	/* down or lost this long; -1 */
 	char		 state[16];
 };
 
@@ -103,6 +108,11 @@ struct model {
 	size_t			 lines_n;
 	size_t			 scroll;	/* lines up from the newest */
 	unsigned long long	 lines_total;
+	int			 focused;	/* the terminal has the focus */
+	int			 away;		/* unfocused or scrolled back */
+	int			 marker;	/* show the unread marker */
+	unsigned long long	 marker_total;	/* lines_total when away */
+	unsigned		 mentions;	/* lines that named the user */
 
 	/* Send reports. */
 	struct model_report	 reports[MODEL_REPORTS_MAX];
@@ -143,6 +153,7 @@ struct model {
 	/* Cluster health. */
 	int			 have_cluster;
 	char			 cluster_status[32];
+	char			 cluster_info[256];	/* why not NORMAL */
 	struct model_server	 servers[MODEL_SERVERS_MAX];
 	int			 nservers;
 	uint64_t		 cluster_at;	/* now_ms() of last update */
@@ -160,6 +171,10 @@ void		 model_error(struct model *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 const struct model_line *model_line_at(const struct model *, size_t);
 void		 model_scroll(struct model *, long);
+void		 model_attention(struct model *);
+void		 model_flag_last(struct model *, unsigned);
+void		 model_set_focus(struct model *, int);
+void		 model_clear(struct model *);
 
 void		 model_report_add(struct model *, long long, int,
 		    const char *, size_t);

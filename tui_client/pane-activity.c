@@ -1,12 +1,16 @@
 /*
- * The activity stream: "HH:MM:SS who: text", wrapped to the pane with
- * continuation rows indented under the text, newest at the bottom.
- * Scrolled back, the title says how many lines are below.
+ * The activity stream: "HH:MM:SS who: text" ("* who text" for /me),
+ * wrapped to the pane with continuation rows indented under the text,
+ * newest at the bottom; each name in its own colour, lines that name
+ * the user highlighted, a line where the day changes and a marker
+ * above what arrived while the user was away.  Scrolled back, the
+ * title says how many lines are below.
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "decor.h"
 #include "text.h"
 #include "tui.h"
 #include "ui.h"
@@ -68,14 +72,16 @@ act_draw_entry(struct pane *p, struct tui *t, const struct model_line *l,
 		c = UI_NORMAL;
 		break;
 	}
+	if (l->flags & MODEL_F_MENTION)
+		c = UI_MENTION;
 	for (i = skip; i < nrows; i++, y++) {
 		x = 0;
 		if (i == 0) {
 			x += ui_put(p->win, y, x, p->r.w, prefix,
-			    ui_attr(t->ui, UI_DIM));
+			    ui_attr(t->ui, UI_TIME));
 			x += ui_put(p->win, y, x, p->r.w - x, who,
-			    ui_attr(t->ui, l->kind == MODEL_ACTIVITY ? UI_WHO :
-			    c));
+			    l->kind == MODEL_ACTIVITY || l->kind == MODEL_SELF ?
+			    ui_name_attr(t->ui, l->who) : ui_attr(t->ui, c));
 		} else
 			x = indent;
 		if (rows[i].len >= sizeof buf)
@@ -86,6 +92,23 @@ act_draw_entry(struct pane *p, struct tui *t, const struct model_line *l,
 	}
 }
 
+/* A row across the pane: "-- text ----". */
+static void
+act_rule(struct pane *p, struct tui *t, int y, const char *text,
+    enum ui_color c)
+{
+	char	 buf[256];
+	int	 used;
+
+	snprintf(buf, sizeof buf, "-- %s ", text);
+	used = ui_put(p->win, y, 0, p->r.w, buf, ui_attr(t->ui, c));
+	if (used < p->r.w) {
+		wattron(p->win, ui_attr(t->ui, c));
+		mvwhline(p->win, y, used, '-', p->r.w - used);
+		wattroff(p->win, ui_attr(t->ui, c));
+	}
+}
+
 /* Draw the stream, bottom up from the scroll position. */
 void
 pane_activity_draw(struct pane *p, struct tui *t)
@@ -93,11 +116,13 @@ pane_activity_draw(struct pane *p, struct tui *t)
 	struct model		*m = &t->model;
 	const struct model_line	*l;
 	struct act_row		 rows[ACT_ROWS_MAX];
+	const struct model_line	*older;
 	char			 prefix[16], who[MODEL_WHO_MAX + 4], right[64];
+	char			 day[64];
 	struct tm		 tm;
 	time_t			 secs;
 	size_t			 i;
-	int			 y, nrows, indent, w0, skip;
+	int			 y, nrows, indent, w0, skip, marker;
 
 	if (m->scroll > 0)
 		snprintf(right, sizeof right, "scrolled: %zu newer below ",
@@ -110,6 +135,10 @@ pane_activity_draw(struct pane *p, struct tui *t)
 	for (i = m->scroll; y > 1; i++) {
 		if ((l = model_line_at(m, i)) == NULL)
 			break;
+		/* Above the first line that came while the user was away. */
+		marker = m->marker && m->lines_total > m->marker_total &&
+		    i + 1 == m->lines_total - m->marker_total;
+		older = model_line_at(m, i + 1);
 		secs = (time_t)(l->wall_ms / 1000);
 		localtime_r(&secs, &tm);
 		snprintf(prefix, sizeof prefix, "%02d:%02d:%02d ", tm.tm_hour,
@@ -117,6 +146,8 @@ pane_activity_draw(struct pane *p, struct tui *t)
 		if (l->kind == MODEL_INFO || l->kind == MODEL_ERROR)
 			snprintf(who, sizeof who, "%s ",
 			    l->kind == MODEL_ERROR ? "!!" : "--");
+		else if (l->flags & MODEL_F_ACTION)
+			snprintf(who, sizeof who, "* %s ", l->who);
 		else
 			snprintf(who, sizeof who, "%s: ", l->who);
 		indent = text_width(prefix, strlen(prefix)) +
@@ -134,5 +165,13 @@ pane_activity_draw(struct pane *p, struct tui *t)
 		}
 		act_draw_entry(p, t, l, y, skip, nrows, rows, indent, prefix,
 		    who);
+		if (marker && y > 1)
+			act_rule(p, t, --y, "new since you looked away",
+			    UI_MARKER);
+		if (older != NULL && y > 1 &&
+		    decor_day(older->wall_ms) != decor_day(l->wall_ms)) {
+			decor_fmt_day(l->wall_ms, day, sizeof day);
+			act_rule(p, t, --y, day, UI_INFO);
+		}
 	}
 }

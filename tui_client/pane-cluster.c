@@ -1,13 +1,17 @@
 /*
- * Cluster health from CLUSTER_STATUS: every server's host:port, load,
- * age of its last announce and state, refreshed as updates arrive and
- * aged between them.
+ * Cluster health from CLUSTER_STATUS: every server's host:port (and id
+ * where the pane is wide), load, age of its last announce and state,
+ * refreshed as updates arrive and aged between them.  A server that is
+ * down or lost is dimmed, with how long ago; a narrow pane cuts the
+ * middle of host names, never the port.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
+#include "decor.h"
 #include "msg.h"
+#include "text.h"
 #include "tui.h"
 #include "ui.h"
 
@@ -44,16 +48,38 @@ cluster_age(const struct model *m, const struct model_server *s)
 	return s->last_announce + (long long)(now_ms() - m->cluster_at);
 }
 
-/* Green for self and up, red for unavailable, yellow otherwise. */
+/* Append s to buf (of size len), cut if it must be. */
+static void
+cluster_cat(char *buf, const char *s, size_t len)
+{
+	size_t	 n = strlen(buf);
+
+	if (n + 1 < len)
+		snprintf(buf + n, len - n, "%s", s);
+}
+
+/* Is the server down or lost (not heard from, shown dimmed)? */
+static int
+cluster_gone(const char *state)
+{
+	return strcmp(state, "down") == 0 || strcmp(state, "lost") == 0;
+}
+
+/* Green for self and up, dim for down and lost, yellow otherwise. */
 static enum ui_color
 cluster_color(const char *state)
 {
 	if (strcmp(state, "self") == 0 || strcmp(state, "up") == 0)
 		return UI_OK;
-	if (strcmp(state, "unavailable") == 0)
-		return UI_ERROR;
+	if (cluster_gone(state))
+		return UI_DIM;
 	return UI_WARN;
 }
+
+/* Pane widths from which the id (short, full) and load and age show. */
+#define CLUSTER_ID_W		42
+#define CLUSTER_FULL_ID_W	58
+#define CLUSTER_STATS_W		28
 
 /* Draw the cluster pane. */
 void
@@ -63,8 +89,9 @@ pane_cluster_draw(struct pane *p, struct tui *t)
 	const struct model_server *s;
 	char			 buf[MODEL_HOST_MAX + 64];
 	char			 hp[MODEL_HOST_MAX + 8];
-	char			 age[16], load[24], right[48];
-	int			 y = 1, x0, hw, i;
+	char			 age[16], load[24], right[48], st[48];
+	int			 y = 1, x0, x, hw, i, idw = 0, avail, stats;
+	attr_t			 a;
 
 	right[0] = '\0';
 	if (m->have_cluster) {
@@ -88,30 +115,52 @@ pane_cluster_draw(struct pane *p, struct tui *t)
 		    ui_attr(t->ui, UI_DIM));
 		return;
 	}
-	/* host:port gets what load, age and state leave. */
-	hw = p->r.w - x0 - 17;
-	if (hw < 8)
-		hw = 8;
+	/*
+	 * host:port gets what the id (where there is room), load, age
+	 * and state leave; a narrow pane drops load and age first.
+	 */
+	avail = p->r.w - x0;
+	if (avail >= CLUSTER_FULL_ID_W)
+		idw = 16;
+	else if (avail >= CLUSTER_ID_W)
+		idw = 8;
+	stats = avail >= CLUSTER_STATS_W ? 12 : 0;
+	hw = avail - (idw > 0 ? idw + 1 : 0) - stats - 6;
 	if (hw > 40)
 		hw = 40;
-	snprintf(buf, sizeof buf, "%-*s %4s %5s %s", hw, "server", "load",
-	    "seen", "state");
-	ui_put(p->win, y++, x0, p->r.w - x0, buf, ui_attr(t->ui, UI_DIM));
+	if (hw < 1)
+		hw = 1;
+	snprintf(buf, sizeof buf, "%-*s%s%-*s%s ", idw, idw > 0 ? "id" : "",
+	    idw > 0 ? " " : "", hw, "server", stats > 0 ? " load  seen" : "");
+	cluster_cat(buf, "state", sizeof buf);
+	ui_put(p->win, y++, x0, avail, buf, ui_attr(t->ui, UI_DIM));
 	for (i = (int)m->cluster_scroll; i < m->nservers && y < p->r.h;
 	    i++, y++) {
 		s = &m->servers[i];
-		snprintf(hp, sizeof hp, "%s:%d", s->host, s->port);
+		decor_hostport(s->host, s->port, hw, hp, sizeof hp);
 		if (s->load >= 0)
 			snprintf(load, sizeof load, "%lld", s->load);
 		else
 			snprintf(load, sizeof load, "?");
-		pane_fmt_age(age, sizeof age, cluster_age(m, s));
-		snprintf(buf, sizeof buf, "%-*.*s %4s %5s ", hw, hw, hp, load,
-		    age);
-		ui_put(p->win, y, x0, p->r.w - x0, buf,
-		    strcmp(s->state, "self") == 0 ? A_BOLD : A_NORMAL);
-		ui_put(p->win, y, x0 + hw + 12, p->r.w - x0 - hw - 12,
-		    strcmp(s->state, "unavailable") == 0 ? "down" : s->state,
+		/* Down or lost: how long ago it went, not its last word. */
+		if (cluster_gone(s->state) && s->down_ms >= 0)
+			pane_fmt_age(age, sizeof age, s->down_ms +
+			    (long long)(now_ms() - m->cluster_at));
+		else
+			pane_fmt_age(age, sizeof age, cluster_age(m, s));
+		snprintf(buf, sizeof buf, "%-*.*s%s%s%*s", idw, idw,
+		    idw > 0 ? s->id : "", idw > 0 ? " " : "", hp,
+		    hw - text_width(hp, strlen(hp)), "");
+		if (stats > 0) {
+			snprintf(st, sizeof st, " %4s %5s", load, age);
+			cluster_cat(buf, st, sizeof buf);
+		}
+		cluster_cat(buf, " ", sizeof buf);
+		a = strcmp(s->state, "self") == 0 ? A_BOLD : A_NORMAL;
+		if (cluster_gone(s->state))
+			a = ui_attr(t->ui, UI_DIM);
+		x = x0 + ui_put(p->win, y, x0, avail, buf, a);
+		ui_put(p->win, y, x, p->r.w - x, s->state,
 		    ui_attr(t->ui, cluster_color(s->state)));
 	}
 }

@@ -1,7 +1,8 @@
 /*
- * Failover progress: NORMAL or OUT_OF_SERVICE, the server being tried,
- * attempt and backoff, how long the outage has lasted, and the backup
- * list with the one being tried marked.
+ * Failover progress under one status: OUT_OF_SERVICE while this client
+ * fails over (the server being tried, attempt and backoff, how long the
+ * outage has lasted) or while the cluster says so (and why), NORMAL
+ * otherwise; then the backup list with the one being tried marked.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +19,7 @@ pane_failover_draw(struct pane *p, struct tui *t)
 	struct model	*m = &t->model;
 	char		 buf[MODEL_HOST_MAX + 64];
 	uint64_t	 now = now_ms();
-	int		 y = 1, x0, i, trying;
+	int		 y = 1, x0, i, trying, oos;
 
 	ui_title(p, t, NULL, UI_NORMAL);
 	ui_border(p, t);
@@ -30,9 +31,14 @@ pane_failover_draw(struct pane *p, struct tui *t)
 		    ui_attr(t->ui, (c)));				\
 } while (0)
 
-	/* The title may be too narrow for it: say it first in the body. */
-	LINE(m->out_of_service ? "OUT_OF_SERVICE" : "NORMAL",
-	    m->out_of_service ? UI_ERROR : UI_OK);
+	/*
+	 * One status: ours while we fail over (the cluster's last word is
+	 * stale then), else the cluster's.  The title may be too narrow
+	 * for it: say it first in the body.
+	 */
+	oos = m->out_of_service || (m->have_cluster &&
+	    strcmp(m->cluster_status, "NORMAL") != 0);
+	LINE(oos ? "OUT_OF_SERVICE" : "NORMAL", oos ? UI_ERROR : UI_OK);
 	if (m->out_of_service) {
 		snprintf(buf, sizeof buf, "%s %s:%d",
 		    m->state == LINK_WAITING ? "next:" : "trying",
@@ -66,12 +72,9 @@ pane_failover_draw(struct pane *p, struct tui *t)
 			    (unsigned long long)m->last_outage_ms);
 			LINE(buf, UI_NORMAL);
 		}
-	}
-	if (m->have_cluster) {
-		snprintf(buf, sizeof buf, "cluster says %s",
-		    m->cluster_status);
-		LINE(buf, strcmp(m->cluster_status, "NORMAL") == 0 ? UI_OK :
-		    UI_ERROR);
+		if (oos && m->cluster_info[0] != '\0' && y < p->r.h)
+			y = ui_wrap(p, y, x0, m->cluster_info,
+			    ui_attr(t->ui, UI_WARN));
 	}
 	if (m->features_known && !(m->features & FEAT_BIT(FEAT_BACKUP_LIST)) &&
 	    !m->have_backups) {

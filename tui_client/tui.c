@@ -25,6 +25,12 @@
 
 #define TUI_CTRL(c)	((c) & 0x1f)
 
+/* Keys ncurses has no code for: bound to these at start. */
+#define TUI_KEY_CLEFT		(KEY_MAX + 1)
+#define TUI_KEY_CRIGHT		(KEY_MAX + 2)
+#define TUI_KEY_FOCUS_IN	(KEY_MAX + 3)
+#define TUI_KEY_FOCUS_OUT	(KEY_MAX + 4)
+
 static void	tui_conn_cb(struct conn *, enum conn_event, void *);
 static void	tui_redraw_cb(evutil_socket_t, short, void *);
 static void	tui_tick_cb(evutil_socket_t, short, void *);
@@ -88,8 +94,14 @@ tui_redraw_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (t->ui != NULL)
-		ui_redraw(t->ui, t);
+	if (t->ui == NULL)
+		return;
+	/* A line that named the user rings the terminal's bell, once. */
+	if (t->model.mentions != t->bells) {
+		t->bells = t->model.mentions;
+		beep();
+	}
+	ui_redraw(t->ui, t);
 }
 
 /* The link changed: batch mode may act, the screen is redrawn. */
@@ -231,6 +243,30 @@ tui_scroll(struct tui *t, int pages)
 }
 
 /*
+ * Bind what ncurses may not know: Ctrl-Left and Ctrl-Right as xterm,
+ * rxvt and tmux send them, and focus in and out, which the terminal is
+ * asked to report (xterm's mode 1004, as vim and tmux ask for it).
+ */
+static void
+tui_keys_define(void)
+{
+	static const char *const cleft[] = { "\033[1;5D", "\033[5D",
+	    "\033Od" };
+	static const char *const cright[] = { "\033[1;5C", "\033[5C",
+	    "\033Oc" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof cleft / sizeof cleft[0]; i++) {
+		define_key(cleft[i], TUI_KEY_CLEFT);
+		define_key(cright[i], TUI_KEY_CRIGHT);
+	}
+	define_key("\033[I", TUI_KEY_FOCUS_IN);
+	define_key("\033[O", TUI_KEY_FOCUS_OUT);
+	fputs("\033[?1004h", stdout);
+	fflush(stdout);
+}
+
+/*
  * One key from ncurses: iskey says ch is a KEY_* code, otherwise it is
  * a character.
  */
@@ -242,8 +278,39 @@ tui_key(struct tui *t, unsigned int ch, int iskey)
 	size_t		 n;
 
 	t->model.dirty |= MODEL_D_INPUT;
+	if (t->ui != NULL && t->ui->help && !(iskey && (ch == KEY_RESIZE ||
+	    ch == TUI_KEY_FOCUS_IN || ch == TUI_KEY_FOCUS_OUT))) {
+		ui_help(t->ui, 0);	/* any key closes the help */
+		t->esc = 0;
+		tui_changed(t);
+		return;
+	}
+	/* ESC and a key in the same read are Alt with that key. */
+	if (t->esc && !iskey && (ch == 'b' || ch == 'f')) {
+		t->esc = 0;
+		if (ch == 'b')
+			input_word_left(in);
+		else
+			input_word_right(in);
+		tui_changed(t);
+		return;
+	}
+	t->esc = !iskey && ch == 0x1b;
 	if (iskey) {
 		switch (ch) {
+		case KEY_F(1):
+			ui_help(t->ui, 1);
+			break;
+		case TUI_KEY_CLEFT:
+			input_word_left(in);
+			break;
+		case TUI_KEY_CRIGHT:
+			input_word_right(in);
+			break;
+		case TUI_KEY_FOCUS_IN:
+		case TUI_KEY_FOCUS_OUT:
+			model_set_focus(&t->model, ch == TUI_KEY_FOCUS_IN);
+			break;
 		case KEY_ENTER:
 			goto enter;
 		case KEY_LEFT:
@@ -329,6 +396,12 @@ tui_key(struct tui *t, unsigned int ch, int iskey)
 	case 0x1b:
 		ui_focus(t->ui, PANE_ACTIVITY);
 		break;
+	case '?':
+		if (in->len == 0)
+			ui_help(t->ui, 1);
+		else
+			input_insert(in, (wchar_t)ch);
+		break;
 	case TUI_CTRL('l'):
 		ui_resize(t->ui);
 		t->model.dirty |= MODEL_D_ALL;
@@ -366,6 +439,7 @@ tui_stdin_cb(evutil_socket_t fd, short what, void *arg)
 		if (t->quitting)
 			break;
 	}
+	t->esc = 0;
 	/*
 	 * Readable but no key, again and again: the terminal is gone (end
 	 * of file), and waiting on it would spin.
@@ -449,7 +523,8 @@ tui_run_interactive(struct tui *t)
 	nonl();
 	set_escdelay(25);
 	curs_set(1);
-	t->ui = ui_new();
+	t->ui = ui_new(!t->opt.no_color);
+	tui_keys_define();
 	tui_signals(t, 1);
 	t->stdin_ev = event_new(t->base, STDIN_FILENO, EV_READ | EV_PERSIST,
 	    tui_stdin_cb, t);
@@ -469,5 +544,7 @@ tui_run_interactive(struct tui *t)
 	ui_free(t->ui);
 	t->ui = NULL;
 	endwin();
+	fputs("\033[?1004l", stdout);
+	fflush(stdout);
 	return t->exit_code;
 }

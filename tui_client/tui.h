@@ -34,6 +34,7 @@ struct tui_options {
 	unsigned	 wait_ms;
 	unsigned	 give_up_ms;
 	int		 verbose;
+	int		 no_color;	/* --no-color or NO_COLOR */
 	const char	*logfile;
 };
 
@@ -51,6 +52,8 @@ struct tui {
 	struct event		*sig_ev[4];
 	FILE			*errfp;		/* the real stderr */
 	struct tui_options	 opt;
+	int			 esc;		/* ESC read: Alt-key next? */
+	unsigned		 bells;		/* mentions rung for */
 	int			 quitting;
 	int			 empty_reads;	/* wakeups without a key */
 	int			 exit_code;
@@ -72,5 +75,6 @@ int	tui_run_batch(struct tui *);
 int	command_split(char *, char **, int);
 int	command_exec(struct tui *, const char *);
 void	command_help(struct tui *);
+void	command_help_each(void (*)(void *, const char *), void *, int);
 
 #endif

@@ -9,6 +9,7 @@
 #include <curses.h>
 
 #include "compat.h"
+#include "decor.h"
 #include "log.h"
 #include "model.h"
 #include "text.h"
@@ -41,8 +42,21 @@ static const short ui_pairs[UI__COUNT][2] = {
 	[UI_SELF] = { COLOR_GREEN, -1 },
 	[UI_OK] = { COLOR_GREEN, -1 },
 	[UI_WARN] = { COLOR_YELLOW, -1 },
-	[UI_DIM] = { COLOR_BLUE, -1 },
+	[UI_DIM] = { -1, -1 },
 	[UI_WHO] = { COLOR_MAGENTA, -1 },
+	[UI_TIME] = { -1, -1 },
+	[UI_MENTION] = { COLOR_BLACK, COLOR_YELLOW },
+	[UI_MARKER] = { COLOR_YELLOW, -1 },
+};
+
+/*
+ * Name colours: none is the terminal's background on a dark or a light
+ * one, and red stays for errors; the bright variants where there are
+ * 16 colours, which read better on a dark background.
+ */
+static const short ui_names[DECOR_COLORS] = {
+	COLOR_GREEN, COLOR_YELLOW, COLOR_MAGENTA, COLOR_CYAN, COLOR_BLUE,
+	COLOR_WHITE
 };
 
 /* Without colour, attributes keep things apart. */
@@ -58,6 +72,9 @@ static const attr_t ui_mono[UI__COUNT] = {
 	[UI_WARN] = A_BOLD,
 	[UI_DIM] = A_DIM,
 	[UI_WHO] = A_UNDERLINE,
+	[UI_TIME] = A_NORMAL,
+	[UI_MENTION] = A_REVERSE | A_BOLD,
+	[UI_MARKER] = A_BOLD,
 };
 
 /* The attribute for a role, in colour when the terminal has it. */
@@ -67,16 +84,31 @@ ui_attr(const struct ui *ui, enum ui_color c)
 	attr_t	 a;
 
 	if (!ui->colors)
-		return ui_mono[c];
+		return c >= UI_NAME0 ? A_BOLD : ui_mono[c];
 	a = COLOR_PAIR(c);
-	if (c == UI_TITLE_FOCUS || c == UI_ERROR || c == UI_WHO)
+	if (c == UI_TITLE_FOCUS || c == UI_ERROR || c == UI_WHO ||
+	    c == UI_MENTION)
 		a |= A_BOLD;
+	if (c == UI_DIM)
+		a |= A_DIM;
 	return a;
 }
 
-/* Start the screen: ncurses is already initialised by the caller. */
+/* The attribute a name is shown in: its own stable colour. */
+attr_t
+ui_name_attr(const struct ui *ui, const char *name)
+{
+	return ui_attr(ui, (enum ui_color)(UI_NAME0 +
+	    decor_name_color(name))) | A_BOLD;
+}
+
+/*
+ * Start the screen: ncurses is already initialised by the caller.
+ * Without color (NO_COLOR, --no-color) attributes alone tell things
+ * apart.
+ */
 struct ui *
-ui_new(void)
+ui_new(int color)
 {
 	struct ui	*ui;
 	int		 i;
@@ -88,12 +120,15 @@ ui_new(void)
 		ui->panes[i].draw = ui_table[i].draw;
 	}
 	ui->focus = PANE_ACTIVITY;
-	if (has_colors()) {
+	if (color && has_colors()) {
 		start_color();
 		use_default_colors();
 		ui->colors = COLORS >= 8 && COLOR_PAIRS > UI__COUNT;
-		for (i = 1; ui->colors && i < UI__COUNT; i++)
+		for (i = 1; ui->colors && i < UI_NAME0; i++)
 			init_pair((short)i, ui_pairs[i][0], ui_pairs[i][1]);
+		for (i = 0; ui->colors && i < DECOR_COLORS; i++)
+			init_pair((short)(UI_NAME0 + i), (short)(ui_names[i] +
+			    (COLORS >= 16 ? 8 : 0)), -1);
 	}
 	ui_resize(ui);
 	return ui;
@@ -113,6 +148,9 @@ ui_delwins(struct ui *ui)
 	if (ui->notice != NULL)
 		delwin(ui->notice);
 	ui->notice = NULL;
+	if (ui->help_win != NULL)
+		delwin(ui->help_win);
+	ui->help_win = NULL;
 }
 
 /* Drop the windows; the caller ends curses. */
@@ -293,6 +331,62 @@ ui_border(struct pane *p, struct tui *t)
 	mvwvline(p->win, 1, 0, ACS_VLINE, p->r.h - 1);
 }
 
+/* The terminal may have lost its cells under the overlay: repaint. */
+void
+ui_help(struct ui *ui, int on)
+{
+	int	 i;
+
+	if (ui->help && !on)
+		for (i = 0; i < PANE__COUNT; i++)
+			ui->panes[i].dirty = 1;
+	ui->help = on;
+}
+
+struct ui_help_ctx {
+	struct ui	*ui;
+	WINDOW		*w;
+	int		 y;
+	int		 h;
+	int		 width;
+};
+
+/* One line of help into the overlay. */
+static void
+ui_help_line(void *arg, const char *line)
+{
+	struct ui_help_ctx	*x = arg;
+
+	if (x->y < x->h - 1)
+		ui_put(x->w, x->y++, 2, x->width - 4, line, A_NORMAL);
+}
+
+/* The help overlay, over the panes, until a key is pressed. */
+static void
+ui_help_draw(struct ui *ui)
+{
+	struct ui_help_ctx	 x;
+	int			 w, h;
+
+	w = COLS - 4 > 76 ? 76 : COLS - 4;
+	h = LINES - 2 > 30 ? 30 : LINES - 2;
+	if (ui->help_win == NULL)
+		ui->help_win = newwin(h, w, (LINES - h) / 2, (COLS - w) / 2);
+	if (ui->help_win == NULL)
+		return;
+	werase(ui->help_win);
+	box(ui->help_win, 0, 0);
+	ui_put(ui->help_win, 0, 2, w - 4, " Help (any key closes) ",
+	    ui_attr(ui, UI_TITLE_FOCUS));
+	x.ui = ui;
+	x.w = ui->help_win;
+	x.y = 1;
+	x.h = h;
+	x.width = w;
+	command_help_each(ui_help_line, &x, 0);
+	wnoutrefresh(ui->help_win);
+}
+
 /*
  * Draw every dirty pane into its window, then one doupdate().  The input
  * window goes last so the terminal's cursor ends up on the input line.
@@ -333,5 +427,11 @@ ui_redraw(struct ui *ui, struct tui *t)
 	}
 	wmove(p->win, ui->cursor_y, ui->cursor_x);
 	wnoutrefresh(p->win);
+	if (ui->help)
+		ui_help_draw(ui);
+	else if (ui->help_win != NULL) {
+		delwin(ui->help_win);
+		ui->help_win = NULL;
+	}
 	doupdate();
 }

@@ -8,6 +8,7 @@
 
 #include <curses.h>
 
+#include "decor.h"
 #include "layout.h"
 
 struct tui;
@@ -24,7 +25,11 @@ enum ui_color {
 	UI_WARN,
 	UI_DIM,
 	UI_WHO,
-	UI__COUNT
+	UI_TIME,
+	UI_MENTION,
+	UI_MARKER,
+	UI_NAME0,		/* DECOR_COLORS name colours from here */
+	UI__COUNT = UI_NAME0 + DECOR_COLORS
 };
 
 struct pane {
@@ -40,12 +45,14 @@ struct ui {
 	struct pane	 panes[PANE__COUNT];
 	WINDOW		*notice;	/* the terminal is too small */
 	int		 colors;
+	int		 help;		/* the help overlay is up */
+	WINDOW		*help_win;
 	enum pane_id	 focus;
 	int		 cursor_y;
 	int		 cursor_x;
 };
 
-struct ui	*ui_new(void);
+struct ui	*ui_new(int);
 void		 ui_free(struct ui *);
 void		 ui_resize(struct ui *);
 void		 ui_redraw(struct ui *, struct tui *);
@@ -55,6 +62,8 @@ void		 ui_focus_next(struct ui *, int);
 int		 ui_page(const struct ui *, enum pane_id);
 WINDOW		*ui_input_window(const struct ui *);
 attr_t		 ui_attr(const struct ui *, enum ui_color);
+attr_t		 ui_name_attr(const struct ui *, const char *);
+void		 ui_help(struct ui *, int);
 void		 ui_title(struct pane *, struct tui *, const char *,
 		    enum ui_color);
 int		 ui_put(WINDOW *, int, int, int, const char *, attr_t);

@@ -466,6 +466,140 @@ t_commands() {
 	wait_until 5 sh -c "! tmux -L $SOCK list-windows -t t -F '#W' | grep -qx bob"
 }
 
+# The Cluster pane row for a port: "127.0.0.1:PORT" then its columns.
+cluster_row() {
+	capture "$1" | grep -E "127\.0\.0\.1:$2 " | head -1
+}
+
+no_cluster_row() {
+	! capture "$1" | grep -qE "127\.0\.0\.1:$2 "
+}
+
+row_down() {
+	cluster_row "$1" "$2" | grep -qE ' down *$'
+}
+
+t_cluster_view() {
+	# Two more servers under B: one leaves with SIGTERM, one crashes.
+	local pe pid_e pf pid_f
+	start_server e "$PB" || return 1
+	pe=$SERVER_PORT
+	pid_e=$SERVER_PID
+	start_server f "$PB" || return 1
+	pf=$SERVER_PORT
+	pid_f=$SERVER_PID
+	see alice "127\.0\.0\.1:$pe +[0-9]+ +[0-9a-z]+ +up" || return 1
+	see alice "127\.0\.0\.1:$pf +[0-9]+ +[0-9a-z]+ +up" || return 1
+	stop_pid "$pid_e" -TERM
+	wait_until 3 no_cluster_row alice "$pe" ||
+	    { echo "    a server that left is still listed" >&2; return 1; }
+	stop_pid "$pid_f" -9
+	wait_until 5 row_down alice "$pf" ||
+	    { echo "    a crashed server is not shown down" >&2; return 1; }
+	# Dimmed, with its age in the seen column.
+	tm capture-pane -e -p -t t:alice | grep -E "127\.0\.0\.1:$pf" |
+	    grep -q $'\e\\[2m' || { echo "    down row not dim" >&2; return 1; }
+	# One status: no second "cluster says" line.
+	! shows alice 'cluster says' || return 1
+	# Wide: every row shows its server's id.
+	tm resize-window -t t:alice -x 200 -y 40 || return 1
+	see alice "[0-9a-f]{16} 127\.0\.0\.1:$PA " || return 1
+	# 60 columns: ports are never cut.
+	tm resize-window -t t:alice -x 60 -y 24 || return 1
+	see alice ":$PA +self" || return 1
+	see alice ":$PB +up" || return 1
+	tm resize-window -t t:alice -x 80 -y 24 || return 1
+	see alice '^ online'
+}
+
+bell_rang() {
+	[ "$(tm display -p -t "t:$1" '#{window_bell_flag}')" = 1 ]
+}
+
+t_chat_extras() {
+	type_line bob "/me waves"
+	see alice '[0-9:]{8} \* bob waves' || return 1
+	tm select-window -t t:alice
+	tm select-window -t t:idle
+	type_line bob "look here alice"
+	see alice 'bob: look here alice' || return 1
+	wait_until 3 bell_rang alice ||
+	    { echo "    no bell for a mention" >&2; return 1; }
+	tm capture-pane -e -p -t t:alice | grep 'look here alice' |
+	    grep -q $'\e\\[30m\e\\[43m' ||
+	    { echo "    mention not highlighted" >&2; return 1; }
+	type_line alice "/who"
+	see alice 'online: .*alice' || return 1
+	see alice 'online: .*bob' || return 1
+	# The window loses the focus: what comes is below a marker.
+	tm send-keys -t t:alice -H 1b 5b 4f
+	sleep 0.2
+	type_line bob "while you were out"
+	see alice 'new since you looked away' || return 1
+	tm send-keys -t t:alice -H 1b 5b 49
+	type_line alice "/clear"
+	wait_until 3 sh -c "! tmux -L $SOCK capture-pane -p -t t:alice |
+	    grep -q 'while you were out'"
+}
+
+t_help_overlay() {
+	tm send-keys -t t:alice F1
+	see alice 'Help \(any key closes\)' || return 1
+	see alice 'Alt-b Alt-f' || return 1
+	tm send-keys -t t:alice x
+	wait_until 3 sh -c "! tmux -L $SOCK capture-pane -p -t t:alice |
+	    grep -q 'any key closes'" || return 1
+	# The key that closed it was not typed.
+	capture alice | tail -1 | grep -q '^> *$' || return 1
+	tm send-keys -t t:alice '?'
+	see alice 'Help \(any key closes\)' || return 1
+	tm send-keys -t t:alice Escape
+	wait_until 3 sh -c "! tmux -L $SOCK capture-pane -p -t t:alice |
+	    grep -q 'any key closes'"
+}
+
+t_word_keys() {
+	tm send-keys -t t:alice -l "one two three"
+	tm send-keys -t t:alice M-b
+	tm send-keys -t t:alice -l "X"
+	tm send-keys -t t:alice C-Left
+	tm send-keys -t t:alice -l "Y"
+	tm send-keys -t t:alice M-b M-b M-f
+	tm send-keys -t t:alice -l "Z"
+	see alice '^> one twoZ YXthree' 5 || return 1
+	tm send-keys -t t:alice C-e C-u
+	see alice '^> *$'
+}
+
+# Colour codes (foreground or background 30-37, 40-47, 90-97, 256).
+has_colour() {
+	grep -qE $'\e\\[(3[0-7]|4[0-7]|9[0-7]|38;|48;)'
+}
+
+t_no_color() {
+	local cap
+	# Timestamps are not blue (unreadable on a dark background).
+	cap=$(tm capture-pane -e -p -t t:alice)
+	printf '%s\n' "$cap" | has_colour ||
+	    { echo "    no colour at all by default" >&2; return 1; }
+	! printf '%s\n' "$cap" | grep -qE $'\e\\[34m[0-9]{2}:[0-9]{2}:' ||
+	    { echo "    blue timestamps" >&2; return 1; }
+	tm new-window -d -t t: -n mono \
+	    "NO_COLOR=1 exec $TUI -rh 127.0.0.1 -rp $PB --log $TMP/mono.log" ||
+	    return 1
+	see mono '^ online' || return 1
+	tm capture-pane -e -p -t t:mono | has_colour &&
+	    { echo "    colours despite NO_COLOR" >&2; return 1; }
+	tm kill-window -t t:mono
+	tm new-window -d -t t: -n mono2 \
+	    "exec $TUI -rh 127.0.0.1 -rp $PB --no-color --log $TMP/mono2.log" ||
+	    return 1
+	see mono2 '^ online' || return 1
+	tm capture-pane -e -p -t t:mono2 | has_colour &&
+	    { echo "    colours despite --no-color" >&2; return 1; }
+	tm kill-window -t t:mono2
+}
+
 if [ ! -x "$SERVER" ] || [ ! -x "$TUI" ]; then
 	echo "missing $SERVER or $TUI (run make)" >&2
 	echo "0 passed, 1 failed"
@@ -484,6 +618,11 @@ if setup_cluster; then
 	run "input editing: ctrl-w, home, left, backspace, ctrl-u, history" t_editing
 	run "/help, /cluster focus, Escape" t_help_and_focus
 	run "cluster pane" t_cluster_pane
+	run "cluster view: left, crashed, wide ids, ports at 60 columns" t_cluster_view
+	run "/me, mention highlight and bell, /who, unread marker, /clear" t_chat_extras
+	run "help overlay on F1 and ?" t_help_overlay
+	run "word movement: Alt-b, Alt-f, Ctrl-Left" t_word_keys
+	run "colours: readable timestamps, NO_COLOR, --no-color" t_no_color
 	run "resize re-lays out without garbage" t_resize
 	run "batch mode sends and prints" t_batch
 	run "batch --follow keeps receiving after the input, until SIGTERM" t_batch_follow
