@@ -951,6 +951,97 @@ guarantee__activity_seq_below_1__invalid_message(void **state)
 	expect_n(x, 1);
 }
 
+/* A link that asks A for everything in its log since 0. */
+static struct it_client *
+sync_link(struct it_server *a, const char *name, const char *id)
+{
+	struct it_client	*f = it_connect(a, name);
+
+	it_sendf(f, "{\"command\":\"AUTHENTICATE\",\"secret\":\""
+	    IT_SECRET "\",\"id\":\"%s\"}", id);
+	it_expect(f, "AUTHENTICATE_SUCCESS");
+	it_sendf(f, "{\"command\":\"ACTIVITY_SYNC\",\"vv\":{},"
+	    "\"since\":0}");
+	return f;
+}
+
+/* The "n" of the next ACTIVITY_BROADCAST f gets. */
+static int
+next_bc_n(struct it_client *f)
+{
+	const cJSON	*n;
+
+	next_cmd(f, "ACTIVITY_BROADCAST");
+	n = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(f->msg, "activity"), "n");
+	return cJSON_IsNumber(n) ? n->valueint : -1;
+}
+
+/*
+ * --replay-window: an activity older than the window leaves the replay
+ * log, so a server linking up later is not sent it; one inside the
+ * window is.
+ */
+static void
+guarantee__replay_window__old_activities_not_replayed(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*x, *f, *g;
+	uint64_t		 t1;
+	char			 win[16];
+	int			 n, w = it_scale_ms(2000);
+
+	(void)state;
+	snprintf(win, sizeof win, "%d", w);
+	a = it_root("A", "--replay-window", win);
+	x = login_anon(a, "x", NULL);
+	it_send_activity(x, "{\"n\":1}");
+	expect_n(x, 1);
+	t1 = it_now_ms();
+	/* Inside the window: a new link is sent it. */
+	f = sync_link(a, "F", "ffff000000000008");
+	if ((n = next_bc_n(f)) != 1)
+		it_fail("F, linked within --replay-window %d ms of it, was "
+		    "not replayed n=1 (got n=%d)", w, n);
+	/* The window and a check interval (50 ms) go by. */
+	while (it_now_ms() < t1 + (uint64_t)w + 100)
+		(void)it_read_line(x, 10);
+	g = sync_link(a, "G", "ffff000000000009");
+	it_send_activity(x, "{\"n\":2}");
+	if ((n = next_bc_n(g)) != 2)
+		it_fail("G, linked after --replay-window, was replayed n=%d",
+		    n);
+}
+
+/* A message is an object of at most 64 members. */
+static void
+guarantee__message_members__64_taken_65_refused(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*c;
+	char			 line[4096];
+	size_t			 len;
+	int			 i, k;
+
+	(void)state;
+	a = it_root("A");
+	for (k = 64; k <= 65; k++) {
+		len = (size_t)snprintf(line, sizeof line, "{\"command\":"
+		    "\"LOGIN\",\"username\":\"anonymous\",\"secret\":null");
+		for (i = 4; i <= k; i++)
+			len += (size_t)snprintf(line + len, sizeof line - len,
+			    ",\"x%d\":1", i);
+		snprintf(line + len, sizeof line - len, "}");
+		c = it_connect(a, "c");
+		it_sendf(c, "%s", line);
+		if (k == 64)
+			it_expect(c, "LOGIN_SUCCESS");
+		else
+			it_expect_reply_close(c, "INVALID_MESSAGE");
+		it_close(c);
+	}
+}
+
 int
 main(void)
 {
@@ -999,6 +1090,12 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    guarantee__activity_seq_below_1__invalid_message,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__replay_window__old_activities_not_replayed,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__message_members__64_taken_65_refused,
 		    it_setup, it_teardown),
 	};
 
