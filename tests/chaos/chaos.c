@@ -713,7 +713,7 @@ reg_start(void)
 	snprintf(r->secret, sizeof r->secret, "s%d-%llx", nregs,
 	    (unsigned long long)rng_next(&rng_tr));
 	r->started = it_now_ms();
-	r->deadline = r->started + 15000;
+	r->deadline = r->started + (uint64_t)it_scale_ms(15000);
 	r->out = REG_PENDING;
 	if (slots[r->slot].down) {
 		reg_close(r, REG_NOCONN, "its server was down");
@@ -1655,7 +1655,7 @@ chaos__5_servers_40_clients_20_faults__one_tree_all_delivered_once(
 	evlog_add("publishing stopped");
 
 	/* Let registrations finish, then settle and check the tree. */
-	deadline = it_now_ms() + 20000;
+	deadline = it_now_ms() + (uint64_t)it_scale_ms(20000);
 	do {
 		regs_pending = 0;
 		for (i = 0; i < nregs; i++)
