@@ -14,11 +14,29 @@
 #include "msgbuild.h"
 #include "registry.h"
 #include "secret.h"
+#include "siphash.h"
 #include "server.h"
 
 #define ANONYMOUS	"anonymous"
 /* Features this server offers clients; the rest are not yet built. */
 #define SERVER_FEATURES	((1u << FEAT__COUNT) - 1)
+
+static void	login_verified(struct peer *, const char *, size_t, int,
+		    const char *);
+static void	register_hashed(struct peer *, const char *, size_t, int,
+		    const char *);
+
+/*
+ * A keyed digest of a client's secret (SipHash-2-4 under this server's
+ * random key): an ACTIVITY_MESSAGE's secret is compared with the one
+ * its connection logged in with without keeping the secret itself or
+ * running the slow hash again.
+ */
+static uint64_t
+secret_digest(struct server *srv, const char *secret)
+{
+	return siphash24(srv->session_key, secret, strlen(secret));
+}
 
 static int
 is_anonymous(const char *username)
@@ -126,21 +144,23 @@ resume_parse(struct msg *m, struct resume *r)
 	return 0;
 }
 
-/* Log a client in, then send it elsewhere if we are the busy one. */
+static enum cmd_ret login_finish(struct peer *, struct msg *,
+		    const struct user *);
+
+/*
+ * Log a client in, then send it elsewhere if we are the busy one.  A
+ * registered user's secret is checked against its slow hash off the
+ * loop (hashpool.c); login_verified() goes on from there.
+ */
 enum cmd_ret
 cmd_login(struct peer *p, struct msg *m)
 {
 	struct server		*srv = p->srv;
 	const char		*name = m->str[F_USERNAME];
 	const char		*secret = m->str[F_SECRET];
-	const struct user	*u = NULL;
-	struct known_server	*k;
-	struct jbuf		*b = &srv->out;
+	const struct user	*u;
 	struct resume		 res;
-	const char		*resumed = NULL, *why;
-	char			 sid[SERVER_NAME_MAX];
 	unsigned		 wanted;
-	int			 partial = 0;
 
 	if (msg_features(m, msg_feature_names, &wanted) != 0) {
 		peer_reply_close(p, CMD_INVALID_MESSAGE,
@@ -153,23 +173,79 @@ cmd_login(struct peer *p, struct msg *m)
 		    "{sender: activity_seq}, \"since\": ms}");
 		return CMD_CLOSE;
 	}
-	if (!is_anonymous(name)) {
-		if ((u = registry_find(srv->reg, name)) == NULL) {
-			srv->stats.login_failed++;
-			peer_reply_close(p, CMD_LOGIN_FAILED,
-			    "username is not registered");
-			return CMD_CLOSE;
-		}
-		if (secret == NULL || !secret_equal(u->secret, secret)) {
-			srv->stats.login_failed++;
-			peer_reply_close(p, CMD_LOGIN_FAILED,
-			    "attempt to login with wrong secret");
-			return CMD_CLOSE;
-		}
+	if (is_anonymous(name))
+		return login_finish(p, m, NULL);
+	if ((u = registry_find(srv->reg, name)) == NULL) {
+		srv->stats.login_failed++;
+		peer_reply_close(p, CMD_LOGIN_FAILED,
+		    "username is not registered");
+		return CMD_CLOSE;
 	}
+	if (secret == NULL) {
+		srv->stats.login_failed++;
+		peer_reply_close(p, CMD_LOGIN_FAILED,
+		    "attempt to login with wrong secret");
+		return CMD_CLOSE;
+	}
+	if (hashpool_submit(srv, p, HASHJOB_VERIFY, secret, u->secret,
+	    m->line, m->len, login_verified) != 0) {
+		peer_reply_close(p, CMD_LOGIN_FAILED,
+		    "server busy: too many logins in progress, try again");
+		return CMD_CLOSE;
+	}
+	return CMD_OK;
+}
+
+/* The slow hash has spoken: finish the LOGIN in line, or refuse it. */
+static void
+login_verified(struct peer *p, const char *line, size_t len, int ok,
+    const char *hash)
+{
+	struct server		*srv = p->srv;
+	const struct user	*u;
+	struct msg		 m;
+	char			 err[256];
+
+	(void)hash;
+	if (msg_parse(line, len, &m, err, sizeof err) != 0) {
+		peer_close(p, "LOGIN could not be parsed again: %s", err);
+		return;
+	}
+	/* The user may have been replaced while we hashed. */
+	if (!ok || (u = registry_find(srv->reg, m.str[F_USERNAME])) == NULL) {
+		srv->stats.login_failed++;
+		peer_reply_close(p, CMD_LOGIN_FAILED,
+		    "attempt to login with wrong secret");
+		return;
+	}
+	(void)login_finish(p, &m, u);
+}
+
+/* Log p in as u (NULL: anonymous); the secret has been checked. */
+static enum cmd_ret
+login_finish(struct peer *p, struct msg *m, const struct user *u)
+{
+	struct server		*srv = p->srv;
+	const char		*name = m->str[F_USERNAME];
+	const char		*secret = m->str[F_SECRET];
+	struct known_server	*k;
+	struct jbuf		*b = &srv->out;
+	struct resume		 res;
+	const char		*resumed = NULL, *why;
+	char			 sid[SERVER_NAME_MAX];
+	unsigned		 wanted;
+	int			 partial = 0;
+
+	/* cmd_login checked both. */
+	if (msg_features(m, msg_feature_names, &wanted) != 0 ||
+	    (m->type[F_RESUME] == JSON_OBJECT && resume_parse(m, &res) != 0))
+		return CMD_CLOSE;
 	if ((p->username = strdup(name)) == NULL ||
 	    (p->secret = strdup(u != NULL ? u->secret : "")) == NULL)
 		fatal("strdup");
+	/* What ACTIVITY_MESSAGE's secret is checked against. */
+	p->secret_digest = secret_digest(srv, u != NULL && secret != NULL ?
+	    secret : "");
 	p->anonymous = u == NULL;
 	p->features = wanted & SERVER_FEATURES;
 	peer_set_role(p, PEER_CLIENT);
@@ -293,8 +369,37 @@ cmd_register(struct peer *p, struct msg *m)
 		    "connection");
 		return CMD_CLOSE;
 	}
-	lock_register(p->srv, p, m->str[F_USERNAME], m->str[F_SECRET]);
-	return p->closing ? CMD_CLOSE : CMD_OK;
+	/* The cluster only ever sees the slow hash: make it off the loop. */
+	if (hashpool_submit(p->srv, p, HASHJOB_HASH, m->str[F_SECRET], NULL,
+	    m->line, m->len, register_hashed) != 0) {
+		p->srv->stats.reg_failed++;
+		peer_reply_close(p, CMD_REGISTER_FAILED,
+		    "server busy: too many registrations in progress, try "
+		    "again later");
+		return CMD_CLOSE;
+	}
+	return CMD_OK;
+}
+
+/* The new secret's hash is made: register the name with it. */
+static void
+register_hashed(struct peer *p, const char *line, size_t len, int ok,
+    const char *hash)
+{
+	struct msg	 m;
+	char		 err[256];
+
+	if (msg_parse(line, len, &m, err, sizeof err) != 0) {
+		peer_close(p, "REGISTER could not be parsed again: %s", err);
+		return;
+	}
+	if (!ok) {
+		p->srv->stats.reg_failed++;
+		peer_reply_close(p, CMD_REGISTER_FAILED,
+		    "the secret could not be hashed");
+		return;
+	}
+	lock_register(p->srv, p, m.str[F_USERNAME], hash);
 }
 
 /* The client must be who it logged in as; then the activity goes out. */
@@ -308,8 +413,8 @@ cmd_activity_message(struct peer *p, struct msg *m)
 		    "the username does not match the logged in user");
 		return CMD_CLOSE;
 	}
-	if (!p->anonymous &&
-	    (secret == NULL || !secret_equal(p->secret, secret))) {
+	if (!p->anonymous && (secret == NULL ||
+	    secret_digest(p->srv, secret) != p->secret_digest)) {
 		peer_reply_close(p, CMD_AUTHENTICATION_FAIL,
 		    "the secret does not match the logged in user");
 		return CMD_CLOSE;

@@ -42,6 +42,7 @@ config_defaults(struct config *c)
 	c->heartbeat_timeout_ms = 2000;
 	c->forget_ms = 600000;
 	c->verbose = LOG_LVL_INFO;
+	c->hash_threads = HASHPOOL_THREADS;
 }
 
 

@@ -106,6 +106,15 @@ lock_pending(struct server *srv, const char *username)
 	return lock_find(srv, username) != NULL;
 }
 
+/* The secret (a hash) a pending registration of username carries. */
+const char *
+lock_secret(struct server *srv, const char *username)
+{
+	struct lock	*l = lock_find(srv, username);
+
+	return l != NULL ? l->secret : NULL;
+}
+
 /* Is this connection waiting for its registration's outcome? */
 int
 lock_client_waiting(struct server *srv, struct peer *p)

@@ -11,6 +11,7 @@ struct peer;
 struct lock_table	*lock_table_new(void);
 void			 lock_table_free(struct lock_table *);
 int			 lock_pending(struct server *, const char *);
+const char		*lock_secret(struct server *, const char *);
 int			 lock_client_waiting(struct server *, struct peer *);
 void			 lock_register(struct server *, struct peer *,
 			    const char *, const char *);

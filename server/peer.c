@@ -214,6 +214,7 @@ peer_free(struct peer *p)
 	free(p->secret);
 	free(p->remote_id);
 	handshake_free(p);
+	hashpool_peer_gone(p);
 	free(p->remote_host);
 	free(p->session);
 	free(p->marks);
@@ -410,7 +411,7 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	size_t			 before = evbuffer_get_length(in);
 
 	p->last_rx_ms = p->srv->now_ms = now_ms();
-	while (!p->closing) {
+	while (!p->closing && !p->waiting) {
 		st = frame_next(&p->fr, in, &f);
 		if (st == FRAME_NEED_MORE)
 			break;
@@ -439,6 +440,25 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	if (!TAILQ_EMPTY(&p->srv->dirty) &&
 	    ++p->srv->reads_unflushed >= FLUSH_MAX_READS)
 		peer_flush_cb(-1, 0, p->srv);
+}
+
+/*
+ * A slow hash for p is done (hashpool.c): finish the command that
+ * waited for it, then read on where reading stopped.
+ */
+void
+peer_resume(struct peer *p, hashjob_cb cb, const char *line, size_t len,
+    int ok, const char *hash)
+{
+	p->waiting = 0;
+	if (p->closing)
+		return;
+	p->srv->now_ms = now_ms();
+	cb(p, line, len, ok, hash);
+	if (p->closing || p->waiting)
+		return;
+	bufferevent_enable(p->bev, EV_READ);
+	peer_read_cb(p->bev, p);
 }
 
 static void

@@ -24,12 +24,17 @@
 #include "msg.h"
 #include "msgbuild.h"
 #include "registry.h"
+#include "server.h"
 
 #define REGISTRY_JOURNAL	"users.journal"
 #define REGISTRY_MIN_BUCKETS	64
 #define SERVER_NAME_BUF		257
+#define REGISTRY_HASH_BUF	256	/* a yescrypt hash and then some */
 #define REGISTRY_RETRY_MS	1000	/* retry unjournalled users */
 #define REGISTRY_NAG_MS		30000	/* repeat the error this often */
+
+static int	registry_sync_dir(const char *, char *, size_t);
+static void	registry_line(struct jbuf *, const struct user *);
 
 struct registry {
 	struct user	**buckets;
@@ -37,6 +42,7 @@ struct registry {
 	size_t		  count;
 	int		  fd;		/* journal, -1 when not durable */
 	int		  replaying;
+	size_t		  migrate;	/* plaintext secrets hashed on load */
 	off_t		  good;		/* the journal ends with a whole line here */
 	int		  dirty;	/* bytes past good may remain: cut first */
 	struct user	**unsynced;	/* kept, but not yet in the journal */
@@ -204,12 +210,7 @@ registry_journal(struct registry *r, const struct user *u)
 	if (r->dirty && registry_rollback(r) != 0)
 		return -1;
 	jbuf_init(&b);
-	jbuf_adds(&b, "{\"username\":");
-	jbuf_cstr(&b, u->name);
-	msgb_str(&b, F_SECRET, u->secret);
-	msgb_int(&b, F_TIME, (long long)u->time);
-	msgb_str(&b, F_ORIGIN, u->origin);
-	jbuf_adds(&b, "}\n");
+	registry_line(&b, u);
 	while (off < b.len) {
 		n = r->write_fn(r->fd, b.p + off, b.len - off);
 		if (n == -1 && errno == EINTR)
@@ -408,6 +409,7 @@ registry_replay_line(struct registry *r, const char *line, size_t len)
 	const char		*why;
 	char			 name[SERVER_NAME_BUF], secret[SERVER_NAME_BUF];
 	char			 origin[SERVER_NAME_BUF];
+	char			 hashed[REGISTRY_HASH_BUF];
 	long long		 time = 0;
 	int			 have = 0;
 
@@ -440,8 +442,90 @@ registry_replay_line(struct registry *r, const char *line, size_t len)
 	}
 	if (have != 3)
 		return -1;
+	/* A journal from before secrets were hashed: hash them now. */
+	if (!hashpool_is_hash(secret)) {
+		if (hashpool_hash(secret, hashed, sizeof hashed) != 0)
+			return -1;
+		explicit_bzero(secret, sizeof secret);
+		r->migrate++;
+		registry_put(r, name, hashed, (uint64_t)time, origin);
+		return 0;
+	}
 	registry_put(r, name, secret, (uint64_t)time, origin);
 	return 0;
+}
+
+/* Append u's journal line to b. */
+static void
+registry_line(struct jbuf *b, const struct user *u)
+{
+	jbuf_adds(b, "{\"username\":");
+	jbuf_cstr(b, u->name);
+	msgb_str(b, F_SECRET, u->secret);
+	msgb_int(b, F_TIME, (long long)u->time);
+	msgb_str(b, F_ORIGIN, u->origin);
+	jbuf_adds(b, "}\n");
+}
+
+static void
+registry_line_cb(const struct user *u, void *arg)
+{
+	registry_line(arg, u);
+}
+
+/*
+ * Replace the journal at path with one line per user, atomically: a
+ * new file, flushed, renamed over the old one, the directory synced.
+ * Used once to drop the plaintext secrets of an old journal.
+ */
+static int
+registry_rewrite(struct registry *r, const char *dir, const char *path,
+    int *fdp, char *err, size_t errlen)
+{
+	char		 tmp[4200];
+	struct jbuf	 b;
+	size_t		 off = 0;
+	ssize_t		 n;
+	int		 fd, rc = -1;
+
+	snprintf(tmp, sizeof tmp, "%s.new", path);
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	jbuf_init(&b);
+	registry_foreach(r, registry_line_cb, &b);
+	while (off < b.len) {
+		n = write(fd, b.p + off, b.len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	if (off < b.len || fdatasync(fd) == -1 || rename(tmp, path) == -1) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		close(fd);
+		(void)unlink(tmp);
+		goto out;
+	}
+	close(fd);
+	if (registry_sync_dir(dir, err, errlen) != 0)
+		goto out;
+	if ((fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW)) ==
+	    -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	close(*fdp);
+	*fdp = fd;
+	r->good = (off_t)b.len;
+	rc = 0;
+out:
+	jbuf_free(&b);
+	return rc;
 }
 
 /*
@@ -569,10 +653,20 @@ registry_open(struct registry *r, const char *dir, char *err, size_t errlen)
 				return -1;
 			}
 		}
+		explicit_bzero(buf, (size_t)st.st_size);
 		free(buf);
 	}
-	r->fd = fd;
 	r->good = (off_t)good;
+	if (r->migrate > 0) {
+		if (registry_rewrite(r, dir, path, &fd, err, errlen) != 0) {
+			close(fd);
+			return -1;
+		}
+		log_info("%s: %zu plaintext secrets replaced by their hashes",
+		    path, r->migrate);
+		r->migrate = 0;
+	}
+	r->fd = fd;
 	log_info("registry: %zu users from %s", r->count, path);
 	return 0;
 }

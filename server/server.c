@@ -78,6 +78,7 @@ server_new(struct event_base *base, const struct config *cfg)
 	    auth_derive_key(srv->cfg.secret, srv->link_key) != 0)
 		fatalx("scrypt: cannot derive the link key");
 	token_init(srv);
+	srv->hashpool = hashpool_new(srv, cfg->hash_threads);
 	srv->reg = registry_new();
 	srv->seen_ctl = seen_new(cfg->max_servers);
 	srv->seen_act = seen_new(cfg->max_servers);
@@ -271,6 +272,7 @@ server_free(struct server *srv)
 		evdns_base_free(srv->dns, 0);
 	delivery_free(srv);
 	uplink_free(srv);
+	hashpool_free(srv->hashpool);
 	lock_table_free(srv->locks);
 	registry_free(srv->reg);
 	seen_free(srv->seen_ctl);

@@ -70,6 +70,7 @@ struct config {
 	const char	*monitor;		/* --monitor HOST:PORT */
 	int		 allow_base_servers;	/* --allow-base-servers */
 	int		 token_lifetime_ms;	/* --token-lifetime, 0: window */
+	int		 hash_threads;		/* slow-hash workers, 0: inline */
 	int		 verbose;
 	struct delivery_config dcfg;
 };
@@ -93,6 +94,17 @@ enum peer_role {
 struct report;
 struct evbuffer_cb_entry;
 struct link_auth;
+struct hashjob;
+struct hashpool;
+struct peer;
+
+/* A slow hash off the loop (hashpool.c), and where its result goes. */
+enum hashjob_kind {
+	HASHJOB_VERIFY,
+	HASHJOB_HASH,
+};
+typedef void	(*hashjob_cb)(struct peer *, const char *, size_t, int,
+		    const char *);
 
 struct report_mark {
 	uint64_t	 end;		/* output offset just past the line */
@@ -146,6 +158,9 @@ struct peer {
 	char			*remote_host;
 	int			 remote_port;
 	struct link_auth	*auth;		/* the handshake's nonces */
+	struct hashjob		*job;		/* a slow hash under way */
+	int			 waiting;	/* for it: reading paused */
+	uint64_t		 secret_digest;	/* keyed, of its secret */
 };
 TAILQ_HEAD(peer_list, peer);
 
@@ -264,6 +279,7 @@ struct server {
 	int			 known_changed;	/* tell clients now */
 
 	struct registry		*reg;
+	struct hashpool		*hashpool;
 	struct lock_table	*locks;
 	struct uplink		*uplink;
 
@@ -330,6 +346,8 @@ int		 peer_send_jbuf(struct peer *, struct jbuf *);
 void		 peer_reply_close(struct peer *, enum msg_cmd, const char *);
 void		 peer_reply_info(struct peer *, enum msg_cmd, const char *);
 const char	*peer_name(const struct peer *);
+void		 peer_resume(struct peer *, hashjob_cb, const char *, size_t,
+		    int, const char *);
 
 /* dispatch.c */
 enum cmd_ret	 dispatch_line(struct peer *, const char *, size_t);
@@ -364,6 +382,21 @@ void		 handshake_free(struct peer *);
 enum cmd_ret	 cmd_server_hello(struct peer *, struct msg *);
 enum cmd_ret	 cmd_server_challenge(struct peer *, struct msg *);
 enum cmd_ret	 cmd_server_proof(struct peer *, struct msg *);
+
+/* hashpool.c */
+#define HASHPOOL_THREADS	2	/* the default */
+#define HASHPOOL_THREADS_MAX	16
+#define HASHPOOL_PENDING_MAX	256	/* jobs waiting, then refuse */
+#define HASHPOOL_COST		1	/* yescrypt's cost: ~5 ms a hash */
+struct hashpool	*hashpool_new(struct server *, int);
+void		 hashpool_free(struct hashpool *);
+int		 hashpool_submit(struct server *, struct peer *,
+		    enum hashjob_kind, const char *, const char *,
+		    const char *, size_t, hashjob_cb);
+void		 hashpool_peer_gone(struct peer *);
+int		 hashpool_is_hash(const char *);
+int		 hashpool_hash(const char *, char *, size_t);
+int		 hashpool_verify(const char *, const char *);
 
 /* token.c */
 #define TOKEN_LEN_MAX	64

@@ -237,6 +237,7 @@ fz_config(struct config *c, uint8_t caps)
 	snprintf(c->secret, sizeof c->secret, "%s", FZ_SECRET);
 	c->secret_given = 1;
 	c->allow_base_servers = 1;
+	c->hash_threads = 0;
 	c->verbose = LOG_LVL_WARN;
 	/* Small caps, so the limits are reached by short inputs. */
 	c->max_msg = 4096;

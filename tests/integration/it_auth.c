@@ -454,20 +454,47 @@ token__expired__not_resumed(void **state)
 	it_wait_log(a, "the token has expired");
 }
 
+/* The whole file at path (malloc'd, NUL-terminated), or fail. */
+static char *
+slurp(const char *path, size_t *lenp)
+{
+	FILE	*f = fopen(path, "r");
+	char	*buf;
+	size_t	 n;
+
+	if (f == NULL)
+		it_fail("%s: %s", path, strerror(errno));
+	if ((buf = malloc(1 << 20)) == NULL)
+		abort();
+	n = fread(buf, 1, (1 << 20) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	*lenp = n;
+	return buf;
+}
+
 /*
- * The cluster secret never crosses a server link: a child joins its
- * parent through the relay, which records every byte.
+ * Regression test (issue: user secrets crossed server links in
+ * LOCK_REQUEST, USER_REGISTER_RESULT, USER_SYNC and
+ * AUTHENTICATE_SUCCESS, the cluster secret in AUTHENTICATE, and the
+ * journal kept secrets in plaintext).
+ *
+ * A child joins its parent through the relay, which records every byte
+ * either way; a user registers at the parent and logs in at the child.
+ * Expected: neither the cluster secret nor the user's secret is in the
+ * link's bytes or the journal; their hash is.
  */
 static void
-link__cluster_secret_never_on_the_wire(void **state)
+regress__link_and_journal__no_plaintext_secret(void **state)
 {
 	struct it_server	*a, *b;
 	struct relay		*rl;
-	char			 rport[16], *got;
+	char			 rport[16], *got, *dir, path[4200];
 	size_t			 len;
 
 	(void)state;
-	a = spawn_plain("A", NULL, NULL);
+	dir = it_mkdtemp("journal");
+	a = spawn_plain("A", "--data-dir", dir);
 	rl = relay_new(a->port);
 	relay_capture(rl, 1 << 20);
 	snprintf(rport, sizeof rport, "%d", relay_port(rl));
@@ -479,14 +506,27 @@ link__cluster_secret_never_on_the_wire(void **state)
 		b = it_spawn("B", argv, 1);
 	}
 	it_wait_log(b, "joined the cluster");
-	it_register(a, "carol", "carol-pw");
-	it_login_eventually(b, "carol", "carol-pw");
+	it_register(a, "carol", "carol-secret-pw");
+	it_login_eventually(b, "carol", "carol-secret-pw");
 	got = relay_captured(rl, &len);
-	if (strstr(got, "SERVER_PROOF") == NULL)
-		it_fail("the relay did not see the handshake: %s",
-		    it_escape(got, len > 300 ? 300 : len));
+	if (strstr(got, "SERVER_PROOF") == NULL ||
+	    strstr(got, "USER_REGISTER_RESULT") == NULL)
+		it_fail("the relay did not see the handshake and the "
+		    "registration: %s", it_escape(got, len > 300 ? 300 : len));
 	if (memmem(got, len, IT_SECRET, strlen(IT_SECRET)) != NULL)
 		it_fail("the cluster secret crossed the link");
+	if (memmem(got, len, "carol-secret-pw", 15) != NULL)
+		it_fail("carol's secret crossed the link in clear");
+	if (strstr(got, "\"secret\":\"$y$") == NULL)
+		it_fail("no hashed secret crossed the link: %s",
+		    it_escape(got, len > 600 ? 600 : len));
+	free(got);
+	snprintf(path, sizeof path, "%s/users.journal", dir);
+	got = slurp(path, &len);
+	if (strstr(got, "carol") == NULL)
+		it_fail("carol is not in the journal: %s", got);
+	if (strstr(got, "carol-secret-pw") != NULL)
+		it_fail("the journal holds carol's secret in clear: %s", got);
 	free(got);
 }
 
@@ -510,7 +550,8 @@ main(void)
 		cmocka_unit_test_teardown(token__expired__not_resumed,
 		    it_teardown),
 		cmocka_unit_test_teardown(
-		    link__cluster_secret_never_on_the_wire, it_teardown),
+		    regress__link_and_journal__no_plaintext_secret,
+		    it_teardown),
 	};
 
 	return it_run_tests("auth", tests);

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "registry.h"
+#include "server.h"
 
 struct fixture {
 	char	 dir[64];
@@ -105,6 +106,10 @@ file_size(const char *path)
 	return st.st_size;
 }
 
+/*
+ * name is known with secret: as given, or (after a plaintext journal
+ * was loaded) as its hash.
+ */
 static void
 expect_user(struct registry *r, const char *name, const char *secret)
 {
@@ -112,7 +117,22 @@ expect_user(struct registry *r, const char *name, const char *secret)
 
 	if (u == NULL)
 		fail_msg("user %s unknown", name);
-	assert_string_equal(u->secret, secret);
+	if (hashpool_is_hash(u->secret) && !hashpool_is_hash(secret))
+		assert_true(hashpool_verify(secret, u->secret));
+	else
+		assert_string_equal(u->secret, secret);
+}
+
+/* A hash of plain, as a server stores it (one of 8 static buffers). */
+static const char *
+hs(const char *plain)
+{
+	static char	 buf[8][256];
+	static int	 n;
+	char		*b = buf[n++ % 8];
+
+	assert_int_equal(hashpool_hash(plain, b, sizeof buf[0]), 0);
+	return b;
 }
 
 static void
@@ -366,7 +386,7 @@ registry_open__replay__not_journalled_again(void **state)
 	struct registry	*r = open_reg(f);
 	off_t		 size;
 
-	registry_put(r, "alice", "s1", 100, "srvA");
+	registry_put(r, "alice", hs("s1"), 100, "srvA");
 	registry_free(r);
 	size = file_size(f->path);
 	r = open_reg(f);
@@ -374,6 +394,50 @@ registry_open__replay__not_journalled_again(void **state)
 	r = open_reg(f);
 	registry_free(r);
 	assert_int_equal(file_size(f->path), size);
+}
+
+/*
+ * A journal from before secrets were hashed is rewritten at load with
+ * their hashes: no plaintext secret is left on disk, and every user
+ * still logs in with the same secret.
+ */
+static void
+registry_open__plaintext_journal__migrated_to_hashes(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r;
+	char		*data;
+	size_t		 len;
+	const char	*j =
+	    "{\"username\":\"alice\",\"secret\":\"alice-plain\",\"time\":100,"
+	    "\"origin\":\"a\"}\n"
+	    "{\"username\":\"bob\",\"secret\":\"bob-plain\",\"time\":200,"
+	    "\"origin\":\"b\"}\n";
+
+	write_file(f->path, j, strlen(j));
+	r = open_reg(f);
+	assert_int_equal(registry_count(r), 2);
+	assert_true(hashpool_is_hash(registry_find(r, "alice")->secret));
+	assert_true(hashpool_verify("alice-plain",
+	    registry_find(r, "alice")->secret));
+	assert_false(hashpool_verify("bob-plain",
+	    registry_find(r, "alice")->secret));
+	assert_true(hashpool_verify("bob-plain",
+	    registry_find(r, "bob")->secret));
+	/* Appending after the rewrite goes on the new file. */
+	assert_int_equal(registry_put(r, "carol", hs("c"), 300, "c"),
+	    REG_ADDED);
+	registry_free(r);
+	data = read_file(f->path, &len);
+	assert_null(strstr(data, "alice-plain"));
+	assert_null(strstr(data, "bob-plain"));
+	assert_non_null(strstr(data, "\"carol\""));
+	free(data);
+	r = open_reg(f);
+	assert_int_equal(registry_count(r), 3);
+	assert_true(hashpool_verify("alice-plain",
+	    registry_find(r, "alice")->secret));
+	registry_free(r);
 }
 
 static void
@@ -422,8 +486,8 @@ registry_open__torn_last_line__ignored_and_truncated(void **state)
 	size_t		 good, len;
 	FILE		*fp;
 
-	registry_put(r, "alice", "s1", 100, "srvA");
-	registry_put(r, "bob", "s2", 200, "srvB");
+	registry_put(r, "alice", hs("s1"), 100, "srvA");
+	registry_put(r, "bob", hs("s2"), 200, "srvB");
 	registry_free(r);
 	good = (size_t)file_size(f->path);
 
@@ -442,7 +506,7 @@ registry_open__torn_last_line__ignored_and_truncated(void **state)
 	assert_int_equal((size_t)file_size(f->path), good);
 
 	/* Appending after the cut yields a clean journal. */
-	assert_int_equal(registry_put(r, "dave", "s4", 400, "srvD"),
+	assert_int_equal(registry_put(r, "dave", hs("s4"), 400, "srvD"),
 	    REG_ADDED);
 	registry_free(r);
 	data = read_file(f->path, &len);
@@ -460,12 +524,13 @@ registry_open__torn_complete_object_without_newline__ignored(void **state)
 {
 	struct fixture	*f = *state;
 	struct registry	*r;
-	const char	*good = "{\"username\":\"alice\",\"secret\":\"s1\","
-			    "\"time\":1,\"origin\":\"a\"}\n";
+	char		 good[512], buf[1024];
 	const char	*torn = "{\"username\":\"bob\",\"secret\":\"s2\","
 			    "\"time\":2,\"origin\":\"a\"}";
-	char		 buf[512];
 
+	/* Hashed already: no migration rewrites the file. */
+	snprintf(good, sizeof good, "{\"username\":\"alice\",\"secret\":"
+	    "\"%s\",\"time\":1,\"origin\":\"a\"}\n", hs("s1"));
 	snprintf(buf, sizeof buf, "%s%s", good, torn);
 	write_file(f->path, buf, strlen(buf));
 	r = open_reg(f);
@@ -493,8 +558,12 @@ registry_open__corrupt_middle_line__skipped_rest_kept(void **state)
 {
 	struct fixture	*f = *state;
 	struct registry	*r;
-	const char	*j =
-	    "{\"username\":\"alice\",\"secret\":\"s1\",\"time\":1,"
+	char		 j[2048];
+	size_t		 len;
+
+	/* Hashed already: no migration rewrites the file. */
+	snprintf(j, sizeof j,
+	    "{\"username\":\"alice\",\"secret\":\"%s\",\"time\":1,"
 	    "\"origin\":\"a\"}\n"
 	    "{\"username\":\"bob\",\"sec\x01ret\n"
 	    "garbage that is not json\n"
@@ -502,9 +571,9 @@ registry_open__corrupt_middle_line__skipped_rest_kept(void **state)
 	    "{\"username\":5,\"secret\":\"s\",\"time\":3}\n"
 	    "[\"username\",\"secret\"]\n"
 	    "\n"
-	    "{\"username\":\"carol\",\"secret\":\"s3\",\"time\":3,"
-	    "\"origin\":\"c\"}\n";
-	size_t		 len = strlen(j);
+	    "{\"username\":\"carol\",\"secret\":\"%s\",\"time\":3,"
+	    "\"origin\":\"c\"}\n", hs("s1"), hs("s3"));
+	len = strlen(j);
 
 	write_file(f->path, j, len);
 	r = open_reg(f);
@@ -753,6 +822,7 @@ main(void)
 		T(registry_put__durable__on_disk_before_return),
 		T(registry_open__journal__replayed),
 		T(registry_open__replay__not_journalled_again),
+		T(registry_open__plaintext_journal__migrated_to_hashes),
 		T(registry_open__later_entries__override),
 		T(registry_open__handwritten_later_line__overrides),
 		T(registry_open__torn_last_line__ignored_and_truncated),
