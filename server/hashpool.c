@@ -13,6 +13,8 @@
  * arrives through the loop as a threaded one would.
  */
 #include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +32,7 @@
 #include "server.h"
 
 #define HASHPOOL_PREFIX		"$y$"	/* yescrypt */
+#define HASHPOOL_NICE		10	/* workers' niceness above the loop */
 
 struct hashjob {
 	TAILQ_ENTRY(hashjob)	 entry;
@@ -146,6 +149,13 @@ hashpool_worker(void *arg)
 	struct hashjob	*j;
 	char		 c = 1;
 
+	/*
+	 * Below the event loop in the scheduler: on a busy machine the
+	 * loop, which every client waits on, gets the CPU first, and a
+	 * login waits a little longer instead.
+	 */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    getpriority(PRIO_PROCESS, 0) + HASHPOOL_NICE);
 	pthread_mutex_lock(&hp->mu);
 	for (;;) {
 		while (!hp->stop && TAILQ_EMPTY(&hp->todo))

@@ -33,6 +33,7 @@ enum bench_workload {
 	WL_CLUSTER,		/* start a cluster, print it, hold */
 	WL_REPORT,		/* steady with sending_report: report latency */
 	WL_ORDERING,		/* steady, --order-wait default vs 0 */
+	WL_LOGINS,		/* steady, without vs with a login storm */
 };
 
 enum bench_topology {
@@ -76,6 +77,7 @@ struct bench_opts {
 	int			 hb_ms;		/* client: PING a link quiet MS */
 	int			 dead_ms;	/* client: give up a link quiet MS */
 	int			 report_wait_ms; /* drain: wait for reports */
+	double			 logins;	/* LOGINs/s beside the traffic */
 
 	/* per run, set by the run loop: extra server arguments */
 	const char		*run_server_args[4];
@@ -329,7 +331,8 @@ int	 client_feature_accepted(const struct client *, const char *);
 
 struct run_env {
 	int		 run;		/* 1.. */
-	int		 mode;		/* ordering: 0 default, 1 --order-wait 0 */
+	int		 mode;		/* ordering: 0 default, 1 --order-wait 0;
+					   logins: 0 none, 1 the storm */
 	double		 load_before[3];
 	uint64_t	 t_wall_start;
 };
@@ -338,6 +341,11 @@ int	 wl_traffic(struct run_env *);	/* fanout, steady, failover, report,
 					   ordering */
 void	 traffic_summary(int);		/* over --runs */
 int	 wl_register(struct run_env *);
+
+/* logins.c: a login storm beside the traffic */
+int	 logins_prepare(void);
+void	 logins_start(double);
+void	 logins_stop(uint64_t *, uint64_t *, uint64_t *, double *);
 int	 wl_idle(struct run_env *);
 
 /* ------------------------------------------------------------ proxy */

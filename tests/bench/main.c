@@ -86,6 +86,11 @@ usage(FILE *f)
 "             --order-wait and with --order-wait 0 (ordering off), in the\n"
 "             order A B B A A B ...; --runs counts runs (default 10).\n"
 "             Prints p50/p99 of each mode and the difference.\n"
+"  logins     steady load (10000/s for 5 s), alternately without and with\n"
+"             a storm of --logins LOGINs/s (default 200) of a registered\n"
+"             user, each on a new connection (A B B A ...; --runs default\n"
+"             4).  Every such LOGIN costs the server a slow password\n"
+"             hash; prints the p99 of each mode and their ratio.\n"
 "  cluster    start a cluster, print 'CLUSTER_READY servers=... pids=...',\n"
 "             hold it until SIGTERM/SIGINT or --hold S, then stop it (for\n"
 "             other load generators and profilers).\n"
@@ -146,6 +151,9 @@ usage(FILE *f)
 "                        server's --heartbeat-timeout; 0 = off)\n"
 "  --report-wait-ms MS   with sending_report, wait up to MS after the last\n"
 "                        send for the reports (default 3000)\n"
+"  --logins R            logins: LOGINs per second of a registered user,\n"
+"                        each on a new connection, in the storm runs\n"
+"                        (default 200)\n"
 "  --settle-ms MS        after the last publish, stop once nothing new\n"
 "                        arrived for MS (default 1000)\n"
 "\n"
@@ -487,6 +495,7 @@ static const struct {
 	{ "cluster", WL_CLUSTER },
 	{ "report", WL_REPORT },
 	{ "ordering", WL_ORDERING },
+	{ "logins", WL_LOGINS },
 };
 
 enum {
@@ -495,7 +504,7 @@ enum {
 	O_PUBSRV, O_KIDX, O_KAFTER, O_FEAT, O_SETTLE, O_SIZES, O_COUNT,
 	O_CONC, O_CLINKS, O_CONNS, O_RUNS, O_TIMEOUT, O_IDLET, O_CONNT,
 	O_LABEL, O_JSON, O_HOLD, O_KSIG, O_NORESEND, O_PROBE, O_HB, O_DEAD,
-	O_REPWAIT,
+	O_REPWAIT, O_LOGINS,
 };
 
 static const struct option longopts[] = {
@@ -537,6 +546,7 @@ static const struct option longopts[] = {
 	{ "client-heartbeat-ms", required_argument, NULL, O_HB },
 	{ "client-dead-ms", required_argument, NULL, O_DEAD },
 	{ "report-wait-ms", required_argument, NULL, O_REPWAIT },
+	{ "logins", required_argument, NULL, O_LOGINS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -767,6 +777,9 @@ parse_args(int argc, char **argv)
 			opts.report_wait_ms = (int)num("--report-wait-ms", optarg,
 			    0, 3600000);
 			break;
+		case O_LOGINS:
+			opts.logins = fnum("--logins", optarg, 1, 1e6);
+			break;
 		case 'v':
 			opts.verbose = 1;
 			break;
@@ -793,7 +806,8 @@ parse_args(int argc, char **argv)
 
 	/* Per-workload defaults for what the user did not set. */
 	paced = opts.workload == WL_STEADY || opts.workload == WL_FAILOVER ||
-	    opts.workload == WL_REPORT || opts.workload == WL_ORDERING;
+	    opts.workload == WL_REPORT || opts.workload == WL_ORDERING ||
+	    opts.workload == WL_LOGINS;
 	switch (opts.workload) {
 	case WL_STEADY:
 		if (!set_rate)
@@ -848,6 +862,18 @@ parse_args(int argc, char **argv)
 			opts.features = "activity_seq";
 		if (!set_runs)
 			opts.runs = 10;
+		break;
+	case WL_LOGINS:
+		if (!set_ann)
+			opts.announce_ms = 0;
+		if (!set_rate)
+			opts.rate = 10000;
+		if (!set_dur)
+			opts.duration_s = 5;
+		if (!set_runs)
+			opts.runs = 4;
+		if (opts.logins <= 0)
+			opts.logins = 200;
 		break;
 	default:
 		break;
@@ -955,6 +981,10 @@ main(int argc, char **argv)
 				opts.run_server_args[1] = "0";
 				opts.nrun_server_args = 2;
 			}
+		} else if (opts.workload == WL_LOGINS) {
+			int pair = (run - 1) / 2, pos = (run - 1) % 2;
+
+			env.mode = (pair % 2 == 0) ? pos : 1 - pos;
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		env.t_wall_start = (uint64_t)ts.tv_sec * 1000 +
@@ -988,6 +1018,7 @@ main(int argc, char **argv)
 		case WL_FAILOVER:
 		case WL_REPORT:
 		case WL_ORDERING:
+		case WL_LOGINS:
 			r = wl_traffic(&env);
 			break;
 		case WL_IDLE:
@@ -1010,6 +1041,7 @@ main(int argc, char **argv)
 	case WL_FAILOVER:
 	case WL_REPORT:
 	case WL_ORDERING:
+	case WL_LOGINS:
 		traffic_summary(opts.runs);
 		break;
 	default:

@@ -5,7 +5,9 @@
 #  1. our workloads with bin/activity-bench (each on its own fresh
 #     loopback cluster): fanout on 3 and on 9 servers (chain and star), an
 #     unpaced flood, steady 10k/s, failover (base protocol, and with
-#     session resume), register on 1/3/5 servers, 10000 idle clients
+#     session resume), register on 1/3/5 servers, 10000 idle clients,
+#     steady 10k/s without and with 200 LOGINs/s (a slow hash each),
+#     interleaved
 #  2. if nats-server and the shared load generator (bench-peer) are
 #     available: the SAME fan-out (30 subs, 3 pubs, 3 servers, 200 B,
 #     window 100; NATS with --pubs-subscribe) and steady (10k/s) workloads
@@ -113,6 +115,7 @@ if [ "${BENCH_SKIP_OURS:-0}" != 1 ] && has_set ours; then
     ours steady 60 steady --cluster 3 --subs 30 --pubs 3 --rate 10000 --duration 5
     ours register 150 register --cluster 1 --sizes 1,3,5 --count 200
     ours idle 120 idle --cluster 1 --conns "$IDLE_CONNS"
+    ours logins 240 logins --cluster 3 --subs 30 --pubs 3 --rate 10000 --duration 5 --logins 200 --runs 4
 fi
 
 # ------------------------------------------------------------ comparison

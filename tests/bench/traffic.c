@@ -97,6 +97,9 @@ static struct {
 	uint64_t	 t_round, t_tree, t_all;
 	int		 tree_round, all_round;
 	int		 kill_done;
+	int		 logins_on;	/* a login storm runs beside */
+	uint64_t	 logins_opened, logins_ok, logins_failed;
+	double		 logins_s;
 	int		 stage, npubs_ready;	/* staged logins */
 	long		 kill_rss_kb;	/* the killed server's, just before */
 	struct event	*stage_ev;
@@ -247,6 +250,8 @@ enter_run(void)
 
 	T.phase = P_RUN;
 	T.t_run = bench_now_ns();
+	if (T.logins_on)
+		logins_start(opts.logins);
 	bench_log("warm-up done after %.1f ms: publishing",
 	    (T.t_run - T.t_start) / 1e6);
 	if (opts.workload == WL_FAILOVER) {
@@ -775,6 +780,9 @@ finish(const char *why)
 	T.end = why;
 	T.t_end = bench_now_ns();
 	T.phase = P_DONE;
+	if (T.logins_on)
+		logins_stop(&T.logins_opened, &T.logins_ok, &T.logins_failed,
+		    &T.logins_s);
 	event_base_loopbreak(base);
 }
 
@@ -1316,6 +1324,20 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 		    T.rep_cc_bad == 0 && T.rep_sc_short == 0 &&
 		    T.rep_partial == 0) ? "ok" : "degraded",
 		    env->load_before[0]);
+	} else if (opts.workload == WL_LOGINS) {
+		snprintf(what, sizeof what, "logins %s, %d servers%s, %d subs "
+		    "+ %d pubs, %s publishes/s, %d B", env->mode ? "storm" :
+		    "none", cl.n, topo, T.nsubs, T.npubs,
+		    fmt_rate(opts.rate, r1, sizeof r1), opts.size);
+		bench_row(what, "p50 %.3f ms, p90 %.3f, p99 %.3f, max %.2f; "
+		    "logins %" PRIu64 " ok of %" PRIu64 " opened in %.1f s "
+		    "(%.0f/s), %" PRIu64 " failed; lost %" PRIu64 ", dup %"
+		    PRIu64 ", ooo %" PRIu64 "; %s | %.2f",
+		    hist_pct(&T.lat, .5) / 1e6, hist_pct(&T.lat, .9) / 1e6,
+		    hist_pct(&T.lat, .99) / 1e6, T.lat.max / 1e6, T.logins_ok,
+		    T.logins_opened, T.logins_s, T.logins_s > 0 ?
+		    T.logins_ok / T.logins_s : 0, T.logins_failed, lost, dups,
+		    ooo, status, env->load_before[0]);
 	} else if (opts.workload == WL_ORDERING) {
 		snprintf(what, sizeof what, "ordering %s, %d servers%s, %d subs "
 		    "+ %d pubs, %s publishes/s, %d B, activity_seq",
@@ -1420,6 +1442,12 @@ wl_traffic(struct run_env *env)
 	if (opts.pub_server >= cl.n) {
 		fprintf(stderr, "activity-bench: --pub-server %d: only %d "
 		    "servers\n", opts.pub_server, cl.n);
+		return 1;
+	}
+	T.logins_on = opts.workload == WL_LOGINS && env->mode == 1;
+	if (T.logins_on && logins_prepare() != 0) {
+		fprintf(stderr, "activity-bench: logins: cannot register the "
+		    "user the storm logs in as\n");
 		return 1;
 	}
 	T.quota = (uint32_t)((opts.msgs + (uint64_t)T.npubs - 1) /
@@ -1619,7 +1647,8 @@ traffic_summary(int nruns)
 	char		 what[256];
 
 	(void)nruns;
-	if (nrf == 0 || (nrf < 2 && opts.workload != WL_ORDERING))
+	if (nrf == 0 || (nrf < 2 && opts.workload != WL_ORDERING &&
+	    opts.workload != WL_LOGINS))
 		return;
 	if ((v = calloc((size_t)nrf + 1, sizeof *v)) == NULL)
 		bench_fatal("out of memory");
@@ -1700,6 +1729,37 @@ traffic_summary(int nruns)
 		    tree.med, tree.max, st.med, st.max, lost, dups, ooo, rep,
 		    res, under, nrf, rmax.miss + tree.miss ? " (some never)" :
 		    "", load.min, load.max);
+	} else if (opts.workload == WL_LOGINS) {
+		for (m = 0; m < 2; m++) {
+			FIELD_AGG(p50[m], RF[_i].p50, RF[_i].mode == m);
+			FIELD_AGG(p99[m], RF[_i].p99, RF[_i].mode == m);
+		}
+		json_agg(&b, "p50_ms_no_logins", p50[0]);
+		json_agg(&b, "p50_ms_login_storm", p50[1]);
+		json_agg(&b, "p99_ms_no_logins", p99[0]);
+		json_agg(&b, "p99_ms_login_storm", p99[1]);
+		json_knum(&b, "logins_per_s", opts.logins);
+		json_knum(&b, "p99_ratio", p99[0].med > 0 ? p99[1].med /
+		    p99[0].med : 0);
+		json_kint(&b, "lost", (long long)lost);
+		json_kint(&b, "duplicated", (long long)dups);
+		json_kint(&b, "out_of_order", (long long)ooo);
+		bench_say("== login storm over %d runs (interleaved): p99 "
+		    "without logins %.3f ms, with %.0f LOGINs/s %.3f ms "
+		    "(ratio %.2f); p50 %.3f / %.3f ms; lost %" PRIu64 ", dup %"
+		    PRIu64 ", ooo %" PRIu64 "; load %.2f..%.2f", nrf,
+		    p99[0].med, opts.logins, p99[1].med, p99[0].med > 0 ?
+		    p99[1].med / p99[0].med : 0, p50[0].med, p50[1].med, lost,
+		    dups, ooo, load.min, load.max);
+		snprintf(what, sizeof what, "login storm, %d runs interleaved "
+		    "(none vs %.0f LOGINs/s), %d servers, %d subs + %d pubs, "
+		    "%.0f/s", nrf, opts.logins, opts.cluster, opts.subs,
+		    opts.pubs, opts.rate);
+		bench_row(what, "p99 %.2f ms without vs %.2f with: ratio %.2f; "
+		    "p50 %.3f vs %.3f; lost %" PRIu64 ", dup %" PRIu64 ", ooo %"
+		    PRIu64 " | %.2f..%.2f", p99[0].med, p99[1].med,
+		    p99[0].med > 0 ? p99[1].med / p99[0].med : 0, p50[0].med,
+		    p50[1].med, lost, dups, ooo, load.min, load.max);
 	} else if (opts.workload == WL_ORDERING) {
 		double	 d50[RUNFIG_MAX / 2], d99[RUNFIG_MAX / 2];
 

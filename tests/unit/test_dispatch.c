@@ -5,6 +5,8 @@
  */
 #include "test_fixture.h"
 
+#include <unistd.h>
+
 #define REPLY_MAX	64
 
 static void
@@ -510,6 +512,77 @@ dispatch__login_registered__success(void **state)
 	fx_expect_info_has(c, "LOGIN_SUCCESS", "bob");
 	assert_true(fx_open(fx, c));
 	assert_int_equal(c->peer->role, PEER_CLIENT);
+	fx_free(fx);
+}
+
+/*
+ * A LOGIN whose hash check is under way holds the connection's next
+ * lines: an ACTIVITY_MESSAGE written in the same packet is taken once
+ * the login succeeded, not refused as coming from a stranger; and it
+ * is checked against the digest of the secret logged in with.
+ */
+static void
+dispatch__login_hashed_then_activity_in_one_write__both_taken(void **state)
+{
+	static const char lines[] =
+	    "{\"command\":\"LOGIN\",\"username\":\"bob\",\"secret\":"
+	    "\"right\"}\n"
+	    "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":\"bob\","
+	    "\"secret\":\"right\",\"activity\":{\"a\":1}}\n"
+	    "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":\"bob\","
+	    "\"secret\":\"wrong\",\"activity\":{\"a\":2}}\n";
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+	char		 h[256];
+
+	(void)state;
+	assert_int_equal(hashpool_hash("right", h, sizeof h), 0);
+	assert_true(hashpool_is_hash(h));
+	assert_false(hashpool_verify("wrong", h));
+	registry_put(fx->srv->reg, "bob", h, 1, "x");
+	fx_write(fx, c, lines, sizeof lines - 1);
+	fx_see(c, "LOGIN_SUCCESS");
+	fx_see(c, "ACTIVITY_BROADCAST");
+	fx_see(c, "AUTHENTICATION_FAIL");
+	assert_false(fx_open(fx, c));
+	fx_free(fx);
+}
+
+/*
+ * With worker threads the answer comes back through the pipe: the
+ * loop, run until a deadline, delivers LOGIN_SUCCESS, and a wrong
+ * secret LOGIN_FAILED.
+ */
+static void
+dispatch__login_hashed_by_threads__answered_through_the_loop(void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+	struct fx_conn	*c1, *c2;
+	char		 h[256];
+	int		 i;
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.hash_threads = 2;
+	fx = fx_new_cfg("srv", &cfg);
+	c1 = fx_connect(fx);
+	c2 = fx_connect(fx);
+	assert_int_equal(hashpool_hash("right", h, sizeof h), 0);
+	registry_put(fx->srv->reg, "bob", h, 1, "x");
+	fx_send(fx, c1, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+	    "\"secret\":\"right\"}");
+	fx_send(fx, c2, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+	    "\"secret\":\"wrong\"}");
+	/* A hash takes milliseconds: wait, boundedly, for both answers. */
+	for (i = 0; i < 2000 && (fx_peer(fx, c1) == NULL ||
+	    fx_peer(fx, c1)->role != PEER_CLIENT || fx_open(fx, c2)); i++) {
+		usleep(5000);
+		fx_run(fx);
+	}
+	fx_see(c1, "LOGIN_SUCCESS");
+	fx_see(c2, "LOGIN_FAILED");
+	assert_false(fx_open(fx, c2));
 	fx_free(fx);
 }
 
@@ -1237,6 +1310,10 @@ main(void)
 		cmocka_unit_test(
 		    dispatch__login_without_secret_after_good_login__login_failed),
 		cmocka_unit_test(dispatch__login_registered__success),
+		cmocka_unit_test(
+		    dispatch__login_hashed_then_activity_in_one_write__both_taken),
+		cmocka_unit_test(
+		    dispatch__login_hashed_by_threads__answered_through_the_loop),
 		cmocka_unit_test(
 		    dispatch__login_with_less_loaded_server__redirect),
 		cmocka_unit_test(
