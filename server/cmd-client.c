@@ -196,7 +196,10 @@ cmd_login(struct peer *p, struct msg *m)
 	return CMD_OK;
 }
 
-/* The slow hash has spoken: finish the LOGIN in line, or refuse it. */
+/*
+ * The slow hash has spoken (hash: the one checked against): finish the
+ * LOGIN in line, or refuse it.
+ */
 static void
 login_verified(struct peer *p, const char *line, size_t len, int ok,
     const char *hash)
@@ -206,13 +209,13 @@ login_verified(struct peer *p, const char *line, size_t len, int ok,
 	struct msg		 m;
 	char			 err[256];
 
-	(void)hash;
 	if (msg_parse(line, len, &m, err, sizeof err) != 0) {
 		peer_close(p, "LOGIN could not be parsed again: %s", err);
 		return;
 	}
 	/* The user may have been replaced while we hashed. */
-	if (!ok || (u = registry_find(srv->reg, m.str[F_USERNAME])) == NULL) {
+	if (!ok || (u = registry_find(srv->reg, m.str[F_USERNAME])) == NULL ||
+	    strcmp(u->secret, hash) != 0) {
 		srv->stats.login_failed++;
 		peer_reply_close(p, CMD_LOGIN_FAILED,
 		    "attempt to login with wrong secret");

@@ -197,7 +197,7 @@ hashpool_done_cb(evutil_socket_t fd, short events, void *arg)
 		if (j->peer != NULL) {
 			j->peer->job = NULL;
 			peer_resume(j->peer, j->cb, j->line, j->len, j->ok,
-			    j->hash);
+			    j->kind == HASHJOB_VERIFY ? j->stored : j->hash);
 		}
 		hashjob_free(j);
 	}
