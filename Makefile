@@ -24,9 +24,11 @@ SAN	?=
 B	?= build
 BIN	?= bin
 
-PKGS	 = libevent libcjson ncursesw cmocka libcrypto libcrypt
+PKGS	 = libevent libevent_openssl openssl libcjson ncursesw cmocka libcrypto \
+	   libcrypt
 DEB_PKGS = build-essential pkg-config libevent-dev libcjson-dev \
-	   libncurses-dev libcmocka-dev libssl-dev libcrypt-dev mandoc tmux clang libclang-rt-14-dev \
+	   libncurses-dev libcmocka-dev libssl-dev libcrypt-dev mandoc tmux \
+	   clang libclang-rt-14-dev \
 	   valgrind procps
 
 # A fresh machine lacks the libraries: install them before anything
@@ -44,8 +46,8 @@ endif
 endif
 endif
 
-PKG_CFLAGS := $(shell pkg-config --cflags libevent libcjson ncursesw cmocka libcrypto libcrypt 2>/dev/null)
-EV_LIBS    := $(shell pkg-config --libs libevent 2>/dev/null)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+EV_LIBS    := $(shell pkg-config --libs libevent libevent_openssl openssl 2>/dev/null)
 CJSON_LIBS := $(shell pkg-config --libs libcjson 2>/dev/null)
 CURSES_LIBS:= $(shell pkg-config --libs ncursesw 2>/dev/null)
 CMOCKA_LIBS:= $(shell pkg-config --libs cmocka 2>/dev/null)

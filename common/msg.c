@@ -61,6 +61,7 @@ static const char *const field_names[F__COUNT] = {
 	[F_TOKEN_KEY] = "token_key",
 	[F_CLIENTS] = "clients",
 	[F_MORE] = "more",
+	[F_TLS_PORT] = "tls_port",
 };
 
 const char *const msg_feature_names[FEAT__COUNT + 1] = {
@@ -82,6 +83,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_PORT, N, 0, 0 },
 		{ F_PATH, A, 0, 0 },
 		{ F_LOAD, N, 0, 0 },
+		{ F_TLS_PORT, N, 0, 0 },
 	} },
 	[CMD_AUTHENTICATE_SUCCESS] = { "AUTHENTICATE_SUCCESS", {
 		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },
@@ -91,6 +93,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_PATH, A, 0, 0 },
 		{ F_PROOF, S, 0, HEX_MAX_LEN },
 		{ F_TOKEN_KEY, S, 0, HEX_MAX_LEN },
+		{ F_TLS_PORT, N, 0, 0 },
 	} },
 	[CMD_AUTHENTICATION_FAIL] = { "AUTHENTICATION_FAIL", {
 		{ F_INFO, S, MSG_REQ, INFO_MAX_LEN },
@@ -119,6 +122,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 	[CMD_REDIRECT] = { "REDIRECT", {
 		{ F_HOSTNAME, S, MSG_REQ, NAME_MAX_LEN },
 		{ F_PORT, N, MSG_REQ, 0 },
+		{ F_TLS_PORT, N, 0, 0 },
 	} },
 	[CMD_LOGOUT] = { "LOGOUT", {
 		{ F_USERNAME, S | Z, 0, NAME_MAX_LEN },
@@ -150,6 +154,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_MID, S, 0, NAME_MAX_LEN },
 		{ F_STATUS, S, 0, 32 },
 		{ F_USERS, A, 0, 0 },
+		{ F_TLS_PORT, N, 0, 0 },
 	} },
 	[CMD_REGISTER] = { "REGISTER", {
 		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
@@ -245,6 +250,7 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_HOST, S, 0, NAME_MAX_LEN },
 		{ F_PORT, N, 0, 0 },
 		{ F_LOAD, N, 0, 0 },
+		{ F_TLS_PORT, N, 0, 0 },
 	} },
 	[CMD_WHO] = { "WHO", { { 0 } } },
 	[CMD_WHO_LIST] = { "WHO_LIST", {

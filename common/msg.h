@@ -90,6 +90,7 @@ enum msg_field {
 	F_TOKEN_KEY,
 	F_CLIENTS,
 	F_MORE,
+	F_TLS_PORT,
 	F__COUNT
 };
 

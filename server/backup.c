@@ -38,6 +38,7 @@
 struct backup_entry {
 	const char	*host;
 	int		 port;
+	int		 tls_port;	/* 0: none */
 };
 
 /* Entries from `fixed` on are rotated by `rotate`, to spread clients. */
@@ -59,6 +60,8 @@ backup_emit(struct server *srv, struct peer *to, struct backup_entry *e,
 		jbuf_adds(b, "{\"host\":");
 		jbuf_cstr(b, e[k].host);
 		msgb_int(b, F_PORT, e[k].port);
+		if (e[k].tls_port > 0)
+			msgb_int(b, F_TLS_PORT, e[k].tls_port);
 		jbuf_addc(b, '}');
 	}
 	jbuf_addc(b, ']');
@@ -79,12 +82,14 @@ backup_ancestors(struct server *srv, struct backup_entry *e)
 	if (up == NULL || up->remote_host == NULL)
 		return 0;
 	e[n].host = up->remote_host;
+	e[n].tls_port = up->remote_tls_port;
 	e[n++].port = up->remote_port;
 	for (i = srv->pathlen - 3; i >= 0 && n < BACKUP_MAX; i--) {
 		if ((k = known_find(srv, srv->path[i])) == NULL ||
 		    k->state != KNOWN_UP)
 			continue;
 		e[n].host = k->host;
+		e[n].tls_port = k->tls_port;
 		e[n++].port = k->port;
 	}
 	return n;
@@ -104,6 +109,7 @@ backup_older_siblings(struct server *srv, struct peer *child,
 			continue;
 		if (n < BACKUP_MAX) {
 			e[n].host = p->remote_host;
+			e[n].tls_port = p->remote_tls_port;
 			e[n++].port = p->remote_port;
 		}
 	}
@@ -144,6 +150,7 @@ backup_for_client(struct server *srv, struct backup_entry *e, int *fixed)
 		first = NULL;
 	if (first != NULL) {
 		e[n].host = first->remote_host;
+		e[n].tls_port = first->remote_tls_port;
 		e[n++].port = first->remote_port;
 	}
 	*fixed = n;
@@ -152,6 +159,7 @@ backup_for_client(struct server *srv, struct backup_entry *e, int *fixed)
 		    !backup_client_target(srv, p))
 			continue;
 		e[n].host = p->remote_host;
+		e[n].tls_port = p->remote_tls_port;
 		e[n++].port = p->remote_port;
 	}
 	for (i = 0; i < srv->nknown && n < BACKUP_MAX; i++) {
@@ -166,6 +174,7 @@ backup_for_client(struct server *srv, struct backup_entry *e, int *fixed)
 				dup = 1;
 		if (!dup) {
 			e[n].host = k->host;
+			e[n].tls_port = k->tls_port;
 			e[n++].port = k->port;
 		}
 	}
@@ -197,12 +206,13 @@ backup_send(struct server *srv, struct peer *to)
 		 * an empty list makes it a successor: give it our targets.
 		 */
 		const char	*hosts[BACKUP_MAX];
-		int		 ports[BACKUP_MAX], i;
+		int		 ports[BACKUP_MAX], tls_ports[BACKUP_MAX], i;
 
-		n = uplink_targets(srv, hosts, ports, BACKUP_MAX);
+		n = uplink_targets(srv, hosts, ports, tls_ports, BACKUP_MAX);
 		for (i = 0; i < n; i++) {
 			e[i].host = hosts[i];
 			e[i].port = ports[i];
+			e[i].tls_port = tls_ports[i];
 		}
 		backup_emit(srv, to, e, n, n, 0, 1);
 		return;

@@ -308,6 +308,8 @@ login_finish(struct peer *p, struct msg *m, const struct user *u)
 		msgb_begin(b, CMD_REDIRECT);
 		msgb_str(b, F_HOSTNAME, k->host);
 		msgb_int(b, F_PORT, k->port);
+		if (k->tls_port > 0)
+			msgb_int(b, F_TLS_PORT, k->tls_port);
 		msgb_end(b);
 		peer_send_jbuf(p, b);
 		srv->stats.redirects++;

@@ -136,6 +136,8 @@ cmd_authenticate(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
 
+	if (tls_peer_refuse_server(p))
+		return CMD_CLOSE;
 	if (!srv->cfg.allow_base_servers) {
 		log_warnx("%s: refused a server: AUTHENTICATE sends the "
 		    "cluster secret in clear (accepted only with "
@@ -193,6 +195,8 @@ link_accept(struct peer *p, struct msg *m)
 	if (m->str[F_HOST] != NULL && port > 0) {
 		p->remote_host = xstrdup(m->str[F_HOST]);
 		p->remote_port = port;
+		if (msg_port(m, F_TLS_PORT, &p->remote_tls_port) != 0)
+			p->remote_tls_port = 0;
 	}
 	fd = bufferevent_getfd(p->bev);
 	if (fd != -1)
@@ -200,8 +204,10 @@ link_accept(struct peer *p, struct msg *m)
 	log_info("%s: server joined", peer_name(p));
 	/* A server that gave no address can be no one's target. */
 	if (p->remote_host != NULL && port > 0 && (k = known_update(srv,
-	    p->remote_id, p->remote_host, port, load)) != NULL)
+	    p->remote_id, p->remote_host, port, load)) != NULL) {
 		snprintf(k->parent, sizeof k->parent, "%s", srv->id);
+		k->tls_port = p->remote_tls_port;
+	}
 	tree_send_users(srv, p, 1);
 	known_replay(srv, p);
 	backup_send(srv, p);
@@ -284,12 +290,16 @@ cmd_authenticate_success(struct peer *p, struct msg *m)
 		free(p->remote_host);
 		p->remote_host = xstrdup(m->str[F_HOST]);
 		p->remote_port = port;
+		if (msg_port(m, F_TLS_PORT, &p->remote_tls_port) != 0)
+			p->remote_tls_port = 0;
 	}
 	uplink_established(srv, p);
 	if (p->remote_host != NULL && (k = known_update(srv, p->remote_id,
-	    p->remote_host, p->remote_port, 0)) != NULL &&
-	    m->type[F_PATH] == JSON_ARRAY)
-		known_set_parent(srv, k, m->val[F_PATH]);
+	    p->remote_host, p->remote_port, 0)) != NULL) {
+		k->tls_port = p->remote_tls_port;
+		if (m->type[F_PATH] == JSON_ARRAY)
+			known_set_parent(srv, k, m->val[F_PATH]);
+	}
 	if (take_parent_path(p, m) != 0)
 		return CMD_CLOSE;
 	if (m->type[F_USERS] == JSON_ARRAY &&
@@ -341,6 +351,8 @@ cmd_server_announce(struct peer *p, struct msg *m)
 		return CMD_OK;
 	if ((k = known_update(srv, m->str[F_ID], m->str[F_HOSTNAME], port,
 	    load)) != NULL) {
+		if (msg_port(m, F_TLS_PORT, &k->tls_port) != 0)
+			k->tls_port = 0;
 		k->reconnecting = m->str[F_STATUS] != NULL &&
 		    strcmp(m->str[F_STATUS], "reconnecting") == 0;
 		k->parent[0] = '\0';

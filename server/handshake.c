@@ -93,6 +93,8 @@ cmd_server_hello(struct peer *p, struct msg *m)
 	struct link_auth	*a;
 	struct jbuf		*b = &srv->out;
 
+	if (tls_peer_refuse_server(p))
+		return CMD_CLOSE;
 	if (!nonce_ok(m->str[F_NONCE])) {
 		peer_reply_close(p, CMD_INVALID_MESSAGE, "SERVER_HELLO: "
 		    "'nonce' must be 64 hex digits");
@@ -145,6 +147,8 @@ cmd_server_challenge(struct peer *p, struct msg *m)
 	 * joining child at load 0 sent it every orphan of a failover.
 	 */
 	msgb_int(b, F_LOAD, srv->nclients);
+	if (srv->cfg.tls_port > 0)
+		msgb_int(b, F_TLS_PORT, srv->cfg.tls_port);
 	msgb_end(b);
 	peer_send_jbuf(p, b);
 	return CMD_OK;

@@ -32,7 +32,8 @@ enum {
 	OPT_REPLAY_MAX, OPT_REPLAY_BYTES, OPT_REPLAY_WINDOW, OPT_MAX_SENDERS,
 	OPT_MAX_REPORTS, OPT_CHECK_CONFIG, OPT_LOG_FILE, OPT_LOG_LEVEL,
 	OPT_MONITOR, OPT_ALLOW_BASE_SERVERS, OPT_TOKEN_LIFETIME,
-	OPT_FORGET,
+	OPT_FORGET, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TLS_PORT,
+	OPT_REMOTE_TLS, OPT_NO_PLAINTEXT,
 };
 
 #define OPTSTRING	"s:a:c:vqhV"
@@ -86,6 +87,12 @@ static const struct option longopts[] = {
 	{ "monitor", required_argument, NULL, OPT_MONITOR },
 	{ "allow-base-servers", no_argument, NULL, OPT_ALLOW_BASE_SERVERS },
 	{ "token-lifetime", required_argument, NULL, OPT_TOKEN_LIFETIME },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
+	{ "tls-port", required_argument, NULL, OPT_TLS_PORT },
+	{ "remote-tls", no_argument, NULL, OPT_REMOTE_TLS },
+	{ "no-plaintext", no_argument, NULL, OPT_NO_PLAINTEXT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -153,6 +160,16 @@ usage(FILE *f)
 "                             sends the cluster secret in clear (off)\n"
 "       --token-lifetime MS   session tokens expire after MS (the replay\n"
 "                             window)\n"
+"       --tls-port PORT       also listen for TLS on PORT (clients and servers)\n"
+"       --tls-cert FILE       our certificate chain (PEM), for --tls-port and\n"
+"                             --remote-tls; re-read on SIGHUP\n"
+"       --tls-key FILE        its private key (PEM); re-read on SIGHUP\n"
+"       --tls-ca FILE         trusted CA certificates (PEM): a server joining\n"
+"                             over TLS, and our parent, must have a\n"
+"                             certificate they signed (default: the system's)\n"
+"       --remote-tls          join the parent over TLS (-rp is its TLS port)\n"
+"       --no-plaintext        no plaintext listener; -lp is ignored and the\n"
+"                             TLS port is the one advertised\n"
 "  -v,  --verbose             log more (repeat for debug)\n"
 "  -q,  --quiet               log warnings only\n"
 "  -h,  --help                this help\n"
@@ -224,6 +241,31 @@ size_arg(const char *opt, const char *val, size_t min, size_t max)
 		bad_value(opt, val, "expected a byte count such as 65536, "
 		    "512K or 1M, within limits");
 	return v;
+}
+
+/* TLS flags that make no sense together stop us before we start. */
+static void
+check_tls_args(struct config *c)
+{
+	const char	*why = NULL;
+
+	if (c->tls_port > 0 && (c->tls_cert == NULL || c->tls_key == NULL))
+		why = "--tls-port needs --tls-cert and --tls-key";
+	else if (c->remote_tls && (c->tls_cert == NULL || c->tls_key == NULL))
+		why = "--remote-tls needs --tls-cert and --tls-key: a parent "
+		    "asks a joining server for its certificate";
+	else if ((c->tls_cert == NULL) != (c->tls_key == NULL))
+		why = "--tls-cert and --tls-key go together";
+	else if (c->no_plaintext && c->tls_port == 0)
+		why = "--no-plaintext needs --tls-port";
+	else if (c->tls_port > 0 && c->tls_port == c->listen_port &&
+	    !c->no_plaintext)
+		why = "--tls-port must differ from -lp";
+	if (why != NULL)
+		config_fail("%s", why);
+	/* Every address we give out must be one that answers. */
+	if (c->no_plaintext)
+		c->listen_port = c->tls_port;
 }
 
 /*
@@ -386,6 +428,25 @@ parse_words(int argc, char **argv, struct config *c)
 			c->token_lifetime_ms = (int)num_arg("--token-lifetime",
 			    optarg, 1, 86400000);
 			break;
+		case OPT_TLS_CERT:
+			c->tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			c->tls_key = optarg;
+			break;
+		case OPT_TLS_CA:
+			c->tls_ca = optarg;
+			break;
+		case OPT_TLS_PORT:
+			c->tls_port = (int)num_arg("--tls-port", optarg, 1,
+			    65535);
+			break;
+		case OPT_REMOTE_TLS:
+			c->remote_tls = 1;
+			break;
+		case OPT_NO_PLAINTEXT:
+			c->no_plaintext = 1;
+			break;
 		case 'v':
 			c->verbose++;
 			break;
@@ -470,6 +531,7 @@ config_load(int argc, char **argv, struct config *c, struct config_file *cf)
 		    "--heartbeat");
 	if (c->liveness_ms < 0)
 		c->liveness_ms = 4 * c->announce_ms;
+	check_tls_args(c);
 }
 
 /*
@@ -488,6 +550,8 @@ sighup_cb(evutil_socket_t sig, short events, void *arg)
 	(void)events;
 	if (log_reopen() != 0)
 		log_warn("SIGHUP: cannot reopen the log file");
+	/* Certificates rotate even if the config file has a fault. */
+	tls_reload(srv);
 	if (setjmp(jb) != 0) {
 		reload_jmp = NULL;
 		words_file = NULL;
@@ -501,7 +565,6 @@ sighup_cb(evutil_socket_t sig, short events, void *arg)
 	reload_jmp = NULL;
 	config_reload_apply(&srv->cfg, &c);
 	log_setverbose(c.verbose);
-	/* TLS certificates are re-read here, where TLS is configured. */
 	config_file_free(&reload_file);
 	log_info("SIGHUP: configuration reloaded%s%s",
 	    config_path != NULL ? " from " : "",
@@ -606,7 +669,7 @@ main(int argc, char **argv)
 	else
 		log_info("no data directory (--data-dir none): registered "
 		    "users are forgotten when every server stops");
-	if (server_listen(srv) != 0)
+	if (tls_setup(srv) != 0 || server_listen(srv) != 0)
 		return 1;
 	if (cfg.monitor != NULL && monitor_start(srv, cfg.monitor) != 0)
 		return 1;
@@ -617,9 +680,13 @@ main(int argc, char **argv)
 	event_add(srv->sig_ev[1], NULL);
 	event_add(srv->sig_ev[2], NULL);
 	cron_start(srv);
-	log_info("server %s listening on %s:%d%s", srv->id,
+	log_info("server %s listening on %s:%d%s%s", srv->id,
 	    cfg.bind_addr != NULL ? cfg.bind_addr : cfg.listen_host,
-	    cfg.listen_port, cfg.remote_host != NULL ? ", joining" : " as root");
+	    cfg.listen_port, cfg.no_plaintext ? " (TLS only)" :
+	    cfg.tls_port > 0 ? " and TLS" : "",
+	    cfg.remote_host != NULL ? ", joining" : " as root");
+	if (cfg.tls_port > 0 && !cfg.no_plaintext)
+		log_info("TLS listener on port %d", cfg.tls_port);
 	if (cfg.remote_host != NULL)
 		uplink_start(srv, cfg.remote_host, cfg.remote_port);
 

@@ -98,8 +98,8 @@ peer_write_now(struct peer *p)
 	if (p->closing || (bufferevent_get_enabled(p->bev) & EV_WRITE) ||
 	    evbuffer_get_length(out) == 0)
 		return 0;
-	if ((fd = bufferevent_getfd(p->bev)) == -1) {
-		/* Not a socket (a test's bufferevent pair). */
+	if (p->tls || (fd = bufferevent_getfd(p->bev)) == -1) {
+		/* TLS encrypts, or not a socket (a test's bufferevent pair). */
 		bufferevent_enable(p->bev, EV_WRITE);
 		return 0;
 	}
@@ -185,10 +185,12 @@ peer_name(const struct peer *p)
 		break;
 	case PEER_SERVER:
 	case PEER_UPLINK_AUTH:
-		snprintf(buf, sizeof buf, "%s#%llu %s (%s)",
+		snprintf(buf, sizeof buf, "%s#%llu %s (%s%s%s)",
 		    p->outgoing ? "parent" : "child",
 		    (unsigned long long)p->serial, log_safe(p->addr),
-		    p->remote_id != NULL ? log_safe(p->remote_id) : "?");
+		    p->remote_id != NULL ? log_safe(p->remote_id) : "?",
+		    p->tls_subject != NULL ? ", certificate " : "",
+		    p->tls_subject != NULL ? log_safe(p->tls_subject) : "");
 		break;
 	default:
 		snprintf(buf, sizeof buf, "conn#%llu %s",
@@ -216,6 +218,7 @@ peer_free(struct peer *p)
 	handshake_free(p);
 	hashpool_peer_gone(p);
 	free(p->remote_host);
+	free(p->tls_subject);
 	free(p->session);
 	free(p->marks);
 	free(p);
@@ -466,9 +469,11 @@ peer_event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct peer	*p = arg;
 	int		 err = EVUTIL_SOCKET_ERROR();
+	const char	*tls_err;
 
 	(void)bev;
 	if (events & BEV_EVENT_CONNECTED) {
+		tls_peer_connected(p);
 		uplink_connected(p->srv, p);
 		return;
 	}
@@ -480,7 +485,12 @@ peer_event_cb(struct bufferevent *bev, short events, void *arg)
 	}
 	if (events & BEV_EVENT_EOF)
 		peer_close(p, "connection closed by peer");
-	else if (events & BEV_EVENT_ERROR)
+	else if ((events & BEV_EVENT_ERROR) &&
+	    (tls_err = tls_peer_error(p)) != NULL) {
+		/* A certificate refused, or the other side refused ours. */
+		log_warnx("%s: TLS refused: %s", peer_name(p), tls_err);
+		peer_close(p, "TLS: %s", tls_err);
+	} else if (events & BEV_EVENT_ERROR)
 		peer_close(p, "connection error: %s",
 		    evutil_socket_error_to_string(err));
 	else

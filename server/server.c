@@ -95,7 +95,8 @@ server_new(struct event_base *base, const struct config *cfg)
 	return srv;
 }
 
-static void
+/* A connection on either listener; the TLS one wraps it in TLS. */
+void
 server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
@@ -106,7 +107,6 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	char			 host[INET6_ADDRSTRLEN], addr[64];
 	int			 one = 1;
 
-	(void)l;
 	if (getnameinfo(sa, (socklen_t)salen, host, sizeof host, NULL, 0,
 	    NI_NUMERICHOST) != 0)
 		snprintf(host, sizeof host, "?");
@@ -120,13 +120,17 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (l == srv->tls_listener)
+		bev = tls_accept_bev(srv, fd);
+	else
+		bev = bufferevent_socket_new(srv->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		log_warnx("refusing %s: cannot allocate a buffer", addr);
 		close(fd);
 		return;
 	}
-	peer_new(srv, bev, addr, 0);
+	peer_new(srv, bev, addr, 0)->tls = l == srv->tls_listener;
 }
 
 static void
@@ -138,10 +142,12 @@ server_accept_resume_cb(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	if (srv->listener != NULL)
 		evconnlistener_enable(srv->listener);
+	if (srv->tls_listener != NULL)
+		evconnlistener_enable(srv->tls_listener);
 }
 
 /* Out of descriptors: pause accepting instead of spinning on EMFILE. */
-static void
+void
 server_accept_error_cb(struct evconnlistener *l, void *arg)
 {
 	struct server	*srv = arg;
@@ -155,7 +161,10 @@ server_accept_error_cb(struct evconnlistener *l, void *arg)
 	    srv, &tv);
 }
 
-/* Bind the listening socket; errors are reported, not fatal here. */
+/*
+ * Bind the listening sockets (plaintext unless --no-plaintext, TLS with
+ * --tls-port); errors are reported, not fatal here.
+ */
 int
 server_listen(struct server *srv)
 {
@@ -165,6 +174,10 @@ server_listen(struct server *srv)
 			    srv->cfg.bind_addr : srv->cfg.listen_host;
 	int		 rc;
 
+	if (tls_listen(srv) != 0)
+		return -1;
+	if (srv->cfg.no_plaintext)
+		return 0;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_INET;
 	hints.ai_socktype = SOCK_STREAM;
@@ -231,6 +244,8 @@ server_leave(struct server *srv, const char *why)
 	srv->leave_deadline_ms = now_ms() + SERVER_LEAVE_MAX_MS;
 	if (srv->listener != NULL)
 		evconnlistener_disable(srv->listener);
+	if (srv->tls_listener != NULL)
+		evconnlistener_disable(srv->tls_listener);
 	TAILQ_FOREACH(p, &srv->peers, entry)
 		if (p->role == PEER_CLIENT || p->role == PEER_NEW ||
 		    p->role == PEER_LINK_AUTH)
@@ -262,6 +277,7 @@ server_free(struct server *srv)
 		peer_free(p);
 	if (srv->listener != NULL)
 		evconnlistener_free(srv->listener);
+	tls_free(srv);
 	if (srv->cron_ev != NULL)
 		event_free(srv->cron_ev);
 	event_free(srv->flush_ev);

@@ -19,6 +19,7 @@
 
 struct event_base;
 struct evconnlistener;
+struct sockaddr;
 struct evdns_base;
 struct bufferevent;
 struct event;
@@ -27,6 +28,7 @@ struct lock_table;
 struct strmap;
 struct sender;
 struct uplink;
+struct ssl_ctx_st;
 
 #define SERVER_VERSION		"1.0.0"
 #define SERVER_ID_LEN		24
@@ -71,6 +73,12 @@ struct config {
 	int		 allow_base_servers;	/* --allow-base-servers */
 	int		 token_lifetime_ms;	/* --token-lifetime, 0: window */
 	int		 hash_threads;		/* slow-hash workers, 0: inline */
+	const char	*tls_cert;		/* --tls-cert */
+	const char	*tls_key;		/* --tls-key */
+	const char	*tls_ca;		/* --tls-ca */
+	int		 tls_port;		/* --tls-port; 0: none */
+	int		 remote_tls;		/* --remote-tls */
+	int		 no_plaintext;		/* --no-plaintext */
 	int		 verbose;
 	struct delivery_config dcfg;
 };
@@ -161,6 +169,10 @@ struct peer {
 	struct hashjob		*job;		/* a slow hash under way */
 	int			 waiting;	/* for it: reading paused */
 	uint64_t		 secret_digest;	/* keyed, of its secret */
+	int			 remote_tls_port;	/* 0: none known */
+
+	int			 tls;		/* over TLS */
+	char			*tls_subject;	/* its verified certificate */
 };
 TAILQ_HEAD(peer_list, peer);
 
@@ -177,6 +189,7 @@ struct known_server {
 	char		 host[SERVER_NAME_MAX];
 	char		 parent[SERVER_NAME_MAX];	/* "" for a root */
 	int		 port;
+	int		 tls_port;	/* 0: none announced */
 	long long	 load;
 	uint64_t	 last_seen_ms;
 	enum known_state state;
@@ -229,6 +242,9 @@ struct monitor;
 struct server {
 	struct event_base	*base;
 	struct evconnlistener	*listener;
+	struct evconnlistener	*tls_listener;
+	struct ssl_ctx_st	*tls_accept_ctx;	/* re-read on SIGHUP */
+	struct ssl_ctx_st	*tls_connect_ctx;
 	struct evdns_base	*dns;
 	struct event		*cron_ev;
 	struct event		*sig_ev[3];
@@ -329,6 +345,9 @@ void		 config_reload_apply(struct config *, const struct config *);
 /* server.c */
 struct server	*server_new(struct event_base *, const struct config *);
 int		 server_listen(struct server *);
+void		 server_accept_cb(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+void		 server_accept_error_cb(struct evconnlistener *, void *);
 void		 server_free(struct server *);
 void		 server_shutdown(struct server *, const char *);
 void		 server_leave(struct server *, const char *);
@@ -464,6 +483,16 @@ int		 monitor_parse(const char *, char *, size_t, int *);
 int		 monitor_start(struct server *, const char *);
 void		 monitor_free(struct server *);
 void		 monitor_report_latency(struct server *, uint64_t);
+/* tls-server.c */
+int		 tls_setup(struct server *);
+int		 tls_reload(struct server *);
+int		 tls_listen(struct server *);
+void		 tls_free(struct server *);
+struct bufferevent *tls_accept_bev(struct server *, evutil_socket_t);
+struct bufferevent *tls_connect_bev(struct server *, const char *);
+void		 tls_peer_connected(struct peer *);
+int		 tls_peer_refuse_server(struct peer *);
+const char	*tls_peer_error(struct peer *);
 
 /* who.c */
 void		 who_announce_users(struct server *, struct jbuf *);

@@ -172,6 +172,8 @@ tree_announce(struct server *srv)
 	msgb_int(b, F_LOAD, srv->nclients);
 	msgb_str(b, F_HOSTNAME, srv->cfg.listen_host);
 	msgb_int(b, F_PORT, srv->cfg.listen_port);
+	if (srv->cfg.tls_port > 0)
+		msgb_int(b, F_TLS_PORT, srv->cfg.tls_port);
 	tree_add_path(srv, b);
 	if (uplink_reconnecting(srv))
 		msgb_str(b, F_STATUS, "reconnecting");
@@ -252,6 +254,8 @@ tree_send_users(struct server *srv, struct peer *to, int auth)
 		msgb_str(&o.b, F_ID, srv->id);
 		msgb_str(&o.b, F_HOST, srv->cfg.listen_host);
 		msgb_int(&o.b, F_PORT, srv->cfg.listen_port);
+		if (srv->cfg.tls_port > 0)
+			msgb_int(&o.b, F_TLS_PORT, srv->cfg.tls_port);
 		tree_add_path(srv, &o.b);
 		handshake_accept_fields(srv, to, &o.b);
 		msgb_key(&o.b, F_USERS);

@@ -33,6 +33,7 @@
 #include "msgbuild.h"
 #include "secret.h"
 #include "server.h"
+#include "tls.h"
 #include "uplink.h"
 
 #define UPLINK_BACKOFF_MIN_MS	50
@@ -46,6 +47,7 @@
 struct uplink_target {
 	char	 host[SERVER_NAME_MAX];
 	int	 port;
+	int	 tls_port;	/* 0: none known */
 };
 
 struct uplink {
@@ -146,7 +148,8 @@ target_in_tree(struct server *srv, const struct uplink_target *t)
 	for (i = 0; i < srv->nknown; i++) {
 		struct known_server *k = &srv->known[i];
 
-		if (k->state == KNOWN_UP && k->port == t->port &&
+		if (k->state == KNOWN_UP && (k->port == t->port ||
+		    (t->tls_port > 0 && k->tls_port == t->tls_port)) &&
 		    strcmp(k->host, t->host) == 0)
 			return 1;
 	}
@@ -156,8 +159,16 @@ target_in_tree(struct server *srv, const struct uplink_target *t)
 static int
 target_is_self(struct server *srv, const struct uplink_target *t)
 {
-	return t->port == srv->cfg.listen_port &&
+	return (t->port == srv->cfg.listen_port || (t->tls_port > 0 &&
+	    t->tls_port == srv->cfg.tls_port)) &&
 	    strcmp(t->host, srv->cfg.listen_host) == 0;
+}
+
+/* The port we dial: the TLS one with --remote-tls (0: it has none). */
+static int
+target_port(struct server *srv, const struct uplink_target *t)
+{
+	return srv->cfg.remote_tls ? t->tls_port : t->port;
 }
 
 /* Open the TCP connection to a target without blocking on DNS. */
@@ -169,15 +180,25 @@ uplink_connect(struct server *srv, const struct uplink_target *t)
 	struct sockaddr_in	 sin;
 	char			 addr[SERVER_NAME_MAX + 8];
 	const char		*ip = t->host;
-	int			 rc;
+	int			 rc, port = target_port(srv, t);
 
-	bev = bufferevent_socket_new(srv->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	/* TLS checks the certificate against the name we dial. */
+	bev = srv->cfg.remote_tls ? tls_connect_bev(srv, t->host) : NULL;
+	if (bev == NULL)
+		bev = bufferevent_socket_new(srv->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		fatalx("bufferevent_socket_new");
-	snprintf(addr, sizeof addr, "%s:%d", t->host, t->port);
+	snprintf(addr, sizeof addr, "%s:%d", t->host, port);
 	u->parent = *t;
 	u->peer = peer_new(srv, bev, addr, 1);
 	peer_set_role(u->peer, PEER_UPLINK_AUTH);
+	u->peer->tls = srv->cfg.remote_tls;
+	if (srv->cfg.remote_tls && !tls_bev_is_tls(bev)) {
+		peer_close(u->peer, "cannot set up TLS for %s",
+		    log_safe(addr));
+		return;
+	}
 	u->state = UPLINK_CONNECTING;
 	log_debug("uplink: connecting to %s", log_safe(addr));
 
@@ -185,13 +206,13 @@ uplink_connect(struct server *srv, const struct uplink_target *t)
 		ip = "127.0.0.1";
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)t->port);
+	sin.sin_port = htons((uint16_t)port);
 	if (inet_pton(AF_INET, ip, &sin.sin_addr) == 1)
 		rc = bufferevent_socket_connect(bev,
 		    (struct sockaddr *)&sin, sizeof sin);
 	else
 		rc = bufferevent_socket_connect_hostname(bev, srv->dns,
-		    AF_INET, t->host, t->port);
+		    AF_INET, t->host, port);
 	if (rc != 0)
 		peer_close(u->peer, "cannot connect to %s", log_safe(addr));
 }
@@ -300,7 +321,9 @@ uplink_next(struct server *srv)
 {
 	struct uplink	*u = srv->uplink;
 
-	while (u->next < u->nround && target_is_self(srv, &u->round[u->next]))
+	while (u->next < u->nround &&
+	    (target_is_self(srv, &u->round[u->next]) ||
+	    target_port(srv, &u->round[u->next]) == 0))
 		u->next++;
 	if (u->next >= u->nround) {
 		uplink_round_failed(srv);
@@ -317,6 +340,7 @@ uplink_start(struct server *srv, const char *host, int port)
 
 	snprintf(u->round[0].host, sizeof u->round[0].host, "%s", host);
 	u->round[0].port = port;
+	u->round[0].tls_port = srv->cfg.remote_tls ? port : 0;
 	u->nround = 1;
 	u->next = 0;
 	u->rounds = 0;
@@ -415,17 +439,20 @@ uplink_established(struct server *srv, struct peer *p)
  * parent we lost and its backups, all of them our ancestors.
  */
 int
-uplink_targets(struct server *srv, const char **hosts, int *ports, int max)
+uplink_targets(struct server *srv, const char **hosts, int *ports,
+    int *tls_ports, int max)
 {
 	struct uplink	*u = srv->uplink;
 	int		 i, n = 0;
 
 	if (u->lost.port > 0 && n < max) {
 		hosts[n] = u->lost.host;
+		tls_ports[n] = u->lost.tls_port;
 		ports[n++] = u->lost.port;
 	}
 	for (i = 0; i < u->nbackups && n < max; i++) {
 		hosts[n] = u->backups[i].host;
+		tls_ports[n] = u->backups[i].tls_port;
 		ports[n++] = u->backups[i].port;
 	}
 	return n;
@@ -474,6 +501,7 @@ uplink_set_backups(struct server *srv, struct json_span servers)
 		if (t != JSON_OBJECT)
 			return -1;
 		have = 0;
+		tg.tls_port = 0;
 		json_iter_object(&mit, el);
 		while (json_next_member(&mit, &key, &val, &mt)) {
 			if (json_key_eq(key, msg_field_name(F_HOST)) &&
@@ -491,6 +519,12 @@ uplink_set_backups(struct server *srv, struct json_span servers)
 					return -1;
 				tg.port = (int)port;
 				have |= 2;
+			} else if (json_key_eq(key,
+			    msg_field_name(F_TLS_PORT)) && mt == JSON_NUMBER) {
+				if (json_num_int(val, &port) != 0 ||
+				    port < 1 || port > 65535)
+					return -1;
+				tg.tls_port = (int)port;
 			}
 		}
 		if (have != 3)

@@ -30,7 +30,8 @@ void		 uplink_refused(struct server *, struct peer *, const char *);
 void		 uplink_avoid_parent(struct server *);
 int		 uplink_set_backups(struct server *, struct json_span);
 int		 uplink_reconnecting(const struct server *);
-int		 uplink_targets(struct server *, const char **, int *, int);
+int		 uplink_targets(struct server *, const char **, int *, int *,
+		    int);
 enum uplink_state uplink_state(const struct server *);
 struct peer	*uplink_peer(const struct server *);
 const char	*uplink_state_name(enum uplink_state);
