@@ -551,7 +551,7 @@ uplink_peer_closed(struct server *srv, struct peer *p)
 		return;
 	if (st == UPLINK_ESTABLISHED) {
 		log_warnx("uplink: lost the parent link to %s:%d",
-		    log_safe(u->parent.host), u->parent.port);
+		    log_safe(u->parent.host), target_port(srv, &u->parent));
 		/* From here on we may miss activities: ask for them back. */
 		srv->since_ms = wall_ms() - UPLINK_SINCE_MARGIN_MS;
 		if (p->remote_id != NULL) {
