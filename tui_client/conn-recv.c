@@ -206,6 +206,11 @@ recv_redirect(struct conn *c, struct msg *msg)
 	memset(&t, 0, sizeof t);
 	if (msg_port(msg, F_PORT, &t.port) != 0)
 		return conn_invalid(c, "REDIRECT: port must be 1-65535");
+	/* Over TLS we stay on TLS: the target's TLS port, if it has one. */
+	if (c->tls != NULL && msg_port(msg, F_TLS_PORT, &t.port) != 0) {
+		conn_lost(c, "REDIRECT to a server without a TLS port");
+		return CONN_STOP;
+	}
 	if (msg->str[F_HOSTNAME][0] == '\0')
 		return conn_invalid(c, "REDIRECT: empty hostname");
 	strlcpy(t.host, msg->str[F_HOSTNAME], sizeof t.host);
@@ -297,6 +302,11 @@ recv_backup_list(struct conn *c, struct msg *msg)
 		    recv_port_of(v, ty, &t[n].port) != 0)
 			return conn_invalid(c, "BACKUP_LIST: each server needs "
 			    "a host and a port");
+		/* Over TLS only a server's TLS port will do. */
+		if (c->tls != NULL &&
+		    (compose_find(el.p, el.len, "tls_port", &v, &ty) != 0 ||
+		    recv_port_of(v, ty, &t[n].port) != 0))
+			continue;
 		n++;
 	}
 	failover_set_backups(&c->fo, t, n);

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "msg.h"
 #include "msgbuild.h"
+#include "tls.h"
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -446,7 +447,9 @@ conn_dial_socket(struct conn *c, const struct fo_target *t, int *connected)
 	const char		*host = t->host;
 
 	*connected = 0;
-	bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	/* With --tls the certificate must name the host as given. */
+	bev = c->tls != NULL ? tls_bev_connect(c->base, c->tls, host) :
+	    bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		return NULL;
 	if (strcmp(host, "localhost") == 0)
@@ -981,7 +984,7 @@ static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
-	char		 why[160];
+	char		 why[192], tlserr[160];
 	int		 dnserr;
 
 	if (what & BEV_EVENT_CONNECTED) {
@@ -990,6 +993,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof why, "server closed the connection");
+	else if (tls_bev_error(bev, tlserr, sizeof tlserr) != NULL)
+		snprintf(why, sizeof why, "TLS refused: %s", tlserr);
 	else if ((dnserr = bufferevent_socket_get_dns_error(bev)) != 0)
 		snprintf(why, sizeof why, "cannot resolve: %s",
 		    evutil_gai_strerror(dnserr));

@@ -24,6 +24,7 @@
 struct event_base;
 struct evdns_base;
 struct bufferevent;
+struct ssl_ctx_st;
 struct event;
 
 #define CONN_LINE_MAX		(256 * 1024)
@@ -79,6 +80,7 @@ struct conn {
 	int			 registered;	/* REGISTER_SUCCESS came */
 
 	struct fo_target	 home;		/* where we are or go */
+	struct ssl_ctx_st	*tls;		/* dial TLS with it; NULL: no */
 	struct bufferevent	*bev;
 	struct frame_reader	 fr;
 	struct event		*retry_ev;

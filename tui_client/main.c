@@ -18,6 +18,7 @@
 #include "compat.h"
 #include "log.h"
 #include "opt.h"
+#include "tls.h"
 #include "tui.h"
 
 static void	tui_usage(FILE *, int) __attribute__((noreturn));
@@ -30,6 +31,7 @@ tui_usage(FILE *f, int code)
 "usage: activity-tui [-v] [--batch [--follow]] [-rh host] [-rp port]\n"
 "                    [-u username] [-s secret] [--wait seconds]\n"
 "                    [--give-up seconds] [--log file] [--no-color]\n"
+"                    [--tls [--tls-ca file]]\n"
 "  -rh, --remote-host host  server to connect to (default %s)\n"
 "  -rp, --remote-port port  its port (default %d)\n"
 "  -u, --username name      log in as name (default anonymous)\n"
@@ -42,6 +44,10 @@ tui_usage(FILE *f, int code)
 "  --give-up seconds        batch: exit after this long without a server\n"
 "  --log file               log here (default activity-tui.log with -v)\n"
 "  --no-color               no colours (also when NO_COLOR is set)\n"
+"  --tls                    connect with TLS (-rp is the TLS port); the\n"
+"                           certificate must name the host\n"
+"  --tls-ca file            trust the CA certificates in file (default:\n"
+"                           the system's)\n"
 "  -v, --verbose            log more (twice: debug)\n"
 "  -h, --help               this text\n"
 "  -V, --version            the version\n",
@@ -85,7 +91,7 @@ main(int argc, char **argv)
 {
 	enum {
 		OPT_RH = 256, OPT_RP, OPT_BATCH, OPT_WAIT, OPT_GIVE_UP,
-		OPT_LOG, OPT_FOLLOW, OPT_NO_COLOR
+		OPT_LOG, OPT_FOLLOW, OPT_NO_COLOR, OPT_TLS, OPT_TLS_CA
 	};
 	static const struct option longopts[] = {
 		{ "rh", required_argument, NULL, OPT_RH },
@@ -99,6 +105,8 @@ main(int argc, char **argv)
 		{ "wait", required_argument, NULL, OPT_WAIT },
 		{ "give-up", required_argument, NULL, OPT_GIVE_UP },
 		{ "log", required_argument, NULL, OPT_LOG },
+		{ "tls", no_argument, NULL, OPT_TLS },
+		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -107,8 +115,11 @@ main(int argc, char **argv)
 	};
 	struct event_base	*base;
 	struct tui		 t;
+	struct ssl_ctx_st	*tls_ctx = NULL;
+	const char		*tls_ca = NULL;
+	char			 err[512];
 	long			 v;
-	int			 ch, rc, give_up_set = 0;
+	int			 ch, rc, give_up_set = 0, tls = 0;
 
 	memset(&t, 0, sizeof t);
 	strlcpy(t.opt.host, TUI_DEFAULT_HOST, sizeof t.opt.host);
@@ -183,6 +194,12 @@ main(int argc, char **argv)
 		case OPT_NO_COLOR:
 			t.opt.no_color = 1;
 			break;
+		case OPT_TLS:
+			tls = 1;
+			break;
+		case OPT_TLS_CA:
+			tls_ca = optarg;
+			break;
 		case 'v':
 			t.opt.verbose++;
 			break;
@@ -216,12 +233,23 @@ main(int argc, char **argv)
 		exit(1);
 	}
 
+	if (tls_ca != NULL && !tls) {
+		fprintf(stderr, "activity-tui: --tls-ca needs --tls\n");
+		exit(1);
+	}
+	if (tls && (tls_ctx = tls_ctx_new(TLS_CONNECT, NULL, NULL, tls_ca,
+	    err, sizeof err)) == NULL) {
+		fprintf(stderr, "activity-tui: TLS: %s\n", err);
+		exit(1);
+	}
+
 	setlocale(LC_ALL, "");
 	t.errfp = main_logs(t.opt.logfile, t.opt.verbose);
 	log_init("activity-tui", t.opt.verbose);
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	tui_init(&t, base);
+	t.conn->tls = tls_ctx;
 
 	if (t.opt.batch)
 		rc = tui_run_batch(&t);
@@ -237,6 +265,7 @@ main(int argc, char **argv)
 	}
 	tui_free(&t);
 	event_base_free(base);
+	tls_ctx_free(tls_ctx);
 	fclose(t.errfp);
 	return rc;
 }

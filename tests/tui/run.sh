@@ -434,6 +434,87 @@ t_batch_failover() {
 	[ "$(grep -o '"content":"batch [0-9]*"' "$out" | sort -u | wc -l)" -eq "$n" ]
 }
 
+# make_certs: a CA and a certificate for 127.0.0.1 and localhost, made
+# now (no key is kept in the tree); a second CA that signed nothing here.
+make_certs() {
+	local d=$TMP/tls
+	mkdir -p "$d" && cd "$d" || return 1
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > srv.ext
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout ca.key -out ca.crt -days 2 -subj '/CN=tui test CA' &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout ca2.key -out ca2.crt -days 2 -subj '/CN=other CA' &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout srv.key -out srv.csr -subj '/CN=tui test server' &&
+	openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key \
+	    -CAcreateserial -days 2 -out srv.crt -extfile srv.ext
+	local rc=$?
+	cd - >/dev/null
+	return $rc
+} >/dev/null 2>&1
+
+# start_tls NAME [JOIN_PORT [PLAIN_PORT]]: a server whose TLS port is
+# SERVER_PORT, TLS only unless given a plaintext port; sets SERVER_PID.
+start_tls() {
+	local d=$TMP/tls port i j np=--no-plaintext
+	[ -n "${3:-}" ] && np=
+	for i in 1 2 3 4 5; do
+		port=$(free_port)
+		"$SERVER" -lh 127.0.0.1 -lp "${3:-$port}" --tls-port "$port" \
+		    $np --tls-cert "$d/srv.crt" \
+		    --tls-key "$d/srv.key" --tls-ca "$d/ca.crt" \
+		    ${2:+-rh 127.0.0.1 -rp "$2" --remote-tls} \
+		    -s "$SECRET" -a 500 -v --data-dir none \
+		    >>"$TMP/$1.log" 2>&1 &
+		SERVER_PID=$!
+		PIDS+=("$SERVER_PID")
+		SERVER_PORT=$port
+		for j in $(seq 100); do
+			kill -0 "$SERVER_PID" 2>/dev/null || break
+			port_busy "$port" && return 0
+			sleep 0.05
+		done
+		stop_pid "$SERVER_PID" -TERM
+	done
+	return 1
+}
+
+t_tls_batch() {
+	# A wrong trust anchor is refused with the reason; the right one
+	# sends and receives, and when the server is killed the client
+	# fails over over TLS to the TLS port in the backup list (h has a
+	# plaintext port too, which would not do).
+	local pg ph pid_g n=30 out=$TMP/tls.out err=$TMP/tls.err bpid rc i
+	make_certs || { echo "    openssl failed" >&2; return 1; }
+	start_tls g || return 1
+	pg=$SERVER_PORT
+	pid_g=$SERVER_PID
+	start_tls h "$pg" "$(free_port)" || return 1
+	ph=$SERVER_PORT
+	wait_until 10 grep -q "joined the cluster" "$TMP/h.log" || return 1
+	wait_until 10 grep -q "learned of server" "$TMP/g.log" || return 1
+	timeout 20 "$TUI" --batch --tls --tls-ca "$TMP/tls/ca2.crt" \
+	    -rh 127.0.0.1 -rp "$pg" --give-up 1 </dev/null \
+	    >"$TMP/tls-bad.out" 2>"$TMP/tls-bad.err"
+	rc=$?
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
+	grep -q "127.0.0.1:$pg: TLS refused: certificate verify failed" \
+	    "$TMP/tls-bad.err" ||
+	    { echo "    wrong CA not refused (exit $rc)" >&2;
+	      cat "$TMP/tls-bad.err" >&2; return 1; }
+	(for i in $(seq $n); do echo "tls $i"; sleep 0.03; done) |
+	    timeout 30 "$TUI" --batch --tls --tls-ca "$TMP/tls/ca.crt" \
+	    -rh 127.0.0.1 -rp "$pg" -u gina --wait 3 >"$out" 2>"$err" &
+	bpid=$!
+	wait_until 10 grep -q '"content":"tls 5"' "$out" || return 1
+	stop_pid "$pid_g" -9
+	wait "$bpid"
+	rc=$?
+	[ "$rc" -eq 0 ] || { echo "    batch exit $rc" >&2; cat "$err" >&2; return 1; }
+	grep -q "logged in to 127.0.0.1:$ph" "$err" &&
+	[ "$(grep -o '"content":"tls [0-9]*"' "$out" | sort -u | wc -l)" -eq "$n" ]
+}
+
 t_commands() {
 	local secret
 	secret=$(sed -n 's/.*generated secret for bob: \([0-9a-f]*\).*/\1/p' \
@@ -631,6 +712,7 @@ if setup_cluster; then
 	run "lone server dies and returns: OUT_OF_SERVICE, backoff, recovery" t_out_of_service
 	run "batch mode fails over and delivers every line" t_batch_failover
 	run "a first connection that fails asks if the server runs" t_first_connect_fails
+	run "--tls: refused with the reason, then delivers and fails over" t_tls_batch
 	run "/logout, /login, /connect, /quit" t_commands
 else
 	failed=$((failed + 1))
