@@ -247,7 +247,9 @@ delivery__seq2_before_seq1__every_receiver_gets_1_then_2(void **state)
 	seq_send(snd, "ord", 2, 2);
 	/* seq 2 everywhere (and held) before seq 1 leaves. */
 	for (;;) {
-		cJSON	*m, *sq;
+		cJSON		*m;
+		const cJSON	*sq;
+		const char	*cmd;
 
 		if (it_read_line(tail, it_timeout()) != IT_READ_LINE)
 			it_fail("seq 2 did not reach the end of the chain");
@@ -255,9 +257,10 @@ delivery__seq2_before_seq1__every_receiver_gets_1_then_2(void **state)
 		    tail->line_len)) == NULL)
 			continue;
 		sq = cJSON_GetObjectItemCaseSensitive(m, "activity_seq");
-		i = cJSON_IsNumber(sq) && sq->valueint == 2 &&
-		    strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-		    m, "command")) ?: "", "ACTIVITY_BROADCAST") == 0;
+		cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m,
+		    "command"));
+		i = cJSON_IsNumber(sq) && sq->valueint == 2 && cmd != NULL &&
+		    strcmp(cmd, "ACTIVITY_BROADCAST") == 0;
 		cJSON_Delete(m);
 		if (i)
 			break;

@@ -1084,8 +1084,13 @@ ops__rolling_restart__streaming_client_loses_nothing(void **state)
 	    "the cluster did not settle: %s", fc_describe(tx));
 
 	for (k = 0; k < 3; k++) {
-		/* Stream a while, then stop server k and let clients move. */
-		for (t0 = it_now_ms(); it_now_ms() - t0 < 300;)
+		/*
+		 * Stream a while (300 ms, and 30 activities however slow
+		 * the machine), then stop server k and let clients move.
+		 */
+		for (t0 = it_now_ms(), n = sent; (it_now_ms() - t0 < 300 ||
+		    sent - n < 30) &&
+		    it_now_ms() - t0 < (uint64_t)it_timeout();)
 			roll_stream(cs, ncs, tx, &sent, &next_ms);
 		snprintf(port, sizeof port, "%s", srv[k]->port_str);
 		srv[k]->expect_dead = 1;
@@ -1125,7 +1130,8 @@ ops__rolling_restart__streaming_client_loses_nothing(void **state)
 			roll_stream(cs, ncs, tx, &sent, &next_ms);
 		}
 	}
-	for (t0 = it_now_ms(); it_now_ms() - t0 < 300;)
+	for (t0 = it_now_ms(), n = sent; (it_now_ms() - t0 < 300 ||
+	    sent - n < 30) && it_now_ms() - t0 < (uint64_t)it_timeout();)
 		roll_stream(cs, ncs, tx, &sent, &next_ms);
 
 	/* Every report in, then every reported activity everywhere. */
