@@ -21,7 +21,7 @@ else
 	bad "make install-systemd failed"
 fi
 inst="$TMP/root/usr/lib/systemd/system/$unit"
-if [ -f "$inst" ] && grep -q '^ExecStart=/usr/bin/activity-server -c /etc/activity-server/%i.conf$' "$inst" &&
+if [ -f "$inst" ] && grep -q '^ExecStart=/usr/bin/activity-server -c /etc/activity-server/%i.conf ' "$inst" &&
     ! grep -q '@BINDIR@' "$inst"; then
 	ok
 else
@@ -29,7 +29,8 @@ else
 fi
 for key in 'DynamicUser=yes' 'StateDirectory=activity-server' \
     'ProtectSystem=strict' 'NoNewPrivileges=yes' 'Restart=on-failure' \
-    'ExecReload=/bin/kill -HUP $MAINPID' 'KillSignal=SIGTERM'; do
+    'ExecReload=/bin/kill -HUP $MAINPID' 'KillSignal=SIGTERM' \
+    'LoadCredential=secret:/etc/activity-server/secret'; do
 	if grep -qxF "$key" "contrib/systemd/$unit"; then
 		ok
 	else
