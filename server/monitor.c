@@ -277,7 +277,7 @@ monitor_status_cb(struct evhttp_request *req, void *arg)
 	monitor_json_addr(&j, srv->cfg.listen_host, srv->cfg.listen_port);
 	jbuf_adds(&j, ",\"load\":");
 	jbuf_int(&j, srv->nclients);
-	jbuf_adds(&j, ",\"state\":\"self\"}");
+	jbuf_adds(&j, ",\"last_announce_ms\":0,\"state\":\"self\"}");
 	for (i = 0; i < srv->nknown; i++) {
 		const struct known_server *k = &srv->known[i];
 
@@ -287,6 +287,8 @@ monitor_status_cb(struct evhttp_request *req, void *arg)
 		monitor_json_addr(&j, k->host, k->port);
 		jbuf_adds(&j, ",\"load\":");
 		jbuf_int(&j, k->load);
+		jbuf_adds(&j, ",\"last_announce_ms\":");
+		jbuf_int(&j, (long long)(now_ms() - k->last_seen_ms));
 		jbuf_adds(&j, ",\"parent\":");
 		jbuf_cstr(&j, k->parent);
 		jbuf_adds(&j, ",\"state\":");
