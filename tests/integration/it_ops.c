@@ -1192,6 +1192,88 @@ ops__rolling_restart__streaming_client_loses_nothing(void **state)
 	    FC_CLEAN_DUPS_OK | FC_CLEAN_ORDER_OK);
 }
 
+/* promtool's verdict on a scrape; 1 if promtool is not installed. */
+static int
+promtool_ok(const char *text)
+{
+	char	*path, cmd[4400];
+	FILE	*f;
+	int	 rc;
+
+	if (system("command -v promtool >/dev/null 2>&1") != 0)
+		return 1;
+	if (asprintf(&path, "%s/scrape.txt", it_tmpdir()) == -1)
+		abort();
+	if ((f = fopen(path, "w")) == NULL)
+		abort();
+	fputs(text, f);
+	fclose(f);
+	snprintf(cmd, sizeof cmd, "promtool check metrics < %s", path);
+	rc = system(cmd);
+	free(path);
+	return rc == 0;
+}
+
+/*
+ * Three servers run from config files alone (as under the service
+ * unit: -c and nothing else): they form one cluster, each /healthz is
+ * ok, and each /metrics passes the strict check (and promtool) and
+ * counts the two other servers up.
+ */
+static void
+ops__three_servers_from_config_files__healthy_and_scraped(void **state)
+{
+	struct it_server	*s[3];
+	struct http_reply	 r;
+	char			 text[1024], name[16], *conf;
+	int			 port[3], mon[3], i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		port[i] = it_free_port();
+		mon[i] = it_free_port();
+	}
+	for (i = 0; i < 3; i++) {
+		snprintf(text, sizeof text,
+		    "# server %d of 3\n"
+		    "listen-host = localhost\n"
+		    "listen-port = %d\n"
+		    "%s%d\n"
+		    "secret = %s\n"
+		    "announce-interval = 100\n"
+		    "data-dir = none\n"
+		    "monitor = 127.0.0.1:%d\n",
+		    i, port[i], i == 0 ? "# root\n#remote-port = " :
+		    "remote-host = localhost\nremote-port = ", port[0],
+		    IT_SECRET, mon[i]);
+		snprintf(name, sizeof name, "%d.conf", port[i]);
+		conf = write_conf(name, text);
+		{
+			const char *argv[] = { "-c", conf, NULL };
+
+			snprintf(name, sizeof name, "S%d", i);
+			s[i] = it_spawn(name, argv, 0);
+		}
+		free(conf);
+		s[i]->port = port[i];
+		snprintf(s[i]->port_str, sizeof s[i]->port_str, "%d", port[i]);
+		it_wait_log(s[i], i == 0 ? "listening on" :
+		    "joined the cluster");
+	}
+	for (i = 0; i < 3; i++) {
+		it_wait_log_n(s[i], "learned of server", 2);
+		healthz_wait(mon[i], 200, it_timeout());
+		http_get(mon[i], "/metrics", &r);
+		assert_int_equal(r.status, 200);
+		if (metrics_check(r.body, "activity_known_servers{state=\"up\"}")
+		    != 2)
+			it_fail("server %d does not count 2 others up", i);
+		if (!promtool_ok(r.body))
+			it_fail("promtool check metrics fails on server %d", i);
+		http_free(&r);
+	}
+}
+
 int
 main(void)
 {
@@ -1207,6 +1289,9 @@ main(void)
 		    ops__sighup__reopens_log_and_reloads_limits, it_teardown),
 		cmocka_unit_test_teardown(
 		    ops__monitor__healthz_status_metrics, it_teardown),
+		cmocka_unit_test_teardown(
+		    ops__three_servers_from_config_files__healthy_and_scraped,
+		    it_teardown),
 		cmocka_unit_test_teardown(
 		    ops__healthz__503_within_heartbeat_bound_when_neighbour_dies,
 		    it_teardown),
