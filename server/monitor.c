@@ -123,7 +123,8 @@ monitor_health(struct server *srv, char *why, size_t len)
 			continue;
 		snprintf(why, len, "the cluster is OUT_OF_SERVICE: server %s "
 		    "(%s:%d) is %s", log_safe(srv->known[i].id),
-		    log_safe(srv->known[i].host), srv->known[i].port, known_state_name(srv->known[i].state));
+		    log_safe(srv->known[i].host), srv->known[i].port,
+		    known_state_name(srv->known[i].state));
 		break;
 	}
 	return 0;
