@@ -18,12 +18,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -863,6 +865,8 @@ guarantee__flooded_repeat__dropped_by_mid(void **state)
 	fake_plain_bc(f, 70000 - 65536, 4464);	/* just out of the window */
 	fake_plain_bc(f, 70000 - 65537, 4463);
 	fake_plain_bc(f, 70001, 70001);
+	/* Inside the window, above its floor: only the bitmap knows. */
+	fake_plain_bc(f, 70000, 170000);
 	/* With A's own id as origin: come back round, dropped. */
 	it_sendf(f, "{\"command\":\"ACTIVITY_BROADCAST\",\"activity\":"
 	    "{\"authenticated_user\":\"u\",\"n\":9},\"mid\":\"%s:999\"}",
@@ -1042,6 +1046,68 @@ guarantee__message_members__64_taken_65_refused(void **state)
 	}
 }
 
+/*
+ * On SIGTERM a server says goodbye and exits once that has been
+ * written, within 200 ms even when a neighbour does not read: here a
+ * deaf link leaves megabytes unsent.
+ */
+static void
+guarantee__sigterm_with_deaf_link__exits_within_200ms(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*src;
+	struct sockaddr_in	 sin;
+	char			*pad;
+	uint64_t		 t0, took;
+	int			 deaf, sz = 4096, i, st, bound;
+
+	(void)state;
+	a = it_root("A", "--server-outbuf", "67108864",
+	    "--heartbeat-timeout", "60000");
+	if ((deaf = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		it_fail("socket: %s", strerror(errno));
+	setsockopt(deaf, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)a->port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(deaf, (struct sockaddr *)&sin, sizeof sin) == -1)
+		it_fail("connect: %s", strerror(errno));
+	dprintf(deaf, AUTH_AS("ffff00000000000a") "\n");
+	it_wait_log(a, "ffff00000000000a): server joined");
+	src = it_connect(a, "src");
+	it_sendf(src, AUTH_AS("ffff00000000000b"));
+	it_expect(src, "AUTHENTICATE_SUCCESS");
+	if ((pad = malloc(60001)) == NULL)
+		abort();
+	memset(pad, 'p', 60000);
+	pad[60000] = '\0';
+	/* 7 MB: more than the kernel's socket buffers hold. */
+	for (i = 1; i <= 120; i++)
+		it_sendf(src, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":"
+		    "\"far\",\"load\":1,\"hostname\":\"h\",\"port\":1,"
+		    "\"mid\":\"far:%d\",\"pad\":\"%s\"}", i, pad);
+	free(pad);
+	/* A has forwarded them all (to deaf's buffers) once it answers. */
+	it_sendf(src, "{\"command\":\"PING\",\"ts\":1}");
+	next_cmd(src, "PONG");
+	t0 = it_now_ms();
+	kill(a->pid, SIGTERM);
+	a->expect_dead = 1;
+	bound = 200 + it_scale_ms(300);
+	if ((st = it_server_wait_exit(a, bound + 2000)) == -1)
+		it_fail("A did not exit within %d ms of SIGTERM", bound + 2000);
+	took = it_now_ms() - t0;
+	close(deaf);
+	fprintf(stderr, "  A exited %llu ms after SIGTERM with a deaf link "
+	    "(bound %d)\n", (unsigned long long)took, bound);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		it_fail("A did not exit 0 on SIGTERM");
+	if (took > (uint64_t)bound)
+		it_fail("A exited %llu ms after SIGTERM, over 200 ms (bound "
+		    "%d)", (unsigned long long)took, bound);
+}
+
 int
 main(void)
 {
@@ -1096,6 +1162,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    guarantee__message_members__64_taken_65_refused,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__sigterm_with_deaf_link__exits_within_200ms,
 		    it_setup, it_teardown),
 	};
 
