@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curses.h>
+
 #include <event2/event.h>
 
 #include "compat.h"
@@ -20,6 +22,8 @@
 #include "opt.h"
 #include "tls.h"
 #include "tui.h"
+
+#include <term.h>	/* last: its macros (lines, columns) name fields */
 
 static void	tui_usage(FILE *, int) __attribute__((noreturn));
 
@@ -83,6 +87,44 @@ main_logs(const char *path, int verbose)
 	close(fd);
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	return errfp;
+}
+
+/*
+ * Can curses draw on this terminal?  Asked before stderr goes to the log
+ * so the answer reaches the user: an unknown TERM would otherwise end
+ * the program with nothing said, and a terminal that cannot move the
+ * cursor (TERM=dumb) would show a blank screen.
+ */
+static void
+main_check_term(void)
+{
+	const char	*term = getenv("TERM");
+	char		*cup;
+	int		 err = 0;
+
+	if (term == NULL || *term == '\0') {
+		fprintf(stderr, "activity-tui: TERM is not set, so the screen "
+		    "cannot be drawn; set TERM (e.g. TERM=xterm-256color) or "
+		    "use --batch\n");
+		exit(1);
+	}
+	if (setupterm(NULL, STDOUT_FILENO, &err) != OK) {
+		fprintf(stderr, "activity-tui: unknown terminal type \"%s\" "
+		    "(TERM): it is not in this system's terminfo database; "
+		    "set TERM to a known type (e.g. TERM=xterm-256color) or "
+		    "use --batch\n", term);
+		exit(1);
+	}
+	cup = tigetstr("cup");
+	if (cup == NULL || cup == (char *)-1) {
+		fprintf(stderr, "activity-tui: the terminal \"%s\" (TERM) "
+		    "cannot move the cursor, so the screen cannot be drawn; "
+		    "use --batch, or a terminal such as TERM=xterm-256color\n",
+		    term);
+		del_curterm(cur_term);
+		exit(1);
+	}
+	del_curterm(cur_term);
 }
 
 /* Parse options, point the logs away from the screen, run a mode. */
@@ -244,6 +286,8 @@ main(int argc, char **argv)
 	}
 
 	setlocale(LC_ALL, "");
+	if (!t.opt.batch)
+		main_check_term();
 	t.errfp = main_logs(t.opt.logfile, t.opt.verbose);
 	log_init("activity-tui", t.opt.verbose);
 	if ((base = event_base_new()) == NULL)

@@ -396,6 +396,21 @@ t_out_of_service() {
 	type_line erin "/quit"
 }
 
+t_bad_term() {
+	# An unknown TERM and a terminal that cannot move the cursor: say
+	# why and suggest --batch, instead of exiting mute or a blank screen.
+	tm new-window -d -t t: -n term1 "TERM=no-such-term $TUI -rh 127.0.0.1 \
+	    -rp $PA; echo rc=\$?; sleep 60" || return 1
+	see term1 'unknown terminal type "no-such-term"' || return 1
+	see term1 'batch' 1 && see term1 '^rc=1' 5 || return 1
+	tm new-window -d -t t: -n term2 "TERM=dumb $TUI -rh 127.0.0.1 \
+	    -rp $PA; echo rc=\$?; sleep 60" || return 1
+	see term2 'terminal "dumb" \(TERM\) cannot move the cursor' || return 1
+	see term2 'batch' 1 && see term2 '^rc=1' 5 || return 1
+	tm kill-window -t t:term1
+	tm kill-window -t t:term2
+}
+
 t_first_connect_fails() {
 	# Nothing listens: say so, plainly, once; it is no failover.
 	local pz
@@ -713,6 +728,7 @@ if setup_cluster; then
 	run "batch mode fails over and delivers every line" t_batch_failover
 	run "a first connection that fails asks if the server runs" t_first_connect_fails
 	run "--tls: refused with the reason, then delivers and fails over" t_tls_batch
+	run "unknown TERM and TERM=dumb say why and suggest --batch" t_bad_term
 	run "/logout, /login, /connect, /quit" t_commands
 else
 	failed=$((failed + 1))
