@@ -1,16 +1,32 @@
 # activity streamer: one static library shared by both programs, the
 # server daemon, the terminal client, and their tests.
 #
-#   make            build bin/activity-server, bin/activity-tui, bin/activity-bench
-#   make test       unit, integration, TUI and man page tests
-#   make check-asan the same under AddressSanitizer + UBSan
+#   make all        build bin/activity-server, bin/activity-tui, bin/activity-bench
+#   make test       unit, integration, TUI, chaos, man page and systemd tests
+#   make unit       the cmocka unit tests
+#   make integration  real servers on loopback ports
+#   make tui-test   activity-tui driven in tmux against real servers
+#   make chaos      servers killed, stopped and restarted under traffic
+#   make check-man  mandoc -Tlint; --help and make help against the docs
+#   make check-systemd  the systemd unit file
+#   make check-asan the suites under AddressSanitizer + UBSan
+#   make check-valgrind  the integration tests under valgrind
 #   make test-stress every suite STRESS_RUNS times beside a CPU hog
 #   make mutants    the mutation catalogue against the suites (slow)
 #   make demo       a local 3-server cluster with activity-tui on it
-#   make install-systemd  the unit activity-server@.service (not by install)
 #   make bench      the standard benchmark set
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each
+#   make lint       mandoc -Tlint on the man pages
+#   make install    programs and man pages under PREFIX
+#   make install-systemd  the unit activity-server@.service (not by install)
+#   make uninstall  remove what install and install-systemd put there
+#   make clean      remove the build and bin directories
 #   make deps       install the Debian packages everything needs
+#   make help       this list
+#
+# One version for the project: both programs print VERSION.
+
+VERSION	 = 1.1.0
 
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
@@ -55,7 +71,8 @@ CRYPTO_LIBS:= $(shell pkg-config --libs libcrypto libcrypt 2>/dev/null) -lpthrea
 
 WARN	 = -Wall -Wextra -Wshadow -Wpointer-arith -Wmissing-prototypes \
 	   -Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral
-CFLAGS	+= $(OPT) $(SAN) -std=gnu11 $(WARN) -D_GNU_SOURCE -Icommon $(PKG_CFLAGS) -MMD -MP
+CFLAGS	+= $(OPT) $(SAN) -std=gnu11 $(WARN) -D_GNU_SOURCE \
+	   -DACTIVITY_VERSION='"$(VERSION)"' -Icommon $(PKG_CFLAGS) -MMD -MP
 LDFLAGS	+= $(SAN)
 
 COMMON_SRC  = $(wildcard common/*.c)
@@ -89,6 +106,15 @@ HARNESS_OBJ = $(B)/tests/integration/harness.o $(B)/tests/integration/relay.o $(
 	fuzz install install-systemd uninstall clean deps lint help
 
 all: $(PROGS)
+
+# What prints the version is built again when VERSION changes.
+VERSION_STAMP = $(B)/version-$(VERSION)
+$(VERSION_STAMP):
+	@mkdir -p $(@D)
+	@rm -f $(B)/version-*
+	@touch $@
+$(B)/server/main.o $(B)/server/monitor.o $(B)/tui_client/main.o \
+    $(B)/tui_client/tui.o: $(VERSION_STAMP)
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -239,7 +265,7 @@ deps:
 	    --no-install-recommends $(DEB_PKGS)
 
 help:
-	@sed -n '1,/^$$/p' Makefile
+	@sed -n '3,/^$$/s/^#   //p' Makefile
 
 .SECONDARY:
 

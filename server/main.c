@@ -97,6 +97,18 @@ static const struct option longopts[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
+	/*
+	 * The one-letter flags by exact name too, so that --s, --a, --v,
+	 * --h and --V mean -s, -a, -v, -h and -V (as --lh means -lh)
+	 * instead of being ambiguous prefixes or unknown.
+	 */
+	{ "s", required_argument, NULL, 's' },
+	{ "a", required_argument, NULL, 'a' },
+	{ "c", required_argument, NULL, 'c' },
+	{ "v", no_argument, NULL, 'v' },
+	{ "q", no_argument, NULL, 'q' },
+	{ "h", no_argument, NULL, 'h' },
+	{ "V", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -460,14 +472,14 @@ parse_words(int argc, char **argv, struct config *c)
 			printf("activity-server %s\n", SERVER_VERSION);
 			exit(0);
 		default:
-			usage(stderr);
+			/* getopt said what was wrong, in one line. */
+			fprintf(stderr, "try 'activity-server --help'\n");
 			exit(1);
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "activity-server: unexpected argument '%s'\n",
-		    argv[optind]);
-		usage(stderr);
+		fprintf(stderr, "activity-server: unexpected argument '%s'\n"
+		    "try 'activity-server --help'\n", argv[optind]);
 		exit(1);
 	}
 	if (s_here && sf_here)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "version.h"
 #include "frame.h"
 #include "json.h"
 #include "msg.h"
@@ -30,7 +31,7 @@ struct sender;
 struct uplink;
 struct ssl_ctx_st;
 
-#define SERVER_VERSION		"1.0.0"
+#define SERVER_VERSION		ACTIVITY_VERSION	/* version.h */
 #define SERVER_ID_LEN		24
 #define SERVER_SECRET_MAX	256
 #define SERVER_SECRET_MIN	16	/* shorter ones are warned about */

@@ -34,6 +34,40 @@ for prog in activity-server activity-tui; do
 		fi
 	done
 done
+# /help and the man page give each command the same syntax: the usage
+# "/name a [b]" of command.c's table is ".It Ic /name Ar a Op Ar b".
+grep -o '^	{ "[a-z]*", [0-9], [0-9], "/[^"]*"' tui_client/command.c |
+    sed 's/.*"\(\/[^"]*\)"$/\1/' | while read -r cmd args; do
+	want=".It Ic $cmd"
+	last=
+	for a in $args; do
+		case $a in
+		\[*\]) a=${a#[}; want="$want Op Ar ${a%]}"; last= ;;
+		*) if [ "$last" = ar ]; then want="$want $a"
+		   else want="$want Ar $a"; fi; last=ar ;;
+		esac
+	done
+	if ! grep -qxF -- "$want" man/activity-tui.1; then
+		echo "man/activity-tui.1: /help says $cmd $args, the page has no '$want'"
+		echo x
+	fi
+done >"${TMPDIR:-/tmp}/check-man.$$"
+if grep -q '^x$' "${TMPDIR:-/tmp}/check-man.$$"; then
+	grep -v '^x$' "${TMPDIR:-/tmp}/check-man.$$"
+	fail=$((fail + 1))
+fi
+rm -f "${TMPDIR:-/tmp}/check-man.$$"
+
+# make help lists every target the Makefile declares.
+targets=$(sed -n '/^\.PHONY:/,/[^\\]$/p' Makefile | tr -d '\\' |
+    sed 's/^\.PHONY://' | tr ' \t' '\n\n' | grep -v '^$')
+helped=$(make -s --no-print-directory help 2>/dev/null)
+for t in $targets; do
+	if ! printf '%s\n' "$helped" | grep -q "^make $t "; then
+		echo "Makefile: make help does not list the target $t"
+		fail=$((fail + 1))
+	fi
+done
 if [ "$fail" -eq 0 ]; then
 	echo "man: 1 passed, 0 failed"
 else

@@ -248,14 +248,19 @@ main(int argc, char **argv)
 		case 'h':
 			tui_usage(stdout, 0);
 		case 'V':
-			printf("activity-tui %s\n", TUI_VERSION);
+			printf("activity-tui %s\n", ACTIVITY_VERSION);
 			exit(0);
 		default:
-			tui_usage(stderr, 1);
+			/* getopt said what was wrong, in one line. */
+			fprintf(stderr, "try 'activity-tui --help'\n");
+			exit(1);
 		}
 	}
-	if (optind != argc)
-		tui_usage(stderr, 1);
+	if (optind != argc) {
+		fprintf(stderr, "activity-tui: unexpected argument '%s'\n"
+		    "try 'activity-tui --help'\n", argv[optind]);
+		exit(1);
+	}
 	if (t.opt.follow && !t.opt.batch && isatty(STDIN_FILENO)) {
 		fprintf(stderr, "activity-tui: --follow needs --batch\n");
 		exit(1);

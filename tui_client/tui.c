@@ -534,7 +534,7 @@ tui_run_interactive(struct tui *t)
 	}
 
 	model_info(&t->model, "activity-tui %s; /help for commands and keys",
-	    TUI_VERSION);
+	    ACTIVITY_VERSION);
 	conn_set_user(t->conn, t->opt.user, t->opt.secret, 0);
 	conn_open(t->conn, t->opt.host, t->opt.port);
 	ui_redraw(t->ui, t);

@@ -11,8 +11,8 @@
 #include "conn.h"
 #include "input.h"
 #include "model.h"
+#include "version.h"
 
-#define TUI_VERSION		"0.1"
 #define TUI_DEFAULT_HOST	"localhost"
 #define TUI_DEFAULT_PORT	3780
 #define TUI_WAIT_MS		5000	/* batch: for reports at the end */

@@ -325,6 +325,7 @@ proc_gone() {
 t_batch_follow() {
 	# The man page's watcher: no input, yet it keeps receiving.
 	local out=$TMP/follow.out err=$TMP/follow.err fpid rc
+	: >"$out"
 	"$TUI" --batch --follow -rh 127.0.0.1 -rp "$PC" </dev/null \
 	    >"$out" 2>"$err" &
 	fpid=$!
@@ -696,6 +697,31 @@ t_no_color() {
 	tm kill-window -t t:mono2
 }
 
+t_flags() {
+	# One version for the project, from the Makefile.
+	local want v out rc f
+	want=$(sed -n 's/^VERSION[	 ]*=[	 ]*//p' "$HERE/../../Makefile")
+	[ -n "$want" ] || { echo "    no VERSION in the Makefile" >&2; return 1; }
+	[ "$("$SERVER" --version)" = "activity-server $want" ] || return 1
+	[ "$("$TUI" --version)" = "activity-tui $want" ] || return 1
+	# An unknown flag: the one-line error and where to look, no help.
+	for v in "$SERVER" "$TUI"; do
+		for f in --no-such-flag -Z; do
+			out=$("$v" $f 2>&1 >/dev/null </dev/null)
+			rc=$?
+			[ "$rc" -eq 1 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 2 ] &&
+			    printf '%s\n' "$out" | tail -1 | grep -q -- "try '.* --help'" ||
+			    { echo "    $v $f: rc $rc: $out" >&2; return 1; }
+		done
+	done
+	# The server's one-dash flags work with two dashes too.
+	[ "$("$SERVER" --V)" = "activity-server $want" ] || return 1
+	"$SERVER" --h | grep -q '^usage: activity-server' || return 1
+	"$SERVER" --s abc --a 500 --v --lh 127.0.0.1 --lp 1 --check-config \
+	    >/dev/null 2>&1 ||
+	    { echo "    --s --a --v --lh --lp refused" >&2; return 1; }
+}
+
 if [ ! -x "$SERVER" ] || [ ! -x "$TUI" ]; then
 	echo "missing $SERVER or $TUI (run make)" >&2
 	echo "0 passed, 1 failed"
@@ -703,6 +729,7 @@ if [ ! -x "$SERVER" ] || [ ! -x "$TUI" ]; then
 fi
 
 start=$(now_ms)
+run "one version, one-line flag errors, two-dash server flags" t_flags
 if setup_cluster; then
 	passed=$((passed + 1))
 	echo "ok - three servers and two clients online"

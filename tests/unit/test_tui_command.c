@@ -179,7 +179,7 @@ command_exec__help__lists_every_command(void **state)
 
 	assert_int_equal(command_exec(&fx->t, "/help"), 0);
 	assert_true(stream_has(fx, "/connect host port"));
-	assert_true(stream_has(fx, "/login user [secret]"));
+	assert_true(stream_has(fx, "/login user secret"));
 	assert_true(stream_has(fx, "/register user [secret]"));
 	assert_true(stream_has(fx, "/logout"));
 	assert_true(stream_has(fx, "/cluster"));
