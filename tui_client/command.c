@@ -137,6 +137,7 @@ static const char *const command_keys[] = {
 	"Home End ^A ^E: line ends   Backspace Delete ^D: delete",
 	"^U ^K ^W: delete to the start, to the end, a word",
 	"Up Down ^P ^N: history      PgUp PgDn: scroll the focused pane",
+	"End at the end of the line: the newest line   mouse wheel: scroll",
 	"Tab Shift-Tab: focus   Esc: activity pane   ^L: redraw   ^C: quit",
 };
 

@@ -109,6 +109,102 @@ act_rule(struct pane *p, struct tui *t, int y, const char *text,
 	}
 }
 
+/*
+ * Lay out entry i (counting back from the newest) for a pane w columns
+ * wide: its time prefix, who, the indent of continuation rows and its
+ * rows.  *marker and *day say which rules go above it.  Returns the
+ * rows of its text.
+ */
+static int
+act_layout(const struct model *m, size_t i, int w, char *prefix,
+    size_t plen, char *who, size_t wlen, int *indent, struct act_row *rows,
+    int *marker, int *day)
+{
+	const struct model_line	*l = model_line_at(m, i), *older;
+	struct tm		 tm;
+	time_t			 secs;
+	int			 w0;
+
+	/* Above the first line that came while the user was away. */
+	*marker = m->marker && m->lines_total > m->marker_total &&
+	    i + 1 == m->lines_total - m->marker_total;
+	older = model_line_at(m, i + 1);
+	*day = older != NULL &&
+	    decor_day(older->wall_ms) != decor_day(l->wall_ms);
+	secs = (time_t)(l->wall_ms / 1000);
+	localtime_r(&secs, &tm);
+	snprintf(prefix, plen, "%02d:%02d:%02d ", tm.tm_hour, tm.tm_min,
+	    tm.tm_sec);
+	if (l->kind == MODEL_INFO || l->kind == MODEL_ERROR)
+		snprintf(who, wlen, "%s ", l->kind == MODEL_ERROR ? "!!" : "--");
+	else if (l->flags & MODEL_F_ACTION)
+		snprintf(who, wlen, "* %s ", l->who);
+	else
+		snprintf(who, wlen, "%s: ", l->who);
+	*indent = text_width(prefix, strlen(prefix)) +
+	    text_width(who, strlen(who));
+	if (*indent > w / 2)
+		*indent = 9;
+	w0 = w - text_width(prefix, strlen(prefix)) -
+	    text_width(who, strlen(who));
+	return act_wrap(l->text, l->len, w0, w - *indent, rows);
+}
+
+/*
+ * The furthest back the stream may scroll in a pane of w x h: the
+ * oldest lines fill the page, never one line over an empty pane.  There
+ * the page is drawn from the top, so the oldest line shows whole and
+ * the newest line of the page may be cut at the bottom.
+ */
+size_t
+pane_activity_scroll_max(const struct model *m, int w, int h)
+{
+	struct act_row		 rows[ACT_ROWS_MAX];
+	char			 prefix[16], who[MODEL_WHO_MAX + 4];
+	size_t			 i;
+	int			 indent, used = 0, page = h - 1, marker, day;
+
+	if (m->lines_n == 0 || page < 1)
+		return 0;
+	for (i = m->lines_n; i > 0; i--) {
+		used += act_layout(m, i - 1, w, prefix, sizeof prefix, who,
+		    sizeof who, &indent, rows, &marker, &day);
+		used += marker + day;
+		if (used >= page)
+			return i - 1;
+	}
+	return 0;
+}
+
+/* Scrolled back all the way: the oldest lines from the top down. */
+static void
+act_draw_top_down(struct pane *p, struct tui *t)
+{
+	struct model		*m = &t->model;
+	struct act_row		 rows[ACT_ROWS_MAX];
+	char			 prefix[16], who[MODEL_WHO_MAX + 4], day[64];
+	size_t			 i;
+	int			 y = 1, nrows, indent, marker, dayrule;
+
+	for (i = m->lines_n; i > m->scroll && y < p->r.h; i--) {
+		nrows = act_layout(m, i - 1, p->r.w, prefix, sizeof prefix,
+		    who, sizeof who, &indent, rows, &marker, &dayrule);
+		if (dayrule && y < p->r.h) {
+			decor_fmt_day(model_line_at(m, i - 1)->wall_ms, day,
+			    sizeof day);
+			act_rule(p, t, y++, day, UI_INFO);
+		}
+		if (marker && y < p->r.h)
+			act_rule(p, t, y++, "new since you looked away",
+			    UI_MARKER);
+		if (nrows > p->r.h - y)
+			nrows = p->r.h - y;
+		act_draw_entry(p, t, model_line_at(m, i - 1), y, 0, nrows,
+		    rows, indent, prefix, who);
+		y += nrows;
+	}
+}
+
 /* Draw the stream, bottom up from the scroll position. */
 void
 pane_activity_draw(struct pane *p, struct tui *t)
@@ -116,13 +212,10 @@ pane_activity_draw(struct pane *p, struct tui *t)
 	struct model		*m = &t->model;
 	const struct model_line	*l;
 	struct act_row		 rows[ACT_ROWS_MAX];
-	const struct model_line	*older;
 	char			 prefix[16], who[MODEL_WHO_MAX + 4], right[64];
 	char			 day[64];
-	struct tm		 tm;
-	time_t			 secs;
 	size_t			 i;
-	int			 y, nrows, indent, w0, skip, marker;
+	int			 y, nrows, indent, skip, marker, dayrule;
 
 	if (m->scroll > 0)
 		snprintf(right, sizeof right, "scrolled: %zu newer below ",
@@ -131,32 +224,17 @@ pane_activity_draw(struct pane *p, struct tui *t)
 		snprintf(right, sizeof right, "%llu lines ", m->lines_total);
 	ui_title(p, t, right, m->scroll > 0 ? UI_WARN : UI_NORMAL);
 
+	if (m->scroll > 0 &&
+	    m->scroll >= pane_activity_scroll_max(m, p->r.w, p->r.h)) {
+		act_draw_top_down(p, t);
+		return;
+	}
 	y = p->r.h;		/* one past the last row */
 	for (i = m->scroll; y > 1; i++) {
 		if ((l = model_line_at(m, i)) == NULL)
 			break;
-		/* Above the first line that came while the user was away. */
-		marker = m->marker && m->lines_total > m->marker_total &&
-		    i + 1 == m->lines_total - m->marker_total;
-		older = model_line_at(m, i + 1);
-		secs = (time_t)(l->wall_ms / 1000);
-		localtime_r(&secs, &tm);
-		snprintf(prefix, sizeof prefix, "%02d:%02d:%02d ", tm.tm_hour,
-		    tm.tm_min, tm.tm_sec);
-		if (l->kind == MODEL_INFO || l->kind == MODEL_ERROR)
-			snprintf(who, sizeof who, "%s ",
-			    l->kind == MODEL_ERROR ? "!!" : "--");
-		else if (l->flags & MODEL_F_ACTION)
-			snprintf(who, sizeof who, "* %s ", l->who);
-		else
-			snprintf(who, sizeof who, "%s: ", l->who);
-		indent = text_width(prefix, strlen(prefix)) +
-		    text_width(who, strlen(who));
-		if (indent > p->r.w / 2)
-			indent = 9;
-		w0 = p->r.w - text_width(prefix, strlen(prefix)) -
-		    text_width(who, strlen(who));
-		nrows = act_wrap(l->text, l->len, w0, p->r.w - indent, rows);
+		nrows = act_layout(m, i, p->r.w, prefix, sizeof prefix, who,
+		    sizeof who, &indent, rows, &marker, &dayrule);
 		skip = 0;
 		y -= nrows;
 		if (y < 1) {
@@ -168,8 +246,7 @@ pane_activity_draw(struct pane *p, struct tui *t)
 		if (marker && y > 1)
 			act_rule(p, t, --y, "new since you looked away",
 			    UI_MARKER);
-		if (older != NULL && y > 1 &&
-		    decor_day(older->wall_ms) != decor_day(l->wall_ms)) {
+		if (dayrule && y > 1) {
 			decor_fmt_day(l->wall_ms, day, sizeof day);
 			act_rule(p, t, --y, day, UI_INFO);
 		}

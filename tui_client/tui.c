@@ -156,6 +156,8 @@ tui_submit(struct tui *t, const char *line, size_t len)
 		free(cmd);
 		break;
 	case COMPOSE_ACTIVITY:
+		/* What we send shows at the bottom: go there. */
+		model_scroll(&t->model, -(long)t->model.scroll);
 		conn_send(t->conn, act.p, act.len);
 		break;
 	case COMPOSE_ERROR:
@@ -213,33 +215,115 @@ tui_quit_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(t->base);
 }
 
-/* Scroll the focused pane by pages (negative: towards newer). */
+/* s within 0 .. n - rows: a full page of n items, never past it. */
+static size_t
+tui_clamp(long s, long n, long rows)
+{
+	long	 max = n - rows;
+
+	if (max < 0)
+		max = 0;
+	return (size_t)(s < 0 ? 0 : s > max ? max : s);
+}
+
+/*
+ * Scroll pane id by d lines (negative: towards newer), never further
+ * back than a full page of its oldest lines.
+ */
 static void
-tui_scroll(struct tui *t, int pages)
+tui_scroll_lines(struct tui *t, enum pane_id id, long d)
 {
 	struct model	*m = &t->model;
-	long		 d = (long)pages * ui_page(t->ui, t->ui->focus);
-	long		 s, max;
+	struct rect	*r = &t->ui->lay.r[id];
+	size_t		 max;
 
-	switch (t->ui->focus) {
+	switch (id) {
 	case PANE_ACTIVITY:
 		model_scroll(m, d);
+		max = pane_activity_scroll_max(m, r->w, r->h);
+		if (m->scroll > max) {
+			m->scroll = max;
+			m->dirty |= MODEL_D_ACTIVITY;
+		}
 		return;
-	case PANE_REPORTS:
-		s = (long)m->reports_scroll + d;
-		max = m->reports_n > 0 ? (long)m->reports_n - 1 : 0;
-		m->reports_scroll = (size_t)(s < 0 ? 0 : s > max ? max : s);
+	case PANE_REPORTS:		/* rows below the title */
+		m->reports_scroll = tui_clamp((long)m->reports_scroll + d,
+		    (long)m->reports_n, r->h - 1);
 		m->dirty |= MODEL_D_REPORTS;
 		return;
-	case PANE_CLUSTER:
-		s = (long)m->cluster_scroll + d;
-		max = m->nservers > 0 ? m->nservers - 1 : 0;
-		m->cluster_scroll = (size_t)(s < 0 ? 0 : s > max ? max : s);
+	case PANE_CLUSTER:		/* rows below title and header */
+		m->cluster_scroll = tui_clamp((long)m->cluster_scroll + d,
+		    m->nservers, r->h - 2);
 		m->dirty |= MODEL_D_CLUSTER;
 		return;
 	default:
 		return;
 	}
+}
+
+/* Scroll the focused pane by pages (negative: towards newer). */
+static void
+tui_scroll(struct tui *t, int pages)
+{
+	tui_scroll_lines(t, t->ui->focus,
+	    (long)pages * ui_page(t->ui, t->ui->focus));
+}
+
+/* Back to the newest line of the focused pane. */
+static void
+tui_scroll_end(struct tui *t)
+{
+	struct model	*m = &t->model;
+
+	switch (t->ui->focus) {
+	case PANE_REPORTS:
+		m->reports_scroll = 0;
+		m->dirty |= MODEL_D_REPORTS;
+		break;
+	case PANE_CLUSTER:
+		m->cluster_scroll = 0;
+		m->dirty |= MODEL_D_CLUSTER;
+		break;
+	default:
+		model_scroll(m, -(long)m->scroll);
+		break;
+	}
+}
+
+/* The mouse wheel scrolls the pane under the pointer, 3 lines a notch. */
+static void
+tui_mouse(struct tui *t)
+{
+	MEVENT		 ev;
+	struct rect	*r;
+	enum pane_id	 id = t->ui->focus;
+	int		 i;
+
+	if (getmouse(&ev) != OK)
+		return;
+	for (i = 0; i < PANE__COUNT; i++) {
+		r = &t->ui->lay.r[i];
+		if (ev.y >= r->y && ev.y < r->y + r->h && ev.x >= r->x &&
+		    ev.x < r->x + r->w)
+			id = (enum pane_id)i;
+	}
+	if (ev.bstate & BUTTON4_PRESSED)
+		tui_scroll_lines(t, id, 3);
+	else if (ev.bstate & BUTTON5_PRESSED)
+		tui_scroll_lines(t, id, -3);
+}
+
+/*
+ * End, C-e: to the end of the line; at the end already (or on an empty
+ * line), to the newest line of the focused pane.
+ */
+static void
+tui_end(struct tui *t)
+{
+	if (t->input.cur < t->input.len)
+		input_end(&t->input);
+	else
+		tui_scroll_end(t);
 }
 
 /*
@@ -323,7 +407,10 @@ tui_key(struct tui *t, unsigned int ch, int iskey)
 			input_home(in);
 			break;
 		case KEY_END:
-			input_end(in);
+			tui_end(t);
+			break;
+		case KEY_MOUSE:
+			tui_mouse(t);
 			break;
 		case KEY_BACKSPACE:
 			input_backspace(in);
@@ -360,7 +447,7 @@ tui_key(struct tui *t, unsigned int ch, int iskey)
 		input_home(in);
 		break;
 	case TUI_CTRL('e'):
-		input_end(in);
+		tui_end(t);
 		break;
 	case TUI_CTRL('b'):
 		input_left(in);
@@ -523,6 +610,9 @@ tui_run_interactive(struct tui *t)
 	nonl();
 	set_escdelay(25);
 	curs_set(1);
+	/* The wheel only; Shift still selects text in most terminals. */
+	mousemask(BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
+	mouseinterval(0);
 	t->ui = ui_new(!t->opt.no_color);
 	tui_keys_define();
 	tui_signals(t, 1);

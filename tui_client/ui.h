@@ -12,6 +12,7 @@
 #include "layout.h"
 
 struct tui;
+struct model;
 
 enum ui_color {
 	UI_NORMAL,
@@ -72,6 +73,7 @@ int		 ui_wrap(struct pane *, int, int, const char *, attr_t);
 
 void	pane_status_draw(struct pane *, struct tui *);
 void	pane_activity_draw(struct pane *, struct tui *);
+size_t	pane_activity_scroll_max(const struct model *, int, int);
 void	pane_reports_draw(struct pane *, struct tui *);
 void	pane_failover_draw(struct pane *, struct tui *);
 void	pane_cluster_draw(struct pane *, struct tui *);

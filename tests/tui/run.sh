@@ -258,6 +258,31 @@ t_editing() {
 	[ "$(capture bob | grep -c 'alice: hell')" -ge 2 ]
 }
 
+t_scroll_wheel_end() {
+	# The mouse wheel scrolls the stream (X10 mouse reports, as the
+	# terminal sends them), End brings back the newest line, and PgUp
+	# stops at a full page of the oldest lines.
+	local i
+	for i in 1 2 3; do
+		type_line alice "/help"
+	done
+	see alice '/quit +log out and exit' || return 1
+	tm send-keys -t t:alice -l $'\e[M`+(' || return 1
+	see alice 'scrolled: 3 newer below' 5 || return 1
+	tm send-keys -t t:alice -l $'\e[Ma+(' || return 1
+	see alice '[0-9]+ lines *$' 5 || return 1
+	for i in $(seq 30); do
+		tm send-keys -t t:alice PPage
+	done
+	see alice 'activity-tui [0-9.]+; /help' 5 || return 1
+	# A full page below the oldest line, not one line over an empty
+	# pane: at most a row of a wrapped line's height is left blank.
+	[ "$(capture alice | sed -n 3,16p | grep -c '[a-z]')" -ge 13 ] ||
+	    { capture alice >&2; return 1; }
+	tm send-keys -t t:alice End
+	see alice '[0-9]+ lines *$' 5
+}
+
 t_help_and_focus() {
 	type_line alice "/help"
 	see alice '/connect host port' || return 1
@@ -740,6 +765,7 @@ if setup_cluster; then
 	run "UTF-8 text both ways" t_unicode
 	run "input editing: ctrl-w, home, left, backspace, ctrl-u, history" t_editing
 	run "/help, /cluster focus, Escape" t_help_and_focus
+	run "mouse wheel, PgUp to a full page, End to the newest" t_scroll_wheel_end
 	run "cluster pane" t_cluster_pane
 	run "cluster view: left, crashed, wide ids, ports at 60 columns" t_cluster_view
 	run "/me, mention highlight and bell, /who, unread marker, /clear" t_chat_extras

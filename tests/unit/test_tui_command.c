@@ -270,6 +270,83 @@ tui_key__page_up_down__scrolls_focused_pane(void **state)
 }
 
 static void
+tui_key__page_up_past_oldest__stops_at_full_page(void **state)
+{
+	struct fx	*fx = *state;
+	struct rect	*r = &fx->ui.lay.r[PANE_ACTIVITY];
+	size_t		 max;
+	int		 i;
+
+	for (i = 0; i < 275; i++)
+		model_info(&fx->t.model, "line %d", i);
+	for (i = 0; i < 100; i++)
+		tui_key(&fx->t, KEY_PPAGE, 1);
+	/* The oldest line is at the top of a full page, not alone. */
+	max = fx->t.model.lines_n - (size_t)(r->h - 1);
+	assert_int_equal(fx->t.model.scroll, max);
+	assert_int_equal(pane_activity_scroll_max(&fx->t.model, r->w, r->h),
+	    max);
+	/* End at the end of the (empty) input line: back to the newest. */
+	tui_key(&fx->t, KEY_END, 1);
+	assert_int_equal(fx->t.model.scroll, 0);
+	/* With text before the cursor End moves the cursor first. */
+	tui_key(&fx->t, KEY_PPAGE, 1);
+	keys(fx, "ab");
+	tui_key(&fx->t, KEY_HOME, 1);
+	tui_key(&fx->t, KEY_END, 1);
+	assert_int_equal(fx->t.input.cur, 2);
+	assert_true(fx->t.model.scroll > 0);
+	tui_key(&fx->t, 0x05, 0);		/* ctrl-e, at the end */
+	assert_int_equal(fx->t.model.scroll, 0);
+}
+
+static void
+tui_key__few_lines__page_up_does_not_scroll(void **state)
+{
+	struct fx	*fx = *state;
+	int		 i;
+
+	for (i = 0; i < 5; i++)
+		model_info(&fx->t.model, "line %d", i);
+	tui_key(&fx->t, KEY_PPAGE, 1);
+	assert_int_equal(fx->t.model.scroll, 0);
+}
+
+static void
+tui_key__cluster_rows_fit__page_up_hides_none(void **state)
+{
+	struct fx	*fx = *state;
+	struct rect	*r = &fx->ui.lay.r[PANE_CLUSTER];
+	int		 i;
+
+	fx->t.model.nservers = r->h - 2;	/* exactly a page */
+	fx->ui.focus = PANE_CLUSTER;
+	tui_key(&fx->t, KEY_PPAGE, 1);
+	assert_int_equal(fx->t.model.cluster_scroll, 0);
+	fx->t.model.nservers = r->h + 3;
+	for (i = 0; i < 5; i++)
+		tui_key(&fx->t, KEY_PPAGE, 1);
+	assert_int_equal(fx->t.model.cluster_scroll, 5);
+	tui_key(&fx->t, KEY_END, 1);
+	assert_int_equal(fx->t.model.cluster_scroll, 0);
+}
+
+static void
+tui_submit__scrolled_back__snaps_to_newest(void **state)
+{
+	struct fx	*fx = *state;
+	int		 i;
+
+	for (i = 0; i < 100; i++)
+		model_info(&fx->t.model, "line %d", i);
+	tui_key(&fx->t, KEY_PPAGE, 1);
+	assert_true(fx->t.model.scroll > 0);
+	keys(fx, "hello");
+	tui_key(&fx->t, '\r', 0);
+	assert_int_equal(fx->t.model.scroll, 0);
+}
+
+static void
 tui_key__quit_command__logs_out_and_stops(void **state)
 {
 	struct fx	*fx = *state;
@@ -297,6 +374,10 @@ main(void)
 		T(tui_key__typing_and_enter__line_submitted_and_kept),
 		T(tui_key__editing_keys__edit_the_line),
 		T(tui_key__page_up_down__scrolls_focused_pane),
+		T(tui_key__page_up_past_oldest__stops_at_full_page),
+		T(tui_key__few_lines__page_up_does_not_scroll),
+		T(tui_key__cluster_rows_fit__page_up_hides_none),
+		T(tui_submit__scrolled_back__snaps_to_newest),
 		T(tui_key__quit_command__logs_out_and_stops),
 #undef T
 	};
