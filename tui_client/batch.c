@@ -103,7 +103,7 @@ batch_pump(struct batch *b)
 			if (p.pos < 0) {
 				evbuffer_drain(b->in,
 				    evbuffer_get_length(b->in));
-				frame_init(&b->fr, CONN_LINE_MAX);
+				frame_init(&b->fr, t->opt.max_message);
 				if (b->eof)
 					b->skipping = 0;
 				else if (b->pollable)
@@ -113,7 +113,7 @@ batch_pump(struct batch *b)
 				continue;
 			}
 			evbuffer_drain(b->in, (size_t)p.pos + 1);
-			frame_init(&b->fr, CONN_LINE_MAX);
+			frame_init(&b->fr, t->opt.max_message);
 			b->skipping = 0;
 		}
 		st = frame_next(&b->fr, b->in, &f);
@@ -130,7 +130,8 @@ batch_pump(struct batch *b)
 		}
 		if (st == FRAME_TOO_LONG) {
 			model_error(&t->model, "not sent: a line is longer "
-			    "than %d bytes", CONN_LINE_MAX);
+			    "than %zu bytes (--max-message)",
+			    t->opt.max_message);
 			b->skipping = 1;
 			continue;
 		}
@@ -246,7 +247,7 @@ batch_run(struct tui *t)
 	b->t = t;
 	if ((b->in = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
-	frame_init(&b->fr, CONN_LINE_MAX);
+	frame_init(&b->fr, t->opt.max_message);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	t->model.echo = t->errfp;
 	t->conn->line_cb = batch_line;

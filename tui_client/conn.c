@@ -133,6 +133,7 @@ conn_new(struct event_base *base, struct model *m)
 	strlcpy(c->user, "anonymous", sizeof c->user);
 	c->next_seq = 1;
 	c->first = 1;
+	c->line_max = CONN_LINE_MAX;
 	c->attempt_ms = CONN_ATTEMPT_MS;
 	c->ping_ms = CONN_PING_MS;
 	c->dead_ms = CONN_DEAD_MS;
@@ -516,7 +517,7 @@ conn_dial(struct conn *c, const struct fo_target *t)
 	evtimer_del(c->retry_ev);
 	c->home = *t;
 	conn_set_state(c, LINK_CONNECTING);
-	frame_init(&c->fr, CONN_LINE_MAX);
+	frame_init(&c->fr, c->line_max);
 	c->online_pending = 0;
 	c->attempt_start = now_ms();
 	log_info("connecting to %s:%d", t->host, t->port);
@@ -644,7 +645,7 @@ conn_switch_to(struct conn *c, struct bufferevent *bev, int connected)
 	conn_retire(c);
 	evtimer_del(c->retry_ev);
 	evtimer_del(c->tick_ev);
-	frame_init(&c->fr, CONN_LINE_MAX);
+	frame_init(&c->fr, c->line_max);
 	c->online_pending = 0;
 	c->attempt_start = now_ms();
 	conn_set_state(c, LINK_CONNECTING);

@@ -27,7 +27,8 @@ struct bufferevent;
 struct ssl_ctx_st;
 struct event;
 
-#define CONN_LINE_MAX		(256 * 1024)
+#define CONN_LINE_MAX		(1024 * 1024 + CONN_LINE_SLACK)
+#define CONN_LINE_SLACK		(64 * 1024)	/* a broadcast's wrapping */
 #define CONN_QUEUE_MAX		100
 #define CONN_UNACKED_MAX	256	/* sent, no report yet */
 #define CONN_RETIRE_MAX		8
@@ -83,6 +84,7 @@ struct conn {
 	struct ssl_ctx_st	*tls;		/* dial TLS with it; NULL: no */
 	struct bufferevent	*bev;
 	struct frame_reader	 fr;
+	size_t			 line_max;	/* longest line taken */
 	struct event		*retry_ev;
 	struct event		*attempt_ev;
 	struct event		*tick_ev;

@@ -17,6 +17,39 @@ void
 input_init(struct input *in)
 {
 	memset(in, 0, sizeof *in);
+	in->max = INPUT_MAX;
+	in->cap = 256;
+	if ((in->buf = calloc(in->cap + 1, sizeof *in->buf)) == NULL)
+		fatal("calloc");
+}
+
+/* At most max characters on the line (the server's message size). */
+void
+input_set_max(struct input *in, size_t max)
+{
+	in->max = max > 0 ? max : 1;
+}
+
+/* Room for n characters (and the NUL); 0, or -1 over the cap. */
+static int
+input_room(struct input *in, size_t n)
+{
+	wchar_t	*p;
+	size_t	 cap;
+
+	if (n > in->max)
+		return -1;
+	if (n <= in->cap)
+		return 0;
+	for (cap = in->cap; cap < n; cap *= 2)
+		;
+	if (cap > in->max)
+		cap = in->max;
+	if ((p = reallocarray(in->buf, cap + 1, sizeof *p)) == NULL)
+		fatal("reallocarray");
+	in->buf = p;
+	in->cap = cap;
+	return 0;
 }
 
 /* Free the history. */
@@ -28,6 +61,7 @@ input_free(struct input *in)
 	for (i = 0; i < INPUT_HISTORY_MAX; i++)
 		free(in->hist[i]);
 	free(in->draft);
+	free(in->buf);
 	memset(in, 0, sizeof *in);
 }
 
@@ -49,8 +83,9 @@ input_load(struct input *in, const wchar_t *s)
 {
 	size_t	 n = s != NULL ? wcslen(s) : 0;
 
-	if (n > INPUT_MAX)
-		n = INPUT_MAX;
+	if (n > in->max)
+		n = in->max;
+	input_room(in, n);
 	if (n > 0)
 		memcpy(in->buf, s, n * sizeof *s);
 	in->len = in->cur = n;
@@ -61,7 +96,7 @@ input_load(struct input *in, const wchar_t *s)
 int
 input_insert(struct input *in, wchar_t c)
 {
-	if (in->len >= INPUT_MAX)
+	if (input_room(in, in->len + 1) != 0)
 		return -1;
 	memmove(in->buf + in->cur + 1, in->buf + in->cur,
 	    (in->len - in->cur) * sizeof *in->buf);
@@ -268,23 +303,70 @@ input_utf8(const struct input *in, char *out, size_t outsz)
 	return o;
 }
 
+/* len wide characters as a new NUL-terminated UTF-8 string. */
+char *
+input_utf8_dup(const wchar_t *s, size_t len, size_t *outlen)
+{
+	char	*out;
+	size_t	 i, o = 0;
+
+	if ((out = reallocarray(NULL, len + 1, 4)) == NULL)
+		fatal("reallocarray");
+	for (i = 0; i < len; i++)
+		o += text_utf8_put((unsigned)s[i], out + o);
+	out[o] = '\0';
+	if (outlen != NULL)
+		*outlen = o;
+	return out;
+}
+
 /*
- * Enter: hand the line out as UTF-8, remember it in the history (unless
- * empty or the same as the newest entry) and start a fresh line.
+ * How much of the line the history keeps: all of it, but of "/login
+ * user secret" and "/register user secret" only up to the user, so a
+ * secret is never brought back by Up or kept in memory longer than
+ * needed.
  */
-size_t
-input_take(struct input *in, char *out, size_t outsz)
+static size_t
+input_hist_len(const wchar_t *s, size_t len)
+{
+	static const wchar_t	*cmds[] = { L"/login", L"/register" };
+	size_t			 i, n, at;
+
+	for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		n = wcslen(cmds[i]);
+		if (len <= n || wmemcmp(s, cmds[i], n) != 0 ||
+		    !iswspace((wint_t)s[n]))
+			continue;
+		at = n;
+		while (at < len && iswspace((wint_t)s[at]))
+			at++;			/* to the user */
+		while (at < len && !iswspace((wint_t)s[at]))
+			at++;			/* past it */
+		return at;
+	}
+	return len;
+}
+
+/*
+ * Enter: hand the line out as UTF-8 (*len bytes; the caller frees it),
+ * remember it in the history (unless empty, too long, or the same as
+ * the newest entry) and start a fresh line.
+ */
+char *
+input_take(struct input *in, size_t *len)
 {
 	const wchar_t	*last;
-	size_t		 n, slot;
+	char		*out;
+	size_t		 slot, keep;
 
-	n = input_utf8(in, out, outsz);
+	out = input_utf8_dup(in->buf, in->len, len);
+	keep = input_hist_len(in->buf, in->len);
 	last = input_hist_get(in, 1);
-	if (in->len > 0 && (last == NULL || wcslen(last) != in->len ||
-	    wmemcmp(last, in->buf, in->len) != 0)) {
+	if (keep > 0 && keep <= INPUT_HIST_LINE_MAX && (last == NULL ||
+	    wcslen(last) != keep || wmemcmp(last, in->buf, keep) != 0)) {
 		slot = in->hist_head;
 		free(in->hist[slot]);
-		in->hist[slot] = wdup(in->buf, in->len);
+		in->hist[slot] = wdup(in->buf, keep);
 		in->hist_head = (slot + 1) % INPUT_HISTORY_MAX;
 		if (in->hist_n < INPUT_HISTORY_MAX)
 			in->hist_n++;
@@ -292,9 +374,9 @@ input_take(struct input *in, char *out, size_t outsz)
 	free(in->draft);
 	in->draft = NULL;
 	in->hist_pos = 0;
+	wmemset(in->buf, L'\0', in->len);	/* a secret may have been here */
 	in->len = in->cur = in->view = 0;
-	in->buf[0] = L'\0';
-	return n;
+	return out;
 }
 
 /* Columns a wide character takes (1 if unknown). */
@@ -320,15 +402,18 @@ input_view(struct input *in, int width, size_t *start, int *col)
 		width = 2;
 	if (in->view > in->cur)
 		in->view = in->cur;
-	for (;;) {
-		w = 0;
-		for (i = in->view; i < in->cur; i++)
-			w += wc_cols(in->buf[i]);
-		/* Keep one column free for the cursor past the end. */
-		if (w <= width - 1 || in->view >= in->cur)
+	/*
+	 * Walk back from the cursor, not forward from the old view: a long
+	 * paste moves the cursor a million characters at once.  One column
+	 * stays free for the cursor past the end.
+	 */
+	w = 0;
+	for (i = in->cur; i > in->view; i--) {
+		if (w + wc_cols(in->buf[i - 1]) > width - 1)
 			break;
-		in->view++;
+		w += wc_cols(in->buf[i - 1]);
 	}
+	in->view = i;
 	*start = in->view;
 	*col = w;
 }

@@ -8,12 +8,14 @@
 #include <stddef.h>
 #include <wchar.h>
 
-#define INPUT_MAX		1024	/* characters on the line */
+#define INPUT_MAX		(1024 * 1024)	/* default cap, characters */
 #define INPUT_HISTORY_MAX	200
-#define INPUT_UTF8_MAX		(INPUT_MAX * 4 + 1)
+#define INPUT_HIST_LINE_MAX	65536	/* longer lines are not kept */
 
 struct input {
-	wchar_t		 buf[INPUT_MAX + 1];
+	wchar_t		*buf;		/* grows up to max */
+	size_t		 cap;
+	size_t		 max;		/* characters on the line */
 	size_t		 len;
 	size_t		 cur;
 	size_t		 view;		/* first character shown */
@@ -27,6 +29,7 @@ struct input {
 
 void	input_init(struct input *);
 void	input_free(struct input *);
+void	input_set_max(struct input *, size_t);
 int	input_insert(struct input *, wchar_t);
 void	input_set(struct input *, const char *);
 void	input_left(struct input *);
@@ -42,8 +45,9 @@ void	input_word_left(struct input *);
 void	input_word_right(struct input *);
 void	input_hist_prev(struct input *);
 void	input_hist_next(struct input *);
-size_t	input_take(struct input *, char *, size_t);
+char	*input_take(struct input *, size_t *);
 size_t	input_utf8(const struct input *, char *, size_t);
+char	*input_utf8_dup(const wchar_t *, size_t, size_t *);
 void	input_view(struct input *, int, size_t *, int *);
 
 #endif

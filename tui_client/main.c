@@ -36,6 +36,7 @@ tui_usage(FILE *f, int code)
 "                    [-u username] [-s secret] [--wait seconds]\n"
 "                    [--give-up seconds] [--log file] [--no-color]\n"
 "                    [--tls [--tls-ca file]]\n"
+"                    [--max-message bytes]\n"
 "  -rh, --remote-host host  server to connect to (default %s)\n"
 "  -rp, --remote-port port  its port (default %d)\n"
 "  -u, --username name      log in as name (default anonymous)\n"
@@ -52,6 +53,8 @@ tui_usage(FILE *f, int code)
 "                           certificate must name the host\n"
 "  --tls-ca file            trust the CA certificates in file (default:\n"
 "                           the system's)\n"
+"  --max-message bytes      the longest message the server takes (1M):\n"
+"                           longer input is refused before it is sent\n"
 "  -v, --verbose            log more (twice: debug)\n"
 "  -h, --help               this text\n"
 "  -V, --version            the version\n",
@@ -133,7 +136,7 @@ main(int argc, char **argv)
 {
 	enum {
 		OPT_RH = 256, OPT_RP, OPT_BATCH, OPT_WAIT, OPT_GIVE_UP,
-		OPT_LOG, OPT_FOLLOW, OPT_NO_COLOR, OPT_TLS, OPT_TLS_CA
+		OPT_LOG, OPT_FOLLOW, OPT_NO_COLOR, OPT_TLS, OPT_TLS_CA, OPT_MAX_MSG
 	};
 	static const struct option longopts[] = {
 		{ "rh", required_argument, NULL, OPT_RH },
@@ -144,6 +147,7 @@ main(int argc, char **argv)
 		{ "secret", required_argument, NULL, 's' },
 		{ "batch", no_argument, NULL, OPT_BATCH },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
+		{ "max-message", required_argument, NULL, OPT_MAX_MSG },
 		{ "wait", required_argument, NULL, OPT_WAIT },
 		{ "give-up", required_argument, NULL, OPT_GIVE_UP },
 		{ "log", required_argument, NULL, OPT_LOG },
@@ -171,6 +175,7 @@ main(int argc, char **argv)
 	/* https://no-color.org: set and not empty means no colour. */
 	t.opt.no_color = getenv("NO_COLOR") != NULL &&
 	    getenv("NO_COLOR")[0] != '\0';
+	t.opt.max_message = TUI_MAX_MESSAGE;
 
 	while ((ch = getopt_long_only(argc, argv, "hs:u:vV", longopts,
 	    NULL)) != -1) {
@@ -212,6 +217,14 @@ main(int argc, char **argv)
 			break;
 		case OPT_FOLLOW:
 			t.opt.follow = 1;
+			break;
+		case OPT_MAX_MSG:
+			if (opt_size(optarg, 256, 64 * 1024 * 1024,
+			    &t.opt.max_message) != 0) {
+				fprintf(stderr, "activity-tui: bad --max-message: "
+				    "%s\n", optarg);
+				exit(1);
+			}
 			break;
 		case OPT_WAIT:
 			if (opt_long(optarg, 0, 3600, &v) != 0) {

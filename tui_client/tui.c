@@ -46,6 +46,10 @@ tui_init(struct tui *t, struct event_base *base)
 	model_init(&t->model, MODEL_LINES_MAX);
 	input_init(&t->input);
 	t->conn = conn_new(base, &t->model);
+	if (t->opt.max_message == 0)
+		t->opt.max_message = TUI_MAX_MESSAGE;
+	input_set_max(&t->input, t->opt.max_message);
+	t->conn->line_max = t->opt.max_message + CONN_LINE_SLACK;
 	t->conn->event_cb = tui_conn_cb;
 	t->conn->arg = t;
 	t->redraw_ev = event_new(base, -1, 0, tui_redraw_cb, t);
@@ -143,6 +147,7 @@ tui_submit(struct tui *t, const char *line, size_t len)
 	struct jbuf		 act;
 	enum compose_kind	 k;
 	char			 err[256], *cmd;
+	size_t			 size;
 
 	jbuf_init(&act);
 	k = compose_line(line, len, &act, err, sizeof err);
@@ -156,6 +161,18 @@ tui_submit(struct tui *t, const char *line, size_t len)
 		free(cmd);
 		break;
 	case COMPOSE_ACTIVITY:
+		/*
+		 * Say so before sending what the server would refuse: the
+		 * activity, in its ACTIVITY_MESSAGE, over --max-message.
+		 */
+		size = act.len + strlen(t->conn->user) +
+		    strlen(t->conn->secret) + TUI_ENVELOPE_MAX;
+		if (size > t->opt.max_message) {
+			model_error(&t->model, "not sent: the message would be "
+			    "%zu bytes, over the %zu of --max-message", size,
+			    t->opt.max_message);
+			break;
+		}
 		/* What we send shows at the bottom: go there. */
 		model_scroll(&t->model, -(long)t->model.scroll);
 		conn_send(t->conn, act.p, act.len);
@@ -313,6 +330,21 @@ tui_mouse(struct tui *t)
 		tui_scroll_lines(t, id, -3);
 }
 
+/* Type a character; a full line says so once instead of cutting it. */
+static void
+tui_insert(struct tui *t, wchar_t wc)
+{
+	if (input_insert(&t->input, wc) == 0) {
+		t->input_full = 0;
+		return;
+	}
+	if (!t->input_full)
+		model_error(&t->model, "the input line is full: %zu characters "
+		    "(--max-message %zu bytes)", t->input.max,
+		    t->opt.max_message);
+	t->input_full = 1;
+}
+
 /*
  * End, C-e: to the end of the line; at the end already (or on an empty
  * line), to the newest line of the focused pane.
@@ -358,7 +390,7 @@ void
 tui_key(struct tui *t, unsigned int ch, int iskey)
 {
 	struct input	*in = &t->input;
-	char		 line[INPUT_UTF8_MAX];
+	char		*line;
 	size_t		 n;
 
 	t->model.dirty |= MODEL_D_INPUT;
@@ -495,15 +527,16 @@ tui_key(struct tui *t, unsigned int ch, int iskey)
 		break;
 	default:
 		if (ch >= 0x20)
-			input_insert(in, (wchar_t)ch);
+			tui_insert(t, (wchar_t)ch);
 		break;
 	}
 	tui_changed(t);
 	return;
 
 enter:
-	n = input_take(in, line, sizeof line);
+	line = input_take(in, &n);
 	tui_submit(t, line, n);
+	free(line);
 }
 
 /* Keys are ready on the terminal: take them all. */

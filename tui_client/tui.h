@@ -18,6 +18,8 @@
 #define TUI_WAIT_MS		5000	/* batch: for reports at the end */
 #define TUI_GIVE_UP_MS		60000	/* batch: offline this long, exit */
 #define TUI_TICK_MS		500
+#define TUI_MAX_MESSAGE		(1024 * 1024)	/* the server's default */
+#define TUI_ENVELOPE_MAX	128	/* ACTIVITY_MESSAGE around it */
 
 struct event_base;
 struct event;
@@ -31,6 +33,7 @@ struct tui_options {
 	const char	*secret;
 	int		 batch;
 	int		 follow;	/* batch: go on after the input */
+	size_t		 max_message;	/* bytes the server takes */
 	unsigned	 wait_ms;
 	unsigned	 give_up_ms;
 	int		 verbose;
@@ -55,6 +58,7 @@ struct tui {
 	int			 esc;		/* ESC read: Alt-key next? */
 	unsigned		 bells;		/* mentions rung for */
 	int			 quitting;
+	int			 input_full;	/* said so already */
 	int			 empty_reads;	/* wakeups without a key */
 	int			 exit_code;
 	uint64_t		 quit_by;

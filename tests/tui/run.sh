@@ -234,6 +234,25 @@ t_json_and_errors() {
 	see alice 'unknown command /nosuch'
 }
 
+t_long_lines() {
+	# A typed line is not cut at 1,024 characters, a long JSON object
+	# goes whole, and over --max-message the client says so first.
+	local long json
+	long=$(printf 'w%.0s' $(seq 1496))
+	type_line alice "${long}E1500"
+	see bob "wE1500\$" || return 1
+	json='{"type":"Like","pad":"'$(printf 'p%.0s' $(seq 1090))'","t":"E1131"}'
+	type_line alice "$json"
+	see bob '"t":"E1131"\}$' || return 1
+	! shows alice 'not sent' || return 1
+	client maxed "$PA" --max-message 300 || return 1
+	see maxed '^ online' || return 1
+	type_line maxed "$(printf 'm%.0s' $(seq 400))"
+	see maxed 'not sent: the message would be [0-9]+ bytes, over the 300' ||
+	    return 1
+	type_line maxed "/quit"
+}
+
 t_unicode() {
 	type_line bob "héllo 日本語 ok"
 	see alice 'bob: héllo 日本語 ok'
@@ -772,6 +791,7 @@ if setup_cluster; then
 	run "help overlay on F1 and ?" t_help_overlay
 	run "word movement: Alt-b, Alt-f, Ctrl-Left" t_word_keys
 	run "colours: readable timestamps, NO_COLOR, --no-color" t_no_color
+	run "long lines: 1,500 characters, long JSON, over --max-message" t_long_lines
 	run "resize re-lays out without garbage" t_resize
 	run "batch mode sends and prints" t_batch
 	run "batch --follow keeps receiving after the input, until SIGTERM" t_batch_follow

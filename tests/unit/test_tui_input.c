@@ -47,7 +47,7 @@ type(struct input *in, const char *s)
 static void
 assert_line(struct input *in, const char *want)
 {
-	char	 buf[INPUT_UTF8_MAX];
+	char	 buf[8192];
 
 	input_utf8(in, buf, sizeof buf);
 	assert_string_equal(buf, want);
@@ -147,29 +147,80 @@ input_kill_word__mid_line__keeps_the_rest(void **state)
 }
 
 static void
-input_insert__full_line__refused(void **state)
+input_insert__long_line__kept_whole_up_to_max(void **state)
 {
 	struct input	*in = *state;
+	char		*out;
+	size_t		 n;
 	int		 i;
 
-	for (i = 0; i < INPUT_MAX; i++)
+	/* 1,500 characters used to lose their last 476. */
+	for (i = 0; i < 1500; i++)
 		assert_int_equal(input_insert(in, L'x'), 0);
-	assert_int_equal(input_insert(in, L'y'), -1);
-	assert_int_equal(in->len, INPUT_MAX);
+	out = input_take(in, &n);
+	assert_int_equal(n, 1500);
+	assert_int_equal(strlen(out), 1500);
+	free(out);
+	/* Up to the cap set from --max-message, and not one past it. */
+	input_set_max(in, 300000);
+	for (i = 0; i < 300000; i++)
+		assert_int_equal(input_insert(in, L'y'), 0);
+	assert_int_equal(input_insert(in, L'z'), -1);
+	assert_int_equal(in->len, 300000);
+}
+
+static void
+input_view__cursor_far_right__shows_the_cursor(void **state)
+{
+	struct input	*in = *state;
+	size_t		 start;
+	int		 col, i;
+
+	for (i = 0; i < 200000; i++)
+		input_insert(in, L'a');
+	input_view(in, 40, &start, &col);
+	assert_int_equal(start, 200000 - 39);
+	assert_int_equal(col, 39);
+	input_home(in);
+	input_view(in, 40, &start, &col);
+	assert_int_equal(start, 0);
+	assert_int_equal(col, 0);
+}
+
+static void
+input_take__login_register__history_without_secret(void **state)
+{
+	struct input	*in = *state;
+
+	type(in, "/login bob hunter2");
+	free(input_take(in, NULL));
+	type(in, "/register  carol  s3cr3t more");
+	free(input_take(in, NULL));
+	type(in, "/loginx a b");
+	free(input_take(in, NULL));
+	input_hist_prev(in);
+	assert_line(in, "/loginx a b");
+	input_hist_prev(in);
+	assert_line(in, "/register  carol");
+	input_hist_prev(in);
+	assert_line(in, "/login bob");
 }
 
 static void
 input_take__utf8__encodes_and_clears(void **state)
 {
 	struct input	*in = *state;
-	char		 buf[INPUT_UTF8_MAX];
+	char		*buf;
+	size_t		 n;
 
 	input_insert(in, L'h');
 	input_insert(in, 0xe9);		/* é */
 	input_insert(in, 0x65e5);	/* 日 */
 	input_insert(in, 0x1f600);	/* emoji */
-	assert_int_equal(input_take(in, buf, sizeof buf), 1 + 2 + 3 + 4);
+	buf = input_take(in, &n);
+	assert_int_equal(n, 1 + 2 + 3 + 4);
 	assert_string_equal(buf, "h\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80");
+	free(buf);
 	assert_int_equal(in->len, 0);
 	assert_int_equal(in->cur, 0);
 }
@@ -178,12 +229,11 @@ static void
 input_hist__up_down__walks_and_restores_draft(void **state)
 {
 	struct input	*in = *state;
-	char		 buf[INPUT_UTF8_MAX];
 
 	type(in, "first");
-	input_take(in, buf, sizeof buf);
+	free(input_take(in, NULL));
 	type(in, "second");
-	input_take(in, buf, sizeof buf);
+	free(input_take(in, NULL));
 	type(in, "draft");
 	input_hist_prev(in);
 	assert_line(in, "second");
@@ -203,13 +253,12 @@ static void
 input_hist__repeat_and_empty__not_stored(void **state)
 {
 	struct input	*in = *state;
-	char		 buf[INPUT_UTF8_MAX];
 
 	type(in, "same");
-	input_take(in, buf, sizeof buf);
+	free(input_take(in, NULL));
 	type(in, "same");
-	input_take(in, buf, sizeof buf);
-	input_take(in, buf, sizeof buf);
+	free(input_take(in, NULL));
+	free(input_take(in, NULL));
 	assert_int_equal(in->hist_n, 1);
 }
 
@@ -217,13 +266,13 @@ static void
 input_hist__over_cap__oldest_dropped(void **state)
 {
 	struct input	*in = *state;
-	char		 buf[INPUT_UTF8_MAX], line[32];
+	char		 line[32];
 	int		 i;
 
 	for (i = 0; i < INPUT_HISTORY_MAX + 10; i++) {
 		snprintf(line, sizeof line, "line %d", i);
 		type(in, line);
-		input_take(in, buf, sizeof buf);
+		free(input_take(in, NULL));
 	}
 	assert_int_equal(in->hist_n, INPUT_HISTORY_MAX);
 	for (i = 0; i < INPUT_HISTORY_MAX + 5; i++)
@@ -283,7 +332,9 @@ main(void)
 		T(input_kill_end__ctrl_k__deletes_to_line_end),
 		T(input_kill_word__ctrl_w__deletes_word),
 		T(input_kill_word__mid_line__keeps_the_rest),
-		T(input_insert__full_line__refused),
+		T(input_insert__long_line__kept_whole_up_to_max),
+		T(input_view__cursor_far_right__shows_the_cursor),
+		T(input_take__login_register__history_without_secret),
 		T(input_take__utf8__encodes_and_clears),
 		T(input_hist__up_down__walks_and_restores_draft),
 		T(input_hist__repeat_and_empty__not_stored),
