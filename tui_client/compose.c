@@ -4,22 +4,50 @@
  * "//text" a Note starting with '/', and other '/' lines commands.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compose.h"
+#include "log.h"
 #include "json.h"
 
-/* Classify a typed line; for an activity, put the object in act. */
+static size_t	compose_compact(const char *, size_t, char *, size_t);
+
+/* Is c white space as JSON counts it? */
+static int
+compose_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * Classify a typed line; for an activity, put the object in act.  A
+ * pasted input may hold several lines: a JSON object spread over them
+ * (blank lines around it allowed) is sent compact, on one line, and
+ * other text is one note with its line breaks.
+ */
 enum compose_kind
 compose_line(const char *line, size_t len, struct jbuf *act, char *err,
     size_t errlen)
 {
 	enum json_type	 t;
 	const char	*why;
-	size_t		 i;
+	char		*tmp;
+	size_t		 i, n;
+	int		 multi;
 
 	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
 		len--;
+	multi = memchr(line, '\n', len) != NULL ||
+	    memchr(line, '\r', len) != NULL;
+	for (i = 0; multi && i < len && compose_space(line[i]); i++)
+		;
+	if (multi && i < len && line[i] == '{') {
+		line += i;
+		len -= i;
+		while (len > 0 && compose_space(line[len - 1]))
+			len--;
+	}
 	for (i = 0; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
 		;
 	if (i == len)
@@ -34,7 +62,16 @@ compose_line(const char *line, size_t len, struct jbuf *act, char *err,
 			    why);
 			return COMPOSE_ERROR;
 		}
-		jbuf_add(act, line, len);
+		if (!multi) {
+			jbuf_add(act, line, len);
+			return COMPOSE_ACTIVITY;
+		}
+		/* Line ends would end the message early: compact it. */
+		if ((tmp = malloc(len + 1)) == NULL)
+			fatal("malloc");
+		n = compose_compact(line, len, tmp, len + 1);
+		jbuf_add(act, tmp, n);
+		free(tmp);
 		return COMPOSE_ACTIVITY;
 	}
 	if (line[0] == '/') {

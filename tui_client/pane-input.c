@@ -21,6 +21,17 @@ pane_input_draw(struct pane *p, struct tui *t)
 	cchar_t		 cc;
 	wchar_t		 wc[2];
 
+	if (t->paste_ask) {
+		char	 q[128];
+
+		snprintf(q, sizeof q, "send the %d pasted lines as one "
+		    "message? (y/n) ", t->paste_ask);
+		x = ui_put(p->win, 0, 0, p->r.w, q,
+		    ui_attr(t->ui, UI_WARN) | A_BOLD);
+		t->ui->cursor_y = 0;
+		t->ui->cursor_x = x < p->r.w ? x : p->r.w - 1;
+		return;
+	}
 	prompt = t->model.state == LINK_ONLINE ? "> " : "(offline) > ";
 	x = ui_put(p->win, 0, 0, p->r.w, prompt,
 	    ui_attr(t->ui, t->model.state == LINK_ONLINE ? UI_OK : UI_WARN) |

@@ -5,6 +5,7 @@
  */
 #include <sys/ioctl.h>
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,11 +31,15 @@
 #define TUI_KEY_CRIGHT		(KEY_MAX + 2)
 #define TUI_KEY_FOCUS_IN	(KEY_MAX + 3)
 #define TUI_KEY_FOCUS_OUT	(KEY_MAX + 4)
+#define TUI_KEY_PASTE_START	(KEY_MAX + 5)	/* bracketed paste marks */
+#define TUI_KEY_PASTE_END	(KEY_MAX + 6)
 
 static void	tui_conn_cb(struct conn *, enum conn_event, void *);
 static void	tui_redraw_cb(evutil_socket_t, short, void *);
 static void	tui_tick_cb(evutil_socket_t, short, void *);
 static void	tui_quit_cb(evutil_socket_t, short, void *);
+static void	tui_enter(struct tui *);
+static void	tui_insert(struct tui *, wchar_t);
 
 /* Set up the model, input line and link on base. */
 void
@@ -330,6 +335,64 @@ tui_mouse(struct tui *t)
 		tui_scroll_lines(t, id, -3);
 }
 
+/*
+ * A bracketed paste ended: the pasted text is in the input line, line
+ * breaks included.  Without a break it stays there to be edited; with
+ * them it is one input (one JSON object, or one note), sent at once, or
+ * after a question when it has more than TUI_PASTE_ASK_LINES lines.
+ */
+static void
+tui_paste_end(struct tui *t)
+{
+	struct input	*in = &t->input;
+	size_t		 i, lines = 1;
+
+	t->pasting = 0;
+	/* A paste that ends with a line break: no empty last line. */
+	if (in->cur > 0 && in->buf[in->cur - 1] == L'\n')
+		input_backspace(in);
+	for (i = 0; i < in->len; i++)
+		if (in->buf[i] == L'\n')
+			lines++;
+	if (lines == 1)
+		return;
+	if (lines > TUI_PASTE_ASK_LINES) {
+		t->paste_ask = (int)(lines > INT_MAX ? INT_MAX : lines);
+		return;
+	}
+	tui_enter(t);
+}
+
+/* y or Enter sends the pasted input asked about; n or Escape drops it. */
+static void
+tui_paste_answer(struct tui *t, unsigned int ch, int iskey)
+{
+	if (!iskey && (ch == 'y' || ch == 'Y' || ch == '\r' || ch == '\n')) {
+		t->paste_ask = 0;
+		tui_enter(t);
+	} else if ((!iskey && (ch == 'n' || ch == 'N' || ch == 0x1b ||
+	    ch == TUI_CTRL('c'))) || (iskey && ch == KEY_CANCEL)) {
+		t->paste_ask = 0;
+		input_kill_start(&t->input);
+		input_kill_end(&t->input);
+		model_info(&t->model, "paste dropped");
+	}
+	t->model.dirty |= MODEL_D_INPUT;
+	tui_changed(t);
+}
+
+/* Enter: the input line is submitted and a fresh one begins. */
+static void
+tui_enter(struct tui *t)
+{
+	char	*line;
+	size_t	 n;
+
+	line = input_take(&t->input, &n);
+	tui_submit(t, line, n);
+	free(line);
+}
+
 /* Type a character; a full line says so once instead of cutting it. */
 static void
 tui_insert(struct tui *t, wchar_t wc)
@@ -390,10 +453,33 @@ void
 tui_key(struct tui *t, unsigned int ch, int iskey)
 {
 	struct input	*in = &t->input;
-	char		*line;
-	size_t		 n;
 
 	t->model.dirty |= MODEL_D_INPUT;
+	if (t->paste_ask) {
+		tui_paste_answer(t, ch, iskey);
+		return;
+	}
+	if (iskey && ch == TUI_KEY_PASTE_START) {
+		t->pasting = 1;
+		return;
+	}
+	if (iskey && ch == TUI_KEY_PASTE_END) {
+		tui_paste_end(t);
+		tui_changed(t);
+		return;
+	}
+	/* Inside a paste every character is text, line breaks too. */
+	if (t->pasting) {
+		if (iskey && ch == KEY_ENTER)
+			ch = '\n', iskey = 0;
+		if (!iskey && (ch == '\r' || ch == '\n'))
+			tui_insert(t, L'\n');
+		else if (!iskey && ch == '\t')
+			tui_insert(t, L' ');
+		else if (!iskey && ch >= 0x20 && ch != 0x7f)
+			tui_insert(t, (wchar_t)ch);
+		return;
+	}
 	if (t->ui != NULL && t->ui->help && !(iskey && (ch == KEY_RESIZE ||
 	    ch == TUI_KEY_FOCUS_IN || ch == TUI_KEY_FOCUS_OUT))) {
 		ui_help(t->ui, 0);	/* any key closes the help */
@@ -534,9 +620,7 @@ tui_key(struct tui *t, unsigned int ch, int iskey)
 	return;
 
 enter:
-	line = input_take(in, &n);
-	tui_submit(t, line, n);
-	free(line);
+	tui_enter(t);
 }
 
 /* Keys are ready on the terminal: take them all. */
@@ -648,6 +732,11 @@ tui_run_interactive(struct tui *t)
 	mouseinterval(0);
 	t->ui = ui_new(!t->opt.no_color);
 	tui_keys_define();
+	/* Bracketed paste: the terminal marks where a paste starts and ends. */
+	define_key("\033[200~", TUI_KEY_PASTE_START);
+	define_key("\033[201~", TUI_KEY_PASTE_END);
+	fputs("\033[?2004h", stdout);
+	fflush(stdout);
 	tui_signals(t, 1);
 	t->stdin_ev = event_new(t->base, STDIN_FILENO, EV_READ | EV_PERSIST,
 	    tui_stdin_cb, t);
@@ -666,6 +755,8 @@ tui_run_interactive(struct tui *t)
 
 	ui_free(t->ui);
 	t->ui = NULL;
+	fputs("\033[?2004l", stdout);
+	fflush(stdout);
 	endwin();
 	fputs("\033[?1004l", stdout);
 	fflush(stdout);

@@ -20,6 +20,7 @@
 #define TUI_TICK_MS		500
 #define TUI_MAX_MESSAGE		(1024 * 1024)	/* the server's default */
 #define TUI_ENVELOPE_MAX	128	/* ACTIVITY_MESSAGE around it */
+#define TUI_PASTE_ASK_LINES	5	/* a longer paste asks first */
 
 struct event_base;
 struct event;
@@ -59,6 +60,8 @@ struct tui {
 	unsigned		 bells;		/* mentions rung for */
 	int			 quitting;
 	int			 input_full;	/* said so already */
+	int			 pasting;	/* inside a bracketed paste */
+	int			 paste_ask;	/* lines of a paste to confirm */
 	int			 empty_reads;	/* wakeups without a key */
 	int			 exit_code;
 	uint64_t		 quit_by;

@@ -253,6 +253,41 @@ t_long_lines() {
 	type_line maxed "/quit"
 }
 
+# paste WINDOW TEXT: paste as a terminal does, in bracketed paste marks
+# (tmux adds them because the client asked for them).
+paste() {
+	tm set-buffer -b tp -- "$2" && tm paste-buffer -p -d -b tp -t "t:$1"
+}
+
+t_paste() {
+	# A pretty-printed JSON object is one activity, not a refused line
+	# and three notes.
+	paste alice $'{\n  "type": "Like",\n  "object": "pasted-json"\n}\n' ||
+	    return 1
+	see bob 'alice: \{"type":"Like","object":"pasted-json"\}' || return 1
+	! shows bob 'alice: +"(type|object)": ' || return 1
+	# Text with line breaks is one note.
+	paste alice $'first pasted\nsecond pasted' || return 1
+	see bob 'alice: first pasted second pasted$' || return 1
+	# More lines than the threshold: asked first, y sends, n drops.
+	paste alice "$(seq -f 'row %g' 8)" || return 1
+	see alice 'send the 8 pasted lines as one message\? \(y/n\)' || return 1
+	! shows bob 'row 1' || return 1
+	tm send-keys -t t:alice y
+	see bob 'alice: row 1 row 2 row 3 row 4 row 5 row 6 row 7 row 8$' ||
+	    return 1
+	paste alice "$(seq -f 'drop %g' 9)" || return 1
+	see alice 'send the 9 pasted lines' || return 1
+	tm send-keys -t t:alice n
+	see alice 'paste dropped' || return 1
+	! shows bob 'drop 1' || return 1
+	# A paste without a line break waits in the input line.
+	paste alice 'one pasted line' || return 1
+	see alice '^> one pasted line' || return 1
+	tm send-keys -t t:alice Enter
+	see bob 'alice: one pasted line$'
+}
+
 t_unicode() {
 	type_line bob "héllo 日本語 ok"
 	see alice 'bob: héllo 日本語 ok'
@@ -782,6 +817,7 @@ if setup_cluster; then
 	run "send report for alice's activity" t_report
 	run "JSON activities and errors in words" t_json_and_errors
 	run "UTF-8 text both ways" t_unicode
+	run "bracketed paste: JSON and text as one input, long ones asked" t_paste
 	run "input editing: ctrl-w, home, left, backspace, ctrl-u, history" t_editing
 	run "/help, /cluster focus, Escape" t_help_and_focus
 	run "mouse wheel, PgUp to a full page, End to the newest" t_scroll_wheel_end
