@@ -150,6 +150,26 @@ compose_line__slash__command_or_escaped_note(void **state)
 }
 
 static void
+compose_line__pasted_lines__one_compact_object_or_one_note(void **state)
+{
+	struct jbuf	 b;
+	char		 err[128];
+	const char	*json = "\n{\n  \"type\": \"Like\",\n  \"s\": \"a b\"\n}\n";
+	const char	*text = "one\ntwo";
+
+	(void)state;
+	jbuf_init(&b);
+	assert_int_equal(compose_line(json, strlen(json), &b, err,
+	    sizeof err), COMPOSE_ACTIVITY);
+	assert_string_equal(b.p, "{\"type\":\"Like\",\"s\":\"a b\"}");
+	assert_int_equal(compose_line(text, strlen(text), &b, err,
+	    sizeof err), COMPOSE_ACTIVITY);
+	assert_string_equal(b.p,
+	    "{\"type\":\"Note\",\"content\":\"one\\ntwo\"}");
+	jbuf_free(&b);
+}
+
+static void
 compose_line__invalid_utf8__error(void **state)
 {
 	struct jbuf	 b;
@@ -234,6 +254,8 @@ main(void)
 		cmocka_unit_test(
 		    compose_line__slash__command_or_escaped_note),
 		cmocka_unit_test(compose_line__invalid_utf8__error),
+		cmocka_unit_test(
+		    compose_line__pasted_lines__one_compact_object_or_one_note),
 		cmocka_unit_test(compose_show__note__content_and_sender),
 		cmocka_unit_test(compose_show__other__compact_json),
 		cmocka_unit_test(compose_show__sender_member__left_out),
