@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <langinfo.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "compat.h"
 #include "log.h"
 #include "opt.h"
+#include "text.h"
 #include "tls.h"
 #include "tui.h"
 
@@ -165,6 +167,7 @@ main(int argc, char **argv)
 	const char		*tls_ca = NULL;
 	char			 err[512];
 	long			 v;
+	const char		*codeset;
 	int			 ch, rc, give_up_set = 0, tls = 0;
 
 	memset(&t, 0, sizeof t);
@@ -304,6 +307,12 @@ main(int argc, char **argv)
 	}
 
 	setlocale(LC_ALL, "");
+	/* Not UTF-8 (LC_ALL=C): escape what the terminal would garble. */
+	codeset = nl_langinfo(CODESET);
+	if (strcmp(codeset, "UTF-8") != 0) {
+		text_set_ascii(1);
+		t.opt.codeset = codeset;
+	}
 	if (!t.opt.batch)
 		main_check_term();
 	t.errfp = main_logs(t.opt.logfile, t.opt.verbose);

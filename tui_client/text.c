@@ -4,6 +4,7 @@
  * terminal; widths come from wcwidth() so CJK and emoji line up.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <wchar.h>
 
@@ -84,9 +85,23 @@ cp_width(uint32_t cp)
 }
 
 /*
+ * The terminal's locale is not UTF-8: show what is beyond ASCII as
+ * \uXXXX escapes rather than bytes the terminal would garble.
+ */
+static int	text_ascii;
+
+/* Escape everything beyond ASCII from now on (or stop). */
+void
+text_set_ascii(int on)
+{
+	text_ascii = on;
+}
+
+/*
  * Copy in to out (NUL-terminated, cut at a character boundary when out
  * is full): tabs and line ends become spaces, other control characters
- * and malformed bytes become '?'.  Returns the bytes written.
+ * and malformed bytes become '?', and with text_set_ascii() anything
+ * beyond ASCII becomes \uXXXX.  Returns the bytes written.
  */
 size_t
 text_sanitize(const char *in, size_t len, char *out, size_t outsz)
@@ -107,8 +122,15 @@ text_sanitize(const char *in, size_t len, char *out, size_t outsz)
 		else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
 			cp = '?';
 		{
-			char	 enc[4];
-			size_t	 en = text_utf8_put(cp, enc);
+			char	 enc[12];
+			size_t	 en;
+
+			if (text_ascii && cp >= 0x80)
+				en = (size_t)snprintf(enc, sizeof enc,
+				    cp > 0xffff ? "\\U%08x" : "\\u%04x",
+				    (unsigned)cp);
+			else
+				en = text_utf8_put(cp, enc);
 
 			if (o + en + 1 > outsz)
 				break;

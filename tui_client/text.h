@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+void	text_set_ascii(int);
 size_t	text_sanitize(const char *, size_t, char *, size_t);
 int	text_width(const char *, size_t);
 size_t	text_fit(const char *, size_t, int, int *);

@@ -747,6 +747,11 @@ tui_run_interactive(struct tui *t)
 
 	model_info(&t->model, "activity-tui %s; /help for commands and keys",
 	    ACTIVITY_VERSION);
+	if (t->opt.codeset != NULL)
+		model_error(&t->model, "the locale is not UTF-8 (its character "
+		    "set is %s): text beyond ASCII is shown escaped, as "
+		    "\\u00e9; set LANG or LC_ALL to a UTF-8 locale such as "
+		    "C.UTF-8", t->opt.codeset);
 	conn_set_user(t->conn, t->opt.user, t->opt.secret, 0);
 	conn_open(t->conn, t->opt.host, t->opt.port);
 	ui_redraw(t->ui, t);

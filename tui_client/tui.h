@@ -35,6 +35,7 @@ struct tui_options {
 	int		 batch;
 	int		 follow;	/* batch: go on after the input */
 	size_t		 max_message;	/* bytes the server takes */
+	const char	*codeset;	/* the locale's, when not UTF-8 */
 	unsigned	 wait_ms;
 	unsigned	 give_up_ms;
 	int		 verbose;

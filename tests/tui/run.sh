@@ -289,8 +289,15 @@ t_paste() {
 }
 
 t_unicode() {
+	# A client in a locale that is not UTF-8 says so and escapes.
+	tm new-window -d -t t: -n carl "exec env LC_ALL=C LANG=C $TUI \
+	    -rh 127.0.0.1 -rp $PB --log $TMP/carl.log -v" || return 1
+	see carl '^ online' || return 1
+	see carl 'the locale is not UTF-8' || return 1
 	type_line bob "héllo 日本語 ok"
-	see alice 'bob: héllo 日本語 ok'
+	see alice 'bob: héllo 日本語 ok' || return 1
+	see carl 'bob: h\\u00e9llo \\u65e5\\u672c\\u8a9e ok' || return 1
+	type_line carl "/quit"
 }
 
 t_editing() {

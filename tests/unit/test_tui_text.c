@@ -150,6 +150,21 @@ compose_line__slash__command_or_escaped_note(void **state)
 }
 
 static void
+text_sanitize__ascii_locale__escaped(void **state)
+{
+	char	 out[64];
+
+	(void)state;
+	text_set_ascii(1);
+	text_sanitize("h\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80", 12, out,
+	    sizeof out);
+	text_set_ascii(0);
+	assert_string_equal(out, "h\\u00e9 \\u65e5 \\U0001f600");
+	text_sanitize("h\xc3\xa9", 3, out, sizeof out);
+	assert_string_equal(out, "h\xc3\xa9");
+}
+
+static void
 compose_line__pasted_lines__one_compact_object_or_one_note(void **state)
 {
 	struct jbuf	 b;
@@ -254,6 +269,7 @@ main(void)
 		cmocka_unit_test(
 		    compose_line__slash__command_or_escaped_note),
 		cmocka_unit_test(compose_line__invalid_utf8__error),
+		cmocka_unit_test(text_sanitize__ascii_locale__escaped),
 		cmocka_unit_test(
 		    compose_line__pasted_lines__one_compact_object_or_one_note),
 		cmocka_unit_test(compose_show__note__content_and_sender),
