@@ -21,6 +21,7 @@
 #include "compat.h"
 #include "log.h"
 #include "opt.h"
+#include "secret.h"
 #include "text.h"
 #include "tls.h"
 #include "tui.h"
@@ -35,15 +36,17 @@ tui_usage(FILE *f, int code)
 {
 	fprintf(f,
 "usage: activity-tui [-v] [--batch [--follow]] [-rh host] [-rp port]\n"
-"                    [-u username] [-s secret] [--wait seconds]\n"
-"                    [--give-up seconds] [--log file] [--no-color]\n"
+"                    [-u username] [-s secret | --secret-file file]\n"
+"                    [--wait seconds] [--give-up seconds] [--log file]\n"
+"                    [--max-message bytes] [--no-color]\n"
 "                    [--tls [--tls-ca file]]\n"
-"                    [--max-message bytes]\n"
 "  -rh, --remote-host host  server to connect to (default %s)\n"
 "  -rp, --remote-port port  its port (default %d)\n"
 "  -u, --username name      log in as name (default anonymous)\n"
 "  -s, --secret secret      the secret; a name without one is registered\n"
 "                           with a generated secret first\n"
+"  --secret-file file       read the secret from the first line of file\n"
+"                           (else from ACTIVITY_SECRET, with -u)\n"
 "  --batch                  send stdin lines, print server messages\n"
 "  --follow                 batch: keep receiving after the input ends,\n"
 "                           until SIGINT or SIGTERM\n"
@@ -138,7 +141,8 @@ main(int argc, char **argv)
 {
 	enum {
 		OPT_RH = 256, OPT_RP, OPT_BATCH, OPT_WAIT, OPT_GIVE_UP,
-		OPT_LOG, OPT_FOLLOW, OPT_NO_COLOR, OPT_TLS, OPT_TLS_CA, OPT_MAX_MSG
+		OPT_LOG, OPT_FOLLOW, OPT_NO_COLOR, OPT_TLS, OPT_TLS_CA, OPT_MAX_MSG,
+		OPT_SECRET_FILE
 	};
 	static const struct option longopts[] = {
 		{ "rh", required_argument, NULL, OPT_RH },
@@ -147,6 +151,7 @@ main(int argc, char **argv)
 		{ "remote-port", required_argument, NULL, OPT_RP },
 		{ "username", required_argument, NULL, 'u' },
 		{ "secret", required_argument, NULL, 's' },
+		{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 		{ "batch", no_argument, NULL, OPT_BATCH },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ "max-message", required_argument, NULL, OPT_MAX_MSG },
@@ -167,7 +172,8 @@ main(int argc, char **argv)
 	const char		*tls_ca = NULL;
 	char			 err[512];
 	long			 v;
-	const char		*codeset;
+	const char		*codeset, *secret_file = NULL, *env;
+	char			 secret[TUI_SECRET_MAX + 1];
 	int			 ch, rc, give_up_set = 0, tls = 0;
 
 	memset(&t, 0, sizeof t);
@@ -208,7 +214,7 @@ main(int argc, char **argv)
 			t.opt.user = optarg;
 			break;
 		case 's':
-			if (strlen(optarg) > 256) {
+			if (strlen(optarg) > TUI_SECRET_MAX) {
 				fprintf(stderr, "activity-tui: secret too "
 				    "long\n");
 				exit(1);
@@ -220,6 +226,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_FOLLOW:
 			t.opt.follow = 1;
+			break;
+		case OPT_SECRET_FILE:
+			secret_file = optarg;
 			break;
 		case OPT_MAX_MSG:
 			if (opt_size(optarg, 256, 64 * 1024 * 1024,
@@ -291,8 +300,34 @@ main(int argc, char **argv)
 		    "terminal (use --batch)\n");
 		exit(1);
 	}
+	/*
+	 * The secret from a file or the environment keeps it out of ps and
+	 * the shell history; -s is for throwaway secrets.
+	 */
+	if (t.opt.secret != NULL && secret_file != NULL) {
+		fprintf(stderr, "activity-tui: give -s or --secret-file, not "
+		    "both\n");
+		exit(1);
+	}
+	if (secret_file != NULL) {
+		if (secret_read_file(secret_file, secret, sizeof secret, err,
+		    sizeof err) != 0) {
+			fprintf(stderr, "activity-tui: %s\n", err);
+			exit(1);
+		}
+		t.opt.secret = secret;
+	} else if (t.opt.secret == NULL && t.opt.user != NULL &&
+	    (env = getenv(TUI_SECRET_ENV)) != NULL && *env != '\0') {
+		if (strlen(env) > TUI_SECRET_MAX) {
+			fprintf(stderr, "activity-tui: %s is too long\n",
+			    TUI_SECRET_ENV);
+			exit(1);
+		}
+		strlcpy(secret, env, sizeof secret);
+		t.opt.secret = secret;
+	}
 	if (t.opt.secret != NULL && t.opt.user == NULL) {
-		fprintf(stderr, "activity-tui: -s needs -u\n");
+		fprintf(stderr, "activity-tui: a secret needs -u\n");
 		exit(1);
 	}
 

@@ -18,6 +18,8 @@
 #define TUI_WAIT_MS		5000	/* batch: for reports at the end */
 #define TUI_GIVE_UP_MS		60000	/* batch: offline this long, exit */
 #define TUI_TICK_MS		500
+#define TUI_SECRET_MAX		256
+#define TUI_SECRET_ENV		"ACTIVITY_SECRET"
 #define TUI_MAX_MESSAGE		(1024 * 1024)	/* the server's default */
 #define TUI_ENVELOPE_MAX	128	/* ACTIVITY_MESSAGE around it */
 #define TUI_PASTE_ASK_LINES	5	/* a longer paste asks first */

@@ -427,6 +427,35 @@ t_batch_follow() {
 	[ "$rc" -eq 0 ] || { echo "    watcher exit $rc" >&2; return 1; }
 }
 
+t_secret_sources() {
+	# Register dora, then log in with her secret from a file and from
+	# ACTIVITY_SECRET: no secret on the command line.
+	local secret f=$TMP/dora.secret rc
+	timeout 20 "$TUI" --batch -rh 127.0.0.1 -rp "$PC" -u dora </dev/null \
+	    >"$TMP/dora.out" 2>"$TMP/dora.err" || return 1
+	secret=$(sed -n 's/.*generated secret for dora: \([0-9a-f]*\).*/\1/p' \
+	    "$TMP/dora.err")
+	[ -n "$secret" ] || { cat "$TMP/dora.err" >&2; return 1; }
+	(umask 077 && printf '%s\n' "$secret" >"$f")
+	timeout 20 "$TUI" --batch -rh 127.0.0.1 -rp "$PC" -u dora \
+	    --secret-file "$f" </dev/null >"$TMP/dora2.out" 2>&1 || return 1
+	grep -q '"command":"LOGIN_SUCCESS"' "$TMP/dora2.out" || return 1
+	ACTIVITY_SECRET=$secret timeout 20 "$TUI" --batch -rh 127.0.0.1 \
+	    -rp "$PC" -u dora </dev/null >"$TMP/dora3.out" 2>&1 || return 1
+	grep -q '"command":"LOGIN_SUCCESS"' "$TMP/dora3.out" || return 1
+	# A wrong one is refused: the file was really read.
+	(umask 077 && echo wrong >"$f")
+	timeout 20 "$TUI" --batch -rh 127.0.0.1 -rp "$PC" -u dora \
+	    --secret-file "$f" </dev/null >/dev/null 2>"$TMP/dora4.err"
+	rc=$?
+	[ "$rc" -eq 1 ] && grep -q 'login failed' "$TMP/dora4.err" || return 1
+	# A file others can read is refused before anything is sent.
+	chmod 644 "$f"
+	"$TUI" --batch -rh 127.0.0.1 -rp "$PC" -u dora --secret-file "$f" \
+	    </dev/null >/dev/null 2>"$TMP/dora5.err"
+	[ $? -eq 1 ] && grep -q 'private' "$TMP/dora5.err"
+}
+
 t_batch_login_failed() {
 	local rc
 	timeout 20 "$TUI" --batch -rh 127.0.0.1 -rp "$PB" -u bob -s wrong \
@@ -632,6 +661,11 @@ t_commands() {
 	type_line bob "/login bob not-the-secret"
 	see bob 'login failed as bob' || return 1
 	see bob '^ login failed' || return 1
+	# The history keeps "/login bob", never the secret.
+	tm send-keys -t t:bob Up
+	see bob '^(\(offline\) )?> /login bob *$' || return 1
+	! shows bob 'not-the-secret' || return 1
+	tm send-keys -t t:bob C-u
 	type_line bob "/login bob $secret"
 	see bob "^ online .*bob@" || return 1
 	# A dead address: say so, stay online where bob is, no failover.
@@ -839,6 +873,7 @@ if setup_cluster; then
 	run "batch mode sends and prints" t_batch
 	run "batch --follow keeps receiving after the input, until SIGTERM" t_batch_follow
 	run "batch mode fails clearly on a wrong secret" t_batch_login_failed
+	run "--secret-file and ACTIVITY_SECRET" t_secret_sources
 	run "kill a server: failover on screen, chat goes on" t_failover
 	run "lone server dies and returns: OUT_OF_SERVICE, backoff, recovery" t_out_of_service
 	run "batch mode fails over and delivers every line" t_batch_failover
