@@ -189,6 +189,42 @@ compose_compact_object(const char *act, size_t len, char *out, size_t outsz)
 }
 
 /*
+ * A Note's (or an Action's) content in out; one longer than out is cut
+ * at a character and ends in "...", so a long note still reads as text,
+ * not JSON.
+ */
+static int
+compose_note(const char *act, size_t len, char *out, size_t outsz)
+{
+	struct json_span	 v;
+	enum json_type		 t;
+	char			*all;
+	size_t			 n, cut;
+
+	if (compose_find(act, len, "content", &v, &t) != 0 ||
+	    t != JSON_STRING || outsz < 8)
+		return -1;
+	v.p++;
+	v.len -= 2;
+	if (json_str_decode(v, out, outsz, NULL) == 0)
+		return 0;
+	/* Decoded text is never longer than its raw form. */
+	if ((all = malloc(v.len + 1)) == NULL)
+		fatal("malloc");
+	if (json_str_decode(v, all, v.len + 1, &n) != 0) {
+		free(all);
+		return -1;		/* a NUL in it: show the JSON */
+	}
+	cut = outsz - 4;
+	while (cut > 0 && (all[cut] & 0xc0) == 0x80)
+		cut--;
+	memcpy(out, all, cut);
+	memcpy(out + cut, "...", 4);
+	free(all);
+	return 0;
+}
+
+/*
  * The text to show for a validated activity object: a Note's or an
  * Action's (/me) content, or the object as compact JSON.  who gets
  * authenticated_user when the activity carries it.  Returns 1 for a
@@ -205,7 +241,7 @@ compose_show(const char *act, size_t len, char *out, size_t outsz,
 		who[0] = '\0';
 	if (compose_str(act, len, "type", type, sizeof type) == 0 &&
 	    (strcmp(type, "Note") == 0 || strcmp(type, "Action") == 0) &&
-	    compose_str(act, len, "content", out, outsz) == 0)
+	    compose_note(act, len, out, outsz) == 0)
 		return type[0] == 'N' ? 1 : 2;
 	compose_compact_object(act, len, out, outsz);
 	return 0;

@@ -233,6 +233,7 @@ model_report_add(struct model *m, long long seq, int tracked,
 
 	r = &m->reports[m->reports_head];
 	memset(r, 0, sizeof *r);
+	r->num = ++m->reports_sent;
 	r->seq = seq;
 	r->gen = m->gen;
 	r->state = tracked ? REPORT_PENDING : REPORT_UNTRACKED;

@@ -72,6 +72,7 @@ enum report_state {
 };
 
 struct model_report {
+	unsigned long long	 num;		/* shown: per client run */
 	long long		 seq;
 	unsigned		 gen;		/* session it was sent in */
 	long long		 delivered;
@@ -119,6 +120,7 @@ struct model {
 	size_t			 reports_head;
 	size_t			 reports_n;
 	size_t			 reports_scroll;
+	unsigned long long	 reports_sent;	/* numbers the rows */
 	unsigned		 gen;
 
 	/* Connection status. */

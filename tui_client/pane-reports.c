@@ -58,17 +58,21 @@ pane_reports_draw(struct pane *p, struct tui *t)
 		if ((r = model_report_at(m, i)) == NULL)
 			break;
 		x = x0;
+		/*
+		 * Rows are numbered per client run: activity_seq starts
+		 * again in every session, and would read #3 #2 #1 #9 #8.
+		 */
 		if (r->state == REPORT_UNTRACKED)
-			snprintf(buf, sizeof buf, "%-4s %5s ", "-", "");
+			snprintf(buf, sizeof buf, "#%-3llu %5s ", r->num, "");
 		else if (r->report_ms == 0)
-			snprintf(buf, sizeof buf, "#%-3lld %5s ", r->seq,
+			snprintf(buf, sizeof buf, "#%-3llu %5s ", r->num,
 			    "?/?");
 		else {
 			char	 counts[48];
 
 			snprintf(counts, sizeof counts, "%lld/%lld",
 			    r->delivered, r->target);
-			snprintf(buf, sizeof buf, "#%-3lld %5s ", r->seq,
+			snprintf(buf, sizeof buf, "#%-3llu %5s ", r->num,
 			    counts);
 		}
 		x += ui_put(p->win, y, x, p->r.w - x, buf, A_NORMAL);

@@ -128,6 +128,21 @@ model_report_update__unknown_or_old_session__not_matched(void **state)
 }
 
 static void
+model_report_add__new_session__numbers_go_on(void **state)
+{
+	struct model	*m = *state;
+
+	model_report_add(m, 1, 1, "one", 3);
+	model_report_add(m, 2, 1, "two", 3);
+	model_new_session(m);
+	model_report_add(m, 1, 1, "three", 5);
+	assert_int_equal(model_report_at(m, 0)->num, 3);
+	assert_int_equal(model_report_at(m, 1)->num, 2);
+	assert_int_equal(model_report_at(m, 2)->num, 1);
+	assert_int_equal(model_report_at(m, 0)->seq, 1);
+}
+
+static void
 model_reports_lost__link_down__pending_marked(void **state)
 {
 	struct model	*m = *state;
@@ -326,6 +341,7 @@ main(void)
 		T(model_scroll__new_lines__view_stays_put),
 		T(model_report_update__matching_seq__counts_and_state),
 		T(model_report_update__unknown_or_old_session__not_matched),
+		T(model_report_add__new_session__numbers_go_on),
 		T(model_reports_lost__link_down__pending_marked),
 		T(model_report_add__over_cap__ring_wraps),
 #undef T

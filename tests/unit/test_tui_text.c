@@ -150,6 +150,24 @@ compose_line__slash__command_or_escaped_note(void **state)
 }
 
 static void
+compose_show__long_note__text_cut_not_json(void **state)
+{
+	char	 act[3000], out[64];
+	int	 n;
+
+	(void)state;
+	n = snprintf(act, sizeof act, "{\"type\":\"Note\",\"content\":\"");
+	memset(act + n, 'a', 2000);
+	n += 2000;
+	snprintf(act + n, sizeof act - (size_t)n, "\\u00e9 end\"}");
+	assert_int_equal(compose_show(act, strlen(act), out, sizeof out,
+	    NULL, 0), 1);
+	assert_int_equal(strlen(out), sizeof out - 1);
+	assert_memory_equal(out, "aaaa", 4);
+	assert_string_equal(out + sizeof out - 4, "...");
+}
+
+static void
 text_sanitize__ascii_locale__escaped(void **state)
 {
 	char	 out[64];
@@ -270,6 +288,7 @@ main(void)
 		    compose_line__slash__command_or_escaped_note),
 		cmocka_unit_test(compose_line__invalid_utf8__error),
 		cmocka_unit_test(text_sanitize__ascii_locale__escaped),
+		cmocka_unit_test(compose_show__long_note__text_cut_not_json),
 		cmocka_unit_test(
 		    compose_line__pasted_lines__one_compact_object_or_one_note),
 		cmocka_unit_test(compose_show__note__content_and_sender),
