@@ -16,6 +16,20 @@ for m in man/*.[1-9]; do
 		fail=$((fail + 1))
 	fi
 done
+# Two mistakes mandoc does not flag: a Qq inside a Qq (it runs to the
+# end of the line, so the second one nests: "type: "Note""), and a
+# plain word after a flag, which Fl dashes too ("--wait -seconds").
+for m in man/*.[1-9]; do
+	[ -f "$m" ] || continue
+	if grep -nE 'Qq.*Qq' "$m"; then
+		echo "$m: nested Qq (close the first with Qo ... Qc)"
+		fail=$((fail + 1))
+	fi
+	if grep -nE 'Fl \\?-?[a-z][a-z-]* [a-z][a-z]*( |$)' "$m"; then
+		echo "$m: a word after Fl is dashed too (use Ar)"
+		fail=$((fail + 1))
+	fi
+done
 bin=${BIN:-bin}
 for prog in activity-server activity-tui; do
 	page=man/$prog.1
