@@ -13,6 +13,9 @@
 #   make check-valgrind  the integration tests under valgrind
 #   make test-stress every suite STRESS_RUNS times beside a CPU hog
 #   make mutants    the mutation catalogue against the suites (slow)
+#   make unit-bins  build the unit test programs only
+#   make integration-bins  build the integration test programs only
+#   make chaos-bin  build the chaos test program only
 #   make demo       a local 3-server cluster with activity-tui on it
 #   make bench      the standard benchmark set
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each
