@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "delivery.h"
+#include "limit.h"
 #include "lock.h"
 #include "log.h"
 #include "msgbuild.h"
@@ -160,6 +161,8 @@ cmd_login(struct peer *p, struct msg *m)
 	const char		*secret = m->str[F_SECRET];
 	const struct user	*u;
 	struct resume		 res;
+	char			 wait_info[128];
+	uint64_t		 wait = 0;
 	unsigned		 wanted;
 
 	if (msg_features(m, msg_feature_names, &wanted) != 0) {
@@ -173,8 +176,24 @@ cmd_login(struct peer *p, struct msg *m)
 		    "{sender: activity_seq}, \"since\": ms}");
 		return CMD_CLOSE;
 	}
-	if (is_anonymous(name))
+	if (!server_client_room(p))
+		return CMD_CLOSE;
+	if (is_anonymous(name)) {
+		if (!srv->cfg.allow_anonymous) {
+			peer_reply_close(p, CMD_LOGIN_FAILED,
+			    "anonymous logins are not allowed on this server");
+			return CMD_CLOSE;
+		}
 		return login_finish(p, m, NULL);
+	}
+	/* Not even looked at while the address waits. */
+	if (limit_login_allowed(srv, p, &wait) != 0) {
+		snprintf(wait_info, sizeof wait_info, "too many failed logins "
+		    "from your address: try again in %llu ms",
+		    (unsigned long long)wait);
+		peer_reply_close(p, CMD_LOGIN_FAILED, wait_info);
+		return CMD_CLOSE;
+	}
 	if ((u = registry_find(srv->reg, name)) == NULL) {
 		srv->stats.login_failed++;
 		peer_reply_close(p, CMD_LOGIN_FAILED,
@@ -183,6 +202,7 @@ cmd_login(struct peer *p, struct msg *m)
 	}
 	if (secret == NULL) {
 		srv->stats.login_failed++;
+		limit_login_failed(srv, p);
 		peer_reply_close(p, CMD_LOGIN_FAILED,
 		    "attempt to login with wrong secret");
 		return CMD_CLOSE;
@@ -217,6 +237,7 @@ login_verified(struct peer *p, const char *line, size_t len, int ok,
 	if (!ok || (u = registry_find(srv->reg, m.str[F_USERNAME])) == NULL ||
 	    strcmp(u->secret, hash) != 0) {
 		srv->stats.login_failed++;
+		limit_login_failed(srv, p);
 		peer_reply_close(p, CMD_LOGIN_FAILED,
 		    "attempt to login with wrong secret");
 		return;
@@ -349,6 +370,7 @@ cmd_logout(struct peer *p, struct msg *m)
 enum cmd_ret
 cmd_register(struct peer *p, struct msg *m)
 {
+	char		 why[128];
 	unsigned	 wanted;
 
 	if (msg_features(m, msg_feature_names, &wanted) != 0) {
@@ -368,10 +390,27 @@ cmd_register(struct peer *p, struct msg *m)
 		    "the username must not be empty");
 		return CMD_CLOSE;
 	}
+	if (!p->srv->cfg.allow_register) {
+		peer_reply_close(p, CMD_REGISTER_FAILED,
+		    "registration is not allowed on this server");
+		return CMD_CLOSE;
+	}
+	if (!server_client_room(p))
+		return CMD_CLOSE;
+	if (registry_full(p->srv->reg)) {
+		snprintf(why, sizeof why, "the server has as many users as it "
+		    "may hold (%zu)", p->srv->cfg.max_users);
+		peer_reply_close(p, CMD_REGISTER_FAILED, why);
+		return CMD_CLOSE;
+	}
 	if (lock_client_waiting(p->srv, p)) {
 		peer_reply_close(p, CMD_INVALID_MESSAGE,
 		    "REGISTER: a registration is already in progress on this "
 		    "connection");
+		return CMD_CLOSE;
+	}
+	if (limit_register(p->srv, p, why, sizeof why) != 0) {
+		peer_reply_close(p, CMD_REGISTER_FAILED, why);
 		return CMD_CLOSE;
 	}
 	/* The cluster only ever sees the slow hash: make it off the loop. */

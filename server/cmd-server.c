@@ -53,7 +53,7 @@ merge_users(struct server *srv, struct peer *from, struct json_span users,
 	char			 name[USER_FIELD_MAX], secret[USER_FIELD_MAX];
 	char			 origin[USER_FIELD_MAX];
 	long long		 time;
-	int			 have, nfwd = 0, rc = 0;
+	int			 have, nfwd = 0, nfull = 0, rc = 0;
 	enum registry_put	 r;
 
 	jbuf_init(&fwd);
@@ -107,6 +107,10 @@ merge_users(struct server *srv, struct peer *from, struct json_span users,
 		    origin);
 		if (r == REG_REPLACED)
 			tree_user_replaced(srv, name);
+		if (r == REG_FULL && nfull++ == 0)
+			log_error("%s: users not kept: this server holds "
+			    "--max-users %zu users already", peer_name(from),
+			    srv->cfg.max_users);
 		if (r != REG_ADDED && r != REG_REPLACED)
 			continue;
 		if (nfwd++ == 0) {
@@ -173,6 +177,14 @@ link_accept(struct peer *p, struct msg *m)
 	const char		*why = NULL;
 	char			 err[160];
 
+	/* Links have their own budget, apart from --max-connections. */
+	if (srv->nservers >= srv->cfg.max_servers) {
+		log_warnx("%s: refused a server: %d server links open (the "
+		    "--max-servers maximum)", peer_name(p), srv->nservers);
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "server full: too many server links");
+		return CMD_CLOSE;
+	}
 	if (msg_has(m, F_PORT) && msg_port(m, F_PORT, &port) != 0)
 		why = "field 'port' must be an integer from 1 to 65535";
 	else if (msg_has(m, F_LOAD) && (msg_int(m, F_LOAD, &load) != 0 ||

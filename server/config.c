@@ -41,6 +41,12 @@ config_defaults(struct config *c)
 	c->dcfg.max_reports = 65536;
 	c->heartbeat_timeout_ms = 2000;
 	c->forget_ms = 600000;
+	c->max_users = 1000000;
+	c->register_rate = 100;
+	c->register_conn_rate = 10;
+	c->login_fail_delay_ms = 1000;
+	c->allow_anonymous = 1;
+	c->allow_register = 1;
 	c->verbose = LOG_LVL_INFO;
 	c->hash_threads = HASHPOOL_THREADS;
 }
@@ -336,4 +342,10 @@ config_reload_apply(struct config *cur, const struct config *c)
 	cur->max_pending_reg = c->max_pending_reg;
 	cur->register_timeout_ms = c->register_timeout_ms;
 	cur->auth_timeout_ms = c->auth_timeout_ms;
+	cur->register_rate = c->register_rate;
+	cur->register_conn_rate = c->register_conn_rate;
+	cur->login_fail_delay_ms = c->login_fail_delay_ms;
+	cur->anon_idle_timeout_ms = c->anon_idle_timeout_ms;
+	cur->allow_anonymous = c->allow_anonymous;
+	cur->allow_register = c->allow_register;
 }

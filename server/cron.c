@@ -15,6 +15,7 @@
 
 #define CRON_TICK_MS		50
 #define CRON_LOAD_ANNOUNCE_MS	100
+#define CRON_IDLE_SCAN_MS	1000
 
 /* Connections that have not logged in, registered or joined in time. */
 static void
@@ -35,6 +36,32 @@ cron_auth_deadlines(struct server *srv, uint64_t now)
 			continue;	/* heartbeats cover our uplink */
 		snprintf(info, sizeof info, "no login, registration or "
 		    "authentication within %d ms", srv->cfg.auth_timeout_ms);
+		peer_reply_close(p, CMD_INVALID_MESSAGE, info);
+	}
+}
+
+/*
+ * --anon-idle-timeout: an anonymous client costs a slot and a share of
+ * every fan-out while proving nothing; one silent for the limit goes.
+ * Checked every CRON_IDLE_SCAN_MS, so a close comes at most that late.
+ */
+static void
+cron_anon_idle(struct server *srv, uint64_t now)
+{
+	struct peer	*p, *next;
+	uint64_t	 limit = (uint64_t)srv->cfg.anon_idle_timeout_ms;
+	char		 info[128];
+
+	if (limit == 0 || now < srv->next_idle_ms)
+		return;
+	srv->next_idle_ms = now + (limit < CRON_IDLE_SCAN_MS ? limit :
+	    CRON_IDLE_SCAN_MS);
+	for (p = TAILQ_FIRST(&srv->clients); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, role_entry);
+		if (!p->anonymous || now - p->last_rx_ms < limit)
+			continue;
+		snprintf(info, sizeof info, "anonymous client idle for %d ms "
+		    "(--anon-idle-timeout)", srv->cfg.anon_idle_timeout_ms);
 		peer_reply_close(p, CMD_INVALID_MESSAGE, info);
 	}
 }
@@ -104,6 +131,7 @@ cron_tick(struct server *srv)
 	report_cron(srv);
 	replay_cron(srv);
 	cron_auth_deadlines(srv, now);
+	cron_anon_idle(srv, now);
 	lock_cron(srv);
 	registry_retry(srv->reg, now);
 }

@@ -226,6 +226,9 @@ lock_finish(struct server *srv, struct lock *l, int success, const char *why)
 		if (r == REG_ERROR) {
 			success = 0;
 			why = "the server could not store the registration";
+		} else if (r == REG_FULL) {
+			success = 0;
+			why = "the server has as many users as it may hold";
 		} else if (r == REG_KEPT) {
 			success = 0;
 			why = "username is registered";
@@ -406,6 +409,11 @@ lock_on_result(struct server *srv, struct peer *from, int success,
 		return;
 	/* Acknowledged elsewhere: kept even if our journal fails now. */
 	switch (registry_learn(srv->reg, username, secret, time, origin)) {
+	case REG_FULL:
+		log_error("user %s registered at %s not kept: this server "
+		    "holds --max-users %zu users already", log_safe(username),
+		    log_safe(origin), srv->cfg.max_users);
+		break;
 	case REG_REPLACED:
 		tree_user_replaced(srv, username);
 		break;

@@ -34,6 +34,9 @@ enum {
 	OPT_MONITOR, OPT_ALLOW_BASE_SERVERS, OPT_TOKEN_LIFETIME,
 	OPT_FORGET, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TLS_PORT,
 	OPT_REMOTE_TLS, OPT_NO_PLAINTEXT,
+	OPT_MAX_USERS, OPT_REGISTER_RATE, OPT_REGISTER_CONN_RATE,
+	OPT_LOGIN_FAIL_DELAY, OPT_ANON_IDLE_TIMEOUT, OPT_ALLOW_ANONYMOUS,
+	OPT_ALLOW_REGISTER,
 };
 
 #define OPTSTRING	"s:a:c:vqhV"
@@ -93,6 +96,15 @@ static const struct option longopts[] = {
 	{ "tls-port", required_argument, NULL, OPT_TLS_PORT },
 	{ "remote-tls", no_argument, NULL, OPT_REMOTE_TLS },
 	{ "no-plaintext", no_argument, NULL, OPT_NO_PLAINTEXT },
+	{ "max-users", required_argument, NULL, OPT_MAX_USERS },
+	{ "register-rate", required_argument, NULL, OPT_REGISTER_RATE },
+	{ "register-conn-rate", required_argument, NULL,
+	    OPT_REGISTER_CONN_RATE },
+	{ "login-fail-delay", required_argument, NULL, OPT_LOGIN_FAIL_DELAY },
+	{ "anon-idle-timeout", required_argument, NULL,
+	    OPT_ANON_IDLE_TIMEOUT },
+	{ "allow-anonymous", required_argument, NULL, OPT_ALLOW_ANONYMOUS },
+	{ "allow-register", required_argument, NULL, OPT_ALLOW_REGISTER },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -138,8 +150,9 @@ usage(FILE *f)
 "       --max-message BYTES   longest accepted message (1M)\n"
 "       --client-outbuf BYTES drop a client with more unread output (16M)\n"
 "       --server-outbuf BYTES drop a server link with more unread output (64M)\n"
-"       --max-connections N   open connections at most (16384)\n"
-"       --max-servers N       known servers at most (256)\n"
+"       --max-connections N   client connections at most (16384); server\n"
+"                             links do not count\n"
+"       --max-servers N       known servers, and server links, at most (256)\n"
 "       --max-pending-registrations N  registrations in progress (1024)\n"
 "       --register-timeout MS give up a registration after MS (5000)\n"
 "       --auth-timeout MS     close connections that have not logged in,\n"
@@ -182,6 +195,17 @@ usage(FILE *f)
 "       --remote-tls          join the parent over TLS (-rp is its TLS port)\n"
 "       --no-plaintext        no plaintext listener; -lp is ignored and the\n"
 "                             TLS port is the one advertised\n"
+"       --max-users N         registered users at most (1000000)\n"
+"       --register-rate N     registrations a minute from one address (100;\n"
+"                             0: no limit)\n"
+"       --register-conn-rate N  registrations a minute on one connection\n"
+"                             (10; 0: no limit)\n"
+"       --login-fail-delay MS after 5 failed logins from an address, its\n"
+"                             next waits MS, doubling to 60 s (1000; 0: off)\n"
+"       --anon-idle-timeout MS  close an anonymous client silent for MS\n"
+"                             (0: never)\n"
+"       --allow-anonymous yes|no  anonymous logins (yes)\n"
+"       --allow-register yes|no   REGISTER from clients (yes)\n"
 "  -v,  --verbose             log more (repeat for debug)\n"
 "  -q,  --quiet               log warnings only\n"
 "  -h,  --help                this help\n"
@@ -278,6 +302,20 @@ check_tls_args(struct config *c)
 	/* Every address we give out must be one that answers. */
 	if (c->no_plaintext)
 		c->listen_port = c->tls_port;
+}
+
+/* A yes/no switch. */
+static int
+bool_arg(const char *opt, const char *val)
+{
+	if (strcmp(val, "yes") == 0 || strcmp(val, "on") == 0 ||
+	    strcmp(val, "1") == 0)
+		return 1;
+	if (strcmp(val, "no") == 0 || strcmp(val, "off") == 0 ||
+	    strcmp(val, "0") == 0)
+		return 0;
+	bad_value(opt, val, "expected yes or no");
+	return 0;
 }
 
 /*
@@ -458,6 +496,34 @@ parse_words(int argc, char **argv, struct config *c)
 			break;
 		case OPT_NO_PLAINTEXT:
 			c->no_plaintext = 1;
+			break;
+		case OPT_MAX_USERS:
+			c->max_users = (size_t)num_arg("--max-users", optarg,
+			    1, 100000000);
+			break;
+		case OPT_REGISTER_RATE:
+			c->register_rate = (int)num_arg("--register-rate",
+			    optarg, 0, 60000);
+			break;
+		case OPT_REGISTER_CONN_RATE:
+			c->register_conn_rate = (int)num_arg(
+			    "--register-conn-rate", optarg, 0, 60000);
+			break;
+		case OPT_LOGIN_FAIL_DELAY:
+			c->login_fail_delay_ms = (int)num_arg(
+			    "--login-fail-delay", optarg, 0, 60000);
+			break;
+		case OPT_ANON_IDLE_TIMEOUT:
+			c->anon_idle_timeout_ms = (int)num_arg(
+			    "--anon-idle-timeout", optarg, 0, 86400000);
+			break;
+		case OPT_ALLOW_ANONYMOUS:
+			c->allow_anonymous = bool_arg("--allow-anonymous",
+			    optarg);
+			break;
+		case OPT_ALLOW_REGISTER:
+			c->allow_register = bool_arg("--allow-register",
+			    optarg);
 			break;
 		case 'v':
 			c->verbose++;

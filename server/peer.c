@@ -62,6 +62,10 @@ peer_new(struct server *srv, struct bufferevent *bev, const char *addr,
 	(void)event_priority_set(p->free_ev, 0);
 	TAILQ_INSERT_TAIL(&srv->peers, p, entry);
 	srv->npeers++;
+	if (!outgoing) {
+		p->counted = 1;
+		srv->nconns++;
+	}
 	/*
 	 * Writing is ours: peer_flush_cb writes what a turn of the loop
 	 * queued; only output the kernel would not take waits for EV_WRITE.
@@ -149,6 +153,20 @@ peer_unlist(struct peer *p)
 	p->listed = 0;
 }
 
+/* Take p out of the client connection counts (--max-connections). */
+void
+peer_uncount(struct peer *p)
+{
+	if (p->reserve) {
+		p->reserve = 0;
+		p->srv->nreserve--;
+	}
+	if (p->counted) {
+		p->counted = 0;
+		p->srv->nconns--;
+	}
+}
+
 /*
  * Change what a connection is.  Logged-in clients and server links are
  * also kept on lists of their own, so a fan-out walks only its targets.
@@ -157,6 +175,9 @@ void
 peer_set_role(struct peer *p, enum peer_role role)
 {
 	peer_unlist(p);
+	/* A server link has its own budget (--max-servers). */
+	if (role == PEER_SERVER)
+		peer_uncount(p);
 	p->role = role;
 	if (role == PEER_SERVER || role == PEER_UPLINK_AUTH)
 		p->fr.max = p->srv->cfg.max_msg + SERVER_LINK_SLACK;
@@ -208,6 +229,8 @@ peer_free(struct peer *p)
 
 	peer_unlist(p);
 	peer_undirty(p);
+	peer_uncount(p);
+	tree_stream_free(p);
 	TAILQ_REMOVE(&srv->peers, p, entry);
 	srv->npeers--;
 	bufferevent_free(p->bev);

@@ -40,6 +40,7 @@ struct registry {
 	struct user	**buckets;
 	size_t		  nbuckets;
 	size_t		  count;
+	size_t		  max;		/* --max-users; 0: no cap */
 	int		  fd;		/* journal, -1 when not durable */
 	int		  replaying;
 	size_t		  migrate;	/* plaintext secrets hashed on load */
@@ -80,6 +81,13 @@ registry_new(void)
 	r->write_fn = write;
 	r->sync_fn = fdatasync;
 	return r;
+}
+
+/* Hold at most max users (0: no cap); a new name past it is refused. */
+void
+registry_set_max(struct registry *r, size_t max)
+{
+	r->max = max;
 }
 
 /* Replace write(2) and fdatasync(2) for the journal: the test seam. */
@@ -294,6 +302,13 @@ registry_retry(struct registry *r, uint64_t now)
 	}
 }
 
+/* Is there room for one more user? */
+int
+registry_full(const struct registry *r)
+{
+	return r->max > 0 && r->count >= r->max;
+}
+
 /* Users known but not in the journal (waiting for a retry). */
 size_t
 registry_unsynced(const struct registry *r)
@@ -341,6 +356,9 @@ registry_store(struct registry *r, const char *name, const char *secret,
 			registry_mark_unsynced(r, u);
 		return REG_REPLACED;
 	}
+	/* The table is capped; the journal replays whatever it holds. */
+	if (r->max > 0 && r->count >= r->max && !r->replaying)
+		return REG_FULL;
 	/* Only what reached the disk may be acknowledged or used. */
 	failed = registry_journal(r, &cand) != 0;
 	if (failed && !elsewhere)

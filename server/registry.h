@@ -25,6 +25,7 @@ enum registry_put {
 	REG_REPLACED,		/* known with another secret that lost */
 	REG_KEPT,		/* known with another secret that won */
 	REG_ERROR,		/* the journal could not be written */
+	REG_FULL,		/* a new name past --max-users */
 };
 
 struct registry;
@@ -39,6 +40,8 @@ enum registry_put	 registry_put(struct registry *, const char *,
 enum registry_put	 registry_learn(struct registry *, const char *,
 			    const char *, uint64_t, const char *);
 void			 registry_retry(struct registry *, uint64_t);
+void			 registry_set_max(struct registry *, size_t);
+int			 registry_full(const struct registry *);
 size_t			 registry_unsynced(const struct registry *);
 void			 registry_set_io(struct registry *,
 			    ssize_t (*)(int, const void *, size_t),

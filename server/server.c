@@ -22,6 +22,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "limit.h"
 #include "lock.h"
 #include "log.h"
 #include "msgbuild.h"
@@ -80,6 +81,8 @@ server_new(struct event_base *base, const struct config *cfg)
 	token_init(srv);
 	srv->hashpool = hashpool_new(srv, cfg->hash_threads);
 	srv->reg = registry_new();
+	registry_set_max(srv->reg, cfg->max_users);
+	srv->limits = limit_new();
 	srv->seen_ctl = seen_new(cfg->max_servers);
 	srv->seen_act = seen_new(cfg->max_servers);
 	srv->path[0] = strdup(srv->id);
@@ -95,29 +98,60 @@ server_new(struct event_base *base, const struct config *cfg)
 	return srv;
 }
 
+#define SERVER_FULL_INFO	"server full: too many connections"
+
+/*
+ * Past --max-connections, room for servers that join (a child failing
+ * over to us) is kept: up to --max-servers more connections are taken,
+ * each of which may only AUTHENTICATE.  When those are taken too, the
+ * oldest that has not proved itself a server makes room, so clients
+ * holding every slot cannot lock a server out.  -1 if there is no room.
+ */
+static int
+server_take_reserve(struct server *srv)
+{
+	struct peer	*p;
+
+	if (srv->nreserve < srv->cfg.max_servers)
+		return 0;
+	TAILQ_FOREACH(p, &srv->peers, entry) {
+		if (p->reserve && p->role == PEER_NEW && !p->closing) {
+			peer_reply_close(p, CMD_INVALID_MESSAGE,
+			    SERVER_FULL_INFO);
+			peer_uncount(p);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 /* A connection on either listener; the TLS one wraps it in TLS. */
 void
 server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	static const char	 full[] = "{\"command\":\"INVALID_MESSAGE\","
-	    "\"info\":\"server full: too many connections\"}\n";
+	    "\"info\":\"" SERVER_FULL_INFO "\"}\n";
 	struct server		*srv = arg;
 	struct bufferevent	*bev;
+	struct peer		*p;
 	char			 host[INET6_ADDRSTRLEN], addr[64];
-	int			 one = 1;
+	int			 one = 1, reserve = 0;
 
 	if (getnameinfo(sa, (socklen_t)salen, host, sizeof host, NULL, 0,
 	    NI_NUMERICHOST) != 0)
 		snprintf(host, sizeof host, "?");
 	snprintf(addr, sizeof addr, "%s:%d", host,
 	    ntohs(((struct sockaddr_in *)sa)->sin_port));
-	if (srv->npeers >= srv->cfg.max_conns) {
-		log_warnx("refusing %s: %d connections open (the maximum)",
-		    addr, srv->npeers);
-		(void)!write(fd, full, sizeof full - 1);
-		close(fd);
-		return;
+	if (srv->nconns - srv->nreserve >= srv->cfg.max_conns) {
+		if (server_take_reserve(srv) != 0) {
+			log_warnx("refusing %s: %d connections open (the "
+			    "maximum)", addr, srv->nconns);
+			(void)!write(fd, full, sizeof full - 1);
+			close(fd);
+			return;
+		}
+		reserve = 1;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (l == srv->tls_listener)
@@ -130,7 +164,35 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	peer_new(srv, bev, addr, 0)->tls = l == srv->tls_listener;
+	p = peer_new(srv, bev, addr, 0);
+	p->tls = l == srv->tls_listener;
+	if (reserve) {
+		p->reserve = 1;
+		srv->nreserve++;
+	}
+}
+
+/*
+ * A connection wants to be a client (LOGIN or REGISTER).  One taken
+ * past --max-connections may, if a client has left since; otherwise it
+ * is refused as a full server would have refused it.  0 if refused.
+ */
+int
+server_client_room(struct peer *p)
+{
+	struct server	*srv = p->srv;
+
+	if (!p->reserve)
+		return 1;
+	if (srv->nconns - srv->nreserve < srv->cfg.max_conns) {
+		p->reserve = 0;
+		srv->nreserve--;
+		return 1;
+	}
+	log_warnx("refusing %s: %d connections open (the maximum)",
+	    peer_name(p), srv->nconns - srv->nreserve);
+	peer_reply_close(p, CMD_INVALID_MESSAGE, SERVER_FULL_INFO);
+	return 0;
 }
 
 static void
@@ -291,6 +353,7 @@ server_free(struct server *srv)
 	hashpool_free(srv->hashpool);
 	lock_table_free(srv->locks);
 	registry_free(srv->reg);
+	limit_free(srv->limits);
 	seen_free(srv->seen_ctl);
 	seen_free(srv->seen_act);
 	tree_free_path(srv->path, srv->pathlen);

@@ -80,6 +80,13 @@ struct config {
 	int		 tls_port;		/* --tls-port; 0: none */
 	int		 remote_tls;		/* --remote-tls */
 	int		 no_plaintext;		/* --no-plaintext */
+	size_t		 max_users;		/* --max-users */
+	int		 register_rate;		/* --register-rate, a minute */
+	int		 register_conn_rate;	/* --register-conn-rate */
+	int		 login_fail_delay_ms;	/* --login-fail-delay */
+	int		 anon_idle_timeout_ms;	/* --anon-idle-timeout, 0 off */
+	int		 allow_anonymous;	/* --allow-anonymous */
+	int		 allow_register;	/* --allow-register */
 	int		 verbose;
 	struct delivery_config dcfg;
 };
@@ -101,6 +108,7 @@ enum peer_role {
 				 ROLE_UPLINK_AUTH | ROLE_LINK_AUTH)
 
 struct report;
+struct users_stream;
 struct evbuffer_cb_entry;
 struct link_auth;
 struct hashjob;
@@ -139,6 +147,10 @@ struct peer {
 	uint64_t		 last_rx_ms;
 	char			 addr[64];
 	uint64_t		 last_tx_ms;
+	int			 counted;	/* in nconns: accepted, no link */
+	int			 reserve;	/* accepted past --max-connections:
+						 * may only join as a server */
+	uint64_t		 reg_tat;	/* registration rate (limit.c) */
 
 	/* a client */
 	char			*username;
@@ -163,6 +175,7 @@ struct peer {
 	struct evbuffer_cb_entry *mark_cb;
 
 	/* a server link */
+	struct users_stream	*ustream;	/* our users, still being sent */
 	char			*remote_id;
 	char			*remote_host;
 	int			 remote_port;
@@ -266,6 +279,10 @@ struct server {
 	int			 npeers;
 	int			 nclients;
 	int			 nservers;
+	int			 nconns;	/* accepted, not server links */
+	int			 nreserve;	/* of those, past the cap */
+	struct limit_table	*limits;
+	uint64_t		 next_idle_ms;	/* next --anon-idle-timeout scan */
 
 	struct known_server	*known;
 	int			 nknown;
@@ -352,6 +369,7 @@ void		 server_accept_error_cb(struct evconnlistener *, void *);
 void		 server_free(struct server *);
 void		 server_shutdown(struct server *, const char *);
 void		 server_leave(struct server *, const char *);
+int		 server_client_room(struct peer *);
 
 /* peer.c */
 struct peer	*peer_new(struct server *, struct bufferevent *, const char *,
@@ -360,6 +378,7 @@ void		 peer_close(struct peer *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 void		 peer_free(struct peer *);
 void		 peer_set_role(struct peer *, enum peer_role);
+void		 peer_uncount(struct peer *);
 void		 peer_flush_cb(evutil_socket_t, short, void *);
 int		 peer_send(struct peer *, const void *, size_t);
 int		 peer_send_jbuf(struct peer *, struct jbuf *);
@@ -433,6 +452,7 @@ void		 tree_send_servers(struct server *, struct peer *,
 void		 tree_send_clients(struct server *, const void *, size_t);
 void		 tree_announce(struct server *);
 void		 tree_send_users(struct server *, struct peer *, int);
+void		 tree_stream_free(struct peer *);
 void		 tree_add_mid(struct server *, struct jbuf *);
 int		 tree_seen(struct server *, struct msg *);
 void		 tree_set_path(struct server *, char **, int);

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
 #include "clock.h"
 #include "log.h"
 #include "msgbuild.h"
@@ -16,6 +20,7 @@
 #include "uplink.h"
 
 #define TREE_USERS_CHUNK	(48 * 1024)	/* bytes of users per line */
+#define TREE_USERS_MARK		(1024 * 1024)	/* queued user lines at most */
 
 /* Send to every authenticated server link except `except`. */
 void
@@ -185,86 +190,192 @@ tree_announce(struct server *srv)
 	srv->last_announce_ms = now_ms();
 }
 
-struct users_out {
-	struct server	*srv;
-	struct peer	*to;
-	struct jbuf	 b;
-	int		 n;
-	int		 first_is_auth;	/* first chunk closes an AUTHENTICATE_SUCCESS */
-	size_t		 chunk;		/* flush past this many bytes */
+/*
+ * A registry sent to a new link, streamed: a snapshot of the users (they
+ * are never freed, so pointers stay good; a later change reaches the
+ * link through the usual flooding), sent a chunk at a time while the
+ * link's output is below a mark.  When its output drains, the next
+ * chunks go; so a million users join through a link with a small
+ * --server-outbuf, and no other link waits behind them.
+ */
+struct users_stream {
+	struct peer		 *to;
+	const struct user	**users;
+	size_t			  n;
+	size_t			  next;
+	size_t			  cap;
+	size_t			  chunk;	/* bytes of users per line */
+	size_t			  mark;		/* send while output is below */
+	int			  auth;		/* first line: AUTHENTICATE_SUCCESS */
+	struct jbuf		  b;
+	struct event		 *ev;
+	struct evbuffer_cb_entry *cb;
 };
 
 static void
-users_flush(struct users_out *o)
+users_collect(const struct user *u, void *arg)
 {
-	if (o->n == 0 && !o->first_is_auth)
-		return;
-	jbuf_adds(&o->b, "]}\n");
-	peer_send(o->to, o->b.p, o->b.len);
-	jbuf_reset(&o->b);
-	o->n = 0;
-	o->first_is_auth = 0;
+	struct users_stream	*st = arg;
+
+	if (st->n == st->cap) {
+		st->cap = st->cap == 0 ? 1024 : st->cap * 2;
+		st->users = reallocarray(st->users, st->cap,
+		    sizeof *st->users);
+		if (st->users == NULL)
+			fatal("reallocarray");
+	}
+	st->users[st->n++] = u;
 }
 
 static void
-users_add(const struct user *u, void *arg)
+users_add(struct jbuf *b, const struct user *u)
 {
-	struct users_out	*o = arg;
+	jbuf_adds(b, "{\"username\":");
+	jbuf_cstr(b, u->name);
+	msgb_str(b, F_SECRET, u->secret);
+	msgb_int(b, F_TIME, (long long)u->time);
+	msgb_str(b, F_ORIGIN, u->origin);
+	jbuf_addc(b, '}');
+}
 
-	if (o->b.len > o->chunk)
-		users_flush(o);
-	if (o->b.len == 0) {
-		msgb_begin(&o->b, CMD_USER_SYNC);
-		msgb_key(&o->b, F_USERS);
-		jbuf_addc(&o->b, '[');
+/* The next line: AUTHENTICATE_SUCCESS first if asked, then USER_SYNC. */
+static void
+users_line(struct users_stream *st)
+{
+	struct server	*srv = st->to->srv;
+	struct jbuf	*b = &st->b;
+	size_t		 k = 0;
+
+	jbuf_reset(b);
+	if (st->auth) {
+		msgb_begin(b, CMD_AUTHENTICATE_SUCCESS);
+		msgb_str(b, F_ID, srv->id);
+		msgb_str(b, F_HOST, srv->cfg.listen_host);
+		msgb_int(b, F_PORT, srv->cfg.listen_port);
+		if (srv->cfg.tls_port > 0)
+			msgb_int(b, F_TLS_PORT, srv->cfg.tls_port);
+		tree_add_path(srv, b);
+		handshake_accept_fields(srv, st->to, b);
+		st->auth = 0;
+	} else
+		msgb_begin(b, CMD_USER_SYNC);
+	msgb_key(b, F_USERS);
+	jbuf_addc(b, '[');
+	while (st->next < st->n && b->len <= st->chunk) {
+		if (k++ > 0)
+			jbuf_addc(b, ',');
+		users_add(b, st->users[st->next++]);
 	}
-	if (o->n++ > 0 || o->b.p[o->b.len - 1] != '[')
-		jbuf_addc(&o->b, ',');
-	jbuf_adds(&o->b, "{\"username\":");
-	jbuf_cstr(&o->b, u->name);
-	msgb_str(&o->b, F_SECRET, u->secret);
-	msgb_int(&o->b, F_TIME, (long long)u->time);
-	msgb_str(&o->b, F_ORIGIN, u->origin);
-	jbuf_addc(&o->b, '}');
+	jbuf_adds(b, "]}\n");
+}
+
+static void
+users_stream_free(struct users_stream *st)
+{
+	if (st->cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(st->to->bev),
+		    st->cb);
+	event_free(st->ev);
+	jbuf_free(&st->b);
+	free(st->users);
+	st->to->ustream = NULL;
+	free(st);
+}
+
+/* Send chunks while the link's output is below the mark. */
+static void
+users_pump(struct users_stream *st)
+{
+	struct peer	*to = st->to;
+	struct evbuffer	*out = bufferevent_get_output(to->bev);
+
+	while (!to->closing && (st->auth || st->next < st->n) &&
+	    evbuffer_get_length(out) < st->mark) {
+		users_line(st);
+		if (peer_send(to, st->b.p, st->b.len) != 0)
+			break;
+	}
+	if (to->closing || (!st->auth && st->next == st->n)) {
+		if (st->n > 0)
+			log_debug("%s: %zu users sent", peer_name(to),
+			    st->next);
+		users_stream_free(st);
+	}
+}
+
+static void
+users_pump_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	users_pump(arg);
 }
 
 /*
- * Send our whole registry to a new link in bounded chunks.  With
- * `auth`, the first chunk is the AUTHENTICATE_SUCCESS reply itself.
+ * The link's output drained.  The pump runs from the loop, never here:
+ * this is called in the middle of a write, which may be part of a
+ * fan-out still using its lists and scratch buffer.
+ */
+static void
+users_drain_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct users_stream	*st = arg;
+
+	if (info->n_deleted > 0 && evbuffer_get_length(buf) < st->mark &&
+	    !event_pending(st->ev, EV_TIMEOUT, NULL))
+		event_active(st->ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * Send our whole registry to a new link in bounded chunks, with flow
+ * control.  With `auth`, the first chunk is the AUTHENTICATE_SUCCESS
+ * reply itself.
  */
 void
 tree_send_users(struct server *srv, struct peer *to, int auth)
 {
-	struct users_out	 o;
+	struct users_stream	*st;
 
-	memset(&o, 0, sizeof o);
-	o.srv = srv;
-	o.to = to;
+	if (to->ustream != NULL)
+		users_stream_free(to->ustream);
+	if ((st = calloc(1, sizeof *st)) == NULL)
+		fatal("calloc");
+	st->to = to;
+	st->auth = auth;
 	/*
 	 * Lines must fit the receiver's cap (--max-message plus the link
 	 * slack); half of the smallest leaves room for the entry that
-	 * crosses the mark.
+	 * crosses the mark.  A quarter of --server-outbuf per line, and
+	 * lines sent only while under half of it, keep the stream clear
+	 * of the slow-consumer cap.
 	 */
-	o.chunk = (srv->cfg.max_msg + SERVER_LINK_SLACK) / 2;
-	if (o.chunk > TREE_USERS_CHUNK)
-		o.chunk = TREE_USERS_CHUNK;
-	jbuf_init(&o.b);
-	if (auth) {
-		msgb_begin(&o.b, CMD_AUTHENTICATE_SUCCESS);
-		msgb_str(&o.b, F_ID, srv->id);
-		msgb_str(&o.b, F_HOST, srv->cfg.listen_host);
-		msgb_int(&o.b, F_PORT, srv->cfg.listen_port);
-		if (srv->cfg.tls_port > 0)
-			msgb_int(&o.b, F_TLS_PORT, srv->cfg.tls_port);
-		tree_add_path(srv, &o.b);
-		handshake_accept_fields(srv, to, &o.b);
-		msgb_key(&o.b, F_USERS);
-		jbuf_addc(&o.b, '[');
-		o.first_is_auth = 1;
-	}
-	registry_foreach(srv->reg, users_add, &o);
-	users_flush(&o);
-	jbuf_free(&o.b);
+	st->chunk = (srv->cfg.max_msg + SERVER_LINK_SLACK) / 2;
+	if (st->chunk > TREE_USERS_CHUNK)
+		st->chunk = TREE_USERS_CHUNK;
+	if (st->chunk > srv->cfg.server_outbuf / 4)
+		st->chunk = srv->cfg.server_outbuf / 4;
+	st->mark = srv->cfg.server_outbuf / 2;
+	if (st->mark > TREE_USERS_MARK)
+		st->mark = TREE_USERS_MARK;
+	jbuf_init(&st->b);
+	registry_foreach(srv->reg, users_collect, st);
+	if ((st->ev = event_new(srv->base, -1, 0, users_pump_cb, st)) == NULL)
+		fatalx("event_new");
+	st->cb = evbuffer_add_cb(bufferevent_get_output(to->bev),
+	    users_drain_cb, st);
+	if (st->cb == NULL)
+		fatalx("evbuffer_add_cb");
+	to->ustream = st;
+	users_pump(st);
+}
+
+/* A link is going away: stop streaming users to it. */
+void
+tree_stream_free(struct peer *p)
+{
+	if (p->ustream != NULL)
+		users_stream_free(p->ustream);
 }
 
 /*

@@ -992,6 +992,12 @@ main(int argc, char **argv)
 		loadavg_read(env.load_before);
 
 		if (opts.workload == WL_REGISTER) {
+			/* Full speed from one address: lift the spam limits. */
+			opts.run_server_args[0] = "--register-rate";
+			opts.run_server_args[1] = "0";
+			opts.run_server_args[2] = "--register-conn-rate";
+			opts.run_server_args[3] = "0";
+			opts.nrun_server_args = 4;
 			r = wl_register(&env);
 			if (r != 0)
 				rc = 1;

@@ -1121,8 +1121,11 @@ hostile__flood_over_max_connections__extra_refused(
 	fx_start("--max-connections", "100");
 	for (i = 0; i < 150; i++)
 		fds[i] = raw_connect(fx.a->port);
-	/* 100 peers at most: the bystander and 99 of these. */
-	it_wait_log_n(fx.a, "refusing", 51);
+	/*
+	 * 100 clients at most: the bystander and 99 of these.  The rest
+	 * are refused at their LOGIN, or at once past the room kept for
+	 * joining servers (--max-servers).
+	 */
 	it_roster_broadcast(&fx.r, fx.r.c[0]);
 	for (i = 0; i < 150; i++) {
 		/* A refused one has its answer waiting, then EOF. */
@@ -1153,6 +1156,7 @@ hostile__flood_over_max_connections__extra_refused(
 			it_fail("flood %d: neither refused nor served: %s", i,
 			    buf);
 	}
+	it_wait_log_n(fx.a, "refusing", 51);
 	fprintf(stderr, "  max-connections 100: %d served, %d refused, %d "
 	    "reset\n", open_, refused, reset);
 	/*
