@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "seen.h"
 #include "server.h"
 
 struct cmd_entry {
@@ -112,7 +113,8 @@ dispatch_line(struct peer *p, const char *line, size_t len)
 {
 	const struct cmd_entry	*e;
 	struct msg		 m;
-	char			 err[512];
+	char			 err[512], origin[SERVER_NAME_MAX];
+	uint64_t		 n;
 
 	if (msg_parse(line, len, &m, err, sizeof err) != 0) {
 		peer_reply_close(p, CMD_INVALID_MESSAGE, err);
@@ -126,6 +128,19 @@ dispatch_line(struct peer *p, const char *line, size_t len)
 		/* Only a would-be client is told it must log in first. */
 		peer_reply_close(p, p->role == PEER_NEW ? e->deny :
 		    CMD_INVALID_MESSAGE, err);
+		return CMD_CLOSE;
+	}
+	/*
+	 * A flooded message's id decides what is a repeat for the whole
+	 * tree: one that does not parse is refused here, for every
+	 * handler, rather than passed on unchecked.
+	 */
+	if (p->role == PEER_SERVER && m.str[F_MID] != NULL &&
+	    seen_parse_mid(m.str[F_MID], origin, sizeof origin, &n) != 0) {
+		snprintf(err, sizeof err, "%s: 'mid' must be \"<server "
+		    "id>:<counter>\", the counter a positive integer of at "
+		    "most 18 digits", msg_cmd_name(m.cmd));
+		peer_reply_close(p, CMD_INVALID_MESSAGE, err);
 		return CMD_CLOSE;
 	}
 	return e->handler(p, &m);

@@ -318,6 +318,30 @@ lock_register(struct server *srv, struct peer *client, const char *username,
 	lock_progress(srv, l, 0);
 }
 
+/*
+ * The table is full of requests: forget the oldest one another server
+ * made (denying it if still unanswered), so a link flooding requests
+ * cannot lock every newcomer out.  Our own clients' registrations are
+ * kept.  -1 if there is none to forget.
+ */
+static int
+lock_evict(struct server *srv)
+{
+	struct lock	*l;
+
+	TAILQ_FOREACH(l, &srv->locks->locks, entry)
+		if (!l->mine)
+			break;
+	if (l == NULL)
+		return -1;
+	log_warnx("%d registrations pending: forgetting the oldest, %s from "
+	    "%s", srv->locks->count, log_safe(l->username),
+	    log_safe(l->origin));
+	lock_answer(srv, l, 0);
+	lock_free(srv->locks, l);
+	return 0;
+}
+
 /* LOCK_REQUEST from a server link. */
 void
 lock_on_request(struct server *srv, struct peer *from, const char *username,
@@ -358,7 +382,8 @@ lock_on_request(struct server *srv, struct peer *from, const char *username,
 			lock_free(srv->locks, l);
 		}
 	}
-	if (srv->locks->count >= srv->cfg.max_pending_reg) {
+	if (srv->locks->count >= srv->cfg.max_pending_reg &&
+	    lock_evict(srv) != 0) {
 		log_warnx("registration of %s denied: %d registrations "
 		    "pending", log_safe(username), srv->locks->count);
 		lock_answer(srv, &tmp, 0);

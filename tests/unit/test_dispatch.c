@@ -1261,6 +1261,42 @@ dispatch__every_command_every_role__served_or_refused_with_reason(
 	jbuf_free(&b);
 }
 
+/*
+ * Regression: strtoull took a message id "B: -1" as counter 2^64 - 1,
+ * after which every real message of B counted as a repeat for ever.
+ * An id with a sign, a space or too many digits is refused and the
+ * link closed; B's real announces are still taken.
+ */
+static void
+dispatch__mid_with_sign_or_space__link_refused_origin_kept(void **state)
+{
+	const char	*bad[] = { "B: -1", "B:-1", "B:+7", "B:007",
+			    "B:1234567890123456789" };
+	struct fx	*fx;
+	struct fx_conn	*l;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		fx = fx_new("srv");
+		l = fx_link(fx, "A");
+		fx_sendf(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":"
+		    "\"B\",\"load\":0,\"hostname\":\"far\",\"port\":8002,"
+		    "\"mid\":\"%s\"}", bad[i]);
+		fx_expect_info_has(l, "INVALID_MESSAGE", "'mid'");
+		if (known_find(fx->srv, "B") != NULL)
+			fail_msg("mid '%s' was taken", bad[i]);
+		l = fx_link(fx, "C");
+		fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":"
+		    "\"B\",\"load\":0,\"hostname\":\"far\",\"port\":8002,"
+		    "\"mid\":\"B:1\"}");
+		if (known_find(fx->srv, "B") == NULL)
+			fail_msg("after mid '%s', B's real announce was "
+			    "dropped", bad[i]);
+		fx_free(fx);
+	}
+}
+
 int
 main(void)
 {
@@ -1321,6 +1357,8 @@ main(void)
 		cmocka_unit_test(
 		    dispatch__redirect__one_per_target_until_it_announces),
 		cmocka_unit_test(dispatch__resuming_login__not_redirected),
+		cmocka_unit_test(
+		    dispatch__mid_with_sign_or_space__link_refused_origin_kept),
 		cmocka_unit_test(
 		    dispatch__login_while_a_server_reconnects__not_redirected),
 		cmocka_unit_test(
