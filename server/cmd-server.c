@@ -57,6 +57,7 @@ merge_users(struct server *srv, struct peer *from, struct json_span users,
 	enum registry_put	 r;
 
 	jbuf_init(&fwd);
+	registry_batch_begin(srv->reg);
 	json_iter_array(&it, users);
 	while (json_next_element(&it, &el, &t)) {
 		if (t != JSON_OBJECT) {
@@ -121,6 +122,8 @@ merge_users(struct server *srv, struct peer *from, struct json_span users,
 			jbuf_addc(&fwd, ',');
 		jbuf_add(&fwd, el.p, el.len);
 	}
+	/* On disk (or queued for a retry) before anyone hears of them. */
+	registry_batch_end(srv->reg);
 	if (nfwd > 0) {
 		jbuf_adds(&fwd, "]}\n");
 		tree_send_servers(srv, from, fwd.p, fwd.len);

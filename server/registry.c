@@ -46,6 +46,7 @@ struct registry {
 	size_t		  migrate;	/* plaintext secrets hashed on load */
 	off_t		  good;		/* the journal ends with a whole line here */
 	int		  dirty;	/* bytes past good may remain: cut first */
+	int		  batch;	/* learned users wait for batch_end */
 	struct user	**unsynced;	/* kept, but not yet in the journal */
 	size_t		  nunsynced;
 	size_t		  capunsynced;
@@ -204,30 +205,28 @@ registry_rollback(struct registry *r)
 	return 0;
 }
 
+/*
+ * Append whole lines and flush them with one fdatasync; on any failure
+ * cut the journal back to where it was, so it never ends in a fragment.
+ */
 static int
-registry_journal(struct registry *r, const struct user *u)
+registry_write(struct registry *r, const struct jbuf *b)
 {
-	/* u may be a candidate not yet in the table: journal first. */
-	struct jbuf	 b;
 	ssize_t		 n;
 	size_t		 off = 0;
 	int		 rc = 0;
 
-	if (r->fd == -1 || r->replaying)
-		return 0;
 	if (r->dirty && registry_rollback(r) != 0)
 		return -1;
-	jbuf_init(&b);
-	registry_line(&b, u);
-	while (off < b.len) {
-		n = r->write_fn(r->fd, b.p + off, b.len - off);
+	while (off < b->len) {
+		n = r->write_fn(r->fd, b->p + off, b->len - off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			if (n == 0)
 				errno = ENOSPC;
 			log_warn("journal write (%zu of %zu bytes written)",
-			    off, b.len);
+			    off, b->len);
 			rc = -1;
 			break;
 		}
@@ -238,16 +237,31 @@ registry_journal(struct registry *r, const struct user *u)
 		rc = -1;
 	}
 	if (rc == 0)
-		r->good += (off_t)b.len;
+		r->good += (off_t)b->len;
 	else
 		registry_rollback(r);
+	return rc;
+}
+
+static int
+registry_journal(struct registry *r, const struct user *u)
+{
+	/* u may be a candidate not yet in the table: journal first. */
+	struct jbuf	 b;
+	int		 rc;
+
+	if (r->fd == -1 || r->replaying)
+		return 0;
+	jbuf_init(&b);
+	registry_line(&b, u);
+	rc = registry_write(r, &b);
 	jbuf_free(&b);
 	return rc;
 }
 
-/* Remember u as known but not in the journal; the cron tick retries. */
+/* Put u on the list of users known but not yet in the journal. */
 static void
-registry_mark_unsynced(struct registry *r, struct user *u)
+registry_queue(struct registry *r, struct user *u)
 {
 	if (u->unsynced)
 		return;
@@ -261,10 +275,70 @@ registry_mark_unsynced(struct registry *r, struct user *u)
 	}
 	r->unsynced[r->nunsynced++] = u;
 	u->unsynced = 1;
+}
+
+/* Remember u as known but not in the journal; the cron tick retries. */
+static void
+registry_mark_unsynced(struct registry *r, struct user *u)
+{
+	if (u->unsynced)
+		return;
+	registry_queue(r, u);
 	log_error("user %s (registered at %s) could not be written to the "
 	    "journal; it is kept in memory and written again every %d ms "
 	    "until the journal takes it", log_safe(u->name),
 	    log_safe(u->origin), REGISTRY_RETRY_MS);
+}
+
+/*
+ * Write every queued user, in one write and one fdatasync.  -1 (all
+ * still queued) if the journal did not take them.
+ */
+static int
+registry_flush(struct registry *r)
+{
+	struct jbuf	 b;
+	size_t		 i;
+	int		 rc;
+
+	if (r->nunsynced == 0)
+		return 0;
+	jbuf_init(&b);
+	for (i = 0; i < r->nunsynced; i++)
+		registry_line(&b, r->unsynced[i]);
+	if ((rc = registry_write(r, &b)) == 0) {
+		for (i = 0; i < r->nunsynced; i++)
+			r->unsynced[i]->unsynced = 0;
+		r->nunsynced = 0;
+	}
+	jbuf_free(&b);
+	return rc;
+}
+
+/*
+ * Users learned from another server in one message are journalled
+ * together, with one fdatasync, when the batch ends: a join streams
+ * hundreds per line, and a flush each would make the join crawl.
+ */
+void
+registry_batch_begin(struct registry *r)
+{
+	r->batch = r->fd != -1 && !r->replaying;
+}
+
+void
+registry_batch_end(struct registry *r)
+{
+	size_t	 n = r->nunsynced;
+
+	if (!r->batch)
+		return;
+	r->batch = 0;
+	if (registry_flush(r) == 0 || r->nunsynced == 0)
+		return;
+	log_error("journal: %zu user%s registered elsewhere could not be "
+	    "written; kept in memory and written again every %d ms until the "
+	    "journal takes them", n, n == 1 ? "" : "s", REGISTRY_RETRY_MS);
 }
 
 /*
@@ -274,30 +348,20 @@ registry_mark_unsynced(struct registry *r, struct user *u)
 void
 registry_retry(struct registry *r, uint64_t now)
 {
-	size_t		 i, kept = 0, done = 0;
-	struct user	*u;
+	size_t	 n = r->nunsynced;
 
-	if (r->nunsynced == 0 || now < r->next_retry_ms)
+	if (n == 0 || r->batch || now < r->next_retry_ms)
 		return;
 	r->next_retry_ms = now + REGISTRY_RETRY_MS;
-	for (i = 0; i < r->nunsynced; i++) {
-		u = r->unsynced[i];
-		if (kept == 0 && done == i && registry_journal(r, u) == 0) {
-			u->unsynced = 0;
-			done++;
-			continue;
-		}
-		/* One failure is enough for this round: keep the rest. */
-		r->unsynced[kept++] = u;
+	if (registry_flush(r) == 0) {
+		log_info("journal: wrote %zu user%s it could not take before",
+		    n, n == 1 ? "" : "s");
+		return;
 	}
-	r->nunsynced = kept;
-	if (done > 0)
-		log_info("journal: wrote %zu user%s it could not take before; "
-		    "%zu still waiting", done, done == 1 ? "" : "s", kept);
-	if (kept > 0 && now >= r->next_nag_ms) {
+	if (now >= r->next_nag_ms) {
 		r->next_nag_ms = now + REGISTRY_NAG_MS;
 		log_error("journal: %zu user%s registered elsewhere not yet "
-		    "written; retrying every %d ms", kept, kept == 1 ? "" : "s",
+		    "written; retrying every %d ms", n, n == 1 ? "" : "s",
 		    REGISTRY_RETRY_MS);
 	}
 }
@@ -341,7 +405,9 @@ registry_store(struct registry *r, const char *name, const char *secret,
 			return REG_UNCHANGED;
 		if (!registry_wins(u, secret, time, origin))
 			return REG_KEPT;
-		failed = registry_journal(r, &cand) != 0;
+		failed = 0;
+		if (!(elsewhere && r->batch))
+			failed = registry_journal(r, &cand) != 0;
 		if (failed && !elsewhere)
 			return REG_ERROR;
 		if ((s = strdup(secret)) == NULL ||
@@ -354,13 +420,17 @@ registry_store(struct registry *r, const char *name, const char *secret,
 		u->time = time;
 		if (failed)
 			registry_mark_unsynced(r, u);
+		else if (elsewhere && r->batch)
+			registry_queue(r, u);
 		return REG_REPLACED;
 	}
 	/* The table is capped; the journal replays whatever it holds. */
 	if (r->max > 0 && r->count >= r->max && !r->replaying)
 		return REG_FULL;
 	/* Only what reached the disk may be acknowledged or used. */
-	failed = registry_journal(r, &cand) != 0;
+	failed = 0;
+	if (!(elsewhere && r->batch))
+		failed = registry_journal(r, &cand) != 0;
 	if (failed && !elsewhere)
 		return REG_ERROR;
 	if (r->count >= r->nbuckets)
@@ -377,6 +447,8 @@ registry_store(struct registry *r, const char *name, const char *secret,
 	r->count++;
 	if (failed)
 		registry_mark_unsynced(r, u);
+	else if (elsewhere && r->batch)
+		registry_queue(r, u);
 	return REG_ADDED;
 }
 

@@ -40,6 +40,8 @@ enum registry_put	 registry_put(struct registry *, const char *,
 enum registry_put	 registry_learn(struct registry *, const char *,
 			    const char *, uint64_t, const char *);
 void			 registry_retry(struct registry *, uint64_t);
+void			 registry_batch_begin(struct registry *);
+void			 registry_batch_end(struct registry *);
 void			 registry_set_max(struct registry *, size_t);
 int			 registry_full(const struct registry *);
 size_t			 registry_unsynced(const struct registry *);

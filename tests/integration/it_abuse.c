@@ -535,7 +535,7 @@ abuse__join_25000_users_server_outbuf_1m__join_completes(void **state)
 {
 	struct it_server	*a, *b;
 	struct hold_relay	*h;
-	char			*dir, path[4200], line[400], port[16];
+	char			*dir, *dirb, path[4200], line[400], port[16];
 	char			 pad[201];
 	FILE			*f;
 	int			 i;
@@ -564,11 +564,14 @@ abuse__join_25000_users_server_outbuf_1m__join_completes(void **state)
 	it_wait_log(a, "registry: 25000 users");
 	h = hold_relay_start(a->port);
 	snprintf(port, sizeof port, "%d", h->port);
+	/* B journals what it learns: in batches, or the join crawls. */
+	dirb = it_mkdtemp("datab");
 	{
 		const char	*argv[] = { "-lh", "localhost", "-lp", "@PORT",
 				    "-s", IT_SECRET, "-a", "100", "-rh",
 				    "localhost", "-rp", port, "--server-outbuf",
-				    "1M", "--heartbeat-timeout", "5000", NULL };
+				    "1M", "--heartbeat-timeout", "5000",
+				    "--data-dir", dirb, NULL };
 
 		b = it_spawn("B", argv, 1);
 	}

@@ -760,6 +760,64 @@ registry_learn__journal_full__kept_and_retried_until_written(void **state)
 	registry_free(r);
 }
 
+static int	 io_syncs;
+
+static int
+counting_sync(int fd)
+{
+	io_syncs++;
+	return fdatasync(fd);
+}
+
+/*
+ * Users learned in one message (a join streams hundreds per line) are
+ * journalled together with one fdatasync, not one each; if the journal
+ * is full they are kept, and written by a retry.
+ */
+static void
+registry_learn__batch__one_fdatasync_then_retry_on_full(void **state)
+{
+	struct fixture	*f = *state;
+	struct registry	*r;
+	char		 name[16];
+	int		 i;
+
+	r = open_reg(f);
+	io_syncs = 0;
+	io_room = 1 << 20;
+	registry_set_io(r, full_write, counting_sync);
+	registry_batch_begin(r);
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof name, "b%03d", i);
+		assert_int_equal(registry_learn(r, name, "s", 100 + i, "srvB"),
+		    REG_ADDED);
+	}
+	assert_int_equal(file_size(f->path), 0);
+	registry_batch_end(r);
+	assert_int_equal(io_syncs, 1);
+	assert_int_equal(journal_lines(f->path), 300);
+	assert_int_equal(registry_unsynced(r), 0);
+
+	/* A full disk: the batch is kept, cut back, and retried. */
+	io_room = 30;
+	registry_batch_begin(r);
+	assert_int_equal(registry_learn(r, "c1", "s", 1, "srvB"), REG_ADDED);
+	assert_int_equal(registry_learn(r, "c2", "s", 2, "srvB"), REG_ADDED);
+	registry_batch_end(r);
+	expect_user(r, "c1", "s");
+	assert_int_equal(registry_unsynced(r), 2);
+	assert_int_equal(journal_lines(f->path), 300);
+	io_room = 1 << 20;
+	registry_retry(r, 100000);
+	assert_int_equal(registry_unsynced(r), 0);
+	registry_free(r);
+
+	assert_int_equal(journal_lines(f->path), 302);
+	r = open_reg(f);
+	assert_int_equal(registry_count(r), 302);
+	registry_free(r);
+}
+
 /* A journal or directory others can read is refused, with the fix. */
 static void
 registry_open__readable_by_others__refused_with_fix(void **state)
@@ -835,6 +893,7 @@ main(void)
 		T(registry_put__fdatasync_fails__rolled_back),
 		T(registry_learn__journal_full__kept_and_retried_until_written),
 		T(registry_open__readable_by_others__refused_with_fix),
+		T(registry_learn__batch__one_fdatasync_then_retry_on_full),
 		T(registry_open__path_is_a_file__error),
 	};
 
