@@ -8,6 +8,13 @@
  * starts at activity_seq 1.  Activities that arrive after their gap was
  * given up on are still delivered (late beats lost); repeats of one
  * already delivered are dropped, whatever route they took.
+ *
+ * An activity_seq comes from the network: a rogue or buggy server can
+ * send one far ahead of a session's real numbering, after which every
+ * real activity of the session would count as an old repeat.  So a
+ * session that keeps sending numbers far below its window (ORDER_RESYNC
+ * of them, rising, with nothing inside the window between them) is
+ * taken to have been pushed ahead: its numbering starts again there.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +28,7 @@
 #define ORDER_WINDOW	1024	/* delivered seqs remembered below next */
 #define ORDER_HELD_MAX	1024	/* held per sender before forcing */
 #define ORDER_HELD_TOTAL_MAX 65536	/* held over all senders */
+#define ORDER_RESYNC	64	/* rising seqs below the window: restart */
 
 struct sender {
 	TAILQ_ENTRY(sender)	 lru;
@@ -33,6 +41,8 @@ struct sender {
 	int			 nheld;
 	int			 capheld;
 	uint64_t		 deadline_ms;
+	uint64_t		 low_top;	/* highest seq below the window */
+	int			 low_n;		/* rising ones since one inside */
 };
 
 static void
@@ -200,6 +210,20 @@ sender_flush(struct server *srv, struct sender *s)
 	}
 }
 
+/* Forget a sender's numbering: seq is the next one expected. */
+static void
+sender_restart(struct sender *s, uint64_t seq)
+{
+	log_warnx("sender %s: %d rising activity_seq up to %llu far below "
+	    "%llu: its numbering starts again there", log_safe(s->sid),
+	    ORDER_RESYNC, (unsigned long long)seq,
+	    (unsigned long long)s->next);
+	memset(s->win, 0, sizeof s->win);
+	s->next = seq;
+	s->low_n = 0;
+	s->low_top = 0;
+}
+
 /* An activity new to this server: deliver it now or hold it back. */
 void
 order_submit(struct server *srv, struct act *a)
@@ -215,6 +239,17 @@ order_submit(struct server *srv, struct act *a)
 	/* New to us: expect what followed the origin's previous one. */
 	s = sender_get(srv, a->sender, a->username,
 	    a->prev < a->seq ? a->prev + 1 : a->seq);
+	/* A numbering pushed far ahead starts again (see the top). */
+	if (a->seq + ORDER_WINDOW < s->next) {
+		if (a->seq > s->low_top) {
+			s->low_top = a->seq;
+			if (++s->low_n >= ORDER_RESYNC && s->nheld == 0)
+				sender_restart(s, a->seq);
+		}
+	} else {
+		s->low_n = 0;
+		s->low_top = 0;
+	}
 	if (a->seq < s->next) {
 		if (a->seq + ORDER_WINDOW < s->next || win_get(s, a->seq)) {
 			log_debug("sender %s: dropped repeated activity_seq "

@@ -1297,6 +1297,50 @@ dispatch__mid_with_sign_or_space__link_refused_origin_kept(void **state)
 	}
 }
 
+/*
+ * Regression: one ACTIVITY_BROADCAST with an activity_seq far ahead of
+ * a session's real numbering made every later activity of the session
+ * count as an old repeat here, for ever.  Now, after 64 of them rising
+ * far below the window, the numbering starts again: the rest of the
+ * session's activities reach our client.
+ */
+static void
+dispatch__forged_activity_seq__session_heard_again(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_link(fx, "A"), *c = fx_client(fx);
+	cJSON		*j;
+	char		*line;
+	int		 i, got = 0, last = 0;
+
+	(void)state;
+	fx_send(fx, l, "{\"command\":\"ACTIVITY_BROADCAST\",\"activity\":"
+	    "{\"n\":-1},\"mid\":\"A:1\",\"sender\":\"A.7\","
+	    "\"activity_seq\":1000000000,\"prev\":999999999,"
+	    "\"username\":\"anonymous\"}");
+	fx_see(c, "ACTIVITY_BROADCAST");
+	for (i = 1; i <= 200; i++)
+		fx_sendf(fx, l, "{\"command\":\"ACTIVITY_BROADCAST\","
+		    "\"activity\":{\"n\":%d},\"mid\":\"A:%d\",\"sender\":"
+		    "\"A.7\",\"activity_seq\":%d,\"prev\":%d,\"username\":"
+		    "\"anonymous\"}", i, i + 1, i, i - 1);
+	fx_run(fx);
+	while ((line = fx_recv(c)) != NULL) {
+		j = cJSON_Parse(line);
+		free(line);
+		assert_non_null(j);
+		got++;
+		last = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(j, "activity"),
+		    "n")->valueint;
+		cJSON_Delete(j);
+	}
+	if (got < 200 - 64 || last != 200)
+		fail_msg("%d of the session's 200 activities delivered, the "
+		    "last %d", got, last);
+	fx_free(fx);
+}
+
 int
 main(void)
 {
@@ -1359,6 +1403,7 @@ main(void)
 		cmocka_unit_test(dispatch__resuming_login__not_redirected),
 		cmocka_unit_test(
 		    dispatch__mid_with_sign_or_space__link_refused_origin_kept),
+		cmocka_unit_test(dispatch__forged_activity_seq__session_heard_again),
 		cmocka_unit_test(
 		    dispatch__login_while_a_server_reconnects__not_redirected),
 		cmocka_unit_test(
