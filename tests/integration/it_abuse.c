@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -417,12 +418,16 @@ abuse__full_client_table__failover_not_blocked(void **state)
 }
 
 #define BIG_USERS	25000
+#define JOIN_STEP	8333	/* users 0, 8333, 16666 and 24999 log in */
 #define HOLD_MS		1000
+#define HOLD_AFTER	(64 * 1024)
 
 /*
- * A one-connection relay in a thread that holds the parent's direction
- * for HOLD_MS, with a small receive buffer, as a joining server busy
- * elsewhere would: the parent's output backs up in its own buffer.
+ * A one-connection relay in a thread that, once the parent has sent
+ * HOLD_AFTER bytes (the handshake is done, the user list has begun),
+ * holds the parent's direction for HOLD_MS with a small receive buffer,
+ * as a joining server busy elsewhere would: the parent's output backs
+ * up in its own buffer.
  */
 struct hold_relay {
 	int		 lfd;
@@ -433,7 +438,7 @@ struct hold_relay {
 };
 
 static int
-hold_pump(int from, int to)
+hold_pump(int from, int to, size_t *total)
 {
 	char	 buf[8192];
 	ssize_t	 n, off, w;
@@ -443,6 +448,7 @@ hold_pump(int from, int to)
 	for (off = 0; off < n; off += w)
 		if ((w = write(to, buf + off, (size_t)(n - off))) <= 0)
 			return -1;
+	*total += (size_t)n;
 	return 0;
 }
 
@@ -452,7 +458,8 @@ hold_relay_run(void *arg)
 	struct hold_relay	*h = arg;
 	struct sockaddr_in	 sin;
 	struct pollfd		 pfd[2];
-	uint64_t		 until;
+	uint64_t		 until = 0;
+	size_t			 up = 0, down = 0;
 	int			 cfd, afd, sz = 8192;
 
 	if ((cfd = accept(h->lfd, NULL, NULL)) == -1)
@@ -468,19 +475,20 @@ hold_relay_run(void *arg)
 		close(afd);
 		return NULL;
 	}
-	until = it_now_ms() + HOLD_MS;
 	while (!h->stop) {
+		if (until == 0 && down >= HOLD_AFTER)
+			until = it_now_ms() + HOLD_MS;
 		pfd[0].fd = cfd;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = afd;
-		pfd[1].events = it_now_ms() >= until ? POLLIN : 0;
+		pfd[1].events = until == 0 || it_now_ms() >= until ? POLLIN : 0;
 		if (poll(pfd, 2, 50) <= 0)
 			continue;
 		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    hold_pump(cfd, afd) != 0)
+		    hold_pump(cfd, afd, &up) != 0)
 			break;
 		if ((pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    hold_pump(afd, cfd) != 0)
+		    hold_pump(afd, cfd, &down) != 0)
 			break;
 	}
 	close(cfd);
@@ -535,26 +543,45 @@ abuse__join_25000_users_server_outbuf_1m__join_completes(void **state)
 {
 	struct it_server	*a, *b;
 	struct hold_relay	*h;
-	char			*dir, *dirb, path[4200], line[400], port[16];
-	char			 pad[201];
+	struct crypt_data	*cd;
+	char			*dir, path[4200], line[1024], port[16];
+	char			 pad[231], secret[32];
+	char			 salt[CRYPT_GENSALT_OUTPUT_SIZE], hash[4][128];
+	const char		*hp;
 	FILE			*f;
-	int			 i;
+	int			 i, k;
 
 	(void)state;
+	/*
+	 * Secrets are stored as yescrypt hashes: hash the four that log
+	 * in below; the others share the first one's.
+	 */
+	if ((cd = calloc(1, sizeof *cd)) == NULL)
+		abort();
+	for (k = 0; k < 4; k++) {
+		snprintf(secret, sizeof secret, "secret-%05d", k * JOIN_STEP);
+		if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof salt) ==
+		    NULL || (hp = crypt_r(secret, salt, cd)) == NULL ||
+		    hp[0] == '*' || strlen(hp) >= sizeof hash[k])
+			it_fail("crypt: %s", strerror(errno));
+		snprintf(hash[k], sizeof hash[k], "%s", hp);
+	}
+	free(cd);
 	dir = it_mkdtemp("data");
 	snprintf(path, sizeof path, "%s/users.journal", dir);
 	if ((f = fopen(path, "w")) == NULL)
 		it_fail("create %s: %s", path, strerror(errno));
 	/*
-	 * Long secrets (as hashed ones are), so the list (~7 MB) is more
-	 * than the kernel's socket buffers (4 MB here) and the cap hold.
+	 * Long names, so the list (~9 MB) is well over the kernel's
+	 * socket buffers (4 MB here) and the cap hold.
 	 */
 	memset(pad, 'x', sizeof pad - 1);
 	pad[sizeof pad - 1] = '\0';
 	for (i = 0; i < BIG_USERS; i++) {
-		snprintf(line, sizeof line, "{\"username\":\"user%05d\","
-		    "\"secret\":\"secret-%05d-%s\",\"time\":%d,\"origin\":"
-		    "\"seed\"}\n", i, i, pad, i + 1);
+		k = i % JOIN_STEP == 0 ? i / JOIN_STEP : 0;
+		snprintf(line, sizeof line, "{\"username\":\"user%05d-%s\","
+		    "\"secret\":\"%s\",\"time\":%d,\"origin\":\"seed\"}\n",
+		    i, pad, hash[k], i + 1);
 		fputs(line, f);
 	}
 	if (fclose(f) != 0 || chmod(path, 0600) != 0)
@@ -564,23 +591,20 @@ abuse__join_25000_users_server_outbuf_1m__join_completes(void **state)
 	it_wait_log(a, "registry: 25000 users");
 	h = hold_relay_start(a->port);
 	snprintf(port, sizeof port, "%d", h->port);
-	/* B journals what it learns: in batches, or the join crawls. */
-	dirb = it_mkdtemp("datab");
 	{
 		const char	*argv[] = { "-lh", "localhost", "-lp", "@PORT",
 				    "-s", IT_SECRET, "-a", "100", "-rh",
 				    "localhost", "-rp", port, "--server-outbuf",
-				    "1M", "--heartbeat-timeout", "5000",
-				    "--data-dir", dirb, NULL };
+				    "1M", "--heartbeat-timeout", "5000", NULL };
 
 		b = it_spawn("B", argv, 1);
 	}
 	it_wait_log(b, "joined the cluster");
-	for (i = 0; i < BIG_USERS; i += BIG_USERS / 2 - 1) {
-		char	user[32], secret[256];
+	for (k = 0; k < 4; k++) {
+		char	user[256];
 
-		snprintf(user, sizeof user, "user%05d", i);
-		snprintf(secret, sizeof secret, "secret-%05d-%s", i, pad);
+		snprintf(user, sizeof user, "user%05d-%s", k * JOIN_STEP, pad);
+		snprintf(secret, sizeof secret, "secret-%05d", k * JOIN_STEP);
 		it_login_eventually(b, user, secret);
 	}
 	if (it_log_count(a, "slow consumer") > 0 ||
