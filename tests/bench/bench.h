@@ -78,6 +78,7 @@ struct bench_opts {
 	int			 dead_ms;	/* client: give up a link quiet MS */
 	int			 report_wait_ms; /* drain: wait for reports */
 	double			 logins;	/* LOGINs/s beside the traffic */
+	int			 logins_anonymous; /* as anonymous: no hash */
 
 	/* per run, set by the run loop: extra server arguments */
 	const char		*run_server_args[4];

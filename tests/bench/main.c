@@ -154,6 +154,8 @@ usage(FILE *f)
 "  --logins R            logins: LOGINs per second of a registered user,\n"
 "                        each on a new connection, in the storm runs\n"
 "                        (default 200)\n"
+"  --logins-anonymous    logins: the storm logs in as anonymous (no\n"
+"                        password hash: the control for the hash's cost)\n"
 "  --settle-ms MS        after the last publish, stop once nothing new\n"
 "                        arrived for MS (default 1000)\n"
 "\n"
@@ -504,7 +506,7 @@ enum {
 	O_PUBSRV, O_KIDX, O_KAFTER, O_FEAT, O_SETTLE, O_SIZES, O_COUNT,
 	O_CONC, O_CLINKS, O_CONNS, O_RUNS, O_TIMEOUT, O_IDLET, O_CONNT,
 	O_LABEL, O_JSON, O_HOLD, O_KSIG, O_NORESEND, O_PROBE, O_HB, O_DEAD,
-	O_REPWAIT, O_LOGINS,
+	O_REPWAIT, O_LOGINS, O_LOGINS_ANON,
 };
 
 static const struct option longopts[] = {
@@ -547,6 +549,7 @@ static const struct option longopts[] = {
 	{ "client-dead-ms", required_argument, NULL, O_DEAD },
 	{ "report-wait-ms", required_argument, NULL, O_REPWAIT },
 	{ "logins", required_argument, NULL, O_LOGINS },
+	{ "logins-anonymous", no_argument, NULL, O_LOGINS_ANON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -779,6 +782,9 @@ parse_args(int argc, char **argv)
 			break;
 		case O_LOGINS:
 			opts.logins = fnum("--logins", optarg, 1, 1e6);
+			break;
+		case O_LOGINS_ANON:
+			opts.logins_anonymous = 1;
 			break;
 		case 'v':
 			opts.verbose = 1;
