@@ -58,7 +58,7 @@ struct hashpool {
 	struct hashjob_list	 todo;		/* under mu */
 	struct hashjob_list	 done;		/* under mu */
 	int			 stop;		/* under mu */
-	int			 pending;	/* loop only: submitted, not back */
+	int			 pending;	/* loop only: not back yet */
 	int			 pipe[2];
 	struct event		*done_ev;
 };

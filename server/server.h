@@ -72,8 +72,8 @@ struct config {
 	const char	*log_file;		/* --log-file */
 	const char	*monitor;		/* --monitor HOST:PORT */
 	int		 allow_base_servers;	/* --allow-base-servers */
-	int		 token_lifetime_ms;	/* --token-lifetime, 0: window */
-	int		 hash_threads;		/* slow-hash workers, 0: inline */
+	int		 token_lifetime_ms;	/* 0: the replay window */
+	int		 hash_threads;		/* hash workers; 0: inline */
 	const char	*tls_cert;		/* --tls-cert */
 	const char	*tls_key;		/* --tls-key */
 	const char	*tls_ca;		/* --tls-ca */

@@ -72,9 +72,10 @@ static int
 listen_on(int port)
 {
 	struct sockaddr_in	 sin;
-	uint64_t		 deadline = it_now_ms() + (uint64_t)it_timeout();
+	uint64_t		 deadline;
 	int			 fd, one = 1;
 
+	deadline = it_now_ms() + (uint64_t)it_timeout();
 	for (;;) {
 		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
 		    -1)
@@ -545,8 +546,8 @@ main(void)
 		cmocka_unit_test_teardown(
 		    regress__token__no_longer_verifies_guesses_of_the_secret,
 		    it_teardown),
-		cmocka_unit_test_teardown(regress__token_of_another_user__refused,
-		    it_teardown),
+		cmocka_unit_test_teardown(
+		    regress__token_of_another_user__refused, it_teardown),
 		cmocka_unit_test_teardown(token__expired__not_resumed,
 		    it_teardown),
 		cmocka_unit_test_teardown(
