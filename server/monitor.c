@@ -230,6 +230,11 @@ monitor_status_cb(struct evhttp_request *req, void *arg)
 	jbuf_adds(&j, ",\"bind\":");
 	jbuf_cstr(&j, srv->cfg.bind_addr != NULL ? srv->cfg.bind_addr :
 	    srv->cfg.listen_host);
+	jbuf_adds(&j, ",\"tls_port\":");
+	if (srv->cfg.tls_port != 0)
+		jbuf_int(&j, srv->cfg.tls_port);
+	else
+		jbuf_adds(&j, "null");
 	jbuf_adds(&j, "},\"monitor\":{");
 	monitor_json_addr(&j, m->host, m->port);
 	jbuf_adds(&j, "},\"uptime_ms\":");
