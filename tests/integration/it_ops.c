@@ -911,6 +911,12 @@ ops__monitor__healthz_status_metrics(void **state)
 	assert_true(cJSON_IsNumber(k) && k->valuedouble >= 0);
 	k = cJSON_GetObjectItemCaseSensitive(j, "parent");
 	assert_true(cJSON_IsNull(k));
+	k = cJSON_GetObjectItemCaseSensitive(j, "listen");
+	assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(k,
+	    "port")) && cJSON_GetObjectItemCaseSensitive(k, "port")->valueint
+	    == a->port);
+	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(k,
+	    "tls_port")));
 	ch = cJSON_GetObjectItemCaseSensitive(j, "children");
 	assert_int_equal(cJSON_GetArraySize(ch), 1);
 	k = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ch, 0),
