@@ -313,7 +313,7 @@ cmd_authenticate_success(struct peer *p, struct msg *m)
 	    p->remote_host, p->remote_port, 0)) != NULL) {
 		k->tls_port = p->remote_tls_port;
 		if (m->type[F_PATH] == JSON_ARRAY)
-			known_set_parent(srv, k, m->val[F_PATH]);
+			known_set_parent(k, m->val[F_PATH]);
 	}
 	if (take_parent_path(p, m) != 0)
 		return CMD_CLOSE;
@@ -372,7 +372,7 @@ cmd_server_announce(struct peer *p, struct msg *m)
 		    strcmp(m->str[F_STATUS], "reconnecting") == 0;
 		k->parent[0] = '\0';
 		if (m->type[F_PATH] == JSON_ARRAY)
-			known_set_parent(srv, k, m->val[F_PATH]);
+			known_set_parent(k, m->val[F_PATH]);
 		known_keep_announce(k, m->line, m->len);
 	}
 	jbuf_reset(b);

@@ -153,13 +153,11 @@ known_update(struct server *srv, const char *id, const char *host, int port,
 
 /* Its parent, from a path (root first, the server itself last). */
 void
-known_set_parent(struct server *srv, struct known_server *k,
-    struct json_span path)
+known_set_parent(struct known_server *k, struct json_span path)
 {
 	char	*ids[PATH_DEPTH_MAX];
 	int	 n;
 
-	(void)srv;
 	k->parent[0] = '\0';
 	if (tree_parse_path(path, ids, &n) != 0)
 		return;
@@ -221,8 +219,9 @@ known_replay(struct server *srv, struct peer *to)
 	for (i = 0; i < srv->nknown; i++) {
 		struct known_server *k = &srv->known[i];
 
-		if (k->state == KNOWN_GONE || k->announce == NULL ||
-		    (to->remote_id != NULL && strcmp(k->id, to->remote_id) == 0))
+		if (k->state == KNOWN_GONE || k->announce == NULL)
+			continue;
+		if (to->remote_id != NULL && strcmp(k->id, to->remote_id) == 0)
 			continue;
 		peer_send(to, k->announce, k->announce_len);
 		if (k->state == KNOWN_UP)

@@ -473,8 +473,7 @@ void		 known_mark_lost(struct server *, const char *);
 void		 known_left(struct server *, const char *);
 void		 known_on_leave(struct server *, const char *, const char *,
 		    long long);
-void		 known_set_parent(struct server *, struct known_server *,
-		    struct json_span);
+void		 known_set_parent(struct known_server *, struct json_span);
 void		 known_keep_announce(struct known_server *, const char *,
 		    size_t);
 void		 known_replay(struct server *, struct peer *);

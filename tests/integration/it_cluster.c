@@ -320,7 +320,7 @@ cluster__sigterm_gone_at_once__crash_down_then_forgotten(void **state)
  * the same order.
  */
 static void
-cluster__restart_same_address__replaces_row_same_list_everywhere(
+cluster__restart_same_address__one_row_same_list_everywhere(
     void **state)
 {
 	struct it_server	*r, *a, *b, *a2;
@@ -470,7 +470,7 @@ main(void)
 		T(cluster__leaf_kill9__out_of_service_then_down),
 		T(cluster__leaf_sigstop__out_of_service_within_heartbeat_bound),
 		T(cluster__sigterm_gone_at_once__crash_down_then_forgotten),
-		T(cluster__restart_same_address__replaces_row_same_list_everywhere),
+		T(cluster__restart_same_address__one_row_same_list_everywhere),
 		T(who__users_on_two_servers__listed_base_client_refused),
 	};
 

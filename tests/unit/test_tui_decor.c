@@ -1,6 +1,7 @@
 /*
- * decor.c and the word moves of input.c: name colours, mentions, day
- * changes, host:port cut to a width, Alt-b and Alt-f.
+ * decor.c, the word moves of input.c and the unread marker of model.c:
+ * name colours, mentions, day changes, host:port cut to a width, Alt-b
+ * and Alt-f, and where "new since you looked away" goes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #include "decor.h"
 #include "input.h"
+#include "model.h"
 #include "text.h"
 
 static void
@@ -117,6 +119,52 @@ input_word__alt_b_alt_f__move_by_words(void **state)
 	input_free(&in);
 }
 
+/* Add n lines to the stream. */
+static void
+lines(struct model *m, int n)
+{
+	while (n-- > 0)
+		model_add(m, MODEL_ACTIVITY, "bob", "x", 1);
+}
+
+static void
+model_attention__away__marker_over_new_lines(void **state)
+{
+	struct model	 m;
+
+	(void)state;
+	model_init(&m, 100);
+	lines(&m, 30);
+	assert_false(m.marker);
+	/* Scrolled back: what comes next is unread. */
+	model_scroll(&m, 10);
+	assert_true(m.marker);
+	lines(&m, 3);
+	assert_int_equal(m.lines_total - m.marker_total, 3);
+	/* Back at the bottom: the marker stays, above those three. */
+	model_scroll(&m, -100);
+	assert_true(m.marker);
+	assert_int_equal(m.lines_total - m.marker_total, 3);
+	/* Unfocused and back with nothing new: no marker. */
+	model_set_focus(&m, 0);
+	assert_int_equal(m.lines_total - m.marker_total, 0);
+	model_set_focus(&m, 1);
+	assert_false(m.marker);
+	/* Unfocused, two lines come, one names us (counted for the bell). */
+	model_set_focus(&m, 0);
+	lines(&m, 2);
+	model_flag_last(&m, MODEL_F_MENTION);
+	model_set_focus(&m, 1);
+	assert_true(m.marker);
+	assert_int_equal(m.lines_total - m.marker_total, 2);
+	assert_int_equal(m.mentions, 1);
+	/* /clear takes the marker too. */
+	model_clear(&m);
+	assert_false(m.marker);
+	assert_null(model_line_at(&m, 0));
+	model_free(&m);
+}
+
 int
 main(void)
 {
@@ -129,6 +177,8 @@ main(void)
 		cmocka_unit_test(
 		    decor_hostport__narrow__middle_elided_port_kept),
 		cmocka_unit_test(input_word__alt_b_alt_f__move_by_words),
+		cmocka_unit_test(
+		    model_attention__away__marker_over_new_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
