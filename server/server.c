@@ -89,6 +89,7 @@ server_new(struct event_base *base, const struct config *cfg)
 	srv->pathlen = 1;
 	srv->locks = lock_table_new();
 	jbuf_init(&srv->out);
+	jbuf_init(&srv->who_list);
 	srv->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (srv->dns == NULL)
@@ -358,6 +359,7 @@ server_free(struct server *srv)
 	seen_free(srv->seen_act);
 	tree_free_path(srv->path, srv->pathlen);
 	jbuf_free(&srv->out);
+	jbuf_free(&srv->who_list);
 	known_free(srv);
 	free(srv->known);
 	free(srv);

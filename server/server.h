@@ -322,6 +322,8 @@ struct server {
 	int			 announced_load;
 	unsigned		 who_gen;	/* named clients came or went */
 	unsigned		 who_announced;	/* who_gen when we announced */
+	struct jbuf		 who_list;	/* the last WHO_LIST built */
+	uint64_t		 who_built_ms;
 	uint64_t		 now_ms;	/* this loop turn's clock */
 	struct jbuf		 out;		/* scratch for building lines */
 	struct server_stats	 stats;

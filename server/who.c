@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "msgbuild.h"
 #include "server.h"
 
 #define WHO_ANNOUNCE_MAX	100	/* names in one announce */
 #define WHO_LIST_MAX		1000	/* names in one WHO_LIST */
+#define WHO_CACHE_MS		1000	/* a WHO_LIST serves this long */
 
 struct who_names {
 	char	**v;
@@ -138,12 +140,17 @@ who_known(struct known_server *k, struct who_names *w, struct msg *m)
 	}
 }
 
-/* WHO: the registered users online in the cluster, and how many clients. */
+/*
+ * WHO: the registered users online in the cluster, and how many
+ * clients.  Building the list parses every server's announce, so one
+ * list serves every WHO for WHO_CACHE_MS: a flood of WHOs costs no more
+ * than one a second.
+ */
 enum cmd_ret
 cmd_who(struct peer *p, struct msg *m)
 {
 	struct server		*srv = p->srv;
-	struct jbuf		*b = &srv->out;
+	struct jbuf		*b = &srv->who_list;
 	struct who_names	 w;
 	struct msg		*am;
 	long long		 clients = srv->nclients;
@@ -155,6 +162,10 @@ cmd_who(struct peer *p, struct msg *m)
 		    "WHO is only answered to a client that asked for the "
 		    "\"who\" feature in LOGIN");
 		return CMD_CLOSE;
+	}
+	if (b->len > 0 && now_ms() - srv->who_built_ms < WHO_CACHE_MS) {
+		peer_send(p, b->p, b->len);
+		return CMD_OK;
 	}
 	if ((am = malloc(sizeof *am)) == NULL)
 		fatal("malloc");
@@ -184,6 +195,7 @@ cmd_who(struct peer *p, struct msg *m)
 		msgb_bool(b, F_MORE, 1);
 	msgb_end(b);
 	who_free(&w);
-	peer_send_jbuf(p, b);
+	srv->who_built_ms = now_ms();
+	peer_send(p, b->p, b->len);
 	return CMD_OK;
 }
