@@ -389,6 +389,28 @@ known_cluster_normal(struct server *srv)
 	return known_cluster_state(srv, NULL, 0) == CLUSTER_NORMAL;
 }
 
+/*
+ * Evaluate the status now; a change (or a new reason) is logged and
+ * makes the next tick tell every client that asked.
+ */
+static void
+known_refresh(struct server *srv)
+{
+	enum cluster_status	 st;
+	char			 why[sizeof srv->status_why];
+
+	st = known_cluster_state(srv, why, sizeof why);
+	if (st == srv->status && (st == CLUSTER_NORMAL ||
+	    strcmp(why, srv->status_why) == 0))
+		return;
+	if (st != srv->status)
+		log_info("cluster status: %s (%s)", st == CLUSTER_NORMAL ?
+		    "NORMAL" : "OUT_OF_SERVICE", log_safe(why));
+	srv->status = st;
+	snprintf(srv->status_why, sizeof srv->status_why, "%s", why);
+	srv->known_changed = 1;
+}
+
 /* One row of CLUSTER_STATUS: self (k NULL) or a known server. */
 struct known_row {
 	const char		*id;
@@ -411,7 +433,11 @@ known_row_cmp(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
-/* CLUSTER_STATUS for one client (or, with NULL, every client that asked). */
+/*
+ * CLUSTER_STATUS for one client (or, with NULL, every client that
+ * asked), with the status as it is now: a client that logs in between
+ * two ticks is not told what held before its server joined.
+ */
 void
 known_send_status(struct server *srv, struct peer *to)
 {
@@ -420,6 +446,8 @@ known_send_status(struct server *srv, struct peer *to)
 	struct peer		*p;
 	uint64_t		 now = now_ms();
 	int			 i, n = 0;
+
+	known_refresh(srv);
 
 	if ((rows = calloc((size_t)srv->nknown + 1, sizeof *rows)) == NULL)
 		fatal("calloc");
@@ -485,10 +513,8 @@ known_send_status(struct server *srv, struct peer *to)
 void
 known_check(struct server *srv)
 {
-	enum cluster_status	 st;
-	uint64_t		 now = now_ms();
-	char			 why[sizeof srv->status_why];
-	int			 i;
+	uint64_t	 now = now_ms();
+	int		 i;
 
 	for (i = 0; i < srv->nknown; i++) {
 		struct known_server *k = &srv->known[i];
@@ -509,17 +535,8 @@ known_check(struct server *srv)
 			known_remove(srv, i--);
 		}
 	}
-	st = known_cluster_state(srv, why, sizeof why);
-	if (st != srv->status || (st != CLUSTER_NORMAL &&
-	    strcmp(why, srv->status_why) != 0)) {
-		if (st != srv->status)
-			log_info("cluster status: %s (%s)", st ==
-			    CLUSTER_NORMAL ? "NORMAL" : "OUT_OF_SERVICE",
-			    log_safe(why));
-		srv->status = st;
-		snprintf(srv->status_why, sizeof srv->status_why, "%s", why);
-		known_send_status(srv, NULL);
-	} else if (srv->known_changed ||
+	known_refresh(srv);
+	if (srv->known_changed ||
 	    now - srv->status_sent_ms >= (uint64_t)srv->cfg.announce_ms)
 		known_send_status(srv, NULL);
 }
