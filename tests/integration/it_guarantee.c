@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "relay.h"
 
 #define AUTH_AS(id) "{\"command\":\"AUTHENTICATE\",\"secret\":\"" \
 		IT_SECRET "\",\"id\":\"" id "\"}"
@@ -919,6 +920,8 @@ guarantee__client_backup_list__first_where_children_go(void **state)
 	a = it_root("A");
 	b = it_child("B", a);
 	c = it_child("C", a);
+	/* C has a child too: its clients' list must still start at A. */
+	it_child("D", c);
 	x = login_anon(a, "x", "[\"backup_list\"]");
 	if ((p = first_backup_port(x)) != b->port)
 		it_fail("x at the root: list starts at port %d, want B's %d "
@@ -1108,6 +1111,101 @@ guarantee__sigterm_with_deaf_link__exits_within_200ms(void **state)
 		    "%d)", (unsigned long long)took, bound);
 }
 
+/* Milliseconds into the day of a log line's "HH:MM:SS.mmm" stamp. */
+static long
+log_stamp(const char *line)
+{
+	int	 h, m, sec, ms;
+
+	if (sscanf(line, "%d:%d:%d.%d", &h, &m, &sec, &ms) != 4)
+		return -1;
+	return ((h * 60L + m) * 60 + sec) * 1000 + ms;
+}
+
+/*
+ * A parent link that dies within 1 s of being established counts as a
+ * flap, and flaps in a row back off like failed rounds (25-50 ms after
+ * the first, doubling): no reconnect storm.  B's link to A goes through
+ * a relay that resets it right after each join; the times come from
+ * B's own log, so a slow machine only makes a link live longer (then
+ * it is no flap, and the count starts again).
+ */
+static void
+guarantee__parent_link_flaps__reconnects_back_off(void **state)
+{
+	struct it_server	*a, *b;
+	struct relay		*rl;
+	char			 rport[16], *log, *p, *eol;
+	long			 joined = -1, lost = -1, t, lived, delay, need;
+	int			 cycle, flaps = 0, checked = 0, n;
+
+	(void)state;
+	a = it_root("A");
+	it_child("C", a);	/* B's backup list is [C]: no successor */
+	rl = relay_new(a->port);
+	snprintf(rport, sizeof rport, "%d", relay_port(rl));
+	b = it_root("B", "-rh", "localhost", "-rp", rport);
+	it_wait_log(b, "joined the cluster");
+	for (cycle = 1; cycle <= 12 && checked < 2; cycle++) {
+		relay_set(rl, RELAY_RESET);
+		relay_set(rl, RELAY_PASS);
+		it_wait_log_n(b, "rejoined the cluster", cycle);
+		/* Read the times of this cycle from B's log. */
+		log = it_server_log(b);
+		joined = lost = -1;
+		n = 0;
+		for (p = log; p != NULL && *p != '\0'; p = eol) {
+			if ((eol = strchr(p, '\n')) != NULL)
+				*eol++ = '\0';
+			if ((t = log_stamp(p)) < 0)
+				continue;
+			if (strstr(p, "joined the cluster") != NULL) {
+				if (n++ == cycle - 1)
+					joined = t;
+				else if (n == cycle + 1)
+					break;
+			} else if (strstr(p, "lost the parent link") != NULL &&
+			    n == cycle)
+				lost = t;
+		}
+		free(log);
+		if (joined < 0 || lost < 0)
+			it_fail("cycle %d: no join/loss in B's log", cycle);
+		lived = lost - joined;
+		flaps = lived < 1000 ? flaps + 1 : 0;
+		t = 0;
+		if (flaps == 0)
+			continue;
+		/* The next join's time: the (cycle + 1)-th join line. */
+		log = it_server_log(b);
+		n = 0;
+		for (p = log; p != NULL && *p != '\0'; p = eol) {
+			if ((eol = strchr(p, '\n')) != NULL)
+				*eol++ = '\0';
+			if (strstr(p, "joined the cluster") != NULL &&
+			    n++ == cycle)
+				t = log_stamp(p);
+		}
+		free(log);
+		delay = t - lost;
+		need = (50L << (flaps - 1)) / 2;
+		if (need > 1000)
+			need = 1000;
+		fprintf(stderr, "  flap %d (link lived %ld ms): rejoined after "
+		    "%ld ms, at least %ld ms wanted\n", flaps, lived, delay,
+		    need);
+		if (delay + 2 < need)
+			it_fail("flap %d in a row: B rejoined %ld ms after the "
+			    "loss, under its backoff's %ld ms", flaps, delay,
+			    need);
+		if (flaps >= 3)
+			checked++;
+	}
+	if (checked < 2)
+		it_fail("no three quick flaps in a row in 12 cycles: the "
+		    "machine is too slow for this test");
+}
+
 int
 main(void)
 {
@@ -1165,6 +1263,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    guarantee__sigterm_with_deaf_link__exits_within_200ms,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__parent_link_flaps__reconnects_back_off,
 		    it_setup, it_teardown),
 	};
 
