@@ -711,8 +711,12 @@ guarantee__orphan_nobody_takes__root_then_rejoins_within_2s(void **state)
 	    "backup died\n", (unsigned long long)took);
 	if (it_log_count(b, "no server of the backup list took us in") != 1)
 		it_fail("B took over without trying its backup list C");
-	/* Three rounds: at once, after 25-50 ms, after 50-100 ms. */
-	if (took > (uint64_t)(150 + it_scale_ms(850)))
+	/*
+	 * Three rounds: at once, after 25-50 ms, after 50-100 ms; the
+	 * slack is for noticing the deaths on a loaded machine (841 ms
+	 * was seen under ASan at load 20).
+	 */
+	if (took > (uint64_t)(150 + it_scale_ms(1850)))
 		it_fail("B served as root only after %llu ms",
 		    (unsigned long long)took);
 	{
