@@ -604,7 +604,7 @@ static void
 conn_probe_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
-	char		 why[160];
+	char		 why[192], tlserr[160];
 	int		 dnserr;
 
 	if (what & BEV_EVENT_CONNECTED) {
@@ -613,7 +613,11 @@ conn_probe_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_switch_to(c, bev, 1);
 		return;
 	}
-	if ((dnserr = bufferevent_socket_get_dns_error(bev)) != 0)
+	if (what & BEV_EVENT_EOF)
+		snprintf(why, sizeof why, "server closed the connection");
+	else if (tls_bev_error(bev, tlserr, sizeof tlserr) != NULL)
+		snprintf(why, sizeof why, "TLS refused: %s", tlserr);
+	else if ((dnserr = bufferevent_socket_get_dns_error(bev)) != 0)
 		snprintf(why, sizeof why, "cannot resolve: %s",
 		    evutil_gai_strerror(dnserr));
 	else
