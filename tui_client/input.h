@@ -10,7 +10,7 @@
 
 #define INPUT_MAX		(1024 * 1024)	/* default cap, characters */
 #define INPUT_HISTORY_MAX	200
-#define INPUT_HIST_LINE_MAX	65536	/* longer lines are not kept */
+#define INPUT_HIST_LINE_MAX	16384	/* longer lines are not kept */
 
 struct input {
 	wchar_t		*buf;		/* grows up to max */

@@ -31,14 +31,13 @@
 #define TUI_KEY_CRIGHT		(KEY_MAX + 2)
 #define TUI_KEY_FOCUS_IN	(KEY_MAX + 3)
 #define TUI_KEY_FOCUS_OUT	(KEY_MAX + 4)
-#define TUI_KEY_PASTE_START	(KEY_MAX + 5)	/* bracketed paste marks */
-#define TUI_KEY_PASTE_END	(KEY_MAX + 6)
 
 static void	tui_conn_cb(struct conn *, enum conn_event, void *);
 static void	tui_redraw_cb(evutil_socket_t, short, void *);
 static void	tui_tick_cb(evutil_socket_t, short, void *);
 static void	tui_quit_cb(evutil_socket_t, short, void *);
 static void	tui_enter(struct tui *);
+static void	tui_paste_end(struct tui *);
 static void	tui_insert(struct tui *, wchar_t);
 
 /* Set up the model, input line and link on base. */
@@ -142,6 +141,9 @@ tui_tick_cb(evutil_socket_t fd, short what, void *arg)
 		t->model.dirty |= MODEL_D_FAILOVER | MODEL_D_STATUS;
 	if (t->model.have_cluster)
 		t->model.dirty |= MODEL_D_CLUSTER;
+	/* A paste whose end mark never came: typing is typing again. */
+	if (t->pasting && now_ms() - t->paste_at > TUI_PASTE_IDLE_MS)
+		tui_paste_end(t);
 	tui_changed(t);
 }
 
@@ -461,6 +463,7 @@ tui_key(struct tui *t, unsigned int ch, int iskey)
 	}
 	if (iskey && ch == TUI_KEY_PASTE_START) {
 		t->pasting = 1;
+		t->paste_at = now_ms();
 		return;
 	}
 	if (iskey && ch == TUI_KEY_PASTE_END) {
@@ -470,6 +473,7 @@ tui_key(struct tui *t, unsigned int ch, int iskey)
 	}
 	/* Inside a paste every character is text, line breaks too. */
 	if (t->pasting) {
+		t->paste_at = now_ms();
 		if (iskey && ch == KEY_ENTER)
 			ch = '\n', iskey = 0;
 		if (!iskey && (ch == '\r' || ch == '\n'))

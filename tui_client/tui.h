@@ -23,6 +23,10 @@
 #define TUI_MAX_MESSAGE		(1024 * 1024)	/* the server's default */
 #define TUI_ENVELOPE_MAX	128	/* ACTIVITY_MESSAGE around it */
 #define TUI_PASTE_ASK_LINES	5	/* a longer paste asks first */
+#define TUI_PASTE_IDLE_MS	2000	/* a paste with no end mark ends */
+/* The bracketed paste marks, as ncurses returns them (tui.c binds them). */
+#define TUI_KEY_PASTE_START	(KEY_MAX + 5)
+#define TUI_KEY_PASTE_END	(KEY_MAX + 6)
 
 struct event_base;
 struct event;
@@ -65,6 +69,7 @@ struct tui {
 	int			 input_full;	/* said so already */
 	int			 pasting;	/* inside a bracketed paste */
 	int			 paste_ask;	/* lines of a paste to confirm */
+	uint64_t		 paste_at;	/* last pasted character */
 	int			 empty_reads;	/* wakeups without a key */
 	int			 exit_code;
 	uint64_t		 quit_by;

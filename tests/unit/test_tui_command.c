@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -18,6 +19,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "layout.h"
 #include "tui.h"
@@ -346,6 +348,77 @@ tui_submit__scrolled_back__snaps_to_newest(void **state)
 	assert_int_equal(fx->t.model.scroll, 0);
 }
 
+/* How many stream lines contain needle. */
+static int
+stream_count(struct fx *fx, const char *needle)
+{
+	const struct model_line	*l;
+	size_t			 i;
+	int			 n = 0;
+
+	for (i = 0; (l = model_line_at(&fx->t.model, i)) != NULL; i++)
+		if (strstr(l->text, needle) != NULL)
+			n++;
+	return n;
+}
+
+static void
+tui_key__paste_lines__one_input_long_ones_asked(void **state)
+{
+	struct fx	*fx = *state;
+	int		 i;
+
+	/* Offline, so each input sent says "not sent" once. */
+	tui_key(&fx->t, TUI_KEY_PASTE_START, 1);
+	keys(fx, "one\rtwo\r");
+	tui_key(&fx->t, TUI_KEY_PASTE_END, 1);
+	assert_int_equal(stream_count(fx, "not sent"), 1);
+	assert_int_equal(fx->t.input.len, 0);
+	/* Without a line break: into the input line, not sent. */
+	tui_key(&fx->t, TUI_KEY_PASTE_START, 1);
+	keys(fx, "just this");
+	tui_key(&fx->t, TUI_KEY_PASTE_END, 1);
+	assert_int_equal(fx->t.input.len, 9);
+	assert_int_equal(stream_count(fx, "not sent"), 1);
+	tui_key(&fx->t, 0x15, 0);		/* ctrl-u */
+	/* Over the threshold: asked; n drops it, y sends it. */
+	for (i = 0; i < 2; i++) {
+		tui_key(&fx->t, TUI_KEY_PASTE_START, 1);
+		keys(fx, "1\r2\r3\r4\r5\r6\r7");
+		tui_key(&fx->t, TUI_KEY_PASTE_END, 1);
+		assert_int_equal(fx->t.paste_ask, 7);
+		keys(fx, "x");			/* neither: still asking */
+		assert_int_equal(fx->t.paste_ask, 7);
+		keys(fx, i == 0 ? "n" : "y");
+		assert_int_equal(fx->t.paste_ask, 0);
+	}
+	assert_int_equal(stream_count(fx, "paste dropped"), 1);
+	assert_int_equal(stream_count(fx, "not sent"), 2);
+}
+
+static void
+tui_tick__paste_without_end__ends_it(void **state)
+{
+	struct fx	*fx = *state;
+	int		 i;
+
+	clock_mock(10000);
+	tui_key(&fx->t, TUI_KEY_PASTE_START, 1);
+	keys(fx, "a");
+	clock_mock(10000 + TUI_PASTE_IDLE_MS + 1);
+	fx->t.ui = NULL;		/* no screen to redraw here */
+	for (i = 0; i < 200 && fx->t.pasting; i++) {
+		event_base_loop(fx->base, EVLOOP_NONBLOCK);
+		usleep(10000);
+	}
+	fx->t.ui = &fx->ui;
+	clock_mock(0);
+	assert_false(fx->t.pasting);
+	/* Enter submits again instead of adding a line break. */
+	tui_key(&fx->t, '\r', 0);
+	assert_int_equal(fx->t.input.len, 0);
+}
+
 static void
 tui_key__quit_command__logs_out_and_stops(void **state)
 {
@@ -378,6 +451,8 @@ main(void)
 		T(tui_key__few_lines__page_up_does_not_scroll),
 		T(tui_key__cluster_rows_fit__page_up_hides_none),
 		T(tui_submit__scrolled_back__snaps_to_newest),
+		T(tui_key__paste_lines__one_input_long_ones_asked),
+		T(tui_tick__paste_without_end__ends_it),
 		T(tui_key__quit_command__logs_out_and_stops),
 #undef T
 	};
