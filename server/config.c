@@ -207,7 +207,7 @@ config_file_read(struct config_file *cf, const char *path,
     const struct option *opts, char *err, size_t errlen)
 {
 	static const char	*not_here[] = { "config", "check-config",
-				    "help", "version", NULL };
+				    "help", "version", "c", "h", "V", NULL };
 	const struct option	*o;
 	const char		*why;
 	char			*buf = NULL, *key, *val, *word = NULL;

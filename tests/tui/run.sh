@@ -840,6 +840,10 @@ t_flags() {
 	"$SERVER" --s abc --a 500 --v --lh 127.0.0.1 --lp 1 --check-config \
 	    >/dev/null 2>&1 ||
 	    { echo "    --s --a --v --lh --lp refused" >&2; return 1; }
+	# The one-letter names are no config keys for what the command
+	# line alone may say.
+	printf 'h\n' >"$TMP/h.conf"
+	! "$SERVER" -c "$TMP/h.conf" --check-config >/dev/null 2>&1 || return 1
 }
 
 if [ ! -x "$SERVER" ] || [ ! -x "$TUI" ]; then
