@@ -74,6 +74,81 @@ struct uplink {
 static void	uplink_retry_cb(evutil_socket_t, short, void *);
 static void	uplink_next(struct server *);
 
+#define US(s)	(1u << (s))
+
+/*
+ * Every state change of the uplink, in one table: from which states an
+ * event may come, and where it leads.  uplink_fsm() is the only place
+ * the state is assigned and logs each transition; the functions below
+ * do the work and say which event happened.
+ */
+static const struct uplink_transition {
+	unsigned		 from;		/* US() mask */
+	enum uplink_event	 ev;
+	enum uplink_state	 to;
+} uplink_table[] = {
+	{ US(UPLINK_NONE), UE_START, UPLINK_WAITING },
+	{ US(UPLINK_NONE) | US(UPLINK_WAITING) | US(UPLINK_CONNECTING) |
+	  US(UPLINK_AUTHENTICATING), UE_DIAL, UPLINK_CONNECTING },
+	{ US(UPLINK_CONNECTING), UE_CONNECTED, UPLINK_AUTHENTICATING },
+	{ US(UPLINK_AUTHENTICATING), UE_ACCEPTED, UPLINK_ESTABLISHED },
+	{ US(UPLINK_WAITING) | US(UPLINK_CONNECTING) |
+	  US(UPLINK_AUTHENTICATING), UE_ROUND_FAILED, UPLINK_WAITING },
+	{ US(UPLINK_NONE) | US(UPLINK_WAITING) | US(UPLINK_CONNECTING) |
+	  US(UPLINK_AUTHENTICATING), UE_SERVE_AS_ROOT, UPLINK_NONE },
+	{ US(UPLINK_ESTABLISHED), UE_LOST, UPLINK_WAITING },
+	{ US(UPLINK_ESTABLISHED), UE_LOST_AS_SUCCESSOR, UPLINK_NONE },
+};
+
+const char *
+uplink_event_name(enum uplink_event ev)
+{
+	switch (ev) {
+	case UE_START:
+		return "start";
+	case UE_DIAL:
+		return "dial";
+	case UE_CONNECTED:
+		return "connected";
+	case UE_ACCEPTED:
+		return "accepted";
+	case UE_ROUND_FAILED:
+		return "round failed";
+	case UE_SERVE_AS_ROOT:
+		return "serve as root";
+	case UE_LOST:
+		return "lost";
+	case UE_LOST_AS_SUCCESSOR:
+		return "lost, successor";
+	}
+	return "?";
+}
+
+/*
+ * Take the transition for ev from the current state.  An event the
+ * table does not allow here is a bug: it is logged and the state kept.
+ */
+int
+uplink_fsm(struct server *srv, enum uplink_event ev)
+{
+	struct uplink	*u = srv->uplink;
+	size_t		 i;
+
+	for (i = 0; i < sizeof uplink_table / sizeof uplink_table[0]; i++) {
+		if (uplink_table[i].ev != ev ||
+		    (uplink_table[i].from & US(u->state)) == 0)
+			continue;
+		log_debug("uplink: %s -> %s (%s)", uplink_state_name(u->state),
+		    uplink_state_name(uplink_table[i].to),
+		    uplink_event_name(ev));
+		u->state = uplink_table[i].to;
+		return 0;
+	}
+	log_warnx("uplink: event %s in state %s has no transition",
+	    uplink_event_name(ev), uplink_state_name(u->state));
+	return -1;
+}
+
 void
 uplink_init(struct server *srv)
 {
@@ -199,7 +274,7 @@ uplink_connect(struct server *srv, const struct uplink_target *t)
 		    log_safe(addr));
 		return;
 	}
-	u->state = UPLINK_CONNECTING;
+	uplink_fsm(srv, UE_DIAL);
 	log_debug("uplink: connecting to %s", log_safe(addr));
 
 	if (strcmp(ip, "localhost") == 0)
@@ -286,11 +361,10 @@ uplink_round_failed(struct server *srv)
 
 	u->peer = NULL;
 	if (u->successor) {
-		u->state = UPLINK_NONE;
+		uplink_fsm(srv, UE_SERVE_AS_ROOT);
 		uplink_wait(srv, UPLINK_BACKGROUND_MS);
 		return;
 	}
-	u->state = UPLINK_WAITING;
 	u->rounds++;
 	if (!u->round_connected && u->rounds >= UPLINK_DEAD_ROUNDS &&
 	    u->ever_established) {
@@ -303,10 +377,11 @@ uplink_round_failed(struct server *srv)
 		log_warnx("uplink: no server of the backup list took us in "
 		    "for %d rounds: taking over as root", u->rounds);
 		u->successor = 1;
-		u->state = UPLINK_NONE;
+		uplink_fsm(srv, UE_SERVE_AS_ROOT);
 		uplink_wait(srv, UPLINK_BACKGROUND_MS);
 		return;
 	}
+	uplink_fsm(srv, UE_ROUND_FAILED);
 	u->round_connected = 0;
 	b = uplink_backoff_ms(u->rounds);
 	if (u->rounds == 1 || u->rounds % 10 == 0)
@@ -344,7 +419,7 @@ uplink_start(struct server *srv, const char *host, int port)
 	u->nround = 1;
 	u->next = 0;
 	u->rounds = 0;
-	u->state = UPLINK_WAITING;
+	uplink_fsm(srv, UE_START);
 	uplink_next(srv);
 }
 
@@ -371,7 +446,7 @@ uplink_failover(struct server *srv)
 	u->next = 0;
 	u->rounds = 0;
 	u->round_connected = 0;
-	u->state = u->successor ? UPLINK_NONE : UPLINK_WAITING;
+	uplink_fsm(srv, u->successor ? UE_LOST_AS_SUCCESSOR : UE_LOST);
 	if (u->successor)
 		log_warnx("uplink: parent lost and no backup: taking over "
 		    "as root");
@@ -405,7 +480,7 @@ uplink_connected(struct server *srv, struct peer *p)
 		return;
 	fd = bufferevent_getfd(p->bev);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	u->state = UPLINK_AUTHENTICATING;
+	uplink_fsm(srv, UE_CONNECTED);
 	p->created_ms = now_ms();
 	handshake_hello(srv, p);
 }
@@ -424,7 +499,7 @@ uplink_established(struct server *srv, struct peer *p)
 	} else
 		log_info("uplink: joined the cluster through %s",
 		    peer_name(p));
-	u->state = UPLINK_ESTABLISHED;
+	uplink_fsm(srv, UE_ACCEPTED);
 	u->established_ms = now_ms();
 	u->round_connected = 1;
 	u->rounds = 0;

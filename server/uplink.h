@@ -20,6 +20,20 @@ enum uplink_state {
 	UPLINK_ESTABLISHED,
 };
 
+/* What happens to the uplink; uplink.c's table says where each leads. */
+enum uplink_event {
+	UE_START,		/* told to join (-rh/-rp) */
+	UE_DIAL,		/* connecting to a target */
+	UE_CONNECTED,		/* TCP up: SERVER_HELLO sent */
+	UE_ACCEPTED,		/* AUTHENTICATE_SUCCESS with the proof */
+	UE_ROUND_FAILED,	/* no target took us in: back off */
+	UE_SERVE_AS_ROOT,	/* successor, or nobody takes us: probe */
+	UE_LOST,		/* the parent link went: fail over */
+	UE_LOST_AS_SUCCESSOR,	/* ... with an empty backup list */
+};
+
+int		 uplink_fsm(struct server *, enum uplink_event);
+const char	*uplink_event_name(enum uplink_event);
 void		 uplink_init(struct server *);
 void		 uplink_free(struct server *);
 void		 uplink_start(struct server *, const char *, int);
