@@ -733,9 +733,24 @@ bell_rang() {
 	[ "$(tm display -p -t "t:$1" '#{window_bell_flag}')" = 1 ]
 }
 
+# The escape sequences a window draws "NAME: " with, on its last line.
+name_sgr() {
+	tm capture-pane -e -p -t "t:$1" |
+	    grep -o $'\e\\[[0-9;]*m\(\e\\[[0-9;]*m\)*'"$2: " | tail -1
+}
+
 t_chat_extras() {
+	local a b
 	type_line bob "/me waves"
 	see alice '[0-9:]{8} \* bob waves' || return 1
+	# bob's name in a colour of its own, the same on both screens.
+	type_line bob "colours"
+	see alice 'bob: colours' || return 1
+	a=$(name_sgr alice bob)
+	b=$(name_sgr bob bob)
+	printf '%s' "$a" | has_colour && [ "$a" = "$b" ] ||
+	    { echo "    bob's name: '$a' at alice, '$b' at bob" | cat -v >&2
+	    return 1; }
 	tm select-window -t t:alice
 	tm select-window -t t:idle
 	type_line bob "look here alice"
