@@ -88,6 +88,59 @@ peer_undirty(struct peer *p)
 }
 
 /*
+ * Where peer_send queues a peer's output.  Libevent's OpenSSL
+ * bufferevent encrypts and writes at once whatever is added to its
+ * output while writing is on: one TLS record and one write(2) per line.
+ * So a TLS peer's lines wait in a stage of their own, and
+ * peer_write_tls hands a whole turn's worth over in one piece.
+ */
+static struct evbuffer *
+peer_queue(struct peer *p)
+{
+	if (!p->tls)
+		return bufferevent_get_output(p->bev);
+	if (p->tls_stage == NULL && (p->tls_stage = evbuffer_new()) == NULL)
+		fatal("evbuffer_new");
+	return p->tls_stage;
+}
+
+/* Bytes queued for a peer and not yet taken by the kernel. */
+size_t
+peer_queued(const struct peer *p)
+{
+	size_t	 n = evbuffer_get_length(bufferevent_get_output(p->bev));
+
+	if (p->tls_stage != NULL)
+		n += evbuffer_get_length(p->tls_stage);
+	return n;
+}
+
+/*
+ * TLS: the staged output, made one contiguous piece (one SSL_write,
+ * records of up to 16 KiB), goes to the bufferevent with writing on;
+ * adding it makes libevent encrypt and write what the kernel takes now.
+ * Writing goes off again once the output drains (peer_write_cb).
+ */
+static int
+peer_write_tls(struct peer *p)
+{
+	struct evbuffer	*out = bufferevent_get_output(p->bev);
+
+	if (p->tls_stage == NULL || evbuffer_get_length(p->tls_stage) == 0)
+		return 0;
+	if (evbuffer_pullup(p->tls_stage, -1) == NULL) {
+		peer_close(p, "out of memory joining output");
+		return -1;
+	}
+	bufferevent_enable(p->bev, EV_WRITE);
+	if (evbuffer_add_buffer(out, p->tls_stage) != 0) {
+		peer_close(p, "out of memory queueing output");
+		return -1;
+	}
+	return p->closing ? -1 : 0;
+}
+
+/*
  * Hand a peer's queued output to the kernel now.  What it does not take
  * is left to libevent's EV_WRITE, which turns itself off again once the
  * buffer is empty.  -1 if the write failed and the peer was closed.
@@ -99,11 +152,15 @@ peer_write_now(struct peer *p)
 	evutil_socket_t	 fd;
 	int		 n;
 
-	if (p->closing || (bufferevent_get_enabled(p->bev) & EV_WRITE) ||
+	if (p->closing)
+		return 0;
+	if (p->tls)
+		return peer_write_tls(p);
+	if ((bufferevent_get_enabled(p->bev) & EV_WRITE) ||
 	    evbuffer_get_length(out) == 0)
 		return 0;
-	if (p->tls || (fd = bufferevent_getfd(p->bev)) == -1) {
-		/* TLS encrypts, or not a socket (a test's bufferevent pair). */
+	if ((fd = bufferevent_getfd(p->bev)) == -1) {
+		/* Not a socket (a test's bufferevent pair). */
 		bufferevent_enable(p->bev, EV_WRITE);
 		return 0;
 	}
@@ -242,6 +299,8 @@ peer_free(struct peer *p)
 	hashpool_peer_gone(p);
 	free(p->remote_host);
 	free(p->tls_subject);
+	if (p->tls_stage != NULL)
+		evbuffer_free(p->tls_stage);
 	free(p->session);
 	free(p->marks);
 	free(p);
@@ -331,6 +390,11 @@ peer_close(struct peer *p, const char *fmt, ...)
 	bufferevent_disable(p->bev, EV_READ);
 	peer_undirty(p);
 	/* Its output still goes out; the rest happens from the loop. */
+	if (p->tls_stage != NULL && evbuffer_get_length(p->tls_stage) > 0) {
+		bufferevent_enable(p->bev, EV_WRITE);
+		evbuffer_add_buffer(bufferevent_get_output(p->bev),
+		    p->tls_stage);
+	}
 	if (evbuffer_get_length(bufferevent_get_output(p->bev)) > 0)
 		bufferevent_enable(p->bev, EV_WRITE);
 	event_active(p->free_ev, EV_TIMEOUT, 0);
@@ -363,13 +427,13 @@ peer_send(struct peer *p, const void *data, size_t len)
 
 	if (p->closing)
 		return -1;
-	out = bufferevent_get_output(p->bev);
+	out = peer_queue(p);
 	cap = p->role == PEER_SERVER || p->role == PEER_UPLINK_AUTH ?
 	    p->srv->cfg.server_outbuf : p->srv->cfg.client_outbuf;
 	/* Over the cap with a write pending: see if the kernel takes it. */
-	if (evbuffer_get_length(out) + len > cap && peer_write_now(p) != 0)
+	if (peer_queued(p) + len > cap && peer_write_now(p) != 0)
 		return -1;
-	if (evbuffer_get_length(out) + len > cap) {
+	if (peer_queued(p) + len > cap) {
 		log_warnx("%s: dropped: output buffer over %zu bytes, it does "
 		    "not read (slow consumer)", peer_name(p), cap);
 		p->srv->stats.slow_drops++;

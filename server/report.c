@@ -248,7 +248,7 @@ report_mark(struct server *srv, struct report *r, struct peer *p)
 			fatal("reallocarray");
 	}
 	if (p->mark_cb == NULL) {
-		p->tx_drained = p->tx_added - evbuffer_get_length(out);
+		p->tx_drained = p->tx_added - peer_queued(p);
 		p->mark_cb = evbuffer_add_cb(out, report_drain_cb, p);
 	}
 	p->marks[p->nmarks].end = p->tx_added;

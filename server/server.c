@@ -279,7 +279,7 @@ server_leave_check_cb(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	TAILQ_FOREACH(p, &srv->peers, entry)
-		pending += evbuffer_get_length(bufferevent_get_output(p->bev));
+		pending += peer_queued(p);
 	if (pending == 0 || now_ms() >= srv->leave_deadline_ms) {
 		server_shutdown(srv, "left the cluster");
 		return;

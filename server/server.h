@@ -187,6 +187,7 @@ struct peer {
 
 	int			 tls;		/* over TLS */
 	char			*tls_subject;	/* its verified certificate */
+	struct evbuffer		*tls_stage;	/* this turn's output */
 };
 TAILQ_HEAD(peer_list, peer);
 
@@ -387,6 +388,7 @@ int		 peer_send_jbuf(struct peer *, struct jbuf *);
 void		 peer_reply_close(struct peer *, enum msg_cmd, const char *);
 void		 peer_reply_info(struct peer *, enum msg_cmd, const char *);
 const char	*peer_name(const struct peer *);
+size_t		 peer_queued(const struct peer *);
 void		 peer_resume(struct peer *, hashjob_cb, const char *, size_t,
 		    int, const char *);
 
