@@ -2,7 +2,7 @@
 # server daemon, the terminal client, and their tests.
 #
 #   make all        build bin/activity-server, bin/activity-tui, bin/activity-bench
-#   make test       unit, integration, TUI, chaos, man page and systemd tests
+#   make test       unit, integration, TUI, chaos, network, man page and systemd tests
 #   make unit       the cmocka unit tests
 #   make integration  real servers on loopback ports
 #   make tui-test   activity-tui driven in tmux against real servers
@@ -11,6 +11,7 @@
 #   make check-systemd  the systemd unit file
 #   make check-asan the suites under AddressSanitizer + UBSan
 #   make check-valgrind  the integration tests under valgrind
+#   make test-net   servers on hosts of their own (network namespaces; root)
 #   make test-stress every suite STRESS_RUNS times beside a CPU hog
 #   make mutants    the mutation catalogue against the suites (slow)
 #   make unit-bins  build the unit test programs only
@@ -105,7 +106,7 @@ HARNESS_OBJ = $(B)/tests/integration/harness.o $(B)/tests/integration/relay.o $(
 
 .PHONY: all test unit integration tui-test chaos check-man check-asan \
 	check-valgrind check-systemd test-stress mutants unit-bins \
-	integration-bins chaos-bin demo bench \
+	integration-bins chaos-bin demo bench test-net \
 	fuzz install install-systemd uninstall clean deps lint help
 
 all: $(PROGS)
@@ -175,7 +176,21 @@ $(B)/tests/chaos/%.o: tests/chaos/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/integration -c -o $@ $<
 
-test: all unit integration tui-test chaos check-man check-systemd
+NET_SRC     = $(wildcard tests/net/*.c)
+NET_BIN     = $(B)/tests/net_test
+
+$(NET_BIN): $(NET_SRC:%.c=$(B)/%.o) $(HARNESS_OBJ) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(EV_LIBS) $(CJSON_LIBS) -lm -lpthread
+$(B)/tests/net/%.o: tests/net/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/integration -c -o $@ $<
+
+test: all unit integration tui-test chaos test-net check-man check-systemd
+
+# Skipped (and passing) without root and ip netns: see tests/net/run.sh.
+test-net: all $(NET_BIN)
+	@ACTIVITY_BIN=$(CURDIR)/$(BIN) tests/net/run.sh $(NET_BIN)
 
 # Build only (make mutants builds each mutant this way).
 unit-bins: $(UNIT_BINS)

@@ -81,6 +81,7 @@ fc_new(const char *name, const char *user, const char *secret,
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		abort();
 	snprintf(c->name, sizeof c->name, "%s", name);
+	snprintf(c->netns, sizeof c->netns, "%s", it_client_netns());
 	snprintf(c->user, sizeof c->user, "%s", user);
 	snprintf(c->secret, sizeof c->secret, "%s", secret != NULL ?
 	    secret : "");
@@ -102,11 +103,19 @@ addr_set(struct fc_addr *a, const char *host, int port)
 	a->port = port;
 }
 
+const char *(*fc_resolve)(const char *);
+
+void
+fc_add_server_at(struct fclient *c, const char *host, int port)
+{
+	if (c->ngiven < FC_ADDRS_MAX)
+		addr_set(&c->given[c->ngiven++], host, port);
+}
+
 void
 fc_add_server(struct fclient *c, int port)
 {
-	if (c->ngiven < FC_ADDRS_MAX)
-		addr_set(&c->given[c->ngiven++], "localhost", port);
+	fc_add_server_at(c, "localhost", port);
 }
 
 static void
@@ -267,20 +276,29 @@ static void
 fc_connect(struct fclient *c, const struct fc_addr *a)
 {
 	struct sockaddr_in	 sin;
+	const char		*ip = NULL;
 	int			 one = 1, rc;
 
 	fc_close_fd(c);
 	c->cur = *a;
 	c->retry_at = UINT64_MAX;
-	if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0)) == -1)
+	if ((c->fd = it_netns_socket(c->netns, SOCK_STREAM |
+	    SOCK_NONBLOCK)) == -1)
 		abort();
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)a->port);
-	if (inet_pton(AF_INET, a->host, &sin.sin_addr) != 1)
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (inet_pton(AF_INET, a->host, &sin.sin_addr) != 1) {
+		if (fc_resolve != NULL && strcmp(a->host, "localhost") != 0 &&
+		    ((ip = fc_resolve(a->host)) == NULL ||
+		    inet_pton(AF_INET, ip, &sin.sin_addr) != 1)) {
+			fc_drop(c, "cannot resolve the host name");
+			return;
+		}
+		if (ip == NULL)
+			sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
 	do
 		rc = connect(c->fd, (struct sockaddr *)&sin, sizeof sin);
 	while (rc == -1 && errno == EINTR);
@@ -372,17 +390,23 @@ fc_drop(struct fclient *c, const char *why)
 }
 
 void
-fc_start(struct fclient *c, int port, int sticky)
+fc_start_at(struct fclient *c, const char *host, int port, int sticky)
 {
 	c->sticky = sticky;
 	c->closed = 0;
-	addr_set(&c->round[0], "localhost", port);
+	addr_set(&c->round[0], host, port);
 	c->nround = 1;
 	c->next = 1;
 	c->rounds = 0;
 	if (!addr_in(c->given, c->ngiven, &c->round[0]))
-		fc_add_server(c, port);
+		fc_add_server_at(c, host, port);
 	fc_connect(c, &c->round[0]);
+}
+
+void
+fc_start(struct fclient *c, int port, int sticky)
+{
+	fc_start_at(c, "localhost", port, sticky);
 }
 
 void
@@ -1053,7 +1077,8 @@ fc_on(struct it_server *s, const char *name, unsigned flags)
 
 	snprintf(full, sizeof full, "%s@%s", name, s->name);
 	c = fc_new(full, "anonymous", NULL, flags);
-	fc_start(c, s->port, 1);
+	fc_start_at(c, s->host[0] != '\0' ? s->host : "localhost", s->port,
+	    1);
 	return c;
 }
 

@@ -76,6 +76,7 @@ enum fc_state {
 
 struct fclient {
 	char		 name[64];
+	char		 netns[64];	/* its sockets' namespace ("": ours) */
 	char		 user[128];
 	char		 secret[128];
 	unsigned	 flags;
@@ -142,17 +143,28 @@ struct fclient {
 	uint64_t	 last_outage_ms;
 };
 
-/* A client; nothing happens until fc_start. */
+/*
+ * A client; nothing happens until fc_start.  Its sockets are opened in
+ * the namespace it_client_netns() names when it is made.
+ */
 struct fclient	*fc_new(const char *, const char *, const char *,
 		    unsigned);
 /* A server to fall back on after the backup list. */
 void		 fc_add_server(struct fclient *, int);
+void		 fc_add_server_at(struct fclient *, const char *, int);
+/*
+ * How a host name other than a dotted address or localhost is turned
+ * into one (NULL: unknown name, the attempt fails); unset, every such
+ * name is loopback.  tests/net sets it from its hosts table.
+ */
+extern const char *(*fc_resolve)(const char *);
 /*
  * Connect to port and log in.  sticky: a REDIRECT of this first login
  * is retried at the same port (stale loads settle), so the test knows
  * where the client is.
  */
 void		 fc_start(struct fclient *, int, int);
+void		 fc_start_at(struct fclient *, const char *, int, int);
 /* Drop the connection and never reconnect. */
 void		 fc_close(struct fclient *);
 /* Drop the connection as if it broke (the client fails over). */

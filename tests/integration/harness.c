@@ -5,6 +5,7 @@
  * only pauses are short polling intervals inside those waits.
  */
 #include <sys/prctl.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -46,6 +47,8 @@ static pid_t		 owner_pid;
 static void	 ports_release(void);
 static int		 server_serial;
 int			 it_no_data_dir = 1;
+static char		 client_netns[64];
+static __thread int	 home_netns = -1;	/* the thread's own */
 
 static void	it_init(void);
 
@@ -560,6 +563,62 @@ argv_has(struct it_server *s, const char *a)
 	return 0;
 }
 
+void
+it_set_client_netns(const char *ns)
+{
+	snprintf(client_netns, sizeof client_netns, "%s", ns != NULL ? ns :
+	    "");
+}
+
+const char *
+it_client_netns(void)
+{
+	return client_netns;
+}
+
+/* Enter a named namespace (setns is per thread); 0 or -1. */
+int
+it_netns_enter(const char *ns)
+{
+	char	 path[PATH_MAX];
+	int	 fd, rc;
+
+	if (ns == NULL || *ns == '\0')
+		return 0;
+	if (home_netns == -1 && (home_netns = open("/proc/thread-self/ns/net",
+	    O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	snprintf(path, sizeof path, "/run/netns/%s", ns);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	rc = setns(fd, CLONE_NEWNET);
+	close(fd);
+	return rc;
+}
+
+void
+it_netns_leave(void)
+{
+	if (home_netns != -1 && setns(home_netns, CLONE_NEWNET) == -1)
+		abort();
+}
+
+int
+it_netns_socket(const char *ns, int type)
+{
+	int	 fd, e;
+
+	if (it_netns_enter(ns) == -1)
+		return -1;
+	fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+	e = errno;
+	if (ns != NULL && *ns != '\0')
+		it_netns_leave();
+	errno = e;
+	return fd;
+}
+
+/* A blocking connection from namespace ns to host (NULL: loopback). */
 static int
 argv_has_c(const char *const *argv, const char *a)
 {
@@ -572,22 +631,30 @@ argv_has_c(const char *const *argv, const char *a)
 }
 
 static int
-try_connect(int port)
+try_connect_ns(const char *ns, const char *host, int port)
 {
 	struct sockaddr_in	 sin;
 	int			 fd, rc;
 
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	if ((fd = it_netns_socket(ns, SOCK_STREAM)) == -1)
 		return -1;
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (host != NULL && *host != '\0' &&
+	    inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
 	do
 		rc = connect(fd, (struct sockaddr *)&sin, sizeof sin);
 	while (rc == -1 && errno == EINTR);
 	if (rc == -1) {
+		rc = errno;
 		close(fd);
+		errno = rc;
 		return -1;
 	}
 	return fd;
@@ -616,7 +683,7 @@ server_wait_ready(struct it_server *s, int ms)
 			free(log);
 			return r;
 		}
-		if ((fd = try_connect(s->port)) != -1) {
+		if ((fd = try_connect_ns(s->netns, s->host, s->port)) != -1) {
 			close(fd);
 			if (quiet || it_log_count(s, "listening on") > 0)
 				return READY;
@@ -658,6 +725,22 @@ server_exec(struct it_server *s, pid_t parent)
 	for (fd = 3; fd < maxfd; fd++)
 		close(fd);
 	snprintf(path, sizeof path, "%s/activity-server", it_bin());
+	if (s->netns[0] != '\0') {
+		char	*nargv[72];
+		int	 n = 0, i;
+
+		nargv[n++] = "ip";
+		nargv[n++] = "netns";
+		nargv[n++] = "exec";
+		nargv[n++] = s->netns;
+		nargv[n++] = path;
+		for (i = 1; s->argv[i] != NULL && n < 71; i++)
+			nargv[n++] = s->argv[i];
+		nargv[n] = NULL;
+		execvp(nargv[0], nargv);
+		fprintf(stderr, "exec ip netns exec: %s\n", strerror(errno));
+		_exit(127);
+	}
 	/* IT_WRAPPER runs the server under a tool, e.g. valgrind. */
 	if ((wrap = getenv("IT_WRAPPER")) != NULL && *wrap != '\0') {
 		char	*words = strdup(wrap), *w, *save = NULL;
@@ -680,9 +763,10 @@ server_exec(struct it_server *s, pid_t parent)
 	_exit(127);
 }
 
-struct it_server *
-it_spawn_at(const char *file, int line, const char *name,
-    const char *const *argv, int ready)
+/* Start a server, in namespace netns ("": ours) reached at host. */
+static struct it_server *
+spawn(const char *file, int line, const char *name, const char *netns,
+    const char *host, const char *const *argv, int ready)
 {
 	struct it_server	*s;
 	enum ready		 r = READY_DIED;
@@ -699,6 +783,8 @@ it_spawn_at(const char *file, int line, const char *name,
 		if ((s = calloc(1, sizeof *s)) == NULL)
 			abort();
 		snprintf(s->name, sizeof s->name, "%s", name);
+		snprintf(s->netns, sizeof s->netns, "%s", netns);
+		snprintf(s->host, sizeof s->host, "%s", host);
 		s->port = has_port ? it_free_port() : 0;
 		snprintf(s->port_str, sizeof s->port_str, "%d", s->port);
 		s->argv[s->argc++] = strdup("activity-server");
@@ -752,6 +838,20 @@ it_spawn_at(const char *file, int line, const char *name,
 		    2 * it_timeout());
 	it_fail_at(file, line, "server %s (port %d) exited at start: %s",
 	    name, s->port, status_str(s->status));
+}
+
+struct it_server *
+it_spawn_at(const char *file, int line, const char *name,
+    const char *const *argv, int ready)
+{
+	return spawn(file, line, name, "", "", argv, ready);
+}
+
+struct it_server *
+it_spawn_ns_at(const char *file, int line, const char *name,
+    const char *netns, const char *host, const char *const *argv)
+{
+	return spawn(file, line, name, netns, host, argv, 1);
 }
 
 static struct it_server *
@@ -865,8 +965,10 @@ client_register(struct it_client *c)
 	clients[nclients++] = c;
 }
 
-struct it_client *
-it_connect_port_at(const char *file, int line, int port, const char *name)
+/* A client connected from namespace ns to host:port. */
+static struct it_client *
+connect_ns_at(const char *file, int line, const char *ns, const char *host,
+    int port, const char *name)
 {
 	struct it_client	*c;
 	int			 one = 1;
@@ -875,16 +977,22 @@ it_connect_port_at(const char *file, int line, int port, const char *name)
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		abort();
 	snprintf(c->name, sizeof c->name, "%s", name);
-	if ((c->fd = try_connect(port)) == -1) {
+	if ((c->fd = try_connect_ns(ns, host, port)) == -1) {
 		int	 e = errno;
 
 		free(c);
-		it_fail_at(file, line, "client %s: connect to port %d: %s",
-		    name, port, strerror(e));
+		it_fail_at(file, line, "client %s: connect to %s port %d: %s",
+		    name, host != NULL ? host : "loopback", port, strerror(e));
 	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	client_register(c);
 	return c;
+}
+
+struct it_client *
+it_connect_port_at(const char *file, int line, int port, const char *name)
+{
+	return connect_ns_at(file, line, NULL, NULL, port, name);
 }
 
 struct it_client *
@@ -895,7 +1003,11 @@ it_connect_at(const char *file, int line, struct it_server *s,
 	char			 full[48];
 
 	snprintf(full, sizeof full, "%s@%s", name, s->name);
-	c = it_connect_port_at(file, line, s->port, full);
+	if (s->netns[0] != '\0') {
+		c = connect_ns_at(file, line, client_netns, s->host, s->port,
+		    full);
+	} else
+		c = it_connect_port_at(file, line, s->port, full);
 	c->srv = s;
 	return c;
 }

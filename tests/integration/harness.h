@@ -44,6 +44,8 @@ struct it_server {
 	int		 stopped;	/* SIGSTOPped */
 	char		*argv[64];	/* as started, "@PORT" substituted */
 	int		 argc;
+	char		 netns[64];	/* its network namespace, or "" */
+	char		 host[64];	/* where clients reach it ("": loopback) */
 };
 
 struct it_client {
@@ -114,6 +116,24 @@ struct it_server *it_child_at(const char *, int, const char *,
  * a test clears this; $XDG_STATE_HOME points into it_tmpdir() anyway.
  */
 extern int	 it_no_data_dir;
+
+/*
+ * A server on another host (tests/net): started in network namespace
+ * netns (ip netns exec, so /etc/netns/NETNS/hosts applies) and reached
+ * at host:port.  Test clients open their sockets in the namespace
+ * it_set_client_netns names ("" or NULL: the test's own).
+ */
+struct it_server *it_spawn_ns_at(const char *, int, const char *,
+		    const char *, const char *, const char *const *);
+#define it_spawn_ns(name, netns, host, argv) \
+	it_spawn_ns_at(__FILE__, __LINE__, name, netns, host, argv)
+void		 it_set_client_netns(const char *);
+const char	*it_client_netns(void);
+/* Switch this thread to netns ("" : stay); it_netns_leave goes back. */
+int		 it_netns_enter(const char *);
+void		 it_netns_leave(void);
+/* A socket of type opened in netns ("": ours), or -1. */
+int		 it_netns_socket(const char *, int);
 
 int		 it_server_alive(struct it_server *);
 int		 it_server_stop(struct it_server *);	/* SIGTERM; status */
