@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "fclient.h"
@@ -24,6 +25,8 @@
 #define NET_BOUND_MS	(NET_HB_TIMEOUT + 2 * NET_HB_MS)
 
 static struct it_server	*sv[RIG_MAX_HOSTS + 1];
+static char		*datadir[RIG_MAX_HOSTS + 1];
+static const char	*net_bind;	/* NULL: the host's address */
 
 /*
  * Server on host i, advertising lh (NULL: its address) and binding its
@@ -40,13 +43,14 @@ net_server(int i, int parent, const char *lh, const char *rh, ...)
 
 	snprintf(name, sizeof name, "S%d", i);
 	snprintf(port, sizeof port, "%d", NET_PORT(i));
-	dir = it_mkdtemp(name);
+	dir = datadir[i] = it_mkdtemp(name);
 	argv[n++] = "-lh";
 	argv[n++] = lh != NULL ? lh : rig_ip(i);
 	argv[n++] = "-lp";
 	argv[n++] = port;
 	argv[n++] = "--bind";
-	argv[n++] = rig_ip(i);
+	argv[n++] = net_bind != NULL ? net_bind : rig_ip(i);
+	net_bind = NULL;
 	argv[n++] = "-s";
 	argv[n++] = IT_SECRET;
 	argv[n++] = "-a";
@@ -89,6 +93,8 @@ net_setup(void **state)
 {
 	(void)state;
 	memset(sv, 0, sizeof sv);
+	memset(datadir, 0, sizeof datadir);
+	net_bind = NULL;
 	fc_resolve = rig_resolve;
 	return 0;
 }
@@ -273,12 +279,375 @@ net__partition_10s__heals_exactly_once(void **state)
 	fc_check_clean_at(__FILE__, __LINE__, FC_CLEAN_DUPS_OK);
 }
 
+/* Wall-clock milliseconds, as the servers stamp registrations. */
+static long long
+wall_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The last journal line of server i about user, malloc'd, or NULL. */
+static char *
+journal_last(int i, const char *user)
+{
+	char	 path[4200], line[4096], key[256], *last = NULL;
+	FILE	*f;
+
+	snprintf(path, sizeof path, "%s/users.journal", datadir[i]);
+	snprintf(key, sizeof key, "{\"username\":\"%s\"", user);
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, key, strlen(key)) == 0) {
+			free(last);
+			last = strdup(line);
+		}
+	fclose(f);
+	return last;
+}
+
+/*
+ * The same name registered on both sides of a partition: A first, B
+ * later.  After the heal A's registration (the earlier) survives on
+ * every server by the documented rule, B's session is told why and
+ * closed, B's secret no longer logs in anywhere, and both journals end
+ * with the same entry.
+ */
+static void
+net__register_both_sides__earlier_wins_everywhere(void **state)
+{
+	struct fclient		*w[2];
+	struct it_client	*la, *lb;
+	const char		*info;
+	long long		 t_a;
+	char			*ja, *jb;
+	uint64_t		 t0;
+
+	(void)state;
+	rig_up(4);
+	net_server(1, 0, NULL, NULL, NULL);
+	net_server(2, 1, NULL, NULL, NULL);
+	w[0] = net_client(3, 1, "wa");
+	w[1] = net_client(4, 2, "wb");
+	fc_wait_up(it_timeout());
+
+	rig_split(1u << 1 | 1u << 3);
+	/* Each side has given the other up: a registration is its own. */
+	FC_WAIT(w, 2, 2 * it_timeout(), logs(1, "heartbeat timeout") >= 1 &&
+	    logs(2, "heartbeat timeout") >= 1, "the sides did not see the "
+	    "split: %s; %s", fc_describe(w[0]), fc_describe(w[1]));
+
+	it_set_client_netns(rig_ns(3));
+	it_register(sv[1], "carol", "secret-of-a");
+	t_a = wall_ms();
+	la = it_connect(sv[1], "la");
+	it_login(la, "carol", "secret-of-a");
+	/* B registers strictly later, so the rule has one answer. */
+	while (wall_ms() <= t_a + 1)
+		fc_poll(w, 2, 1);
+	it_set_client_netns(rig_ns(4));
+	it_register(sv[2], "carol", "secret-of-b");
+	lb = it_connect(sv[2], "lb");
+	it_login(lb, "carol", "secret-of-b");
+	it_set_client_netns(NULL);
+
+	rig_heal();
+	t0 = it_now_ms();
+	/* Base-protocol sessions: the next line is the verdict. */
+	it_expect_within(lb, "AUTHENTICATION_FAIL", 3 * it_timeout());
+	info = cJSON_GetStringValue(cJSON_GetObjectItem(lb->msg, "info"));
+	if (info == NULL || strstr(info, "registered elsewhere first") ==
+	    NULL)
+		it_fail("the losing session was not told why: %s", lb->line);
+	it_expect_closed(lb);
+	printf("  register on both sides: loser's session told after %llu "
+	    "ms of the heal: \"%s\"\n",
+	    (unsigned long long)(it_now_ms() - t0), info);
+	if (it_read_line(la, 200) != IT_READ_TIMEOUT)
+		it_fail("the winning session got %s", la->line);
+
+	it_set_client_netns(rig_ns(4));
+	it_login_eventually(sv[2], "carol", "secret-of-a");
+	lb = it_connect(sv[2], "lb2");
+	it_login_fail(lb, "carol", "secret-of-b");
+	it_set_client_netns(rig_ns(3));
+	lb = it_connect(sv[1], "lb3");
+	it_login_fail(lb, "carol", "secret-of-b");
+	it_set_client_netns(NULL);
+
+	ja = journal_last(1, "carol");
+	jb = journal_last(2, "carol");
+	if (ja == NULL || jb == NULL || strcmp(ja, jb) != 0)
+		it_fail("the journals disagree about carol: S1 %s, S2 %s",
+		    ja != NULL ? ja : "(none)", jb != NULL ? jb : "(none)");
+	printf("  both journals end with %s", ja);
+	free(ja);
+	free(jb);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t	 x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A slow link: S2 joins S1 over 1 Mbit/s each way with 50 ms each way,
+ * and a client of S1 sends 2,000 activities a second for 3 s, more
+ * than the link carries.  The link must hold (no drop and re-join);
+ * the backlog queues at S1 within --server-outbuf and drains.  Prints
+ * the delivery latency and loss on both sides of the link.
+ */
+static void
+net__slow_link__holds_and_drains(void **state)
+{
+	struct fclient	*c[3], *pub, *near, *far;
+	struct stream	 st;
+	uint64_t	*lat, t0;
+	long		 n, got = 0, miss_near, miss_far, last = -1;
+	int		 i, k, rejoins, hb;
+	uint64_t	 quiet;
+
+	(void)state;
+	rig_up(4);
+	net_bind = "0.0.0.0";
+	net_server(1, 0, NULL, NULL, NULL);
+	rig_wan(2, 1, "1mbit", 7200, NET_PORT(1), 50);
+	net_server(2, 1, NULL, "10.78.0.1", "-rp", "7200", NULL);
+	pub = c[0] = net_client(3, 1, "pub");
+	near = c[1] = net_client(3, 1, "near");
+	far = c[2] = net_client(4, 2, "far");
+	fc_exchange("hello");
+
+	memset(&st, 0, sizeof st);
+	st.cs = &pub;
+	st.n = 1;
+	st.period = 1;
+	/* 2,000 a second: as many as the clock says are due. */
+	t0 = it_now_ms();
+	while ((n = (long)(it_now_ms() - t0)) < 3000) {
+		while (st.sent[0] < 2 * n &&
+		    fc_send(pub, "pub", st.sent[0] + 1) != 0)
+			st.sent[0]++;
+		fc_poll(c, 3, 1);
+	}
+	t0 = it_now_ms();
+	quiet = t0;
+	/* Drain: until all is there, or nothing has come for a while. */
+	while ((miss_far = stream_missing(&st, far, NULL)) > 0 &&
+	    it_now_ms() - quiet < (uint64_t)(2 * it_timeout()) &&
+	    it_now_ms() - t0 < 60000) {
+		if (miss_far != last) {
+			last = miss_far;
+			quiet = it_now_ms();
+		}
+		fc_poll(c, 3, 20);
+	}
+	miss_near = stream_missing(&st, near, NULL);
+	if ((lat = calloc((size_t)st.sent[0] + 1, sizeof *lat)) == NULL)
+		abort();
+	for (n = 1; n <= st.sent[0]; n++) {
+		const struct fc_rx	*r = fc_find(far, "pub", n);
+		const struct fc_sent	*s = fc_sent_seq(pub, (uint64_t)n + 1);
+
+		if (r != NULL && s != NULL)
+			lat[got++] = r->at_ms - s->at_ms;
+	}
+	qsort(lat, (size_t)got, sizeof *lat, cmp_u64);
+	rejoins = logs(2, "rejoined the cluster");
+	hb = logs(1, "heartbeat timeout") + logs(2, "heartbeat timeout");
+	k = logs(1, "slow consumer") + logs(2, "slow consumer");
+	printf("  slow link (1 Mbit/s, 50 ms each way): %ld sent at 2000/s; "
+	    "near side missing %ld, far side missing %ld; far latency p50 "
+	    "%llu ms, p99 %llu ms, max %llu ms; link re-joins %d, heartbeat "
+	    "timeouts %d, slow-consumer drops %d\n", st.sent[0], miss_near,
+	    miss_far, got ? (unsigned long long)lat[got / 2] : 0ULL,
+	    got ? (unsigned long long)lat[got * 99 / 100] : 0ULL,
+	    got ? (unsigned long long)lat[got - 1] : 0ULL, rejoins, hb, k);
+	free(lat);
+	if (rejoins != 0 || hb != 0)
+		it_fail("the slow link was dropped: %d re-joins, %d heartbeat "
+		    "timeouts", rejoins, hb);
+	if (miss_near != 0 || miss_far != 0)
+		it_fail("activities lost over the slow link: %ld near, %ld "
+		    "far: %s", miss_near, miss_far, fc_describe(far));
+	for (i = 0; i < 3; i++)
+		if (c[i]->logins != 1)
+			it_fail("a client lost its server: %s",
+			    fc_describe(c[i]));
+	fc_exchange("after");
+}
+
+/*
+ * A whole host lost: S2's link goes down (no FIN, no RST).  Its child
+ * S3 and its client (an orphan) find the rest of the tree within the
+ * heartbeat bound; when the host comes back, S2 joins again and the
+ * cluster is one tree.
+ */
+static void
+net__host_lost__recovery_within_bound(void **state)
+{
+	struct fclient	*c[3], *orphan;
+	uint64_t	 t0, t_tree, t_orphan;
+	int		 i;
+
+	(void)state;
+	rig_up(4);
+	net_server(1, 0, NULL, NULL, NULL);
+	net_server(2, 1, NULL, NULL, NULL);
+	net_server(3, 2, NULL, NULL, NULL);
+	c[0] = net_client(4, 1, "c1");
+	orphan = c[1] = net_client(4, 2, "c2");
+	c[2] = net_client(4, 3, "c3");
+	/* Clients watch their link as the servers do theirs. */
+	for (i = 0; i < 3; i++) {
+		c[i]->ping_ms = NET_HB_MS;
+		c[i]->dead_ms = NET_HB_TIMEOUT;
+	}
+	fc_exchange("before");
+	FC_WAIT(c, 3, 2 * it_timeout(), orphan->nbackups > 0,
+	    "no backup list: %s", fc_describe(orphan));
+
+	rig_link(2, 0);
+	t0 = it_now_ms();
+	FC_WAIT(c, 3, 3 * it_timeout(), logs(3, "rejoined the cluster") >= 1,
+	    "S3 did not rejoin after its parent's host was lost");
+	t_tree = it_now_ms() - t0;
+	FC_WAIT(c, 3, 3 * it_timeout(), orphan->failovers >= 1 &&
+	    fc_up(orphan), "the orphan did not fail over: %s",
+	    fc_describe(orphan));
+	t_orphan = orphan->up_ms - t0;
+	fc_exchange("lost");
+	printf("  host lost: S3 rejoined after %llu ms, the orphan logged in "
+	    "at port %d after %llu ms (bound %d ms)\n",
+	    (unsigned long long)t_tree, orphan->cur.port,
+	    (unsigned long long)t_orphan, NET_BOUND_MS);
+	if (t_tree > NET_BOUND_MS)
+		it_fail("the tree took %llu ms to recover, over %d ms",
+		    (unsigned long long)t_tree, NET_BOUND_MS);
+	if (t_orphan > NET_HB_MS + NET_HB_TIMEOUT + NET_BOUND_MS -
+	    NET_HB_TIMEOUT)
+		it_fail("the orphan took %llu ms to recover",
+		    (unsigned long long)t_orphan);
+
+	rig_link(2, 1);
+	t0 = it_now_ms();
+	FC_WAIT(c, 3, 4 * it_timeout(), logs(2, "joined the cluster") >= 2,
+	    "S2 did not join again after its host came back");
+	printf("  host back: S2 joined again after %llu ms\n",
+	    (unsigned long long)(it_now_ms() - t0));
+	net_client(4, 2, "c4");
+	fc_exchange("back");
+	fc_check_clean_at(__FILE__, __LINE__, FC_CLEAN_DUPS_OK);
+}
+
+/* Is host a name the rig gave a server ("srvN-SFX")? */
+static int
+is_srv_name(const char *host)
+{
+	return strncmp(host, "srv", 3) == 0 && strstr(host, rig_sfx()) !=
+	    NULL;
+}
+
+/*
+ * Servers known by names that are not the addresses they bind (one
+ * binds every address): the tree joins by name, BACKUP_LIST and
+ * REDIRECT carry the names, and clients on other hosts follow them;
+ * a failed-over child rejoins by name.
+ */
+static void
+net__advertised_names__backup_and_redirect_work(void **state)
+{
+	struct fclient	*c[8], *on3, *on2;
+	char		 name[4][32];
+	int		 i, n = 0, redirected = 0;
+
+	(void)state;
+	rig_up(5);
+	for (i = 1; i <= 3; i++) {
+		snprintf(name[i], sizeof name[i], "srv%d-%s", i, rig_sfx());
+		rig_alias(i, name[i]);
+	}
+	net_bind = "0.0.0.0";
+	net_server(1, 0, name[1], NULL, NULL);
+	net_server(2, 1, name[2], name[1], NULL);
+	net_server(3, 2, name[3], name[2], NULL);
+	on3 = c[n++] = net_client(4, 3, "on3");
+	on2 = c[n++] = net_client(5, 2, "on2");
+	FC_WAIT(c, n, 2 * it_timeout(), on3->nbackups > 0 &&
+	    on2->nbackups > 0 && strcmp(on3->status, "NORMAL") == 0,
+	    "no backup lists: %s; %s", fc_describe(on3), fc_describe(on2));
+	for (i = 0; i < on3->nbackups; i++)
+		if (!is_srv_name(on3->backups[i].host))
+			it_fail("a BACKUP_LIST entry is not a name: %s",
+			    on3->backups[i].host);
+	for (i = 0; i < on2->nbackups; i++)
+		if (!is_srv_name(on2->backups[i].host))
+			it_fail("a BACKUP_LIST entry is not a name: %s",
+			    on2->backups[i].host);
+
+	/* S1 gets busy: new logins there are sent on, by name. */
+	for (i = 0; i < 4; i++) {
+		char	 cn[16];
+
+		snprintf(cn, sizeof cn, "r%d", i);
+		it_set_client_netns(rig_ns(4 + i % 2));
+		c[n] = fc_new(cn, "anonymous", NULL, 0);
+		fc_start_at(c[n], name[1], NET_PORT(1), 0);
+		n++;
+		it_set_client_netns(NULL);
+		fc_wait_up(it_timeout());
+	}
+	for (i = 2; i < n; i++) {
+		if (c[i]->redirects > 0) {
+			redirected++;
+			if (!is_srv_name(c[i]->cur.host) ||
+			    c[i]->cur.port == NET_PORT(1))
+				it_fail("redirected to %s:%d", c[i]->cur.host,
+				    c[i]->cur.port);
+		}
+	}
+	fc_exchange("names");
+
+	/* S2 dies: S3 rejoins by a name, on2 fails over by a name. */
+	it_server_kill9(sv[2]);
+	FC_WAIT(c, n, 3 * it_timeout(), logs(3, "rejoined the cluster") >= 1 &&
+	    on2->failovers >= 1 && fc_up(on2), "no recovery by name: %s",
+	    fc_describe(on2));
+	if (!is_srv_name(on2->cur.host))
+		it_fail("the orphan failed over to %s", on2->cur.host);
+	printf("  names: %d of 4 logins at a busy server redirected by name, "
+	    "the orphan failed over to %s, S3 rejoined by name\n",
+	    redirected, on2->cur.host);
+	if (redirected == 0)
+		it_fail("no login was redirected");
+	fc_exchange("after");
+	fc_check_clean_at(__FILE__, __LINE__, FC_CLEAN_DUPS_OK);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    net__partition_10s__heals_exactly_once, net_setup,
+		    net_teardown),
+		cmocka_unit_test_setup_teardown(
+		    net__register_both_sides__earlier_wins_everywhere,
+		    net_setup, net_teardown),
+		cmocka_unit_test_setup_teardown(
+		    net__slow_link__holds_and_drains, net_setup,
+		    net_teardown),
+		cmocka_unit_test_setup_teardown(
+		    net__host_lost__recovery_within_bound, net_setup,
+		    net_teardown),
+		cmocka_unit_test_setup_teardown(
+		    net__advertised_names__backup_and_redirect_work, net_setup,
 		    net_teardown),
 	};
 
