@@ -18,6 +18,11 @@
 #define NET_HB_MS	500		/* the server defaults */
 #define NET_HB_TIMEOUT	2000
 /*
+ * -a 1000: liveness (4 announce intervals, 4 s) well past the heartbeat
+ * timeout, as with the defaults (20 s), so a cut link is noticed as a
+ * link failure first, not as a silent server.
+ */
+/*
  * The heartbeat bound: silence is noticed within the timeout plus one
  * cron period, and the rest (a connection, AUTHENTICATE, a login) is a
  * few round trips; one heartbeat of slack for a loaded machine.
@@ -54,7 +59,7 @@ net_server(int i, int parent, const char *lh, const char *rh, ...)
 	argv[n++] = "-s";
 	argv[n++] = IT_SECRET;
 	argv[n++] = "-a";
-	argv[n++] = "500";
+	argv[n++] = "1000";
 	argv[n++] = "--data-dir";
 	argv[n++] = dir;
 	if (parent != 0) {
