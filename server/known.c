@@ -441,9 +441,29 @@ known_row_cmp(const void *a, const void *b)
 void
 known_send_status(struct server *srv, struct peer *to)
 {
-	struct jbuf		*b = &srv->out;
+	struct jbuf	*b = &srv->out;
+	struct peer	*p;
+
+	known_build_status(srv, b);
+	if (to != NULL) {
+		peer_send_jbuf(to, b);
+		return;
+	}
+	TAILQ_FOREACH(p, &srv->clients, role_entry)
+		if (p->features & FEAT_BIT(FEAT_CLUSTER_STATUS))
+			peer_send_jbuf(p, b);
+	srv->status_sent_ms = now_ms();
+	srv->known_changed = 0;
+}
+
+/*
+ * The CLUSTER_STATUS line as it stands, into b (reset first): what
+ * clients are sent, and what the monitoring endpoint shows.
+ */
+void
+known_build_status(struct server *srv, struct jbuf *b)
+{
 	struct known_row	*rows;
-	struct peer		*p;
 	uint64_t		 now = now_ms();
 	int			 i, n = 0;
 
@@ -493,15 +513,6 @@ known_send_status(struct server *srv, struct peer *to)
 	jbuf_addc(b, ']');
 	msgb_end(b);
 	free(rows);
-	if (to != NULL) {
-		peer_send_jbuf(to, b);
-		return;
-	}
-	TAILQ_FOREACH(p, &srv->clients, role_entry)
-		if (p->features & FEAT_BIT(FEAT_CLUSTER_STATUS))
-			peer_send_jbuf(p, b);
-	srv->status_sent_ms = now;
-	srv->known_changed = 0;
 }
 
 /*

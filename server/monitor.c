@@ -4,8 +4,8 @@
  * Prometheus.
  *
  *   /healthz  200 "ok" while this server serves and the cluster status
- *             it gives its clients (CLUSTER_STATUS) is NORMAL; 503 and
- *             the reason otherwise
+ *             it gives its clients (CLUSTER_STATUS, known_cluster_state)
+ *             is NORMAL; 503 and the reason otherwise
  *   /status   JSON: who we are, our links, the cluster view, counters
  *   /metrics  the Prometheus text format, version 0.0.4
  *
@@ -99,13 +99,13 @@ monitor_report_latency(struct server *srv, uint64_t ms)
 }
 
 /*
- * Is this server healthy, and if not why?  The cluster part is exactly
- * the status its clients are sent in CLUSTER_STATUS.
+ * Is this server healthy, and if not why?  The cluster part is the one
+ * definition its clients get in CLUSTER_STATUS: known_cluster_state().
  */
 static int
 monitor_health(struct server *srv, char *why, size_t len)
 {
-	int	 i;
+	char	 cwhy[512];
 
 	if (srv->stopping) {
 		snprintf(why, len, "the server is shutting down");
@@ -115,18 +115,10 @@ monitor_health(struct server *srv, char *why, size_t len)
 		snprintf(why, len, "the server is not listening");
 		return 0;
 	}
-	if (srv->status == CLUSTER_NORMAL)
+	if (known_cluster_state(srv, cwhy, sizeof cwhy) == CLUSTER_NORMAL)
 		return 1;
-	snprintf(why, len, "the cluster is OUT_OF_SERVICE");
-	for (i = 0; i < srv->nknown; i++) {
-		if (srv->known[i].state == KNOWN_UP)
-			continue;
-		snprintf(why, len, "the cluster is OUT_OF_SERVICE: server %s "
-		    "(%s:%d) is %s", log_safe(srv->known[i].id),
-		    log_safe(srv->known[i].host), srv->known[i].port,
-		    known_state_name(srv->known[i].state));
-		break;
-	}
+	snprintf(why, len, "the cluster is OUT_OF_SERVICE: %s",
+	    log_safe(cwhy));
 	return 0;
 }
 
@@ -212,9 +204,9 @@ monitor_status_cb(struct evhttp_request *req, void *arg)
 	struct server		*srv = m->srv;
 	const struct server_stats *st = &srv->stats;
 	struct evbuffer		*b;
-	struct jbuf		 j;
+	struct jbuf		 j, cs;
 	struct peer		*p;
-	int			 i, first;
+	int			 first;
 
 	if ((b = evbuffer_new()) == NULL) {
 		evhttp_send_error(req, HTTP_INTERNAL, NULL);
@@ -274,34 +266,15 @@ monitor_status_cb(struct evhttp_request *req, void *arg)
 		monitor_json_addr(&j, p->remote_host, p->remote_port);
 		jbuf_addc(&j, '}');
 	}
-	jbuf_adds(&j, "],\"cluster\":{\"status\":");
-	jbuf_cstr(&j, srv->status == CLUSTER_NORMAL ? "NORMAL" :
-	    "OUT_OF_SERVICE");
-	jbuf_adds(&j, ",\"servers\":[{\"id\":");
-	jbuf_cstr(&j, srv->id);
-	jbuf_addc(&j, ',');
-	monitor_json_addr(&j, srv->cfg.listen_host, srv->cfg.listen_port);
-	jbuf_adds(&j, ",\"load\":");
-	jbuf_int(&j, srv->nclients);
-	jbuf_adds(&j, ",\"last_announce_ms\":0,\"state\":\"self\"}");
-	for (i = 0; i < srv->nknown; i++) {
-		const struct known_server *k = &srv->known[i];
-
-		jbuf_adds(&j, ",{\"id\":");
-		jbuf_cstr(&j, k->id);
-		jbuf_addc(&j, ',');
-		monitor_json_addr(&j, k->host, k->port);
-		jbuf_adds(&j, ",\"load\":");
-		jbuf_int(&j, k->load);
-		jbuf_adds(&j, ",\"last_announce_ms\":");
-		jbuf_int(&j, (long long)(now_ms() - k->last_seen_ms));
-		jbuf_adds(&j, ",\"parent\":");
-		jbuf_cstr(&j, k->parent);
-		jbuf_adds(&j, ",\"state\":");
-		jbuf_cstr(&j, known_state_name(k->state));
-		jbuf_addc(&j, '}');
-	}
-	jbuf_adds(&j, "]},\"counters\":{\"clients\":");
+	/* The cluster view is the CLUSTER_STATUS message itself. */
+	jbuf_adds(&j, "],\"cluster\":");
+	jbuf_init(&cs);
+	known_build_status(srv, &cs);
+	while (cs.len > 0 && cs.p[cs.len - 1] == '\n')
+		cs.len--;
+	jbuf_add(&j, cs.p, cs.len);
+	jbuf_free(&cs);
+	jbuf_adds(&j, ",\"counters\":{\"clients\":");
 	jbuf_int(&j, srv->nclients);
 	monitor_json_u64(&j, "connections", (uint64_t)srv->npeers);
 	monitor_json_u64(&j, "server_links", (uint64_t)srv->nservers);
@@ -423,7 +396,7 @@ monitor_metrics_cb(struct evhttp_request *req, void *arg)
 		monitor_sample(b, "known_servers", "state", "up", 0);
 	monitor_metric(b, "cluster_normal", "gauge", "1 while the cluster "
 	    "status given to clients is NORMAL.",
-	    srv->status == CLUSTER_NORMAL);
+	    known_cluster_normal(srv));
 
 	monitor_family(b, "activities_received_total", "counter",
 	    "Activities taken in, by where they came from.");

@@ -484,6 +484,7 @@ void		 known_replay(struct server *, struct peer *);
 void		 known_free(struct server *);
 void		 known_check(struct server *);
 void		 known_send_status(struct server *, struct peer *);
+void		 known_build_status(struct server *, struct jbuf *);
 const char	*known_state_name(enum known_state);
 
 /* backup.c */

@@ -1029,7 +1029,7 @@ ops__healthz__503_within_heartbeat_bound_when_neighbour_dies(void **state)
 	http_get(mp, "/healthz", &r);
 	assert_int_equal(r.status, 503);
 	if (strstr(r.body, "OUT_OF_SERVICE") == NULL ||
-	    strstr(r.body, b->port_str) == NULL)
+	    strstr(r.body, "reconnecting") == NULL)
 		it_fail("/healthz 503 without the reason: %s", r.body);
 	http_free(&r);
 	assert_true(it_server_alive(c));
@@ -1285,6 +1285,62 @@ ops__three_servers_from_config_files__healthy_and_scraped(void **state)
 	}
 }
 
+/*
+ * The parent's side: A's child B stops (SIGSTOP), and B's own child C
+ * waits to re-join (--reconnect-delay): A's /healthz turns 503 within
+ * the heartbeat bound and says why, /metrics agrees (cluster_normal 0),
+ * and so does the CLUSTER_STATUS in /status.
+ */
+static void
+ops__healthz__503_at_parent_when_child_dies(void **state)
+{
+	struct it_server	*a, *b, *c;
+	struct http_reply	 r;
+	const cJSON		*k;
+	cJSON			*j;
+	char			 mon[32];
+	uint64_t		 ms;
+	int			 mp;
+
+	(void)state;
+	mp = it_free_port();
+	snprintf(mon, sizeof mon, "127.0.0.1:%d", mp);
+	/* Announces every second: C stays "up" at A for 4 s after. */
+	a = it_root("A", HB_FAST, "-a", "1000", "--monitor", mon);
+	b = it_child("B", a, HB_FAST, "-a", "1000");
+	c = it_child("C", b, HB_FAST, "-a", "1000", "--reconnect-delay",
+	    "60000");
+	it_wait_log_n(a, "learned of server", 2);
+	healthz_wait(mp, 200, it_timeout());
+	assert_true(metric(mp, "activity_cluster_normal") == 1);
+	it_server_sigstop(b);
+	ms = healthz_wait(mp, 503, HB_TIMEOUT_MS + it_timeout());
+	printf("# parent's /healthz 503 %llu ms after its child stopped "
+	    "(heartbeat timeout %d ms)\n", (unsigned long long)ms,
+	    HB_TIMEOUT_MS);
+	if (ms > (uint64_t)(HB_TIMEOUT_MS + it_timeout() / 5))
+		it_fail("/healthz took %llu ms to notice; the bound is %d ms "
+		    "plus scheduling", (unsigned long long)ms, HB_TIMEOUT_MS);
+	http_get(mp, "/healthz", &r);
+	/* B went down; then C, cut off below it, is not in the tree. */
+	if (r.status != 503 || strstr(r.body, "OUT_OF_SERVICE") == NULL ||
+	    (strstr(r.body, b->port_str) == NULL &&
+	    strstr(r.body, c->port_str) == NULL))
+		it_fail("/healthz: %d %s", r.status, r.body);
+	http_free(&r);
+	assert_true(metric(mp, "activity_cluster_normal") == 0);
+	http_get(mp, "/status", &r);
+	if ((j = cJSON_Parse(r.body)) == NULL)
+		it_fail("/status is not JSON: %s", r.body);
+	k = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(j, "cluster"), "status");
+	assert_true(cJSON_IsString(k));
+	assert_string_equal(k->valuestring, "OUT_OF_SERVICE");
+	cJSON_Delete(j);
+	http_free(&r);
+	it_server_sigcont(b);
+}
+
 int
 main(void)
 {
@@ -1306,6 +1362,8 @@ main(void)
 		cmocka_unit_test_teardown(
 		    ops__healthz__503_within_heartbeat_bound_when_neighbour_dies,
 		    it_teardown),
+		cmocka_unit_test_teardown(
+		    ops__healthz__503_at_parent_when_child_dies, it_teardown),
 		cmocka_unit_test_teardown(
 		    ops__rolling_restart__streaming_client_loses_nothing,
 		    ops_teardown),
