@@ -527,6 +527,25 @@ t_bad_term() {
 	tm kill-window -t t:term2
 }
 
+t_stopped_server() {
+	# A SIGSTOPped server is silent before it is called dead: the
+	# outage counts from the last thing heard, so at least the 3 s of
+	# silence, however soon it comes back after that.
+	local pg pid_g
+	start_server g || return 1
+	pg=$SERVER_PORT
+	pid_g=$SERVER_PID
+	client gina "$pg" || return 1
+	see gina '^ online' || return 1
+	kill -STOP "$pid_g"
+	see gina "lost 127\.0\.0\.1:$pg: no reply" 15 ||
+	    { kill -CONT "$pid_g"; return 1; }
+	kill -CONT "$pid_g"
+	see gina "back online at 127\.0\.0\.1:$pg after ([3-9][0-9]{3}|[0-9]{5,}) ms" 20 ||
+	    return 1
+	type_line gina "/quit"
+}
+
 t_first_connect_fails() {
 	# Nothing listens: say so, plainly, once; it is no failover.
 	local pz
@@ -896,6 +915,7 @@ if setup_cluster; then
 	run "kill a server: failover on screen, chat goes on" t_failover
 	run "lone server dies and returns: OUT_OF_SERVICE, backoff, recovery" t_out_of_service
 	run "batch mode fails over and delivers every line" t_batch_failover
+	run "a stopped server's outage counts from the last thing heard" t_stopped_server
 	run "a first connection that fails asks if the server runs" t_first_connect_fails
 	run "--tls: refused with the reason, then delivers and fails over" t_tls_batch
 	run "unknown TERM and TERM=dumb say why and suggest --batch" t_bad_term
