@@ -20,6 +20,7 @@
 #include "server.h"
 #include "uplink.h"
 
+/* A state's name, as CLUSTER_STATUS and the logs give it. */
 const char *
 known_state_name(enum known_state st)
 {
@@ -36,6 +37,7 @@ known_state_name(enum known_state st)
 	return "?";
 }
 
+/* The entry for a server id, or NULL. */
 struct known_server *
 known_find(struct server *srv, const char *id)
 {

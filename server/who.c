@@ -24,6 +24,7 @@ struct who_names {
 	int	  more;	/* some were left out */
 };
 
+/* Names in byte order, for qsort. */
 static int
 who_cmp(const void *a, const void *b)
 {
@@ -60,6 +61,7 @@ who_sort(struct who_names *w)
 	w->n = j;
 }
 
+/* An empty list for at most cap names. */
 static void
 who_init(struct who_names *w, int cap)
 {
@@ -69,6 +71,7 @@ who_init(struct who_names *w, int cap)
 		fatal("calloc");
 }
 
+/* Free the names and the list. */
 static void
 who_free(struct who_names *w)
 {
