@@ -31,8 +31,8 @@ fi
 
 CFLAGS="-g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 -fsanitize=address,undefined -fsanitize-recover=undefined \
--Icommon -Iserver $(pkg-config --cflags libevent libcjson)"
-LIBS="$(pkg-config --libs libevent libcjson libcrypto libcrypt) -lpthread -lm"
+-Icommon -Iserver $(pkg-config --cflags libevent libevent_openssl openssl libcjson)"
+LIBS="$(pkg-config --libs libevent libevent_openssl openssl libcjson libcrypto libcrypt) -lpthread -lm"
 
 mkdir -p "$OUT/obj" "$OUT/artifacts" || exit 2
 
