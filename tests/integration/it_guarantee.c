@@ -1266,6 +1266,57 @@ guarantee__resume__held_activity_not_replayed(void **state)
 	expect_n(r, 1);
 }
 
+/* The log stamp of the first line of s's log holding needle, or -1. */
+static long
+log_stamp_of(struct it_server *s, const char *needle)
+{
+	char	*log = it_server_log(s), *p, *bol;
+	long	 t = -1;
+
+	if ((p = strstr(log, needle)) != NULL) {
+		for (bol = p; bol > log && bol[-1] != '\n'; bol--)
+			;
+		t = log_stamp(bol);
+	}
+	free(log);
+	return t;
+}
+
+/*
+ * A server not heard from for --liveness is no longer counted up: then,
+ * not before, and not much later (checked every 50 ms).  Timed by A's
+ * own log, from learning of it to giving it up.
+ */
+static void
+guarantee__silent_server__unavailable_at_liveness(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*f;
+	long			 t1, t2;
+	int			 bound;
+
+	(void)state;
+	a = it_root("A", "--liveness", "1000", "--heartbeat-timeout",
+	    "60000");
+	f = it_connect(a, "F");
+	it_sendf(f, AUTH_AS("ffff00000000000c"));
+	it_expect(f, "AUTHENTICATE_SUCCESS");
+	it_sendf(f, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":"
+	    "\"ffff00000000000d\",\"load\":0,\"hostname\":\"localhost\","
+	    "\"port\":1,\"mid\":\"ffff00000000000d:1\"}");
+	it_wait_log(a, "no announce for 1000 ms");
+	t1 = log_stamp_of(a, "learned of server ffff00000000000d");
+	t2 = log_stamp_of(a, "no announce for 1000 ms");
+	bound = 1000 + 50 + it_scale_ms(300);
+	fprintf(stderr, "  unavailable %ld ms after its announce "
+	    "(--liveness 1000, bound %d)\n", t2 - t1, bound);
+	if (t1 < 0 || t2 < 0)
+		it_fail("no time stamps in A's log");
+	if (t2 - t1 < 1000 || t2 - t1 > bound)
+		it_fail("unavailable %ld ms after its announce, want "
+		    "--liveness 1000 (bound %d)", t2 - t1, bound);
+}
+
 int
 main(void)
 {
@@ -1329,6 +1380,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    guarantee__resume__held_activity_not_replayed,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__silent_server__unavailable_at_liveness,
 		    it_setup, it_teardown),
 	};
 
