@@ -1317,6 +1317,52 @@ guarantee__silent_server__unavailable_at_liveness(void **state)
 		    "--liveness 1000 (bound %d)", t2 - t1, bound);
 }
 
+/*
+ * A registered base-protocol user whose server is lost is given, at its
+ * next login, what was sent from shortly (250 ms) before the loss: an
+ * activity its stopped server took in but never delivered, sent just
+ * before the kill, comes first.
+ */
+static void
+guarantee__lost_server__user_replayed_from_before_the_loss(void **state)
+{
+	struct it_server	*a, *r;
+	struct it_client	*bob, *x;
+	uint64_t		 t0;
+	char			 down[64];
+
+	(void)state;
+	a = it_root("A");
+	r = it_child("R", a);
+	it_register(a, "bob", "bob-secret");
+	it_login_eventually(r, "bob", "bob-secret");
+	bob = it_connect(r, "bob@R");
+	it_login(bob, "bob", "bob-secret");
+	x = login_anon(a, "x", NULL);
+	/* bob's activity reaching x: A has had R's word that bob is on R. */
+	t0 = it_now_ms();
+	it_send_activity(bob, "{\"n\":0}");
+	expect_n(x, 0);
+	expect_n(bob, 0);
+	/* n=0 falls before the replay's start (loss - 250 ms). */
+	while (it_now_ms() < t0 + 400)
+		(void)it_read_line(x, 10);
+
+	it_server_sigstop(r);
+	it_send_activity(x, "{\"n\":1}");
+	expect_n(x, 1);
+	/* Killed right after: A counts R lost a few ms after n=1's ts. */
+	it_server_kill9(r);
+	snprintf(down, sizeof down, "(localhost:%s) down", r->port_str);
+	it_wait_log(a, down);
+	it_close(bob);
+	bob = it_connect(a, "bob@A");
+	it_login(bob, "bob", "bob-secret");
+	it_send_activity(x, "{\"n\":2}");
+	expect_n(bob, 1);
+	expect_n(bob, 2);
+}
+
 int
 main(void)
 {
@@ -1383,6 +1429,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    guarantee__silent_server__unavailable_at_liveness,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__lost_server__user_replayed_from_before_the_loss,
 		    it_setup, it_teardown),
 	};
 
