@@ -22,6 +22,13 @@
 #     killed 4 s into 10 s); the publisher's own server killed; SIGSTOP (a
 #     silent failure); ordering on vs off (--order-wait 0), interleaved;
 #     delivery report latency and counts.
+#  4. TLS on every link (issue 10): the shared loadgen's fan-out (30 subs,
+#     3 pubs, 3 servers in a chain; 200 B with window 100 and 4 KB with
+#     window 50) on a plaintext cluster and on the same cluster with TLS
+#     on every client and server link (--no-plaintext, --remote-tls,
+#     certificates verified; made with openssl at run time), runs
+#     interleaved (plain, tls, tls, plain, ...), and the ratio of the
+#     medians, TLS over plaintext.
 #
 # Every step runs under timeout(1), so this never hangs; only processes
 # this script started are stopped, by PID.
@@ -29,7 +36,8 @@
 # Environment:
 #   BENCH_OUT=DIR        where results go (default build/bench/<date>)
 #   BENCH_RUNS=N         comparison runs per system (default 3)
-#   BENCH_SETS="..."     which of: ours cmp ha (default all three)
+#   BENCH_SETS="..."     which of: ours cmp ha tls (default all four)
+#   BENCH_TLS_RUNS=N     TLS and plaintext runs each, per size (default 3)
 #   BENCH_SKIP_OURS=1    no set 1
 #   BENCH_SKIP_NATS=1    no nats-server runs (set 2 skipped, set 3 ours only)
 #   BENCH_FAILOVER_RUNS=N  interleaved failover runs per system (default 3)
@@ -61,6 +69,7 @@ CMP=$OUT/compare.txt
 : > "$CMP"
 
 declare -a NATS_PIDS=()
+declare -a TLS_PIDS=()
 HOLD_PID=""
 TMPD=""
 
@@ -70,10 +79,13 @@ load1() { cut -d' ' -f1 /proc/loadavg; }
 cleanup() {
     local p
     [ -n "$HOLD_PID" ] && kill -TERM "$HOLD_PID" 2>/dev/null
-    for p in "${NATS_PIDS[@]:-}"; do
+    for p in "${NATS_PIDS[@]:-}" "${TLS_PIDS[@]:-}"; do
         [ -n "$p" ] && kill -TERM "$p" 2>/dev/null
     done
     [ -n "$HOLD_PID" ] && wait "$HOLD_PID" 2>/dev/null
+    for p in "${TLS_PIDS[@]:-}"; do
+        [ -n "$p" ] && wait "$p" 2>/dev/null
+    done
     for p in "${NATS_PIDS[@]:-}"; do
         [ -n "$p" ] && wait "$p" 2>/dev/null
     done
@@ -104,7 +116,7 @@ ours() {
     fi
 }
 
-SETS=${BENCH_SETS:-ours cmp ha}
+SETS=${BENCH_SETS:-ours cmp ha tls}
 has_set() { case " $SETS " in *" $1 "*) return 0;; esac; return 1; }
 
 if [ "${BENCH_SKIP_OURS:-0}" != 1 ] && has_set ours; then
@@ -443,6 +455,118 @@ if has_set ha; then
     ha_ours report $((REPORT_RUNS * 30 + 30)) report --cluster 3 --runs "$REPORT_RUNS"
 fi
 
+# ------------------------------------------------------------ TLS
+TLSRES=$OUT/tls.txt
+: > "$TLSRES"
+TLS_RUNS=${BENCH_TLS_RUNS:-3}
+TLS_NOTE=""
+TLS_LIST=""
+
+# tls_certs: a CA and a server certificate for 127.0.0.1 and localhost
+tls_certs() {
+    local d=$TMPD/tls
+    mkdir -p "$d" && (
+        cd "$d" &&
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > srv.ext &&
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -keyout ca.key -out ca.crt -days 2 -subj '/CN=bench CA' &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -keyout srv.key -out srv.csr -subj '/CN=bench server' &&
+        openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key \
+            -CAcreateserial -days 2 -out srv.crt -extfile srv.ext
+    ) > "$OUT/tls-certs.log" 2>&1
+}
+
+# tls_cluster_start MODE NAME: 3 servers in a chain, started the same way
+# for both modes; with MODE tls every listener and link is TLS.  Ready
+# when both joiners logged that they joined.
+tls_cluster_start() {
+    local mode=$1 name=$2 base i d=$TMPD/tls extra deadline=$((SECONDS + 30))
+    base=$(free_base) || return 1
+    TLS_PIDS=()
+    TLS_LIST=""
+    for i in 0 1 2; do
+        extra=()
+        if [ "$mode" = tls ]; then
+            extra=(--tls-port $((base + i)) --no-plaintext --tls-cert "$d/srv.crt"
+                --tls-key "$d/srv.key" --tls-ca "$d/ca.crt")
+            [ $i -gt 0 ] && extra+=(--remote-tls)
+        fi
+        [ $i -gt 0 ] && extra+=(-rh 127.0.0.1 -rp $((base + i - 1)))
+        "$SERVER" -lh 127.0.0.1 -lp $((base + i)) -s bench-tls-secret \
+            --data-dir none "${extra[@]}" > "$OUT/tls-$name-s$i.log" 2>&1 &
+        TLS_PIDS[$i]=$!
+        TLS_LIST="$TLS_LIST${TLS_LIST:+,}127.0.0.1:$((base + i))"
+        until grep -q 'listening on' "$OUT/tls-$name-s$i.log" &&
+            { [ $i = 0 ] || grep -q 'joined the cluster' "$OUT/tls-$name-s$i.log"; }; do
+            kill -0 "${TLS_PIDS[$i]}" 2>/dev/null || return 1
+            [ $SECONDS -gt $deadline ] && return 1
+            sleep 0.05
+        done
+    done
+}
+tls_cluster_stop() {
+    local p
+    for p in "${TLS_PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
+    for p in "${TLS_PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null; done
+    TLS_PIDS=()
+}
+
+# tls_run MODE SIZE RUN ARGS...: one loadgen fan-out, a line in $TLSRES
+tls_run() {
+    local mode=$1 size=$2 r=$3 out l c0 c1 line sent us; shift 3
+    out=$OUT/tls-$size-$mode-$r.out
+    if ! tls_cluster_start "$mode" "$size-$mode-$r"; then
+        echo "RESULT status=cluster_failed mode=$mode size=$size run=$r" >> "$TLSRES"
+        tls_cluster_stop
+        return
+    fi
+    wait_quiet
+    l="$(load1)/${BUSY}%"
+    # shellcheck disable=SC2086
+    c0=$(cpu_ticks ${TLS_PIDS[*]})
+    timeout -k 5 120 "$LOADGEN" --proto activity --scenario fanout \
+        --servers "$TLS_LIST" "$@" --max-run-s 100 > "$out" 2> "${out%.out}.err"
+    # shellcheck disable=SC2086
+    c1=$(cpu_ticks ${TLS_PIDS[*]})
+    tls_cluster_stop
+    line=$(grep '^RESULT ' "$out" || echo "RESULT status=no_result")
+    sent=$(echo "$line" | tr ' ' '\n' | sed -n 's/^sent=//p')
+    us=$(awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="${sent:-0}" \
+        'BEGIN{ if (n > 0) printf "%.2f", c / hz * 1e6 / (n * 33); else print "-" }')
+    echo "$line mode=$mode size=$size run=$r load1=$l server_us_per_delivery=$us" >> "$TLSRES"
+    log "tls $size $mode run $r: $(echo "$line" | grep -o 'rx_msgs_per_s=[0-9]*') $(echo "$line" | grep -o 'p99_us=[0-9.]*') load $l"
+}
+
+TLS_SIZES="200 4096"
+if ! has_set tls; then
+    TLS_NOTE="not run (BENCH_SETS=\"$SETS\")"
+elif ! command -v openssl > /dev/null; then
+    TLS_NOTE="the openssl command is missing: not run"
+elif [ -z "$LOADGEN" ] && ! find_loadgen; then
+    TLS_NOTE="the shared load generator (bench-peer) is not available: not run"
+elif ! tls_certs; then
+    TLS_NOTE="making the certificates failed (see $OUT/tls-certs.log): not run"
+else
+    log "TLS on every link vs plaintext: loadgen $LOADGEN, $TLS_RUNS runs each, interleaved"
+    for r in $(seq 1 "$TLS_RUNS"); do
+        for size in $TLS_SIZES; do
+            if [ "$size" = 200 ]; then w=100; else w=50; fi
+            args="--subs 30 --pubs 3 --msgs 100000 --size $size --window $w"
+            # plain, tls, tls, plain, ...: drift hits both alike
+            if [ $((r % 2)) = 1 ]; then modes="plain tls"; else modes="tls plain"; fi
+            for m in $modes; do
+                # shellcheck disable=SC2086
+                if [ $m = tls ]; then
+                    tls_run tls "$size" "$r" $args --tls --tls-ca "$TMPD/tls/ca.crt" --tls-name localhost
+                else
+                    tls_run plain "$size" "$r" $args
+                fi
+            done
+        done
+    done
+fi
+
 # ------------------------------------------------------------ the table
 vals() { # vals SYSTEM SCEN KEY
     grep " system=$1 cmp=$2 " "$CMP" | grep ' status=ok\| status=degraded' | while read -r line; do
@@ -563,6 +687,43 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
         echo "| --- | --- | --- |"
         cat "$HAROWS"
         echo
+    fi
+    echo "### TLS on every link against plaintext (issue 10)"
+    echo
+    if [ -n "$TLS_NOTE" ]; then
+        echo "$TLS_NOTE."
+    else
+        echo "The shared load generator, 3 servers in a chain, 30 subscribers + 3 publishers spread over"
+        echo "them, 100000 activities; the same cluster started plaintext, and with TLS on every client and"
+        echo "server link (--tls-port, --no-plaintext, --remote-tls; certificates verified, ECDSA P-256, TLS 1.3)."
+        echo "Runs interleaved; load: 1-minute load average / CPU busy % before the run."
+        echo
+        echo "| run | size, window | plaintext: deliveries/s, p99, server CPU (load) | TLS: deliveries/s, p99, server CPU (load) | TLS/plain |"
+        echo "| --- | --- | --- | --- | --- |"
+        for r in $(seq 1 "$TLS_RUNS"); do
+            for size in $TLS_SIZES; do
+                p=$(grep " mode=plain size=$size run=$r " "$TLSRES")
+                t=$(grep " mode=tls size=$size run=$r " "$TLSRES")
+                prx=$(echo "$p" | field rx_msgs_per_s); trx=$(echo "$t" | field rx_msgs_per_s)
+                printf "| %s | %s B | %s/s, %s ms, %s µs (%s) %s | %s/s, %s ms, %s µs (%s) %s | %s |\n" "$r" "$size" \
+                    "${prx:--}" "$(awk -v v="$(echo "$p" | field p99_us)" 'BEGIN{printf "%.2f", v/1000}')" \
+                    "$(echo "$p" | field server_us_per_delivery)" "$(echo "$p" | field load1)" "$(echo "$p" | field status)" \
+                    "${trx:--}" "$(awk -v v="$(echo "$t" | field p99_us)" 'BEGIN{printf "%.2f", v/1000}')" \
+                    "$(echo "$t" | field server_us_per_delivery)" "$(echo "$t" | field load1)" "$(echo "$t" | field status)" \
+                    "$(awk -v a="${trx:-0}" -v b="${prx:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "-" }')"
+            done
+        done
+        echo
+        tv() { grep " mode=$1 size=$2 " "$TLSRES" | grep ' status=ok\| status=degraded' | while read -r line; do
+            echo "$line" | field "$3"; done; }
+        for size in $TLS_SIZES; do
+            pm=$(tv plain "$size" rx_msgs_per_s | median); tm=$(tv tls "$size" rx_msgs_per_s | median)
+            pc=$(tv plain "$size" server_us_per_delivery | median); tc=$(tv tls "$size" server_us_per_delivery | median)
+            awk -v s="$size" -v pm="$pm" -v tm="$tm" -v pc="$pc" -v tc="$tc" 'BEGIN{
+                r = (pm + 0 > 0) ? sprintf("%.2f", tm / pm) : "-";
+                printf "**%s B, medians:** plaintext %s deliveries/s, TLS %s deliveries/s, **TLS/plaintext %s** (target 0.6); server CPU per delivery plaintext %s µs, TLS %s µs.\n\n",
+                    s, pm, tm, r, pc, tc }'
+        done
     fi
 } > "$OUT/table.md"
 echo
