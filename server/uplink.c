@@ -15,6 +15,11 @@
  * A server whose parent left it an empty backup list is the designated
  * successor of a root: it becomes root at once, and only probes its old
  * targets every BACKGROUND_MS so a repaired link merges the groups.
+ * Once it has served as root for a liveness window it also probes every
+ * server it knew of that is not in its tree now: after a one-way link
+ * failure the lost parent may stay out of reach while the rest of the
+ * old tree is reachable, and by then a crashed root's orphans have all
+ * joined us (servers of our own tree refuse us as their ancestor).
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -64,6 +69,7 @@ struct uplink {
 	int			 rounds;	/* failed rounds in a row */
 	int			 ever_established;
 	int			 successor;	/* root by design, probing */
+	uint64_t		 successor_ms;	/* since when */
 	int			 got_list;	/* this parent sent a BACKUP_LIST */
 	int			 round_connected; /* a target took us in */
 	uint64_t		 established_ms;
@@ -292,6 +298,36 @@ uplink_connect(struct server *srv, const struct uplink_target *t)
 		peer_close(u->peer, "cannot connect to %s", log_safe(addr));
 }
 
+/* Add to the round the servers we knew of that are not in our tree. */
+static void
+uplink_probe_known(struct server *srv)
+{
+	struct uplink		*u = srv->uplink;
+	struct uplink_target	 t;
+	int			 i, j;
+
+	for (i = 0; i < srv->nknown &&
+	    u->nround < UPLINK_TARGETS_MAX + 1; i++) {
+		struct known_server *k = &srv->known[i];
+
+		if (k->state == KNOWN_UP || k->port <= 0 ||
+		    strlen(k->host) >= sizeof t.host)
+			continue;
+		memset(&t, 0, sizeof t);
+		snprintf(t.host, sizeof t.host, "%s", k->host);
+		t.port = k->port;
+		t.tls_port = k->tls_port;
+		if (target_is_self(srv, &t))
+			continue;
+		for (j = 0; j < u->nround; j++)
+			if (u->round[j].port == t.port &&
+			    strcmp(u->round[j].host, t.host) == 0)
+				break;
+		if (j == u->nround)
+			u->round[u->nround++] = t;
+	}
+}
+
 static void
 uplink_retry_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -316,6 +352,9 @@ uplink_retry_cb(evutil_socket_t fd, short events, void *arg)
 		for (i = 0; i < u->nbackups; i++)
 			if (!target_in_tree(srv, &u->backups[i]))
 				u->round[u->nround++] = u->backups[i];
+		if (now_ms() - u->successor_ms >=
+		    (uint64_t)srv->cfg.liveness_ms)
+			uplink_probe_known(srv);
 	}
 	if (u->state == UPLINK_WAITING || u->state == UPLINK_NONE) {
 		u->next = 0;
@@ -377,6 +416,7 @@ uplink_round_failed(struct server *srv)
 		log_warnx("uplink: no server of the backup list took us in "
 		    "for %d rounds: taking over as root", u->rounds);
 		u->successor = 1;
+		u->successor_ms = now_ms();
 		uplink_fsm(srv, UE_SERVE_AS_ROOT);
 		uplink_wait(srv, UPLINK_BACKGROUND_MS);
 		return;
@@ -442,6 +482,7 @@ uplink_failover(struct server *srv)
 		u->round[u->nround++] = u->backups[i];
 	/* Only an empty list the parent really sent makes a successor. */
 	u->successor = u->ever_established && u->got_list && u->nbackups == 0;
+	u->successor_ms = now_ms();
 	u->avoid_parent = 0;
 	u->next = 0;
 	u->rounds = 0;

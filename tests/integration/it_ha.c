@@ -632,6 +632,53 @@ ha__unavailable_server__not_in_client_backup_list(void **state)
 	it_server_sigcont(x);
 }
 
+/*
+ * The root's successor cut off from the root alone (its one link, or
+ * one direction of it, fails; the rest of the tree is fine): it takes
+ * over as root and, a liveness window later, joins the part of the old
+ * tree it can still reach instead of staying apart until the root
+ * answers again.
+ */
+static void
+ha__successor_cut_from_root_only__joins_the_rest(void **state)
+{
+	struct it_server	*p, *c1, *c2;
+	struct relay		*rl;
+	char			 rport[16];
+	uint64_t		 t0;
+
+	(void)state;
+	p = it_root("P", HB_FAST);
+	rl = relay_new(p->port);
+	snprintf(rport, sizeof rport, "%d", relay_port(rl));
+	{
+		const char *argv[] = { "-lh", "localhost", "-lp", "@PORT",
+		    "-s", IT_SECRET, "-a", "100", "-rh", "localhost", "-rp",
+		    rport, HB_FAST, NULL };
+
+		c1 = it_spawn("C1", argv, 1);
+	}
+	wait_log(c1, "joined the cluster", 1, it_timeout());
+	c2 = it_child("C2", p, HB_FAST);
+	client_on(p, "p1");
+	client_on(c1, "k1");
+	client_on(c2, "k2");
+	exchange("before");
+
+	relay_set(rl, RELAY_CUT);
+	t0 = it_now_ms();
+	wait_log(c1, "taking over as root", 1, it_timeout());
+	FC_WAIT(NULL, 0, 3 * it_timeout(), it_log_count(c1,
+	    "rejoined the cluster") >= 1, "C1, cut off from the root only, "
+	    "did not join the rest of the tree");
+	printf("  successor cut from the root: joined the rest after %llu "
+	    "ms\n", (unsigned long long)(it_now_ms() - t0));
+	exchange("joined");
+	relay_set(rl, RELAY_PASS);
+	exchange("repaired");
+	check_clean();
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, ha_setup, ha_teardown)
 
 int
@@ -643,6 +690,7 @@ main(void)
 		T(ha__repeated_kill9_and_restart__cluster_keeps_working),
 		T(ha__sigstop_middle__routed_around_within_bound_then_rejoins),
 		T(ha__link_cut_and_repaired__sides_work_apart_then_merge),
+		T(ha__successor_cut_from_root_only__joins_the_rest),
 		T(ha__sigterm__children_reparent_at_once_and_exit_zero),
 		T(ha__silent_server__unavailable_and_no_redirect_target),
 		T(ha__unavailable_server__not_in_client_backup_list),

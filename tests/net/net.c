@@ -393,6 +393,67 @@ net__register_both_sides__earlier_wins_everywhere(void **state)
 	free(jb);
 }
 
+/*
+ * One-way failure: S2's packets to S1 are dropped, S1's reach S2 (over
+ * TCP both directions soon fail: S1's data goes unacknowledged).  S1
+ * notices the silent child within the heartbeat bound and drops it;
+ * S2, the root's successor, serves as root, and a liveness window later
+ * joins S3, which it can still reach, once; the tree does not flap
+ * while the fault lasts nor when it is repaired.
+ */
+static void
+net__one_way_link__detected_once_no_flapping(void **state)
+{
+	struct fclient	*c[3];
+	uint64_t	 t0, t_detect, t_rejoin;
+	int		 j1, j2, j3, hb;
+
+	(void)state;
+	rig_up(4);
+	net_server(1, 0, NULL, NULL, NULL);
+	net_server(2, 1, NULL, NULL, NULL);
+	net_server(3, 1, NULL, NULL, NULL);
+	c[0] = net_client(4, 1, "c1");
+	c[1] = net_client(4, 2, "c2");
+	c[2] = net_client(4, 3, "c3");
+	fc_exchange("before");
+
+	rig_block(2, 1);
+	t0 = it_now_ms();
+	FC_WAIT(c, 3, 2 * it_timeout(), logs(1, "heartbeat timeout") >= 1,
+	    "S1 did not notice the one-way link");
+	t_detect = it_now_ms() - t0;
+	FC_WAIT(c, 3, 3 * it_timeout(), logs(2, "rejoined the cluster") >= 1,
+	    "S2 did not rejoin after the one-way failure");
+	t_rejoin = it_now_ms() - t0;
+	fc_exchange("one-way");
+	/* Watch for flapping while the fault lasts. */
+	fc_run(c, 3, 4 * NET_HB_TIMEOUT);
+	j1 = logs(2, "rejoined the cluster");
+	hb = logs(1, "heartbeat timeout") + logs(2, "heartbeat timeout") +
+	    logs(3, "heartbeat timeout");
+	fc_exchange("during");
+
+	rig_heal();
+	fc_run(c, 3, 4 * NET_HB_TIMEOUT);
+	j2 = logs(2, "rejoined the cluster");
+	j3 = logs(1, "rejoined the cluster") + logs(3, "rejoined the cluster");
+	fc_exchange("after");
+	printf("  one-way link S2->S1: S1 dropped S2 after %llu ms (bound "
+	    "%d), S2 rejoined after %llu ms; rejoins of S2: %d during the "
+	    "fault, %d after the repair; of S1/S3: %d; heartbeat timeouts "
+	    "%d\n", (unsigned long long)t_detect, NET_BOUND_MS,
+	    (unsigned long long)t_rejoin, j1, j2 - j1, j3, hb);
+	if (t_detect > NET_BOUND_MS)
+		it_fail("the one-way link was noticed after %llu ms, over the "
+		    "bound of %d ms", (unsigned long long)t_detect,
+		    NET_BOUND_MS);
+	if (j1 != 1 || j2 != j1 || j3 != 0)
+		it_fail("the tree flapped: S2 rejoined %d times during the "
+		    "fault and %d after it, S1/S3 %d times", j1, j2 - j1, j3);
+	fc_check_clean_at(__FILE__, __LINE__, FC_CLEAN_DUPS_OK);
+}
+
 static int
 cmp_u64(const void *a, const void *b)
 {
@@ -645,6 +706,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    net__register_both_sides__earlier_wins_everywhere,
 		    net_setup, net_teardown),
+		cmocka_unit_test_setup_teardown(
+		    net__one_way_link__detected_once_no_flapping, net_setup,
+		    net_teardown),
 		cmocka_unit_test_setup_teardown(
 		    net__slow_link__holds_and_drains, net_setup,
 		    net_teardown),
