@@ -60,7 +60,7 @@ activity_take(struct server *srv, struct act *a, struct peer *from,
 	else
 		srv->stats.act_from_servers++;
 	replay_append(srv, a);
-	tree_send_servers(srv, from, a->line, a->len);
+	tree_send_activity(srv, from, a->line, a->len);
 	if (a->report)
 		report_start(srv, a, from, sender);
 	order_submit(srv, a);
@@ -153,7 +153,7 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 		jbuf_reset(b);
 		jbuf_add(b, m->line, m->len);
 		jbuf_addc(b, '\n');
-		tree_send_servers(srv, p, b->p, b->len);
+		tree_send_activity(srv, p, b->p, b->len);
 		activity_span(m, &off, &len);
 		jbuf_reset(b);
 		msgb_begin(b, CMD_ACTIVITY_BROADCAST);

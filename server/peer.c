@@ -416,6 +416,56 @@ peer_write_cb(struct bufferevent *bev, void *arg)
 }
 
 /*
+ * Is an activity of len bytes for server link p to be shed?  A link
+ * whose unread output is over half its cap is slower than the stream:
+ * it loses activities, counted and logged, rather than being dropped as
+ * a slow consumer, which would make it re-join, be sent everything it
+ * lacked, overflow again, and so on in a loop.  Everything else still
+ * goes (up to the whole cap), so the link and the tree stay up.  A link
+ * that has taken nothing while a cap's worth was shed for it does not
+ * read at all: that one is dropped as a slow consumer.
+ */
+int
+peer_shed(struct peer *p, size_t len)
+{
+	struct evbuffer	*out;
+	size_t		 cap;
+	uint64_t	 now, drained;
+
+	if (p->closing || p->role != PEER_SERVER)
+		return 0;
+	out = bufferevent_get_output(p->bev);
+	cap = p->srv->cfg.server_outbuf / 2;
+	if (evbuffer_get_length(out) + len > cap && peer_write_now(p) != 0)
+		return 1;
+	if (evbuffer_get_length(out) + len <= cap)
+		return 0;
+	drained = p->tx_added - evbuffer_get_length(out);
+	if (drained != p->shed_drained) {
+		p->shed_drained = drained;
+		p->shed_bytes = 0;
+	} else if ((p->shed_bytes += len) > p->srv->cfg.server_outbuf) {
+		log_warnx("%s: dropped: output buffer over %zu bytes, it does "
+		    "not read (slow consumer)", peer_name(p),
+		    p->srv->cfg.server_outbuf);
+		p->srv->stats.slow_drops++;
+		peer_close(p, "output buffer over %zu bytes: not reading "
+		    "(slow consumer)", p->srv->cfg.server_outbuf);
+		return 1;
+	}
+	p->shed++;
+	p->srv->stats.shed++;
+	now = now_ms();
+	if (p->shed == 1 || now - p->shed_log_ms >= 1000) {
+		log_warnx("%s: slow link: %llu activities shed so far (output "
+		    "over %zu bytes)", peer_name(p),
+		    (unsigned long long)p->shed, cap);
+		p->shed_log_ms = now;
+	}
+	return 1;
+}
+
+/*
  * Queue bytes for a peer.  A peer whose unread output passes its cap is
  * a slow consumer: it is dropped rather than buffered without bound.
  */

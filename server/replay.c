@@ -326,6 +326,8 @@ replay_on_sync(struct server *srv, struct peer *from, struct json_span vv,
 		}
 		if (known ? a->oc <= e[i].floor : a->ts < since)
 			continue;
+		if (peer_shed(from, a->len + sizeof replay_tail))
+			continue;
 		/*
 		 * Marked as a replay, so every server delivers it only to
 		 * clients that were connected when it was sent.

@@ -168,6 +168,10 @@ struct peer {
 	/* delivery reports: where queued lines end in the output */
 	uint64_t		 tx_added;
 	uint64_t		 tx_drained;
+	uint64_t		 shed;		/* activities shed (slow link) */
+	uint64_t		 shed_log_ms;
+	uint64_t		 shed_drained;	/* bytes written out so far */
+	size_t			 shed_bytes;	/* shed since it took any */
 	struct report_mark	*marks;
 	int			 mark_head;
 	int			 nmarks;
@@ -238,6 +242,7 @@ struct server_stats {
 	uint64_t	 bytes_in;		/* read from peers */
 	uint64_t	 bytes_out;		/* queued to peers */
 	uint64_t	 slow_drops;		/* slow consumers dropped */
+	uint64_t	 shed;			/* activities shed, slow links */
 	uint64_t	 redirects;
 	uint64_t	 failovers;		/* parent lost */
 	uint64_t	 rejoins;		/* joined again after that */
@@ -384,6 +389,7 @@ void		 peer_set_role(struct peer *, enum peer_role);
 void		 peer_uncount(struct peer *);
 void		 peer_flush_cb(evutil_socket_t, short, void *);
 int		 peer_send(struct peer *, const void *, size_t);
+int		 peer_shed(struct peer *, size_t);
 int		 peer_send_jbuf(struct peer *, struct jbuf *);
 void		 peer_reply_close(struct peer *, enum msg_cmd, const char *);
 void		 peer_reply_info(struct peer *, enum msg_cmd, const char *);
@@ -452,6 +458,8 @@ const char	*token_check(struct server *, const char *, const char *,
 
 /* tree.c */
 void		 tree_send_servers(struct server *, struct peer *,
+		    const void *, size_t);
+void		 tree_send_activity(struct server *, struct peer *,
 		    const void *, size_t);
 void		 tree_send_clients(struct server *, const void *, size_t);
 void		 tree_announce(struct server *);

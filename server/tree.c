@@ -39,6 +39,20 @@ tree_send_servers(struct server *srv, struct peer *except, const void *data,
 	}
 }
 
+/* An activity to every server link except `except`, shed where slow. */
+void
+tree_send_activity(struct server *srv, struct peer *except,
+    const void *data, size_t len)
+{
+	struct peer	*p, *next;
+
+	for (p = TAILQ_FIRST(&srv->links); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, role_entry);
+		if (p != except && !peer_shed(p, len))
+			peer_send(p, data, len);
+	}
+}
+
 /* Send to every logged-in client. */
 void
 tree_send_clients(struct server *srv, const void *data, size_t len)

@@ -464,25 +464,29 @@ cmp_u64(const void *a, const void *b)
 
 /*
  * A slow link: S2 joins S1 over 1 Mbit/s each way with 50 ms each way,
- * and a client of S1 sends 2,000 activities a second for 3 s, more
- * than the link carries.  The link must hold (no drop and re-join);
- * the backlog queues at S1 within --server-outbuf and drains.  Prints
- * the delivery latency and loss on both sides of the link.
+ * and a client of S1 sends 2,000 activities a second for ms, more than
+ * the link carries.  The link must hold (no drop and re-join, which
+ * would send everything again, overflow again and loop).  With outbuf
+ * NULL (--server-outbuf at its default) the backlog queues at S1 and
+ * drains, nothing lost; with a small one the queue stays within it and
+ * S1 sheds activities for that link, and says so.  Prints the delivery
+ * latency and loss on both sides of the link.
  */
 static void
-net__slow_link__holds_and_drains(void **state)
+slow_link(int ms, const char *outbuf)
 {
 	struct fclient	*c[3], *pub, *near, *far;
 	struct stream	 st;
-	uint64_t	*lat, t0;
+	uint64_t	*lat, t0, quiet;
 	long		 n, got = 0, miss_near, miss_far, last = -1;
-	int		 i, k, rejoins, hb;
-	uint64_t	 quiet;
+	int		 i, k, rejoins, hb, shed;
 
-	(void)state;
 	rig_up(4);
 	net_bind = "0.0.0.0";
-	net_server(1, 0, NULL, NULL, NULL);
+	if (outbuf != NULL)
+		net_server(1, 0, NULL, NULL, "--server-outbuf", outbuf, NULL);
+	else
+		net_server(1, 0, NULL, NULL, NULL);
 	rig_wan(2, 1, "1mbit", 7200, NET_PORT(1), 50);
 	net_server(2, 1, NULL, "10.78.0.1", "-rp", "7200", NULL);
 	pub = c[0] = net_client(3, 1, "pub");
@@ -493,17 +497,15 @@ net__slow_link__holds_and_drains(void **state)
 	memset(&st, 0, sizeof st);
 	st.cs = &pub;
 	st.n = 1;
-	st.period = 1;
 	/* 2,000 a second: as many as the clock says are due. */
 	t0 = it_now_ms();
-	while ((n = (long)(it_now_ms() - t0)) < 3000) {
+	while ((n = (long)(it_now_ms() - t0)) < ms) {
 		while (st.sent[0] < 2 * n &&
 		    fc_send(pub, "pub", st.sent[0] + 1) != 0)
 			st.sent[0]++;
 		fc_poll(c, 3, 1);
 	}
-	t0 = it_now_ms();
-	quiet = t0;
+	t0 = quiet = it_now_ms();
 	/* Drain: until all is there, or nothing has come for a while. */
 	while ((miss_far = stream_missing(&st, far, NULL)) > 0 &&
 	    it_now_ms() - quiet < (uint64_t)(2 * it_timeout()) &&
@@ -528,25 +530,70 @@ net__slow_link__holds_and_drains(void **state)
 	rejoins = logs(2, "rejoined the cluster");
 	hb = logs(1, "heartbeat timeout") + logs(2, "heartbeat timeout");
 	k = logs(1, "slow consumer") + logs(2, "slow consumer");
-	printf("  slow link (1 Mbit/s, 50 ms each way): %ld sent at 2000/s; "
-	    "near side missing %ld, far side missing %ld; far latency p50 "
-	    "%llu ms, p99 %llu ms, max %llu ms; link re-joins %d, heartbeat "
-	    "timeouts %d, slow-consumer drops %d\n", st.sent[0], miss_near,
-	    miss_far, got ? (unsigned long long)lat[got / 2] : 0ULL,
+	shed = logs(1, "activities shed so far");
+	printf("  slow link (1 Mbit/s, 50 ms each way, --server-outbuf %s): "
+	    "%ld sent at 2000/s in %d ms; near side missing %ld, far side "
+	    "missing %ld (%.1f %%); far latency p50 %llu ms, p99 %llu ms, "
+	    "max %llu ms; link re-joins %d, heartbeat timeouts %d, "
+	    "slow-consumer drops %d, shedding log lines %d\n",
+	    outbuf != NULL ? outbuf : "default", st.sent[0], ms, miss_near,
+	    miss_far, 100.0 * (double)miss_far / (double)st.sent[0],
+	    got ? (unsigned long long)lat[got / 2] : 0ULL,
 	    got ? (unsigned long long)lat[got * 99 / 100] : 0ULL,
-	    got ? (unsigned long long)lat[got - 1] : 0ULL, rejoins, hb, k);
+	    got ? (unsigned long long)lat[got - 1] : 0ULL, rejoins, hb, k,
+	    shed);
 	free(lat);
-	if (rejoins != 0 || hb != 0)
+	if (rejoins != 0 || hb != 0 || k != 0)
 		it_fail("the slow link was dropped: %d re-joins, %d heartbeat "
-		    "timeouts", rejoins, hb);
-	if (miss_near != 0 || miss_far != 0)
-		it_fail("activities lost over the slow link: %ld near, %ld "
-		    "far: %s", miss_near, miss_far, fc_describe(far));
+		    "timeouts, %d slow-consumer drops", rejoins, hb, k);
+	if (miss_near != 0)
+		it_fail("activities lost on the near side: %ld", miss_near);
+	if (outbuf == NULL && miss_far != 0)
+		it_fail("activities lost over the slow link: %ld: %s",
+		    miss_far, fc_describe(far));
+	if (outbuf != NULL && (miss_far == 0 || shed == 0))
+		it_fail("no shedding reported (%d log lines) with %ld missing "
+		    "across a link the stream overflows", shed, miss_far);
+	if (outbuf != NULL && got < st.sent[0] / 10)
+		it_fail("only %ld of %ld crossed the slow link", got,
+		    st.sent[0]);
 	for (i = 0; i < 3; i++)
 		if (c[i]->logins != 1)
 			it_fail("a client lost its server: %s",
 			    fc_describe(c[i]));
+	/* Shed activities leave gaps, but what arrives is in order. */
+	for (i = 0, last = 0; i < far->nrx; i++) {
+		if (far->rx[i].tag == NULL || strcmp(far->rx[i].tag, "pub"))
+			continue;
+		if (far->rx[i].n <= last)
+			it_fail("pub #%ld arrived after #%ld", far->rx[i].n,
+			    last);
+		last = far->rx[i].n;
+	}
 	fc_exchange("after");
+	fc_check_clean_at(__FILE__, __LINE__, outbuf != NULL ?
+	    FC_CLEAN_DUPS_OK | FC_CLEAN_ORDER_OK : FC_CLEAN_DUPS_OK);
+}
+
+/* A 3 s burst over the slow link queues and drains, none lost. */
+static void
+net__slow_link__burst_queues_and_drains(void **state)
+{
+	(void)state;
+	slow_link(3000, NULL);
+}
+
+/*
+ * 8 s over the slow link with a 1 MB --server-outbuf: S1 sheds for the
+ * link, says so, and the link stays up (it used to be dropped as a
+ * slow consumer, re-join, be replayed what it lacked and be dropped
+ * again, every second or so).
+ */
+static void
+net__slow_link__sustained_overload_sheds_not_rejoins(void **state)
+{
+	(void)state;
+	slow_link(8000, "1000000");
 }
 
 /*
@@ -710,8 +757,11 @@ main(void)
 		    net__one_way_link__detected_once_no_flapping, net_setup,
 		    net_teardown),
 		cmocka_unit_test_setup_teardown(
-		    net__slow_link__holds_and_drains, net_setup,
+		    net__slow_link__burst_queues_and_drains, net_setup,
 		    net_teardown),
+		cmocka_unit_test_setup_teardown(
+		    net__slow_link__sustained_overload_sheds_not_rejoins,
+		    net_setup, net_teardown),
 		cmocka_unit_test_setup_teardown(
 		    net__host_lost__recovery_within_bound, net_setup,
 		    net_teardown),
