@@ -233,6 +233,13 @@ net__partition_10s__heals_exactly_once(void **state)
 	t0 = it_now_ms();
 	stream_run(&st, 10000);
 	t_split = it_now_ms() - t0;
+	printf("  partition: statuses at the end of the split: %s, %s | %s, "
+	    "%s; OUT_OF_SERVICE told %d, %d | %d, %d times\n", c[0]->status,
+	    c[1]->status, c[2]->status, c[3]->status,
+	    c[0]->out_of_service - oos_before[0],
+	    c[1]->out_of_service - oos_before[1],
+	    c[2]->out_of_service - oos_before[2],
+	    c[3]->out_of_service - oos_before[3]);
 	if (c[0]->out_of_service + c[1]->out_of_service == oos_before[0] +
 	    oos_before[1] || c[2]->out_of_service + c[3]->out_of_service ==
 	    oos_before[2] + oos_before[3])
