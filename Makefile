@@ -133,11 +133,11 @@ $(LIBTUI): $(TUI_OBJ)
 
 $(BIN)/activity-server: $(B)/server/main.o $(LIBSERVER) $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(CRYPTO_LIBS) -lm
 
 $(BIN)/activity-tui: $(B)/tui_client/main.o $(LIBTUI) $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CURSES_LIBS) $(EV_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(CURSES_LIBS) $(EV_LIBS) $(CRYPTO_LIBS) -lm
 
 $(BIN)/activity-bench: $(BENCH_OBJ) $(LIBCOMMON)
 	@mkdir -p $(@D)

@@ -18,6 +18,7 @@ struct json_scan {
 	int			 depth;
 	int			 maxdepth;
 	const char		*err;
+	enum json_error		 code;
 	struct json_member	*members;	/* top level, if wanted */
 	int			 maxmembers;
 	int			 nmembers;
@@ -245,6 +246,7 @@ scan_container(struct json_scan *s, int object)
 			if (s->members != NULL && s->depth == 1) {
 				if (s->nmembers == s->maxmembers) {
 					s->err = "too many fields";
+					s->code = JSON_ERR_TOO_MANY_MEMBERS;
 					return -1;
 				}
 				mb = &s->members[s->nmembers++];
@@ -328,24 +330,31 @@ json_validate(const char *buf, size_t len, int maxdepth, const char **err)
 {
 	int	 n;
 
-	return json_validate_members(buf, len, maxdepth, NULL, 0, &n, err);
+	return json_validate_members(buf, len, maxdepth, NULL, 0, &n, err,
+	    NULL);
 }
 
 /*
  * Validate, and if the value is an object record its members (at most
  * max, else it is refused) in the same pass: a caller needs no second
- * walk over the text.
+ * walk over the text.  On failure *err is a reason a person can read
+ * and *code (if not NULL) the kind of failure a program can test.
  */
 enum json_type
 json_validate_members(const char *buf, size_t len, int maxdepth,
-    struct json_member *members, int max, int *n, const char **err)
+    struct json_member *members, int max, int *n, const char **err,
+    enum json_error *code)
 {
 	struct json_scan	 s = { buf, buf + len, 0, maxdepth, NULL,
-				    members, max, 0 };
+				    JSON_ERR_SYNTAX, members, max, 0 };
 	enum json_type		 t;
 
+	if (code != NULL)
+		*code = JSON_ERR_NONE;
 	if (len == 0) {
 		*err = "empty message";
+		if (code != NULL)
+			*code = JSON_ERR_SYNTAX;
 		return JSON_NONE;
 	}
 	t = scan_value(&s);
@@ -356,8 +365,11 @@ json_validate_members(const char *buf, size_t len, int maxdepth,
 			t = JSON_NONE;
 		}
 	}
-	if (t == JSON_NONE)
+	if (t == JSON_NONE) {
 		*err = s.err != NULL ? s.err : "invalid JSON";
+		if (code != NULL)
+			*code = s.code;
+	}
 	*n = s.nmembers;
 	return t;
 }

@@ -21,6 +21,13 @@ enum json_type {
 
 #define JSON_DEPTH_MAX	64
 
+/* Why validation failed, for callers that answer differently. */
+enum json_error {
+	JSON_ERR_NONE = 0,
+	JSON_ERR_SYNTAX,		/* not JSON, or not strict JSON */
+	JSON_ERR_TOO_MANY_MEMBERS,	/* more top-level members than asked */
+};
+
 struct json_span {
 	const char	*p;
 	size_t		 len;
@@ -42,7 +49,8 @@ struct json_member {
 
 enum json_type	 json_validate(const char *, size_t, int, const char **);
 enum json_type	 json_validate_members(const char *, size_t, int,
-		    struct json_member *, int, int *, const char **);
+		    struct json_member *, int, int *, const char **,
+		    enum json_error *);
 const char	*json_type_name(enum json_type);
 
 int	json_iter_object(struct json_iter *, struct json_span);

@@ -364,6 +364,7 @@ msg_parse(const char *line, size_t len, struct msg *m, char *err,
 	enum json_type		 t;
 	enum msg_field		 f;
 	const char		*why;
+	enum json_error		 jerr;
 	char			 types[64];
 	size_t			 used = 0, n;
 	int			 nm, i, j, found_cmd = 0;
@@ -374,9 +375,9 @@ msg_parse(const char *line, size_t len, struct msg *m, char *err,
 	m->line = line;
 	m->len = len;
 	t = json_validate_members(line, len, JSON_DEPTH_MAX, mb,
-	    MSG_TOP_MEMBERS_MAX, &nm, &why);
+	    MSG_TOP_MEMBERS_MAX, &nm, &why, &jerr);
 	if (t == JSON_NONE) {
-		if (strcmp(why, "too many fields") == 0)
+		if (jerr == JSON_ERR_TOO_MANY_MEMBERS)
 			snprintf(err, errlen, "too many fields (over %d)",
 			    MSG_TOP_MEMBERS_MAX);
 		else

@@ -228,10 +228,15 @@ backup_send(struct server *srv, struct peer *to)
 void
 backup_send_all(struct server *srv)
 {
-	struct peer	*p;
+	struct peer	*p, *next;
 
-	TAILQ_FOREACH(p, &srv->links, role_entry)
+	/* A send can drop p (its output cap): take next first. */
+	for (p = TAILQ_FIRST(&srv->links); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, role_entry);
 		backup_send(srv, p);
-	TAILQ_FOREACH(p, &srv->clients, role_entry)
+	}
+	for (p = TAILQ_FIRST(&srv->clients); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, role_entry);
 		backup_send(srv, p);
+	}
 }

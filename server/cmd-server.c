@@ -22,20 +22,11 @@
 #include "secret.h"
 #include "server.h"
 #include "uplink.h"
+#include "xmalloc.h"
 
 #define USER_FIELD_MAX	257
 
 static int	path_contains(struct server *, const char *);
-
-static char *
-xstrdup(const char *s)
-{
-	char	*d;
-
-	if ((d = strdup(s)) == NULL)
-		fatal("strdup");
-	return d;
-}
 
 /*
  * Merge a users array into the registry.  Entries that changed what we

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "secret.h"
 #include "server.h"
+#include "xmalloc.h"
 
 #define HASHPOOL_PREFIX		"$y$"	/* yescrypt */
 #define HASHPOOL_NICE		10	/* workers' niceness above the loop */
@@ -261,16 +262,11 @@ hashpool_free(struct hashpool *hp)
 	free(hp);
 }
 
+/* A copy of s, or NULL for NULL. */
 static char *
 xstrdup_or_null(const char *s)
 {
-	char	*d;
-
-	if (s == NULL)
-		return NULL;
-	if ((d = strdup(s)) == NULL)
-		fatal("strdup");
-	return d;
+	return s != NULL ? xstrdup(s) : NULL;
 }
 
 /*

@@ -444,16 +444,19 @@ void
 known_send_status(struct server *srv, struct peer *to)
 {
 	struct jbuf	*b = &srv->out;
-	struct peer	*p;
+	struct peer	*p, *next;
 
 	known_build_status(srv, b);
 	if (to != NULL) {
 		peer_send_jbuf(to, b);
 		return;
 	}
-	TAILQ_FOREACH(p, &srv->clients, role_entry)
+	/* A send can drop p (its output cap): take next first. */
+	for (p = TAILQ_FIRST(&srv->clients); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, role_entry);
 		if (p->features & FEAT_BIT(FEAT_CLUSTER_STATUS))
 			peer_send_jbuf(p, b);
+	}
 	srv->status_sent_ms = now_ms();
 	srv->known_changed = 0;
 }

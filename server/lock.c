@@ -161,7 +161,7 @@ lock_build(struct jbuf *b, enum msg_cmd cmd, const struct lock *l)
 static void
 lock_fan_out(struct server *srv, struct lock *l, struct peer *except)
 {
-	struct peer	*p;
+	struct peer	*p, *next;
 	int		 n = 0;
 
 	lock_build(&srv->out, CMD_LOCK_REQUEST, l);
@@ -171,7 +171,9 @@ lock_fan_out(struct server *srv, struct lock *l, struct peer *except)
 	if (n > 0 && (l->waiting = calloc((size_t)n, sizeof *l->waiting)) ==
 	    NULL)
 		fatal("calloc");
-	TAILQ_FOREACH(p, &srv->links, role_entry) {
+	/* A send can drop p (its output cap): take next first. */
+	for (p = TAILQ_FIRST(&srv->links); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, role_entry);
 		if (p == except)
 			continue;
 		if (l->nwaiting < n && peer_send_jbuf(p, &srv->out) == 0)

@@ -207,6 +207,13 @@ peer_unlist(struct peer *p)
 		TAILQ_REMOVE(&p->srv->clients, p, role_entry);
 	else
 		TAILQ_REMOVE(&p->srv->links, p, role_entry);
+	/*
+	 * A walk that sends may drop the peer it is on; one that then
+	 * followed this peer's stale links could skip or revisit peers.
+	 * Cleared, such a walk stops at once, which the tests notice.
+	 */
+	p->role_entry.tqe_next = NULL;
+	p->role_entry.tqe_prev = NULL;
 	p->listed = 0;
 }
 
@@ -566,7 +573,17 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 			    "message contains a NUL byte");
 			break;
 		}
-		dispatch_line(p, f.line, f.len);
+		/*
+		 * CMD_CLOSE: the handler condemned the peer.  CMD_OK with
+		 * the peer closing: something it did dropped the peer (its
+		 * own reply over the output cap).  Either way no later line
+		 * of this buffer is read.
+		 */
+		if (dispatch_line(p, f.line, f.len) == CMD_CLOSE) {
+			if (!p->closing)
+				peer_close(p, "closed by its handler");
+			break;
+		}
 		if (p->closing)
 			break;
 		frame_done(&p->fr, in, &f);

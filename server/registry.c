@@ -25,9 +25,10 @@
 #include "msgbuild.h"
 #include "registry.h"
 #include "server.h"
+#include "strmap.h"
+#include "xmalloc.h"
 
 #define REGISTRY_JOURNAL	"users.journal"
-#define REGISTRY_MIN_BUCKETS	64
 #define SERVER_NAME_BUF		257
 #define REGISTRY_HASH_BUF	256	/* a yescrypt hash and then some */
 #define REGISTRY_RETRY_MS	1000	/* retry unjournalled users */
@@ -37,8 +38,7 @@ static int	registry_sync_dir(const char *, char *, size_t);
 static void	registry_line(struct jbuf *, const struct user *);
 
 struct registry {
-	struct user	**buckets;
-	size_t		  nbuckets;
+	struct strmap	 *users;	/* name -> struct user */
 	size_t		  count;
 	size_t		  max;		/* --max-users; 0: no cap */
 	int		  fd;		/* journal, -1 when not durable */
@@ -56,18 +56,6 @@ struct registry {
 	int		(*sync_fn)(int);
 };
 
-static uint64_t
-registry_hash(const char *s)
-{
-	uint64_t	 h = 1469598103934665603ULL;
-
-	while (*s != '\0') {
-		h ^= (unsigned char)*s++;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 struct registry *
 registry_new(void)
 {
@@ -75,9 +63,7 @@ registry_new(void)
 
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		fatal("calloc");
-	r->nbuckets = REGISTRY_MIN_BUCKETS;
-	if ((r->buckets = calloc(r->nbuckets, sizeof *r->buckets)) == NULL)
-		fatal("calloc");
+	r->users = strmap_new();
 	r->fd = -1;
 	r->write_fn = write;
 	r->sync_fn = fdatasync;
@@ -109,62 +95,36 @@ user_free(struct user *u)
 	free(u);
 }
 
+/* strmap_foreach callback: free one user. */
+static void
+registry_free_cb(const char *name, void *u, void *arg)
+{
+	(void)name;
+	(void)arg;
+	user_free(u);
+}
+
 void
 registry_free(struct registry *r)
 {
-	struct user	*u, *next;
-	size_t		 i;
-
 	if (r == NULL)
 		return;
 	if (r->nunsynced > 0)
 		log_error("journal: exiting with %zu user%s registered "
 		    "elsewhere not written; the other servers still know them",
 		    r->nunsynced, r->nunsynced == 1 ? "" : "s");
-	for (i = 0; i < r->nbuckets; i++) {
-		for (u = r->buckets[i]; u != NULL; u = next) {
-			next = u->next;
-			user_free(u);
-		}
-	}
+	strmap_foreach(r->users, registry_free_cb, NULL);
+	strmap_free(r->users);
 	if (r->fd != -1)
 		close(r->fd);
 	free(r->unsynced);
-	free(r->buckets);
 	free(r);
 }
 
 const struct user *
 registry_find(const struct registry *r, const char *name)
 {
-	struct user	*u;
-
-	u = r->buckets[registry_hash(name) & (r->nbuckets - 1)];
-	for (; u != NULL; u = u->next)
-		if (strcmp(u->name, name) == 0)
-			return u;
-	return NULL;
-}
-
-static void
-registry_grow(struct registry *r)
-{
-	struct user	**nb, *u, *next;
-	size_t		  i, n = r->nbuckets * 2, h;
-
-	if ((nb = calloc(n, sizeof *nb)) == NULL)
-		fatal("calloc");
-	for (i = 0; i < r->nbuckets; i++) {
-		for (u = r->buckets[i]; u != NULL; u = next) {
-			next = u->next;
-			h = registry_hash(u->name) & (n - 1);
-			u->next = nb[h];
-			nb[h] = u;
-		}
-	}
-	free(r->buckets);
-	r->buckets = nb;
-	r->nbuckets = n;
+	return strmap_get(r->users, name);
 }
 
 /*
@@ -393,7 +353,6 @@ registry_store(struct registry *r, const char *name, const char *secret,
 {
 	struct user	*u, cand;
 	char		*s, *o;
-	size_t		 h;
 	int		 failed;
 
 	cand.name = (char *)name;
@@ -433,17 +392,12 @@ registry_store(struct registry *r, const char *name, const char *secret,
 		failed = registry_journal(r, &cand) != 0;
 	if (failed && !elsewhere)
 		return REG_ERROR;
-	if (r->count >= r->nbuckets)
-		registry_grow(r);
-	if ((u = calloc(1, sizeof *u)) == NULL ||
-	    (u->name = strdup(name)) == NULL ||
-	    (u->secret = strdup(secret)) == NULL ||
-	    (u->origin = strdup(origin)) == NULL)
-		fatal("registry_put");
+	u = xcalloc(1, sizeof *u);
+	u->name = xstrdup(name);
+	u->secret = xstrdup(secret);
+	u->origin = xstrdup(origin);
 	u->time = time;
-	h = registry_hash(name) & (r->nbuckets - 1);
-	u->next = r->buckets[h];
-	r->buckets[h] = u;
+	strmap_put(r->users, u->name, u);
 	r->count++;
 	if (failed)
 		registry_mark_unsynced(r, u);
@@ -477,16 +431,28 @@ registry_count(const struct registry *r)
 	return r->count;
 }
 
+struct registry_walk {
+	void	(*cb)(const struct user *, void *);
+	void	 *arg;
+};
+
+/* strmap_foreach callback: pass one user on. */
+static void
+registry_foreach_cb(const char *name, void *u, void *arg)
+{
+	struct registry_walk	*w = arg;
+
+	(void)name;
+	w->cb(u, w->arg);
+}
+
 void
 registry_foreach(const struct registry *r,
     void (*cb)(const struct user *, void *), void *arg)
 {
-	struct user	*u;
-	size_t		 i;
+	struct registry_walk	 w = { cb, arg };
 
-	for (i = 0; i < r->nbuckets; i++)
-		for (u = r->buckets[i]; u != NULL; u = u->next)
-			cb(u, arg);
+	strmap_foreach(r->users, registry_foreach_cb, &w);
 }
 
 /* Apply one journal line; -1 if it is not a well-formed entry. */

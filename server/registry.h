@@ -16,7 +16,6 @@ struct user {
 	char		*origin;	/* id of the server that registered it */
 	uint64_t	 time;		/* wall-clock ms of the registration */
 	int		 unsynced;	/* not yet in the journal */
-	struct user	*next;
 };
 
 enum registry_put {

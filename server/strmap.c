@@ -1,13 +1,19 @@
 /*
- * Chained hashing with FNV-1a, doubling when the load passes one.
+ * Chained hashing, doubling when the load passes one.  Peers choose the
+ * keys (user names, server ids, message ids), so the hash is SipHash
+ * with a random key per map: nobody can make names that collide.
  * Keys are copied; values are the caller's.
  */
+#include <sys/random.h>
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "siphash.h"
 #include "strmap.h"
+#include "xmalloc.h"
 
 struct strmap_entry {
 	struct strmap_entry	*next;
@@ -19,18 +25,14 @@ struct strmap {
 	struct strmap_entry	**b;
 	size_t			  nb;
 	size_t			  n;
+	uint8_t			  key[16];
 };
 
+/* The bucket hash of s in m: keyed, so a peer cannot aim at one chain. */
 static size_t
-strmap_hash(const char *s)
+strmap_hash(const struct strmap *m, const char *s)
 {
-	uint64_t	 h = 1469598103934665603ULL;
-
-	while (*s != '\0') {
-		h ^= (unsigned char)*s++;
-		h *= 1099511628211ULL;
-	}
-	return (size_t)h;
+	return (size_t)siphash24(m->key, s, strlen(s));
 }
 
 struct strmap *
@@ -38,11 +40,11 @@ strmap_new(void)
 {
 	struct strmap	*m;
 
-	if ((m = calloc(1, sizeof *m)) == NULL)
-		fatal("calloc");
+	m = xcalloc(1, sizeof *m);
+	if (getrandom(m->key, sizeof m->key, 0) != sizeof m->key)
+		fatal("getrandom");
 	m->nb = 16;
-	if ((m->b = calloc(m->nb, sizeof *m->b)) == NULL)
-		fatal("calloc");
+	m->b = xcalloc(m->nb, sizeof *m->b);
 	return m;
 }
 
@@ -68,7 +70,7 @@ strmap_get(const struct strmap *m, const char *key)
 {
 	struct strmap_entry	*e;
 
-	for (e = m->b[strmap_hash(key) & (m->nb - 1)]; e != NULL; e = e->next)
+	for (e = m->b[strmap_hash(m, key) & (m->nb - 1)]; e != NULL; e = e->next)
 		if (strcmp(e->key, key) == 0)
 			return e->value;
 	return NULL;
@@ -80,12 +82,11 @@ strmap_grow(struct strmap *m)
 	struct strmap_entry	**nb, *e, *next;
 	size_t			  i, n = m->nb * 2, h;
 
-	if ((nb = calloc(n, sizeof *nb)) == NULL)
-		fatal("calloc");
+	nb = xcalloc(n, sizeof *nb);
 	for (i = 0; i < m->nb; i++)
 		for (e = m->b[i]; e != NULL; e = next) {
 			next = e->next;
-			h = strmap_hash(e->key) & (n - 1);
+			h = strmap_hash(m, e->key) & (n - 1);
 			e->next = nb[h];
 			nb[h] = e;
 		}
@@ -102,7 +103,7 @@ strmap_put(struct strmap *m, const char *key, void *value)
 	size_t			 h, len;
 	void			*old;
 
-	h = strmap_hash(key) & (m->nb - 1);
+	h = strmap_hash(m, key) & (m->nb - 1);
 	for (e = m->b[h]; e != NULL; e = e->next)
 		if (strcmp(e->key, key) == 0) {
 			old = e->value;
@@ -111,11 +112,10 @@ strmap_put(struct strmap *m, const char *key, void *value)
 		}
 	if (m->n >= m->nb) {
 		strmap_grow(m);
-		h = strmap_hash(key) & (m->nb - 1);
+		h = strmap_hash(m, key) & (m->nb - 1);
 	}
 	len = strlen(key) + 1;
-	if ((e = malloc(sizeof *e + len)) == NULL)
-		fatal("malloc");
+	e = xmalloc(sizeof *e + len);
 	memcpy(e->key, key, len);
 	e->value = value;
 	e->next = m->b[h];
@@ -131,7 +131,7 @@ strmap_del(struct strmap *m, const char *key)
 	struct strmap_entry	**pp, *e;
 	void			 *v;
 
-	pp = &m->b[strmap_hash(key) & (m->nb - 1)];
+	pp = &m->b[strmap_hash(m, key) & (m->nb - 1)];
 	for (; (e = *pp) != NULL; pp = &e->next) {
 		if (strcmp(e->key, key) == 0) {
 			*pp = e->next;
@@ -163,4 +163,19 @@ size_t
 strmap_count(const struct strmap *m)
 {
 	return m->n;
+}
+
+/* Call cb on every key and value, in no particular order. */
+void
+strmap_foreach(const struct strmap *m, void (*cb)(const char *, void *,
+    void *), void *arg)
+{
+	struct strmap_entry	*e, *next;
+	size_t			 i;
+
+	for (i = 0; i < m->nb; i++)
+		for (e = m->b[i]; e != NULL; e = next) {
+			next = e->next;
+			cb(e->key, e->value, arg);
+		}
 }

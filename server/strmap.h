@@ -13,5 +13,7 @@ void		*strmap_put(struct strmap *, const char *, void *);
 void		 strmap_free_values(struct strmap *);
 void		*strmap_del(struct strmap *, const char *);
 size_t		 strmap_count(const struct strmap *);
+void		 strmap_foreach(const struct strmap *,
+		    void (*)(const char *, void *, void *), void *);
 
 #endif
