@@ -49,6 +49,7 @@ struct report {
 };
 
 static void	report_check(struct server *, struct report *);
+static void	report_answer(struct server *, struct report *);
 
 /* No room to count: answer at once, empty and partial. */
 static void
@@ -98,6 +99,34 @@ report_free_one(struct server *srv, struct report *r)
 }
 
 /*
+ * The table is full: the oldest report still counted is answered now,
+ * partial, as its timeout would, and forgotten by its id (it stays on
+ * the list until its lines drain), so a link flooding reported
+ * activities cannot stop newcomers from being counted.
+ */
+static void
+report_evict(struct server *srv)
+{
+	struct report	*r;
+
+	TAILQ_FOREACH(r, &srv->report_list, entry)
+		if (strmap_get(srv->reports, r->mid) == r)
+			break;
+	if (r == NULL)
+		return;
+	log_warnx("%d reports pending: answering the oldest, %s, as partial",
+	    srv->cfg.dcfg.max_reports, log_safe(r->mid));
+	strmap_del(srv->reports, r->mid);
+	if (!r->answered) {
+		r->partial = 1;
+		r->local_done = 1;
+		r->nwaiting = 0;
+		report_answer(srv, r);
+	}
+	report_check(srv, r);
+}
+
+/*
  * Begin counting for an activity we just took in and forwarded: wait
  * for every server link but the one it came from.
  */
@@ -109,14 +138,16 @@ report_start(struct server *srv, struct act *a, struct peer *from,
 	struct peer	*p;
 	int		 n = 0;
 
+	if (strmap_get(srv->reports, a->mid) != NULL)
+		return;
+	if ((int)strmap_count(srv->reports) >= srv->cfg.dcfg.max_reports)
+		report_evict(srv);
 	if ((int)strmap_count(srv->reports) >= srv->cfg.dcfg.max_reports) {
 		log_warnx("%d reports pending: not counting %s",
 		    srv->cfg.dcfg.max_reports, log_safe(a->mid));
 		report_refuse(srv, a, from, sender);
 		return;
 	}
-	if (strmap_get(srv->reports, a->mid) != NULL)
-		return;
 	if ((r = calloc(1, sizeof *r)) == NULL ||
 	    (r->mid = strdup(a->mid)) == NULL ||
 	    (r->username = strdup(a->username != NULL ? a->username : "")) ==

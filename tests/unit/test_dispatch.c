@@ -1341,6 +1341,59 @@ dispatch__forged_activity_seq__session_heard_again(void **state)
 	fx_free(fx);
 }
 
+/* The next ACTIVITY_SUCC_INFO on c: its mid, client_count, partial. */
+static void
+succ_info(struct fx_conn *c, char *mid, size_t len, int *count,
+    int *partial)
+{
+	cJSON	*j = fx_expect_skip(c, "ACTIVITY_SUCC_INFO");
+
+	snprintf(mid, len, "%s", fx_str(j, "mid"));
+	*count = cJSON_GetObjectItemCaseSensitive(j, "client_count")->valueint;
+	*partial = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j,
+	    "partial"));
+	cJSON_Delete(j);
+}
+
+/*
+ * --max-pending-reports 2, and a link sends a third reported activity:
+ * the oldest report is answered at once as partial and forgotten, and
+ * the newcomer is counted (it used to be refused with an empty partial
+ * answer, so a flooding link kept every newcomer from being counted).
+ */
+static void
+dispatch__reports_table_full__oldest_answered_newcomer_counted(void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+	struct fx_conn	*la, *lb;
+	char		 mid[64];
+	int		 i, count, partial;
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.dcfg.max_reports = 2;
+	fx = fx_new_cfg("srv", &cfg);
+	la = fx_link(fx, "A");
+	lb = fx_link(fx, "B");
+	for (i = 1; i <= 3; i++)
+		fx_sendf(fx, la, "{\"command\":\"ACTIVITY_BROADCAST\","
+		    "\"activity\":{\"n\":%d},\"mid\":\"A:%d\",\"report\":"
+		    "true,\"username\":\"u\"}", i, i);
+	succ_info(la, mid, sizeof mid, &count, &partial);
+	assert_string_equal(mid, "A:1");
+	assert_true(partial);
+	fx_drain(la);
+	fx_send(fx, lb, "{\"command\":\"ACTIVITY_SUCC_INFO\",\"username\":"
+	    "\"u\",\"activity_seq\":0,\"client_count\":5,\"succ_count\":5,"
+	    "\"mid\":\"A:3\"}");
+	succ_info(la, mid, sizeof mid, &count, &partial);
+	assert_string_equal(mid, "A:3");
+	assert_int_equal(count, 5);
+	assert_false(partial);
+	fx_free(fx);
+}
+
 int
 main(void)
 {
@@ -1404,6 +1457,8 @@ main(void)
 		cmocka_unit_test(
 		    dispatch__mid_with_sign_or_space__link_refused_origin_kept),
 		cmocka_unit_test(dispatch__forged_activity_seq__session_heard_again),
+		cmocka_unit_test(
+		    dispatch__reports_table_full__oldest_answered_newcomer_counted),
 		cmocka_unit_test(
 		    dispatch__login_while_a_server_reconnects__not_redirected),
 		cmocka_unit_test(
