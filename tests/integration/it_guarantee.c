@@ -1363,6 +1363,38 @@ guarantee__lost_server__user_replayed_from_before_the_loss(void **state)
 	expect_n(bob, 2);
 }
 
+/*
+ * A server that lost its parent asks, at its relink, for the activities
+ * of origins it has not heard of from 1 s before the loss: one sent
+ * into its stopped parent, which it never got, reaches its client.
+ */
+static void
+guarantee__relink_after_silent_parent__missed_activity_replayed(
+    void **state)
+{
+	struct it_server	*a, *p, *b;
+	struct it_client	*x, *y;
+	char			 port[16];
+
+	(void)state;
+	a = it_root("A");
+	p = it_child("P", a);
+	snprintf(port, sizeof port, "%s", p->port_str);
+	b = it_root("B", "-rh", "localhost", "-rp", port,
+	    "--heartbeat", "100", "--heartbeat-timeout", "600");
+	it_wait_log(b, "joined the cluster");
+	y = login_anon(b, "y", NULL);
+	x = login_anon(a, "x", NULL);
+	/* B's backup list names A (P's parent) once P has sent it. */
+	it_wait_log(b, a->port_str);
+	it_server_sigstop(p);
+	it_send_activity(x, "{\"n\":1}");
+	expect_n(x, 1);
+	it_wait_log(b, "rejoined the cluster");
+	expect_n(y, 1);
+	it_server_sigcont(p);
+}
+
 int
 main(void)
 {
@@ -1432,6 +1464,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    guarantee__lost_server__user_replayed_from_before_the_loss,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    guarantee__relink_after_silent_parent__missed_activity_replayed,
 		    it_setup, it_teardown),
 	};
 
