@@ -39,6 +39,9 @@ config_defaults(struct config *c)
 	c->dcfg.replay_window_ms = 60000;
 	c->dcfg.max_senders = 65536;
 	c->dcfg.max_reports = 65536;
+	c->history.max = HISTORY_MAX_DEFAULT;
+	c->history.bytes = HISTORY_BYTES_DEFAULT;
+	c->history.age_ms = (uint64_t)HISTORY_AGE_DEFAULT * 1000;
 	c->heartbeat_timeout_ms = 2000;
 	c->forget_ms = 600000;
 	c->max_users = 1000000;

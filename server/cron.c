@@ -130,6 +130,7 @@ cron_tick(struct server *srv)
 	order_cron(srv);
 	report_cron(srv);
 	replay_cron(srv);
+	history_cron(srv->history, now, wall_ms());
 	cron_auth_deadlines(srv, now);
 	cron_anon_idle(srv, now);
 	lock_cron(srv);

@@ -36,7 +36,8 @@ enum {
 	OPT_REMOTE_TLS, OPT_NO_PLAINTEXT,
 	OPT_MAX_USERS, OPT_REGISTER_RATE, OPT_REGISTER_CONN_RATE,
 	OPT_LOGIN_FAIL_DELAY, OPT_ANON_IDLE_TIMEOUT, OPT_ALLOW_ANONYMOUS,
-	OPT_ALLOW_REGISTER,
+	OPT_ALLOW_REGISTER, OPT_HISTORY_MAX, OPT_HISTORY_BYTES,
+	OPT_HISTORY_AGE,
 };
 
 #define OPTSTRING	"s:a:c:vqhV"
@@ -81,6 +82,9 @@ static const struct option longopts[] = {
 	{ "replay-max", required_argument, NULL, OPT_REPLAY_MAX },
 	{ "replay-bytes", required_argument, NULL, OPT_REPLAY_BYTES },
 	{ "replay-window", required_argument, NULL, OPT_REPLAY_WINDOW },
+	{ "history-max", required_argument, NULL, OPT_HISTORY_MAX },
+	{ "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
+	{ "history-age", required_argument, NULL, OPT_HISTORY_AGE },
 	{ "max-senders", required_argument, NULL, OPT_MAX_SENDERS },
 	{ "max-pending-reports", required_argument, NULL, OPT_MAX_REPORTS },
 	{ "config", required_argument, NULL, 'c' },
@@ -173,6 +177,10 @@ usage(FILE *f)
 "       --replay-max N        activities kept for replay (100000)\n"
 "       --replay-bytes BYTES  bytes kept for replay (32M)\n"
 "       --replay-window MS    how long activities are kept for replay (60000)\n"
+"       --history-max N       activities kept in the history log in the\n"
+"                             data directory (1000000; 0: no history)\n"
+"       --history-bytes BYTES bytes of history kept (512M)\n"
+"       --history-age SECONDS how long history is kept (604800: a week)\n"
 "       --max-senders N       sender sessions tracked for ordering (65536)\n"
 "       --max-pending-reports N  delivery reports in progress (65536)\n"
 "  -c,  --config FILE         read settings from FILE (key = value, the keys\n"
@@ -464,6 +472,18 @@ parse_words(int argc, char **argv, struct config *c)
 			c->dcfg.replay_window_ms = (int)num_arg(
 			    "--replay-window", optarg, 0, 86400000);
 			break;
+		case OPT_HISTORY_MAX:
+			c->history.max = (size_t)num_arg("--history-max",
+			    optarg, 0, 100000000);
+			break;
+		case OPT_HISTORY_BYTES:
+			c->history.bytes = size_arg("--history-bytes",
+			    optarg, 65536, (size_t)1 << 40);
+			break;
+		case OPT_HISTORY_AGE:
+			c->history.age_ms = (uint64_t)num_arg("--history-age",
+			    optarg, 1, 100L * 365 * 86400) * 1000;
+			break;
 		case OPT_MAX_SENDERS:
 			c->dcfg.max_senders = (int)num_arg("--max-senders",
 			    optarg, 1, 10000000);
@@ -740,6 +760,12 @@ main(int argc, char **argv)
 	if (cfg.data_dir != NULL &&
 	    registry_open(srv->reg, cfg.data_dir, err, sizeof err) != 0) {
 		log_errorx("cannot use the data directory: %s", err);
+		return 1;
+	}
+	if (cfg.data_dir != NULL && cfg.history.max > 0 &&
+	    (srv->history = history_open(base, cfg.data_dir, &cfg.history,
+	    err, sizeof err)) == NULL) {
+		log_errorx("cannot keep the history: %s", err);
 		return 1;
 	}
 	if (cfg.data_dir != NULL)

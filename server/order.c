@@ -135,6 +135,7 @@ deliver(struct server *srv, struct act *a, int late)
 	int		 targets = 0;
 
 	a->delivered = 1;
+	history_append(srv->history, a, wall_ms());
 	for (p = TAILQ_FIRST(&srv->clients); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, role_entry);
 		/*

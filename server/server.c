@@ -354,6 +354,7 @@ server_free(struct server *srv)
 	hashpool_free(srv->hashpool);
 	lock_table_free(srv->locks);
 	registry_free(srv->reg);
+	history_close(srv->history);
 	limit_free(srv->limits);
 	seen_free(srv->seen_ctl);
 	seen_free(srv->seen_act);

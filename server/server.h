@@ -17,6 +17,7 @@
 #include "json.h"
 #include "msg.h"
 #include "delivery.h"
+#include "history.h"
 
 struct event_base;
 struct evconnlistener;
@@ -89,6 +90,7 @@ struct config {
 	int		 allow_register;	/* --allow-register */
 	int		 verbose;
 	struct delivery_config dcfg;
+	struct history_config history;		/* --history-* */
 };
 
 enum peer_role {
@@ -322,6 +324,7 @@ struct server {
 	struct hashpool		*hashpool;
 	struct lock_table	*locks;
 	struct uplink		*uplink;
+	struct history		*history;	/* NULL: none kept */
 
 	uint64_t		 next_announce_ms;
 	uint64_t		 last_announce_ms;
