@@ -71,7 +71,7 @@ enum cmd_ret
 activity_publish(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 	struct act	*a;
 	long long	 seq;
 	size_t		 act_off, act_len;
@@ -92,7 +92,7 @@ activity_publish(struct peer *p, struct msg *m)
 
 	snprintf(mid, sizeof mid, "%s:%llu", srv->id,
 	    (unsigned long long)++srv->next_act);
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_ACTIVITY_BROADCAST);
 	msgb_key(b, F_ACTIVITY);
 	act_off = b->len;
@@ -115,6 +115,7 @@ activity_publish(struct peer *p, struct msg *m)
 
 	a = act_new(b->p, b->len, act_off, act_len, mid, srv->id, p->session,
 	    p->username);
+	server_out_put(srv);
 	a->oc = srv->next_act;
 	a->seq = (uint64_t)seq;
 	a->prev = p->last_seq_in;
@@ -140,7 +141,7 @@ enum cmd_ret
 cmd_activity_broadcast(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 	struct act	*a;
 	char		 origin[SERVER_NAME_MAX];
 	uint64_t	 oc;
@@ -150,7 +151,7 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 	if (m->str[F_MID] == NULL ||
 	    seen_parse_mid(m->str[F_MID], origin, sizeof origin, &oc) != 0) {
 		/* A server without ids: pass it on as the base protocol. */
-		jbuf_reset(b);
+		b = server_out_take(srv);
 		jbuf_add(b, m->line, m->len);
 		jbuf_addc(b, '\n');
 		tree_send_activity(srv, p, b->p, b->len);
@@ -162,6 +163,7 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 		srv->stats.act_from_servers++;
 		srv->stats.act_delivered += (uint64_t)srv->nclients;
 		tree_send_clients(srv, b->p, b->len);
+		server_out_put(srv);
 		return CMD_OK;
 	}
 	if ((msg_has(m, F_ACTIVITY_SEQ) &&
@@ -186,11 +188,12 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 	}
 	activity_span(m, &off, &len);
 	/* Keep the line as received, newline restored for forwarding. */
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	jbuf_add(b, m->line, m->len);
 	jbuf_addc(b, '\n');
 	a = act_new(b->p, b->len, off, len, m->str[F_MID], origin,
 	    seq > 0 ? m->str[F_SENDER] : NULL, m->str[F_USERNAME]);
+	server_out_put(srv);
 	a->oc = oc;
 	if (a->sender != NULL) {
 		a->seq = (uint64_t)seq;

@@ -46,10 +46,10 @@ static void
 backup_emit(struct server *srv, struct peer *to, struct backup_entry *e,
     int n, int fixed, int rotate, int with_path)
 {
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 	int		 i, k;
 
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_BACKUP_LIST);
 	msgb_key(b, F_SERVERS);
 	jbuf_addc(b, '[');
@@ -69,6 +69,7 @@ backup_emit(struct server *srv, struct peer *to, struct backup_entry *e,
 		tree_add_path(srv, b);
 	msgb_end(b);
 	peer_send_jbuf(to, b);
+	server_out_put(srv);
 }
 
 /* Our ancestors, nearest first, with the addresses we know for them. */

@@ -49,13 +49,13 @@ static void
 login_success(struct peer *p, struct msg *m, const char *resumed)
 {
 	struct server	*srv = p->srv;
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 	char		 info[SERVER_NAME_MAX + 32];
 	char		 token[TOKEN_LEN_MAX];
 	int		 i, n = 0;
 
 	snprintf(info, sizeof info, "logged in as user %s", p->username);
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_LOGIN_SUCCESS);
 	msgb_str(b, F_INFO, info);
 	/* Only a client that spoke of features hears of them. */
@@ -80,6 +80,7 @@ login_success(struct peer *p, struct msg *m, const char *resumed)
 	}
 	msgb_end(b);
 	peer_send_jbuf(p, b);
+	server_out_put(srv);
 }
 
 struct resume {
@@ -253,7 +254,7 @@ login_finish(struct peer *p, struct msg *m, const struct user *u)
 	const char		*name = m->str[F_USERNAME];
 	const char		*secret = m->str[F_SECRET];
 	struct known_server	*k;
-	struct jbuf		*b = &srv->out;
+	struct jbuf		*b;
 	struct resume		 res;
 	const char		*resumed = NULL, *why;
 	char			 sid[SERVER_NAME_MAX];
@@ -325,7 +326,7 @@ login_finish(struct peer *p, struct msg *m, const struct user *u)
 	 */
 	if (resumed == NULL && known_cluster_normal(srv) &&
 	    (k = known_least_loaded(srv, srv->nclients)) != NULL) {
-		jbuf_reset(b);
+		b = server_out_take(srv);
 		msgb_begin(b, CMD_REDIRECT);
 		msgb_str(b, F_HOSTNAME, k->host);
 		msgb_int(b, F_PORT, k->port);
@@ -333,6 +334,7 @@ login_finish(struct peer *p, struct msg *m, const struct user *u)
 			msgb_int(b, F_TLS_PORT, k->tls_port);
 		msgb_end(b);
 		peer_send_jbuf(p, b);
+		server_out_put(srv);
 		srv->stats.redirects++;
 		/* Count the client there until its next announce says so. */
 		k->load++;
@@ -470,13 +472,13 @@ cmd_activity_message(struct peer *p, struct msg *m)
 enum cmd_ret
 cmd_ping(struct peer *p, struct msg *m)
 {
-	struct jbuf	*b = &p->srv->out;
+	struct jbuf	*b = server_out_take(p->srv);
 
-	jbuf_reset(b);
 	msgb_begin(b, CMD_PONG);
 	if (m->type[F_TS] == JSON_NUMBER)
 		msgb_raw(b, F_TS, m->val[F_TS].p, m->val[F_TS].len);
 	msgb_end(b);
 	peer_send_jbuf(p, b);
+	server_out_put(p->srv);
 	return CMD_OK;
 }

@@ -73,16 +73,17 @@ void
 handshake_hello(struct server *srv, struct peer *p)
 {
 	struct link_auth	*a = link_auth_get(p);
-	struct jbuf		*b = &srv->out;
+	struct jbuf		*b;
 
 	if (auth_nonce(a->join) != 0)
 		fatal("getrandom");
 	a->accept[0] = '\0';
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_SERVER_HELLO);
 	msgb_str(b, F_NONCE, a->join);
 	msgb_end(b);
 	peer_send_jbuf(p, b);
+	server_out_put(srv);
 }
 
 /* Accepting: a server wants to join; challenge it. */
@@ -91,7 +92,7 @@ cmd_server_hello(struct peer *p, struct msg *m)
 {
 	struct server		*srv = p->srv;
 	struct link_auth	*a;
-	struct jbuf		*b = &srv->out;
+	struct jbuf		*b;
 
 	if (tls_peer_refuse_server(p))
 		return CMD_CLOSE;
@@ -105,11 +106,12 @@ cmd_server_hello(struct peer *p, struct msg *m)
 	if (auth_nonce(a->accept) != 0)
 		fatal("getrandom");
 	peer_set_role(p, PEER_LINK_AUTH);
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_SERVER_CHALLENGE);
 	msgb_str(b, F_NONCE, a->accept);
 	msgb_end(b);
 	peer_send_jbuf(p, b);
+	server_out_put(srv);
 	return CMD_OK;
 }
 
@@ -119,7 +121,7 @@ cmd_server_challenge(struct peer *p, struct msg *m)
 {
 	struct server		*srv = p->srv;
 	struct link_auth	*a = p->auth;
-	struct jbuf		*b = &srv->out;
+	struct jbuf		*b;
 	char			 proof[AUTH_MAC_HEX];
 
 	if (a == NULL || a->accept[0] != '\0') {
@@ -136,7 +138,7 @@ cmd_server_challenge(struct peer *p, struct msg *m)
 	snprintf(a->accept, sizeof a->accept, "%s", m->str[F_NONCE]);
 	auth_proof(srv->link_key, AUTH_LABEL_JOIN, a->join, a->accept, NULL,
 	    proof);
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_SERVER_PROOF);
 	msgb_str(b, F_PROOF, proof);
 	msgb_str(b, F_ID, srv->id);
@@ -151,6 +153,7 @@ cmd_server_challenge(struct peer *p, struct msg *m)
 		msgb_int(b, F_TLS_PORT, srv->cfg.tls_port);
 	msgb_end(b);
 	peer_send_jbuf(p, b);
+	server_out_put(srv);
 	return CMD_OK;
 }
 

@@ -215,7 +215,7 @@ known_left(struct server *srv, const char *id)
 void
 known_replay(struct server *srv, struct peer *to)
 {
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 	int		 i;
 
 	for (i = 0; i < srv->nknown; i++) {
@@ -228,7 +228,7 @@ known_replay(struct server *srv, struct peer *to)
 		peer_send(to, k->announce, k->announce_len);
 		if (k->state == KNOWN_UP)
 			continue;
-		jbuf_reset(b);
+		b = server_out_take(srv);
 		msgb_begin(b, CMD_SERVER_LEAVE);
 		msgb_str(b, F_ID, k->id);
 		msgb_str(b, F_INFO, "down");
@@ -236,6 +236,7 @@ known_replay(struct server *srv, struct peer *to)
 		tree_add_mid(srv, b);
 		msgb_end(b);
 		peer_send(to, b->p, b->len);
+		server_out_put(srv);
 	}
 }
 
@@ -443,12 +444,13 @@ known_row_cmp(const void *a, const void *b)
 void
 known_send_status(struct server *srv, struct peer *to)
 {
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b = server_out_take(srv);
 	struct peer	*p, *next;
 
 	known_build_status(srv, b);
 	if (to != NULL) {
 		peer_send_jbuf(to, b);
+		server_out_put(srv);
 		return;
 	}
 	/* A send can drop p (its output cap): take next first. */
@@ -457,6 +459,7 @@ known_send_status(struct server *srv, struct peer *to)
 		if (p->features & FEAT_BIT(FEAT_CLUSTER_STATUS))
 			peer_send_jbuf(p, b);
 	}
+	server_out_put(srv);
 	srv->status_sent_ms = now_ms();
 	srv->known_changed = 0;
 }

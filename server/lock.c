@@ -162,9 +162,11 @@ static void
 lock_fan_out(struct server *srv, struct lock *l, struct peer *except)
 {
 	struct peer	*p, *next;
+	struct jbuf	*b;
 	int		 n = 0;
 
-	lock_build(&srv->out, CMD_LOCK_REQUEST, l);
+	b = server_out_take(srv);
+	lock_build(b, CMD_LOCK_REQUEST, l);
 	TAILQ_FOREACH(p, &srv->links, role_entry)
 		if (p != except)
 			n++;
@@ -176,37 +178,44 @@ lock_fan_out(struct server *srv, struct lock *l, struct peer *except)
 		next = TAILQ_NEXT(p, role_entry);
 		if (p == except)
 			continue;
-		if (l->nwaiting < n && peer_send_jbuf(p, &srv->out) == 0)
+		if (l->nwaiting < n && peer_send_jbuf(p, b) == 0)
 			l->waiting[l->nwaiting++] = p;
 	}
+	server_out_put(srv);
 }
 
 static void
 lock_answer(struct server *srv, struct lock *l, int allowed)
 {
+	struct jbuf	*b;
+
 	if (l->answered)
 		return;
 	l->answered = 1;
 	if (l->from == NULL)
 		return;
-	lock_build(&srv->out, allowed ? CMD_LOCK_ALLOWED : CMD_LOCK_DENIED, l);
-	peer_send_jbuf(l->from, &srv->out);
+	b = server_out_take(srv);
+	lock_build(b, allowed ? CMD_LOCK_ALLOWED : CMD_LOCK_DENIED, l);
+	peer_send_jbuf(l->from, b);
+	server_out_put(srv);
 }
 
 static void
 lock_send_result(struct server *srv, const struct lock *l, int success,
     uint64_t time)
 {
-	jbuf_reset(&srv->out);
-	msgb_begin(&srv->out, CMD_USER_REGISTER_RESULT);
-	msgb_str(&srv->out, F_RESULT, success ? "success" : "failure");
-	msgb_str(&srv->out, F_USERNAME, l->username);
-	msgb_str(&srv->out, F_SECRET, l->secret);
-	msgb_str(&srv->out, F_ORIGIN, l->origin);
-	msgb_int(&srv->out, F_TIME, (long long)time);
-	tree_add_mid(srv, &srv->out);
-	msgb_end(&srv->out);
-	tree_send_servers(srv, NULL, srv->out.p, srv->out.len);
+	struct jbuf	*b = server_out_take(srv);
+
+	msgb_begin(b, CMD_USER_REGISTER_RESULT);
+	msgb_str(b, F_RESULT, success ? "success" : "failure");
+	msgb_str(b, F_USERNAME, l->username);
+	msgb_str(b, F_SECRET, l->secret);
+	msgb_str(b, F_ORIGIN, l->origin);
+	msgb_int(b, F_TIME, (long long)time);
+	tree_add_mid(srv, b);
+	msgb_end(b);
+	tree_send_servers(srv, NULL, b->p, b->len);
+	server_out_put(srv);
 }
 
 static const char	lock_timed_out[] = "registration timed out";
@@ -220,6 +229,7 @@ lock_finish(struct server *srv, struct lock *l, int success, const char *why)
 {
 	struct peer		*client = l->client;
 	enum registry_put	 r;
+	struct jbuf		 info;
 	uint64_t		 time = wall_ms();
 
 	if (success) {
@@ -248,12 +258,13 @@ lock_finish(struct server *srv, struct lock *l, int success, const char *why)
 	    success ? "" : why);
 	if (client != NULL && !client->closing) {
 		if (success) {
-			jbuf_reset(&srv->out);
-			jbuf_adds(&srv->out, "register success for ");
-			jbuf_adds(&srv->out, l->username);
+			jbuf_init(&info);
+			jbuf_adds(&info, "register success for ");
+			jbuf_adds(&info, l->username);
 			client->registered_here = 1;
 			peer_reply_info(client, CMD_REGISTER_SUCCESS,
-			    srv->out.p);
+			    info.p);
+			jbuf_free(&info);
 		} else
 			peer_reply_close(client, CMD_REGISTER_FAILED, why);
 	}

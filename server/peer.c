@@ -8,8 +8,9 @@
  * child, locks and reports stop waiting, the uplink fails over) also
  * runs from the loop, right after the callback that closed the peer.
  * A send fails and closes its peer in the middle of a fan-out; running
- * those consequences there would build new messages into the scratch
- * buffer the fan-out is still sending, and change the lists it walks.
+ * those consequences there would build new messages while the fan-out
+ * still holds the scratch buffer (server_out_take() refuses that), and
+ * change the lists it walks.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -539,11 +540,12 @@ peer_reply_info(struct peer *p, enum msg_cmd cmd, const char *info)
 void
 peer_reply_close(struct peer *p, enum msg_cmd cmd, const char *info)
 {
-	struct jbuf	*b = &p->srv->out;
+	struct jbuf	*b;
 
-	jbuf_reset(b);
+	b = server_out_take(p->srv);
 	msgb_info(b, cmd, info);
 	peer_send_jbuf(p, b);
+	server_out_put(p->srv);
 	peer_close(p, "sent %s: %s", msg_cmd_name(cmd), info);
 }
 

@@ -61,11 +61,11 @@ presence_set(struct server *srv, const char *username, const char *server,
 void
 presence_announce(struct server *srv, const char *username, const char *server)
 {
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 	uint64_t	 now = wall_ms();
 
 	presence_set(srv, username, server, srv->id, now);
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_USER_PRESENCE);
 	msgb_str(b, F_USERNAME, username);
 	msgb_str(b, F_ID, server);
@@ -73,6 +73,7 @@ presence_announce(struct server *srv, const char *username, const char *server)
 	tree_add_mid(srv, b);
 	msgb_end(b);
 	tree_send_servers(srv, NULL, b->p, b->len);
+	server_out_put(srv);
 }
 
 /*
@@ -110,7 +111,7 @@ enum cmd_ret
 cmd_user_presence(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 	long long	 time;
 	char		 from[SERVER_NAME_MAX];
 	uint64_t	 oc;
@@ -130,9 +131,10 @@ cmd_user_presence(struct peer *p, struct msg *m)
 	if (registry_find(srv->reg, m->str[F_USERNAME]) != NULL)
 		presence_set(srv, m->str[F_USERNAME], m->str[F_ID], from,
 		    (uint64_t)time);
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	jbuf_add(b, m->line, m->len);
 	jbuf_addc(b, '\n');
 	tree_send_servers(srv, p, b->p, b->len);
+	server_out_put(srv);
 	return CMD_OK;
 }

@@ -252,9 +252,9 @@ sync_vv_cb(const char *origin, uint64_t floor, void *arg)
 void
 replay_send_sync(struct server *srv, struct peer *to)
 {
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_ACTIVITY_SYNC);
 	msgb_key(b, F_VV);
 	jbuf_addc(b, '{');
@@ -263,6 +263,7 @@ replay_send_sync(struct server *srv, struct peer *to)
 	msgb_int(b, F_SINCE, (long long)srv->since_ms);
 	msgb_end(b);
 	peer_send_jbuf(to, b);
+	server_out_put(srv);
 }
 
 struct vv_entry {

@@ -56,9 +56,9 @@ static void
 report_refuse(struct server *srv, struct act *a, struct peer *from,
     struct peer *sender)
 {
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	if (from != NULL) {
 		msgb_begin(b, CMD_ACTIVITY_SUCC_INFO);
 		msgb_str(b, F_USERNAME, a->username != NULL ? a->username : "");
@@ -78,6 +78,7 @@ report_refuse(struct server *srv, struct act *a, struct peer *from,
 		msgb_end(b);
 		peer_send_jbuf(sender, b);
 	}
+	server_out_put(srv);
 }
 
 struct report *
@@ -175,10 +176,10 @@ report_start(struct server *srv, struct act *a, struct peer *from,
 static void
 report_answer(struct server *srv, struct report *r)
 {
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 
 	r->answered = 1;
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	if (r->from != NULL) {
 		msgb_begin(b, CMD_ACTIVITY_SUCC_INFO);
 		msgb_str(b, F_USERNAME, r->username);
@@ -199,6 +200,7 @@ report_answer(struct server *srv, struct report *r)
 		peer_send_jbuf(r->sender, b);
 		monitor_report_latency(srv, now_ms() - r->start_ms);
 	}
+	server_out_put(srv);
 }
 
 /* Answer once everything is in; free once no mark points here. */
@@ -323,9 +325,9 @@ void
 report_reply_empty(struct server *srv, struct peer *to, const char *mid,
     const char *username, long long seq)
 {
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_ACTIVITY_SUCC_INFO);
 	msgb_str(b, F_USERNAME, username != NULL ? username : "");
 	msgb_int(b, F_ACTIVITY_SEQ, seq);
@@ -334,6 +336,7 @@ report_reply_empty(struct server *srv, struct peer *to, const char *mid,
 	msgb_str(b, F_MID, mid);
 	msgb_end(b);
 	peer_send_jbuf(to, b);
+	server_out_put(srv);
 }
 
 /*

@@ -316,6 +316,29 @@ server_leave(struct server *srv, const char *why)
 	server_leave_check_cb(-1, 0, srv);
 }
 
+/*
+ * The scratch buffer, reset, for owner to build one line in.  A second
+ * holder would clobber bytes the first may still be sending: a broken
+ * invariant, not something a peer can cause.
+ */
+struct jbuf *
+server_out_take_as(struct server *srv, const char *owner)
+{
+	if (srv->out_owner != NULL)
+		fatalx("%s: the scratch buffer is still held by %s", owner,
+		    srv->out_owner);
+	srv->out_owner = owner;
+	jbuf_reset(&srv->out);
+	return &srv->out;
+}
+
+/* The scratch buffer's holder is done with it. */
+void
+server_out_put(struct server *srv)
+{
+	srv->out_owner = NULL;
+}
+
 /* Stop the loop; the caller frees. */
 void
 server_shutdown(struct server *srv, const char *why)

@@ -334,7 +334,14 @@ struct server {
 	struct jbuf		 who_list;	/* the last WHO_LIST built */
 	uint64_t		 who_built_ms;
 	uint64_t		 now_ms;	/* this loop turn's clock */
-	struct jbuf		 out;		/* scratch for building lines */
+	/*
+	 * Scratch for building lines, one holder at a time: taken with
+	 * server_out_take() (which resets it) and given back once its
+	 * bytes are sent, so no builder can rewrite a line that is still
+	 * being fanned out.  Never used directly.
+	 */
+	struct jbuf		 out;
+	const char		*out_owner;	/* who holds out; NULL: free */
 	struct server_stats	 stats;
 	struct monitor		*monitor;	/* --monitor */
 	uint64_t		 start_ms;
@@ -381,6 +388,9 @@ void		 server_free(struct server *);
 void		 server_shutdown(struct server *, const char *);
 void		 server_leave(struct server *, const char *);
 int		 server_client_room(struct peer *);
+struct jbuf	*server_out_take_as(struct server *, const char *);
+void		 server_out_put(struct server *);
+#define server_out_take(srv)	server_out_take_as((srv), __func__)
 
 /* peer.c */
 struct peer	*peer_new(struct server *, struct bufferevent *, const char *,

@@ -168,24 +168,25 @@ tree_add_path(struct server *srv, struct jbuf *b)
 void
 tree_leave(struct server *srv, const char *id, const char *why)
 {
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_SERVER_LEAVE);
 	msgb_str(b, F_ID, id);
 	msgb_str(b, F_INFO, why);
 	tree_add_mid(srv, b);
 	msgb_end(b);
 	tree_send_servers(srv, NULL, b->p, b->len);
+	server_out_put(srv);
 }
 
 /* SERVER_ANNOUNCE our id, load and address to every server link. */
 void
 tree_announce(struct server *srv)
 {
-	struct jbuf	*b = &srv->out;
+	struct jbuf	*b;
 
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_SERVER_ANNOUNCE);
 	msgb_str(b, F_ID, srv->id);
 	msgb_int(b, F_LOAD, srv->nclients);
@@ -200,6 +201,7 @@ tree_announce(struct server *srv)
 	tree_add_mid(srv, b);
 	msgb_end(b);
 	tree_send_servers(srv, NULL, b->p, b->len);
+	server_out_put(srv);
 	srv->announced_load = srv->nclients;
 	srv->last_announce_ms = now_ms();
 }
