@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -229,6 +230,66 @@ journal__full_disk_at_child__user_from_elsewhere_kept_then_written(
 	it_login(it_connect(b, "ivy"), "ivy", "ivy-secret");
 }
 
+/*
+ * A journal created at start is durable as a name too: the data
+ * directory is fsynced after the file is made (the fsync shim logs
+ * each call with the path it was given).  An existing journal that
+ * others can read is refused, saying how to fix it.
+ */
+static void
+journal__created__directory_synced_and_private(void **state)
+{
+	struct it_server	*a;
+	char			*dir, log[4200], real[4096], want[4200], *text;
+	char			 path[4200];
+	const char		*old = getenv("ASAN_OPTIONS");
+	char			 asan[512];
+	const char		*argv[] = { "-lh", "localhost", "-lp", "@PORT",
+				    "-s", IT_SECRET, "--data-dir", NULL, NULL };
+	int			 st;
+
+	(void)state;
+	dir = it_mkdtemp("data");
+	snprintf(log, sizeof log, "%s/fsync-dir.log", it_tmpdir());
+	unlink(log);
+	snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0",
+	    old != NULL ? old : "", old != NULL && *old != '\0' ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+	setenv("LD_PRELOAD", it_fsync_shim(), 1);
+	setenv("FSYNC_SHIM_LOG", log, 1);
+	a = durable("A", dir);
+	unsetenv("LD_PRELOAD");
+	unsetenv("FSYNC_SHIM_LOG");
+	if (old != NULL)
+		setenv("ASAN_OPTIONS", old, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+	if (realpath(dir, real) == NULL)
+		it_fail("realpath %s: %s", dir, strerror(errno));
+	snprintf(want, sizeof want, "fsync %s\n", real);
+	text = slurp(log);
+	if (text == NULL || strstr(text, want) == NULL)
+		it_fail("no fsync of %s after creating the journal: %s", real,
+		    text != NULL ? it_escape(text, strlen(text)) : "no log");
+	free(text);
+	a->expect_dead = 1;
+	it_server_stop(a);
+
+	snprintf(path, sizeof path, "%s/users.journal", dir);
+	if (chmod(path, 0644) != 0)
+		it_fail("chmod %s: %s", path, strerror(errno));
+	argv[7] = dir;
+	a = it_spawn("A2", argv, 0);
+	a->expect_dead = 1;
+	st = it_server_wait_exit(a, it_timeout());
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) == 0)
+		it_fail("a journal others can read was used");
+	text = it_server_log(a);
+	if (strstr(text, "chmod 600") == NULL)
+		it_fail("no fix named: %s", it_escape(text, strlen(text)));
+	free(text);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, it_setup, it_teardown)
 
 int
@@ -240,6 +301,7 @@ main(void)
 		T(journal__user_registered_elsewhere__survives_restart),
 		T(journal__data_dir_is_a_file__exits_nonzero),
 		T(journal__full_disk_at_child__user_from_elsewhere_kept_then_written),
+		T(journal__created__directory_synced_and_private),
 	};
 
 	return it_run_tests("integration: journal", tests);
