@@ -234,7 +234,7 @@ net__partition_10s__heals_exactly_once(void **state)
 	stream_run(&st, 10000);
 	t_split = it_now_ms() - t0;
 	printf("  partition: statuses at the end of the split: %s, %s | %s, "
-	    "%s; OUT_OF_SERVICE told %d, %d | %d, %d times\n", c[0]->status,
+	    "%s; OUT_OF_SERVICE messages %d, %d | %d, %d\n", c[0]->status,
 	    c[1]->status, c[2]->status, c[3]->status,
 	    c[0]->out_of_service - oos_before[0],
 	    c[1]->out_of_service - oos_before[1],
