@@ -62,6 +62,10 @@ static const char *const field_names[F__COUNT] = {
 	[F_CLIENTS] = "clients",
 	[F_MORE] = "more",
 	[F_TLS_PORT] = "tls_port",
+	[F_LIMIT] = "limit",
+	[F_BEFORE] = "before",
+	[F_AFTER] = "after",
+	[F_COUNT] = "count",
 };
 
 const char *const msg_feature_names[FEAT__COUNT + 1] = {
@@ -72,6 +76,7 @@ const char *const msg_feature_names[FEAT__COUNT + 1] = {
 	[FEAT_RESUME] = "resume",
 	[FEAT_HEARTBEAT] = "heartbeat",
 	[FEAT_WHO] = "who",
+	[FEAT_HISTORY] = "history",
 	[FEAT__COUNT] = NULL,
 };
 
@@ -257,6 +262,23 @@ const struct msg_def msg_defs[CMD__COUNT] = {
 		{ F_USERS, A, MSG_REQ, 0 },
 		{ F_CLIENTS, N, MSG_REQ, 0 },
 		{ F_MORE, B, 0, 0 },
+	} },
+	[CMD_HISTORY] = { "HISTORY", {
+		{ F_LIMIT, N, 0, 0 },
+		{ F_BEFORE, S | N, 0, NAME_MAX_LEN },
+		{ F_AFTER, S | N, 0, NAME_MAX_LEN },
+	} },
+	[CMD_HISTORY_ACTIVITY] = { "HISTORY_ACTIVITY", {
+		{ F_ACTIVITY, O, MSG_REQ, 0 },
+		{ F_MID, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_TIME, N, MSG_REQ, 0 },
+		{ F_SENDER, S, 0, NAME_MAX_LEN },
+		{ F_ACTIVITY_SEQ, N, 0, 0 },
+	} },
+	[CMD_HISTORY_END] = { "HISTORY_END", {
+		{ F_COUNT, N, MSG_REQ, 0 },
+		{ F_MORE, B, MSG_REQ, 0 },
+		{ F_INFO, S, 0, INFO_MAX_LEN },
 	} },
 };
 

@@ -46,6 +46,9 @@ enum msg_cmd {
 	CMD_SERVER_PROOF,
 	CMD_WHO,
 	CMD_WHO_LIST,
+	CMD_HISTORY,
+	CMD_HISTORY_ACTIVITY,
+	CMD_HISTORY_END,
 	CMD__COUNT
 };
 
@@ -91,6 +94,10 @@ enum msg_field {
 	F_CLIENTS,
 	F_MORE,
 	F_TLS_PORT,
+	F_LIMIT,
+	F_BEFORE,
+	F_AFTER,
+	F_COUNT,
 	F__COUNT
 };
 
@@ -133,6 +140,7 @@ enum msg_feature {
 	FEAT_RESUME,
 	FEAT_HEARTBEAT,
 	FEAT_WHO,
+	FEAT_HISTORY,
 	FEAT__COUNT
 };
 #define FEAT_BIT(f)	(1u << (f))

@@ -273,6 +273,10 @@ login_finish(struct peer *p, struct msg *m, const struct user *u)
 	    secret : "");
 	p->anonymous = u == NULL;
 	p->features = wanted & SERVER_FEATURES;
+	/* History is only offered where there is one. */
+	if (srv->history == NULL)
+		p->features &= ~FEAT_BIT(FEAT_HISTORY);
+	p->history_mark = history_mark(srv->history);
 	peer_set_role(p, PEER_CLIENT);
 	p->login_wall_ms = wall_ms();
 	srv->nclients++;

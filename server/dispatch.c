@@ -98,6 +98,12 @@ static const struct cmd_entry cmd_table[CMD__COUNT] = {
 	    cmd_server_proof },
 	[CMD_WHO] = { ROLE_CLIENT, CMD_INVALID_MESSAGE,
 	    "is only accepted after login", cmd_who },
+	[CMD_HISTORY] = { ROLE_CLIENT, CMD_INVALID_MESSAGE,
+	    "is only accepted after login", cmd_history },
+	[CMD_HISTORY_ACTIVITY] = { 0, CMD_INVALID_MESSAGE,
+	    "is sent by servers, not to them", NULL },
+	[CMD_HISTORY_END] = { 0, CMD_INVALID_MESSAGE,
+	    "is sent by servers, not to them", NULL },
 	[CMD_WHO_LIST] = { 0, CMD_INVALID_MESSAGE,
 	    "is sent by servers, not to them", NULL },
 };

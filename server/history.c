@@ -49,6 +49,7 @@
 
 /* Where one record is. */
 struct hrec {
+	uint64_t	 no;		/* numbered in order, from start */
 	uint64_t	 t;		/* our wall clock when delivered */
 	uint64_t	 key;		/* hash of its mid */
 	uint64_t	 seg;		/* segment number */
@@ -83,6 +84,7 @@ struct history {
 	size_t			 caprecs;
 	size_t			 bytes;		/* on disk, every segment */
 
+	uint64_t		 next_no;
 	struct jbuf		 pending;	/* this turn's records */
 	size_t			 npending;	/* the last of recs */
 	int			 unsynced;
@@ -119,6 +121,7 @@ history_rec_new(struct history *h)
 		    sizeof *h->recs)) == NULL)
 			fatal("reallocarray");
 	}
+	h->recs[h->head + h->nrecs].no = h->next_no++;
 	return &h->recs[h->head + h->nrecs++];
 }
 
@@ -554,6 +557,7 @@ history_flush(struct history *h)
 		    ftruncate(h->fd, (off_t)s->bytes) == -1)
 			log_warn("history: ftruncate");
 		h->nrecs -= h->npending;
+		h->next_no -= h->npending;
 	} else {
 		if (h->failing)
 			log_info("history: writing again");
@@ -586,6 +590,148 @@ history_cron(struct history *h, uint64_t now, uint64_t wall)
 		h->synced_ms = now;
 	}
 	history_retain(h, wall);
+}
+
+/*
+ * Where the history stands now: a client that logs in is sent live
+ * whatever is logged from here on, and pages end here for it.
+ */
+uint64_t
+history_mark(const struct history *h)
+{
+	return h != NULL ? h->next_no : 0;
+}
+
+static struct hrec *
+history_rec(struct history *h, size_t i)
+{
+	return &h->recs[h->head + i];
+}
+
+/* The index of the first record numbered no or later. */
+static size_t
+history_find_no(struct history *h, uint64_t no)
+{
+	size_t	 lo = 0, hi = h->nrecs, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (history_rec(h, mid)->no < no)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The index of the record of activity mid below end; -1 if none. */
+static long long
+history_find_mid(struct history *h, const char *mid, size_t end)
+{
+	uint64_t	 key = history_key_of(mid, strlen(mid));
+	size_t		 i;
+
+	for (i = end; i > 0; i--)
+		if (history_rec(h, i - 1)->key == key)
+			return (long long)i - 1;
+	return -1;
+}
+
+/* Read record r and hand its time and server line to cb. */
+static int
+history_emit(struct history *h, struct hrec *r, int *fd, uint64_t *fdseg,
+    char **buf, size_t *cap, history_page_cb cb, void *arg)
+{
+	char		 path[4200], *sp;
+	ssize_t		 n;
+
+	if (*fd == -1 || *fdseg != r->seg) {
+		if (*fd != -1)
+			close(*fd);
+		history_seg_path(h, r->seg, path, sizeof path);
+		if ((*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
+		    -1) {
+			log_warn("history: %s", path);
+			return -1;
+		}
+		*fdseg = r->seg;
+	}
+	if (*cap < r->len) {
+		*cap = r->len;
+		if ((*buf = realloc(*buf, *cap)) == NULL)
+			fatal("realloc");
+	}
+	n = pread(*fd, *buf, r->len, (off_t)r->off);
+	if (n != (ssize_t)r->len || (*buf)[r->len - 1] != '\n' ||
+	    (sp = memchr(*buf, ' ', r->len)) == NULL) {
+		log_warnx("history: segment %016llx: record at %u unreadable",
+		    (unsigned long long)r->seg, r->off);
+		return 0;
+	}
+	sp++;
+	return cb(arg, r->t, sp, (size_t)(*buf + r->len - 1 - sp));
+}
+
+/*
+ * One page of history for a client: q->limit activities at most, and
+ * no more bytes than q->budget (but at least one), all logged before
+ * q->mark, oldest first.  *more says whether there are more beyond the
+ * page in the direction asked.  Returns the number sent, or -1 when the
+ * activity q->mid is not in the history.
+ */
+int
+history_page(struct history *h, const struct history_query *q,
+    history_page_cb cb, void *arg, int *more)
+{
+	size_t		 hi, start, end, used = 0, cap = 0, i;
+	long long	 at;
+	char		*buf = NULL;
+	uint64_t	 fdseg = 0;
+	int		 fd = -1, n = 0;
+
+	*more = 0;
+	if (h == NULL)
+		return q->mid != NULL ? -1 : 0;
+	history_flush(h);
+	hi = history_find_no(h, q->mark);
+	start = end = hi;
+	if (q->dir != HISTORY_LATEST && q->mid != NULL) {
+		if ((at = history_find_mid(h, q->mid, hi)) == -1)
+			return -1;
+		start = end = (size_t)at + (q->dir == HISTORY_AFTER);
+	} else if (q->dir == HISTORY_BEFORE) {
+		while (end > 0 && history_rec(h, end - 1)->t >= q->time)
+			end--;
+		start = end;
+	} else if (q->dir == HISTORY_AFTER) {
+		for (start = 0; start < hi &&
+		    history_rec(h, start)->t <= q->time; start++)
+			;
+		end = start;
+	}
+	if (q->dir == HISTORY_AFTER) {
+		while (end < hi && (size_t)(end - start) < q->limit &&
+		    (end == start || used + history_rec(h, end)->len <=
+		    q->budget))
+			used += history_rec(h, end++)->len;
+		*more = end < hi;
+	} else {
+		while (start > 0 && (size_t)(end - start) < q->limit &&
+		    (end == start || used + history_rec(h, start - 1)->len <=
+		    q->budget))
+			used += history_rec(h, --start)->len;
+		*more = start > 0;
+	}
+	for (i = start; i < end; i++) {
+		if (history_emit(h, history_rec(h, i), &fd, &fdseg, &buf,
+		    &cap, cb, arg) != 0)
+			break;
+		n++;
+	}
+	if (fd != -1)
+		close(fd);
+	free(buf);
+	return n;
 }
 
 size_t

@@ -24,6 +24,28 @@ struct history_config {
 	uint64_t	 age_ms;
 };
 
+#define HISTORY_PAGE_DEFAULT	100	/* activities in a page */
+#define HISTORY_PAGE_MAX	1000
+
+enum history_dir {
+	HISTORY_LATEST,
+	HISTORY_BEFORE,
+	HISTORY_AFTER,
+};
+
+/* A page wanted: where it starts and how much may be sent. */
+struct history_query {
+	uint64_t	 mark;		/* from here on the client saw live */
+	enum history_dir dir;
+	const char	*mid;		/* before or after this; NULL: time */
+	uint64_t	 time;		/* before or after this, ms */
+	size_t		 limit;		/* activities */
+	size_t		 budget;	/* bytes (at least one is sent) */
+};
+
+/* Called per activity of a page, oldest first: time, server line. */
+typedef int	(*history_page_cb)(void *, uint64_t, const char *, size_t);
+
 struct history	*history_open(struct event_base *, const char *,
 		    const struct history_config *, char *, size_t);
 void		 history_close(struct history *);
@@ -31,6 +53,9 @@ void		 history_append(struct history *, const struct act *,
 		    uint64_t);
 void		 history_flush(struct history *);
 void		 history_cron(struct history *, uint64_t, uint64_t);
+uint64_t	 history_mark(const struct history *);
+int		 history_page(struct history *, const struct history_query *,
+		    history_page_cb, void *, int *);
 size_t		 history_count(const struct history *);
 size_t		 history_bytes(const struct history *);
 size_t		 history_segments(const struct history *);

@@ -166,6 +166,7 @@ struct peer {
 	uint64_t		 last_seq_in;	/* highest activity_seq taken */
 	uint64_t		 since_ms;	/* owed activities sent from */
 	uint64_t		 login_wall_ms;
+	uint64_t		 history_mark;	/* pages end here (history.c) */
 
 	/* delivery reports: where queued lines end in the output */
 	uint64_t		 tx_added;
@@ -420,6 +421,9 @@ enum cmd_ret	 cmd_logout(struct peer *, struct msg *);
 enum cmd_ret	 cmd_register(struct peer *, struct msg *);
 enum cmd_ret	 cmd_activity_message(struct peer *, struct msg *);
 enum cmd_ret	 cmd_ping(struct peer *, struct msg *);
+
+/* cmd-history.c */
+enum cmd_ret	 cmd_history(struct peer *, struct msg *);
 
 /* cmd-server.c */
 enum cmd_ret	 cmd_authenticate(struct peer *, struct msg *);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -290,6 +291,319 @@ history__off__nothing_kept(void **state)
 		it_fail("a server without history logged one");
 }
 
+/* LOGIN as anonymous asking for features; the reply must grant "history" iff want. */
+static struct it_client *
+reader(struct it_server *s, const char *name, int want)
+{
+	struct it_client	*c = it_connect(s, name);
+	cJSON			*m, *f, *e;
+	int			 has = 0;
+
+	it_sendf(c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
+	    "\"secret\":null,\"features\":[\"history\",\"activity_seq\"]}");
+	m = it_expect(c, "LOGIN_SUCCESS");
+	f = cJSON_GetObjectItemCaseSensitive(m, "features");
+	cJSON_ArrayForEach(e, f)
+		if (cJSON_IsString(e) && strcmp(e->valuestring, "history") == 0)
+			has = 1;
+	if (has != want)
+		it_fail("LOGIN_SUCCESS %s \"history\"", has ? "granted" :
+		    "did not grant");
+	return c;
+}
+
+struct page {
+	int	 seq[1100];
+	char	 first_mid[256];
+	char	 last_mid[256];
+	double	 time[1100];
+	int	 n;
+	int	 count;
+	int	 more;
+	char	 info[256];
+	size_t	 longest;
+};
+
+/* Read one page: HISTORY_ACTIVITY lines, then HISTORY_END. */
+static void
+read_page(struct it_client *c, struct page *pg)
+{
+	cJSON	*m, *act, *k, *mid, *t;
+
+	memset(pg, 0, sizeof *pg);
+	for (;;) {
+		if (it_read_line(c, it_timeout()) != IT_READ_LINE)
+			it_fail("no HISTORY_END after %d activities", pg->n);
+		m = cJSON_ParseWithLength(c->line, c->line_len);
+		k = cJSON_GetObjectItemCaseSensitive(m, "command");
+		if (!cJSON_IsString(k))
+			it_fail("not a message: %s", it_escape(c->line,
+			    c->line_len));
+		if (c->line_len > pg->longest)
+			pg->longest = c->line_len;
+		if (strcmp(k->valuestring, "HISTORY_END") == 0) {
+			pg->count = cJSON_GetObjectItemCaseSensitive(m,
+			    "count")->valueint;
+			pg->more = cJSON_IsTrue(
+			    cJSON_GetObjectItemCaseSensitive(m, "more"));
+			k = cJSON_GetObjectItemCaseSensitive(m, "info");
+			if (cJSON_IsString(k))
+				snprintf(pg->info, sizeof pg->info, "%s",
+				    k->valuestring);
+			cJSON_Delete(m);
+			if (pg->count != pg->n)
+				it_fail("HISTORY_END says %d, %d came",
+				    pg->count, pg->n);
+			return;
+		}
+		if (strcmp(k->valuestring, "HISTORY_ACTIVITY") != 0)
+			it_fail("in a page: %s", it_escape(c->line,
+			    c->line_len));
+		act = cJSON_GetObjectItemCaseSensitive(m, "activity");
+		mid = cJSON_GetObjectItemCaseSensitive(m, "mid");
+		t = cJSON_GetObjectItemCaseSensitive(m, "time");
+		k = cJSON_GetObjectItemCaseSensitive(act, "it_seq");
+		if (!cJSON_IsNumber(k) || !cJSON_IsString(mid) ||
+		    !cJSON_IsNumber(t) || pg->n == 1100 ||
+		    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(act,
+		    "authenticated_user")) ||
+		    !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(m,
+		    "activity_seq")))
+			it_fail("a bad HISTORY_ACTIVITY: %s",
+			    it_escape(c->line, c->line_len));
+		if (pg->n == 0)
+			snprintf(pg->first_mid, sizeof pg->first_mid, "%s",
+			    mid->valuestring);
+		snprintf(pg->last_mid, sizeof pg->last_mid, "%s",
+		    mid->valuestring);
+		pg->time[pg->n] = t->valuedouble;
+		pg->seq[pg->n++] = k->valueint;
+		cJSON_Delete(m);
+	}
+}
+
+/* The page holds it_seq from..to in order, nothing else. */
+static void
+expect_seqs(struct page *pg, int from, int to, int more)
+{
+	int	 i;
+
+	if (pg->n != to - from + 1 || pg->more != more)
+		it_fail("a page of %d (more %d), wanted %d..%d (more %d)",
+		    pg->n, pg->more, from, to, more);
+	for (i = 0; i < pg->n; i++)
+		if (pg->seq[i] != from + i)
+			it_fail("page entry %d is it_seq %d, wanted %d", i,
+			    pg->seq[i], from + i);
+}
+
+static uint64_t
+wall_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Each request form: the latest page, before and after an activity,
+ * before and after a time, an unknown activity; the live boundary:
+ * what arrived live after login is never in a page.
+ */
+static void
+history__pages__each_form_and_no_overlap_with_live(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*w, *r;
+	struct page		 pg;
+	char			*dir, mid5[256], mid30[256];
+	uint64_t		 t;
+
+	(void)state;
+	dir = it_mkdtemp("data");
+	a = it_root("A", "--data-dir", dir);
+	w = it_connect(a, "w");
+	it_login(w, "anonymous", NULL);
+	send_seqs(w, 1, 20, "x");
+	/* A time between it_seq 20 and 21 on the server's clock. */
+	t = wall_now() + 2;
+	while (wall_now() < t + 2)
+		;
+	send_seqs(w, 21, 30, "x");
+
+	r = reader(a, "r", 1);
+	send_seqs(w, 31, 31, "live");
+	it_expect(r, "ACTIVITY_BROADCAST");
+
+	it_sendf(r, "{\"command\":\"HISTORY\",\"limit\":10}");
+	read_page(r, &pg);
+	expect_seqs(&pg, 21, 30, 1);
+	snprintf(mid30, sizeof mid30, "%s", pg.last_mid);
+
+	it_sendf(r, "{\"command\":\"HISTORY\",\"before\":\"%s\"}",
+	    pg.first_mid);
+	read_page(r, &pg);
+	expect_seqs(&pg, 1, 20, 0);
+	snprintf(mid5, sizeof mid5, "%s", "");
+	it_sendf(r, "{\"command\":\"HISTORY\",\"limit\":3,\"before\":\"%s\"}",
+	    mid30);
+	read_page(r, &pg);
+	expect_seqs(&pg, 27, 29, 1);
+
+	it_sendf(r, "{\"command\":\"HISTORY\"}");
+	read_page(r, &pg);
+	expect_seqs(&pg, 1, 30, 0);
+	/* The live one is not history for this client. */
+	it_sendf(r, "{\"command\":\"HISTORY\",\"after\":\"%s\"}", mid30);
+	read_page(r, &pg);
+	expect_seqs(&pg, 1, 0, 0);
+
+	it_sendf(r, "{\"command\":\"HISTORY\",\"limit\":1}");
+	read_page(r, &pg);
+	it_sendf(r, "{\"command\":\"HISTORY\",\"limit\":1}");
+	read_page(r, &pg);
+	expect_seqs(&pg, 30, 30, 1);
+
+	it_sendf(r, "{\"command\":\"HISTORY\",\"limit\":4,\"after\":%llu}",
+	    (unsigned long long)t);
+	read_page(r, &pg);
+	expect_seqs(&pg, 21, 24, 1);
+	it_sendf(r, "{\"command\":\"HISTORY\",\"before\":%llu}",
+	    (unsigned long long)t);
+	read_page(r, &pg);
+	expect_seqs(&pg, 1, 20, 0);
+	it_sendf(r, "{\"command\":\"HISTORY\",\"limit\":2,\"after\":0}");
+	read_page(r, &pg);
+	expect_seqs(&pg, 1, 2, 1);
+	snprintf(mid5, sizeof mid5, "%s", pg.last_mid);
+	it_sendf(r, "{\"command\":\"HISTORY\",\"limit\":3,\"after\":\"%s\"}",
+	    mid5);
+	read_page(r, &pg);
+	expect_seqs(&pg, 3, 5, 1);
+
+	it_sendf(r, "{\"command\":\"HISTORY\",\"before\":\"nowhere:1\"}");
+	read_page(r, &pg);
+	expect_seqs(&pg, 1, 0, 0);
+	if (strstr(pg.info, "no such activity") == NULL)
+		it_fail("an unknown activity id: info \"%s\"", pg.info);
+
+	/* A new client's boundary is later: it sees 31 as history. */
+	r = reader(a, "r2", 1);
+	it_sendf(r, "{\"command\":\"HISTORY\",\"limit\":2}");
+	read_page(r, &pg);
+	expect_seqs(&pg, 30, 31, 1);
+}
+
+/*
+ * The caps: limit above HISTORY_PAGE_MAX gets 1000; a page never holds
+ * more than half of --client-outbuf, and paging on from its first
+ * activity reaches every one exactly once; a line that would pass
+ * --max-message is left out and said so.
+ */
+static void
+history__caps__limit_outbuf_and_max_message(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*w, *r;
+	struct page		 pg;
+	char			*dir, act[256], pad[1901], before[256];
+	int			 k, seen[121], pages = 0, i;
+	size_t			 bytes;
+
+	(void)state;
+	dir = it_mkdtemp("data");
+	a = it_root("A", "--data-dir", dir);
+	w = it_connect(a, "w");
+	it_login(w, "anonymous", NULL);
+	for (k = 1; k <= 1005; k++) {
+		snprintf(act, sizeof act, "{\"it_seq\":%d}", k);
+		it_send_activity(w, act);
+	}
+	for (k = 1; k <= 1005; k++)
+		it_expect(w, "ACTIVITY_BROADCAST");
+	r = reader(a, "r", 1);
+	it_sendf(r, "{\"command\":\"HISTORY\",\"limit\":5000}");
+	read_page(r, &pg);
+	expect_seqs(&pg, 6, 1005, 1);
+	it_close(r);
+
+	dir = it_mkdtemp("data");
+	a = it_root("B", "--data-dir", dir, "--client-outbuf", "65536",
+	    "--max-message", "2048");
+	w = it_connect(a, "w");
+	it_login(w, "anonymous", NULL);
+	memset(pad, 'p', 1000);
+	pad[1000] = '\0';
+	send_seqs(w, 1, 120, pad);
+	r = reader(a, "r", 1);
+	memset(seen, 0, sizeof seen);
+	before[0] = '\0';
+	do {
+		if (before[0] == '\0')
+			it_sendf(r, "{\"command\":\"HISTORY\",\"limit\":1000}");
+		else
+			it_sendf(r, "{\"command\":\"HISTORY\",\"limit\":1000,"
+			    "\"before\":\"%s\"}", before);
+		read_page(r, &pg);
+		bytes = 0;
+		for (i = 0; i < pg.n; i++) {
+			if (pg.seq[i] < 1 || pg.seq[i] > 120 ||
+			    seen[pg.seq[i]]++)
+				it_fail("it_seq %d twice or unknown",
+				    pg.seq[i]);
+			bytes += 1100;
+		}
+		if (pg.n < 1 || bytes > 65536 / 2 + 2200)
+			it_fail("a page of %d activities of 1 KB with "
+			    "--client-outbuf 65536", pg.n);
+		snprintf(before, sizeof before, "%s", pg.first_mid);
+		pages++;
+	} while (pg.more && pages < 100);
+	for (k = 1; k <= 120; k++)
+		if (seen[k] != 1)
+			it_fail("it_seq %d came %d times", k, seen[k]);
+	if (pages < 4)
+		it_fail("120 KB came in %d pages with --client-outbuf 64K",
+		    pages);
+
+	memset(pad, 'q', 1900);
+	pad[1900] = '\0';
+	send_seqs(w, 121, 121, pad);
+	r = reader(a, "r2", 1);
+	it_sendf(r, "{\"command\":\"HISTORY\",\"limit\":2}");
+	read_page(r, &pg);
+	expect_seqs(&pg, 120, 120, 1);
+	if (strstr(pg.info, "max-message") == NULL || pg.longest > 2048)
+		it_fail("a line over --max-message: info \"%s\", longest "
+		    "%zu", pg.info, pg.longest);
+}
+
+/*
+ * Base-protocol clients get nothing new: HISTORY without the feature is
+ * refused, and a server without history does not grant it.
+ */
+static void
+history__not_negotiated__refused(void **state)
+{
+	struct it_server	*a, *b;
+	struct it_client	*c;
+
+	(void)state;
+	a = it_root("A", "--data-dir", it_mkdtemp("data"));
+	c = it_connect(a, "plain");
+	it_login(c, "anonymous", NULL);
+	it_sendf(c, "{\"command\":\"HISTORY\"}");
+	it_expect_reply_close(c, "INVALID_MESSAGE");
+	c = reader(a, "bad", 1);
+	it_sendf(c, "{\"command\":\"HISTORY\",\"limit\":0}");
+	it_expect_reply_close(c, "INVALID_MESSAGE");
+	b = it_root("B");
+	c = reader(b, "none", 0);
+	it_sendf(c, "{\"command\":\"HISTORY\"}");
+	it_expect_reply_close(c, "INVALID_MESSAGE");
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, it_setup, it_teardown)
 
 int
@@ -301,6 +615,9 @@ main(void)
 		T(history__max_bytes__files_within_bound),
 		T(history__age__old_records_deleted),
 		T(history__off__nothing_kept),
+		T(history__pages__each_form_and_no_overlap_with_live),
+		T(history__caps__limit_outbuf_and_max_message),
+		T(history__not_negotiated__refused),
 	};
 
 	return it_run_tests("integration: history", tests);

@@ -592,8 +592,8 @@ msg_features__lists__masks(void **state)
 	    FEAT_BIT(FEAT_BACKUP_LIST) | FEAT_BIT(FEAT_RESUME) |
 	    FEAT_BIT(FEAT_HEARTBEAT));
 	features("[\"backup_list\",\"cluster_status\",\"activity_seq\","
-	    "\"sending_report\",\"resume\",\"heartbeat\",\"who\"]", 0,
-	    (1u << FEAT__COUNT) - 1);
+	    "\"sending_report\",\"resume\",\"heartbeat\",\"who\","
+	    "\"history\"]", 0, (1u << FEAT__COUNT) - 1);
 	/* Unknown names are skipped; repeats are harmless. */
 	features("[\"teleport\",\"heartbeat\",\"heartbeat\"]", 0,
 	    FEAT_BIT(FEAT_HEARTBEAT));

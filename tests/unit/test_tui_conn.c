@@ -202,7 +202,7 @@ fx_stream_count(struct fx *fx, const char *needle)
 }
 
 #define ALL_FEATURES "[\"backup_list\",\"cluster_status\",\"activity_seq\"," \
-	"\"sending_report\",\"resume\",\"heartbeat\",\"who\"]"
+	"\"sending_report\",\"resume\",\"heartbeat\",\"who\",\"history\"]"
 
 /* Log in as ann on dial i with every feature and session sess. */
 static void

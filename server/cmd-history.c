@@ -1,0 +1,139 @@
+/*
+ * HISTORY: a client that asked for the "history" feature reads pages of
+ * the history log.  A page holds only activities logged before the
+ * client logged in (its mark): everything after reached it live, so no
+ * activity comes both ways.  Each is a HISTORY_ACTIVITY line, oldest
+ * first, then HISTORY_END with the count and whether there is more.  A
+ * page is capped in activities (HISTORY_PAGE_MAX) and in bytes (half of
+ * --client-outbuf less what is still queued for the client): a client
+ * pages on from the first or last activity it got, so it never gets
+ * more than it reads.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "history.h"
+#include "log.h"
+#include "msgbuild.h"
+#include "server.h"
+
+struct history_out {
+	struct peer	*p;
+	struct msg	*m;
+	int		 sent;
+	int		 omitted;
+};
+
+/* One stored activity as a HISTORY_ACTIVITY line to the client. */
+static int
+history_out_cb(void *arg, uint64_t t, const char *line, size_t len)
+{
+	struct history_out	*o = arg;
+	struct server		*srv = o->p->srv;
+	struct jbuf		*b = &srv->out;
+	char			 err[256];
+	long long		 seq;
+
+	if (msg_parse(line, len, o->m, err, sizeof err) != 0 ||
+	    o->m->cmd != CMD_ACTIVITY_BROADCAST || o->m->str[F_MID] == NULL) {
+		o->omitted++;
+		return 0;
+	}
+	jbuf_reset(b);
+	msgb_begin(b, CMD_HISTORY_ACTIVITY);
+	msgb_raw(b, F_ACTIVITY, o->m->val[F_ACTIVITY].p,
+	    o->m->val[F_ACTIVITY].len);
+	msgb_str(b, F_MID, o->m->str[F_MID]);
+	msgb_int(b, F_TIME, (long long)t);
+	if (o->m->str[F_SENDER] != NULL &&
+	    msg_int(o->m, F_ACTIVITY_SEQ, &seq) == 0) {
+		msgb_str(b, F_SENDER, o->m->str[F_SENDER]);
+		msgb_int(b, F_ACTIVITY_SEQ, seq);
+	}
+	msgb_end(b);
+	/* No reply line is longer than a client may send. */
+	if (b->len - 1 > srv->cfg.max_msg) {
+		o->omitted++;
+		return 0;
+	}
+	if (peer_send(o->p, b->p, b->len) != 0)
+		return -1;
+	o->sent++;
+	return 0;
+}
+
+/* HISTORY: send the page asked for, then HISTORY_END. */
+enum cmd_ret
+cmd_history(struct peer *p, struct msg *m)
+{
+	struct server		*srv = p->srv;
+	struct history_query	 q;
+	struct history_out	 o;
+	struct jbuf		*b = &srv->out;
+	enum msg_field		 f = F_BEFORE;
+	long long		 v;
+	size_t			 queued;
+	int			 more, rc;
+
+	if ((p->features & FEAT_BIT(FEAT_HISTORY)) == 0) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "HISTORY is only answered to a client that asked for the "
+		    "\"history\" feature in LOGIN");
+		return CMD_CLOSE;
+	}
+	memset(&q, 0, sizeof q);
+	q.mark = p->history_mark;
+	q.limit = HISTORY_PAGE_DEFAULT;
+	if (msg_has(m, F_LIMIT)) {
+		if (msg_int(m, F_LIMIT, &v) != 0 || v < 1) {
+			peer_reply_close(p, CMD_INVALID_MESSAGE,
+			    "HISTORY: 'limit' must be a positive integer");
+			return CMD_CLOSE;
+		}
+		q.limit = v > HISTORY_PAGE_MAX ? HISTORY_PAGE_MAX : (size_t)v;
+	}
+	if (msg_has(m, F_BEFORE) && msg_has(m, F_AFTER)) {
+		peer_reply_close(p, CMD_INVALID_MESSAGE,
+		    "HISTORY: 'before' and 'after' cannot go together");
+		return CMD_CLOSE;
+	}
+	q.dir = HISTORY_LATEST;
+	if (msg_has(m, F_AFTER))
+		f = F_AFTER;
+	if (msg_has(m, f)) {
+		q.dir = f == F_AFTER ? HISTORY_AFTER : HISTORY_BEFORE;
+		if (m->type[f] == JSON_STRING)
+			q.mid = m->str[f];
+		else if (msg_int(m, f, &v) == 0 && v >= 0)
+			q.time = (uint64_t)v;
+		else {
+			peer_reply_close(p, CMD_INVALID_MESSAGE,
+			    "HISTORY: 'before' and 'after' take an activity's "
+			    "\"mid\" or a time in ms since the epoch");
+			return CMD_CLOSE;
+		}
+	}
+	queued = peer_queued(p);
+	q.budget = queued < srv->cfg.client_outbuf / 2 ?
+	    srv->cfg.client_outbuf / 2 - queued : 0;
+	memset(&o, 0, sizeof o);
+	o.p = p;
+	if ((o.m = malloc(sizeof *o.m)) == NULL)
+		fatal("malloc");
+	rc = history_page(srv->history, &q, history_out_cb, &o, &more);
+	free(o.m);
+	if (p->closing)
+		return CMD_OK;
+	jbuf_reset(b);
+	msgb_begin(b, CMD_HISTORY_END);
+	msgb_int(b, F_COUNT, o.sent);
+	msgb_bool(b, F_MORE, more);
+	if (rc == -1)
+		msgb_str(b, F_INFO, "no such activity in the history");
+	else if (o.omitted > 0)
+		msgb_str(b, F_INFO, "activities too long for --max-message "
+		    "were left out");
+	msgb_end(b);
+	peer_send(p, b->p, b->len);
+	return CMD_OK;
+}
