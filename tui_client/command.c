@@ -31,6 +31,7 @@ static int	command_logout(struct tui *, int, char **);
 static int	command_cluster(struct tui *, int, char **);
 static int	command_helpcmd(struct tui *, int, char **);
 static int	command_who(struct tui *, int, char **);
+static int	command_history(struct tui *, int, char **);
 static int	command_clear(struct tui *, int, char **);
 static int	command_me(struct tui *, const char *);
 static int	command_quit(struct tui *, int, char **);
@@ -40,7 +41,7 @@ static const struct command_entry command_table[] = {
 	    "connect to another server (logs out of this one)",
 	    command_connect },
 	{ "login", 1, 2, "/login user secret",
-	    "log in again as user (/login anonymous needs no secret)",
+	    "log in again as user (anonymous: no secret)",
 	    command_login },
 	{ "register", 1, 2, "/register user [secret]",
 	    "register user (a secret is generated if none), then log in",
@@ -51,6 +52,9 @@ static const struct command_entry command_table[] = {
 	    "send an action, shown as \"* you action\"", NULL },
 	{ "who", 0, 0, "/who", "list who is online in the cluster",
 	    command_who },
+	{ "history", 0, 1, "/history [n]",
+	    "show n (100) earlier activities",
+	    command_history },
 	{ "clear", 0, 0, "/clear", "empty the activity pane", command_clear },
 	{ "cluster", 0, 0, "/cluster", "focus the cluster pane",
 	    command_cluster },
@@ -232,6 +236,29 @@ command_who(struct tui *t, int argc, char **argv)
 		return -1;
 	}
 	return conn_write(t->conn, who, sizeof who - 1);
+}
+
+/* /history [n]: the page before the oldest shown, below a divider. */
+static int
+command_history(struct tui *t, int argc, char **argv)
+{
+	long	 n = TUI_HISTORY_DEFAULT;
+
+	if (argc > 0 && opt_long(argv[0], 1, TUI_HISTORY_MAX, &n) != 0) {
+		model_error(&t->model, "/history: n must be from 1 to %d",
+		    TUI_HISTORY_MAX);
+		return -1;
+	}
+	if (!conn_online(t->conn)) {
+		model_error(&t->model, "/history: not logged in");
+		return -1;
+	}
+	if (!(t->conn->features & FEAT_BIT(FEAT_HISTORY))) {
+		model_error(&t->model, "/history: this server keeps no "
+		    "history");
+		return -1;
+	}
+	return conn_history(t->conn, (int)n);
 }
 
 /* /clear: empty the activity pane. */

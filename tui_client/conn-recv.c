@@ -125,6 +125,14 @@ recv_login_success(struct conn *c, struct msg *msg)
 	if (!c->resend_pending)
 		conn_unacked_clear(c);
 	c->online_pending = 1;
+
+	/* A page lost with its link is not waited for any more. */
+	c->history_pending = 0;
+	if (!c->history_asked && c->history_want > 0 &&
+	    (c->features & FEAT_BIT(FEAT_HISTORY))) {
+		c->history_asked = 1;
+		c->history_pending = conn_history(c, c->history_want) == 0;
+	}
 	return CONN_OK;
 }
 
@@ -229,9 +237,9 @@ recv_redirect(struct conn *c, struct msg *msg)
 	return CONN_STOP;
 }
 
-/* ACTIVITY_BROADCAST: show the activity in the stream. */
-static enum conn_ret
-recv_activity_broadcast(struct conn *c, struct msg *msg)
+/* An activity, live or from the history, into the stream. */
+static void
+recv_show_activity(struct conn *c, struct msg *msg)
 {
 	char			 text[MODEL_TEXT_MAX * 2], who[MODEL_WHO_MAX];
 	const struct json_span	*a = &msg->val[F_ACTIVITY];
@@ -256,6 +264,61 @@ recv_activity_broadcast(struct conn *c, struct msg *msg)
 	if (kind == MODEL_ACTIVITY && !c->anonymous &&
 	    decor_mentions(text, strlen(text), c->user))
 		model_flag_last(c->m, MODEL_F_MENTION);
+}
+
+/* ACTIVITY_BROADCAST: show the activity in the stream. */
+static enum conn_ret
+recv_activity_broadcast(struct conn *c, struct msg *msg)
+{
+	recv_show_activity(c, msg);
+	return CONN_OK;
+}
+
+/*
+ * Ask for a page of history: the latest, or the one before the oldest
+ * activity of the pages already shown.
+ */
+int
+conn_history(struct conn *c, int limit)
+{
+	struct jbuf	 b;
+
+	if (!conn_online(c) || (c->features & FEAT_BIT(FEAT_HISTORY)) == 0)
+		return -1;
+	jbuf_init(&b);
+	msgb_begin(&b, CMD_HISTORY);
+	msgb_int(&b, F_LIMIT, limit);
+	if (c->history_oldest[0] != '\0')
+		msgb_str(&b, F_BEFORE, c->history_oldest);
+	msgb_end(&b);
+	c->history_got = 0;
+	return conn_write_jbuf(c, &b);
+}
+
+/* HISTORY_ACTIVITY: one of a page, oldest first. */
+static enum conn_ret
+recv_history_activity(struct conn *c, struct msg *msg)
+{
+	if (c->history_got++ == 0)
+		strlcpy(c->history_oldest, recv_str(msg, F_MID),
+		    sizeof c->history_oldest);
+	recv_show_activity(c, msg);
+	return CONN_OK;
+}
+
+/* HISTORY_END: the divider; held live lines follow it. */
+static enum conn_ret
+recv_history_end(struct conn *c, struct msg *msg)
+{
+	int	 more = msg->type[F_MORE] == JSON_BOOL &&
+		    json_is_bool_true(msg->val[F_MORE]);
+
+	c->history_pending = 0;
+	model_info(c->m, "---- history: %d activit%s above%s ----",
+	    c->history_got, c->history_got == 1 ? "y" : "ies",
+	    more ? " (/history N for earlier ones)" : "");
+	if (recv_str(msg, F_INFO) != NULL)
+		model_info(c->m, "history: %s", recv_str(msg, F_INFO));
 	return CONN_OK;
 }
 
@@ -448,6 +511,8 @@ static const struct recv_entry recv_table[CMD__COUNT] = {
 	[CMD_CLUSTER_STATUS] = { RECV_ANY, recv_cluster_status },
 	[CMD_PONG] = { RECV_ANY, recv_pong },
 	[CMD_WHO_LIST] = { RECV_ONLINE, recv_who_list },
+	[CMD_HISTORY_ACTIVITY] = { RECV_ONLINE, recv_history_activity },
+	[CMD_HISTORY_END] = { RECV_ONLINE, recv_history_end },
 };
 
 /* Hand a parsed message to its handler if the link state allows it. */

@@ -46,6 +46,8 @@ static void	conn_attempt_cb(evutil_socket_t, short, void *);
 static void	conn_tick_cb(evutil_socket_t, short, void *);
 static void	conn_reap_cb(evutil_socket_t, short, void *);
 static void	conn_probe_timeout_cb(evutil_socket_t, short, void *);
+static int	conn_hold(struct conn *, const char *, size_t);
+static enum conn_ret conn_release(struct conn *, struct msg *);
 static void	conn_probe_end(struct conn *);
 static void	conn_fresh(struct conn *);
 static void	conn_switch_to(struct conn *, struct bufferevent *, int);
@@ -166,6 +168,8 @@ conn_free(struct conn *c)
 	for (i = 0; i < c->nretiring; i++)
 		bufferevent_free(c->retiring[i].bev);
 	conn_queue_free(c);
+	if (c->held != NULL)
+		evbuffer_free(c->held);
 	event_free(c->retry_ev);
 	event_free(c->attempt_ev);
 	event_free(c->tick_ev);
@@ -965,11 +969,19 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			frame_done(&c->fr, in, &f);
 			continue;
 		}
+		if (c->history_pending && msg->cmd == CMD_ACTIVITY_BROADCAST &&
+		    conn_hold(c, f.line, f.len) == 0) {
+			frame_done(&c->fr, in, &f);
+			continue;
+		}
 		if (c->line_cb != NULL)
 			c->line_cb(c, f.line, f.len, c->arg);
 		rc = conn_recv(c, msg);
 		if (c->bev == bev)
 			frame_done(&c->fr, in, &f);
+		if (rc == CONN_OK && !c->history_pending && c->held != NULL &&
+		    evbuffer_get_length(c->held) > 0)
+			rc = conn_release(c, msg);
 	}
 	free(msg);
 	if (c->online_pending && c->bev == bev &&
@@ -982,6 +994,44 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		conn_emit(c, CONN_EV_ONLINE);
 	} else
 		conn_emit(c, CONN_EV_CHANGED);
+}
+
+/*
+ * Keep a live line until the history page asked for on login has come,
+ * so the page is shown (or printed) first; -1 if the hold is full.
+ */
+static int
+conn_hold(struct conn *c, const char *line, size_t len)
+{
+	if (c->held == NULL && (c->held = evbuffer_new()) == NULL)
+		fatal("evbuffer_new");
+	if (evbuffer_get_length(c->held) + len + 1 > CONN_HELD_MAX)
+		return -1;
+	evbuffer_add(c->held, line, len);
+	evbuffer_add(c->held, "\n", 1);
+	return 0;
+}
+
+/* The page is over: handle the live lines held behind it, in order. */
+static enum conn_ret
+conn_release(struct conn *c, struct msg *msg)
+{
+	enum conn_ret	 rc = CONN_OK;
+	char		*line, err[256];
+	size_t		 len;
+
+	while (rc == CONN_OK && (line = evbuffer_readln(c->held, &len,
+	    EVBUFFER_EOL_LF)) != NULL) {
+		if (msg_parse(line, len, msg, err, sizeof err) == 0) {
+			if (c->line_cb != NULL)
+				c->line_cb(c, line, len, c->arg);
+			rc = conn_recv(c, msg);
+		}
+		free(line);
+	}
+	if (rc != CONN_OK)
+		evbuffer_drain(c->held, evbuffer_get_length(c->held));
+	return rc;
 }
 
 /* Connected, or the link failed: log in, or fail over. */

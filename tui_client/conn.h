@@ -21,6 +21,8 @@
 #include "msg.h"
 #include "dedup.h"
 
+struct evbuffer;
+
 struct event_base;
 struct evdns_base;
 struct bufferevent;
@@ -30,6 +32,7 @@ struct event;
 #define CONN_LINE_MAX		(1024 * 1024 + CONN_LINE_SLACK)
 #define CONN_LINE_SLACK		(64 * 1024)	/* a broadcast's wrapping */
 #define CONN_QUEUE_MAX		100
+#define CONN_HELD_MAX		(4 * 1024 * 1024)	/* live, behind history */
 #define CONN_UNACKED_MAX	256	/* sent, no report yet */
 #define CONN_RETIRE_MAX		8
 #define CONN_REDIRECT_MAX	8
@@ -136,6 +139,18 @@ struct conn {
 				    size_t, void *);
 	void			*arg;
 
+	/*
+	 * History (the "history" feature): a page is asked for once, on
+	 * the first login; live activities that arrive before it ends are
+	 * held (capped) and shown after it, below the divider.
+	 */
+	int			 history_want;	/* activities; 0: none */
+	int			 history_asked;
+	int			 history_pending;	/* a page under way */
+	int			 history_got;	/* activities in it */
+	char			 history_oldest[256];	/* mid, to page on */
+	struct evbuffer		*held;		/* live lines meanwhile */
+
 	/* The seam tests replace: open a link to a target. */
 	struct bufferevent	*(*dial)(struct conn *,
 				    const struct fo_target *, int *);
@@ -160,6 +175,7 @@ void		 conn_gen_secret(char *, size_t);
 void		 conn_emit(struct conn *, enum conn_event);
 void		 conn_set_state(struct conn *, enum link_state);
 int		 conn_write(struct conn *, const char *, size_t);
+int		 conn_history(struct conn *, int);
 int		 conn_write_jbuf(struct conn *, struct jbuf *);
 void		 conn_build_hello(struct conn *, struct jbuf *, enum msg_cmd);
 void		 conn_dial(struct conn *, const struct fo_target *);

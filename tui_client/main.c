@@ -39,7 +39,7 @@ tui_usage(FILE *f, int code)
 "                    [-u username] [-s secret | --secret-file file]\n"
 "                    [--wait seconds] [--give-up seconds] [--log file]\n"
 "                    [--max-message bytes] [--no-color]\n"
-"                    [--tls [--tls-ca file]]\n"
+"                    [--tls [--tls-ca file]] [--history n]\n"
 "  -rh, --remote-host host  server to connect to (default %s)\n"
 "  -rp, --remote-port port  its port (default %d)\n"
 "  -u, --username name      log in as name (default anonymous)\n"
@@ -58,6 +58,8 @@ tui_usage(FILE *f, int code)
 "                           certificate must name the host\n"
 "  --tls-ca file            trust the CA certificates in file (default:\n"
 "                           the system's)\n"
+"  --history n              show the latest n activities of the server's\n"
+"                           history on connect (100; batch: 0; 0: none)\n"
 "  --max-message bytes      the longest message the server takes (1M):\n"
 "                           longer input is refused before it is sent\n"
 "  -v, --verbose            log more (twice: debug)\n"
@@ -142,7 +144,7 @@ main(int argc, char **argv)
 	enum {
 		OPT_RH = 256, OPT_RP, OPT_BATCH, OPT_WAIT, OPT_GIVE_UP,
 		OPT_LOG, OPT_FOLLOW, OPT_NO_COLOR, OPT_TLS, OPT_TLS_CA, OPT_MAX_MSG,
-		OPT_SECRET_FILE
+		OPT_SECRET_FILE, OPT_HISTORY
 	};
 	static const struct option longopts[] = {
 		{ "rh", required_argument, NULL, OPT_RH },
@@ -164,6 +166,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "no-color", no_argument, NULL, OPT_NO_COLOR },
+		{ "history", required_argument, NULL, OPT_HISTORY },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct event_base	*base;
@@ -185,6 +188,7 @@ main(int argc, char **argv)
 	t.opt.no_color = getenv("NO_COLOR") != NULL &&
 	    getenv("NO_COLOR")[0] != '\0';
 	t.opt.max_message = TUI_MAX_MESSAGE;
+	t.opt.history = -1;
 
 	while ((ch = getopt_long_only(argc, argv, "hs:u:vV", longopts,
 	    NULL)) != -1) {
@@ -257,6 +261,14 @@ main(int argc, char **argv)
 			break;
 		case OPT_LOG:
 			t.opt.logfile = optarg;
+			break;
+		case OPT_HISTORY:
+			if (opt_long(optarg, 0, TUI_HISTORY_MAX, &v) != 0) {
+				fprintf(stderr, "activity-tui: bad --history: "
+				    "%s\n", optarg);
+				exit(1);
+			}
+			t.opt.history = (int)v;
 			break;
 		case OPT_NO_COLOR:
 			t.opt.no_color = 1;
@@ -356,6 +368,9 @@ main(int argc, char **argv)
 		fatalx("event_base_new");
 	tui_init(&t, base);
 	t.conn->tls = tls_ctx;
+	/* Batch output is for scripts: history only when asked. */
+	t.conn->history_want = t.opt.history >= 0 ? t.opt.history :
+	    t.opt.batch ? 0 : TUI_HISTORY_DEFAULT;
 
 	if (t.opt.batch)
 		rc = tui_run_batch(&t);

@@ -21,6 +21,8 @@
 #define TUI_SECRET_MAX		256
 #define TUI_SECRET_ENV		"ACTIVITY_SECRET"
 #define TUI_MAX_MESSAGE		(1024 * 1024)	/* the server's default */
+#define TUI_HISTORY_DEFAULT	100	/* --history: shown on connect */
+#define TUI_HISTORY_MAX		1000	/* the server's page cap */
 #define TUI_ENVELOPE_MAX	128	/* ACTIVITY_MESSAGE around it */
 #define TUI_PASTE_ASK_LINES	5	/* a longer paste asks first */
 #define TUI_PASTE_IDLE_MS	2000	/* a paste with no end mark ends */
@@ -47,6 +49,7 @@ struct tui_options {
 	int		 verbose;
 	int		 no_color;	/* --no-color or NO_COLOR */
 	const char	*logfile;
+	int		 history;	/* --history: page on connect; -1 unset */
 };
 
 struct tui {

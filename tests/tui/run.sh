@@ -98,7 +98,7 @@ launch() {
 		    >>"$TMP/$name.log" 2>&1 &
 	else
 		"$SERVER" -lh 127.0.0.1 -lp "$port" -s "$SECRET" -a 500 -v \
-		    --data-dir none >>"$TMP/$name.log" 2>&1 &
+		    --data-dir "${LAUNCH_DATA:-none}" >>"$TMP/$name.log" 2>&1 &
 	fi
 	SERVER_PID=$!
 	PIDS+=("$SERVER_PID")
@@ -401,6 +401,43 @@ t_batch() {
 	grep -q 'generated secret for carol' "$err" &&
 	see bob 'carol: from batch' &&
 	see bob 'carol: \{"type":"Like"\}'
+}
+
+# History: --batch --history N prints the page, then HISTORY_END, then
+# live traffic; without --history batch prints none; interactive shows
+# the latest page above a divider and /history N fetches the one before.
+t_history() {
+	local dir=$TMP/histdata out=$TMP/hist.out port n1 n2
+	mkdir -p "$dir" && chmod 700 "$dir" || return 1
+	LAUNCH_DATA=$dir start_server hist || return 1
+	port=$SERVER_PORT
+	printf 'h1\nh2\nh3\nh4\nh5\n' | timeout 20 "$TUI" --batch \
+	    -rh 127.0.0.1 -rp "$port" --wait 3 >/dev/null 2>&1 || return 1
+	printf 'live1\n' | timeout 20 "$TUI" --batch --history 3 \
+	    -rh 127.0.0.1 -rp "$port" --wait 3 >"$out" 2>"$TMP/hist.err" ||
+	    return 1
+	n1=$(grep -n '^{"command":"HISTORY_END","count":3,"more":true}' \
+	    "$out" | cut -d: -f1)
+	n2=$(grep -n '^{"command":"ACTIVITY_BROADCAST".*"content":"live1"' \
+	    "$out" | head -1 | cut -d: -f1)
+	if [ "$(grep -c '^{"command":"HISTORY_ACTIVITY"' "$out")" -ne 3 ] ||
+	    ! grep '^{"command":"HISTORY_ACTIVITY"' "$out" | head -1 |
+	    grep -q '"content":"h3"' || [ -z "$n1" ] || [ -z "$n2" ] ||
+	    [ "$n1" -ge "$n2" ]; then
+		sed 's/^/    | /' "$out" >&2
+		return 1
+	fi
+	timeout 20 "$TUI" --batch -rh 127.0.0.1 -rp "$port" </dev/null \
+	    >"$TMP/hist2.out" 2>&1 || return 1
+	! grep -q HISTORY "$TMP/hist2.out" || return 1
+	client hist "$port" --history 2 || return 1
+	see hist 'history: 2 activities above' || return 1
+	see hist 'anonymous: h5' && see hist 'anonymous: live1' || return 1
+	shows hist 'anonymous: h4' && return 1
+	type_line hist '/history 2'
+	see hist 'anonymous: h3' && see hist 'anonymous: h4' || return 1
+	shows hist 'anonymous: h2' && return 1
+	return 0
 }
 
 # Has process $1 ended (gone, or a zombie not yet waited for)?
@@ -911,6 +948,7 @@ if setup_cluster; then
 	run "batch mode sends and prints" t_batch
 	run "batch --follow keeps receiving after the input, until SIGTERM" t_batch_follow
 	run "batch mode fails clearly on a wrong secret" t_batch_login_failed
+	run "history: batch --history, the divider, /history" t_history
 	run "--secret-file and ACTIVITY_SECRET" t_secret_sources
 	run "kill a server: failover on screen, chat goes on" t_failover
 	run "lone server dies and returns: OUT_OF_SERVICE, backoff, recovery" t_out_of_service
