@@ -662,6 +662,71 @@ json_is_bool_true(struct json_span v)
 	return v.len == 4 && memcmp(v.p, "true", 4) == 0;
 }
 
+/* A string value's contents: the span inside its quotes, still escaped. */
+struct json_span
+json_str_inner(struct json_span v)
+{
+	struct json_span	 in = { v.p + 1, v.len - 2 };
+
+	return in;
+}
+
+/*
+ * The member key of the validated object obj, if its type is one of
+ * types (a mask of enum json_type).  0 and *val (and *t) if found with
+ * such a type, 1 if absent, -1 if present with another type.
+ */
+int
+json_get(struct json_span obj, const char *key, unsigned types,
+    struct json_span *val, enum json_type *t)
+{
+	struct json_iter	 it;
+	struct json_span	 k, v;
+	enum json_type		 vt;
+
+	if (json_iter_object(&it, obj) != 0)
+		return -1;
+	while (json_next_member(&it, &k, &v, &vt)) {
+		if (!json_key_eq(k, key))
+			continue;
+		if ((vt & types) == 0)
+			return -1;
+		*val = v;
+		if (t != NULL)
+			*t = vt;
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The string member key of obj, decoded into out: 0, 1 if absent, -1 if
+ * not a string or too long for out.
+ */
+int
+json_get_str(struct json_span obj, const char *key, char *out, size_t outsz)
+{
+	struct json_span	 v;
+	int			 rc;
+
+	if ((rc = json_get(obj, key, JSON_STRING, &v, NULL)) != 0)
+		return rc;
+	return json_str_decode(json_str_inner(v), out, outsz, NULL) == 0 ?
+	    0 : -1;
+}
+
+/* The integer member key of obj: 0, 1 if absent, -1 if not an integer. */
+int
+json_get_int(struct json_span obj, const char *key, long long *out)
+{
+	struct json_span	 v;
+	int			 rc;
+
+	if ((rc = json_get(obj, key, JSON_NUMBER, &v, NULL)) != 0)
+		return rc;
+	return json_num_int(v, out) == 0 ? 0 : -1;
+}
+
 void
 jbuf_init(struct jbuf *b)
 {

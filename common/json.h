@@ -65,6 +65,13 @@ int	json_key_same(struct json_span, struct json_span);
 int	json_str_decode(struct json_span, char *, size_t, size_t *);
 int	json_num_int(struct json_span, long long *);
 int	json_is_bool_true(struct json_span);
+struct json_span json_str_inner(struct json_span);
+
+/* Typed getters on a validated object: 0 found, 1 absent, -1 bad. */
+int	json_get(struct json_span, const char *, unsigned,
+	    struct json_span *, enum json_type *);
+int	json_get_str(struct json_span, const char *, char *, size_t);
+int	json_get_int(struct json_span, const char *, long long *);
 
 /* A growable output buffer with JSON-aware appenders. */
 struct jbuf {

@@ -68,6 +68,24 @@ static const char *const field_names[F__COUNT] = {
 	[F_COUNT] = "count",
 };
 
+/*
+ * Objects nested in messages, described as commands are: decoding one is
+ * msg_parse_object() with its entry, not a loop over its members.
+ */
+const struct msg_def msg_obj_defs[OBJ__COUNT] = {
+	[OBJ_USER] = { "users", {
+		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_SECRET, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_ORIGIN, S, 0, NAME_MAX_LEN },
+		{ F_TIME, N, 0, 0 },
+	} },
+	[OBJ_SERVER] = { "servers", {
+		{ F_HOST, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_PORT, N, MSG_REQ, 0 },
+		{ F_TLS_PORT, N, 0, 0 },
+	} },
+};
+
 const char *const msg_feature_names[FEAT__COUNT + 1] = {
 	[FEAT_BACKUP_LIST] = "backup_list",
 	[FEAT_CLUSTER_STATUS] = "cluster_status",
@@ -371,6 +389,9 @@ type_list(unsigned types, char *buf, size_t len)
 
 #define MSG_TOP_MEMBERS_MAX	64
 
+static int	msg_fields(const struct msg_def *, const struct json_member *,
+		    int, struct msg *, char *, size_t);
+
 /*
  * Parse and validate one line.  On failure returns -1 with a reason a
  * person can read in err; the reason is what INVALID_MESSAGE carries.
@@ -381,14 +402,9 @@ msg_parse(const char *line, size_t len, struct msg *m, char *err,
 {
 	struct json_member	 mb[MSG_TOP_MEMBERS_MAX];
 	struct json_span	 val;
-	const struct msg_def	*def;
-	const struct msg_field_def *fd;
 	enum json_type		 t;
-	enum msg_field		 f;
 	const char		*why;
 	enum json_error		 jerr;
-	char			 types[64];
-	size_t			 used = 0, n;
 	int			 nm, i, j, found_cmd = 0;
 
 	memset(m->type, 0, sizeof m->type);
@@ -427,8 +443,8 @@ msg_parse(const char *line, size_t len, struct msg *m, char *err,
 			    "field 'command' must be a string");
 			return -1;
 		}
-		if (msg_cmd_lookup(mb[i].val.p + 1, mb[i].val.len - 2,
-		    &m->cmd) != 0) {
+		val = json_str_inner(mb[i].val);
+		if (msg_cmd_lookup(val.p, val.len, &m->cmd) != 0) {
 			snprintf(err, errlen, "unknown command");
 			return -1;
 		}
@@ -438,9 +454,26 @@ msg_parse(const char *line, size_t len, struct msg *m, char *err,
 		snprintf(err, errlen, "the message has no command");
 		return -1;
 	}
-	def = &msg_defs[m->cmd];
+	return msg_fields(&msg_defs[m->cmd], mb, nm, m, err, errlen);
+}
 
-	/* The fields this command defines. */
+/*
+ * Take the members def defines into m, checking types, string lengths
+ * and required fields against the table; members it does not name are
+ * left alone.
+ */
+static int
+msg_fields(const struct msg_def *def, const struct json_member *mb, int nm,
+    struct msg *m, char *err, size_t errlen)
+{
+	const struct msg_field_def *fd;
+	struct json_span	 val;
+	enum json_type		 t;
+	enum msg_field		 f;
+	char			 types[64];
+	size_t			 used = 0, n;
+	int			 i;
+
 	for (i = 0; i < nm; i++) {
 		if (field_lookup(mb[i].key, &f) != 0 || f == F_COMMAND)
 			continue;
@@ -460,8 +493,7 @@ msg_parse(const char *line, size_t len, struct msg *m, char *err,
 		m->str[f] = NULL;
 		if (t != JSON_STRING)
 			continue;
-		val.p++;
-		val.len -= 2;
+		val = json_str_inner(val);
 		if (json_str_decode(val, m->strbuf + used,
 		    sizeof m->strbuf - used, &n) != 0 ||
 		    (fd->maxlen != 0 && n > fd->maxlen)) {
@@ -484,10 +516,53 @@ msg_parse(const char *line, size_t len, struct msg *m, char *err,
 	return 0;
 }
 
+/*
+ * Decode one object nested in a message (an element of "users", ...)
+ * against its entry in msg_obj_defs.  m->str points into m; -1 with a
+ * reason in err if it is no object, repeats a key, or breaks the table.
+ */
+int
+msg_parse_object(struct json_span obj, enum msg_obj kind, struct msg *m,
+    char *err, size_t errlen)
+{
+	struct json_member	 mb[MSG_FIELDS_MAX * 2];
+	const char		*why;
+	int			 nm, i, j;
+
+	memset(m->type, 0, sizeof m->type);
+	memset(m->val, 0, sizeof m->val);
+	memset(m->str, 0, sizeof m->str);
+	m->cmd = CMD__COUNT;
+	m->line = obj.p;
+	m->len = obj.len;
+	if (json_validate_members(obj.p, obj.len, JSON_DEPTH_MAX, mb,
+	    (int)(sizeof mb / sizeof mb[0]), &nm, &why, NULL) != JSON_OBJECT) {
+		snprintf(err, errlen, "%s: every entry must be an object of "
+		    "at most %zu fields", msg_obj_defs[kind].name,
+		    sizeof mb / sizeof mb[0]);
+		return -1;
+	}
+	for (i = 0; i < nm; i++)
+		for (j = 0; j < i; j++)
+			if (json_key_same(mb[j].key, mb[i].key)) {
+				snprintf(err, errlen, "%s: duplicated field",
+				    msg_obj_defs[kind].name);
+				return -1;
+			}
+	return msg_fields(&msg_obj_defs[kind], mb, nm, m, err, errlen);
+}
+
 int
 msg_has(const struct msg *m, enum msg_field f)
 {
 	return m->type[f] != JSON_NONE && m->type[f] != JSON_NULL;
+}
+
+/* Is the field the literal true (absent, false or another type: no)? */
+int
+msg_true(const struct msg *m, enum msg_field f)
+{
+	return m->type[f] == JSON_BOOL && json_is_bool_true(m->val[f]);
 }
 
 /* An integer field; -1 if absent or not an integer. */
@@ -531,8 +606,7 @@ msg_features(const struct msg *m, const char *const *names, unsigned *mask)
 	while (json_next_element(&it, &v, &t)) {
 		if (t != JSON_STRING)
 			return -1;
-		v.p++;
-		v.len -= 2;
+		v = json_str_inner(v);
 		for (i = 0; names[i] != NULL; i++)
 			if (json_key_eq(v, names[i]))
 				*mask |= 1u << i;

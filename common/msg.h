@@ -131,6 +131,15 @@ struct msg {
 
 extern const struct msg_def	msg_defs[CMD__COUNT];
 
+/* Objects nested in messages, each described like a command's fields. */
+enum msg_obj {
+	OBJ_USER,	/* an element of "users" (USER_SYNC, ...) */
+	OBJ_SERVER,	/* an element of BACKUP_LIST "servers" */
+	OBJ__COUNT
+};
+
+extern const struct msg_def	msg_obj_defs[OBJ__COUNT];
+
 /* Opt-in client extensions, named in LOGIN/REGISTER "features". */
 enum msg_feature {
 	FEAT_BACKUP_LIST,
@@ -150,7 +159,10 @@ const char	*msg_cmd_name(enum msg_cmd);
 const char	*msg_field_name(enum msg_field);
 int		 msg_cmd_lookup(const char *, size_t, enum msg_cmd *);
 int		 msg_parse(const char *, size_t, struct msg *, char *, size_t);
+int		 msg_parse_object(struct json_span, enum msg_obj, struct msg *,
+		    char *, size_t);
 int		 msg_has(const struct msg *, enum msg_field);
+int		 msg_true(const struct msg *, enum msg_field);
 int		 msg_int(const struct msg *, enum msg_field, long long *);
 int		 msg_port(const struct msg *, enum msg_field, int *);
 int		 msg_features(const struct msg *, const char *const *, unsigned *);

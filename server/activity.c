@@ -180,8 +180,7 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 	    !seen_add(srv->seen_act, origin, oc)) {
 		log_debug("%s: dropped a repeated activity %s", peer_name(p),
 		    log_safe(m->str[F_MID]));
-		if (m->type[F_REPORT] == JSON_BOOL &&
-		    json_is_bool_true(m->val[F_REPORT]))
+		if (msg_true(m, F_REPORT))
 			report_reply_empty(srv, p, m->str[F_MID],
 			    m->str[F_USERNAME], seq);
 		return CMD_OK;
@@ -200,10 +199,8 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 		a->prev = (uint64_t)prev;
 	}
 	a->ts = (uint64_t)ts;
-	a->report = m->type[F_REPORT] == JSON_BOOL &&
-	    json_is_bool_true(m->val[F_REPORT]);
-	a->replayed = m->type[F_REPLAY] == JSON_BOOL &&
-	    json_is_bool_true(m->val[F_REPLAY]);
+	a->report = msg_true(m, F_REPORT);
+	a->replayed = msg_true(m, F_REPLAY);
 	a->replay_field = m->type[F_REPLAY] != JSON_NONE;
 	activity_take(srv, a, p, NULL);
 	act_unref(a);
@@ -227,8 +224,7 @@ cmd_activity_succ_info(struct peer *p, struct msg *m)
 	if (m->str[F_MID] == NULL)
 		return CMD_OK;	/* a report we cannot match: ignore */
 	report_on_succ_info(p->srv, p, m->str[F_MID], targets, reached,
-	    m->type[F_PARTIAL] == JSON_BOOL &&
-	    json_is_bool_true(m->val[F_PARTIAL]));
+	    msg_true(m, F_PARTIAL));
 	return CMD_OK;
 }
 

@@ -112,37 +112,21 @@ resume_seen_of(struct json_span seen, const char *sid)
 static int
 resume_parse(struct msg *m, struct resume *r)
 {
-	struct json_iter	 it;
-	struct json_span	 key, val;
-	enum json_type		 t;
+	struct json_span	 obj = m->val[F_RESUME];
+	int			 seen, since;
 
 	memset(r, 0, sizeof *r);
 	r->since = -1;
-	json_iter_object(&it, m->val[F_RESUME]);
-	while (json_next_member(&it, &key, &val, &t)) {
-		if (json_key_eq(key, msg_field_name(F_SESSION))) {
-			val.p++;
-			val.len -= 2;
-			if (t != JSON_STRING || json_str_decode(val,
-			    r->session, sizeof r->session, NULL) != 0)
-				return -1;
-		} else if (json_key_eq(key, msg_field_name(F_TOKEN))) {
-			val.p++;
-			val.len -= 2;
-			if (t != JSON_STRING || json_str_decode(val,
-			    r->token, sizeof r->token, NULL) != 0)
-				return -1;
-		} else if (json_key_eq(key, msg_field_name(F_SEEN))) {
-			if (t != JSON_OBJECT)
-				return -1;
-			r->seen = val;
-			r->have_seen = 1;
-		} else if (json_key_eq(key, msg_field_name(F_SINCE))) {
-			if (t != JSON_NUMBER ||
-			    json_num_int(val, &r->since) != 0 || r->since < 0)
-				return -1;
-		}
-	}
+	if (json_get_str(obj, msg_field_name(F_SESSION), r->session,
+	    sizeof r->session) < 0 ||
+	    json_get_str(obj, msg_field_name(F_TOKEN), r->token,
+	    sizeof r->token) < 0 ||
+	    (seen = json_get(obj, msg_field_name(F_SEEN), JSON_OBJECT,
+	    &r->seen, NULL)) < 0 ||
+	    (since = json_get_int(obj, msg_field_name(F_SINCE),
+	    &r->since)) < 0 || (since == 0 && r->since < 0))
+		return -1;
+	r->have_seen = seen == 0;
 	return 0;
 }
 

@@ -24,8 +24,6 @@
 #include "uplink.h"
 #include "xmalloc.h"
 
-#define USER_FIELD_MAX	257
-
 static int	path_contains(struct server *, const char *);
 
 /*
@@ -37,66 +35,42 @@ static int
 merge_users(struct server *srv, struct peer *from, struct json_span users,
     char *err, size_t errlen)
 {
-	struct json_iter	 it, mit;
-	struct json_span	 el, key, val;
-	enum json_type		 t, mt;
+	struct json_iter	 it;
+	struct json_span	 el;
+	enum json_type		 t;
 	struct jbuf		 fwd;
-	char			 name[USER_FIELD_MAX], secret[USER_FIELD_MAX];
-	char			 origin[USER_FIELD_MAX];
+	struct msg		 um;
+	const char		*name, *origin;
 	long long		 time;
-	int			 have, nfwd = 0, nfull = 0, rc = 0;
+	int			 nfwd = 0, nfull = 0, rc = 0;
 	enum registry_put	 r;
 
 	jbuf_init(&fwd);
 	registry_batch_begin(srv->reg);
 	json_iter_array(&it, users);
 	while (json_next_element(&it, &el, &t)) {
-		if (t != JSON_OBJECT) {
-			snprintf(err, errlen, "users: every entry must be an "
-			    "object");
+		if (t != JSON_OBJECT ||
+		    msg_parse_object(el, OBJ_USER, &um, err, errlen) != 0) {
+			if (t != JSON_OBJECT)
+				snprintf(err, errlen, "users: every entry must "
+				    "be an object");
 			rc = -1;
 			break;
 		}
-		have = 0;
 		/* No time: as new as can be, so it wins no conflict. */
 		time = (long long)wall_ms();
-		snprintf(origin, sizeof origin, "%s", from->remote_id ?
-		    from->remote_id : "");
-		json_iter_object(&mit, el);
-		while (json_next_member(&mit, &key, &val, &mt)) {
-			char	*dst = NULL;
-
-			if (json_key_eq(key, msg_field_name(F_USERNAME)))
-				dst = name, have |= 1;
-			else if (json_key_eq(key, msg_field_name(F_SECRET)))
-				dst = secret, have |= 2;
-			else if (json_key_eq(key, msg_field_name(F_ORIGIN)))
-				dst = origin;
-			else if (json_key_eq(key, msg_field_name(F_TIME))) {
-				if (mt != JSON_NUMBER ||
-				    json_num_int(val, &time) != 0 || time < 0)
-					have |= 8;
-				continue;
-			}
-			if (dst == NULL)
-				continue;
-			if (mt != JSON_STRING) {
-				have |= 8;
-				continue;
-			}
-			val.p++;
-			val.len -= 2;
-			if (json_str_decode(val, dst, USER_FIELD_MAX, NULL) != 0)
-				have |= 8;
-		}
-		if (have != 3) {
-			snprintf(err, errlen, "users: every entry needs string "
-			    "username and secret (and a numeric time)");
+		if (msg_has(&um, F_TIME) &&
+		    (msg_int(&um, F_TIME, &time) != 0 || time < 0)) {
+			snprintf(err, errlen, "users: 'time' must be a "
+			    "non-negative integer");
 			rc = -1;
 			break;
 		}
-		r = registry_learn(srv->reg, name, secret, (uint64_t)time,
-		    origin);
+		name = um.str[F_USERNAME];
+		origin = um.str[F_ORIGIN] != NULL ? um.str[F_ORIGIN] :
+		    from->remote_id != NULL ? from->remote_id : "";
+		r = registry_learn(srv->reg, name, um.str[F_SECRET],
+		    (uint64_t)time, origin);
 		if (r == REG_REPLACED)
 			tree_user_replaced(srv, name);
 		if (r == REG_FULL && nfull++ == 0)

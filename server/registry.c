@@ -491,8 +491,7 @@ registry_replay_line(struct registry *r, const char *line, size_t len)
 			continue;
 		if (t != JSON_STRING)
 			return -1;
-		val.p++;
-		val.len -= 2;
+		val = json_str_inner(val);
 		if (json_str_decode(val, dst, SERVER_NAME_BUF, NULL) != 0)
 			return -1;
 	}

@@ -118,8 +118,7 @@ tree_parse_path(struct json_span v, char **out, int *n)
 	*n = 0;
 	json_iter_array(&it, v);
 	while (json_next_element(&it, &el, &t)) {
-		el.p++;
-		el.len -= 2;
+		el = json_str_inner(el);
 		if (t != JSON_STRING || *n == PATH_DEPTH_MAX - 1 ||
 		    json_str_decode(el, id, sizeof id, NULL) != 0 ||
 		    id[0] == '\0') {

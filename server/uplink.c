@@ -605,46 +605,27 @@ int
 uplink_set_backups(struct server *srv, struct json_span servers)
 {
 	struct uplink		*u = srv->uplink;
-	struct json_iter	 it, mit;
-	struct json_span	 el, key, val;
-	enum json_type		 t, mt;
+	struct json_iter	 it;
+	struct json_span	 el;
+	enum json_type		 t;
 	struct uplink_target	 tg;
-	long long		 port;
-	int			 n = 0, have;
+	struct msg		 sm;
+	char			 err[256];
+	int			 n = 0;
 
 	json_iter_array(&it, servers);
 	while (json_next_element(&it, &el, &t)) {
-		if (t != JSON_OBJECT)
+		if (t != JSON_OBJECT ||
+		    msg_parse_object(el, OBJ_SERVER, &sm, err,
+		    sizeof err) != 0 ||
+		    msg_port(&sm, F_PORT, &tg.port) != 0 ||
+		    strlen(sm.str[F_HOST]) >= sizeof tg.host)
 			return -1;
-		have = 0;
 		tg.tls_port = 0;
-		json_iter_object(&mit, el);
-		while (json_next_member(&mit, &key, &val, &mt)) {
-			if (json_key_eq(key, msg_field_name(F_HOST)) &&
-			    mt == JSON_STRING) {
-				val.p++;
-				val.len -= 2;
-				if (json_str_decode(val, tg.host,
-				    sizeof tg.host, NULL) != 0)
-					return -1;
-				have |= 1;
-			} else if (json_key_eq(key, msg_field_name(F_PORT)) &&
-			    mt == JSON_NUMBER) {
-				if (json_num_int(val, &port) != 0 ||
-				    port < 1 || port > 65535)
-					return -1;
-				tg.port = (int)port;
-				have |= 2;
-			} else if (json_key_eq(key,
-			    msg_field_name(F_TLS_PORT)) && mt == JSON_NUMBER) {
-				if (json_num_int(val, &port) != 0 ||
-				    port < 1 || port > 65535)
-					return -1;
-				tg.tls_port = (int)port;
-			}
-		}
-		if (have != 3)
+		if (msg_has(&sm, F_TLS_PORT) &&
+		    msg_port(&sm, F_TLS_PORT, &tg.tls_port) != 0)
 			return -1;
+		snprintf(tg.host, sizeof tg.host, "%s", sm.str[F_HOST]);
 		if (n < UPLINK_TARGETS_MAX)
 			u->backups[n++] = tg;
 	}

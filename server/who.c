@@ -135,8 +135,7 @@ who_known(struct known_server *k, struct who_names *w, struct msg *m)
 	while (json_next_element(&it, &el, &t)) {
 		if (t != JSON_STRING)
 			continue;
-		el.p++;
-		el.len -= 2;
+		el = json_str_inner(el);
 		if (json_str_decode(el, name, sizeof name, &len) == 0 &&
 		    len > 0 && memchr(name, '\0', len) == NULL)
 			who_add(w, name, len);

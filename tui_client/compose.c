@@ -117,8 +117,7 @@ compose_str(const char *obj, size_t len, const char *key, char *out,
 
 	if (compose_find(obj, len, key, &v, &t) != 0 || t != JSON_STRING)
 		return -1;
-	v.p++;
-	v.len -= 2;
+	v = json_str_inner(v);
 	return json_str_decode(v, out, outsz, NULL);
 }
 
@@ -204,8 +203,7 @@ compose_note(const char *act, size_t len, char *out, size_t outsz)
 	if (compose_find(act, len, "content", &v, &t) != 0 ||
 	    t != JSON_STRING || outsz < 8)
 		return -1;
-	v.p++;
-	v.len -= 2;
+	v = json_str_inner(v);
 	if (json_str_decode(v, out, outsz, NULL) == 0)
 		return 0;
 	/* Decoded text is never longer than its raw form. */

@@ -36,8 +36,7 @@ recv_port_of(struct json_span v, enum json_type t, int *port)
 		if (json_num_int(v, &n) != 0)
 			return -1;
 	} else if (t == JSON_STRING) {
-		v.p++;
-		v.len -= 2;
+		v = json_str_inner(v);
 		if (json_str_decode(v, buf, sizeof buf, NULL) != 0)
 			return -1;
 		n = strtoll(buf, NULL, 10);
@@ -334,8 +333,7 @@ recv_activity_sending_report(struct conn *c, struct msg *msg)
 	    msg_int(msg, F_SUCC_COUNT, &succ) != 0)
 		return conn_invalid(c, "ACTIVITY_SENDING_REPORT: counts must "
 		    "be integers");
-	partial = msg->type[F_PARTIAL] == JSON_BOOL &&
-	    json_is_bool_true(msg->val[F_PARTIAL]);
+	partial = msg_true(msg, F_PARTIAL);
 	if (model_report_update(c->m, seq, succ, count, partial) != 0)
 		log_info("report for activity_seq %lld we did not send", seq);
 	conn_unacked_done(c, seq);
@@ -454,8 +452,7 @@ recv_who_list(struct conn *c, struct msg *msg)
 		if (ty != JSON_STRING)
 			return conn_invalid(c, "WHO_LIST: users must be "
 			    "strings");
-		el.p++;
-		el.len -= 2;
+		el = json_str_inner(el);
 		if (json_str_decode(el, name, sizeof name, NULL) != 0)
 			continue;
 		users++;

@@ -849,6 +849,75 @@ jbuf__appenders__build_valid_json(void **state)
 	free(p);
 }
 
+/* A span over a C string (validated as an object first). */
+static struct json_span
+obj_span(const char *s)
+{
+	struct json_span	 sp = { s, strlen(s) };
+	const char		*err;
+
+	assert_int_equal(json_validate(s, sp.len, JSON_DEPTH_MAX, &err),
+	    JSON_OBJECT);
+	return sp;
+}
+
+static void
+json_get__present_absent_wrong_type__0_1_minus1(void **state)
+{
+	struct json_span	 o = obj_span("{\"a\":[1,2],\"b\":{\"c\":3},"
+				    "\"s\":\"x\\u0041y\",\"n\":-12}");
+	struct json_span	 v;
+	enum json_type		 t;
+
+	(void)state;
+	assert_int_equal(json_get(o, "a", JSON_ARRAY, &v, &t), 0);
+	assert_int_equal(t, JSON_ARRAY);
+	assert_int_equal(v.len, 5);
+	assert_memory_equal(v.p, "[1,2]", 5);
+	assert_int_equal(json_get(o, "b", JSON_OBJECT | JSON_NULL, &v, NULL),
+	    0);
+	assert_int_equal(v.len, 7);
+	assert_int_equal(json_get(o, "zz", JSON_OBJECT, &v, NULL), 1);
+	assert_int_equal(json_get(o, "a", JSON_OBJECT, &v, NULL), -1);
+	/* A key written with an escape is the same key. */
+	assert_int_equal(json_get(obj_span("{\"\\u0061\":true}"), "a",
+	    JSON_BOOL, &v, &t), 0);
+	assert_true(json_is_bool_true(v));
+}
+
+static void
+json_get_str_int__decode_cap_and_type(void **state)
+{
+	struct json_span	 o = obj_span("{\"s\":\"x\\u0041y\",\"n\":-12,"
+				    "\"f\":1.5}");
+	char			 buf[8];
+	long long		 n = 7;
+
+	(void)state;
+	assert_int_equal(json_get_str(o, "s", buf, sizeof buf), 0);
+	assert_string_equal(buf, "xAy");
+	assert_int_equal(json_get_str(o, "s", buf, 3), -1);	/* too long */
+	assert_int_equal(json_get_str(o, "n", buf, sizeof buf), -1);
+	assert_int_equal(json_get_str(o, "none", buf, sizeof buf), 1);
+	assert_int_equal(json_get_int(o, "n", &n), 0);
+	assert_int_equal(n, -12);
+	assert_int_equal(json_get_int(o, "f", &n), -1);
+	assert_int_equal(json_get_int(o, "s", &n), -1);
+	assert_int_equal(json_get_int(o, "none", &n), 1);
+	assert_int_equal(n, -12);
+}
+
+static void
+json_str_inner__strips_the_quotes_only(void **state)
+{
+	struct json_span	 v = { "\"a\\\"b\"", 6 }, in;
+
+	(void)state;
+	in = json_str_inner(v);
+	assert_int_equal(in.len, 4);
+	assert_memory_equal(in.p, "a\\\"b", 4);
+}
+
 int
 main(void)
 {
@@ -907,6 +976,10 @@ main(void)
 		cmocka_unit_test(
 		    jbuf_str__embedded_nul__escaped_not_truncated),
 		cmocka_unit_test(jbuf__appenders__build_valid_json),
+		cmocka_unit_test(
+		    json_get__present_absent_wrong_type__0_1_minus1),
+		cmocka_unit_test(json_get_str_int__decode_cap_and_type),
+		cmocka_unit_test(json_str_inner__strips_the_quotes_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -639,6 +639,69 @@ msgb__builders__parse_back(void **state)
 	jbuf_free(&b);
 }
 
+/* Decode s as a nested object of this kind; err holds the reason. */
+static int
+parse_obj(const char *s, enum msg_obj kind, struct msg *m, char *err,
+    size_t errlen)
+{
+	struct json_span	 sp = { s, strlen(s) };
+
+	return msg_parse_object(sp, kind, m, err, errlen);
+}
+
+static void
+msg_parse_object__user_entry__fields_by_table(void **state)
+{
+	struct msg	*m = malloc(sizeof *m);
+	char		 err[256];
+	long long	 t;
+
+	(void)state;
+	assert_non_null(m);
+	assert_int_equal(parse_obj("{\"username\":\"al\\u0069ce\","
+	    "\"secret\":\"s\",\"time\":12,\"extra\":[1]}", OBJ_USER, m,
+	    err, sizeof err), 0);
+	assert_string_equal(m->str[F_USERNAME], "alice");
+	assert_string_equal(m->str[F_SECRET], "s");
+	assert_null(m->str[F_ORIGIN]);
+	assert_int_equal(msg_int(m, F_TIME, &t), 0);
+	assert_int_equal(t, 12);
+	/* Required, typed and unique, as for a command's fields. */
+	assert_int_equal(parse_obj("{\"username\":\"a\"}", OBJ_USER, m,
+	    err, sizeof err), -1);
+	assert_non_null(strstr(err, "secret"));
+	assert_int_equal(parse_obj("{\"username\":\"a\",\"secret\":1}",
+	    OBJ_USER, m, err, sizeof err), -1);
+	assert_non_null(strstr(err, "must be"));
+	assert_int_equal(parse_obj("{\"username\":\"a\",\"secret\":\"b\","
+	    "\"username\":\"c\"}", OBJ_USER, m, err, sizeof err), -1);
+	assert_non_null(strstr(err, "duplicated"));
+	assert_int_equal(parse_obj("[1]", OBJ_USER, m, err, sizeof err), -1);
+	free(m);
+}
+
+static void
+msg_parse_object__server_entry__port_required(void **state)
+{
+	struct msg	*m = malloc(sizeof *m);
+	char		 err[256];
+	int		 port;
+
+	(void)state;
+	assert_non_null(m);
+	assert_int_equal(parse_obj("{\"host\":\"h\",\"port\":80,"
+	    "\"tls_port\":443}", OBJ_SERVER, m, err, sizeof err), 0);
+	assert_string_equal(m->str[F_HOST], "h");
+	assert_int_equal(msg_port(m, F_PORT, &port), 0);
+	assert_int_equal(port, 80);
+	assert_int_equal(msg_port(m, F_TLS_PORT, &port), 0);
+	assert_int_equal(port, 443);
+	assert_int_equal(parse_obj("{\"host\":\"h\"}", OBJ_SERVER, m, err,
+	    sizeof err), -1);
+	assert_non_null(strstr(err, "port"));
+	free(m);
+}
+
 int
 main(void)
 {
@@ -672,6 +735,10 @@ main(void)
 		cmocka_unit_test(msg_parse__base_protocol_lines__parsed),
 		cmocka_unit_test(msg_int_port__values__checked),
 		cmocka_unit_test(msg_features__lists__masks),
+		cmocka_unit_test(
+		    msg_parse_object__user_entry__fields_by_table),
+		cmocka_unit_test(
+		    msg_parse_object__server_entry__port_required),
 		cmocka_unit_test(msg_features__non_string_element__error),
 		cmocka_unit_test(msgb__builders__parse_back),
 	};
