@@ -19,6 +19,8 @@ enum json_type {
 	JSON_OBJECT = 1 << 5,
 };
 
+#define JSON_ANY	(JSON_NULL | JSON_BOOL | JSON_NUMBER | JSON_STRING | \
+			    JSON_ARRAY | JSON_OBJECT)
 #define JSON_DEPTH_MAX	64
 
 /* Why validation failed, for callers that answer differently. */

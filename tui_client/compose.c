@@ -90,37 +90,6 @@ compose_line(const char *line, size_t len, struct jbuf *act, char *err,
 	return COMPOSE_ACTIVITY;
 }
 
-/* Find member key of a validated object; -1 if absent. */
-int
-compose_find(const char *obj, size_t len, const char *key,
-    struct json_span *val, enum json_type *t)
-{
-	struct json_span	 whole = { obj, len }, k;
-	struct json_iter	 it;
-
-	if (json_iter_object(&it, whole) != 0)
-		return -1;
-	while (json_next_member(&it, &k, val, t)) {
-		if (json_key_eq(k, key))
-			return 0;
-	}
-	return -1;
-}
-
-/* A string member of a validated object, decoded; -1 if not a string. */
-int
-compose_str(const char *obj, size_t len, const char *key, char *out,
-    size_t outsz)
-{
-	struct json_span	 v;
-	enum json_type		 t;
-
-	if (compose_find(obj, len, key, &v, &t) != 0 || t != JSON_STRING)
-		return -1;
-	v = json_str_inner(v);
-	return json_str_decode(v, out, outsz, NULL);
-}
-
 /* Drop white space outside strings: the compact form of valid JSON. */
 static size_t
 compose_compact(const char *s, size_t len, char *out, size_t outsz)
@@ -195,13 +164,12 @@ compose_compact_object(const char *act, size_t len, char *out, size_t outsz)
 static int
 compose_note(const char *act, size_t len, char *out, size_t outsz)
 {
-	struct json_span	 v;
-	enum json_type		 t;
+	struct json_span	 whole = { act, len }, v;
 	char			*all;
 	size_t			 n, cut;
 
-	if (compose_find(act, len, "content", &v, &t) != 0 ||
-	    t != JSON_STRING || outsz < 8)
+	if (json_get(whole, "content", JSON_STRING, &v, NULL) != 0 ||
+	    outsz < 8)
 		return -1;
 	v = json_str_inner(v);
 	if (json_str_decode(v, out, outsz, NULL) == 0)
@@ -232,12 +200,13 @@ int
 compose_show(const char *act, size_t len, char *out, size_t outsz,
     char *who, size_t whosz)
 {
-	char	 type[16];
+	struct json_span	 whole = { act, len };
+	char			 type[16];
 
 	if (who != NULL && whosz > 0 &&
-	    compose_str(act, len, "authenticated_user", who, whosz) != 0)
+	    json_get_str(whole, "authenticated_user", who, whosz) != 0)
 		who[0] = '\0';
-	if (compose_str(act, len, "type", type, sizeof type) == 0 &&
+	if (json_get_str(whole, "type", type, sizeof type) == 0 &&
 	    (strcmp(type, "Note") == 0 || strcmp(type, "Action") == 0) &&
 	    compose_note(act, len, out, outsz) == 0)
 		return type[0] == 'N' ? 1 : 2;

@@ -21,9 +21,5 @@ enum compose_kind compose_line(const char *, size_t, struct jbuf *, char *,
 		    size_t);
 int		 compose_show(const char *, size_t, char *, size_t, char *,
 		    size_t);
-int		 compose_find(const char *, size_t, const char *,
-		    struct json_span *, enum json_type *);
-int		 compose_str(const char *, size_t, const char *, char *,
-		    size_t);
 
 #endif

@@ -52,6 +52,7 @@ recv_port_of(struct json_span v, enum json_type t, int *port)
 static enum conn_ret
 recv_login_success(struct conn *c, struct msg *msg)
 {
+	struct json_span whole = { msg->line, msg->len };
 	char		 resume[16], names[128];
 	const char	*sess;
 	int		 i, cont, back;
@@ -64,7 +65,9 @@ recv_login_success(struct conn *c, struct msg *msg)
 		    "strings");
 	c->features &= c->requested;
 	resume[0] = '\0';
-	compose_str(msg->line, msg->len, "resume", resume, sizeof resume);
+	if (json_get_str(whole, msg_field_name(F_RESUME), resume,
+	    sizeof resume) != 0)
+		resume[0] = '\0';
 	sess = recv_str(msg, F_SESSION);
 
 	/*
@@ -357,15 +360,17 @@ recv_backup_list(struct conn *c, struct msg *msg)
 			return conn_invalid(c, "BACKUP_LIST: servers must be "
 			    "objects");
 		memset(&t[n], 0, sizeof t[n]);
-		if (compose_str(el.p, el.len, "host", t[n].host,
+		if (json_get_str(el, msg_field_name(F_HOST), t[n].host,
 		    sizeof t[n].host) != 0 || t[n].host[0] == '\0' ||
-		    compose_find(el.p, el.len, "port", &v, &ty) != 0 ||
+		    json_get(el, msg_field_name(F_PORT), JSON_ANY, &v,
+		    &ty) != 0 ||
 		    recv_port_of(v, ty, &t[n].port) != 0)
 			return conn_invalid(c, "BACKUP_LIST: each server needs "
 			    "a host and a port");
 		/* Over TLS only a server's TLS port will do. */
 		if (c->tls != NULL &&
-		    (compose_find(el.p, el.len, "tls_port", &v, &ty) != 0 ||
+		    (json_get(el, msg_field_name(F_TLS_PORT), JSON_ANY, &v,
+		    &ty) != 0 ||
 		    recv_port_of(v, ty, &t[n].port) != 0))
 			continue;
 		n++;
@@ -403,25 +408,23 @@ recv_cluster_status(struct conn *c, struct msg *msg)
 			    "be objects");
 		s = &c->m->servers[n];
 		memset(s, 0, sizeof *s);
-		if (compose_str(el.p, el.len, "id", s->id, sizeof s->id) != 0)
+		if (json_get_str(el, msg_field_name(F_ID), s->id,
+		    sizeof s->id) != 0)
 			strlcpy(s->id, "?", sizeof s->id);
-		if (compose_str(el.p, el.len, "host", s->host,
+		if (json_get_str(el, msg_field_name(F_HOST), s->host,
 		    sizeof s->host) != 0)
 			strlcpy(s->host, "?", sizeof s->host);
-		if (compose_find(el.p, el.len, "port", &v, &ty) != 0 ||
-		    recv_port_of(v, ty, &s->port) != 0)
+		if (json_get(el, msg_field_name(F_PORT), JSON_ANY, &v,
+		    &ty) != 0 || recv_port_of(v, ty, &s->port) != 0)
 			s->port = 0;
-		if (compose_find(el.p, el.len, "load", &v, &ty) != 0 ||
-		    ty != JSON_NUMBER || json_num_int(v, &s->load) != 0)
+		if (json_get_int(el, msg_field_name(F_LOAD), &s->load) != 0)
 			s->load = -1;
-		if (compose_find(el.p, el.len, "last_announce_ms", &v,
-		    &ty) != 0 || ty != JSON_NUMBER ||
-		    json_num_int(v, &s->last_announce) != 0)
+		if (json_get_int(el, "last_announce_ms",
+		    &s->last_announce) != 0)
 			s->last_announce = -1;
-		if (compose_find(el.p, el.len, "down_ms", &v, &ty) != 0 ||
-		    ty != JSON_NUMBER || json_num_int(v, &s->down_ms) != 0)
+		if (json_get_int(el, "down_ms", &s->down_ms) != 0)
 			s->down_ms = -1;
-		if (compose_str(el.p, el.len, "state", s->state,
+		if (json_get_str(el, "state", s->state,
 		    sizeof s->state) != 0)
 			strlcpy(s->state, "?", sizeof s->state);
 		n++;
