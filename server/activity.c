@@ -50,6 +50,140 @@ activity_process(struct jbuf *b, struct json_span act, const char *user)
 	jbuf_addc(b, '}');
 }
 
+static char *
+act_copy(char **at, const char *s)
+{
+	char	*d = *at;
+	size_t	 n;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(d, s, n);
+	*at += n;
+	return d;
+}
+
+/*
+ * Copy a server line and its identity into one allocation: the log
+ * holds many of these, and one malloc each keeps that cheap.
+ */
+struct act *
+act_new(const char *line, size_t len, size_t act_off, size_t act_len,
+    const char *mid, const char *origin, const char *sender,
+    const char *username)
+{
+	struct act	*a;
+	size_t		 size = sizeof *a + len + 1;
+	char		*at;
+
+	size += strlen(mid) + 1 + strlen(origin) + 1;
+	size += sender != NULL ? strlen(sender) + 1 : 0;
+	size += username != NULL ? strlen(username) + 1 : 0;
+	if ((a = malloc(size)) == NULL)
+		fatal("act_new");
+	memset(a, 0, sizeof *a);
+	at = (char *)(a + 1);
+	a->line = at;
+	memcpy(at, line, len);
+	at[len] = '\0';
+	at += len + 1;
+	a->mid = act_copy(&at, mid);
+	a->origin = act_copy(&at, origin);
+	a->sender = act_copy(&at, sender);
+	a->username = act_copy(&at, username);
+	a->len = len;
+	a->size = size;
+	a->act_off = act_off;
+	a->act_len = act_len;
+	a->refs = 1;
+	return a;
+}
+
+void
+act_unref(struct act *a)
+{
+	if (a == NULL || --a->refs > 0)
+		return;
+	free(a->client_line);
+	free(a->seq_line);
+	free(a);
+}
+
+/*
+ * The bytes a client gets: {command, activity} for base-protocol
+ * clients, plus sender and activity_seq for those that asked.  Each is
+ * built once per activity, on first use, and shared by every client.
+ */
+const char *
+act_client_bytes(struct act *a, int with_seq, size_t *len)
+{
+	struct jbuf	 b;
+
+	if (with_seq && a->sender != NULL) {
+		if (a->seq_line == NULL) {
+			jbuf_init(&b);
+			msgb_begin(&b, CMD_ACTIVITY_BROADCAST);
+			msgb_raw(&b, F_ACTIVITY, a->line + a->act_off,
+			    a->act_len);
+			msgb_str(&b, F_SENDER, a->sender);
+			msgb_int(&b, F_ACTIVITY_SEQ, (long long)a->seq);
+			msgb_end(&b);
+			a->seq_line = jbuf_detach(&b, &a->seq_len);
+		}
+		*len = a->seq_len;
+		return a->seq_line;
+	}
+	if (a->client_line == NULL) {
+		jbuf_init(&b);
+		msgb_begin(&b, CMD_ACTIVITY_BROADCAST);
+		msgb_raw(&b, F_ACTIVITY, a->line + a->act_off, a->act_len);
+		msgb_end(&b);
+		a->client_line = jbuf_detach(&b, &a->client_len);
+	}
+	*len = a->client_len;
+	return a->client_line;
+}
+
+/* Hand one activity to every logged-in client, sharing its bytes. */
+void
+activity_deliver(struct server *srv, struct act *a, int late)
+{
+	late |= a->replayed;
+	struct peer	*p, *next;
+	struct report	*r = a->report ? report_find(srv, a) : NULL;
+	const char	*bytes;
+	size_t		 len;
+	int		 targets = 0;
+
+	a->delivered = 1;
+	history_append(srv->history, a, wall_ms());
+	for (p = TAILQ_FIRST(&srv->clients); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, role_entry);
+		/*
+		 * A late one (replayed after a relink, or behind a gap we
+		 * gave up on) that was sent before this client was here is
+		 * not owed to it.  Live traffic is never filtered by clock.
+		 */
+		if (late && a->ts < p->since_ms)
+			continue;
+		bytes = act_client_bytes(a,
+		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) != 0, &len);
+		targets++;
+		if (peer_send(p, bytes, len) != 0)
+			continue;
+		srv->stats.act_delivered++;
+		if (r != NULL)
+			report_mark(srv, r, p);
+	}
+	if (r != NULL)
+		report_local_done(srv, r, targets);
+	/* The log keeps only the server line; a replay rebuilds these. */
+	free(a->client_line);
+	free(a->seq_line);
+	a->client_line = a->seq_line = NULL;
+}
+
 /* Send an activity we took in to our links, our clients and the log. */
 static void
 activity_take(struct server *srv, struct act *a, struct peer *from,

@@ -52,13 +52,16 @@ struct delivery_config {
 	int	 max_reports;		/* --max-pending-reports */
 };
 
-/* replay.c */
-void		 delivery_init(struct server *);
-void		 delivery_free(struct server *);
+/* activity.c */
 struct act	*act_new(const char *, size_t, size_t, size_t, const char *,
 		    const char *, const char *, const char *);
 void		 act_unref(struct act *);
 const char	*act_client_bytes(struct act *, int, size_t *);
+void		 activity_deliver(struct server *, struct act *, int);
+
+/* replay.c */
+void		 delivery_init(struct server *);
+void		 delivery_free(struct server *);
 void		 replay_append(struct server *, struct act *);
 void		 replay_send_sync(struct server *, struct peer *);
 int		 replay_on_sync(struct server *, struct peer *, struct json_span,

@@ -123,45 +123,6 @@ order_session_owner(struct server *srv, const char *sid, const char *username)
 	return s == NULL || strcmp(s->username, username) == 0;
 }
 
-/* Hand one activity to every logged-in client, sharing its bytes. */
-static void
-deliver(struct server *srv, struct act *a, int late)
-{
-	late |= a->replayed;
-	struct peer	*p, *next;
-	struct report	*r = a->report ? report_find(srv, a) : NULL;
-	const char	*bytes;
-	size_t		 len;
-	int		 targets = 0;
-
-	a->delivered = 1;
-	history_append(srv->history, a, wall_ms());
-	for (p = TAILQ_FIRST(&srv->clients); p != NULL; p = next) {
-		next = TAILQ_NEXT(p, role_entry);
-		/*
-		 * A late one (replayed after a relink, or behind a gap we
-		 * gave up on) that was sent before this client was here is
-		 * not owed to it.  Live traffic is never filtered by clock.
-		 */
-		if (late && a->ts < p->since_ms)
-			continue;
-		bytes = act_client_bytes(a,
-		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) != 0, &len);
-		targets++;
-		if (peer_send(p, bytes, len) != 0)
-			continue;
-		srv->stats.act_delivered++;
-		if (r != NULL)
-			report_mark(srv, r, p);
-	}
-	if (r != NULL)
-		report_local_done(srv, r, targets);
-	/* The log keeps only the server line; a replay rebuilds these. */
-	free(a->client_line);
-	free(a->seq_line);
-	a->client_line = a->seq_line = NULL;
-}
-
 /* Deliver s->next and everything held right behind it. */
 static void
 sender_advance(struct server *srv, struct sender *s)
@@ -172,7 +133,7 @@ sender_advance(struct server *srv, struct sender *s)
 	while (k < s->nheld && s->held[k]->seq <= s->next) {
 		a = s->held[k++];
 		if (a->seq == s->next) {
-			deliver(srv, a, 0);
+			activity_deliver(srv, a, 0);
 			win_set(s, a->seq, 1);
 			s->next++;
 		}
@@ -234,7 +195,7 @@ order_submit(struct server *srv, struct act *a)
 
 	/* --order-wait 0 switches ordering off (for measuring it). */
 	if (a->sender == NULL || srv->cfg.dcfg.order_wait_ms == 0) {
-		deliver(srv, a, 0);
+		activity_deliver(srv, a, 0);
 		return;
 	}
 	/* New to us: expect what followed the origin's previous one. */
@@ -258,11 +219,11 @@ order_submit(struct server *srv, struct act *a)
 			return;
 		}
 		win_set(s, a->seq, 1);
-		deliver(srv, a, 1);	/* late, but not lost */
+		activity_deliver(srv, a, 1);	/* late, but not lost */
 		return;
 	}
 	if (a->seq == s->next) {
-		deliver(srv, a, 0);
+		activity_deliver(srv, a, 0);
 		win_set(s, a->seq, 1);
 		s->next++;
 		if (s->nheld > 0)

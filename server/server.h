@@ -2,6 +2,53 @@
  * The activity server's shared state: one struct server, passed around,
  * holding the configuration, every connection, the known servers, the
  * user registry and the registrations in progress.
+ *
+ * Module map: each file, its one job.  Which way calls go: main.c and
+ * cron.c call into every module; peer.c calls up in two places only,
+ * dispatch_line() for each line read and, from the loop after a close,
+ * peer_closed(), which tells lock, report, uplink, known and tree;
+ * dispatch.c alone calls the handlers (cmd-*.c, handshake.c, the
+ * receiving ends in activity.c, presence.c and who.c); handlers call the
+ * delivery modules (activity.c -> order.c -> report.c, history.c; and
+ * replay.c), the link modules (tree.c, uplink.c, backup.c, known.c,
+ * which call each other) and the tables (registry.c, lock.c, token.c,
+ * limit.c, seen.c, strmap.c, hashpool.c); everything sends through
+ * peer.c and tree.c.  common/ knows no program.
+ *
+ *   main.c         options, event_base, signals
+ *   config.c       settings and their defaults
+ *   monitor.c      --monitor HTTP endpoint (read only)
+ *   cron.c         the one persistent timer
+ *   server.c       the server object, listeners, accept cap, shutdown;
+ *                  the scratch line buffer (server_out_take)
+ *   tls-server.c   TLS contexts, the TLS listener, link certificate checks
+ *   peer.c         connection lifecycle: read loop with a cap, send with
+ *                  an output cap, peer_close() now, consequences later
+ *   dispatch.c     the dispatch table: roles, refusals, handler per command
+ *   cmd-client.c   client handlers: LOGIN (REDIRECT), LOGOUT, REGISTER
+ *   cmd-server.c   server handlers: AUTHENTICATE, announces, leaves,
+ *                  the lock protocol's messages, user list merges
+ *   handshake.c    server link authentication (HELLO/CHALLENGE/PROOF)
+ *   hashpool.c     yescrypt hashing off the loop, in a thread pool
+ *   activity.c     the hot path: ACTIVITY_MESSAGE/BROADCAST in, one
+ *                  serialisation, activity_take() hands it on
+ *   order.c        per-sender hold-back for our clients, then delivery
+ *   report.c       delivery reports aggregated up the tree
+ *   replay.c       the activity objects and the bounded replay log,
+ *                  ACTIVITY_SYNC and resume replay
+ *   history.c      the on-disk history log of delivered activities
+ *   presence.c     where registered users are logged in (USER_PRESENCE)
+ *   who.c          WHO and the users named in announces
+ *   uplink.c       the parent link's state machine (uplink_fsm)
+ *   backup.c       BACKUP_LIST: where each neighbour goes if we fail
+ *   known.c        known servers and the one cluster status
+ *   tree.c         sending to links and clients, mids, path, announces
+ *   lock.c         the registration lock table
+ *   registry.c     users and their journal
+ *   token.c        session tokens for resume
+ *   limit.c        per-connection and per-address rate limits
+ *   seen.c         per-origin anti-replay windows
+ *   strmap.c       the one keyed (SipHash) string map
  */
 #ifndef SERVER_H
 #define SERVER_H
