@@ -46,6 +46,7 @@
 #define HISTORY_SEG_MIN		4096
 #define HISTORY_SEG_MAX		(16 * 1024 * 1024)
 #define HISTORY_SEGS_MAX	100000	/* files read at start */
+#define HISTORY_RECENT_MS	60000	/* before the last record: see below */
 
 /* Where one record is. */
 struct hrec {
@@ -90,9 +91,23 @@ struct history {
 	int			 unsynced;
 	uint64_t		 synced_ms;
 	int			 failing;	/* writes fail: logged once */
+
+	/*
+	 * A restarted server asks its first link for what it missed since
+	 * its newest record; the replay may repeat what it already logged
+	 * just before the crash.  The mids logged in the last
+	 * HISTORY_RECENT_MS before the newest record at start are kept in
+	 * this (open addressing) set, and are not logged again.
+	 */
+	uint64_t		*recent;
+	size_t			 recent_cap;	/* a power of two, or 0 */
+	uint64_t		 newest;	/* at start */
 };
 
 static const uint8_t history_key[16] = "activity-history";
+
+static struct hrec *history_rec(struct history *, size_t);
+static void	history_recent_build(struct history *);
 
 /* The key a mid is found by. */
 static uint64_t
@@ -176,8 +191,11 @@ history_index_line(struct history *h, struct hseg *s, const char *line,
 	while (json_next_member(&it, &key, &val, &t)) {
 		if (!json_key_eq(key, "mid"))
 			continue;
-		if (t != JSON_STRING || json_str_decode(val, mid, sizeof mid,
-		    &midlen) != 0)
+		if (t != JSON_STRING)
+			return -1;
+		val.p++;	/* the decoder takes what is inside the quotes */
+		val.len -= 2;
+		if (json_str_decode(val, mid, sizeof mid, &midlen) != 0)
 			return -1;
 		found = 1;
 		break;
@@ -434,6 +452,7 @@ history_open(struct event_base *base, const char *datadir,
 	/* The lowest priority: after every read of the turn. */
 	(void)event_priority_set(h->flush_ev, 2);
 	h->synced_ms = now_ms();
+	history_recent_build(h);
 	history_retain(h, wall_ms());
 	log_info("history: %zu activities in %zu segments (%zu bytes) in %s",
 	    h->nrecs, h->nsegs, h->bytes, dir);
@@ -442,6 +461,58 @@ fail:
 	free(nums);
 	history_close(h);
 	return NULL;
+}
+
+/* Is key in the set of mids logged just before the start? */
+static int
+history_recent_has(struct history *h, uint64_t key)
+{
+	size_t	 i;
+
+	if (h->recent_cap == 0)
+		return 0;
+	key |= 1;
+	for (i = key & (h->recent_cap - 1); h->recent[i] != 0;
+	    i = (i + 1) & (h->recent_cap - 1))
+		if (h->recent[i] == key)
+			return 1;
+	return 0;
+}
+
+/* Remember the mids logged within HISTORY_RECENT_MS of the newest. */
+static void
+history_recent_build(struct history *h)
+{
+	size_t		 i, n = 0, j;
+	uint64_t	 key;
+
+	if (h->nrecs == 0)
+		return;
+	h->newest = history_rec(h, h->nrecs - 1)->t;
+	for (i = h->nrecs; i > 0 && history_rec(h, i - 1)->t +
+	    HISTORY_RECENT_MS >= h->newest; i--)
+		n++;
+	for (h->recent_cap = 16; h->recent_cap < 2 * n; h->recent_cap *= 2)
+		;
+	if ((h->recent = calloc(h->recent_cap, sizeof *h->recent)) == NULL)
+		fatal("calloc");
+	for (i = h->nrecs - n; i < h->nrecs; i++) {
+		key = history_rec(h, i)->key | 1;
+		for (j = key & (h->recent_cap - 1); h->recent[j] != 0 &&
+		    h->recent[j] != key; j = (j + 1) & (h->recent_cap - 1))
+			;
+		h->recent[j] = key;
+	}
+}
+
+/*
+ * The time of the newest record when the server started (0: none):
+ * what it may lack begins there.
+ */
+uint64_t
+history_newest(const struct history *h)
+{
+	return h != NULL ? h->newest : 0;
 }
 
 /* Write what is pending, sync it, and free everything. */
@@ -460,6 +531,7 @@ history_close(struct history *h)
 		close(h->fd);
 	}
 	jbuf_free(&h->pending);
+	free(h->recent);
 	free(h->recs);
 	free(h->segs);
 	free(h->dir);
@@ -479,6 +551,9 @@ history_append(struct history *h, const struct act *a, uint64_t wall)
 
 	if (h == NULL || h->fd == -1 || a->mid == NULL || a->len == 0 ||
 	    a->len > UINT32_MAX / 2)
+		return;
+	if (h->recent_cap != 0 && history_recent_has(h,
+	    history_key_of(a->mid, strlen(a->mid))))
 		return;
 	s = &h->segs[h->nsegs - 1];
 	start = h->pending.len;

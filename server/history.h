@@ -54,6 +54,7 @@ void		 history_append(struct history *, const struct act *,
 void		 history_flush(struct history *);
 void		 history_cron(struct history *, uint64_t, uint64_t);
 uint64_t	 history_mark(const struct history *);
+uint64_t	 history_newest(const struct history *);
 int		 history_page(struct history *, const struct history_query *,
 		    history_page_cb, void *, int *);
 size_t		 history_count(const struct history *);

@@ -768,6 +768,14 @@ main(int argc, char **argv)
 		log_errorx("cannot keep the history: %s", err);
 		return 1;
 	}
+	/*
+	 * Restarted: what we may lack begins at our newest record, so the
+	 * first link replays what was sent while we were down (as far as
+	 * its replay log reaches back).
+	 */
+	if (history_newest(srv->history) > 0 &&
+	    history_newest(srv->history) < srv->since_ms)
+		srv->since_ms = history_newest(srv->history) - 1000;
 	if (cfg.data_dir != NULL)
 		log_info("data directory %s: registered users are kept there",
 		    cfg.data_dir);

@@ -17,6 +17,21 @@
 
 #define HIST_SEGS_MAX	4096
 
+struct page {
+	int	 seq[1100];
+	char	 first_mid[256];
+	char	 last_mid[256];
+	double	 time[1100];
+	int	 n;
+	int	 count;
+	int	 more;
+	char	 info[256];
+	size_t	 longest;
+};
+static struct it_client *reader(struct it_server *, const char *, int);
+static void	read_page(struct it_client *, struct page *);
+static void	expect_seqs(struct page *, int, int, int);
+
 static int
 name_cmp(const void *x, const void *y)
 {
@@ -147,6 +162,7 @@ history__kill9_torn_tail__intact_after_restart(void **state)
 	struct it_server	*a;
 	struct it_client	*c;
 	char			*dir, *text, last[4200];
+	struct page		 pg;
 	int			 fd, k;
 	const char		 torn[] = "1700000000000 {\"command\":\"ACTIV";
 
@@ -183,6 +199,15 @@ history__kill9_torn_tail__intact_after_restart(void **state)
 	it_server_kill9(a);
 	a = it_root("A3", "--data-dir", dir);
 	it_wait_log(a, "history: 41 activities");
+	/* Read back from disk, the records are found by their ids. */
+	c = reader(a, "r", 1);
+	it_sendf(c, "{\"command\":\"HISTORY\",\"limit\":2}");
+	read_page(c, &pg);
+	expect_seqs(&pg, 40, 41, 1);
+	it_sendf(c, "{\"command\":\"HISTORY\",\"limit\":2,\"before\":\"%s\"}",
+	    pg.first_mid);
+	read_page(c, &pg);
+	expect_seqs(&pg, 38, 39, 1);
 }
 
 /*
@@ -312,17 +337,6 @@ reader(struct it_server *s, const char *name, int want)
 	return c;
 }
 
-struct page {
-	int	 seq[1100];
-	char	 first_mid[256];
-	char	 last_mid[256];
-	double	 time[1100];
-	int	 n;
-	int	 count;
-	int	 more;
-	char	 info[256];
-	size_t	 longest;
-};
 
 /* Read one page: HISTORY_ACTIVITY lines, then HISTORY_END. */
 static void
@@ -604,6 +618,119 @@ history__not_negotiated__refused(void **state)
 	it_expect_reply_close(c, "INVALID_MESSAGE");
 }
 
+/* The "mid" of each record, sorted, joined by newlines. */
+static char *
+history_mids(const char *text)
+{
+	char		**v = NULL, *out, *q;
+	const char	*p = text, *m, *e;
+	size_t		 n = 0, len = 1, k;
+
+	while ((m = strstr(p, "\"mid\":\"")) != NULL) {
+		m += 7;
+		if ((e = strchr(m, '"')) == NULL)
+			break;
+		v = realloc(v, (n + 1) * sizeof *v);
+		v[n++] = strndup(m, (size_t)(e - m));
+		len += (size_t)(e - m) + 1;
+		p = e;
+	}
+	qsort(v, n, sizeof *v, name_cmp);
+	out = q = calloc(1, len);
+	for (k = 0; k < n; k++) {
+		q = stpcpy(q, v[k]);
+		*q++ = '\n';
+		free(v[k]);
+	}
+	free(v);
+	return out;
+}
+
+/* Within each sender, activity_seq rises along the history. */
+static void
+check_sender_order(const char *dir, const char *text)
+{
+	char		 senders[64][128];
+	long		 last[64];
+	int		 ns = 0, i;
+	const char	*p = text, *nl, *s, *q;
+	long		 seq;
+
+	while ((nl = strchr(p, '\n')) != NULL) {
+		s = strstr(p, "\"sender\":\"");
+		q = strstr(p, "\"activity_seq\":");
+		if (s == NULL || q == NULL || s > nl || q > nl)
+			it_fail("%s: a record without sender or activity_seq",
+			    dir);
+		s += 10;
+		seq = strtol(q + 15, NULL, 10);
+		for (i = 0; i < ns; i++)
+			if (strncmp(senders[i], s, strlen(senders[i])) == 0 &&
+			    s[strlen(senders[i])] == '"')
+				break;
+		if (i == ns) {
+			if (ns == 64)
+				it_fail("too many senders");
+			snprintf(senders[ns], sizeof senders[ns], "%.*s",
+			    (int)(strchr(s, '"') - s), s);
+			last[ns++] = 0;
+		}
+		if (seq <= last[i])
+			it_fail("%s: sender %s's activity_seq %ld after %ld",
+			    dir, senders[i], seq, last[i]);
+		last[i] = seq;
+		p = nl + 1;
+	}
+}
+
+/*
+ * Three servers, one killed with -9 while activities go on and
+ * restarted on its data directory: the relink replay fills its history
+ * from its newest record on, without repeating what it had, and every
+ * server's history holds the same activities, each sender's in order.
+ */
+static void
+history__kill9_restart__histories_converge(void **state)
+{
+	struct it_server	*a, *b, *c;
+	struct it_client	*wa, *wb;
+	char			*d[3], *t[3], *m[3];
+	int			 i;
+
+	(void)state;
+	for (i = 0; i < 3; i++)
+		d[i] = it_mkdtemp("data");
+	a = it_root("A", "--data-dir", d[0]);
+	b = it_child("B", a, "--data-dir", d[1]);
+	c = it_child("C", a, "--data-dir", d[2]);
+	wa = it_connect(a, "wa");
+	it_login(wa, "anonymous", NULL);
+	wb = it_connect(b, "wb");
+	it_login(wb, "anonymous", NULL);
+	send_seqs(wa, 1, 10, "x");
+	for (i = 0; i < 3; i++)
+		free(wait_records(d[i], 10));
+	it_server_kill9(c);
+	send_seqs(wa, 11, 20, "x");
+	send_seqs(wb, 21, 25, "x");
+	c = it_child("C2", a, "--data-dir", d[2]);
+	send_seqs(wa, 26, 30, "x");
+	for (i = 0; i < 3; i++) {
+		t[i] = wait_records(d[i], 30);
+		m[i] = history_mids(t[i]);
+		check_sender_order(d[i], t[i]);
+	}
+	for (i = 1; i < 3; i++)
+		if (strcmp(m[0], m[i]) != 0)
+			it_fail("the histories differ:\n%s\nand\n%s", m[0],
+			    m[i]);
+	for (i = 0; i < 3; i++) {
+		free(t[i]);
+		free(m[i]);
+	}
+	(void)c;
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, it_setup, it_teardown)
 
 int
@@ -618,6 +745,7 @@ main(void)
 		T(history__pages__each_form_and_no_overlap_with_live),
 		T(history__caps__limit_outbuf_and_max_message),
 		T(history__not_negotiated__refused),
+		T(history__kill9_restart__histories_converge),
 	};
 
 	return it_run_tests("integration: history", tests);
