@@ -29,6 +29,10 @@
 #     certificates verified; made with openssl at run time), runs
 #     interleaved (plain, tls, tls, plain, ...), and the ratio of the
 #     medians, TLS over plaintext.
+#  5. the history log (issue 16): fan-out (30 subs, 3 pubs, 1 server,
+#     200 B, window 100) with the history on (a fresh --data-dir) and off
+#     (--history-max 0), interleaved, and the ratio of the medians (target:
+#     history at most 10% lower).
 #
 # Every step runs under timeout(1), so this never hangs; only processes
 # this script started are stopped, by PID.
@@ -36,7 +40,8 @@
 # Environment:
 #   BENCH_OUT=DIR        where results go (default build/bench/<date>)
 #   BENCH_RUNS=N         comparison runs per system (default 3)
-#   BENCH_SETS="..."     which of: ours cmp ha tls (default all four)
+#   BENCH_SETS="..."     which of: ours cmp ha tls hist (default all five)
+#   BENCH_HIST_RUNS=N    history on and off runs each (default 3)
 #   BENCH_TLS_RUNS=N     TLS and plaintext runs each, per size (default 3)
 #   BENCH_SKIP_OURS=1    no set 1
 #   BENCH_SKIP_NATS=1    no nats-server runs (set 2 skipped, set 3 ours only)
@@ -116,7 +121,7 @@ ours() {
     fi
 }
 
-SETS=${BENCH_SETS:-ours cmp ha tls}
+SETS=${BENCH_SETS:-ours cmp ha tls hist}
 has_set() { case " $SETS " in *" $1 "*) return 0;; esac; return 1; }
 
 if [ "${BENCH_SKIP_OURS:-0}" != 1 ] && has_set ours; then
@@ -128,6 +133,34 @@ if [ "${BENCH_SKIP_OURS:-0}" != 1 ] && has_set ours; then
     ours register 150 register --cluster 1 --sizes 1,3,5 --count 200
     ours idle 120 idle --cluster 1 --conns "$IDLE_CONNS"
     ours logins 240 logins --cluster 3 --subs 30 --pubs 3 --rate 10000 --duration 5 --logins 200 --runs 4
+fi
+
+# ------------------------------------------------------------ history
+# hist_run MODE RUN: fan-out on one server, history on or off.
+hist_run() {
+    local d=$TMPD/hist-$1-$2
+    mkdir -p "$d" && chmod 700 "$d"
+    if [ "$1" = on ]; then
+        ours "hist-on-$2" 120 fanout --cluster 1 --subs 30 --pubs 3 --msgs 100000 \
+            --size 200 --window 100 --server-arg --data-dir --server-arg "$d"
+    else
+        ours "hist-off-$2" 120 fanout --cluster 1 --subs 30 --pubs 3 --msgs 100000 \
+            --size 200 --window 100 --server-arg --data-dir --server-arg "$d" \
+            --server-arg --history-max --server-arg 0
+    fi
+    HIST_SEGS=$(cat "$d"/history/*.seg 2>/dev/null | wc -l)
+    [ "$1" = on ] && log "hist run $2: $HIST_SEGS records in the history"
+    rm -rf "$d"
+}
+HIST_NOTE=""
+if has_set hist; then
+    for r in $(seq 1 "${BENCH_HIST_RUNS:-3}"); do
+        # on, off, off, on, ...: drift hits both alike
+        if [ $((r % 2)) = 1 ]; then modes="on off"; else modes="off on"; fi
+        for m in $modes; do hist_run "$m" "$r"; done
+    done
+else
+    HIST_NOTE="not run (BENCH_SETS=\"$SETS\")"
 fi
 
 # ------------------------------------------------------------ comparison
@@ -724,6 +757,18 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
                 printf "**%s B, medians:** plaintext %s deliveries/s, TLS %s deliveries/s, **TLS/plaintext %s** (target 0.6); server CPU per delivery plaintext %s µs, TLS %s µs.\n\n",
                     s, pm, tm, r, pc, tc }'
         done
+    fi
+    echo
+    echo "### History log on against off (issue 16)"
+    echo
+    if [ -n "$HIST_NOTE" ]; then
+        echo "$HIST_NOTE."
+    else
+        hv() { for f in "$OUT"/hist-"$1"-*.out; do jnum delivered_per_s "$f"; done | grep . ; }
+        hon=$(hv on | median); hoff=$(hv off | median)
+        awk -v a="$hon" -v b="$hoff" 'BEGIN{
+            r = (b + 0 > 0) ? sprintf("%.2f", a / b) : "-";
+            printf "Fan-out on 1 server (30 subscribers + 3 publishers, 200 B, window 100), runs interleaved; the rows are in the table above (hist-on, hist-off).\n\n**Medians:** history on %s deliveries/s, off (--history-max 0) %s deliveries/s, **on/off %s** (target at least 0.90).\n", a, b, r }'
     fi
 } > "$OUT/table.md"
 echo
