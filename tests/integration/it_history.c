@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "relay.h"
+
+#define HB_FAST	"--heartbeat", "100", "--heartbeat-timeout", "500"
 
 #define HIST_SEGS_MAX	4096
 
@@ -731,7 +734,92 @@ history__kill9_restart__histories_converge(void **state)
 	(void)c;
 }
 
-#define T(f)	cmocka_unit_test_setup_teardown(f, it_setup, it_teardown)
+/* Wait until dir's history holds n records, for up to ms. */
+static char *
+wait_records_within(const char *dir, int n, int ms)
+{
+	uint64_t	 deadline = it_now_ms() + (uint64_t)ms;
+	char		*text;
+
+	for (;;) {
+		text = history_text(dir, NULL, NULL, 0);
+		if (text != NULL && count_records(text) == n)
+			return text;
+		free(text);
+		if (it_now_ms() > deadline)
+			return wait_records(dir, n);	/* fails with the count */
+		usleep(10000);
+	}
+}
+
+/*
+ * A partition (a cut link through a relay) under traffic on both
+ * sides, then the repair: the relink replay fills each side's history
+ * with what the other side sent, and the three histories end the same.
+ */
+static void
+history__partition_healed__histories_converge(void **state)
+{
+	struct it_server	*p, *c, *d;
+	struct it_client	*wp, *wc;
+	struct relay		*rl;
+	char			 rport[16], *dir[3], *t[3], *m[3];
+	int			 i;
+
+	(void)state;
+	for (i = 0; i < 3; i++)
+		dir[i] = it_mkdtemp("data");
+	p = it_root("P", "--data-dir", dir[0], HB_FAST);
+	rl = relay_new(p->port);
+	snprintf(rport, sizeof rport, "%d", relay_port(rl));
+	{
+		const char *argv[] = { "-lh", "localhost", "-lp", "@PORT",
+		    "-s", IT_SECRET, "-a", "100", "-rh", "localhost", "-rp",
+		    rport, HB_FAST, "--data-dir", dir[1], NULL };
+
+		c = it_spawn("C", argv, 1);
+	}
+	it_wait_log(c, "joined the cluster");
+	d = it_child("D", c, "--data-dir", dir[2], HB_FAST);
+	wp = it_connect(p, "wp");
+	it_login(wp, "anonymous", NULL);
+	wc = it_connect(c, "wc");
+	it_login(wc, "anonymous", NULL);
+	send_seqs(wp, 1, 5, "x");
+	send_seqs(wc, 6, 10, "x");
+	for (i = 0; i < 3; i++)
+		free(wait_records(dir[i], 10));
+
+	relay_set(rl, RELAY_CUT);
+	it_wait_log(c, "lost the parent link");
+	send_seqs(wp, 11, 15, "p");
+	send_seqs(wc, 16, 20, "c");
+	relay_set(rl, RELAY_PASS);
+	for (i = 0; i < 3; i++) {
+		t[i] = wait_records_within(dir[i], 20, 3 * it_timeout());
+		m[i] = history_mids(t[i]);
+		check_sender_order(dir[i], t[i]);
+	}
+	for (i = 1; i < 3; i++)
+		if (strcmp(m[0], m[i]) != 0)
+			it_fail("the histories differ:\n%s\nand\n%s", m[0],
+			    m[i]);
+	for (i = 0; i < 3; i++) {
+		free(t[i]);
+		free(m[i]);
+	}
+	(void)d;
+}
+
+/* cmocka teardown: relays, then servers (it_teardown). */
+static int
+history_teardown(void **state)
+{
+	relay_cleanup();
+	return it_teardown(state);
+}
+
+#define T(f)	cmocka_unit_test_setup_teardown(f, it_setup, history_teardown)
 
 int
 main(void)
@@ -746,6 +834,7 @@ main(void)
 		T(history__caps__limit_outbuf_and_max_message),
 		T(history__not_negotiated__refused),
 		T(history__kill9_restart__histories_converge),
+		T(history__partition_healed__histories_converge),
 	};
 
 	return it_run_tests("integration: history", tests);
