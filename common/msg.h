@@ -103,6 +103,15 @@ enum msg_field {
 
 #define MSG_REQ		1	/* the field must be present */
 
+/* Protocol values (not keys) that programs test or send, named once. */
+#define MSG_V_OK		"ok"		/* LOGIN_SUCCESS resume */
+#define MSG_V_PARTIAL		"partial"	/* LOGIN_SUCCESS resume */
+#define MSG_V_RECONNECTING	"reconnecting"	/* SERVER_ANNOUNCE status */
+#define MSG_V_NORMAL		"NORMAL"	/* CLUSTER_STATUS status */
+#define MSG_V_OUT_OF_SERVICE	"OUT_OF_SERVICE"
+#define MSG_V_SUCCESS		"success"	/* USER_REGISTER_RESULT */
+#define MSG_V_FAILURE		"failure"
+
 struct msg_field_def {
 	enum msg_field	 field;
 	unsigned	 types;		/* JSON_* mask */

@@ -11,10 +11,15 @@ msgb_begin(struct jbuf *b, enum msg_cmd cmd)
 	jbuf_cstr(b, msg_cmd_name(cmd));
 }
 
+/*
+ * A member's key, with the comma before it unless it is the first of its
+ * object: callers never write a literal key to start an object.
+ */
 void
 msgb_key(struct jbuf *b, enum msg_field f)
 {
-	jbuf_addc(b, ',');
+	if (b->len == 0 || b->p[b->len - 1] != '{')
+		jbuf_addc(b, ',');
 	jbuf_cstr(b, msg_field_name(f));
 	jbuf_addc(b, ':');
 }
@@ -59,6 +64,20 @@ void
 msgb_end(struct jbuf *b)
 {
 	jbuf_adds(b, "}\n");
+}
+
+/* An object nested in a line (an element of "users", ...): open it. */
+void
+msgb_obj_begin(struct jbuf *b)
+{
+	jbuf_addc(b, '{');
+}
+
+/* Close a nested object. */
+void
+msgb_obj_end(struct jbuf *b)
+{
+	jbuf_addc(b, '}');
 }
 
 /* The common {"command":X,"info":"..."} shape. */

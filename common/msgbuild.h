@@ -13,6 +13,8 @@ void	msgb_int(struct jbuf *, enum msg_field, long long);
 void	msgb_bool(struct jbuf *, enum msg_field, int);
 void	msgb_raw(struct jbuf *, enum msg_field, const char *, size_t);
 void	msgb_end(struct jbuf *);
+void	msgb_obj_begin(struct jbuf *);
+void	msgb_obj_end(struct jbuf *);
 void	msgb_info(struct jbuf *, enum msg_cmd, const char *);
 
 #endif

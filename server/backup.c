@@ -57,12 +57,12 @@ backup_emit(struct server *srv, struct peer *to, struct backup_entry *e,
 		k = i < fixed ? i : fixed + (i - fixed + rotate) % (n - fixed);
 		if (i > 0)
 			jbuf_addc(b, ',');
-		jbuf_adds(b, "{\"host\":");
-		jbuf_cstr(b, e[k].host);
+		msgb_obj_begin(b);
+		msgb_str(b, F_HOST, e[k].host);
 		msgb_int(b, F_PORT, e[k].port);
 		if (e[k].tls_port > 0)
 			msgb_int(b, F_TLS_PORT, e[k].tls_port);
-		jbuf_addc(b, '}');
+		msgb_obj_end(b);
 	}
 	jbuf_addc(b, ']');
 	if (with_path)

@@ -299,7 +299,7 @@ login_finish(struct peer *p, struct msg *m, const struct user *u)
 			res.since = (long long)p->login_wall_ms;
 		p->since_ms = (uint64_t)res.since;
 		partial = replay_oldest_ts(srv) > (uint64_t)res.since;
-		resumed = partial ? "partial" : "ok";
+		resumed = partial ? MSG_V_PARTIAL : MSG_V_OK;
 	}
 	if ((p->session = strdup(sid)) == NULL)
 		fatal("strdup");

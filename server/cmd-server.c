@@ -334,7 +334,7 @@ cmd_server_announce(struct peer *p, struct msg *m)
 		if (msg_port(m, F_TLS_PORT, &k->tls_port) != 0)
 			k->tls_port = 0;
 		k->reconnecting = m->str[F_STATUS] != NULL &&
-		    strcmp(m->str[F_STATUS], "reconnecting") == 0;
+		    strcmp(m->str[F_STATUS], MSG_V_RECONNECTING) == 0;
 		k->parent[0] = '\0';
 		if (m->type[F_PATH] == JSON_ARRAY)
 			known_set_parent(k, m->val[F_PATH]);
@@ -379,9 +379,9 @@ cmd_user_register_result(struct peer *p, struct msg *m)
 	long long	 time = (long long)wall_ms();
 	int		 success;
 
-	if (strcmp(m->str[F_RESULT], "success") == 0)
+	if (strcmp(m->str[F_RESULT], MSG_V_SUCCESS) == 0)
 		success = 1;
-	else if (strcmp(m->str[F_RESULT], "failure") == 0)
+	else if (strcmp(m->str[F_RESULT], MSG_V_FAILURE) == 0)
 		success = 0;
 	else {
 		peer_reply_close(p, CMD_INVALID_MESSAGE,

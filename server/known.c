@@ -494,8 +494,8 @@ known_build_status(struct server *srv, struct jbuf *b)
 
 	jbuf_reset(b);
 	msgb_begin(b, CMD_CLUSTER_STATUS);
-	msgb_str(b, F_STATUS, srv->status == CLUSTER_NORMAL ? "NORMAL" :
-	    "OUT_OF_SERVICE");
+	msgb_str(b, F_STATUS, srv->status == CLUSTER_NORMAL ? MSG_V_NORMAL :
+	    MSG_V_OUT_OF_SERVICE);
 	if (srv->status != CLUSTER_NORMAL)
 		msgb_str(b, F_INFO, srv->status_why);
 	msgb_key(b, F_SERVERS);

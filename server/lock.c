@@ -207,7 +207,7 @@ lock_send_result(struct server *srv, const struct lock *l, int success,
 	struct jbuf	*b = server_out_take(srv);
 
 	msgb_begin(b, CMD_USER_REGISTER_RESULT);
-	msgb_str(b, F_RESULT, success ? "success" : "failure");
+	msgb_str(b, F_RESULT, success ? MSG_V_SUCCESS : MSG_V_FAILURE);
 	msgb_str(b, F_USERNAME, l->username);
 	msgb_str(b, F_SECRET, l->secret);
 	msgb_str(b, F_ORIGIN, l->origin);

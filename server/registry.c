@@ -514,8 +514,8 @@ registry_replay_line(struct registry *r, const char *line, size_t len)
 static void
 registry_line(struct jbuf *b, const struct user *u)
 {
-	jbuf_adds(b, "{\"username\":");
-	jbuf_cstr(b, u->name);
+	msgb_obj_begin(b);
+	msgb_str(b, F_USERNAME, u->name);
 	msgb_str(b, F_SECRET, u->secret);
 	msgb_int(b, F_TIME, (long long)u->time);
 	msgb_str(b, F_ORIGIN, u->origin);

@@ -195,7 +195,7 @@ tree_announce(struct server *srv)
 		msgb_int(b, F_TLS_PORT, srv->cfg.tls_port);
 	tree_add_path(srv, b);
 	if (uplink_reconnecting(srv))
-		msgb_str(b, F_STATUS, "reconnecting");
+		msgb_str(b, F_STATUS, MSG_V_RECONNECTING);
 	who_announce_users(srv, b);
 	tree_add_mid(srv, b);
 	msgb_end(b);
@@ -245,12 +245,12 @@ users_collect(const struct user *u, void *arg)
 static void
 users_add(struct jbuf *b, const struct user *u)
 {
-	jbuf_adds(b, "{\"username\":");
-	jbuf_cstr(b, u->name);
+	msgb_obj_begin(b);
+	msgb_str(b, F_USERNAME, u->name);
 	msgb_str(b, F_SECRET, u->secret);
 	msgb_int(b, F_TIME, (long long)u->time);
 	msgb_str(b, F_ORIGIN, u->origin);
-	jbuf_addc(b, '}');
+	msgb_obj_end(b);
 }
 
 /* The next line: AUTHENTICATE_SUCCESS first if asked, then USER_SYNC. */

@@ -118,7 +118,7 @@ recv_login_success(struct conn *c, struct msg *msg)
 		log_info("logged in to %s:%d as %s; features: %s",
 		    c->home.host, c->home.port, c->user, names);
 
-	if (strcmp(resume, "partial") == 0)
+	if (strcmp(resume, MSG_V_PARTIAL) == 0)
 		model_error(c->m, "resumed in part: some activities sent while "
 		    "we were away are older than the server keeps");
 

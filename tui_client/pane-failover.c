@@ -37,7 +37,7 @@ pane_failover_draw(struct pane *p, struct tui *t)
 	 * for it: say it first in the body.
 	 */
 	oos = m->out_of_service || (m->have_cluster &&
-	    strcmp(m->cluster_status, "NORMAL") != 0);
+	    strcmp(m->cluster_status, MSG_V_NORMAL) != 0);
 	LINE(oos ? "OUT_OF_SERVICE" : "NORMAL", oos ? UI_ERROR : UI_OK);
 	if (m->out_of_service) {
 		snprintf(buf, sizeof buf, "%s %s:%d",
