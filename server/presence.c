@@ -19,6 +19,7 @@
 #include "seen.h"
 #include "server.h"
 #include "strmap.h"
+#include "xmalloc.h"
 
 #define PRESENCE_MARGIN_MS	250
 
@@ -27,6 +28,31 @@ struct presence {
 	uint64_t	 time;
 	int		 logged_in;	/* 0: it logged out there since */
 };
+
+/* Registered user name -> struct presence; no larger than the registry. */
+struct presence_table {
+	struct strmap	*users;
+};
+
+/* An empty table. */
+struct presence_table *
+presence_table_new(void)
+{
+	struct presence_table	*t = xcalloc(1, sizeof *t);
+
+	t->users = strmap_new();
+	return t;
+}
+
+/* Free the table and every record in it. */
+void
+presence_table_free(struct presence_table *t)
+{
+	if (t == NULL)
+		return;
+	strmap_free_values(t->users);
+	free(t);
+}
 
 /*
  * A login (server non-empty) says where the user is now; the newest
@@ -42,10 +68,9 @@ presence_set(struct server *srv, const char *username, const char *server,
 	struct presence	*pr;
 	int		 logout = server[0] == '\0';
 
-	if ((pr = strmap_get(srv->presence, username)) == NULL) {
-		if ((pr = calloc(1, sizeof *pr)) == NULL)
-			fatal("calloc");
-		strmap_put(srv->presence, username, pr);
+	if ((pr = strmap_get(srv->presence->users, username)) == NULL) {
+		pr = xcalloc(1, sizeof *pr);
+		strmap_put(srv->presence->users, username, pr);
 	} else if (logout) {
 		if (strcmp(pr->server, from) != 0 || time < pr->time)
 			return;	/* about another server, or older news */
@@ -89,7 +114,7 @@ presence_login(struct server *srv, struct peer *p)
 	uint64_t			 since;
 	int				 partial = 0;
 
-	pr = strmap_get(srv->presence, p->username);
+	pr = strmap_get(srv->presence->users, p->username);
 	if (pr != NULL && pr->logged_in &&
 	    strcmp(pr->server, srv->id) != 0 &&
 	    (k = known_find(srv, pr->server)) != NULL &&

@@ -33,7 +33,7 @@ delivery_init(struct server *srv)
 	TAILQ_INIT(&srv->sender_lru);
 	TAILQ_INIT(&srv->senders_holding);
 	srv->reports = strmap_new();
-	srv->presence = strmap_new();
+	srv->presence = presence_table_new();
 	TAILQ_INIT(&srv->report_list);
 	srv->since_ms = wall_ms();
 	srv->replay_complete_ms = srv->since_ms;
@@ -373,5 +373,5 @@ delivery_free(struct server *srv)
 	report_free(srv);
 	strmap_free(srv->senders);
 	strmap_free(srv->reports);
-	strmap_free_values(srv->presence);
+	presence_table_free(srv->presence);
 }

@@ -74,6 +74,7 @@ struct bufferevent;
 struct event;
 struct registry;
 struct lock_table;
+struct presence_table;
 struct strmap;
 struct sender;
 struct uplink;
@@ -360,7 +361,7 @@ struct server {
 	TAILQ_HEAD(, sender)	 sender_lru;
 	TAILQ_HEAD(, sender)	 senders_holding;
 	int			 held_total;
-	struct strmap		*presence;	/* username -> server */
+	struct presence_table	*presence;	/* where users logged in */
 	struct strmap		*reports;
 	TAILQ_HEAD(, report)	 report_list;
 	enum cluster_status	 status;
@@ -570,6 +571,8 @@ enum cmd_ret	 cmd_activity_succ_info(struct peer *, struct msg *);
 enum cmd_ret	 cmd_activity_sync(struct peer *, struct msg *);
 
 /* presence.c */
+struct presence_table *presence_table_new(void);
+void		 presence_table_free(struct presence_table *);
 void		 presence_announce(struct server *, const char *,
 		    const char *);
 void		 presence_login(struct server *, struct peer *);
