@@ -238,7 +238,7 @@ command_who(struct tui *t, int argc, char **argv)
 	return conn_write(t->conn, who, sizeof who - 1);
 }
 
-/* /history [n]: the page before the oldest shown, below a divider. */
+/* /history [n]: the page before the oldest shown, put on top. */
 static int
 command_history(struct tui *t, int argc, char **argv)
 {
@@ -258,7 +258,11 @@ command_history(struct tui *t, int argc, char **argv)
 		    "history");
 		return -1;
 	}
-	return conn_history(t->conn, (int)n);
+	if (conn_history(t->conn, (int)n, 1) != 0) {
+		model_error(&t->model, "/history: a page is on its way");
+		return -1;
+	}
+	return 0;
 }
 
 /* /clear: empty the activity pane. */

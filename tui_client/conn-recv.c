@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "clock.h"
 #include "compat.h"
 #include "compose.h"
@@ -130,10 +132,14 @@ recv_login_success(struct conn *c, struct msg *msg)
 
 	/* A page lost with its link is not waited for any more. */
 	c->history_pending = 0;
+	c->history_fetching = 0;
+	if (c->hpage != NULL)
+		evbuffer_drain(c->hpage, evbuffer_get_length(c->hpage));
 	if (!c->history_asked && c->history_want > 0 &&
 	    (c->features & FEAT_BIT(FEAT_HISTORY))) {
 		c->history_asked = 1;
-		c->history_pending = conn_history(c, c->history_want) == 0;
+		c->history_pending = conn_history(c, c->history_want, 0) ==
+		    0;
 	}
 	return CONN_OK;
 }
@@ -239,9 +245,12 @@ recv_redirect(struct conn *c, struct msg *msg)
 	return CONN_STOP;
 }
 
-/* An activity, live or from the history, into the stream. */
+/*
+ * An activity, live or from the history, into the stream: at the end,
+ * or (an earlier page of history) before the oldest line.
+ */
 static void
-recv_show_activity(struct conn *c, struct msg *msg)
+recv_show_activity(struct conn *c, struct msg *msg, int before)
 {
 	char			 text[MODEL_TEXT_MAX * 2], who[MODEL_WHO_MAX];
 	const struct json_span	*a = &msg->val[F_ACTIVITY];
@@ -260,6 +269,11 @@ recv_show_activity(struct conn *c, struct msg *msg)
 		    MODEL_ACTIVITY;
 	else if (!c->anonymous && strcmp(who, c->user) == 0)
 		kind = MODEL_SELF;
+	if (before) {
+		(void)model_prepend(c->m, kind, who, text, strlen(text),
+		    shown == 2 ? MODEL_F_ACTION : 0);
+		return;
+	}
 	model_add(c->m, kind, who, text, strlen(text));
 	if (shown == 2)
 		model_flag_last(c->m, MODEL_F_ACTION);
@@ -272,7 +286,7 @@ recv_show_activity(struct conn *c, struct msg *msg)
 static enum conn_ret
 recv_activity_broadcast(struct conn *c, struct msg *msg)
 {
-	recv_show_activity(c, msg);
+	recv_show_activity(c, msg, 0);
 	return CONN_OK;
 }
 
@@ -281,12 +295,15 @@ recv_activity_broadcast(struct conn *c, struct msg *msg)
  * activity of the pages already shown.
  */
 int
-conn_history(struct conn *c, int limit)
+conn_history(struct conn *c, int limit, int before)
 {
 	struct jbuf	 b;
 
-	if (!conn_online(c) || (c->features & FEAT_BIT(FEAT_HISTORY)) == 0)
+	if (!conn_online(c) || (c->features & FEAT_BIT(FEAT_HISTORY)) == 0 ||
+	    c->history_fetching)
 		return -1;
+	c->history_fetching = 1;
+	c->history_before = before;
 	jbuf_init(&b);
 	msgb_begin(&b, CMD_HISTORY);
 	msgb_int(&b, F_LIMIT, limit);
@@ -304,8 +321,44 @@ recv_history_activity(struct conn *c, struct msg *msg)
 	if (c->history_got++ == 0)
 		strlcpy(c->history_oldest, recv_str(msg, F_MID),
 		    sizeof c->history_oldest);
-	recv_show_activity(c, msg);
+	if (!c->history_before) {
+		recv_show_activity(c, msg, 0);
+		return CONN_OK;
+	}
+	/* Oldest first: kept until the page ends, then put on top. */
+	if (c->hpage == NULL && (c->hpage = evbuffer_new()) == NULL)
+		fatal("evbuffer_new");
+	evbuffer_add(c->hpage, msg->line, msg->len);
+	evbuffer_add(c->hpage, "\n", 1);
 	return CONN_OK;
+}
+
+/* Put a page kept by recv_history_activity above the stream. */
+static void
+recv_history_prepend(struct conn *c)
+{
+	struct msg	*m;
+	char		**v = NULL, *line, err[256];
+	size_t		 len;
+	int		 n = 0, i;
+
+	if (c->hpage == NULL)
+		return;
+	while ((line = evbuffer_readln(c->hpage, &len, EVBUFFER_EOL_LF)) !=
+	    NULL) {
+		if ((v = reallocarray(v, (size_t)n + 1, sizeof *v)) == NULL)
+			fatal("reallocarray");
+		v[n++] = line;
+	}
+	if ((m = malloc(sizeof *m)) == NULL)
+		fatal("malloc");
+	for (i = n - 1; i >= 0; i--) {
+		if (msg_parse(v[i], strlen(v[i]), m, err, sizeof err) == 0)
+			recv_show_activity(c, m, 1);
+		free(v[i]);
+	}
+	free(m);
+	free(v);
 }
 
 /* HISTORY_END: the divider; held live lines follow it. */
@@ -316,9 +369,18 @@ recv_history_end(struct conn *c, struct msg *msg)
 		    json_is_bool_true(msg->val[F_MORE]);
 
 	c->history_pending = 0;
-	model_info(c->m, "---- history: %d activit%s above%s ----",
-	    c->history_got, c->history_got == 1 ? "y" : "ies",
-	    more ? " (/history N for earlier ones)" : "");
+	c->history_fetching = 0;
+	c->history_more = more;
+	if (c->history_before) {
+		recv_history_prepend(c);
+		model_info(c->m, "history: %d earlier activit%s added at the "
+		    "top%s", c->history_got, c->history_got == 1 ? "y" : "ies",
+		    more ? "" : "; that is all the server keeps");
+	} else
+		model_info(c->m, "---- history: %d activit%s above%s ----",
+		    c->history_got, c->history_got == 1 ? "y" : "ies",
+		    more ? " (/history N or scroll up for earlier ones)" :
+		    "");
 	if (recv_str(msg, F_INFO) != NULL)
 		model_info(c->m, "history: %s", recv_str(msg, F_INFO));
 	return CONN_OK;

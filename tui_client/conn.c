@@ -170,6 +170,8 @@ conn_free(struct conn *c)
 	conn_queue_free(c);
 	if (c->held != NULL)
 		evbuffer_free(c->held);
+	if (c->hpage != NULL)
+		evbuffer_free(c->hpage);
 	event_free(c->retry_ev);
 	event_free(c->attempt_ev);
 	event_free(c->tick_ev);

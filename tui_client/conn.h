@@ -149,6 +149,10 @@ struct conn {
 	int			 history_pending;	/* a page under way */
 	int			 history_got;	/* activities in it */
 	char			 history_oldest[256];	/* mid, to page on */
+	int			 history_fetching;	/* a page asked for */
+	int			 history_before;	/* it goes on top */
+	int			 history_more;	/* the server has earlier */
+	struct evbuffer		*hpage;		/* such a page, so far */
 	struct evbuffer		*held;		/* live lines meanwhile */
 
 	/* The seam tests replace: open a link to a target. */
@@ -175,7 +179,7 @@ void		 conn_gen_secret(char *, size_t);
 void		 conn_emit(struct conn *, enum conn_event);
 void		 conn_set_state(struct conn *, enum link_state);
 int		 conn_write(struct conn *, const char *, size_t);
-int		 conn_history(struct conn *, int);
+int		 conn_history(struct conn *, int, int);
 int		 conn_write_jbuf(struct conn *, struct jbuf *);
 void		 conn_build_hello(struct conn *, struct jbuf *, enum msg_cmd);
 void		 conn_dial(struct conn *, const struct fo_target *);

@@ -196,6 +196,39 @@ model_flag_last(struct model *m, unsigned flags)
 	m->dirty |= MODEL_D_ACTIVITY;
 }
 
+/*
+ * Put a line before the oldest one (an earlier page of history); -1 if
+ * the ring is full, whose oldest lines are the ones it lets go.  The
+ * view, counted from the newest line, stays where it was.
+ */
+int
+model_prepend(struct model *m, enum model_kind kind, const char *who,
+    const char *text, size_t len, unsigned flags)
+{
+	struct model_line	*l;
+	char			 buf[MODEL_TEXT_MAX];
+
+	if (m->lines_n == m->lines_cap)
+		return -1;
+	l = &m->lines[(m->lines_head + m->lines_cap - m->lines_n - 1) %
+	    m->lines_cap];
+	free(l->text);
+	l->len = text_sanitize(text, len, buf, sizeof buf);
+	if ((l->text = strdup(buf)) == NULL)
+		fatal("strdup");
+	l->kind = kind;
+	l->flags = flags;
+	l->wall_ms = wall_ms();
+	text_sanitize(who != NULL ? who : "", who != NULL ? strlen(who) : 0,
+	    l->who, sizeof l->who);
+	m->lines_n++;
+	/* Not new: the unread marker stays where it was. */
+	m->lines_total++;
+	m->marker_total++;
+	m->dirty |= MODEL_D_ACTIVITY;
+	return 0;
+}
+
 /* /clear: empty the stream (what is sent and received goes on). */
 void
 model_clear(struct model *m)

@@ -175,6 +175,8 @@ const struct model_line *model_line_at(const struct model *, size_t);
 void		 model_scroll(struct model *, long);
 void		 model_attention(struct model *);
 void		 model_flag_last(struct model *, unsigned);
+int		 model_prepend(struct model *, enum model_kind, const char *,
+		    const char *, size_t, unsigned);
 void		 model_set_focus(struct model *, int);
 void		 model_clear(struct model *);
 

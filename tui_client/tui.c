@@ -260,15 +260,21 @@ tui_scroll_lines(struct tui *t, enum pane_id id, long d)
 	struct model	*m = &t->model;
 	struct rect	*r = &t->ui->lay.r[id];
 	size_t		 max;
+	int		 top;
 
 	switch (id) {
 	case PANE_ACTIVITY:
+		top = d > 0 && m->scroll >= pane_activity_scroll_max(m, r->w,
+		    r->h);
 		model_scroll(m, d);
 		max = pane_activity_scroll_max(m, r->w, r->h);
 		if (m->scroll > max) {
 			m->scroll = max;
 			m->dirty |= MODEL_D_ACTIVITY;
 		}
+		/* Past the top: the page before, from the server's history. */
+		if (top && t->conn->history_more)
+			(void)conn_history(t->conn, TUI_HISTORY_DEFAULT, 1);
 		return;
 	case PANE_REPORTS:		/* rows below the title */
 		m->reports_scroll = tui_clamp((long)m->reports_scroll + d,

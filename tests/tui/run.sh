@@ -434,10 +434,30 @@ t_history() {
 	see hist 'history: 2 activities above' || return 1
 	see hist 'anonymous: h5' && see hist 'anonymous: live1' || return 1
 	shows hist 'anonymous: h4' && return 1
+	# Earlier pages go on top of what is shown (few lines: all fit).
+	type_line hist '/clear'
 	type_line hist '/history 2'
 	see hist 'anonymous: h3' && see hist 'anonymous: h4' || return 1
 	shows hist 'anonymous: h2' && return 1
-	return 0
+	above hist 'anonymous: h3' 'anonymous: h4' &&
+	    above hist 'anonymous: h4' '2 earlier activities' || return 1
+	# Scrolling past the top fetches the page before.
+	tm send-keys -t t:hist PPage
+	see hist 'anonymous: h1' && see hist 'that is all the' || return 1
+	above hist 'anonymous: h1' 'anonymous: h2' &&
+	    above hist 'anonymous: h2' 'anonymous: h3'
+}
+
+# above WINDOW A B: A is shown on a line above B's.
+above() {
+	local a b
+	a=$(capture "$1" | grep -n -- "$2" | head -1 | cut -d: -f1)
+	b=$(capture "$1" | grep -n -- "$3" | head -1 | cut -d: -f1)
+	if [ -z "$a" ] || [ -z "$b" ] || [ "$a" -ge "$b" ]; then
+		echo "    window $1: \"$2\" not above \"$3\"" >&2
+		capture "$1" | sed 's/^/    | /' >&2
+		return 1
+	fi
 }
 
 # Has process $1 ended (gone, or a zombie not yet waited for)?
