@@ -62,6 +62,8 @@ void		 activity_deliver(struct server *, struct act *, int);
 /* replay.c */
 void		 delivery_init(struct server *);
 void		 delivery_free(struct server *);
+size_t		 replay_count(struct server *);
+size_t		 replay_bytes(struct server *);
 void		 replay_append(struct server *, struct act *);
 void		 replay_send_sync(struct server *, struct peer *);
 int		 replay_on_sync(struct server *, struct peer *, struct json_span,
@@ -76,6 +78,7 @@ void		 order_submit(struct server *, struct act *);
 void		 order_cron(struct server *);
 int		 order_session_owner(struct server *, const char *,
 		    const char *);
+void		 order_init(struct server *);
 void		 order_free(struct server *);
 
 /* report.c */
@@ -90,6 +93,7 @@ void		 report_reply_empty(struct server *, struct peer *,
 		    const char *, const char *, long long);
 void		 report_peer_closed(struct server *, struct peer *);
 void		 report_cron(struct server *);
+void		 report_init(struct server *);
 void		 report_free(struct server *);
 
 #endif

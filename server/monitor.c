@@ -292,8 +292,8 @@ monitor_status_cb(struct evhttp_request *req, void *arg)
 	monitor_json_u64(&j, "registrations_timed_out", st->reg_timeout);
 	monitor_json_u64(&j, "logins_succeeded", st->login_ok);
 	monitor_json_u64(&j, "logins_failed", st->login_failed);
-	monitor_json_u64(&j, "replay_log_entries", srv->replay_count);
-	monitor_json_u64(&j, "replay_log_bytes", srv->replay_bytes);
+	monitor_json_u64(&j, "replay_log_entries", replay_count(srv));
+	monitor_json_u64(&j, "replay_log_bytes", replay_bytes(srv));
 	monitor_json_u64(&j, "order_holdbacks", st->holdbacks);
 	monitor_json_u64(&j, "delivery_reports", st->report_count);
 	monitor_json_u64(&j, "resident_memory_bytes", monitor_rss());
@@ -434,9 +434,9 @@ monitor_metrics_cb(struct evhttp_request *req, void *arg)
 	monitor_sample(b, "logins_total", "result", "failed",
 	    st->login_failed);
 	monitor_metric(b, "replay_log_entries", "gauge",
-	    "Activities kept for replay.", srv->replay_count);
+	    "Activities kept for replay.", replay_count(srv));
 	monitor_metric(b, "replay_log_bytes", "gauge",
-	    "Bytes of activities kept for replay.", srv->replay_bytes);
+	    "Bytes of activities kept for replay.", replay_bytes(srv));
 	monitor_metric(b, "order_holdbacks_total", "counter",
 	    "Activities held back behind a gap in their sender's order.",
 	    st->holdbacks);

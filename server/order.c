@@ -24,6 +24,7 @@
 #include "log.h"
 #include "server.h"
 #include "strmap.h"
+#include "xmalloc.h"
 
 #define ORDER_WINDOW	1024	/* delivered seqs remembered below next */
 #define ORDER_HELD_MAX	1024	/* held per sender before forcing */
@@ -43,6 +44,14 @@ struct sender {
 	uint64_t		 deadline_ms;
 	uint64_t		 low_top;	/* highest seq below the window */
 	int			 low_n;		/* rising ones since one inside */
+};
+
+/* Sender sessions: by id, least recently used first, and those holding. */
+struct order_table {
+	struct strmap		*byid;
+	TAILQ_HEAD(, sender)	 lru;
+	TAILQ_HEAD(, sender)	 holding;
+	int			 held_total;
 };
 
 static void
@@ -69,13 +78,13 @@ sender_free(struct server *srv, struct sender *s)
 {
 	int	 i;
 
-	TAILQ_REMOVE(&srv->sender_lru, s, lru);
+	TAILQ_REMOVE(&srv->order->lru, s, lru);
 	if (s->nheld > 0)
-		TAILQ_REMOVE(&srv->senders_holding, s, holding);
-	strmap_del(srv->senders, s->sid);
+		TAILQ_REMOVE(&srv->order->holding, s, holding);
+	strmap_del(srv->order->byid, s->sid);
 	for (i = 0; i < s->nheld; i++)
 		act_unref(s->held[i]);
-	srv->held_total -= s->nheld;
+	srv->order->held_total -= s->nheld;
 	free(s->held);
 	free(s->sid);
 	free(s->username);
@@ -89,13 +98,13 @@ sender_get(struct server *srv, const char *sid, const char *username,
 {
 	struct sender	*s, *old;
 
-	if ((s = strmap_get(srv->senders, sid)) != NULL) {
-		TAILQ_REMOVE(&srv->sender_lru, s, lru);
-		TAILQ_INSERT_TAIL(&srv->sender_lru, s, lru);
+	if ((s = strmap_get(srv->order->byid, sid)) != NULL) {
+		TAILQ_REMOVE(&srv->order->lru, s, lru);
+		TAILQ_INSERT_TAIL(&srv->order->lru, s, lru);
 		return s;
 	}
-	if ((int)strmap_count(srv->senders) >= srv->cfg.dcfg.max_senders) {
-		TAILQ_FOREACH(old, &srv->sender_lru, lru)
+	if ((int)strmap_count(srv->order->byid) >= srv->cfg.dcfg.max_senders) {
+		TAILQ_FOREACH(old, &srv->order->lru, lru)
 			if (old->nheld == 0)
 				break;
 		if (old != NULL)
@@ -106,8 +115,8 @@ sender_get(struct server *srv, const char *sid, const char *username,
 	    (s->username = strdup(username != NULL ? username : "")) == NULL)
 		fatal("sender_get");
 	s->next = first;
-	strmap_put(srv->senders, sid, s);
-	TAILQ_INSERT_TAIL(&srv->sender_lru, s, lru);
+	strmap_put(srv->order->byid, sid, s);
+	TAILQ_INSERT_TAIL(&srv->order->lru, s, lru);
 	return s;
 }
 
@@ -118,7 +127,7 @@ sender_get(struct server *srv, const char *sid, const char *username,
 int
 order_session_owner(struct server *srv, const char *sid, const char *username)
 {
-	struct sender	*s = strmap_get(srv->senders, sid);
+	struct sender	*s = strmap_get(srv->order->byid, sid);
 
 	return s == NULL || strcmp(s->username, username) == 0;
 }
@@ -143,9 +152,9 @@ sender_advance(struct server *srv, struct sender *s)
 		memmove(s->held, s->held + k,
 		    (size_t)(s->nheld - k) * sizeof *s->held);
 		s->nheld -= k;
-		srv->held_total -= k;
+		srv->order->held_total -= k;
 		if (s->nheld == 0)
-			TAILQ_REMOVE(&srv->senders_holding, s, holding);
+			TAILQ_REMOVE(&srv->order->holding, s, holding);
 	}
 	s->deadline_ms = s->nheld > 0 ? now_ms() +
 	    (uint64_t)srv->cfg.dcfg.order_wait_ms : 0;
@@ -245,14 +254,14 @@ order_submit(struct server *srv, struct act *a)
 	    (size_t)(s->nheld - i) * sizeof *s->held);
 	s->held[i] = a;
 	a->refs++;
-	srv->held_total++;
+	srv->order->held_total++;
 	srv->stats.holdbacks++;
 	if (s->nheld++ == 0) {
 		s->deadline_ms = now_ms() + (uint64_t)srv->cfg.dcfg.order_wait_ms;
-		TAILQ_INSERT_TAIL(&srv->senders_holding, s, holding);
+		TAILQ_INSERT_TAIL(&srv->order->holding, s, holding);
 	}
 	if (s->nheld > ORDER_HELD_MAX ||
-	    srv->held_total > ORDER_HELD_TOTAL_MAX)
+	    srv->order->held_total > ORDER_HELD_TOTAL_MAX)
 		sender_flush(srv, s);
 }
 
@@ -263,7 +272,7 @@ order_cron(struct server *srv)
 	struct sender	*s, *next;
 	uint64_t	 now = now_ms();
 
-	for (s = TAILQ_FIRST(&srv->senders_holding); s != NULL; s = next) {
+	for (s = TAILQ_FIRST(&srv->order->holding); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, holding);
 		if (now >= s->deadline_ms)
 			sender_flush(srv, s);
@@ -275,6 +284,21 @@ order_free(struct server *srv)
 {
 	struct sender	*s;
 
-	while ((s = TAILQ_FIRST(&srv->sender_lru)) != NULL)
+	if (srv->order == NULL)
+		return;
+	while ((s = TAILQ_FIRST(&srv->order->lru)) != NULL)
 		sender_free(srv, s);
+	strmap_free(srv->order->byid);
+	free(srv->order);
+	srv->order = NULL;
+}
+
+/* The empty sender table. */
+void
+order_init(struct server *srv)
+{
+	srv->order = xcalloc(1, sizeof *srv->order);
+	srv->order->byid = strmap_new();
+	TAILQ_INIT(&srv->order->lru);
+	TAILQ_INIT(&srv->order->holding);
 }

@@ -23,20 +23,29 @@
 #include "server.h"
 #include "siphash.h"
 #include "strmap.h"
+#include "xmalloc.h"
 
 #define VV_MAX	1024
+
+/* The replay log: a ring of records, oldest first, bounded (replay_cron). */
+struct replay_log {
+	struct replay_rec	*ring;
+	size_t			 ring_cap;	/* a power of two */
+	size_t			 ring_head;
+	size_t			 count;
+	size_t			 bytes;
+	uint64_t		 complete_ms;	/* complete from here */
+};
 
 void
 delivery_init(struct server *srv)
 {
-	srv->senders = strmap_new();
-	TAILQ_INIT(&srv->sender_lru);
-	TAILQ_INIT(&srv->senders_holding);
-	srv->reports = strmap_new();
+	srv->replay = xcalloc(1, sizeof *srv->replay);
+	order_init(srv);
+	report_init(srv);
 	srv->presence = presence_table_new();
-	TAILQ_INIT(&srv->report_list);
 	srv->since_ms = wall_ms();
-	srv->replay_complete_ms = srv->since_ms;
+	srv->replay->complete_ms = srv->since_ms;
 }
 
 /*
@@ -52,6 +61,20 @@ struct replay_rec {
 	struct act	*a;
 };
 
+/* Activities in the replay log. */
+size_t
+replay_count(struct server *srv)
+{
+	return srv->replay->count;
+}
+
+/* Bytes of activities in the replay log. */
+size_t
+replay_bytes(struct server *srv)
+{
+	return srv->replay->bytes;
+}
+
 static uint64_t
 replay_sender_key(struct server *srv, const char *sender, size_t len)
 {
@@ -64,8 +87,8 @@ replay_sender_key(struct server *srv, const char *sender, size_t len)
 static struct replay_rec *
 replay_at(struct server *srv, size_t i)
 {
-	return &srv->replay_ring[(srv->replay_ring_head + i) &
-	    (srv->replay_ring_cap - 1)];
+	return &srv->replay->ring[(srv->replay->ring_head + i) &
+	    (srv->replay->ring_cap - 1)];
 }
 
 static void
@@ -74,18 +97,18 @@ replay_ring_push(struct server *srv, struct act *a)
 	struct replay_rec	*r, *ring;
 	size_t			 cap, i;
 
-	if (srv->replay_count == srv->replay_ring_cap) {
-		cap = srv->replay_ring_cap ? srv->replay_ring_cap * 2 : 1024;
+	if (srv->replay->count == srv->replay->ring_cap) {
+		cap = srv->replay->ring_cap ? srv->replay->ring_cap * 2 : 1024;
 		if ((ring = calloc(cap, sizeof *ring)) == NULL)
 			fatal("calloc");
-		for (i = 0; i < srv->replay_count; i++)
+		for (i = 0; i < srv->replay->count; i++)
 			ring[i] = *replay_at(srv, i);
-		free(srv->replay_ring);
-		srv->replay_ring = ring;
-		srv->replay_ring_cap = cap;
-		srv->replay_ring_head = 0;
+		free(srv->replay->ring);
+		srv->replay->ring = ring;
+		srv->replay->ring_cap = cap;
+		srv->replay->ring_head = 0;
 	}
-	r = replay_at(srv, srv->replay_count);
+	r = replay_at(srv, srv->replay->count);
 	r->sender = a->sender != NULL ?
 	    replay_sender_key(srv, a->sender, strlen(a->sender)) : 0;
 	r->seq = a->seq;
@@ -98,12 +121,12 @@ replay_evict_head(struct server *srv)
 {
 	struct act	*a = replay_at(srv, 0)->a;
 
-	srv->replay_ring_head = (srv->replay_ring_head + 1) &
-	    (srv->replay_ring_cap - 1);
-	if (a->ts > srv->replay_complete_ms)
-		srv->replay_complete_ms = a->ts;
-	srv->replay_count--;
-	srv->replay_bytes -= a->size;
+	srv->replay->ring_head = (srv->replay->ring_head + 1) &
+	    (srv->replay->ring_cap - 1);
+	if (a->ts > srv->replay->complete_ms)
+		srv->replay->complete_ms = a->ts;
+	srv->replay->count--;
+	srv->replay->bytes -= a->size;
 	act_unref(a);
 }
 
@@ -113,10 +136,10 @@ replay_append(struct server *srv, struct act *a)
 {
 	a->refs++;
 	replay_ring_push(srv, a);
-	srv->replay_count++;
-	srv->replay_bytes += a->size;
-	while (srv->replay_count > srv->cfg.dcfg.replay_max ||
-	    srv->replay_bytes > srv->cfg.dcfg.replay_bytes)
+	srv->replay->count++;
+	srv->replay->bytes += a->size;
+	while (srv->replay->count > srv->cfg.dcfg.replay_max ||
+	    srv->replay->bytes > srv->cfg.dcfg.replay_bytes)
 		replay_evict_head(srv);
 }
 
@@ -126,7 +149,7 @@ replay_cron(struct server *srv)
 {
 	uint64_t	 now = wall_ms();
 
-	while (srv->replay_count > 0 && replay_at(srv, 0)->ts +
+	while (srv->replay->count > 0 && replay_at(srv, 0)->ts +
 	    (uint64_t)srv->cfg.dcfg.replay_window_ms < now)
 		replay_evict_head(srv);
 }
@@ -138,7 +161,7 @@ replay_cron(struct server *srv)
 uint64_t
 replay_oldest_ts(struct server *srv)
 {
-	return srv->replay_complete_ms;
+	return srv->replay->complete_ms;
 }
 
 static void
@@ -218,7 +241,7 @@ replay_on_sync(struct server *srv, struct peer *from, struct json_span vv,
 		free(e);
 		return -1;
 	}
-	for (k = 0; k < srv->replay_count; k++) {
+	for (k = 0; k < srv->replay->count; k++) {
 		a = replay_at(srv, k)->a;
 		if (from->remote_id != NULL &&
 		    strcmp(a->origin, from->remote_id) == 0)
@@ -322,7 +345,7 @@ replay_resume(struct server *srv, struct peer *p, struct json_span seen,
 	 * been logged long ago (in a partition).  Consecutive entries are
 	 * mostly one sender's, so a run reuses its lookup.
 	 */
-	for (i = 0; i < srv->replay_count; i++) {
+	for (i = 0; i < srv->replay->count; i++) {
 		r = replay_at(srv, i);
 		if (r->sender == 0)
 			continue;
@@ -365,13 +388,12 @@ out:
 void
 delivery_free(struct server *srv)
 {
-	while (srv->replay_count > 0)
+	while (srv->replay->count > 0)
 		replay_evict_head(srv);
-	free(srv->replay_ring);
-	srv->replay_ring = NULL;
+	free(srv->replay->ring);
+	free(srv->replay);
+	srv->replay = NULL;
 	order_free(srv);
 	report_free(srv);
-	strmap_free(srv->senders);
-	strmap_free(srv->reports);
 	presence_table_free(srv->presence);
 }

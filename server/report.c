@@ -26,6 +26,7 @@
 #include "msgbuild.h"
 #include "server.h"
 #include "strmap.h"
+#include "xmalloc.h"
 
 struct report {
 	TAILQ_ENTRY(report)	 entry;
@@ -46,6 +47,12 @@ struct report {
 	long long		 reached;
 	uint64_t		 deadline_ms;
 	uint64_t		 start_ms;
+};
+
+/* Reports in progress: by mid, and in the order they started. */
+struct report_table {
+	struct strmap		*byid;
+	TAILQ_HEAD(, report)	 list;
 };
 
 static void	report_check(struct server *, struct report *);
@@ -84,15 +91,15 @@ report_refuse(struct server *srv, struct act *a, struct peer *from,
 struct report *
 report_find(struct server *srv, struct act *a)
 {
-	return strmap_get(srv->reports, a->mid);
+	return strmap_get(srv->reports->byid, a->mid);
 }
 
 static void
 report_free_one(struct server *srv, struct report *r)
 {
-	TAILQ_REMOVE(&srv->report_list, r, entry);
-	if (strmap_get(srv->reports, r->mid) == r)
-		strmap_del(srv->reports, r->mid);
+	TAILQ_REMOVE(&srv->reports->list, r, entry);
+	if (strmap_get(srv->reports->byid, r->mid) == r)
+		strmap_del(srv->reports->byid, r->mid);
 	free(r->mid);
 	free(r->username);
 	free(r->waiting);
@@ -110,14 +117,14 @@ report_evict(struct server *srv)
 {
 	struct report	*r;
 
-	TAILQ_FOREACH(r, &srv->report_list, entry)
-		if (strmap_get(srv->reports, r->mid) == r)
+	TAILQ_FOREACH(r, &srv->reports->list, entry)
+		if (strmap_get(srv->reports->byid, r->mid) == r)
 			break;
 	if (r == NULL)
 		return;
 	log_warnx("%d reports pending: answering the oldest, %s, as partial",
 	    srv->cfg.dcfg.max_reports, log_safe(r->mid));
-	strmap_del(srv->reports, r->mid);
+	strmap_del(srv->reports->byid, r->mid);
 	if (!r->answered) {
 		r->partial = 1;
 		r->local_done = 1;
@@ -139,11 +146,11 @@ report_start(struct server *srv, struct act *a, struct peer *from,
 	struct peer	*p;
 	int		 n = 0;
 
-	if (strmap_get(srv->reports, a->mid) != NULL)
+	if (strmap_get(srv->reports->byid, a->mid) != NULL)
 		return;
-	if ((int)strmap_count(srv->reports) >= srv->cfg.dcfg.max_reports)
+	if ((int)strmap_count(srv->reports->byid) >= srv->cfg.dcfg.max_reports)
 		report_evict(srv);
-	if ((int)strmap_count(srv->reports) >= srv->cfg.dcfg.max_reports) {
+	if ((int)strmap_count(srv->reports->byid) >= srv->cfg.dcfg.max_reports) {
 		log_warnx("%d reports pending: not counting %s",
 		    srv->cfg.dcfg.max_reports, log_safe(a->mid));
 		report_refuse(srv, a, from, sender);
@@ -169,8 +176,8 @@ report_start(struct server *srv, struct act *a, struct peer *from,
 	TAILQ_FOREACH(p, &srv->links, role_entry)
 		if (p != from && r->nwaiting < n)
 			r->waiting[r->nwaiting++] = p;
-	TAILQ_INSERT_TAIL(&srv->report_list, r, entry);
-	strmap_put(srv->reports, r->mid, r);
+	TAILQ_INSERT_TAIL(&srv->reports->list, r, entry);
+	strmap_put(srv->reports->byid, r->mid, r);
 }
 
 static void
@@ -303,7 +310,7 @@ void
 report_on_succ_info(struct server *srv, struct peer *from, const char *mid,
     long long targets, long long reached, int partial)
 {
-	struct report	*r = strmap_get(srv->reports, mid);
+	struct report	*r = strmap_get(srv->reports->byid, mid);
 	int		 i;
 
 	if (r == NULL || r->answered)
@@ -356,7 +363,7 @@ report_peer_closed(struct server *srv, struct peer *p)
 		p->marks[k].r->recheck = 1;
 	}
 	report_unhook(p);
-	TAILQ_FOREACH(r, &srv->report_list, entry) {
+	TAILQ_FOREACH(r, &srv->reports->list, entry) {
 		if (r->from == p) {
 			r->from = NULL;
 			r->recheck = 1;
@@ -373,7 +380,7 @@ report_peer_closed(struct server *srv, struct peer *p)
 		}
 	}
 again:
-	TAILQ_FOREACH(r, &srv->report_list, entry) {
+	TAILQ_FOREACH(r, &srv->reports->list, entry) {
 		if (r->recheck) {
 			r->recheck = 0;
 			report_check(srv, r);
@@ -390,7 +397,7 @@ report_cron(struct server *srv)
 	uint64_t	 now = now_ms();
 
 again:
-	TAILQ_FOREACH(r, &srv->report_list, entry) {
+	TAILQ_FOREACH(r, &srv->reports->list, entry) {
 		if (!r->answered && now >= r->deadline_ms) {
 			r->partial = 1;
 			r->local_done = 1;
@@ -407,6 +414,20 @@ report_free(struct server *srv)
 {
 	struct report	*r;
 
-	while ((r = TAILQ_FIRST(&srv->report_list)) != NULL)
+	if (srv->reports == NULL)
+		return;
+	while ((r = TAILQ_FIRST(&srv->reports->list)) != NULL)
 		report_free_one(srv, r);
+	strmap_free(srv->reports->byid);
+	free(srv->reports);
+	srv->reports = NULL;
+}
+
+/* The empty report table. */
+void
+report_init(struct server *srv)
+{
+	srv->reports = xcalloc(1, sizeof *srv->reports);
+	srv->reports->byid = strmap_new();
+	TAILQ_INIT(&srv->reports->list);
 }

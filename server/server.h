@@ -75,6 +75,9 @@ struct event;
 struct registry;
 struct lock_table;
 struct presence_table;
+struct report_table;
+struct order_table;
+struct replay_log;
 struct strmap;
 struct sender;
 struct uplink;
@@ -351,19 +354,10 @@ struct server {
 	uint64_t		 next_act;
 	uint64_t		 since_ms;	/* SYNC: we may lack from here */
 
-	struct replay_rec	*replay_ring;	/* the replay log, oldest first */
-	size_t			 replay_ring_cap;	/* a power of two */
-	size_t			 replay_ring_head;
-	size_t			 replay_count;
-	size_t			 replay_bytes;
-	uint64_t		 replay_complete_ms;
-	struct strmap		*senders;
-	TAILQ_HEAD(, sender)	 sender_lru;
-	TAILQ_HEAD(, sender)	 senders_holding;
-	int			 held_total;
+	struct replay_log	*replay;	/* replay.c */
+	struct order_table	*order;		/* order.c */
 	struct presence_table	*presence;	/* where users logged in */
-	struct strmap		*reports;
-	TAILQ_HEAD(, report)	 report_list;
+	struct report_table	*reports;	/* report.c */
 	enum cluster_status	 status;
 	char			 status_why[SERVER_NAME_MAX * 2 + 64];
 	uint64_t		 status_sent_ms;

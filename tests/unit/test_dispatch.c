@@ -840,7 +840,7 @@ dispatch__resume_after_log_wrapped__exactly_the_unseen_in_order(
 		    "\"activity\":{\"n\":%d}}", i, i);
 		fx_drain(pub);
 	}
-	assert_int_equal(fx->srv->replay_count, 1200);
+	assert_int_equal(replay_count(fx->srv), 1200);
 
 	c = fx_connect(fx);
 	fx_sendf(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
