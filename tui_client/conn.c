@@ -749,6 +749,7 @@ conn_lost(struct conn *c, const char *why)
 	int		 was_online = c->state == LINK_ONLINE;
 	int		 no_answer = c->state == LINK_CONNECTING ||
 			    c->state == LINK_RESOLVING;
+	int		 silent = c->silent;
 
 	conn_retire(c);
 	evtimer_del(c->tick_ev);
@@ -779,12 +780,14 @@ conn_lost(struct conn *c, const char *why)
 	if (!c->out_of_service) {
 		c->out_of_service = 1;
 		/*
-		 * The outage began when the server was last heard from:
-		 * with heartbeats that is at most a ping ago, and a stopped
-		 * server is silent for dead_ms before we call it dead.
+		 * A server that fell silent (stopped, or cut off) was out
+		 * since it was last heard from, dead_ms before we gave it
+		 * up.  A closed or broken link is news of its own: the
+		 * server was there until then, however long it had had
+		 * nothing to say.
 		 */
-		if (was_online && (c->features & FEAT_BIT(FEAT_HEARTBEAT)) &&
-		    c->last_rx != 0)
+		if (was_online && silent &&
+		    (c->features & FEAT_BIT(FEAT_HEARTBEAT)) && c->last_rx != 0)
 			c->down_since = c->last_rx;
 		else
 			c->down_since = now_ms();
@@ -860,7 +863,9 @@ conn_tick_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (now - c->last_rx > c->dead_ms) {
 		snprintf(why, sizeof why, "no reply for %u ms", c->dead_ms);
+		c->silent = 1;
 		conn_lost(c, why);
+		c->silent = 0;
 		return;
 	}
 	jbuf_init(&b);

@@ -110,6 +110,7 @@ struct conn {
 	struct fo_target	 probe_to;
 	int			 redirects;
 	uint64_t		 last_rx;
+	int			 silent;	/* lost by the heartbeat timeout */
 	uint64_t		 attempt_start;
 
 	/* Failover, as the failover pane shows it. */

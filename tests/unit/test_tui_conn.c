@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
 #include <event2/buffer.h>
@@ -34,6 +36,7 @@ struct fx {
 	struct fo_target	 dialed[FX_DIALS_MAX];
 	int			 ndial;
 	int			 down_port;	/* dialing this port fails */
+	int			 sockets;	/* dial a socketpair */
 	enum conn_event		 ev[FX_EVENTS_MAX];
 	int			 nev;
 	int			 lines;		/* seen by line_cb */
@@ -51,8 +54,22 @@ fx_dial(struct conn *c, const struct fo_target *t, int *connected)
 		fx->srv[fx->ndial++] = NULL;
 		return NULL;
 	}
-	assert_int_equal(bufferevent_pair_new(fx->base,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS, pair), 0);
+	if (fx->sockets) {
+		/* A socket reports a close as an event, as the network does. */
+		int	 sv[2];
+
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		evutil_make_socket_nonblocking(sv[0]);
+		evutil_make_socket_nonblocking(sv[1]);
+		pair[0] = bufferevent_socket_new(fx->base, sv[0],
+		    BEV_OPT_CLOSE_ON_FREE);
+		pair[1] = bufferevent_socket_new(fx->base, sv[1],
+		    BEV_OPT_CLOSE_ON_FREE);
+		assert_non_null(pair[0]);
+		assert_non_null(pair[1]);
+	} else
+		assert_int_equal(bufferevent_pair_new(fx->base,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS, pair), 0);
 	bufferevent_enable(pair[1], EV_READ | EV_WRITE);
 	fx->srv[fx->ndial++] = pair[1];
 	*connected = 1;
@@ -890,6 +907,32 @@ conn_tick__silent_server__outage_from_last_heard(void **state)
 	assert_true(fx->m.last_outage_ms >= 60);
 }
 
+/*
+ * A server that closes the link was there until it did: a quiet spell
+ * before the close is no outage (a crash failed over in a few ms must
+ * not read "back online after" the time since the last ping).
+ */
+static void
+conn_lost__closed_after_quiet_spell__outage_from_the_close(void **state)
+{
+	struct fx	*fx = *state;
+	int		 i;
+
+	fx->sockets = 1;
+	fx->c->ping_ms = 100000;
+	fx->c->dead_ms = 200000;
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	fx_run_for(fx, 300);
+	fx_close(fx, 0);
+	for (i = 0; i < 2000 && fx->ndial < 2; i++)
+		fx_run_for(fx, 1);
+	assert_int_equal(fx->ndial, 2);
+	fx_login(fx, 1, "S1");
+	assert_int_equal(fx->m.failovers, 1);
+	assert_true(fx->m.last_outage_ms < 300);
+}
+
 static void
 conn_status__login_failed__no_stale_rtt_or_session(void **state)
 {
@@ -955,6 +998,7 @@ main(void)
 		T(conn_connect__dead_address_offline__stays_offline),
 		T(conn_connect__live_address__logs_out_and_moves),
 		T(conn_tick__silent_server__outage_from_last_heard),
+		T(conn_lost__closed_after_quiet_spell__outage_from_the_close),
 		T(conn_status__login_failed__no_stale_rtt_or_session),
 #undef T
 	};
