@@ -3,11 +3,14 @@
  * fails over (the server being tried, attempt and backoff, how long the
  * outage has lasted) or while the cluster says so (and why), NORMAL
  * otherwise; then the backup list with the one being tried marked.
+ * Addresses lose the middle of their host name to a narrow pane, never
+ * their port.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
+#include "decor.h"
 #include "msg.h"
 #include "tui.h"
 #include "ui.h"
@@ -17,13 +20,14 @@ void
 pane_failover_draw(struct pane *p, struct tui *t)
 {
 	struct model	*m = &t->model;
-	char		 buf[MODEL_HOST_MAX + 64];
+	char		 buf[MODEL_HOST_MAX + 64], hp[MODEL_HOST_MAX + 16];
 	uint64_t	 now = now_ms();
-	int		 y = 1, x0, i, trying, oos;
+	int		 y = 1, x0, w, i, trying, oos;
 
 	ui_title(p, t, NULL, UI_NORMAL);
 	ui_border(p, t);
 	x0 = p->r.x > 0 ? 2 : 1;
+	w = p->r.w - x0;
 
 #define LINE(s, c) do {							\
 	if (y < p->r.h)							\
@@ -40,9 +44,10 @@ pane_failover_draw(struct pane *p, struct tui *t)
 	    strcmp(m->cluster_status, MSG_V_NORMAL) != 0);
 	LINE(oos ? "OUT_OF_SERVICE" : "NORMAL", oos ? UI_ERROR : UI_OK);
 	if (m->out_of_service) {
-		snprintf(buf, sizeof buf, "%s %s:%d",
-		    m->state == LINK_WAITING ? "next:" : "trying",
-		    m->trying_host, m->trying_port);
+		decor_hostport(m->trying_host, m->trying_port, w - 7, hp,
+		    sizeof hp);
+		snprintf(buf, sizeof buf, "%s %s",
+		    m->state == LINK_WAITING ? "next:" : "trying", hp);
 		LINE(buf, UI_WARN);
 		snprintf(buf, sizeof buf, "try %d, backoff %ums",
 		    m->attempt, m->backoff_ms);
@@ -59,10 +64,10 @@ pane_failover_draw(struct pane *p, struct tui *t)
 			y = ui_wrap(p, y, x0, m->last_error,
 			    ui_attr(t->ui, UI_DIM));
 	} else {
-		if (m->state == LINK_ONLINE)
-			snprintf(buf, sizeof buf, "on %s:%d", m->host,
-			    m->port);
-		else
+		if (m->state == LINK_ONLINE) {
+			decor_hostport(m->host, m->port, w - 3, hp, sizeof hp);
+			snprintf(buf, sizeof buf, "on %s", hp);
+		} else
 			snprintf(buf, sizeof buf, "%s",
 			    model_state_name(m->state));
 		LINE(buf, m->state == LINK_ONLINE ? UI_OK : UI_WARN);
@@ -95,8 +100,9 @@ pane_failover_draw(struct pane *p, struct tui *t)
 		trying = m->out_of_service &&
 		    m->backups[i].port == m->trying_port &&
 		    strcmp(m->backups[i].host, m->trying_host) == 0;
-		snprintf(buf, sizeof buf, "%s %s:%d", trying ? ">" : " ",
-		    m->backups[i].host, m->backups[i].port);
+		decor_hostport(m->backups[i].host, m->backups[i].port, w - 2,
+		    hp, sizeof hp);
+		snprintf(buf, sizeof buf, "%s %s", trying ? ">" : " ", hp);
 		LINE(buf, trying ? UI_WARN : UI_NORMAL);
 	}
 #undef LINE

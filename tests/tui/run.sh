@@ -797,10 +797,14 @@ t_cluster_view() {
 	# Wide: every row shows its server's id.
 	tm resize-window -t t:alice -x 200 -y 40 || return 1
 	see alice "[0-9a-f]{16} 127\.0\.0\.1:$PA " || return 1
-	# 60 columns: ports are never cut.
+	# 60 columns: ports are never cut, in the Cluster pane nor in the
+	# Failover pane's address and backup list.
 	tm resize-window -t t:alice -x 60 -y 24 || return 1
 	see alice ":$PA +self" || return 1
 	see alice ":$PB +up" || return 1
+	see alice "│ on [^│]*:$PA *│" || return 1
+	see alice "│ +[^│]*:$PB *│" || return 1
+	see alice "│ +[^│]*:$PC *│" || return 1
 	tm resize-window -t t:alice -x 80 -y 24 || return 1
 	see alice '^ online'
 }
