@@ -38,13 +38,13 @@ static int	command_quit(struct tui *, int, char **);
 
 static const struct command_entry command_table[] = {
 	{ "connect", 2, 2, "/connect host port",
-	    "connect to another server (logs out of this one)",
+	    "move to another server (logs out of this one)",
 	    command_connect },
 	{ "login", 1, 2, "/login user secret",
 	    "log in again as user (anonymous: no secret)",
 	    command_login },
 	{ "register", 1, 2, "/register user [secret]",
-	    "register user (a secret is generated if none), then log in",
+	    "register user (no secret: one is made), log in",
 	    command_register },
 	{ "logout", 0, 0, "/logout", "log out and stay disconnected",
 	    command_logout },
@@ -147,7 +147,8 @@ static const char *const command_keys[] = {
 
 /*
  * Call emit with each line of help: typing, the commands, the keys (on
- * one line when compact, for the stream).
+ * one line when compact, for the stream).  The full lines fit the help
+ * overlay of an 80-column terminal (COMMAND_HELP_WIDTH), which cuts.
  */
 void
 command_help_each(void (*emit)(void *, const char *), void *arg,
@@ -157,8 +158,8 @@ command_help_each(void (*emit)(void *, const char *), void *arg,
 	size_t	 i;
 
 	emit(arg, compact ? "text: a Note; {...}: that JSON object; //text: "
-	    "/text" : "Type text to send a Note; a line starting with { is "
-	    "sent as that JSON object; //text sends /text.");
+	    "/text" : "Text is sent as a Note, {...} as that JSON object, "
+	    "//text as /text.");
 	if (!compact)
 		emit(arg, "Commands:");
 	for (i = 0; i < COMMAND_COUNT; i++) {

@@ -93,6 +93,8 @@ int	tui_run_batch(struct tui *);
 int	command_split(char *, char **, int);
 int	command_exec(struct tui *, const char *);
 void	command_help(struct tui *);
+/* Columns of text in the help overlay (76 wide with its frame). */
+#define COMMAND_HELP_WIDTH	72
 void	command_help_each(void (*)(void *, const char *), void *, int);
 
 #endif

@@ -368,7 +368,8 @@ ui_help_draw(struct ui *ui)
 	struct ui_help_ctx	 x;
 	int			 w, h;
 
-	w = COLS - 4 > 76 ? 76 : COLS - 4;
+	w = COLS - 4 > COMMAND_HELP_WIDTH + 4 ? COMMAND_HELP_WIDTH + 4 :
+	    COLS - 4;
 	h = LINES - 2 > 30 ? 30 : LINES - 2;
 	if (ui->help_win == NULL)
 		ui->help_win = newwin(h, w, (LINES - h) / 2, (COLS - w) / 2);

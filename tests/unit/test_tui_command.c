@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "layout.h"
+#include "text.h"
 #include "tui.h"
 #include "ui.h"
 
@@ -123,6 +124,34 @@ command_split__too_many__refused(void **state)
 
 	(void)state;
 	assert_int_equal(command_split(buf, argv, 4), -1);
+}
+
+/* Count the full help lines and the widest (in columns). */
+static void
+help_measure(void *arg, const char *line)
+{
+	int	*w = arg;
+	int	 n = text_width(line, strlen(line));
+
+	w[0]++;
+	if (n > w[1])
+		w[1] = n;
+}
+
+/*
+ * The help overlay cuts what does not fit: every full help line fits its
+ * width, so at 80 columns nothing is cut.
+ */
+static void
+command_help_each__full__every_line_fits_the_overlay(void **state)
+{
+	int	 w[2] = { 0, 0 };
+
+	(void)state;
+	command_help_each(help_measure, w, 0);
+	assert_true(w[0] > 10);
+	assert_true(w[1] > 0);
+	assert_true(w[1] <= COMMAND_HELP_WIDTH);
 }
 
 static void
@@ -454,6 +483,7 @@ main(void)
 		T(tui_key__paste_lines__one_input_long_ones_asked),
 		T(tui_tick__paste_without_end__ends_it),
 		T(tui_key__quit_command__logs_out_and_stops),
+		T(command_help_each__full__every_line_fits_the_overlay),
 #undef T
 	};
 
