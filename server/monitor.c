@@ -372,10 +372,16 @@ monitor_metrics_cb(struct evhttp_request *req, void *arg)
 	monitor_sample(b, "server_links", "direction", "parent", up);
 	monitor_sample(b, "server_links", "direction", "child", down);
 
-	/* States by name, so a state added to known.c shows up here. */
+	/*
+	 * States by name, so a state added to known.c shows up here.  A
+	 * server that left, or whose address a restart took, is kept only
+	 * for presence.c's replay: the cluster view no longer lists it.
+	 */
 	for (i = 0; i < srv->nknown; i++) {
 		const char *n = known_state_name(srv->known[i].state);
 
+		if (srv->known[i].state == KNOWN_GONE)
+			continue;
 		for (k = 0; k < nnames; k++)
 			if (strcmp(names[k], n) == 0)
 				break;

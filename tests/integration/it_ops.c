@@ -1341,6 +1341,68 @@ ops__healthz__503_at_parent_when_child_dies(void **state)
 	it_server_sigcont(b);
 }
 
+/* The sum of /metrics' activity_known_servers samples, of any state. */
+static double
+known_servers_total(int port, double *gone)
+{
+	struct http_reply	 r;
+	const char		*states[] = { "up", "reconnecting", "down",
+				    "lost", "gone", "self" };
+	double			 v, sum = 0;
+	size_t			 i;
+	char			 want[64];
+
+	http_get(port, "/metrics", &r);
+	if (r.status != 200)
+		it_fail("/metrics: status %d", r.status);
+	*gone = 0;
+	for (i = 0; i < sizeof states / sizeof states[0]; i++) {
+		snprintf(want, sizeof want,
+		    "activity_known_servers{state=\"%s\"}", states[i]);
+		v = metrics_check(r.body, want);
+		if (isnan(v))
+			continue;
+		sum += v;
+		if (strcmp(states[i], "gone") == 0)
+			*gone = v;
+	}
+	http_free(&r);
+	return sum;
+}
+
+/*
+ * A server that left with SIGTERM is unlisted at once (activity-tui(1),
+ * activity-protocol(7)): /metrics does not count it either, in any
+ * state, as /status's cluster view does not list it.
+ */
+static void
+ops__metrics__server_that_left_not_counted(void **state)
+{
+	struct it_server	*a, *b;
+	uint64_t		 end;
+	double			 n, gone;
+	char			 mon[32];
+	int			 mp;
+
+	(void)state;
+	mp = it_free_port();
+	snprintf(mon, sizeof mon, "127.0.0.1:%d", mp);
+	a = it_root("A", "--monitor", mon);
+	b = it_child("B", a);
+	it_wait_log(a, "learned of server");
+	healthz_wait(mp, 200, it_timeout());
+	assert_true(metric(mp, "activity_known_servers{state=\"up\"}") == 1);
+	b->expect_dead = 1;
+	assert_int_equal(it_server_stop(b), 0);
+	end = it_now_ms() + (uint64_t)it_timeout();
+	while ((n = known_servers_total(mp, &gone)) != 0 &&
+	    it_now_ms() < end)
+		usleep(20000);
+	if (n != 0)
+		it_fail("/metrics counts %g known servers (%g gone) after "
+		    "the only other one left", n, gone);
+}
+
 int
 main(void)
 {
@@ -1364,6 +1426,8 @@ main(void)
 		    it_teardown),
 		cmocka_unit_test_teardown(
 		    ops__healthz__503_at_parent_when_child_dies, it_teardown),
+		cmocka_unit_test_teardown(
+		    ops__metrics__server_that_left_not_counted, it_teardown),
 		cmocka_unit_test_teardown(
 		    ops__rolling_restart__streaming_client_loses_nothing,
 		    ops_teardown),
