@@ -136,7 +136,6 @@ command_exec(struct tui *t, const char *line)
 
 /* The keys, one line each, for /help and the help overlay. */
 static const char *const command_keys[] = {
-	"F1, or ? on an empty line: this help; any key closes it",
 	"Left Right ^B ^F: cursor    Alt-b Alt-f ^Left ^Right: by words",
 	"Home End ^A ^E: line ends   Backspace Delete ^D: delete",
 	"^U ^K ^W: delete to the start, to the end, a word",
@@ -172,7 +171,7 @@ command_help_each(void (*emit)(void *, const char *), void *arg,
 		    "scroll; ^C quit");
 		return;
 	}
-	emit(arg, "Keys:");
+	emit(arg, "Keys (F1, or ? on an empty line: this help):");
 	for (i = 0; i < sizeof command_keys / sizeof command_keys[0]; i++)
 		emit(arg, command_keys[i]);
 }

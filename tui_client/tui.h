@@ -93,8 +93,12 @@ int	tui_run_batch(struct tui *);
 int	command_split(char *, char **, int);
 int	command_exec(struct tui *, const char *);
 void	command_help(struct tui *);
-/* Columns of text in the help overlay (76 wide with its frame). */
+/*
+ * Columns and rows of text in the help overlay (76 wide with its frame),
+ * and rows it has on a 24-line terminal.
+ */
 #define COMMAND_HELP_WIDTH	72
+#define COMMAND_HELP_ROWS	20
 void	command_help_each(void (*)(void *, const char *), void *, int);
 
 #endif

@@ -140,7 +140,8 @@ help_measure(void *arg, const char *line)
 
 /*
  * The help overlay cuts what does not fit: every full help line fits its
- * width, so at 80 columns nothing is cut.
+ * width, and there are no more lines than it has rows, so at 80x24
+ * nothing is cut.
  */
 static void
 command_help_each__full__every_line_fits_the_overlay(void **state)
@@ -152,6 +153,7 @@ command_help_each__full__every_line_fits_the_overlay(void **state)
 	assert_true(w[0] > 10);
 	assert_true(w[1] > 0);
 	assert_true(w[1] <= COMMAND_HELP_WIDTH);
+	assert_true(w[0] <= COMMAND_HELP_ROWS);
 }
 
 static void
