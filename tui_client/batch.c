@@ -268,6 +268,7 @@ batch_run(struct tui *t)
 			event_del(b->ev);
 	}
 
+	t->conn->batch = 1;
 	conn_set_user(t->conn, t->opt.user, t->opt.secret, 0);
 	conn_open(t->conn, t->opt.host, t->opt.port);
 	event_base_dispatch(t->base);

@@ -182,13 +182,23 @@ recv_refused(struct conn *c, struct msg *msg)
 		    c->user, msg->str[F_INFO]);
 	model_error(c->m, "%s", why);
 	conn_refused(c, why);
-	/* The client stays open where it was; say how to go on. */
-	if (msg->cmd == CMD_LOGIN_FAILED && !c->anonymous)
+	/*
+	 * The interactive client stays open where it was: say how to go on
+	 * (batch mode exits; it has no commands to suggest).
+	 */
+	if (c->batch || c->anonymous)
+		return CONN_STOP;
+	if (msg->cmd == CMD_LOGIN_FAILED)
 		model_info(c->m, "not logged in; still here: /login %s SECRET "
 		    "to try again, /register %s to register it again (a "
 		    "cluster restarted without its data directories forgets "
 		    "its users), /connect HOST PORT, or /quit", c->user,
 		    c->user);
+	else
+		model_info(c->m, "not logged in; still here: /login %s SECRET "
+		    "if the name is yours (the secret shown when it was "
+		    "registered), /register NAME for another name, /connect "
+		    "HOST PORT, or /quit", c->user);
 	return CONN_STOP;
 }
 

@@ -111,6 +111,7 @@ struct conn {
 	int			 redirects;
 	uint64_t		 last_rx;
 	int			 silent;	/* lost by the heartbeat timeout */
+	int			 batch;		/* no one to type a command */
 	uint64_t		 attempt_start;
 
 	/* Failover, as the failover pane shows it. */

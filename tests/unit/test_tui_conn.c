@@ -311,10 +311,30 @@ conn_read__register_failed__shown_and_stays_down(void **state)
 	conn_open(fx->c, "h", 1);
 	fx_send(fx, 0, "{\"command\":\"REGISTER_FAILED\",\"info\":\"taken\"}");
 	assert_int_equal(fx->m.state, LINK_FAILED);
-	assert_non_null(strstr(model_line_at(&fx->m, 0)->text, "taken"));
+	assert_int_equal(fx_stream_count(fx, "registration of ann failed: "
+	    "taken"), 1);
 	/* The secret of a registration that failed is no secret to keep. */
 	assert_int_equal(fx_stream_count(fx, "generated secret"), 0);
 	assert_int_equal(fx_stream_count(fx, fx->c->secret), 0);
+	/* It says what to do next, and stays. */
+	assert_int_equal(fx_stream_count(fx, "/login ann SECRET if the "
+	    "name is yours"), 1);
+}
+
+/* Batch mode exits on a refusal: no slash commands to suggest. */
+static void
+conn_read__batch_login_failed__no_commands_suggested(void **state)
+{
+	struct fx	*fx = *state;
+
+	fx->c->batch = 1;
+	conn_set_user(fx->c, "ann", "bad secret", 0);
+	conn_open(fx->c, "h", 1);
+	fx_send(fx, 0, "{\"command\":\"LOGIN_FAILED\",\"info\":\"no\"}");
+	assert_int_equal(fx->m.state, LINK_FAILED);
+	assert_int_equal(fx_stream_count(fx, "login failed as ann"), 1);
+	assert_int_equal(fx_stream_count(fx, "still here"), 0);
+	assert_int_equal(fx_stream_count(fx, "/login"), 0);
 }
 
 static void
@@ -967,6 +987,7 @@ main(void)
 		T(conn_set_user__no_secret__registers_then_logs_in_same_link),
 		T(conn_read__login_failed__stays_down_no_retry),
 		T(conn_read__register_failed__shown_and_stays_down),
+		T(conn_read__batch_login_failed__no_commands_suggested),
 		T(conn_read__redirect__reconnects_and_logs_in_there),
 		T(conn_read__redirect_loop__bounded),
 		T(conn_lost__backup_list__fails_over_and_resumes),
