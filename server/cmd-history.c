@@ -30,8 +30,9 @@ history_out_cb(void *arg, uint64_t t, const char *line, size_t len)
 {
 	struct history_out	*o = arg;
 	struct server		*srv = o->p->srv;
-	struct jbuf		*b = &srv->out;
+	struct jbuf		*b;
 	char			 err[256];
+	int			 rc = 0;
 	long long		 seq;
 
 	if (msg_parse(line, len, o->m, err, sizeof err) != 0 ||
@@ -39,7 +40,7 @@ history_out_cb(void *arg, uint64_t t, const char *line, size_t len)
 		o->omitted++;
 		return 0;
 	}
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_HISTORY_ACTIVITY);
 	msgb_raw(b, F_ACTIVITY, o->m->val[F_ACTIVITY].p,
 	    o->m->val[F_ACTIVITY].len);
@@ -52,14 +53,14 @@ history_out_cb(void *arg, uint64_t t, const char *line, size_t len)
 	}
 	msgb_end(b);
 	/* No reply line is longer than a client may send. */
-	if (b->len - 1 > srv->cfg.max_msg) {
+	if (b->len - 1 > srv->cfg.max_msg)
 		o->omitted++;
-		return 0;
-	}
-	if (peer_send(o->p, b->p, b->len) != 0)
-		return -1;
-	o->sent++;
-	return 0;
+	else if (peer_send(o->p, b->p, b->len) != 0)
+		rc = -1;
+	else
+		o->sent++;
+	server_out_put(srv);
+	return rc;
 }
 
 /* HISTORY: send the page asked for, then HISTORY_END. */
@@ -69,7 +70,7 @@ cmd_history(struct peer *p, struct msg *m)
 	struct server		*srv = p->srv;
 	struct history_query	 q;
 	struct history_out	 o;
-	struct jbuf		*b = &srv->out;
+	struct jbuf		*b;
 	enum msg_field		 f = F_BEFORE;
 	long long		 v;
 	size_t			 queued;
@@ -124,7 +125,7 @@ cmd_history(struct peer *p, struct msg *m)
 	free(o.m);
 	if (p->closing)
 		return CMD_OK;
-	jbuf_reset(b);
+	b = server_out_take(srv);
 	msgb_begin(b, CMD_HISTORY_END);
 	msgb_int(b, F_COUNT, o.sent);
 	msgb_bool(b, F_MORE, more);
@@ -135,5 +136,6 @@ cmd_history(struct peer *p, struct msg *m)
 		    "were left out");
 	msgb_end(b);
 	peer_send(p, b->p, b->len);
+	server_out_put(srv);
 	return CMD_OK;
 }
