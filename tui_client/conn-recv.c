@@ -266,6 +266,7 @@ recv_show_activity(struct conn *c, struct msg *msg, int before)
 	const struct json_span	*a = &msg->val[F_ACTIVITY];
 	const char		*sender = recv_str(msg, F_SENDER);
 	enum model_kind		 kind = MODEL_ACTIVITY;
+	long long		 ms;
 	int			 shown;
 
 	shown = compose_show(a->p, a->len, text, sizeof text, who,
@@ -280,11 +281,16 @@ recv_show_activity(struct conn *c, struct msg *msg, int before)
 	else if (!c->anonymous && strcmp(who, c->user) == 0)
 		kind = MODEL_SELF;
 	if (before) {
-		(void)model_prepend(c->m, kind, who, text, strlen(text),
-		    shown == 2 ? MODEL_F_ACTION : 0);
+		if (model_prepend(c->m, kind, who, text, strlen(text),
+		    shown == 2 ? MODEL_F_ACTION : 0) == 0 &&
+		    msg_int(msg, F_TIME, &ms) == 0 && ms > 0)
+			model_time_last(c->m, 1, (uint64_t)ms);
 		return;
 	}
 	model_add(c->m, kind, who, text, strlen(text));
+	if (msg->cmd == CMD_HISTORY_ACTIVITY &&
+	    msg_int(msg, F_TIME, &ms) == 0 && ms > 0)
+		model_time_last(c->m, 0, (uint64_t)ms);
 	if (shown == 2)
 		model_flag_last(c->m, MODEL_F_ACTION);
 	if (kind == MODEL_ACTIVITY && !c->anonymous &&

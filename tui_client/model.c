@@ -229,6 +229,24 @@ model_prepend(struct model *m, enum model_kind kind, const char *who,
 	return 0;
 }
 
+/*
+ * A history line is shown at the time it was said: the newest line's
+ * time, or (oldest) the oldest's.
+ */
+void
+model_time_last(struct model *m, int oldest, uint64_t ms)
+{
+	if (m->lines_n == 0 || ms == 0)
+		return;
+	if (oldest)
+		m->lines[(m->lines_head + m->lines_cap - m->lines_n) %
+		    m->lines_cap].wall_ms = ms;
+	else
+		m->lines[(m->lines_head + m->lines_cap - 1) %
+		    m->lines_cap].wall_ms = ms;
+	m->dirty |= MODEL_D_ACTIVITY;
+}
+
 /* /clear: empty the stream (what is sent and received goes on). */
 void
 model_clear(struct model *m)

@@ -177,6 +177,7 @@ void		 model_attention(struct model *);
 void		 model_flag_last(struct model *, unsigned);
 int		 model_prepend(struct model *, enum model_kind, const char *,
 		    const char *, size_t, unsigned);
+void		 model_time_last(struct model *, int, uint64_t);
 void		 model_set_focus(struct model *, int);
 void		 model_clear(struct model *);
 

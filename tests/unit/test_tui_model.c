@@ -46,6 +46,32 @@ add(struct model *m, const char *s)
 	model_add(m, MODEL_ACTIVITY, "who", s, strlen(s));
 }
 
+/* Earlier history goes on top until the ring is full, with its time. */
+static void
+model_prepend__until_full__on_top_with_its_time(void **state)
+{
+	struct model	*m = *state;
+
+	add(m, "c");
+	add(m, "d");
+	model_time_last(m, 0, 1234);
+	assert_int_equal(model_line_at(m, 0)->wall_ms, 1234);
+	assert_int_equal(model_prepend(m, MODEL_ACTIVITY, "w", "b", 1, 0), 0);
+	model_time_last(m, 1, 99);
+	assert_int_equal(model_prepend(m, MODEL_ACTIVITY, "w", "a", 1,
+	    MODEL_F_ACTION), 0);
+	assert_int_equal(m->lines_n, 4);
+	assert_string_equal(model_line_at(m, 0)->text, "d");
+	assert_string_equal(model_line_at(m, 2)->text, "b");
+	assert_int_equal(model_line_at(m, 2)->wall_ms, 99);
+	assert_string_equal(model_line_at(m, 3)->text, "a");
+	assert_int_equal(model_line_at(m, 3)->flags, MODEL_F_ACTION);
+	/* Full: the newest lines are not given up for older ones. */
+	assert_int_equal(model_prepend(m, MODEL_ACTIVITY, "w", "z", 1, 0), -1);
+	assert_string_equal(model_line_at(m, 0)->text, "d");
+	assert_string_equal(model_line_at(m, 3)->text, "a");
+}
+
 static void
 model_add__over_cap__oldest_overwritten(void **state)
 {
@@ -337,6 +363,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(model_add__over_cap__oldest_overwritten),
+		T(model_prepend__until_full__on_top_with_its_time),
 		T(model_add__control_characters__sanitised),
 		T(model_scroll__new_lines__view_stays_put),
 		T(model_report_update__matching_seq__counts_and_state),
