@@ -47,7 +47,8 @@ BIN	?= bin
 PKGS	 = libevent libevent_openssl openssl libcjson ncursesw cmocka libcrypto \
 	   libcrypt
 DEB_PKGS = build-essential pkg-config libevent-dev libcjson-dev \
-	   libncurses-dev libcmocka-dev libssl-dev libcrypt-dev mandoc tmux \
+	   libncurses-dev libcmocka-dev libssl-dev libcrypt-dev openssl \
+	   iproute2 mandoc tmux \
 	   clang libclang-rt-14-dev \
 	   valgrind procps
 
@@ -55,6 +56,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libcjson-dev \
 # reads pkg-config, but only when something is missing.
 NEED_DEPS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && \
 	command -v mandoc >/dev/null && command -v tmux >/dev/null && \
+	command -v openssl >/dev/null && \
 	echo no || echo yes)
 ifeq ($(NEED_DEPS),yes)
 ifeq ($(filter deps clean help,$(MAKECMDGOALS)),)
