@@ -605,13 +605,31 @@ conn_probe_failed(struct conn *c, const char *why)
 	conn_emit(c, CONN_EV_CHANGED);
 }
 
+/* Why a connection attempt or a link failed, in words. */
+static void
+conn_event_why(struct bufferevent *bev, short what, char *why, size_t len)
+{
+	char	tlserr[160];
+	int	dnserr;
+
+	if (what & BEV_EVENT_EOF)
+		snprintf(why, len, "server closed the connection");
+	else if (tls_bev_error(bev, tlserr, sizeof tlserr) != NULL)
+		snprintf(why, len, "TLS refused: %s", tlserr);
+	else if ((dnserr = bufferevent_socket_get_dns_error(bev)) != 0)
+		snprintf(why, len, "cannot resolve: %s",
+		    evutil_gai_strerror(dnserr));
+	else
+		snprintf(why, len, "%s", evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+}
+
 /* The /connect attempt connected, failed, or took too long. */
 static void
 conn_probe_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
-	char		 why[192], tlserr[160];
-	int		 dnserr;
+	char		 why[192];
 
 	if (what & BEV_EVENT_CONNECTED) {
 		c->probe = NULL;
@@ -619,16 +637,7 @@ conn_probe_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_switch_to(c, bev, 1);
 		return;
 	}
-	if (what & BEV_EVENT_EOF)
-		snprintf(why, sizeof why, "server closed the connection");
-	else if (tls_bev_error(bev, tlserr, sizeof tlserr) != NULL)
-		snprintf(why, sizeof why, "TLS refused: %s", tlserr);
-	else if ((dnserr = bufferevent_socket_get_dns_error(bev)) != 0)
-		snprintf(why, sizeof why, "cannot resolve: %s",
-		    evutil_gai_strerror(dnserr));
-	else
-		snprintf(why, sizeof why, "%s", evutil_socket_error_to_string(
-		    EVUTIL_SOCKET_ERROR()));
+	conn_event_why(bev, what, why, sizeof why);
 	conn_probe_failed(c, why);
 }
 
@@ -1046,22 +1055,12 @@ static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
-	char		 why[192], tlserr[160];
-	int		 dnserr;
+	char		 why[192];
 
 	if (what & BEV_EVENT_CONNECTED) {
 		conn_connected(c);
 		return;
 	}
-	if (what & BEV_EVENT_EOF)
-		snprintf(why, sizeof why, "server closed the connection");
-	else if (tls_bev_error(bev, tlserr, sizeof tlserr) != NULL)
-		snprintf(why, sizeof why, "TLS refused: %s", tlserr);
-	else if ((dnserr = bufferevent_socket_get_dns_error(bev)) != 0)
-		snprintf(why, sizeof why, "cannot resolve: %s",
-		    evutil_gai_strerror(dnserr));
-	else
-		snprintf(why, sizeof why, "%s", evutil_socket_error_to_string(
-		    EVUTIL_SOCKET_ERROR()));
+	conn_event_why(bev, what, why, sizeof why);
 	conn_lost(c, why);
 }
