@@ -257,9 +257,28 @@ config_fail(const char *fmt, ...)
 	exit(1);
 }
 
+/*
+ * A bad value names the setting as the person wrote it: the flag on the
+ * command line, the key ("listen-port", not "-lp") in a config file.
+ */
 static void
 bad_value(const char *opt, const char *val, const char *want)
 {
+	char		 key[64];
+	const char	*w;
+	size_t		 n;
+
+	if (words_file != NULL && optind >= 1 && optind <= words_file->argc &&
+	    strncmp(w = words_file->argv[optind - 1], "--", 2) == 0) {
+		w += 2;
+		n = strcspn(w, "=");
+		if (n < sizeof key) {
+			memcpy(key, w, n);
+			key[n] = '\0';
+			config_fail("invalid value '%s' for %s: %s", val, key,
+			    want);
+		}
+	}
 	config_fail("invalid value '%s' for %s: %s", val, opt, want);
 }
 

@@ -731,8 +731,9 @@ ops__config_file__keys_overrides_and_errors(void **state)
 		assert_int_not_equal(it_server_wait_exit(s, it_timeout()), -1);
 		assert_true(WIFEXITED(s->status) &&
 		    WEXITSTATUS(s->status) == 1);
+		/* The error names the key as written, not the flag. */
 		snprintf(want, sizeof want, " error: %s:3: invalid value "
-		    "'soon'", bad);
+		    "'soon' for heartbeat:", bad);
 		if (it_log_count(s, want) != 1)
 			it_fail("no \"%s\" in the log", want);
 	}
