@@ -57,7 +57,7 @@ model_add(struct model *m, enum model_kind kind, const char *who,
 
 	l = &m->lines[m->lines_head];
 	free(l->text);
-	n = text_sanitize(text, len, buf, sizeof buf);
+	n = text_sanitize_lines(text, len, buf, sizeof buf);
 	if ((l->text = strdup(buf)) == NULL)
 		fatal("strdup");
 	l->len = n;
@@ -213,7 +213,7 @@ model_prepend(struct model *m, enum model_kind kind, const char *who,
 	l = &m->lines[(m->lines_head + m->lines_cap - m->lines_n - 1) %
 	    m->lines_cap];
 	free(l->text);
-	l->len = text_sanitize(text, len, buf, sizeof buf);
+	l->len = text_sanitize_lines(text, len, buf, sizeof buf);
 	if ((l->text = strdup(buf)) == NULL)
 		fatal("strdup");
 	l->kind = kind;

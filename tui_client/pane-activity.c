@@ -22,12 +22,16 @@ struct act_row {
 	size_t		 len;
 };
 
-/* Split an entry's text into rows of w columns (the first row w0). */
+/*
+ * Split an entry's text into rows of w columns (the first row w0): at
+ * its line breaks, and where a line is wider than the row.
+ */
 static int
 act_wrap(const char *s, size_t len, int w0, int w, struct act_row *rows)
 {
-	size_t	 n;
-	int	 nrows = 0, cw = w0;
+	const char	*nl;
+	size_t		 n, line;
+	int		 nrows = 0, cw = w0;
 
 	if (len == 0) {
 		rows[0].p = s;
@@ -37,10 +41,14 @@ act_wrap(const char *s, size_t len, int w0, int w, struct act_row *rows)
 	while (len > 0 && nrows < ACT_ROWS_MAX) {
 		if (cw < 1)
 			cw = 1;
-		n = text_wrap(s, len, cw);
+		nl = memchr(s, '\n', len);
+		line = nl != NULL ? (size_t)(nl - s) : len;
+		n = line == 0 ? 0 : text_wrap(s, line, cw);
 		rows[nrows].p = s;
 		rows[nrows].len = n;
 		nrows++;
+		if (n == line && nl != NULL)
+			n++;	/* the line break itself is not drawn */
 		s += n;
 		len -= n;
 		cw = w;

@@ -99,12 +99,13 @@ text_set_ascii(int on)
 
 /*
  * Copy in to out (NUL-terminated, cut at a character boundary when out
- * is full): tabs and line ends become spaces, other control characters
- * and malformed bytes become '?', and with text_set_ascii() anything
- * beyond ASCII becomes \uXXXX.  Returns the bytes written.
+ * is full): tabs and line ends become spaces (line feeds stay when
+ * lines is set, a CR before one goes), other control characters and
+ * malformed bytes become '?', and with text_set_ascii() anything beyond
+ * ASCII becomes \uXXXX.  Returns the bytes written.
  */
-size_t
-text_sanitize(const char *in, size_t len, char *out, size_t outsz)
+static size_t
+text_clean(const char *in, size_t len, char *out, size_t outsz, int lines)
 {
 	const unsigned char	*p = (const unsigned char *)in;
 	size_t			 i = 0, o = 0, n;
@@ -117,6 +118,13 @@ text_sanitize(const char *in, size_t len, char *out, size_t outsz)
 		if (n == 0) {
 			cp = '?';
 			n = 1;
+		} else if (lines && cp == '\r' && i + 1 < len &&
+		    p[i + 1] == '\n') {
+			/* CR LF is one line break: keep the LF only. */
+			i++;
+			continue;
+		} else if (lines && cp == '\n') {
+			/* A line break the caller draws as one. */
 		} else if (cp == '\t' || cp == '\n' || cp == '\r')
 			cp = ' ';
 		else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
@@ -141,6 +149,20 @@ text_sanitize(const char *in, size_t len, char *out, size_t outsz)
 	}
 	out[o] = '\0';
 	return o;
+}
+
+/* One line of text for the screen: every control character goes. */
+size_t
+text_sanitize(const char *in, size_t len, char *out, size_t outsz)
+{
+	return text_clean(in, len, out, outsz, 0);
+}
+
+/* Text of several lines (a note with line breaks): line feeds stay. */
+size_t
+text_sanitize_lines(const char *in, size_t len, char *out, size_t outsz)
+{
+	return text_clean(in, len, out, outsz, 1);
 }
 
 /* Columns the (sanitised) text takes. */

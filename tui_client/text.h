@@ -10,6 +10,7 @@
 
 void	text_set_ascii(int);
 size_t	text_sanitize(const char *, size_t, char *, size_t);
+size_t	text_sanitize_lines(const char *, size_t, char *, size_t);
 int	text_width(const char *, size_t);
 size_t	text_fit(const char *, size_t, int, int *);
 size_t	text_wrap(const char *, size_t, int);

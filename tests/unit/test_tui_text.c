@@ -37,6 +37,18 @@ text_sanitize__escape_sequence__replaced(void **state)
 	assert_string_equal(out, "a?[2Jb c d??");
 }
 
+/* A note's line breaks stay (CR LF as one); other controls still go. */
+static void
+text_sanitize_lines__line_feeds_kept(void **state)
+{
+	char	 out[64];
+	const char in[] = "one\r\ntwo\n\nthree\rx\t\x1b";
+
+	(void)state;
+	text_sanitize_lines(in, sizeof in - 1, out, sizeof out);
+	assert_string_equal(out, "one\ntwo\n\nthree x ?");
+}
+
 static void
 text_sanitize__bad_utf8__question_marks(void **state)
 {
@@ -276,6 +288,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(text_sanitize__escape_sequence__replaced),
+		cmocka_unit_test(text_sanitize_lines__line_feeds_kept),
 		cmocka_unit_test(text_sanitize__bad_utf8__question_marks),
 		cmocka_unit_test(
 		    text_sanitize__small_buffer__cut_on_character),
