@@ -715,6 +715,26 @@ json_get_str(struct json_span obj, const char *key, char *out, size_t outsz)
 	    0 : -1;
 }
 
+/*
+ * The next member of an object used as a map (its keys are data, every
+ * value of one type): the key decoded into key (keysz bytes with the
+ * NUL, *keylen its length), the value in *val.  1 a member, 0 the end,
+ * -1 a member whose key does not fit or whose value is not of types.
+ */
+int
+json_next_map_member(struct json_iter *it, unsigned types, char *key,
+    size_t keysz, size_t *keylen, struct json_span *val)
+{
+	struct json_span	 k;
+	enum json_type		 t;
+
+	if (!json_next_member(it, &k, val, &t))
+		return 0;
+	if ((t & types) == 0 || json_str_decode(k, key, keysz, keylen) != 0)
+		return -1;
+	return 1;
+}
+
 /* The integer member key of obj: 0, 1 if absent, -1 if not an integer. */
 int
 json_get_int(struct json_span obj, const char *key, long long *out)

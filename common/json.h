@@ -74,6 +74,8 @@ int	json_get(struct json_span, const char *, unsigned,
 	    struct json_span *, enum json_type *);
 int	json_get_str(struct json_span, const char *, char *, size_t);
 int	json_get_int(struct json_span, const char *, long long *);
+int	json_next_map_member(struct json_iter *, unsigned, char *, size_t,
+	    size_t *, struct json_span *);
 
 /* A growable output buffer with JSON-aware appenders. */
 struct jbuf {

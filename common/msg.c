@@ -20,6 +20,7 @@
 #define NAME_MAX_LEN	256
 #define INFO_MAX_LEN	4096
 #define HEX_MAX_LEN	64	/* nonces, proofs, keys */
+#define ID_KEY_MAX_LEN	255	/* server and sender ids as map keys */
 
 static const char *const field_names[F__COUNT] = {
 	[F_COMMAND] = "command",
@@ -83,6 +84,13 @@ const struct msg_def msg_obj_defs[OBJ__COUNT] = {
 		{ F_HOST, S, MSG_REQ, NAME_MAX_LEN },
 		{ F_PORT, N, MSG_REQ, 0 },
 		{ F_TLS_PORT, N, 0, 0 },
+	} },
+	/* Maps: the keys are ids, every value is a count or sequence. */
+	[OBJ_VV] = { "vv", {
+		{ F_ORIGIN, N, MSG_EACH | MSG_UINT, ID_KEY_MAX_LEN },
+	} },
+	[OBJ_SEEN] = { "seen", {
+		{ F_SENDER, N, MSG_EACH | MSG_UINT, ID_KEY_MAX_LEN },
 	} },
 };
 
@@ -389,6 +397,18 @@ type_list(unsigned types, char *buf, size_t len)
 
 #define MSG_TOP_MEMBERS_MAX	64
 
+/* Does a value of type t meet the entry's MSG_UINT (if it has it)? */
+static int
+uint_ok(const struct msg_field_def *fd, enum json_type t,
+    struct json_span v)
+{
+	long long	 n;
+
+	if ((fd->flags & MSG_UINT) == 0 || t != JSON_NUMBER)
+		return 1;
+	return json_num_int(v, &n) == 0 && n >= 0;
+}
+
 static int	msg_fields(const struct msg_def *, const struct json_member *,
 		    int, struct msg *, char *, size_t);
 
@@ -488,6 +508,11 @@ msg_fields(const struct msg_def *def, const struct json_member *mb, int nm,
 			    json_type_name(t));
 			return -1;
 		}
+		if (!uint_ok(fd, t, val)) {
+			snprintf(err, errlen, "%s: field '%s' must be a "
+			    "non-negative integer", def->name, field_names[f]);
+			return -1;
+		}
 		m->type[f] = t;
 		m->val[f] = val;
 		m->str[f] = NULL;
@@ -535,6 +560,11 @@ msg_parse_object(struct json_span obj, enum msg_obj kind, struct msg *m,
 	m->cmd = CMD__COUNT;
 	m->line = obj.p;
 	m->len = obj.len;
+	if (msg_obj_defs[kind].fields[0].flags & MSG_EACH) {
+		snprintf(err, errlen, "%s: a map, not a record",
+		    msg_obj_defs[kind].name);
+		return -1;
+	}
 	if (json_validate_members(obj.p, obj.len, JSON_DEPTH_MAX, mb,
 	    (int)(sizeof mb / sizeof mb[0]), &nm, &why, NULL) != JSON_OBJECT) {
 		snprintf(err, errlen, "%s: every entry must be an object of "
@@ -550,6 +580,62 @@ msg_parse_object(struct json_span obj, enum msg_obj kind, struct msg *m,
 				return -1;
 			}
 	return msg_fields(&msg_obj_defs[kind], mb, nm, m, err, errlen);
+}
+
+/*
+ * Check a map (an object whose keys are data) against its entry in
+ * msg_obj_defs: every value of the entry's type, every key within its
+ * cap.  0 and mm ready for msg_map_next_uint, -1 if it breaks the table.
+ */
+int
+msg_map_open(struct msg_map *mm, struct json_span obj, enum msg_obj kind)
+{
+	const struct msg_field_def *fd = &msg_obj_defs[kind].fields[0];
+	struct json_span	 val;
+	char			 key[NAME_MAX_LEN + 1];
+	size_t			 len;
+	int			 rc;
+
+	mm->fd = fd;
+	mm->count = 0;
+	if ((fd->flags & MSG_EACH) == 0 || fd->maxlen >= sizeof key ||
+	    json_iter_object(&mm->it, obj) != 0)
+		return -1;
+	while ((rc = json_next_map_member(&mm->it, fd->types, key,
+	    sizeof key, &len, &val)) == 1) {
+		if (len > fd->maxlen || !uint_ok(fd, JSON_NUMBER, val))
+			return -1;
+		mm->count++;
+	}
+	if (rc != 0)
+		return -1;
+	json_iter_object(&mm->it, obj);
+	return 0;
+}
+
+/*
+ * The next member of a map msg_map_open passed whose values are
+ * MSG_UINT: its key decoded into key (keysz bytes with the NUL, room
+ * for the entry's cap), its value in *v.  1 a member, 0 the end, -1 if
+ * key is too small.
+ */
+int
+msg_map_next_uint(struct msg_map *mm, char *key, size_t keysz,
+    size_t *keylen, uint64_t *v)
+{
+	struct json_span	 val;
+	long long		 n;
+	int			 rc;
+
+	if ((mm->fd->flags & MSG_UINT) == 0)
+		return -1;
+	if ((rc = json_next_map_member(&mm->it, mm->fd->types, key, keysz,
+	    keylen, &val)) != 1)
+		return rc;
+	if (json_num_int(val, &n) != 0 || n < 0)
+		return -1;
+	*v = (uint64_t)n;
+	return 1;
 }
 
 int

@@ -8,6 +8,7 @@
 #define MSG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "json.h"
 
@@ -102,6 +103,10 @@ enum msg_field {
 };
 
 #define MSG_REQ		1	/* the field must be present */
+#define MSG_UINT	2	/* numbers: an integer, 0 or more */
+#define MSG_EACH	4	/* a map: the entry is every member, whatever
+				   its key; the field says what the keys
+				   are, maxlen caps them */
 
 /* Protocol values (not keys) that programs test or send, named once. */
 #define MSG_V_OK		"ok"		/* LOGIN_SUCCESS resume */
@@ -144,7 +149,16 @@ extern const struct msg_def	msg_defs[CMD__COUNT];
 enum msg_obj {
 	OBJ_USER,	/* an element of "users" (USER_SYNC, ...) */
 	OBJ_SERVER,	/* an element of BACKUP_LIST "servers" */
+	OBJ_VV,		/* ACTIVITY_SYNC "vv": origin -> counter */
+	OBJ_SEEN,	/* LOGIN resume "seen": sender -> activity_seq */
 	OBJ__COUNT
+};
+
+/* Walks a map (an OBJ_ entry with MSG_EACH) checked by msg_map_open. */
+struct msg_map {
+	struct json_iter		 it;
+	const struct msg_field_def	*fd;
+	size_t				 count;	/* members */
 };
 
 extern const struct msg_def	msg_obj_defs[OBJ__COUNT];
@@ -170,6 +184,10 @@ int		 msg_cmd_lookup(const char *, size_t, enum msg_cmd *);
 int		 msg_parse(const char *, size_t, struct msg *, char *, size_t);
 int		 msg_parse_object(struct json_span, enum msg_obj, struct msg *,
 		    char *, size_t);
+int		 msg_map_open(struct msg_map *, struct json_span,
+		    enum msg_obj);
+int		 msg_map_next_uint(struct msg_map *, char *, size_t, size_t *,
+		    uint64_t *);
 int		 msg_has(const struct msg *, enum msg_field);
 int		 msg_true(const struct msg *, enum msg_field);
 int		 msg_int(const struct msg *, enum msg_field, long long *);

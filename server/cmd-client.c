@@ -95,16 +95,10 @@ struct resume {
 static uint64_t
 resume_seen_of(struct json_span seen, const char *sid)
 {
-	struct json_iter	 it;
-	struct json_span	 key, val;
-	enum json_type		 t;
-	long long		 n;
+	long long	 n;
 
-	json_iter_object(&it, seen);
-	while (json_next_member(&it, &key, &val, &t))
-		if (t == JSON_NUMBER && json_key_eq(key, sid) &&
-		    json_num_int(val, &n) == 0 && n > 0)
-			return (uint64_t)n;
+	if (json_get_int(seen, sid, &n) == 0 && n > 0)
+		return (uint64_t)n;
 	return 0;
 }
 

@@ -39,6 +39,7 @@
 #include "history.h"
 #include "json.h"
 #include "log.h"
+#include "msg.h"
 #include "siphash.h"
 
 #define HISTORY_DIR		"history"
@@ -165,15 +166,12 @@ static int
 history_index_line(struct history *h, struct hseg *s, const char *line,
     size_t len, size_t off)
 {
-	struct json_iter	 it;
-	struct json_span	 obj, key, val;
-	enum json_type		 t;
+	struct json_span	 obj, val;
 	const char		*err, *sp, *p;
 	char			 mid[512];
 	size_t			 midlen = 0;
 	uint64_t		 ts = 0;
 	struct hrec		*r;
-	int			 found = 0;
 
 	if ((sp = memchr(line, ' ', len)) == NULL || sp == line ||
 	    sp - line > 19)
@@ -187,20 +185,10 @@ history_index_line(struct history *h, struct hseg *s, const char *line,
 	obj.len = len - (size_t)(obj.p - line);
 	if (json_validate(obj.p, obj.len, JSON_DEPTH_MAX, &err) != JSON_OBJECT)
 		return -1;
-	json_iter_object(&it, obj);
-	while (json_next_member(&it, &key, &val, &t)) {
-		if (!json_key_eq(key, "mid"))
-			continue;
-		if (t != JSON_STRING)
-			return -1;
-		val.p++;	/* the decoder takes what is inside the quotes */
-		val.len -= 2;
-		if (json_str_decode(val, mid, sizeof mid, &midlen) != 0)
-			return -1;
-		found = 1;
-		break;
-	}
-	if (!found)
+	if (json_get(obj, msg_field_name(F_MID), JSON_STRING, &val,
+	    NULL) != 0 ||
+	    json_str_decode(json_str_inner(val), mid, sizeof mid,
+	    &midlen) != 0)
 		return -1;
 	r = history_rec_new(h);
 	r->t = ts;

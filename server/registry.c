@@ -455,58 +455,38 @@ registry_foreach(const struct registry *r,
 	strmap_foreach(r->users, registry_foreach_cb, &w);
 }
 
-/* Apply one journal line; -1 if it is not a well-formed entry. */
+/*
+ * Apply one journal line, an entry of "users" (OBJ_USER); -1 if it is
+ * not a well-formed one.
+ */
 static int
 registry_replay_line(struct registry *r, const char *line, size_t len)
 {
-	struct json_span	 whole = { line, len }, key, val;
-	struct json_iter	 it;
-	enum json_type		 t;
-	const char		*why;
-	char			 name[SERVER_NAME_BUF], secret[SERVER_NAME_BUF];
-	char			 origin[SERVER_NAME_BUF];
-	char			 hashed[REGISTRY_HASH_BUF];
+	struct json_span	 whole = { line, len };
+	struct msg		 um;
+	const char		*why, *origin;
+	char			 err[128], hashed[REGISTRY_HASH_BUF];
 	long long		 time = 0;
-	int			 have = 0;
 
-	if (json_validate(line, len, 4, &why) != JSON_OBJECT)
+	if (json_validate(line, len, 4, &why) != JSON_OBJECT ||
+	    msg_parse_object(whole, OBJ_USER, &um, err, sizeof err) != 0)
 		return -1;
-	origin[0] = '\0';
-	json_iter_object(&it, whole);
-	while (json_next_member(&it, &key, &val, &t)) {
-		char	*dst = NULL;
-
-		if (json_key_eq(key, msg_field_name(F_USERNAME)))
-			dst = name, have |= 1;
-		else if (json_key_eq(key, msg_field_name(F_SECRET)))
-			dst = secret, have |= 2;
-		else if (json_key_eq(key, msg_field_name(F_ORIGIN)))
-			dst = origin;
-		else if (json_key_eq(key, msg_field_name(F_TIME)) &&
-		    t == JSON_NUMBER) {
-			if (json_num_int(val, &time) != 0 || time < 0)
-				return -1;
-		}
-		if (dst == NULL)
-			continue;
-		if (t != JSON_STRING)
-			return -1;
-		val = json_str_inner(val);
-		if (json_str_decode(val, dst, SERVER_NAME_BUF, NULL) != 0)
-			return -1;
-	}
-	if (have != 3)
+	if (msg_has(&um, F_TIME) &&
+	    (msg_int(&um, F_TIME, &time) != 0 || time < 0))
 		return -1;
+	origin = um.str[F_ORIGIN] != NULL ? um.str[F_ORIGIN] : "";
 	/* A journal from before secrets were hashed: hash them now. */
-	if (!hashpool_is_hash(secret)) {
-		if (hashpool_hash(secret, hashed, sizeof hashed) != 0)
+	if (!hashpool_is_hash(um.str[F_SECRET])) {
+		if (hashpool_hash(um.str[F_SECRET], hashed, sizeof hashed) != 0)
 			return -1;
-		explicit_bzero(secret, sizeof secret);
 		r->migrate++;
-		registry_put(r, name, hashed, (uint64_t)time, origin);
+		registry_put(r, um.str[F_USERNAME], hashed, (uint64_t)time,
+		    origin);
+		explicit_bzero(um.strbuf, sizeof um.strbuf);
 		return 0;
 	}
-	registry_put(r, name, secret, (uint64_t)time, origin);
+	registry_put(r, um.str[F_USERNAME], um.str[F_SECRET], (uint64_t)time,
+	    origin);
 	return 0;
 }
 

@@ -199,28 +199,20 @@ struct vv_entry {
 	uint64_t	 floor;
 };
 
-/* Parse {"origin": counter, ...}; -1 if malformed. */
+/* Parse {"origin": counter, ...} (OBJ_VV); -1 if malformed. */
 static int
 vv_parse(struct json_span v, struct vv_entry *e, int *n)
 {
-	struct json_iter	 it;
-	struct json_span	 key, val;
-	enum json_type		 t;
-	long long		 c;
+	struct msg_map	 mm;
+	int		 rc;
 
 	*n = 0;
-	json_iter_object(&it, v);
-	while (json_next_member(&it, &key, &val, &t)) {
-		if (t != JSON_NUMBER || json_num_int(val, &c) != 0 || c < 0)
-			return -1;
-		if (*n == VV_MAX)
-			return -1;
-		if (json_str_decode(key, e[*n].origin, sizeof e[*n].origin,
-		    NULL) != 0)
-			return -1;
-		e[(*n)++].floor = (uint64_t)c;
-	}
-	return 0;
+	if (msg_map_open(&mm, v, OBJ_VV) != 0 || mm.count > VV_MAX)
+		return -1;
+	while ((rc = msg_map_next_uint(&mm, e[*n].origin,
+	    sizeof e[*n].origin, NULL, &e[*n].floor)) == 1)
+		(*n)++;
+	return rc;
 }
 
 static const char replay_tail[] = ",\"replay\":true}\n";
@@ -299,9 +291,7 @@ int
 replay_resume(struct server *srv, struct peer *p, struct json_span seen,
     uint64_t since, int *partial)
 {
-	struct json_iter	 it;
-	struct json_span	 key, val;
-	enum json_type		 t;
+	struct msg_map		 mm;
 	struct replay_rec	*r;
 	struct act		**v = NULL;
 	struct seen_slot {
@@ -309,37 +299,29 @@ replay_resume(struct server *srv, struct peer *p, struct json_span seen,
 		uint64_t	 last;
 	}			*tab = NULL, *slot;
 	char			 sid[SERVER_NAME_MAX];
-	long long		 c;
-	size_t			 n = 0, cap = 0, i, len, tcap = 16, nseen = 0;
-	uint64_t		 k, prev = 0;
+	size_t			 n = 0, cap = 0, i, len, tcap = 16;
+	uint64_t		 k, c, prev = 0;
 	const uint64_t		*last = NULL;
 	const char		*bytes;
 	int			 rc = 0;
 
 	/* The client's map, sender -> last activity_seq, by sender key. */
-	json_iter_object(&it, seen);
-	while (json_next_member(&it, &key, &val, &t))
-		nseen++;
-	if (nseen > (size_t)srv->cfg.dcfg.max_senders)
+	if (msg_map_open(&mm, seen, OBJ_SEEN) != 0 ||
+	    mm.count > (size_t)srv->cfg.dcfg.max_senders)
 		return -1;
-	while (tcap < 2 * nseen)
+	while (tcap < 2 * mm.count)
 		tcap *= 2;
-	if ((tab = calloc(tcap, sizeof *tab)) == NULL)
-		fatal("calloc");
-	json_iter_object(&it, seen);
-	while (json_next_member(&it, &key, &val, &t)) {
-		if (t != JSON_NUMBER || json_num_int(val, &c) != 0 || c < 0 ||
-		    json_str_decode(key, sid, sizeof sid, &len) != 0) {
-			rc = -1;
-			goto out;
-		}
+	tab = xcalloc(tcap, sizeof *tab);
+	while ((rc = msg_map_next_uint(&mm, sid, sizeof sid, &len, &c)) == 1) {
 		k = replay_sender_key(srv, sid, len);
 		for (i = k & (tcap - 1); tab[i].key != 0 && tab[i].key != k;
 		    i = (i + 1) & (tcap - 1))
 			;
 		tab[i].key = k;
-		tab[i].last = (uint64_t)c;
+		tab[i].last = c;
 	}
+	if (rc != 0)
+		goto out;
 	/*
 	 * The whole log is scanned: an activity the client lacks may have
 	 * been logged long ago (in a partition).  Consecutive entries are

@@ -908,6 +908,34 @@ json_get_str_int__decode_cap_and_type(void **state)
 }
 
 static void
+json_next_map_member__typed_keys_decoded(void **state)
+{
+	struct json_span	 o = obj_span("{\"a\\u0062\":1,\"c\":2,"
+				    "\"long-key\":3,\"d\":\"x\"}"), v;
+	struct json_iter	 it;
+	char			 key[8];
+	size_t			 len = 0;
+
+	(void)state;
+	assert_int_equal(json_iter_object(&it, o), 0);
+	assert_int_equal(json_next_map_member(&it, JSON_NUMBER, key,
+	    sizeof key, &len, &v), 1);
+	assert_string_equal(key, "ab");
+	assert_int_equal(len, 2);
+	assert_memory_equal(v.p, "1", 1);
+	assert_int_equal(json_next_map_member(&it, JSON_NUMBER, key,
+	    sizeof key, NULL, &v), 1);
+	assert_string_equal(key, "c");
+	/* A key that does not fit, a value of another type: -1. */
+	assert_int_equal(json_next_map_member(&it, JSON_NUMBER, key, 4,
+	    NULL, &v), -1);
+	assert_int_equal(json_next_map_member(&it, JSON_NUMBER, key,
+	    sizeof key, NULL, &v), -1);
+	assert_int_equal(json_next_map_member(&it, JSON_NUMBER, key,
+	    sizeof key, NULL, &v), 0);
+}
+
+static void
 json_str_inner__strips_the_quotes_only(void **state)
 {
 	struct json_span	 v = { "\"a\\\"b\"", 6 }, in;
@@ -979,6 +1007,7 @@ main(void)
 		cmocka_unit_test(
 		    json_get__present_absent_wrong_type__0_1_minus1),
 		cmocka_unit_test(json_get_str_int__decode_cap_and_type),
+		cmocka_unit_test(json_next_map_member__typed_keys_decoded),
 		cmocka_unit_test(json_str_inner__strips_the_quotes_only),
 	};
 

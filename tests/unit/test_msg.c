@@ -702,6 +702,60 @@ msg_parse_object__server_entry__port_required(void **state)
 	free(m);
 }
 
+static int
+map_open(const char *s, enum msg_obj kind, struct msg_map *mm)
+{
+	struct json_span	 sp = { s, strlen(s) };
+
+	return msg_map_open(mm, sp, kind);
+}
+
+static void
+msg_map__vv_and_seen__checked_by_table(void **state)
+{
+	struct msg_map	 mm;
+	struct msg	*m = malloc(sizeof *m);
+	char		 key[256], big[300], err[128];
+	size_t		 len;
+	uint64_t	 v;
+
+	(void)state;
+	assert_non_null(m);
+	assert_int_equal(map_open("{\"s1\":3,\"s\\u0032\":0}", OBJ_SEEN,
+	    &mm), 0);
+	assert_int_equal(mm.count, 2);
+	assert_int_equal(msg_map_next_uint(&mm, key, sizeof key, &len, &v),
+	    1);
+	assert_string_equal(key, "s1");
+	assert_int_equal(v, 3);
+	assert_int_equal(msg_map_next_uint(&mm, key, sizeof key, &len, &v),
+	    1);
+	assert_string_equal(key, "s2");
+	assert_int_equal(len, 2);
+	assert_int_equal(v, 0);
+	assert_int_equal(msg_map_next_uint(&mm, key, sizeof key, &len, &v),
+	    0);
+	assert_int_equal(map_open("{}", OBJ_VV, &mm), 0);
+	assert_int_equal(mm.count, 0);
+	/* Negative, fractional, non-numbers, not an object: refused. */
+	assert_int_equal(map_open("{\"a\":-1}", OBJ_VV, &mm), -1);
+	assert_int_equal(map_open("{\"a\":1.5}", OBJ_VV, &mm), -1);
+	assert_int_equal(map_open("{\"a\":\"1\"}", OBJ_SEEN, &mm), -1);
+	assert_int_equal(map_open("[1]", OBJ_SEEN, &mm), -1);
+	/* Keys are capped at 255 bytes. */
+	memset(key, 'k', sizeof key);
+	snprintf(big, sizeof big, "{\"%.*s\":1}", 255, key);
+	assert_int_equal(map_open(big, OBJ_VV, &mm), 0);
+	snprintf(big, sizeof big, "{\"%.*s\":1}", 256, key);
+	assert_int_equal(map_open(big, OBJ_VV, &mm), -1);
+	/* A map is not a record, a record not a map. */
+	assert_int_equal(parse_obj("{\"a\":1}", OBJ_VV, m, err, sizeof err),
+	    -1);
+	assert_int_equal(map_open("{\"host\":\"h\",\"port\":1}",
+	    OBJ_SERVER, &mm), -1);
+	free(m);
+}
+
 int
 main(void)
 {
@@ -740,6 +794,7 @@ main(void)
 		cmocka_unit_test(
 		    msg_parse_object__server_entry__port_required),
 		cmocka_unit_test(msg_features__non_string_element__error),
+		cmocka_unit_test(msg_map__vv_and_seen__checked_by_table),
 		cmocka_unit_test(msgb__builders__parse_back),
 	};
 
