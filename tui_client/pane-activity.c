@@ -162,7 +162,10 @@ act_layout(const struct model *m, size_t i, int w, char *prefix,
  * The furthest back the stream may scroll in a pane of w x h: the
  * oldest lines fill the page, never one line over an empty pane.  There
  * the page is drawn from the top, so the oldest line shows whole and
- * the newest line of the page may be cut at the bottom.
+ * the newest line of the page may be cut at the bottom.  When only the
+ * newest line (a wrapped one, or the unread marker above it) takes the
+ * rows past the page, the bottom of the stream hides the oldest rows:
+ * one line back then shows them.
  */
 size_t
 pane_activity_scroll_max(const struct model *m, int w, int h)
@@ -179,12 +182,17 @@ pane_activity_scroll_max(const struct model *m, int w, int h)
 		    sizeof who, &indent, rows, &marker, &day);
 		used += marker + day;
 		if (used >= page)
-			return i - 1;
+			return i > 1 || used == page || m->lines_n == 1 ?
+			    i - 1 : 1;
 	}
 	return 0;
 }
 
-/* Scrolled back all the way: the oldest lines from the top down. */
+/*
+ * Scrolled back all the way: the oldest lines from the top down, until
+ * the page is full (with lines below the scroll position if the page
+ * has room for them).
+ */
 static void
 act_draw_top_down(struct pane *p, struct tui *t)
 {
@@ -194,7 +202,7 @@ act_draw_top_down(struct pane *p, struct tui *t)
 	size_t			 i;
 	int			 y = 1, nrows, indent, marker, dayrule;
 
-	for (i = m->lines_n; i > m->scroll && y < p->r.h; i--) {
+	for (i = m->lines_n; i > 0 && y < p->r.h; i--) {
 		nrows = act_layout(m, i - 1, p->r.w, prefix, sizeof prefix,
 		    who, sizeof who, &indent, rows, &marker, &dayrule);
 		if (dayrule && y < p->r.h) {

@@ -333,6 +333,41 @@ tui_key__page_up_past_oldest__stops_at_full_page(void **state)
 	assert_int_equal(fx->t.model.scroll, 0);
 }
 
+/*
+ * One row more than the page, the extra row in the newest line (it
+ * wraps) or in the unread marker above it: the oldest row is off the
+ * top at the bottom of the stream, so Page Up must scroll back to it.
+ */
+static void
+tui_key__newest_wraps_past_page__page_up_reaches_oldest(void **state)
+{
+	struct fx	*fx = *state;
+	struct rect	*r = &fx->ui.lay.r[PANE_ACTIVITY];
+	char		 longer[200];
+	int		 i, page = r->h - 1;
+
+	for (i = 0; i < page - 1; i++)
+		model_info(&fx->t.model, "line %d", i);
+	memset(longer, 'x', sizeof longer - 1);
+	longer[(size_t)r->w + 10] = '\0';	/* two rows */
+	model_info(&fx->t.model, "%s", longer);
+	assert_true(pane_activity_scroll_max(&fx->t.model, r->w, r->h) > 0);
+	tui_key(&fx->t, KEY_PPAGE, 1);
+	assert_true(fx->t.model.scroll > 0);
+
+	/* The same with the unread marker as the extra row. */
+	tui_key(&fx->t, KEY_END, 1);
+	model_clear(&fx->t.model);
+	for (i = 0; i < page - 1; i++)
+		model_info(&fx->t.model, "line %d", i);
+	model_set_focus(&fx->t.model, 0);
+	model_info(&fx->t.model, "unread");
+	assert_true(fx->t.model.marker);
+	assert_true(pane_activity_scroll_max(&fx->t.model, r->w, r->h) > 0);
+	tui_key(&fx->t, KEY_PPAGE, 1);
+	assert_true(fx->t.model.scroll > 0);
+}
+
 static void
 tui_key__few_lines__page_up_does_not_scroll(void **state)
 {
@@ -479,6 +514,7 @@ main(void)
 		T(tui_key__editing_keys__edit_the_line),
 		T(tui_key__page_up_down__scrolls_focused_pane),
 		T(tui_key__page_up_past_oldest__stops_at_full_page),
+		T(tui_key__newest_wraps_past_page__page_up_reaches_oldest),
 		T(tui_key__few_lines__page_up_does_not_scroll),
 		T(tui_key__cluster_rows_fit__page_up_hides_none),
 		T(tui_submit__scrolled_back__snaps_to_newest),
