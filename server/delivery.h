@@ -31,6 +31,7 @@ struct act {
 	uint64_t		 ts;		/* origin's wall clock, ms */
 	int			 report;	/* the sender wants a report */
 	int			 replayed;	/* came by relink replay */
+	int			 behind;	/* after a later one of its sender */
 	int			 replay_field;	/* its line says either way */
 	char			*line;		/* server line, with "\n" */
 	size_t			 len;

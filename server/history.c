@@ -21,6 +21,23 @@
  * failure loses at most the last HISTORY_SYNC_MS (plus a cron tick) of
  * history.  At start every segment is read back and checked line by
  * line; a torn or corrupt tail is cut, as the user journal's is.
+ *
+ * The history holds each sender's activities in activity_seq order, on
+ * every server, even where delivery to clients could not: an activity
+ * that comes after a later one of its sender (late, once --order-wait
+ * gave up waiting for it, or from a relink replay) is appended to the
+ * segment like any other but placed in the index just before the
+ * earliest later one of its sender, and pages list it there; a
+ * restart places it again as it reads the segments back.  How the
+ * activities of different senders interleave is the order this server
+ * delivered them in.  Pages end at a client's login by number (no),
+ * so one placed back among older records after the client logged in,
+ * which the client got live, is left out of its pages.
+ *
+ * An activity is found by its mid through a table of mid hashes to
+ * places (ord), so paging before or after one costs the same at any
+ * depth; a page's records, mostly adjacent in one segment, are read
+ * with one pread(2) per run.
  */
 #include <sys/stat.h>
 
@@ -48,15 +65,28 @@
 #define HISTORY_SEG_MAX		(16 * 1024 * 1024)
 #define HISTORY_SEGS_MAX	100000	/* files read at start */
 #define HISTORY_RECENT_MS	60000	/* before the last record: see below */
+#define HISTORY_BEHIND_SCAN	65536	/* records looked back to place one */
+#define HISTORY_RUN_MAX		(1024 * 1024)	/* bytes read at once */
 
 /* Where one record is. */
 struct hrec {
-	uint64_t	 no;		/* numbered in order, from start */
+	uint64_t	 no;		/* numbered as logged, from start */
+	uint64_t	 ord;		/* its place: no, or its successor's */
 	uint64_t	 t;		/* our wall clock when delivered */
 	uint64_t	 key;		/* hash of its mid */
+	uint64_t	 skey;		/* hash of its sender, 0: none */
+	uint64_t	 seq;		/* its activity_seq */
 	uint64_t	 seg;		/* segment number */
 	uint32_t	 off;
 	uint32_t	 len;		/* the whole record, LF included */
+};
+
+/* A hash table of 64-bit keys (open addressing, never deleted from). */
+struct hmap {
+	uint64_t	*k;		/* key | 1, 0: empty */
+	uint64_t	*v;
+	size_t		 cap;		/* a power of two, or 0 */
+	size_t		 n;
 };
 
 struct hseg {
@@ -87,8 +117,10 @@ struct history {
 	size_t			 bytes;		/* on disk, every segment */
 
 	uint64_t		 next_no;
+	struct hmap		 ids;		/* mid hash -> ord */
 	struct jbuf		 pending;	/* this turn's records */
-	size_t			 npending;	/* the last of recs */
+	size_t			 npending;	/* numbered last */
+	uint64_t		 pending_newest;
 	int			 unsynced;
 	uint64_t		 synced_ms;
 	int			 failing;	/* writes fail: logged once */
@@ -109,6 +141,8 @@ static const uint8_t history_key[16] = "activity-history";
 
 static struct hrec *history_rec(struct history *, size_t);
 static void	history_recent_build(struct history *);
+static size_t	history_place_last(struct history *);
+static void	history_id_put(struct history *, uint64_t, uint64_t);
 
 /* The key a mid is found by. */
 static uint64_t
@@ -137,8 +171,160 @@ history_rec_new(struct history *h)
 		    sizeof *h->recs)) == NULL)
 			fatal("reallocarray");
 	}
-	h->recs[h->head + h->nrecs].no = h->next_no++;
+	memset(&h->recs[h->head + h->nrecs], 0, sizeof *h->recs);
+	h->recs[h->head + h->nrecs].no = h->next_no;
+	h->recs[h->head + h->nrecs].ord = h->next_no++;
 	return &h->recs[h->head + h->nrecs++];
+}
+
+/* The slot of key in m: where it is, or the empty one it would take. */
+static size_t
+hmap_slot(const struct hmap *m, uint64_t key)
+{
+	size_t	 i;
+
+	key |= 1;
+	for (i = (size_t)(key >> 1) & (m->cap - 1); m->k[i] != 0 &&
+	    m->k[i] != key; i = (i + 1) & (m->cap - 1))
+		;
+	return i;
+}
+
+/* Is key in m?  Its value in *v if so. */
+static int
+hmap_get(const struct hmap *m, uint64_t key, uint64_t *v)
+{
+	size_t	 i;
+
+	if (m->cap == 0)
+		return 0;
+	i = hmap_slot(m, key);
+	if (m->k[i] == 0)
+		return 0;
+	*v = m->v[i];
+	return 1;
+}
+
+/* An empty table with room for n keys at half load. */
+static void
+hmap_init(struct hmap *m, size_t n)
+{
+	for (m->cap = 1024; m->cap < 2 * n; m->cap *= 2)
+		;
+	if ((m->k = calloc(m->cap, sizeof *m->k)) == NULL ||
+	    (m->v = calloc(m->cap, sizeof *m->v)) == NULL)
+		fatal("calloc");
+	m->n = 0;
+}
+
+static void
+hmap_free(struct hmap *m)
+{
+	free(m->k);
+	free(m->v);
+	memset(m, 0, sizeof *m);
+}
+
+/* Set key to v; the caller keeps the load under three quarters. */
+static void
+hmap_put(struct hmap *m, uint64_t key, uint64_t v)
+{
+	size_t	 i = hmap_slot(m, key);
+
+	if (m->k[i] == 0) {
+		m->k[i] = key | 1;
+		m->n++;
+	}
+	m->v[i] = v;
+}
+
+/* Set key to v, doubling the table when it fills. */
+static void
+hmap_put_grow(struct hmap *m, uint64_t key, uint64_t v)
+{
+	struct hmap	 bigger;
+	size_t		 i;
+
+	if (m->cap == 0 || (m->n + 1) * 4 > m->cap * 3) {
+		hmap_init(&bigger, m->cap);
+		for (i = 0; i < m->cap; i++)
+			if (m->k[i] != 0)
+				hmap_put(&bigger, m->k[i], m->v[i]);
+		hmap_free(m);
+		*m = bigger;
+	}
+	hmap_put(m, key, v);
+}
+
+/*
+ * Where a record of sender skey numbered seq belongs among the first n
+ * of the index: just before the earliest later one of its sender
+ * (looking back HISTORY_BEHIND_SCAN records at most), else at the end.
+ */
+static size_t
+history_place_of(struct history *h, uint64_t skey, uint64_t seq, size_t n)
+{
+	struct hrec	*r;
+	size_t		 i, pos = n, scan = 0;
+
+	for (i = n; i > 0 && scan < HISTORY_BEHIND_SCAN; i--, scan++) {
+		r = history_rec(h, i - 1);
+		if (r->skey != skey)
+			continue;
+		if (r->seq < seq)
+			break;
+		if (r->seq > seq)
+			pos = i - 1;
+	}
+	return pos;
+}
+
+/*
+ * Move the last index record to its place in its sender's order (see
+ * the top); it takes the ord of the one it goes before.  Returns where
+ * it is now.
+ */
+static size_t
+history_place_last(struct history *h)
+{
+	struct hrec	 r = *history_rec(h, h->nrecs - 1);
+	size_t		 pos;
+
+	if (r.skey == 0 ||
+	    (pos = history_place_of(h, r.skey, r.seq, h->nrecs - 1)) ==
+	    h->nrecs - 1)
+		return h->nrecs - 1;
+	memmove(history_rec(h, pos + 1), history_rec(h, pos),
+	    (h->nrecs - 1 - pos) * sizeof r);
+	r.ord = history_rec(h, pos + 1)->ord;
+	*history_rec(h, pos) = r;
+	return pos;
+}
+
+/* Table the mids anew: only records still in the index. */
+static void
+history_ids_rebuild(struct history *h)
+{
+	size_t	 i;
+
+	hmap_free(&h->ids);
+	hmap_init(&h->ids, h->nrecs + 1);
+	for (i = 0; i < h->nrecs; i++)
+		hmap_put(&h->ids, history_rec(h, i)->key,
+		    history_rec(h, i)->ord);
+}
+
+/*
+ * Note where the activity with mid hash key is.  Dropped records leave
+ * their entries behind (a lookup checks the index), so a table that
+ * fills is built again from the index, not grown.
+ */
+static void
+history_id_put(struct history *h, uint64_t key, uint64_t ord)
+{
+	if (h->ids.cap == 0 || (h->ids.n + 1) * 4 > h->ids.cap * 3)
+		history_ids_rebuild(h);
+	hmap_put(&h->ids, key, ord);
 }
 
 static struct hseg *
@@ -202,11 +388,42 @@ history_index_line(struct history *h, struct hseg *s, const char *line,
 }
 
 /*
+ * The sender and activity_seq of the record line just indexed, and its
+ * place in its sender's order: senders holds the highest activity_seq
+ * read so far of each.
+ */
+static void
+history_index_sender(struct history *h, struct hmap *senders,
+    const char *line, size_t len)
+{
+	struct json_span	 obj;
+	struct hrec		*r = history_rec(h, h->nrecs - 1);
+	char			 sid[512];
+	const char		*sp = memchr(line, ' ', len);
+	long long		 seq;
+	uint64_t		 top;
+
+	obj.p = sp + 1;
+	obj.len = len - (size_t)(obj.p - line);
+	if (json_get_str(obj, msg_field_name(F_SENDER), sid,
+	    sizeof sid) != 0 || json_get_int(obj,
+	    msg_field_name(F_ACTIVITY_SEQ), &seq) != 0 || seq < 0)
+		return;
+	r->skey = history_key_of(sid, strlen(sid)) | 1;
+	r->seq = (uint64_t)seq;
+	if (hmap_get(senders, r->skey, &top) && top > r->seq)
+		history_place_last(h);
+	else
+		hmap_put_grow(senders, r->skey, r->seq);
+}
+
+/*
  * Read a segment back and index it; cut a torn or corrupt tail.  -1
  * if the file cannot be read at all.
  */
 static int
-history_load_seg(struct history *h, uint64_t num, char *err, size_t errlen)
+history_load_seg(struct history *h, uint64_t num, struct hmap *senders,
+    char *err, size_t errlen)
 {
 	struct hseg	*s;
 	struct stat	 st;
@@ -241,6 +458,7 @@ history_load_seg(struct history *h, uint64_t num, char *err, size_t errlen)
 		    history_index_line(h, s, p, (size_t)(nl - p),
 		    (size_t)(p - buf)) != 0)
 			break;
+		history_index_sender(h, senders, p, (size_t)(nl - p));
 		p = nl + 1;
 	}
 	s->bytes = (size_t)(p - buf);
@@ -350,13 +568,28 @@ static void
 history_drop_oldest(struct history *h)
 {
 	struct hseg	*s = &h->segs[0];
+	struct hrec	*r;
 	char		 path[4200];
+	size_t		 end, i, k;
 
 	history_seg_path(h, s->num, path, sizeof path);
 	if (unlink(path) == -1 && errno != ENOENT)
 		log_warn("history: unlink %s", path);
-	h->head += s->n;
-	h->nrecs -= s->n;
+	/*
+	 * Its records come first in the index, before any appended to a
+	 * newer segment; ones of newer segments placed back among them
+	 * (see the top) stay, moved up to just before those.
+	 */
+	for (end = 0; end < h->nrecs; end++) {
+		r = history_rec(h, end);
+		if (r->seg != s->num && r->no == r->ord)
+			break;
+	}
+	for (i = k = end; i > 0; i--)
+		if (history_rec(h, i - 1)->seg != s->num)
+			*history_rec(h, --k) = *history_rec(h, i - 1);
+	h->head += k;
+	h->nrecs -= k;
 	h->bytes -= s->bytes;
 	if (h->nrecs == 0)
 		h->head = 0;
@@ -398,6 +631,7 @@ history_open(struct event_base *base, const char *datadir,
     const struct history_config *cfg, char *err, size_t errlen)
 {
 	struct history	*h;
+	struct hmap	 senders;
 	uint64_t	*nums = NULL;
 	size_t		 n = 0, i;
 	char		*dir;
@@ -426,9 +660,14 @@ history_open(struct event_base *base, const char *datadir,
 		h->seg_n_max = 1;
 	if (history_list(h, &nums, &n, err, errlen) != 0)
 		goto fail;
+	memset(&senders, 0, sizeof senders);
 	for (i = 0; i < n; i++)
-		if (history_load_seg(h, nums[i], err, errlen) != 0)
+		if (history_load_seg(h, nums[i], &senders, err, errlen) != 0) {
+			hmap_free(&senders);
 			goto fail;
+		}
+	hmap_free(&senders);
+	history_ids_rebuild(h);
 	/* Append to the newest segment, its torn tail already cut. */
 	if (history_open_newest(h, n > 0 ? nums[n - 1] : 1, n == 0) != 0) {
 		snprintf(err, errlen, "%s: cannot create a segment", dir);
@@ -476,7 +715,10 @@ history_recent_build(struct history *h)
 
 	if (h->nrecs == 0)
 		return;
-	h->newest = history_rec(h, h->nrecs - 1)->t;
+	/* One placed back may be the newest. */
+	for (i = 0; i < h->nrecs; i++)
+		if (history_rec(h, i)->t > h->newest)
+			h->newest = history_rec(h, i)->t;
 	for (i = h->nrecs; i > 0 && history_rec(h, i - 1)->t +
 	    HISTORY_RECENT_MS >= h->newest; i--)
 		n++;
@@ -519,6 +761,7 @@ history_close(struct history *h)
 		close(h->fd);
 	}
 	jbuf_free(&h->pending);
+	hmap_free(&h->ids);
 	free(h->recent);
 	free(h->recs);
 	free(h->segs);
@@ -535,7 +778,8 @@ history_append(struct history *h, const struct act *a, uint64_t wall)
 {
 	struct hseg	*s;
 	struct hrec	*r;
-	size_t		 start;
+	size_t		 start, at;
+	uint64_t	 key;
 
 	if (h == NULL || h->fd == -1 || a->mid == NULL || a->len == 0 ||
 	    a->len > UINT32_MAX / 2)
@@ -552,15 +796,45 @@ history_append(struct history *h, const struct act *a, uint64_t wall)
 		jbuf_addc(&h->pending, '\n');
 	r = history_rec_new(h);
 	r->t = wall;
-	r->key = history_key_of(a->mid, strlen(a->mid));
+	r->key = key = history_key_of(a->mid, strlen(a->mid));
 	r->seg = s->num;
 	r->off = (uint32_t)(s->bytes + start);
 	r->len = (uint32_t)(h->pending.len - start);
-	h->npending++;
+	if (a->sender != NULL) {
+		r->skey = history_key_of(a->sender, strlen(a->sender)) | 1;
+		r->seq = a->seq;
+	}
+	at = a->behind ? history_place_last(h) : h->nrecs - 1;
+	history_id_put(h, key, history_rec(h, at)->ord);
+	if (h->npending++ == 0 || wall > h->pending_newest)
+		h->pending_newest = wall;
 	if (!h->scheduled) {
 		h->scheduled = 1;
 		event_active(h->flush_ev, EV_TIMEOUT, 0);
 	}
+}
+
+/*
+ * Take the records of a write that failed out of the index: the last
+ * ones numbered, placed within HISTORY_BEHIND_SCAN of the end.
+ */
+static void
+history_forget_pending(struct history *h, struct hseg *s)
+{
+	struct hrec	*r;
+	size_t		 i, k, from = h->npending + HISTORY_BEHIND_SCAN;
+
+	from = h->nrecs > from ? h->nrecs - from : 0;
+	for (i = k = from; i < h->nrecs; i++) {
+		r = history_rec(h, i);
+		if (r->seg == s->num && r->off >= s->bytes)
+			continue;
+		if (k != i)
+			*history_rec(h, k) = *r;
+		k++;
+	}
+	h->nrecs = k;
+	h->next_no -= h->npending;
 }
 
 /* Begin the next segment once the newest is full. */
@@ -619,15 +893,15 @@ history_flush(struct history *h)
 		if (h->fd != -1 && done > 0 &&
 		    ftruncate(h->fd, (off_t)s->bytes) == -1)
 			log_warn("history: ftruncate");
-		h->nrecs -= h->npending;
-		h->next_no -= h->npending;
+		history_forget_pending(h, s);
 	} else {
 		if (h->failing)
 			log_info("history: writing again");
 		h->failing = 0;
 		s->bytes += done;
 		s->n += h->npending;
-		s->newest = h->recs[h->head + h->nrecs - 1].t;
+		if (h->pending_newest > s->newest)
+			s->newest = h->pending_newest;
 		h->bytes += done;
 		h->unsynced = 1;
 	}
@@ -671,15 +945,15 @@ history_rec(struct history *h, size_t i)
 	return &h->recs[h->head + i];
 }
 
-/* The index of the first record numbered no or later. */
+/* The index of the first record placed at ord or later. */
 static size_t
-history_find_no(struct history *h, uint64_t no)
+history_find_ord(struct history *h, uint64_t ord)
 {
 	size_t	 lo = 0, hi = h->nrecs, mid;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (history_rec(h, mid)->no < no)
+		if (history_rec(h, mid)->ord < ord)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -691,48 +965,99 @@ history_find_no(struct history *h, uint64_t no)
 static long long
 history_find_mid(struct history *h, const char *mid, size_t end)
 {
-	uint64_t	 key = history_key_of(mid, strlen(mid));
+	uint64_t	 key = history_key_of(mid, strlen(mid)), ord;
 	size_t		 i;
 
-	for (i = end; i > 0; i--)
-		if (history_rec(h, i - 1)->key == key)
-			return (long long)i - 1;
+	if (!hmap_get(&h->ids, key, &ord))
+		return -1;
+	/* Those placed back share the ord of the one after them. */
+	for (i = history_find_ord(h, ord); i < end &&
+	    history_rec(h, i)->ord == ord; i++)
+		if (history_rec(h, i)->key == key)
+			return (long long)i;
 	return -1;
 }
 
-/* Read record r and hand its time and server line to cb. */
-static int
-history_emit(struct history *h, struct hrec *r, int *fd, uint64_t *fdseg,
-    char **buf, size_t *cap, history_page_cb cb, void *arg)
-{
-	char		 path[4200], *sp;
-	ssize_t		 n;
+/* A page being read: the segment open and the run of records read. */
+struct history_reader {
+	int		 fd;
+	uint64_t	 seg;
+	char		*buf;
+	size_t		 cap;
+};
 
-	if (*fd == -1 || *fdseg != r->seg) {
-		if (*fd != -1)
-			close(*fd);
-		history_seg_path(h, r->seg, path, sizeof path);
-		if ((*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
-		    -1) {
-			log_warn("history: %s", path);
-			return -1;
+/*
+ * Read records first..last-1 of the index, those numbered before mark,
+ * and hand each one's time and server line to cb: adjacent records of
+ * a segment are read in one go.
+ */
+static int
+history_emit(struct history *h, struct history_reader *rd, size_t first,
+    size_t last, uint64_t mark, history_page_cb cb, void *arg)
+{
+	struct hrec	*r, *e;
+	char		 path[4200], *p, *sp;
+	size_t		 i, j, len;
+	ssize_t		 n;
+	int		 sent = 0;
+
+	for (i = first; i < last; i = j) {
+		r = history_rec(h, i);
+		j = i + 1;
+		if (r->no >= mark)
+			continue;
+		len = r->len;
+		while (j < last && (e = history_rec(h, j))->no < mark &&
+		    e->seg == r->seg && e->off == r->off + len &&
+		    len + e->len <= HISTORY_RUN_MAX) {
+			len += e->len;
+			j++;
 		}
-		*fdseg = r->seg;
+		if (rd->fd == -1 || rd->seg != r->seg) {
+			if (rd->fd != -1)
+				close(rd->fd);
+			history_seg_path(h, r->seg, path, sizeof path);
+			rd->seg = r->seg;
+			if ((rd->fd = open(path, O_RDONLY | O_CLOEXEC |
+			    O_NOFOLLOW)) == -1) {
+				log_warn("history: %s", path);
+				return sent;
+			}
+		}
+		if (rd->cap < len) {
+			rd->cap = len;
+			if ((rd->buf = realloc(rd->buf, rd->cap)) == NULL)
+				fatal("realloc");
+		}
+		n = pread(rd->fd, rd->buf, len, (off_t)r->off);
+		for (p = rd->buf; i < j; i++) {
+			e = history_rec(h, i);
+			if (n < (ssize_t)(p - rd->buf) + (ssize_t)e->len ||
+			    p[e->len - 1] != '\n' ||
+			    (sp = memchr(p, ' ', e->len)) == NULL) {
+				log_warnx("history: segment %016llx: record "
+				    "at %u unreadable",
+				    (unsigned long long)e->seg, e->off);
+				return sent;
+			}
+			sp++;
+			if (cb(arg, e->t, sp, (size_t)(p + e->len - 1 - sp)) != 0)
+				return sent;
+			sent++;
+			p += e->len;
+		}
 	}
-	if (*cap < r->len) {
-		*cap = r->len;
-		if ((*buf = realloc(*buf, *cap)) == NULL)
-			fatal("realloc");
-	}
-	n = pread(*fd, *buf, r->len, (off_t)r->off);
-	if (n != (ssize_t)r->len || (*buf)[r->len - 1] != '\n' ||
-	    (sp = memchr(*buf, ' ', r->len)) == NULL) {
-		log_warnx("history: segment %016llx: record at %u unreadable",
-		    (unsigned long long)r->seg, r->off);
-		return 0;
-	}
-	sp++;
-	return cb(arg, r->t, sp, (size_t)(*buf + r->len - 1 - sp));
+	return sent;
+}
+
+/* Is a record numbered before mark in first..last-1 of the index? */
+static int
+history_any(struct history *h, size_t first, size_t last, uint64_t mark)
+{
+	for (; first < last; first++)
+		if (history_rec(h, first)->no < mark)
+			return 1;
+	return 0;
 }
 
 /*
@@ -746,17 +1071,18 @@ int
 history_page(struct history *h, const struct history_query *q,
     history_page_cb cb, void *arg, int *more)
 {
-	size_t		 hi, start, end, used = 0, cap = 0, i;
-	long long	 at;
-	char		*buf = NULL;
-	uint64_t	 fdseg = 0;
-	int		 fd = -1, n = 0;
+	struct history_reader	 rd;
+	struct hrec		*r;
+	size_t			 hi, start, end, used = 0, n = 0;
+	long long		 at;
+	int			 sent;
 
 	*more = 0;
 	if (h == NULL)
 		return q->mid != NULL ? -1 : 0;
 	history_flush(h);
-	hi = history_find_no(h, q->mark);
+	/* Below hi every record is placed before the mark. */
+	hi = history_find_ord(h, q->mark);
 	start = end = hi;
 	if (q->dir != HISTORY_LATEST && q->mid != NULL) {
 		if ((at = history_find_mid(h, q->mid, hi)) == -1)
@@ -773,28 +1099,35 @@ history_page(struct history *h, const struct history_query *q,
 		end = start;
 	}
 	if (q->dir == HISTORY_AFTER) {
-		while (end < hi && (size_t)(end - start) < q->limit &&
-		    (end == start || used + history_rec(h, end)->len <=
-		    q->budget))
-			used += history_rec(h, end++)->len;
-		*more = end < hi;
+		for (; end < hi && n < q->limit; end++) {
+			r = history_rec(h, end);
+			if (r->no >= q->mark)
+				continue;
+			if (n > 0 && used + r->len > q->budget)
+				break;
+			used += r->len;
+			n++;
+		}
+		*more = history_any(h, end, hi, q->mark);
 	} else {
-		while (start > 0 && (size_t)(end - start) < q->limit &&
-		    (end == start || used + history_rec(h, start - 1)->len <=
-		    q->budget))
-			used += history_rec(h, --start)->len;
-		*more = start > 0;
+		for (; start > 0 && n < q->limit; start--) {
+			r = history_rec(h, start - 1);
+			if (r->no >= q->mark)
+				continue;
+			if (n > 0 && used + r->len > q->budget)
+				break;
+			used += r->len;
+			n++;
+		}
+		*more = history_any(h, 0, start, q->mark);
 	}
-	for (i = start; i < end; i++) {
-		if (history_emit(h, history_rec(h, i), &fd, &fdseg, &buf,
-		    &cap, cb, arg) != 0)
-			break;
-		n++;
-	}
-	if (fd != -1)
-		close(fd);
-	free(buf);
-	return n;
+	memset(&rd, 0, sizeof rd);
+	rd.fd = -1;
+	sent = history_emit(h, &rd, start, end, q->mark, cb, arg);
+	if (rd.fd != -1)
+		close(rd.fd);
+	free(rd.buf);
+	return sent;
 }
 
 size_t

@@ -228,6 +228,7 @@ order_submit(struct server *srv, struct act *a)
 			return;
 		}
 		win_set(s, a->seq, 1);
+		a->behind = 1;		/* the history puts it back in place */
 		activity_deliver(srv, a, 1);	/* late, but not lost */
 		return;
 	}

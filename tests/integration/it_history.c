@@ -649,40 +649,186 @@ history_mids(const char *text)
 	return out;
 }
 
-/* Within each sender, activity_seq rises along the history. */
-static void
-check_sender_order(const char *dir, const char *text)
+/*
+ * A history reader that stays at s: a LOGIN may be answered with a
+ * REDIRECT to a less loaded server (and closed); try again until the
+ * loads settle.
+ */
+static struct it_client *
+reader_staying(struct it_server *s, const char *name)
 {
-	char		 senders[64][128];
-	long		 last[64];
-	int		 ns = 0, i;
-	const char	*p = text, *nl, *s, *q;
-	long		 seq;
+	uint64_t		 deadline = it_now_ms() + (uint64_t)it_timeout();
+	struct it_client	*c;
+	cJSON			*m;
+	const char		*cmd;
 
-	while ((nl = strchr(p, '\n')) != NULL) {
-		s = strstr(p, "\"sender\":\"");
-		q = strstr(p, "\"activity_seq\":");
-		if (s == NULL || q == NULL || s > nl || q > nl)
-			it_fail("%s: a record without sender or activity_seq",
-			    dir);
-		s += 10;
-		seq = strtol(q + 15, NULL, 10);
-		for (i = 0; i < ns; i++)
-			if (strncmp(senders[i], s, strlen(senders[i])) == 0 &&
-			    s[strlen(senders[i])] == '"')
-				break;
-		if (i == ns) {
-			if (ns == 64)
-				it_fail("too many senders");
-			snprintf(senders[ns], sizeof senders[ns], "%.*s",
-			    (int)(strchr(s, '"') - s), s);
-			last[ns++] = 0;
+	for (;;) {
+		c = reader(s, name, 1);
+		it_sendf(c, "{\"command\":\"HISTORY\",\"limit\":1}");
+		if (it_read_line(c, it_timeout()) != IT_READ_LINE)
+			it_fail("%s: no reply to HISTORY", s->name);
+		m = cJSON_ParseWithLength(c->line, c->line_len);
+		cmd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m,
+		    "command"));
+		if (cmd == NULL || strcmp(cmd, "REDIRECT") != 0) {
+			if (cmd != NULL && strcmp(cmd, "HISTORY_END") != 0)
+				it_expect(c, "HISTORY_END");
+			cJSON_Delete(m);
+			return c;
 		}
-		if (seq <= last[i])
-			it_fail("%s: sender %s's activity_seq %ld after %ld",
-			    dir, senders[i], seq, last[i]);
-		last[i] = seq;
-		p = nl + 1;
+		cJSON_Delete(m);
+		it_expect_closed(c);
+		it_close(c);
+		if (it_now_ms() >= deadline)
+			it_fail("%s kept redirecting a reader", s->name);
+		usleep(20000);
+	}
+}
+
+/*
+ * The history a client of s is served, paged from the oldest: one line
+ * "sender activity_seq mid" per activity, in page order.
+ */
+static char *
+history_served(struct it_server *s, const char *name)
+{
+	struct it_client	*c = reader_staying(s, name);
+	cJSON			*m, *k, *snd, *seq, *mid;
+	char			*out = calloc(1, 1), last[256] = "";
+	size_t			 len = 0;
+	int			 more = 1, n;
+
+	while (more) {
+		if (last[0] == '\0')
+			it_sendf(c, "{\"command\":\"HISTORY\",\"limit\":1000,"
+			    "\"after\":0}");
+		else
+			it_sendf(c, "{\"command\":\"HISTORY\",\"limit\":1000,"
+			    "\"after\":\"%s\"}", last);
+		for (n = 0;; n++) {
+			if (it_read_line(c, it_timeout()) != IT_READ_LINE)
+				it_fail("%s: a page without HISTORY_END",
+				    s->name);
+			m = cJSON_ParseWithLength(c->line, c->line_len);
+			k = cJSON_GetObjectItemCaseSensitive(m, "command");
+			if (cJSON_IsString(k) &&
+			    strcmp(k->valuestring, "HISTORY_END") == 0) {
+				more = cJSON_IsTrue(
+				    cJSON_GetObjectItemCaseSensitive(m,
+				    "more"));
+				cJSON_Delete(m);
+				break;
+			}
+			snd = cJSON_GetObjectItemCaseSensitive(m, "sender");
+			seq = cJSON_GetObjectItemCaseSensitive(m,
+			    "activity_seq");
+			mid = cJSON_GetObjectItemCaseSensitive(m, "mid");
+			if (!cJSON_IsString(k) ||
+			    strcmp(k->valuestring, "HISTORY_ACTIVITY") != 0 ||
+			    !cJSON_IsString(snd) || !cJSON_IsNumber(seq) ||
+			    !cJSON_IsString(mid))
+				it_fail("%s: in a page: %s", s->name,
+				    it_escape(c->line, c->line_len));
+			out = realloc(out, len + strlen(snd->valuestring) +
+			    strlen(mid->valuestring) + 32);
+			len += (size_t)sprintf(out + len, "%s %.0f %s\n",
+			    snd->valuestring, seq->valuedouble,
+			    mid->valuestring);
+			snprintf(last, sizeof last, "%s", mid->valuestring);
+			cJSON_Delete(m);
+		}
+		if (n == 0 && more)
+			it_fail("%s: an empty page with more", s->name);
+	}
+	it_close(c);
+	return out;
+}
+
+/* Lines compared by sender only (qsort of indexes keeps the order). */
+static const char *const *by_sender_lines;
+
+static int
+by_sender_cmp(const void *x, const void *y)
+{
+	const char	*a = by_sender_lines[*(const int *)x];
+	const char	*b = by_sender_lines[*(const int *)y];
+	size_t		 la = strcspn(a, " "), lb = strcspn(b, " ");
+	int		 c = strncmp(a, b, la < lb ? la : lb);
+
+	if (c == 0 && la != lb)
+		c = la < lb ? -1 : 1;
+	if (c == 0)
+		c = *(const int *)x < *(const int *)y ? -1 : 1;
+	return c;
+}
+
+/*
+ * A served history (history_served) grouped by sender, each sender's
+ * activities in the order served; fails unless activity_seq rises
+ * along each sender's.
+ */
+static char *
+per_sender(const char *name, const char *served)
+{
+	const char	**lines = NULL;
+	char		 *copy = strdup(served), *p, *out, *q, prev[128] = "";
+	int		 *idx, n = 0, i;
+	long		 last = 0, seq;
+
+	for (p = strtok(copy, "\n"); p != NULL; p = strtok(NULL, "\n")) {
+		lines = realloc(lines, (size_t)(n + 1) * sizeof *lines);
+		lines[n++] = p;
+	}
+	idx = calloc((size_t)n + 1, sizeof *idx);
+	for (i = 0; i < n; i++)
+		idx[i] = i;
+	by_sender_lines = lines;
+	qsort(idx, (size_t)n, sizeof *idx, by_sender_cmp);
+	out = q = calloc(1, strlen(served) + 1);
+	for (i = 0; i < n; i++) {
+		p = strchr(lines[idx[i]], ' ');
+		seq = strtol(p + 1, NULL, 10);
+		if (strncmp(prev, lines[idx[i]], (size_t)(p - lines[idx[i]]))
+		    != 0 || prev[p - lines[idx[i]]] != '\0') {
+			snprintf(prev, sizeof prev, "%.*s",
+			    (int)(p - lines[idx[i]]), lines[idx[i]]);
+			last = 0;
+		}
+		if (seq <= last)
+			it_fail("%s's history: sender %s's activity_seq %ld "
+			    "after %ld:\n%s", name, prev, seq, last, served);
+		last = seq;
+		q = stpcpy(q, lines[idx[i]]);
+		*q++ = '\n';
+	}
+	free(idx);
+	free(lines);
+	free(copy);
+	return out;
+}
+
+/*
+ * The servers' histories as their clients are served them: the same
+ * activities, and each sender's in the same order, activity_seq rising.
+ */
+static void
+histories_same(struct it_server **s, int n)
+{
+	char	*served[8], *ps[8];
+	int	 i;
+
+	for (i = 0; i < n; i++) {
+		served[i] = history_served(s[i], "hr");
+		ps[i] = per_sender(s[i]->name, served[i]);
+	}
+	for (i = 1; i < n; i++)
+		if (strcmp(ps[0], ps[i]) != 0)
+			it_fail("the histories of %s and %s differ, by "
+			    "sender:\n%s\nand\n%s", s[0]->name, s[i]->name,
+			    ps[0], ps[i]);
+	for (i = 0; i < n; i++) {
+		free(served[i]);
+		free(ps[i]);
 	}
 }
 
@@ -695,7 +841,7 @@ check_sender_order(const char *dir, const char *text)
 static void
 history__kill9_restart__histories_converge(void **state)
 {
-	struct it_server	*a, *b, *c;
+	struct it_server	*a, *b, *c, *s[3];
 	struct it_client	*wa, *wb;
 	char			*d[3], *t[3], *m[3];
 	int			 i;
@@ -721,7 +867,6 @@ history__kill9_restart__histories_converge(void **state)
 	for (i = 0; i < 3; i++) {
 		t[i] = wait_records(d[i], 30);
 		m[i] = history_mids(t[i]);
-		check_sender_order(d[i], t[i]);
 	}
 	for (i = 1; i < 3; i++)
 		if (strcmp(m[0], m[i]) != 0)
@@ -731,7 +876,10 @@ history__kill9_restart__histories_converge(void **state)
 		free(t[i]);
 		free(m[i]);
 	}
-	(void)c;
+	s[0] = a;
+	s[1] = b;
+	s[2] = c;
+	histories_same(s, 3);
 }
 
 /* Wait until dir's history holds n records, for up to ms. */
@@ -760,7 +908,7 @@ wait_records_within(const char *dir, int n, int ms)
 static void
 history__partition_healed__histories_converge(void **state)
 {
-	struct it_server	*p, *c, *d;
+	struct it_server	*p, *c, *d, *s[3];
 	struct it_client	*wp, *wc;
 	struct relay		*rl;
 	char			 rport[16], *dir[3], *t[3], *m[3];
@@ -798,7 +946,6 @@ history__partition_healed__histories_converge(void **state)
 	for (i = 0; i < 3; i++) {
 		t[i] = wait_records_within(dir[i], 20, 3 * it_timeout());
 		m[i] = history_mids(t[i]);
-		check_sender_order(dir[i], t[i]);
 	}
 	for (i = 1; i < 3; i++)
 		if (strcmp(m[0], m[i]) != 0)
@@ -808,7 +955,85 @@ history__partition_healed__histories_converge(void **state)
 		free(t[i]);
 		free(m[i]);
 	}
-	(void)d;
+	s[0] = p;
+	s[1] = c;
+	s[2] = d;
+	histories_same(s, 3);
+}
+
+/* Does text (a history's records) hold activity_seq b before a? */
+static int
+logged_before(const char *text, int b, int a)
+{
+	char		 nb[64], na[64];
+	const char	*pb, *pa;
+
+	snprintf(nb, sizeof nb, "\"activity_seq\":%d,", b);
+	snprintf(na, sizeof na, "\"activity_seq\":%d,", a);
+	pb = strstr(text, nb);
+	pa = strstr(text, na);
+	return pb != NULL && pa != NULL && pb < pa;
+}
+
+/*
+ * A sender's activity_seq 2 comes after its 3, which every server
+ * delivered once --order-wait gave up waiting for 2: each segment logs
+ * 3 before 2, yet every server's history (as served, and again after
+ * a restart reads it back) holds 1, 2, 3 in that order, with another
+ * sender's activities in between.
+ */
+static void
+history__gap_given_up__per_sender_order_everywhere(void **state)
+{
+	struct it_server	*s[3];
+	struct it_client	*snd, *w;
+	char			*d[3], *t;
+	int			 i;
+
+	(void)state;
+	for (i = 0; i < 3; i++)
+		d[i] = it_mkdtemp("data");
+	s[0] = it_root("A", "--data-dir", d[0], "--order-wait", "300");
+	s[1] = it_child("B", s[0], "--data-dir", d[1], "--order-wait", "300");
+	s[2] = it_child("C", s[0], "--data-dir", d[2], "--order-wait", "300");
+	snd = it_connect(s[1], "snd");
+	it_sendf(snd, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
+	    "\"secret\":null,\"features\":[\"activity_seq\"]}");
+	it_expect(snd, "LOGIN_SUCCESS");
+	w = it_connect(s[2], "w");
+	it_login(w, "anonymous", NULL);
+
+	it_sendf(snd, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"anonymous\",\"secret\":null,\"activity_seq\":1,"
+	    "\"activity\":{\"it_seq\":1}}");
+	it_expect(snd, "ACTIVITY_BROADCAST");
+	it_sendf(snd, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"anonymous\",\"secret\":null,\"activity_seq\":3,"
+	    "\"activity\":{\"it_seq\":3}}");
+	/* Delivered (to its sender too) once the wait for 2 is over. */
+	it_expect(snd, "ACTIVITY_BROADCAST");
+	for (i = 0; i < 3; i++)
+		free(wait_records(d[i], 2));
+	send_seqs(w, 10, 12, "w");
+	it_sendf(snd, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"anonymous\",\"secret\":null,\"activity_seq\":2,"
+	    "\"activity\":{\"it_seq\":2}}");
+	it_expect(snd, "ACTIVITY_BROADCAST");
+	send_seqs(w, 13, 14, "w");
+	for (i = 0; i < 3; i++) {
+		t = wait_records(d[i], 8);
+		if (!logged_before(t, 3, 2))
+			it_fail("%s did not log activity_seq 3 before 2 (the "
+			    "gap was not given up): %s", s[i]->name, t);
+		free(t);
+	}
+	histories_same(s, 3);
+
+	/* Read back from the segments, the order is the same. */
+	it_server_kill9(s[2]);
+	s[2] = it_child("C2", s[0], "--data-dir", d[2], "--order-wait", "300");
+	free(wait_records(d[2], 8));
+	histories_same(s, 3);
 }
 
 /* cmocka teardown: relays, then servers (it_teardown). */
@@ -835,6 +1060,7 @@ main(void)
 		T(history__not_negotiated__refused),
 		T(history__kill9_restart__histories_converge),
 		T(history__partition_healed__histories_converge),
+		T(history__gap_given_up__per_sender_order_everywhere),
 	};
 
 	return it_run_tests("integration: history", tests);
