@@ -141,7 +141,9 @@ $(BIN)/activity-tui: $(B)/tui_client/main.o $(LIBTUI) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CURSES_LIBS) $(EV_LIBS) $(CRYPTO_LIBS) -lm
 
-$(BIN)/activity-bench: $(BENCH_OBJ) $(LIBCOMMON)
+# The history workload measures the server's history module in-process.
+$(B)/tests/bench/histlog.o: CFLAGS += -Iserver
+$(BIN)/activity-bench: $(BENCH_OBJ) $(LIBSERVER) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) -lm
 

@@ -34,6 +34,7 @@ enum bench_workload {
 	WL_REPORT,		/* steady with sending_report: report latency */
 	WL_ORDERING,		/* steady, --order-wait default vs 0 */
 	WL_LOGINS,		/* steady, without vs with a login storm */
+	WL_HISTORY,		/* append cost, fetching pages */
 };
 
 enum bench_topology {
@@ -342,6 +343,7 @@ int	 wl_traffic(struct run_env *);	/* fanout, steady, failover, report,
 					   ordering */
 void	 traffic_summary(int);		/* over --runs */
 int	 wl_register(struct run_env *);
+int	 wl_history(struct run_env *);	/* histlog.c */
 
 /* logins.c: a login storm beside the traffic */
 int	 logins_prepare(void);

@@ -91,6 +91,12 @@ usage(FILE *f)
 "             user, each on a new connection (A B B A ...; --runs default\n"
 "             4).  Every such LOGIN costs the server a slow password\n"
 "             hash; prints the p99 of each mode and their ratio.\n"
+"  history    the history log: --msgs activities of --size bytes appended\n"
+"             in this process through the server's history module, written\n"
+"             every --window (a loop turn's batch) and synced every second:\n"
+"             ns per append; then one server started on that log (--cluster\n"
+"             1) and a client with \"history\" paging back 1000 at a time:\n"
+"             HISTORY -> HISTORY_END latency (p50/p90/max).\n"
 "  cluster    start a cluster, print 'CLUSTER_READY servers=... pids=...',\n"
 "             hold it until SIGTERM/SIGINT or --hold S, then stop it (for\n"
 "             other load generators and profilers).\n"
@@ -498,6 +504,7 @@ static const struct {
 	{ "report", WL_REPORT },
 	{ "ordering", WL_ORDERING },
 	{ "logins", WL_LOGINS },
+	{ "history", WL_HISTORY },
 };
 
 enum {
@@ -1006,6 +1013,11 @@ main(int argc, char **argv)
 			opts.nrun_server_args = 4;
 			r = wl_register(&env);
 			if (r != 0)
+				rc = 1;
+			continue;
+		}
+		if (opts.workload == WL_HISTORY) {
+			if (wl_history(&env) != 0)
 				rc = 1;
 			continue;
 		}
