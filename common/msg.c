@@ -67,6 +67,9 @@ static const char *const field_names[F__COUNT] = {
 	[F_BEFORE] = "before",
 	[F_AFTER] = "after",
 	[F_COUNT] = "count",
+	[F_STATE] = "state",
+	[F_LAST_ANNOUNCE_MS] = "last_announce_ms",
+	[F_DOWN_MS] = "down_ms",
 };
 
 /*

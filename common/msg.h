@@ -99,6 +99,9 @@ enum msg_field {
 	F_BEFORE,
 	F_AFTER,
 	F_COUNT,
+	F_STATE,
+	F_LAST_ANNOUNCE_MS,
+	F_DOWN_MS,
 	F__COUNT
 };
 
@@ -114,6 +117,11 @@ enum msg_field {
 #define MSG_V_RECONNECTING	"reconnecting"	/* SERVER_ANNOUNCE status */
 #define MSG_V_NORMAL		"NORMAL"	/* CLUSTER_STATUS status */
 #define MSG_V_OUT_OF_SERVICE	"OUT_OF_SERVICE"
+#define MSG_V_SELF		"self"		/* CLUSTER_STATUS servers state */
+#define MSG_V_UP		"up"
+#define MSG_V_DOWN		"down"
+#define MSG_V_LOST		"lost"
+#define MSG_V_GONE		"gone"
 #define MSG_V_SUCCESS		"success"	/* USER_REGISTER_RESULT */
 #define MSG_V_FAILURE		"failure"
 

@@ -9,6 +9,7 @@
 #include "delivery.h"
 #include "lock.h"
 #include "log.h"
+#include "msgbuild.h"
 #include "registry.h"
 #include "server.h"
 #include "uplink.h"
@@ -76,9 +77,13 @@ cron_anon_idle(struct server *srv, uint64_t now)
 static void
 cron_heartbeats(struct server *srv, uint64_t now)
 {
-	static const char	 ping[] = "{\"command\":\"PING\"}\n";
 	struct peer		*p;
+	struct jbuf		 ping;
 
+	/* Its own buffer: a close in the walk may build lines of its own. */
+	jbuf_init(&ping);
+	msgb_begin(&ping, CMD_PING);
+	msgb_end(&ping);
 	TAILQ_FOREACH(p, &srv->peers, entry) {
 		if (p->closing)
 			continue;
@@ -100,8 +105,9 @@ cron_heartbeats(struct server *srv, uint64_t now)
 			continue;
 		}
 		if (now - p->last_tx_ms >= (uint64_t)srv->cfg.heartbeat_ms)
-			peer_send(p, ping, sizeof ping - 1);
+			peer_send(p, ping.p, ping.len);
 	}
+	jbuf_free(&ping);
 }
 
 /* Run whatever is due. */

@@ -26,13 +26,13 @@ known_state_name(enum known_state st)
 {
 	switch (st) {
 	case KNOWN_UP:
-		return "up";
+		return MSG_V_UP;
 	case KNOWN_DOWN:
-		return "down";
+		return MSG_V_DOWN;
 	case KNOWN_LOST:
-		return "lost";
+		return MSG_V_LOST;
 	case KNOWN_GONE:
-		return "gone";
+		return MSG_V_GONE;
 	}
 	return "?";
 }
@@ -335,7 +335,7 @@ known_shown_state(struct server *srv, const struct known_server *k)
 {
 	if (k->state == KNOWN_UP && (k->reconnecting ||
 	    known_orphaned(srv, k)))
-		return "reconnecting";
+		return MSG_V_RECONNECTING;
 	return known_state_name(k->state);
 }
 
@@ -503,20 +503,20 @@ known_build_status(struct server *srv, struct jbuf *b)
 	for (i = 0; i < n; i++) {
 		struct known_server *k = rows[i].k;
 
-		jbuf_adds(b, i == 0 ? "{\"id\":" : ",{\"id\":");
-		jbuf_cstr(b, rows[i].id);
+		if (i > 0)
+			jbuf_addc(b, ',');
+		msgb_obj_begin(b);
+		msgb_str(b, F_ID, rows[i].id);
 		msgb_str(b, F_HOST, rows[i].host);
 		msgb_int(b, F_PORT, rows[i].port);
 		msgb_int(b, F_LOAD, k == NULL ? srv->nclients : k->load);
-		jbuf_adds(b, ",\"last_announce_ms\":");
-		jbuf_int(b, k == NULL ? 0 : (long long)(now - k->last_seen_ms));
-		jbuf_adds(b, ",\"state\":");
-		jbuf_cstr(b, k == NULL ? "self" : known_shown_state(srv, k));
-		if (k != NULL && k->state != KNOWN_UP) {
-			jbuf_adds(b, ",\"down_ms\":");
-			jbuf_int(b, (long long)(now - k->down_ms));
-		}
-		jbuf_addc(b, '}');
+		msgb_int(b, F_LAST_ANNOUNCE_MS,
+		    k == NULL ? 0 : (long long)(now - k->last_seen_ms));
+		msgb_str(b, F_STATE, k == NULL ? MSG_V_SELF :
+		    known_shown_state(srv, k));
+		if (k != NULL && k->state != KNOWN_UP)
+			msgb_int(b, F_DOWN_MS, (long long)(now - k->down_ms));
+		msgb_obj_end(b);
 	}
 	jbuf_addc(b, ']');
 	msgb_end(b);

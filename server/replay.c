@@ -35,6 +35,7 @@ struct replay_log {
 	size_t			 count;
 	size_t			 bytes;
 	uint64_t		 complete_ms;	/* complete from here */
+	struct jbuf		 tail;		/* ,"replay":true}\n */
 };
 
 void
@@ -46,6 +47,10 @@ delivery_init(struct server *srv)
 	srv->presence = presence_table_new();
 	srv->since_ms = wall_ms();
 	srv->replay->complete_ms = srv->since_ms;
+	/* What ends a line replayed to a link, built once. */
+	jbuf_init(&srv->replay->tail);
+	msgb_bool(&srv->replay->tail, F_REPLAY, 1);
+	msgb_end(&srv->replay->tail);
 }
 
 /*
@@ -215,20 +220,18 @@ vv_parse(struct json_span v, struct vv_entry *e, int *n)
 	return rc;
 }
 
-static const char replay_tail[] = ",\"replay\":true}\n";
-
 /* A link's ACTIVITY_SYNC: replay every activity it lacks. */
 int
 replay_on_sync(struct server *srv, struct peer *from, struct json_span vv,
     uint64_t since)
 {
+	const struct jbuf *tail = &srv->replay->tail;
 	struct vv_entry	*e;
 	struct act	*a;
 	size_t		 k;
 	int		 n, i, known, sent = 0;
 
-	if ((e = calloc(VV_MAX, sizeof *e)) == NULL)
-		fatal("calloc");
+	e = xcalloc(VV_MAX, sizeof *e);
 	if (vv_parse(vv, e, &n) != 0) {
 		free(e);
 		return -1;
@@ -247,7 +250,7 @@ replay_on_sync(struct server *srv, struct peer *from, struct json_span vv,
 		}
 		if (known ? a->oc <= e[i].floor : a->ts < since)
 			continue;
-		if (peer_shed(from, a->len + sizeof replay_tail))
+		if (peer_shed(from, a->len + tail->len))
 			continue;
 		/*
 		 * Marked as a replay, so every server delivers it only to
@@ -256,8 +259,7 @@ replay_on_sync(struct server *srv, struct peer *from, struct json_span vv,
 		if (!a->replay_field && a->len >= 2 &&
 		    a->line[a->len - 2] == '}') {
 			if (peer_send(from, a->line, a->len - 2) != 0 ||
-			    peer_send(from, replay_tail, sizeof replay_tail - 1)
-			    != 0)
+			    peer_send(from, tail->p, tail->len) != 0)
 				break;
 		} else if (peer_send(from, a->line, a->len) != 0)
 			break;
@@ -373,6 +375,7 @@ delivery_free(struct server *srv)
 	while (srv->replay->count > 0)
 		replay_evict_head(srv);
 	free(srv->replay->ring);
+	jbuf_free(&srv->replay->tail);
 	free(srv->replay);
 	srv->replay = NULL;
 	order_free(srv);

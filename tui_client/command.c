@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "json.h"
 #include "msg.h"
+#include "msgbuild.h"
 #include "model.h"
 #include "opt.h"
 #include "tui.h"
@@ -222,7 +223,8 @@ command_me(struct tui *t, const char *rest)
 static int
 command_who(struct tui *t, int argc, char **argv)
 {
-	static const char	 who[] = "{\"command\":\"WHO\"}\n";
+	struct jbuf	 b;
+	int		 rc;
 
 	(void)argc;
 	(void)argv;
@@ -235,7 +237,12 @@ command_who(struct tui *t, int argc, char **argv)
 		    "online");
 		return -1;
 	}
-	return conn_write(t->conn, who, sizeof who - 1);
+	jbuf_init(&b);
+	msgb_begin(&b, CMD_WHO);
+	msgb_end(&b);
+	rc = conn_write(t->conn, b.p, b.len);
+	jbuf_free(&b);
+	return rc;
 }
 
 /* /history [n]: the page before the oldest shown, put on top. */

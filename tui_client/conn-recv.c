@@ -497,12 +497,13 @@ recv_cluster_status(struct conn *c, struct msg *msg)
 			s->port = 0;
 		if (json_get_int(el, msg_field_name(F_LOAD), &s->load) != 0)
 			s->load = -1;
-		if (json_get_int(el, "last_announce_ms",
+		if (json_get_int(el, msg_field_name(F_LAST_ANNOUNCE_MS),
 		    &s->last_announce) != 0)
 			s->last_announce = -1;
-		if (json_get_int(el, "down_ms", &s->down_ms) != 0)
+		if (json_get_int(el, msg_field_name(F_DOWN_MS),
+		    &s->down_ms) != 0)
 			s->down_ms = -1;
-		if (json_get_str(el, "state", s->state,
+		if (json_get_str(el, msg_field_name(F_STATE), s->state,
 		    sizeof s->state) != 0)
 			strlcpy(s->state, "?", sizeof s->state);
 		n++;

@@ -391,31 +391,20 @@ conn_build_hello(struct conn *c, struct jbuf *b, enum msg_cmd cmd)
 	if (cmd == CMD_LOGIN && c->session[0] != '\0' &&
 	    (c->prev_features & FEAT_BIT(FEAT_RESUME))) {
 		msgb_key(b, F_RESUME);
-		jbuf_addc(b, '{');
-		jbuf_cstr(b, msg_field_name(F_SESSION));
-		jbuf_addc(b, ':');
-		jbuf_cstr(b, c->session);
-		if (c->token[0] != '\0') {
-			jbuf_addc(b, ',');
-			jbuf_cstr(b, msg_field_name(F_TOKEN));
-			jbuf_addc(b, ':');
-			jbuf_cstr(b, c->token);
-		}
-		jbuf_addc(b, ',');
-		jbuf_cstr(b, msg_field_name(F_SEEN));
-		jbuf_addc(b, ':');
+		msgb_obj_begin(b);
+		msgb_str(b, F_SESSION, c->session);
+		if (c->token[0] != '\0')
+			msgb_str(b, F_TOKEN, c->token);
+		msgb_key(b, F_SEEN);
 		dedup_json(&c->seen, b);
 		/*
 		 * Senders we never heard from: whatever they sent since
 		 * shortly before the link went quiet.
 		 */
-		if (c->last_rx_wall > 1000) {
-			jbuf_addc(b, ',');
-			jbuf_cstr(b, msg_field_name(F_SINCE));
-			jbuf_addc(b, ':');
-			jbuf_int(b, (long long)(c->last_rx_wall - 1000));
-		}
-		jbuf_addc(b, '}');
+		if (c->last_rx_wall > 1000)
+			msgb_int(b, F_SINCE,
+			    (long long)(c->last_rx_wall - 1000));
+		msgb_obj_end(b);
 	}
 	msgb_end(b);
 }

@@ -62,14 +62,14 @@ cluster_cat(char *buf, const char *s, size_t len)
 static int
 cluster_gone(const char *state)
 {
-	return strcmp(state, "down") == 0 || strcmp(state, "lost") == 0;
+	return strcmp(state, MSG_V_DOWN) == 0 || strcmp(state, MSG_V_LOST) == 0;
 }
 
 /* Green for self and up, dim for down and lost, yellow otherwise. */
 static enum ui_color
 cluster_color(const char *state)
 {
-	if (strcmp(state, "self") == 0 || strcmp(state, "up") == 0)
+	if (strcmp(state, MSG_V_SELF) == 0 || strcmp(state, MSG_V_UP) == 0)
 		return UI_OK;
 	if (cluster_gone(state))
 		return UI_DIM;
@@ -156,7 +156,7 @@ pane_cluster_draw(struct pane *p, struct tui *t)
 			cluster_cat(buf, st, sizeof buf);
 		}
 		cluster_cat(buf, " ", sizeof buf);
-		a = strcmp(s->state, "self") == 0 ? A_BOLD : A_NORMAL;
+		a = strcmp(s->state, MSG_V_SELF) == 0 ? A_BOLD : A_NORMAL;
 		if (cluster_gone(s->state))
 			a = ui_attr(t->ui, UI_DIM);
 		x = x0 + ui_put(p->win, y, x0, avail, buf, a);
