@@ -324,12 +324,9 @@ peer_closed(struct peer *p)
 	struct server	*srv = p->srv;
 
 	p->close_done = 1;
-	if (p->role == PEER_SERVER && !p->outgoing && !srv->stopping &&
-	    p->remote_id != NULL) {
-		/* Our side of a child's failure: tell the rest of the tree. */
-		known_mark_lost(srv, p->remote_id);
-		tree_leave(srv, p->remote_id, "its parent lost the link");
-	}
+	/* A child's link; our parent's is uplink.c's to report. */
+	if (p->role == PEER_SERVER && !p->outgoing && !srv->stopping)
+		tree_link_lost(srv, p);
 	lock_peer_closed(srv, p);
 	report_peer_closed(srv, p);
 	uplink_peer_closed(srv, p);

@@ -6,7 +6,8 @@
  * Module map: each file, its one job.  Which way calls go: main.c and
  * cron.c call into every module; peer.c calls up in two places only,
  * dispatch_line() for each line read and, from the loop after a close,
- * peer_closed(), which tells lock, report, uplink, known and tree;
+ * peer_closed(), which tells lock, report, uplink and tree (a lost
+ * server link, either side, is tree_link_lost());
  * dispatch.c alone calls the handlers (cmd-*.c, handshake.c, the
  * receiving ends in activity.c, presence.c and who.c); handlers call the
  * delivery modules (activity.c -> order.c -> report.c, history.c; and
@@ -42,7 +43,8 @@
  *   uplink.c       the parent link's state machine (uplink_fsm)
  *   backup.c       BACKUP_LIST: where each neighbour goes if we fail
  *   known.c        known servers and the one cluster status
- *   tree.c         sending to links and clients, mids, path, announces
+ *   tree.c         sending to links and clients, mids, path, announces,
+ *                  a lost link's SERVER_LEAVE
  *   lock.c         the registration lock table
  *   registry.c     users and their journal
  *   token.c        session tokens for resume
@@ -531,6 +533,7 @@ int		 tree_parse_path(struct json_span, char **, int *);
 void		 tree_free_path(char **, int);
 void		 tree_add_path(struct server *, struct jbuf *);
 void		 tree_leave(struct server *, const char *, const char *);
+void		 tree_link_lost(struct server *, struct peer *);
 void		 tree_user_replaced(struct server *, const char *);
 
 /* known.c */

@@ -179,6 +179,21 @@ tree_leave(struct server *srv, const char *id, const char *why)
 	server_out_put(srv);
 }
 
+/*
+ * Our link to a neighbour failed, to our child or to our parent: the
+ * server it led to is down as far as we know, and the rest of the tree
+ * hears that it left.  The one place either side of a link reports it.
+ */
+void
+tree_link_lost(struct server *srv, struct peer *p)
+{
+	if (p->remote_id == NULL)
+		return;
+	known_mark_lost(srv, p->remote_id);
+	tree_leave(srv, p->remote_id, p->outgoing ?
+	    "its child lost the link" : "its parent lost the link");
+}
+
 /* SERVER_ANNOUNCE our id, load and address to every server link. */
 void
 tree_announce(struct server *srv)

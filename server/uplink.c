@@ -651,10 +651,7 @@ uplink_peer_closed(struct server *srv, struct peer *p)
 		    log_safe(u->parent.host), target_port(srv, &u->parent));
 		/* From here on we may miss activities: ask for them back. */
 		srv->since_ms = wall_ms() - UPLINK_SINCE_MARGIN_MS;
-		if (p->remote_id != NULL) {
-			known_mark_lost(srv, p->remote_id);
-			tree_leave(srv, p->remote_id, "its child lost the link");
-		}
+		tree_link_lost(srv, p);
 		uplink_failover(srv);
 		return;
 	}
