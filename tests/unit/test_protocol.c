@@ -18,6 +18,7 @@
 
 #include "auth.h"
 #include "history.h"
+#include "uplink.h"
 
 /* scrypt(N 16384, r 8, p 1, salt "activity-streamer cluster link key
  * v1") of the fixture's secret "abc", computed elsewhere. */
@@ -833,6 +834,31 @@ status__server_down__out_of_service_for_one_heartbeat(void **state)
 	fx_free(fx);
 }
 
+/*
+ * A server that is itself (re)connecting to its parent, not as a
+ * successor, reports OUT_OF_SERVICE, and says why.
+ */
+static void
+status__own_parent_link_down__out_of_service(void **state)
+{
+	struct fx	*fx = fx_new("child");
+	cJSON		*j;
+
+	(void)state;
+	assert_true(known_cluster_normal(fx->srv));
+	/* Nothing listens on port 1: it keeps trying. */
+	uplink_start(fx->srv, "127.0.0.1", 1);
+	fx_run(fx);
+	assert_true(uplink_reconnecting(fx->srv));
+	j = status_client(fx, NULL);
+	assert_string_equal(fx_str(j, "status"), "OUT_OF_SERVICE");
+	assert_non_null(fx_str(j, "info"));
+	assert_non_null(strstr(fx_str(j, "info"), "reconnecting to its "
+	    "parent"));
+	cJSON_Delete(j);
+	fx_free(fx);
+}
+
 /* A server that left on purpose is not listed and changes nothing. */
 static void
 status__server_left__not_listed_still_normal(void **state)
@@ -1271,6 +1297,8 @@ main(void)
 		cmocka_unit_test(
 		    status__server_down__out_of_service_for_one_heartbeat),
 		cmocka_unit_test(status__server_left__not_listed_still_normal),
+		cmocka_unit_test(
+		    status__own_parent_link_down__out_of_service),
 		cmocka_unit_test(lock__same_origin__lower_secret_wins),
 		cmocka_unit_test(
 		    lock__relay_unanswered__denied_at_timeout_kept_until_twice),
