@@ -993,7 +993,7 @@ lock__name_locked_at_origin__second_register_refused(void **state)
 	fx_send(fx, c1, "{\"command\":\"REGISTER\",\"username\":\"zed\","
 	    "\"secret\":\"one\"}");
 	/* The hash comes back through the loop. */
-	for (i = 0; i < 2000 && lock_pending(fx->srv, "zed") == 0; i++) {
+	for (i = 0; i < 10000 && lock_pending(fx->srv, "zed") == 0; i++) {
 		usleep(1000);
 		fx_run(fx);
 	}
@@ -1002,7 +1002,7 @@ lock__name_locked_at_origin__second_register_refused(void **state)
 	c2 = fx_connect(fx);
 	fx_send(fx, c2, "{\"command\":\"REGISTER\",\"username\":\"zed\","
 	    "\"secret\":\"two\"}");
-	for (i = 0; i < 2000 && fx_open(fx, c2); i++) {
+	for (i = 0; i < 10000 && fx_open(fx, c2); i++) {
 		usleep(1000);
 		fx_run(fx);
 	}
@@ -1139,7 +1139,7 @@ lock__origin_two_links__one_request_one_result_each(void **state)
 	c = fx_connect(fx);
 	fx_send(fx, c, "{\"command\":\"REGISTER\",\"username\":\"zed\","
 	    "\"secret\":\"one\"}");
-	for (i = 0; i < 2000 && lock_pending(fx->srv, "zed") == 0; i++) {
+	for (i = 0; i < 10000 && lock_pending(fx->srv, "zed") == 0; i++) {
 		usleep(1000);
 		fx_run(fx);
 	}
