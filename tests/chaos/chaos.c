@@ -67,8 +67,9 @@
  * The run is seeded: CHAOS_SEED=N replays the same fault choices (the
  * timing, and so the traffic, differs).  On failure the test prints
  * the seed and the full event log; IT_KEEP=1 keeps every server's full
- * log in the printed directory.  CHAOS_EVENTS=N changes the number of
- * faults (20).
+ * log in the printed directory (CHAOS_DEBUG=1 makes those logs debug
+ * level: held, given-up and dropped activities).  CHAOS_EVENTS=N
+ * changes the number of faults (20).
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -488,6 +489,8 @@ slot_spawn(int i, int via)
 	argv[n++] = HEARTBEAT;
 	argv[n++] = "--heartbeat-timeout";
 	argv[n++] = HB_TIMEOUT;
+	if (getenv("CHAOS_DEBUG") != NULL)
+		argv[n++] = "-vv";
 	if (via >= 0) {
 		snprintf(rport, sizeof rport, "%d", slots[via].rport);
 		argv[n++] = "-rh";
