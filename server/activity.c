@@ -194,7 +194,7 @@ activity_take(struct server *srv, struct act *a, struct peer *from,
 	else
 		srv->stats.act_from_servers++;
 	replay_append(srv, a);
-	tree_send_activity(srv, from, a->line, a->len);
+	tree_send_activity(srv, from, a->line, a->len, 1);
 	if (a->report)
 		report_start(srv, a, from, sender);
 	order_submit(srv, a);
@@ -288,7 +288,7 @@ cmd_activity_broadcast(struct peer *p, struct msg *m)
 		b = server_out_take(srv);
 		jbuf_add(b, m->line, m->len);
 		jbuf_addc(b, '\n');
-		tree_send_activity(srv, p, b->p, b->len);
+		tree_send_activity(srv, p, b->p, b->len, 0);
 		activity_span(m, &off, &len);
 		jbuf_reset(b);
 		msgb_begin(b, CMD_ACTIVITY_BROADCAST);
@@ -375,5 +375,7 @@ cmd_activity_sync(struct peer *p, struct msg *m)
 		    "'since' be a time in ms");
 		return CMD_CLOSE;
 	}
+	/* Replayed up to now: live activities follow (tree_send_activity). */
+	p->synced = 1;
 	return CMD_OK;
 }

@@ -126,6 +126,8 @@ cmd_authenticate(struct peer *p, struct msg *m)
 		    "the supplied secret is incorrect");
 		return CMD_CLOSE;
 	}
+	/* A base-protocol server sends no ACTIVITY_SYNC: live from now. */
+	p->synced = 1;
 	return link_accept(p, m);
 }
 

@@ -244,6 +244,9 @@ struct peer {
 	int			 waiting;	/* for it: reading paused */
 	uint64_t		 secret_digest;	/* keyed, of its secret */
 	int			 remote_tls_port;	/* 0: none known */
+	int			 synced;	/* its ACTIVITY_SYNC answered
+						 * (or base protocol): live
+						 * activities go to it */
 
 	int			 tls;		/* over TLS */
 	char			*tls_subject;	/* its verified certificate */
@@ -521,7 +524,7 @@ const char	*token_check(struct server *, const char *, const char *,
 void		 tree_send_servers(struct server *, struct peer *,
 		    const void *, size_t);
 void		 tree_send_activity(struct server *, struct peer *,
-		    const void *, size_t);
+		    const void *, size_t, int);
 void		 tree_send_clients(struct server *, const void *, size_t);
 void		 tree_announce(struct server *);
 void		 tree_send_users(struct server *, struct peer *, int);

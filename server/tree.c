@@ -39,16 +39,25 @@ tree_send_servers(struct server *srv, struct peer *except, const void *data,
 	}
 }
 
-/* An activity to every server link except `except`, shed where slow. */
+/*
+ * An activity to every server link except `except`, shed where slow.
+ * A logged one (`logged`) skips a link whose ACTIVITY_SYNC we have not
+ * answered yet: the replay that answers it carries the activity, in
+ * log order behind the older ones the link lacks, where a live copy
+ * sent now would overtake them and open a gap its clients may give up
+ * on (--order-wait) before the replay fills it.
+ */
 void
 tree_send_activity(struct server *srv, struct peer *except,
-    const void *data, size_t len)
+    const void *data, size_t len, int logged)
 {
 	struct peer	*p, *next;
 
 	for (p = TAILQ_FIRST(&srv->links); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, role_entry);
-		if (p != except && !peer_shed(p, len))
+		if (p == except || (logged && !p->synced))
+			continue;
+		if (!peer_shed(p, len))
 			peer_send(p, data, len);
 	}
 }

@@ -52,8 +52,9 @@
  *    sent after its last login, nothing twice on one connection, and in
  *    per-sender order what was sent after the login of the connection
  *    it came on.  One sent before a login may come again on the new
- *    connection (a relink replay in its sender's order reaches every
- *    client, activity-protocol(7) CAVEATS): those are counted and
+ *    connection (one still on its way to the new server, or held there
+ *    behind a gap, when the client logged in is delivered to it live,
+ *    activity-protocol(7) Per-sender order): those are counted and
  *    printed, not failed.  Its server being stopped or cut off is no
  *    loss: it stays connected and must get what it missed once the
  *    server relinks.

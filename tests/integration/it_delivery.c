@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "harness.h"
 #include "fclient.h"
 #include "relay.h"
@@ -749,6 +750,97 @@ regression__relink_replay__delivers_activities_older_than_the_server(void **stat
 	fc_check_exact(nb, "x", 4, 6);
 }
 
+/* The "n" of the next ACTIVITY_BROADCAST on a server link, other lines skipped. */
+static long
+link_next_n_at(const char *file, int line, struct it_client *f)
+{
+	uint64_t	 deadline = it_now_ms() + (uint64_t)it_timeout();
+	const cJSON	*k, *n;
+	int		 left;
+
+	for (;;) {
+		left = (int)(deadline - it_now_ms());
+		if (it_now_ms() >= deadline || it_read_line(f, left) !=
+		    IT_READ_LINE)
+			it_fail_at(file, line, "link %s: no ACTIVITY_BROADCAST "
+			    "within %d ms", f->name, it_timeout());
+		cJSON_Delete(f->msg);
+		f->msg = cJSON_ParseWithLength(f->line, f->line_len);
+		k = cJSON_GetObjectItemCaseSensitive(f->msg, "command");
+		if (!cJSON_IsString(k) ||
+		    strcmp(k->valuestring, "ACTIVITY_BROADCAST") != 0)
+			continue;
+		n = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(f->msg, "activity"), "n");
+		if (!cJSON_IsNumber(n))
+			it_fail_at(file, line, "link %s: a broadcast without "
+			    "n: %s", f->name, it_escape(f->line, f->line_len));
+		return (long)n->valuedouble;
+	}
+}
+#define link_next_n(f)	link_next_n_at(__FILE__, __LINE__, f)
+
+/*
+ * A joining server is sent what it lacks before any live activity: A
+ * answers the joiner's ACTIVITY_SYNC with its log in order, and sends
+ * the link nothing live before that.  A live copy sent first would
+ * overtake the older ones the replay brings, so the joiner would hold
+ * it behind a gap for --order-wait and, if the replay came later than
+ * that (a loaded machine, a long round trip), deliver the older ones
+ * after it, out of their sender's order.  The joiner is played here,
+ * with the handshake done by hand, so it can be slow to send its
+ * ACTIVITY_SYNC.
+ */
+static void
+delivery__relink__replay_before_live_activities(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*x, *f;
+	uint8_t			 key[AUTH_KEY_LEN];
+	char			 ours[AUTH_NONCE_HEX], proof[AUTH_MAC_HEX];
+	const cJSON		*k;
+	long			 n, i;
+
+	(void)state;
+	a = it_root("A");
+	x = seq_client(a, "x");
+	for (i = 1; i <= 2; i++) {
+		seq_send(x, "x", i, i);
+		seq_expect(x, i);
+	}
+
+	if (auth_derive_key(IT_SECRET, key) != 0)
+		it_fail("scrypt");
+	if (auth_nonce(ours) != 0)
+		it_fail("getrandom");
+	f = it_connect(a, "F");
+	it_sendf(f, "{\"command\":\"SERVER_HELLO\",\"nonce\":\"%s\"}", ours);
+	it_expect(f, "SERVER_CHALLENGE");
+	k = cJSON_GetObjectItemCaseSensitive(f->msg, "nonce");
+	if (!cJSON_IsString(k))
+		it_fail("SERVER_CHALLENGE without a nonce");
+	auth_proof(key, AUTH_LABEL_JOIN, ours, k->valuestring, NULL, proof);
+	it_sendf(f, "{\"command\":\"SERVER_PROOF\",\"proof\":\"%s\","
+	    "\"id\":\"ffff0000000000f1\"}", proof);
+	it_expect(f, "AUTHENTICATE_SUCCESS");
+	it_wait_log(a, "server joined");
+
+	/* Taken in by A (x has it back) while F has not synced yet. */
+	seq_send(x, "x", 3, 3);
+	seq_expect(x, 3);
+	it_sendf(f, "{\"command\":\"ACTIVITY_SYNC\",\"vv\":{},\"since\":0}");
+	for (i = 1; i <= 3; i++)
+		if ((n = link_next_n(f)) != i)
+			it_fail("F got n=%ld where its replay should bring "
+			    "n=%ld: a live activity overtook the replay of "
+			    "older ones", n, i);
+	/* Live from here on, and nothing twice. */
+	seq_send(x, "x", 4, 4);
+	seq_expect(x, 4);
+	if ((n = link_next_n(f)) != 4)
+		it_fail("F got n=%ld after its replay, not the live n=4", n);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, dl_setup, dl_teardown)
 
 int
@@ -766,6 +858,7 @@ main(void)
 		T(delivery__report__server_stopped__partial_after_timeout),
 		T(delivery__publisher_kill9__subscribers_get_all_once_in_order),
 		T(regression__relink_replay__delivers_activities_older_than_the_server),
+		T(delivery__relink__replay_before_live_activities),
 	};
 
 	return it_run_tests("delivery", tests);

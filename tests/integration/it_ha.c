@@ -297,9 +297,10 @@ ha__repeated_kill9_and_restart__cluster_keeps_working(void **state)
 	 * order (order breaks, once caused by relink replays of activities
 	 * from before a server joined, are not tolerated).  A client may
 	 * be sent a repeat only after it moved: a restarted server knows
-	 * no sender, so a relink replay in its sender's order reaches every
-	 * client there, one that already had it too (activity-protocol(7),
-	 * CAVEATS); the client drops it by (sender, activity_seq).  A
+	 * nothing it delivered, so a relink replay reaches every client
+	 * there that was owed it, one that already had it elsewhere too (a
+	 * resumed session's since is its first login); the client drops it
+	 * by (sender, activity_seq).  A
 	 * repeat to a client that never moved is a bug.
 	 */
 	{
