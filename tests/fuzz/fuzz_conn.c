@@ -10,7 +10,11 @@
  *   1  a logged-in client (anonymous or a registered user, with or
  *      without the protocol extensions)
  *   2  an authenticated server link (a correct AUTHENTICATE sent)
- *   3  our uplink, AUTHENTICATE sent and awaiting AUTHENTICATE_SUCCESS
+ *   3  our uplink, SERVER_HELLO sent: the stream plays the parent from
+ *      its first answer on (the handshake itself is fuzzed); with 0x80
+ *      the harness plays the parent through the handshake first, with
+ *      the known cluster secret, so the stream is what a proved parent
+ *      says afterwards (the post-join uplink code is fuzzed)
  *
  * Optional bystanders (a second client, a second server link, a client
  * that never reads) give broadcasts, lock fan-outs, reports and output
@@ -33,7 +37,8 @@
  * here) and close it in mid-handler; byte 1 chunk size, byte 2 clock
  * step, byte 3 login options (bits 0-1) and the output caps (bits 2-7:
  * 0 is 4 KiB, else 1 KiB and 64 bytes a step, so the fuzzer can put a
- * cap just where a given answer overflows it); the rest is the stream.
+ * cap just where a given answer overflows it); 0x80 of byte 0: mode 3
+ * with the handshake done; the rest is the stream.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +50,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "json.h"
 #include "log.h"
@@ -68,6 +74,11 @@ int	LLVMFuzzerInitialize(int *, char ***);
 #define FZ_CLOCK_START	1000000
 #define FZ_USER		"alice"
 #define FZ_USER_SECRET	"pw"
+#define FZ_PROVED	0x80	/* byte 0: mode 3 past the handshake */
+
+/* Computed once: slow on purpose (scrypt, yescrypt). */
+static uint8_t	 fz_link_key[AUTH_KEY_LEN];
+static char	 fz_hash_alice[256], fz_hash_bob[256], fz_hash_carol[256];
 
 enum fz_mode { FZ_NEW, FZ_CLIENT, FZ_SERVER, FZ_UPLINK };
 
@@ -200,7 +211,7 @@ fz_send(struct fz *z, struct fz_end *e, const char *line)
  * to our pair and report the connection up, so it sends AUTHENTICATE.
  */
 static struct fz_end *
-fz_uplink(struct fz *z)
+fz_uplink(struct fz *z, int proved)
 {
 	struct bufferevent	*pair[2], *old;
 	bufferevent_data_cb	 rcb, wcb;
@@ -226,8 +237,68 @@ fz_uplink(struct fz *z)
 	bufferevent_enable(e->mine, EV_READ | EV_WRITE);
 	ecb(pair[0], BEV_EVENT_CONNECTED, arg);
 	fz_run(z);
-	fz_check_all(z);
+	if (!proved)
+		fz_check_all(z);	/* else fz_uplink_prove() reads it */
 	return e;
+}
+
+/* The next line the server wrote to e, parsed into m; aborts if none. */
+static void
+fz_expect(struct fz_end *e, enum msg_cmd cmd, struct msg *m, char **linep)
+{
+	char	 err[512];
+	size_t	 len;
+
+	*linep = evbuffer_readln(bufferevent_get_input(e->mine), &len,
+	    EVBUFFER_EOL_LF);
+	CHECK(*linep != NULL);
+	CHECK(msg_parse(*linep, len, m, err, sizeof err) == 0);
+	CHECK(m->cmd == cmd);
+}
+
+/*
+ * Play the parent through the handshake with the cluster secret: answer
+ * SERVER_HELLO with a challenge, check the joiner's proof, then accept
+ * with our own proof, a token key and a user, as a real parent would.
+ * Without this the fuzzer, which cannot forge a proof, would never get
+ * past AUTHENTICATE_SUCCESS.
+ */
+static void
+fz_uplink_prove(struct fz *z, struct fz_end *e)
+{
+	uint8_t	 tk[AUTH_TOKEN_KEY_LEN];
+	char	 nj[AUTH_NONCE_HEX], np[AUTH_NONCE_HEX];
+	char	 tkhex[AUTH_TOKEN_KEY_HEX], proof[AUTH_MAC_HEX];
+	char	 buf[1024], *l;
+
+	fz_expect(e, CMD_SERVER_HELLO, &omsg, &l);
+	CHECK(strlen(omsg.str[F_NONCE]) == AUTH_NONCE_HEX - 1);
+	memcpy(nj, omsg.str[F_NONCE], AUTH_NONCE_HEX);
+	free(l);
+	/* Fixed, not random: an input must replay the same way. */
+	memset(np, 'a', sizeof np - 1);
+	np[sizeof np - 1] = '\0';
+	snprintf(buf, sizeof buf, "{\"command\":\"SERVER_CHALLENGE\","
+	    "\"nonce\":\"%s\"}", np);
+	bufferevent_write(e->mine, buf, strlen(buf));
+	bufferevent_write(e->mine, "\n", 1);
+	fz_run(z);
+	fz_expect(e, CMD_SERVER_PROOF, &omsg, &l);
+	CHECK(auth_proof_ok(fz_link_key, AUTH_LABEL_JOIN, nj, np, NULL,
+	    omsg.str[F_PROOF]));
+	free(l);
+	memset(tk, 7, sizeof tk);
+	auth_hex(tk, sizeof tk, tkhex);
+	auth_proof(fz_link_key, AUTH_LABEL_ACCEPT, nj, np, tkhex, proof);
+	snprintf(buf, sizeof buf, "{\"command\":\"AUTHENTICATE_SUCCESS\","
+	    "\"id\":\"parent1\",\"host\":\"localhost\",\"port\":9004,"
+	    "\"path\":[\"parent1\"],\"token_key\":\"%s\",\"proof\":\"%s\","
+	    "\"users\":[{\"username\":\"carol\",\"secret\":\"%s\","
+	    "\"time\":5,\"origin\":\"parent1\"}]}", tkhex, proof,
+	    fz_hash_carol);
+	fz_send(z, e, buf);
+	CHECK(uplink_state(z->srv) == UPLINK_ESTABLISHED);
+	CHECK(registry_find(z->srv->reg, "carol") != NULL);
 }
 
 static void
@@ -270,6 +341,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	log_init("fuzz", LOG_LVL_WARN);
+	if (auth_init() != 0 || auth_derive_key(FZ_SECRET, fz_link_key) != 0 ||
+	    hashpool_hash(FZ_USER_SECRET, fz_hash_alice,
+	    sizeof fz_hash_alice) != 0 ||
+	    hashpool_hash("s", fz_hash_bob, sizeof fz_hash_bob) != 0 ||
+	    hashpool_hash("c", fz_hash_carol, sizeof fz_hash_carol) != 0)
+		abort();
 	return 0;
 }
 
@@ -299,8 +376,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((z.base = event_base_new()) == NULL)
 		abort();
 	z.srv = server_new(z.base, &cfg);
-	registry_put(z.srv->reg, FZ_USER, FZ_USER_SECRET, 1, "origin0");
-	registry_put(z.srv->reg, "bob", "s", 2, "origin0");
+	registry_put(z.srv->reg, FZ_USER, fz_hash_alice, 1, "origin0");
+	registry_put(z.srv->reg, "bob", fz_hash_bob, 2, "origin0");
 
 	/* Bystanders first, so they see what the fuzzed peer causes. */
 	if (data[0] & 0x04) {
@@ -359,7 +436,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "\"port\":9000}");
 		break;
 	case FZ_UPLINK:
-		e = fz_uplink(&z);
+		e = fz_uplink(&z, data[0] & FZ_PROVED);
+		if (data[0] & FZ_PROVED)
+			fz_uplink_prove(&z, e);
 		break;
 	}
 

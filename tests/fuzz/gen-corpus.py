@@ -251,7 +251,7 @@ SEQUENCES = {
         "client-msg-from-server": ['{"command":"LOGIN","username":'
                                    '"anonymous"}'],
     },
-    3: {  # uplink awaiting AUTHENTICATE_SUCCESS
+    3: {  # uplink, SERVER_HELLO sent
         "auth-ok": [AUTH_OK],
         "auth-ok-backup": [AUTH_OK, line({
             "command": "BACKUP_LIST", "servers": [
@@ -357,6 +357,27 @@ def main():
                       bytes([mode | hdr[0], hdr[1], hdr[2], hdr[3]]) +
                       "\n".join(lines).encode("utf-8", "surrogateescape") +
                       b"\n")
+    # Our uplink past the handshake (0x80: the harness proves itself as
+    # the parent): what a proved parent may say, i.e. what a server link
+    # says, and the uplink sequences without their AUTHENTICATE_SUCCESS.
+    proved = dict(SEQUENCES[2])
+    for name, lines in SEQUENCES[3].items():
+        rest = [x for x in lines if x != AUTH_OK]
+        if rest and len(rest) < len(lines):
+            proved["after-" + name] = rest
+    proved["second-auth-ok"] = [AUTH_OK]
+    hdr = HEADERS[1]
+    for cmd, name, text in per_cmd:
+        if name == "full":
+            write(conn_dir, "m3p-%s" % cmd,
+                  bytes([0x83 | hdr[0], hdr[1], hdr[2], hdr[3]]) +
+                  text.encode() + b"\n")
+    for name, lines in sorted(proved.items()):
+        for i, hdr in enumerate(HEADERS):
+            write(conn_dir, "m3p-%s-h%d" % (name, i),
+                  bytes([0x83 | hdr[0], hdr[1], hdr[2], hdr[3]]) +
+                  "\n".join(lines).encode("utf-8", "surrogateescape") +
+                  b"\n")
     # Near-valid forms of each command on the states where they matter.
     for cmd, name, text in per_cmd:
         if name in ("full", "required"):
