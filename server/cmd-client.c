@@ -46,15 +46,22 @@ is_anonymous(const char *username)
 }
 
 static void
-login_success(struct peer *p, struct msg *m, const char *resumed)
+login_success(struct peer *p, struct msg *m, const char *resumed,
+    const char *refused)
 {
 	struct server	*srv = p->srv;
 	struct jbuf	*b;
-	char		 info[SERVER_NAME_MAX + 32];
+	char		 info[2 * SERVER_NAME_MAX + 128];
 	char		 token[TOKEN_LEN_MAX];
 	int		 i, n = 0;
 
-	snprintf(info, sizeof info, "logged in as user %s", p->username);
+	/* A refused resume says why, so the client need not guess. */
+	if (refused != NULL)
+		snprintf(info, sizeof info, "logged in as user %s; a new "
+		    "session, not resumed: %s", p->username, refused);
+	else
+		snprintf(info, sizeof info, "logged in as user %s",
+		    p->username);
 	b = server_out_take(srv);
 	msgb_begin(b, CMD_LOGIN_SUCCESS);
 	msgb_str(b, F_INFO, info);
@@ -234,7 +241,7 @@ login_finish(struct peer *p, struct msg *m, const struct user *u)
 	struct known_server	*k;
 	struct jbuf		*b;
 	struct resume		 res;
-	const char		*resumed = NULL, *why;
+	const char		*resumed = NULL, *why = NULL;
 	char			 sid[SERVER_NAME_MAX];
 	unsigned		 wanted;
 	int			 partial = 0;
@@ -276,18 +283,22 @@ login_finish(struct peer *p, struct msg *m, const struct user *u)
 		 * (token.c); otherwise the client gets a new session.
 		 */
 		if (res.session[0] != '\0' &&
-		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) &&
-		    (why = token_check(srv, name, res.session, res.token)) !=
-		    NULL)
-			log_info("%s: not resuming session %s: %s",
-			    peer_name(p), log_safe(res.session), why);
-		else if (res.session[0] != '\0' &&
-		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ)) &&
-		    order_session_owner(srv, res.session, name)) {
-			snprintf(sid, sizeof sid, "%s", res.session);
-			/* Its own last broadcast seen: the "prev" to carry. */
-			if (res.have_seen)
-				p->last_seq_in = resume_seen_of(res.seen, sid);
+		    (p->features & FEAT_BIT(FEAT_ACTIVITY_SEQ))) {
+			if ((why = token_check(srv, name, res.session,
+			    res.token)) == NULL &&
+			    !order_session_owner(srv, res.session, name))
+				why = "another user has sent under that "
+				    "session";
+			if (why != NULL)
+				log_info("%s: not resuming session %s: %s",
+				    peer_name(p), log_safe(res.session), why);
+			else {
+				snprintf(sid, sizeof sid, "%s", res.session);
+				/* Its own last broadcast: the "prev" to carry. */
+				if (res.have_seen)
+					p->last_seq_in = resume_seen_of(
+					    res.seen, sid);
+			}
 		}
 		if (res.since < 0)
 			res.since = (long long)p->login_wall_ms;
@@ -297,7 +308,7 @@ login_finish(struct peer *p, struct msg *m, const struct user *u)
 	}
 	if ((p->session = strdup(sid)) == NULL)
 		fatal("strdup");
-	login_success(p, m, resumed);
+	login_success(p, m, resumed, why);
 	srv->stats.login_ok++;
 
 	/*

@@ -324,6 +324,9 @@ handshake__wrong_proof_refused__right_one_proved_back(void **state)
 	it_wait_log(a, "server joined");
 }
 
+/* The info of the last LOGIN_SUCCESS login_session() got. */
+static char	 login_info[512];
+
 /* LOGIN with the resume features; the session and token it gets. */
 static void
 login_session(struct it_server *s, const char *user, const char *secret,
@@ -340,6 +343,7 @@ login_session(struct it_server *s, const char *user, const char *secret,
 	    user, secret != NULL ? "\"" : "", secret != NULL ? secret : "null",
 	    secret != NULL ? "\"" : "", resume);
 	it_expect(c, "LOGIN_SUCCESS");
+	snprintf(login_info, sizeof login_info, "%s", str_of(c, "info"));
 	snprintf(got_sid, 256, "%s", str_of(c, "session"));
 	snprintf(got_token, 256, "%s", str_of(c, "token"));
 	it_close(c);
@@ -421,15 +425,23 @@ regress__token_of_another_user__refused(void **state)
 	login_session(a, "bob", "bob-pw", sid, tok, sid2, tok2);
 	if (strcmp(sid2, sid) == 0)
 		it_fail("bob resumed alice's session %s", sid);
+	if (strstr(login_info, "not resumed: the token was not made for "
+	    "this user") == NULL)
+		it_fail("bob is not told why: %s", login_info);
 	it_wait_log(a, "the token was not made for this user and session");
 	/* Alice herself still can. */
 	login_session(a, "alice", "alice-pw", sid, tok, sid2, tok2);
 	if (strcmp(sid2, sid) != 0)
 		it_fail("alice could not resume her own session %s (got %s)",
 		    sid, sid2);
+	if (strstr(login_info, "not resumed") != NULL)
+		it_fail("alice resumed but is told otherwise: %s", login_info);
 }
 
-/* A token stops resuming once its --token-lifetime has passed. */
+/*
+ * A token stops resuming once its --token-lifetime has passed, and the
+ * client is told so in LOGIN_SUCCESS's info.
+ */
 static void
 token__expired__not_resumed(void **state)
 {
@@ -452,6 +464,10 @@ token__expired__not_resumed(void **state)
 	login_session(a, "anonymous", NULL, sid, tok, sid2, tok2);
 	if (strcmp(sid2, sid) == 0)
 		it_fail("an expired token resumed session %s", sid);
+	/* The client is told why, not only the log. */
+	if (strstr(login_info, "not resumed: the token has expired") == NULL)
+		it_fail("LOGIN_SUCCESS does not say the token expired: %s",
+		    login_info);
 	it_wait_log(a, "the token has expired");
 }
 
