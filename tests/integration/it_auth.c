@@ -242,6 +242,28 @@ regress__fake_parent_on_freed_port__learns_nothing_changes_nothing(
 }
 
 /*
+ * A cluster secret shorter than 16 characters is warned about at start
+ * (a recorded handshake lets anyone guess it offline); the harness's
+ * 17-character one is not.
+ */
+static void
+secret__shorter_than_16__warned_at_start(void **state)
+{
+	struct it_server	*a, *b;
+	const char		*argv[] = { "-lh", "localhost", "-lp", "@PORT",
+	    "-s", "fifteen-chars15", "-a", "100", NULL };
+
+	(void)state;
+	a = it_spawn("short", argv, 1);
+	it_wait_log(a, "warning: the cluster secret is shorter than 16 "
+	    "characters");
+	b = spawn_plain("long", NULL, NULL);
+	it_wait_log(b, "listening");
+	if (it_log_count(b, "shorter than") != 0)
+		it_fail("a 17-character secret was warned about");
+}
+
+/*
  * Without --allow-base-servers the base protocol's AUTHENTICATE is
  * refused even with the right secret, and the refusal is logged.
  */
@@ -566,6 +588,8 @@ main(void)
 		    regress__token_of_another_user__refused, it_teardown),
 		cmocka_unit_test_teardown(token__expired__not_resumed,
 		    it_teardown),
+		cmocka_unit_test_teardown(
+		    secret__shorter_than_16__warned_at_start, it_teardown),
 		cmocka_unit_test_teardown(
 		    regress__link_and_journal__no_plaintext_secret,
 		    it_teardown),

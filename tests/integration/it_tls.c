@@ -30,6 +30,7 @@
 #include <openssl/x509v3.h>
 
 #include "harness.h"
+#include "relay.h"
 
 static char	 certdir[4096];	/* made once per run */
 
@@ -613,6 +614,290 @@ tls__sighup__new_connections_see_new_certificate(void **state)
 		it_fail("a failed reload changed the certificate: CN %s", cn);
 }
 
+/* A listener on 127.0.0.1:port, which was just freed: retried a while. */
+static int
+listen_freed(int port)
+{
+	struct sockaddr_in	 sin;
+	uint64_t		 deadline = it_now_ms() + (uint64_t)it_timeout();
+	int			 fd, one = 1;
+
+	for (;;) {
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
+		    -1)
+			it_fail("socket: %s", strerror(errno));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		memset(&sin, 0, sizeof sin);
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
+		    listen(fd, 16) == 0)
+			return fd;
+		close(fd);
+		if (it_now_ms() > deadline)
+			it_fail("cannot listen on the freed port %d: %s", port,
+			    strerror(errno));
+		usleep(20000);
+	}
+}
+
+/* What an impostor heard after TLS, in clear. */
+struct heard {
+	char	 got[65536];
+	size_t	 len;
+};
+
+/* Read into h until a new line is complete; -1 on close or timeout. */
+static int
+heard_line(SSL *ssl, struct heard *h)
+{
+	size_t	 start = h->len;
+	int	 n;
+
+	while (memchr(h->got + start, '\n', h->len - start) == NULL) {
+		if (h->len >= sizeof h->got - 1)
+			return -1;
+		n = SSL_read(ssl, h->got + h->len,
+		    (int)(sizeof h->got - 1 - h->len));
+		if (n <= 0)
+			return -1;
+		h->len += (size_t)n;
+		h->got[h->len] = '\0';
+	}
+	return 0;
+}
+
+/*
+ * Take one connection on lfd as a TLS server with certificate name.
+ * With a handshake done, play the parent's side as far as the joiner
+ * lets us and forge its end; return 1 if TLS came up, 0 if not, -1 if
+ * nobody came.
+ */
+static int
+impostor_once(int lfd, const char *name, struct heard *h)
+{
+	struct pollfd	 pfd;
+	struct timeval	 tv;
+	SSL_CTX		*ctx;
+	SSL		*ssl;
+	char		 line[1024];
+	int		 fd, up = 0;
+
+	pfd.fd = lfd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 200) != 1 || (fd = accept(lfd, NULL, NULL)) == -1)
+		return -1;
+	tv.tv_sec = it_timeout() / 1000;
+	tv.tv_usec = (it_timeout() % 1000) * 1000;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
+	    SSL_CTX_use_certificate_chain_file(ctx, cpath(name, "crt")) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, cpath(name, "key"),
+	    SSL_FILETYPE_PEM) != 1)
+		it_fail("impostor: cannot load the %s certificate", name);
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_accept(ssl) == 1) {
+		up = 1;
+		/* SERVER_HELLO, then a challenge, and the joiner's proof. */
+		if (heard_line(ssl, h) == 0) {
+			snprintf(line, sizeof line, "{\"command\":"
+			    "\"SERVER_CHALLENGE\",\"nonce\":\"%064d\"}\n", 7);
+			SSL_write(ssl, line, (int)strlen(line));
+		}
+		if (heard_line(ssl, h) == 0) {
+			snprintf(line, sizeof line, "{\"command\":"
+			    "\"AUTHENTICATE_SUCCESS\",\"id\":\"evil\","
+			    "\"host\":\"localhost\",\"port\":1,"
+			    "\"proof\":\"%064d\",\"token_key\":\"%032d\","
+			    "\"users\":[{\"username\":\"alice\",\"secret\":"
+			    "\"attacker-pw\",\"time\":0,\"origin\":\"\"}]}\n",
+			    0, 0);
+			SSL_write(ssl, line, (int)strlen(line));
+		}
+		while (heard_line(ssl, h) == 0)
+			;
+	}
+	ERR_clear_error();
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	return up;
+}
+
+/* The whole file at path, NUL-terminated (malloc'd), or fail. */
+static char *
+slurp(const char *path, size_t *lenp)
+{
+	FILE	*f;
+	char	*buf;
+	size_t	 n;
+
+	if ((f = fopen(path, "r")) == NULL)
+		it_fail("%s: %s", path, strerror(errno));
+	if ((buf = malloc(1 << 20)) == NULL)
+		abort();
+	n = fread(buf, 1, (1 << 20) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	*lenp = n;
+	return buf;
+}
+
+#define DW_PW	"alice-real-pw-5551"
+
+/* A server of the "done when" cluster: no test-only switches. */
+static struct it_server *
+dw_spawn(const char *name, const char *dir, const char *parent_port)
+{
+	const char	*argv[32];
+	int		 n = 0;
+
+	argv[n++] = "-lh";
+	argv[n++] = "localhost";
+	argv[n++] = "-lp";
+	argv[n++] = "@PORT";
+	argv[n++] = "--tls-port";
+	argv[n++] = "@PORT";
+	argv[n++] = "--no-plaintext";
+	argv[n++] = "-s";
+	argv[n++] = IT_SECRET;
+	argv[n++] = "-a";
+	argv[n++] = "100";
+	argv[n++] = "--data-dir";
+	argv[n++] = dir;
+	argv[n++] = "--tls-cert";
+	argv[n++] = cpath("srv", "crt");
+	argv[n++] = "--tls-key";
+	argv[n++] = cpath("srv", "key");
+	argv[n++] = "--tls-ca";
+	argv[n++] = cpath("ca", "crt");
+	if (parent_port != NULL) {
+		argv[n++] = "-rh";
+		argv[n++] = "localhost";
+		argv[n++] = "-rp";
+		argv[n++] = parent_port;
+		argv[n++] = "--remote-tls";
+	}
+	argv[n] = NULL;
+	return it_spawn(name, argv, 1);
+}
+
+/*
+ * The security issue's "done when", end to end, with no test-only
+ * switch (no --allow-base-servers): three servers with TLS on every
+ * link and no plaintext listener, each journalling to its own data
+ * directory, B joined to A through a relay that records the link.
+ * A user registered at A logs in at C.  Then A is killed and an
+ * impostor takes its freed port, first with a certificate from another
+ * CA, then with one our CA signed (a stolen certificate) but without
+ * the cluster secret, forging the parent's answer with alice in it.
+ * Expected: TLS refuses the first; the second hears a nonce and a
+ * proof but no secret and no user, and B refuses it; alice's own
+ * secret still logs in at B and C and the forged one does not; no
+ * journal and no byte on the link holds a secret in clear.
+ */
+static void
+done_when__tls_cluster__impostor_learns_nothing_no_secret_in_clear(
+    void **state)
+{
+	struct it_server	*a, *b, *c, *fb;
+	struct it_client	*cl;
+	struct relay		*rl;
+	static struct heard	 h;
+	const char		*dirs[3];
+	char			 rport[16], path[4200], *got;
+	uint64_t		 deadline;
+	size_t			 len;
+	int			 i, lfd, r, refused = 0, proved = 0;
+
+	(void)state;
+	certs();
+	memset(&h, 0, sizeof h);
+	for (i = 0; i < 3; i++)
+		dirs[i] = strdup(it_mkdtemp("dw"));
+	a = dw_spawn("A", dirs[0], NULL);
+	rl = relay_new(a->port);
+	relay_capture(rl, 1 << 20);
+	snprintf(rport, sizeof rport, "%d", relay_port(rl));
+	b = dw_spawn("B", dirs[1], rport);
+	it_wait_log(b, "joined the cluster");
+	c = dw_spawn("C", dirs[2], b->port_str);
+	it_wait_log(c, "joined the cluster");
+	it_register(front_new(a, a->port, cpath("ca", "crt")), "alice",
+	    DW_PW);
+	it_login_eventually(front_new(c, c->port, cpath("ca", "crt")),
+	    "alice", DW_PW);
+
+	it_server_kill9(a);
+	lfd = listen_freed(a->port);
+	deadline = it_now_ms() + 4 * (uint64_t)it_timeout();
+	while (proved == 0 && it_now_ms() < deadline) {
+		r = impostor_once(lfd, refused == 0 ? "intruder" : "srv", &h);
+		if (r == -1)
+			continue;
+		if (refused == 0) {
+			if (r == 1)
+				it_fail("B completed TLS with a certificate "
+				    "another CA signed");
+			refused = 1;
+		} else if (r == 1)
+			proved = 1;
+	}
+	close(lfd);
+	fprintf(stderr, "  the impostor heard: %s\n",
+	    it_escape(h.got, h.len > 600 ? 600 : h.len));
+	if (!proved)
+		it_fail("B never came back to the freed port (refused %d)",
+		    refused);
+	it_wait_log(b, "TLS refused: certificate verify failed");
+	if (strstr(h.got, "SERVER_HELLO") == NULL)
+		it_fail("the impostor did not get as far as SERVER_HELLO");
+	if (strstr(h.got, IT_SECRET) != NULL)
+		it_fail("the impostor received the cluster secret");
+	if (strstr(h.got, "alice") != NULL || strstr(h.got, "$y$") != NULL)
+		it_fail("the impostor received a user");
+	it_wait_log(b, "refused a parent: it failed to prove");
+
+	/* Nothing changed: alice's secret works at B and C, the forged not. */
+	fb = front_new(b, b->port, cpath("ca", "crt"));
+	cl = it_connect(fb, "alice-at-B");
+	it_login(cl, "alice", DW_PW);
+	it_close(cl);
+	cl = it_connect(fb, "attacker");
+	it_login_fail(cl, "alice", "attacker-pw");
+	it_close(cl);
+	cl = it_connect(front_new(c, c->port, cpath("ca", "crt")),
+	    "alice-at-C");
+	it_login(cl, "alice", DW_PW);
+	it_close(cl);
+
+	/* Nothing in clear on the link (all TLS) or in a journal. */
+	got = relay_captured(rl, &len);
+	if (len < 1000)
+		it_fail("the relay saw only %zu bytes", len);
+	if (memmem(got, len, "SERVER_HELLO", 12) != NULL ||
+	    memmem(got, len, IT_SECRET, strlen(IT_SECRET)) != NULL ||
+	    memmem(got, len, DW_PW, strlen(DW_PW)) != NULL ||
+	    memmem(got, len, "alice", 5) != NULL)
+		it_fail("the A-B link carried something in clear");
+	free(got);
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "%s/users.journal", dirs[i]);
+		got = slurp(path, &len);
+		if (strstr(got, "\"alice\"") == NULL ||
+		    strstr(got, "$y$") == NULL)
+			it_fail("%s lacks alice's hash: %s", path, got);
+		if (strstr(got, DW_PW) != NULL ||
+		    strstr(got, IT_SECRET) != NULL ||
+		    strstr(got, "attacker-pw") != NULL)
+			it_fail("%s holds a secret in clear", path);
+		free(got);
+		free((char *)dirs[i]);
+	}
+}
+
 int
 main(void)
 {
@@ -634,6 +919,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    tls__sighup__new_connections_see_new_certificate,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    done_when__tls_cluster__impostor_learns_nothing_no_secret_in_clear,
 		    it_setup, it_teardown),
 	};
 
