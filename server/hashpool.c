@@ -9,6 +9,16 @@
  * of jobs waiting is capped: past it a request is refused at once
  * rather than queued behind a storm.
  *
+ * The workers run at the scheduler's idle priority (SCHED_IDLE on
+ * Linux, else the lowest nice): hashing takes only CPU time nobody else
+ * wants, and the loop preempts a worker the moment it has something to
+ * do, so a login storm does not delay the traffic.  On a machine with
+ * no idle CPU they would starve, so one more thread, the rescuer, runs
+ * at an ordinary (if lowered) priority and takes over any job that has
+ * waited HASHPOOL_RESCUE_MS: if a worker has it already, both compute
+ * it and the first result wins.  A login then waits a little longer,
+ * never for ever.
+ *
  * With no threads (unit tests) a job runs inline, but its result still
  * arrives through the loop as a threaded one would.
  */
@@ -19,8 +29,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/bufferevent.h>
@@ -33,7 +45,14 @@
 #include "xmalloc.h"
 
 #define HASHPOOL_PREFIX		"$y$"	/* yescrypt */
-#define HASHPOOL_NICE		10	/* workers' niceness above the loop */
+#define HASHPOOL_NICE		10	/* the rescuer's niceness above the loop */
+#define HASHPOOL_RESCUE_MS	200	/* a job waiting this long is rescued */
+
+enum hashjob_state {
+	HASHJOB_TODO,		/* queued */
+	HASHJOB_BUSY,		/* a thread computes it */
+	HASHJOB_DONE		/* the result is in, for the loop */
+};
 
 struct hashjob {
 	TAILQ_ENTRY(hashjob)	 entry;
@@ -44,25 +63,50 @@ struct hashjob {
 	char			*stored;	/* VERIFY: the hash to match */
 	char			*line;		/* the command to finish */
 	size_t			 len;
+	uint64_t		 queued_ms;	/* when it was submitted */
+	enum hashjob_state	 state;		/* under mu */
+	int			 runners;	/* under mu: threads on it */
+	int			 rescued;	/* under mu: the rescuer took it */
+	int			 orphan;	/* under mu: the last runner frees */
 	int			 ok;		/* VERIFY: it matched */
 	char			 hash[CRYPT_OUTPUT_SIZE]; /* HASH: the result */
 };
 TAILQ_HEAD(hashjob_list, hashjob);
 
+/* What one thread computed for a job, before it is known to be first. */
+struct hashjob_result {
+	int			 ok;
+	char			 hash[CRYPT_OUTPUT_SIZE];
+};
+
 struct hashpool {
 	struct server		*srv;
 	pthread_t		 threads[HASHPOOL_THREADS_MAX];
 	int			 nthreads;
-	int			 started;
+	pthread_t		 rescuer;
 	pthread_mutex_t		 mu;
-	pthread_cond_t		 cv;
+	pthread_cond_t		 cv;		/* work for the workers */
+	pthread_cond_t		 rescue_cv;	/* work for the rescuer */
 	struct hashjob_list	 todo;		/* under mu */
+	struct hashjob_list	 busy;		/* under mu */
 	struct hashjob_list	 done;		/* under mu */
 	int			 stop;		/* under mu */
+	int			 paused;	/* under mu: workers idle (tests) */
+	uint64_t		 rescues;	/* under mu: jobs rescued */
 	int			 pending;	/* loop only: not back yet */
 	int			 pipe[2];
 	struct event		*done_ev;
 };
+
+/* The monotonic clock in ms, for the threads (now_ms() is the loop's). */
+static uint64_t
+hashpool_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* Is s one of our hashes (and not a plaintext secret from before)? */
 int
@@ -120,13 +164,14 @@ hashpool_verify(const char *plain, const char *stored)
 	return ok;
 }
 
+/* Compute job j into r; the job itself is only read. */
 static void
-hashjob_run(struct hashjob *j)
+hashjob_run(const struct hashjob *j, struct hashjob_result *r)
 {
 	if (j->kind == HASHJOB_VERIFY)
-		j->ok = hashpool_verify(j->plain, j->stored);
+		r->ok = hashpool_verify(j->plain, j->stored);
 	else
-		j->ok = hashpool_hash(j->plain, j->hash, sizeof j->hash) == 0;
+		r->ok = hashpool_hash(j->plain, r->hash, sizeof r->hash) == 0;
 }
 
 static void
@@ -143,33 +188,145 @@ hashjob_free(struct hashjob *j)
 	free(j);
 }
 
+/* Under mu: take j off the queue to compute it (it may be running). */
+static void
+hashjob_take(struct hashpool *hp, struct hashjob *j)
+{
+	if (j->state == HASHJOB_TODO) {
+		TAILQ_REMOVE(&hp->todo, j, entry);
+		TAILQ_INSERT_TAIL(&hp->busy, j, entry);
+		j->state = HASHJOB_BUSY;
+	}
+	j->runners++;
+}
+
+/*
+ * Under mu: a thread has computed j.  The first result goes to the
+ * loop; a second one (the rescuer and a worker both ran it) is dropped,
+ * and whoever is last frees a job the loop has finished with.
+ */
+static void
+hashjob_finish(struct hashpool *hp, struct hashjob *j,
+    struct hashjob_result *r)
+{
+	char	 c = 1;
+
+	j->runners--;
+	if (j->state == HASHJOB_BUSY) {
+		j->ok = r->ok;
+		memcpy(j->hash, r->hash, sizeof j->hash);
+		TAILQ_REMOVE(&hp->busy, j, entry);
+		TAILQ_INSERT_TAIL(&hp->done, j, entry);
+		j->state = HASHJOB_DONE;
+		(void)!write(hp->pipe[1], &c, 1);
+	} else if (j->orphan && j->runners == 0)
+		hashjob_free(j);
+	explicit_bzero(r, sizeof *r);
+}
+
+/*
+ * Lower the calling thread to the scheduler's idle class, so that it
+ * runs only on CPU time nobody else wants; where there is none, the
+ * lowest nice value.
+ */
+static void
+hashpool_idle_priority(void)
+{
+#ifdef SCHED_IDLE
+	struct sched_param	 sp;
+
+	memset(&sp, 0, sizeof sp);
+	if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0)
+		return;
+#endif
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+}
+
+/* A worker: runs queued jobs at idle priority. */
 static void *
 hashpool_worker(void *arg)
 {
-	struct hashpool	*hp = arg;
-	struct hashjob	*j;
-	char		 c = 1;
+	struct hashpool		*hp = arg;
+	struct hashjob		*j;
+	struct hashjob_result	 r;
 
-	/*
-	 * Below the event loop in the scheduler: on a busy machine the
-	 * loop, which every client waits on, gets the CPU first, and a
-	 * login waits a little longer instead.
-	 */
-	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
-	    getpriority(PRIO_PROCESS, 0) + HASHPOOL_NICE);
+	hashpool_idle_priority();
 	pthread_mutex_lock(&hp->mu);
 	for (;;) {
-		while (!hp->stop && TAILQ_EMPTY(&hp->todo))
+		while (!hp->stop && (hp->paused || TAILQ_EMPTY(&hp->todo)))
 			pthread_cond_wait(&hp->cv, &hp->mu);
 		if (hp->stop)
 			break;
 		j = TAILQ_FIRST(&hp->todo);
-		TAILQ_REMOVE(&hp->todo, j, entry);
+		hashjob_take(hp, j);
 		pthread_mutex_unlock(&hp->mu);
-		hashjob_run(j);
+		memset(&r, 0, sizeof r);
+		hashjob_run(j, &r);
 		pthread_mutex_lock(&hp->mu);
-		TAILQ_INSERT_TAIL(&hp->done, j, entry);
-		(void)!write(hp->pipe[1], &c, 1);
+		hashjob_finish(hp, j, &r);
+	}
+	pthread_mutex_unlock(&hp->mu);
+	return NULL;
+}
+
+/* Under mu: the oldest job not rescued yet, queued or running. */
+static struct hashjob *
+hashpool_oldest(struct hashpool *hp)
+{
+	struct hashjob	*j, *best = NULL;
+
+	TAILQ_FOREACH(j, &hp->busy, entry) {
+		if (!j->rescued && (best == NULL ||
+		    j->queued_ms < best->queued_ms))
+			best = j;
+	}
+	j = TAILQ_FIRST(&hp->todo);
+	if (j != NULL && (best == NULL || j->queued_ms < best->queued_ms))
+		best = j;
+	return best;
+}
+
+/* The rescuer: computes, at ordinary priority, any job kept waiting. */
+static void *
+hashpool_rescuer(void *arg)
+{
+	struct hashpool		*hp = arg;
+	struct hashjob		*j;
+	struct hashjob_result	 r;
+	struct timespec		 ts;
+	uint64_t		 now, due;
+
+	/* Still below the loop: the loop, which everyone waits on, first. */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    getpriority(PRIO_PROCESS, 0) + HASHPOOL_NICE);
+	pthread_mutex_lock(&hp->mu);
+	while (!hp->stop) {
+		if ((j = hashpool_oldest(hp)) == NULL) {
+			pthread_cond_wait(&hp->rescue_cv, &hp->mu);
+			continue;
+		}
+		now = hashpool_now_ms();
+		due = j->queued_ms + HASHPOOL_RESCUE_MS;
+		if (now < due) {
+			/* The queue is on the monotonic clock too. */
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += (time_t)((due - now) / 1000);
+			ts.tv_nsec += (long)((due - now) % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&hp->rescue_cv, &hp->mu, &ts);
+			continue;
+		}
+		j->rescued = 1;
+		hp->rescues++;
+		hashjob_take(hp, j);
+		pthread_mutex_unlock(&hp->mu);
+		memset(&r, 0, sizeof r);
+		hashjob_run(j, &r);
+		pthread_mutex_lock(&hp->mu);
+		hashjob_finish(hp, j, &r);
 	}
 	pthread_mutex_unlock(&hp->mu);
 	return NULL;
@@ -200,10 +357,20 @@ hashpool_done_cb(evutil_socket_t fd, short events, void *arg)
 			peer_resume(j->peer, j->cb, j->line, j->len, j->ok,
 			    j->kind == HASHJOB_VERIFY ? j->stored : j->hash);
 		}
-		hashjob_free(j);
+		/* A second runner may still be reading it. */
+		pthread_mutex_lock(&hp->mu);
+		if (j->runners > 0)
+			j->orphan = 1;
+		else
+			hashjob_free(j);
+		pthread_mutex_unlock(&hp->mu);
 	}
 }
 
+/*
+ * A pool of nthreads idle-priority workers and the rescuer; with
+ * nthreads 0, none: jobs run inline (unit tests).
+ */
 struct hashpool *
 hashpool_new(struct server *srv, int nthreads)
 {
@@ -217,7 +384,9 @@ hashpool_new(struct server *srv, int nthreads)
 	    HASHPOOL_THREADS_MAX;
 	pthread_mutex_init(&hp->mu, NULL);
 	pthread_cond_init(&hp->cv, NULL);
+	pthread_cond_init(&hp->rescue_cv, NULL);
 	TAILQ_INIT(&hp->todo);
+	TAILQ_INIT(&hp->busy);
 	TAILQ_INIT(&hp->done);
 	if (pipe2(hp->pipe, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("pipe2");
@@ -229,7 +398,35 @@ hashpool_new(struct server *srv, int nthreads)
 		if ((errno = pthread_create(&hp->threads[i], NULL,
 		    hashpool_worker, hp)) != 0)
 			fatal("pthread_create");
+	if (hp->nthreads > 0 && (errno = pthread_create(&hp->rescuer, NULL,
+	    hashpool_rescuer, hp)) != 0)
+		fatal("pthread_create");
 	return hp;
+}
+
+/*
+ * Stop the workers taking jobs, or let them again: how a test makes
+ * them starve as a machine with no idle CPU would.
+ */
+void
+hashpool_pause_workers(struct hashpool *hp, int paused)
+{
+	pthread_mutex_lock(&hp->mu);
+	hp->paused = paused;
+	pthread_cond_broadcast(&hp->cv);
+	pthread_mutex_unlock(&hp->mu);
+}
+
+/* Jobs the rescuer has taken over since the start (stats). */
+uint64_t
+hashpool_rescues(struct hashpool *hp)
+{
+	uint64_t	 n;
+
+	pthread_mutex_lock(&hp->mu);
+	n = hp->rescues;
+	pthread_mutex_unlock(&hp->mu);
+	return n;
 }
 
 void
@@ -243,11 +440,18 @@ hashpool_free(struct hashpool *hp)
 	pthread_mutex_lock(&hp->mu);
 	hp->stop = 1;
 	pthread_cond_broadcast(&hp->cv);
+	pthread_cond_broadcast(&hp->rescue_cv);
 	pthread_mutex_unlock(&hp->mu);
 	for (i = 0; i < hp->nthreads; i++)
 		pthread_join(hp->threads[i], NULL);
+	if (hp->nthreads > 0)
+		pthread_join(hp->rescuer, NULL);
 	while ((j = TAILQ_FIRST(&hp->todo)) != NULL) {
 		TAILQ_REMOVE(&hp->todo, j, entry);
+		hashjob_free(j);
+	}
+	while ((j = TAILQ_FIRST(&hp->busy)) != NULL) {
+		TAILQ_REMOVE(&hp->busy, j, entry);
 		hashjob_free(j);
 	}
 	while ((j = TAILQ_FIRST(&hp->done)) != NULL) {
@@ -259,6 +463,7 @@ hashpool_free(struct hashpool *hp)
 	close(hp->pipe[1]);
 	pthread_mutex_destroy(&hp->mu);
 	pthread_cond_destroy(&hp->cv);
+	pthread_cond_destroy(&hp->rescue_cv);
 	free(hp);
 }
 
@@ -279,8 +484,9 @@ hashpool_submit(struct server *srv, struct peer *p, enum hashjob_kind kind,
     const char *plain, const char *stored, const char *line, size_t len,
     hashjob_cb cb)
 {
-	struct hashpool	*hp = srv->hashpool;
-	struct hashjob	*j;
+	struct hashpool		*hp = srv->hashpool;
+	struct hashjob		*j;
+	struct hashjob_result	 r;
 
 	if (hp->pending >= HASHPOOL_PENDING_MAX)
 		return -1;
@@ -295,19 +501,27 @@ hashpool_submit(struct server *srv, struct peer *p, enum hashjob_kind kind,
 	memcpy(j->line, line, len);
 	j->line[len] = '\0';
 	j->len = len;
+	j->queued_ms = hashpool_now_ms();
 	p->job = j;
 	p->waiting = 1;
 	bufferevent_disable(p->bev, EV_READ);
 	hp->pending++;
 	if (hp->nthreads == 0) {
-		hashjob_run(j);
+		memset(&r, 0, sizeof r);
+		hashjob_run(j, &r);
+		j->ok = r.ok;
+		memcpy(j->hash, r.hash, sizeof j->hash);
+		explicit_bzero(&r, sizeof r);
+		j->state = HASHJOB_DONE;
 		TAILQ_INSERT_TAIL(&hp->done, j, entry);
 		event_active(hp->done_ev, EV_READ, 0);
 		return 0;
 	}
 	pthread_mutex_lock(&hp->mu);
+	j->state = HASHJOB_TODO;
 	TAILQ_INSERT_TAIL(&hp->todo, j, entry);
 	pthread_cond_signal(&hp->cv);
+	pthread_cond_signal(&hp->rescue_cv);
 	pthread_mutex_unlock(&hp->mu);
 	return 0;
 }

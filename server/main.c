@@ -36,7 +36,7 @@ enum {
 	OPT_REMOTE_TLS, OPT_NO_PLAINTEXT,
 	OPT_MAX_USERS, OPT_REGISTER_RATE, OPT_REGISTER_CONN_RATE,
 	OPT_LOGIN_FAIL_DELAY, OPT_ANON_IDLE_TIMEOUT, OPT_ALLOW_ANONYMOUS,
-	OPT_ALLOW_REGISTER, OPT_HISTORY_MAX, OPT_HISTORY_BYTES,
+	OPT_ALLOW_REGISTER, OPT_HASH_THREADS, OPT_HISTORY_MAX, OPT_HISTORY_BYTES,
 	OPT_HISTORY_AGE,
 };
 
@@ -109,6 +109,7 @@ static const struct option longopts[] = {
 	    OPT_ANON_IDLE_TIMEOUT },
 	{ "allow-anonymous", required_argument, NULL, OPT_ALLOW_ANONYMOUS },
 	{ "allow-register", required_argument, NULL, OPT_ALLOW_REGISTER },
+	{ "hash-threads", required_argument, NULL, OPT_HASH_THREADS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -215,6 +216,7 @@ usage(FILE *f)
 "                             (0: never)\n"
 "       --allow-anonymous yes|no  anonymous logins (yes)\n"
 "       --allow-register yes|no   REGISTER from clients (yes)\n"
+"       --hash-threads N      threads hashing secrets at idle priority (2)\n"
 "  -v,  --verbose             log more (repeat for debug)\n"
 "  -q,  --quiet               log warnings only\n"
 "  -h,  --help                this help\n"
@@ -564,6 +566,10 @@ parse_words(int argc, char **argv, struct config *c)
 		case OPT_ALLOW_REGISTER:
 			c->allow_register = bool_arg("--allow-register",
 			    optarg);
+			break;
+		case OPT_HASH_THREADS:
+			c->hash_threads = (int)num_arg("--hash-threads",
+			    optarg, 1, HASHPOOL_THREADS_MAX);
 			break;
 		case 'v':
 			c->verbose++;

@@ -507,6 +507,8 @@ int		 hashpool_submit(struct server *, struct peer *,
 		    enum hashjob_kind, const char *, const char *,
 		    const char *, size_t, hashjob_cb);
 void		 hashpool_peer_gone(struct peer *);
+uint64_t	 hashpool_rescues(struct hashpool *);
+void		 hashpool_pause_workers(struct hashpool *, int);
 int		 hashpool_is_hash(const char *);
 int		 hashpool_hash(const char *, char *, size_t);
 int		 hashpool_verify(const char *, const char *);

@@ -5,6 +5,7 @@
  */
 #include "test_fixture.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #define REPLY_MAX	64
@@ -583,6 +584,54 @@ dispatch__login_hashed_by_threads__answered_through_the_loop(void **state)
 	fx_see(c1, "LOGIN_SUCCESS");
 	fx_see(c2, "LOGIN_FAILED");
 	assert_false(fx_open(fx, c2));
+	fx_free(fx);
+}
+
+/* The real monotonic clock in ms (the fixture's is frozen). */
+static uint64_t
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Workers at idle priority starve on a machine with no idle CPU (here:
+ * paused): the rescuer takes a LOGIN that has waited HASHPOOL_RESCUE_MS
+ * and answers it, no sooner.
+ */
+static void
+dispatch__login_starved_workers__rescued_after_wait(void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+	struct fx_conn	*c;
+	char		 h[256];
+	uint64_t	 t0, waited;
+	int		 i;
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.hash_threads = 2;
+	fx = fx_new_cfg("srv", &cfg);
+	hashpool_pause_workers(fx->srv->hashpool, 1);
+	c = fx_connect(fx);
+	assert_int_equal(hashpool_hash("right", h, sizeof h), 0);
+	registry_put(fx->srv->reg, "bob", h, 1, "x");
+	t0 = mono_ms();
+	fx_send(fx, c, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+	    "\"secret\":\"right\"}");
+	for (i = 0; i < 2000 && (fx_peer(fx, c) == NULL ||
+	    fx_peer(fx, c)->role != PEER_CLIENT); i++) {
+		usleep(5000);
+		fx_run(fx);
+	}
+	waited = mono_ms() - t0;
+	fx_see(c, "LOGIN_SUCCESS");
+	assert_int_equal(hashpool_rescues(fx->srv->hashpool), 1);
+	assert_true(waited >= 200);
 	fx_free(fx);
 }
 
@@ -1447,6 +1496,8 @@ main(void)
 		    dispatch__login_hashed_then_activity_in_one_write__both_taken),
 		cmocka_unit_test(
 		    dispatch__login_hashed_by_threads__answered_through_the_loop),
+		cmocka_unit_test(
+		    dispatch__login_starved_workers__rescued_after_wait),
 		cmocka_unit_test(
 		    dispatch__login_with_less_loaded_server__redirect),
 		cmocka_unit_test(
