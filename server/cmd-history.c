@@ -20,32 +20,55 @@
 struct history_out {
 	struct peer	*p;
 	struct msg	*m;
+	struct jbuf	 rest;		/* a line less its activity */
 	int		 sent;
 	int		 omitted;
 };
 
-/* One stored activity as a HISTORY_ACTIVITY line to the client. */
+/*
+ * One stored activity as a HISTORY_ACTIVITY line to the client.  The
+ * line is parsed again, strictly, but for its activity object where
+ * the history knows it: that was checked when the line was logged (as
+ * it came in, and again when the segments were read back at start), and
+ * is the bulk of the line, so a page costs about a copy of it.
+ */
 static int
-history_out_cb(void *arg, uint64_t t, const char *line, size_t len)
+history_out_cb(void *arg, const struct history_item *it)
 {
 	struct history_out	*o = arg;
 	struct server		*srv = o->p->srv;
+	struct json_span	 act;
 	struct jbuf		*b;
 	char			 err[256];
+	const char		*line = it->line;
+	size_t			 len = it->len;
 	int			 rc = 0;
 	long long		 seq;
 
+	if (it->act_len > 0) {
+		jbuf_reset(&o->rest);
+		jbuf_add(&o->rest, it->line, it->act_off);
+		jbuf_add(&o->rest, "{}", 2);
+		jbuf_add(&o->rest, it->line + it->act_off + it->act_len,
+		    it->len - it->act_off - it->act_len);
+		line = o->rest.p;
+		len = o->rest.len;
+	}
 	if (msg_parse(line, len, o->m, err, sizeof err) != 0 ||
 	    o->m->cmd != CMD_ACTIVITY_BROADCAST || o->m->str[F_MID] == NULL) {
 		o->omitted++;
 		return 0;
 	}
+	act = o->m->val[F_ACTIVITY];
+	if (it->act_len > 0) {
+		act.p = it->line + it->act_off;
+		act.len = it->act_len;
+	}
 	b = server_out_take(srv);
 	msgb_begin(b, CMD_HISTORY_ACTIVITY);
-	msgb_raw(b, F_ACTIVITY, o->m->val[F_ACTIVITY].p,
-	    o->m->val[F_ACTIVITY].len);
+	msgb_raw(b, F_ACTIVITY, act.p, act.len);
 	msgb_str(b, F_MID, o->m->str[F_MID]);
-	msgb_int(b, F_TIME, (long long)t);
+	msgb_int(b, F_TIME, (long long)it->time);
 	if (o->m->str[F_SENDER] != NULL &&
 	    msg_int(o->m, F_ACTIVITY_SEQ, &seq) == 0) {
 		msgb_str(b, F_SENDER, o->m->str[F_SENDER]);
@@ -119,10 +142,12 @@ cmd_history(struct peer *p, struct msg *m)
 	    srv->cfg.client_outbuf / 2 - queued : 0;
 	memset(&o, 0, sizeof o);
 	o.p = p;
+	jbuf_init(&o.rest);
 	if ((o.m = malloc(sizeof *o.m)) == NULL)
 		fatal("malloc");
 	rc = history_page(srv->history, &q, history_out_cb, &o, &more);
 	free(o.m);
+	jbuf_free(&o.rest);
 	if (p->closing)
 		return CMD_OK;
 	b = server_out_take(srv);

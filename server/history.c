@@ -79,6 +79,8 @@ struct hrec {
 	uint64_t	 seg;		/* segment number */
 	uint32_t	 off;
 	uint32_t	 len;		/* the whole record, LF included */
+	uint32_t	 act_off;	/* the activity object in the line */
+	uint32_t	 act_len;	/* 0: not known */
 };
 
 /* A hash table of 64-bit keys (open addressing, never deleted from). */
@@ -118,6 +120,8 @@ struct history {
 
 	uint64_t		 next_no;
 	struct hmap		 ids;		/* mid hash -> ord */
+	char			*rbuf;		/* records read for a page */
+	size_t			 rcap;
 	struct jbuf		 pending;	/* this turn's records */
 	size_t			 npending;	/* numbered last */
 	uint64_t		 pending_newest;
@@ -388,15 +392,15 @@ history_index_line(struct history *h, struct hseg *s, const char *line,
 }
 
 /*
- * The sender and activity_seq of the record line just indexed, and its
- * place in its sender's order: senders holds the highest activity_seq
- * read so far of each.
+ * Where the activity object is in the record line just indexed, its
+ * sender and activity_seq, and its place in its sender's order:
+ * senders holds the highest activity_seq read so far of each.
  */
 static void
-history_index_sender(struct history *h, struct hmap *senders,
+history_index_fields(struct history *h, struct hmap *senders,
     const char *line, size_t len)
 {
-	struct json_span	 obj;
+	struct json_span	 obj, act;
 	struct hrec		*r = history_rec(h, h->nrecs - 1);
 	char			 sid[512];
 	const char		*sp = memchr(line, ' ', len);
@@ -405,6 +409,11 @@ history_index_sender(struct history *h, struct hmap *senders,
 
 	obj.p = sp + 1;
 	obj.len = len - (size_t)(obj.p - line);
+	if (json_get(obj, msg_field_name(F_ACTIVITY), JSON_OBJECT, &act,
+	    NULL) == 0) {
+		r->act_off = (uint32_t)(act.p - obj.p);
+		r->act_len = (uint32_t)act.len;
+	}
 	if (json_get_str(obj, msg_field_name(F_SENDER), sid,
 	    sizeof sid) != 0 || json_get_int(obj,
 	    msg_field_name(F_ACTIVITY_SEQ), &seq) != 0 || seq < 0)
@@ -458,7 +467,7 @@ history_load_seg(struct history *h, uint64_t num, struct hmap *senders,
 		    history_index_line(h, s, p, (size_t)(nl - p),
 		    (size_t)(p - buf)) != 0)
 			break;
-		history_index_sender(h, senders, p, (size_t)(nl - p));
+		history_index_fields(h, senders, p, (size_t)(nl - p));
 		p = nl + 1;
 	}
 	s->bytes = (size_t)(p - buf);
@@ -762,6 +771,7 @@ history_close(struct history *h)
 	}
 	jbuf_free(&h->pending);
 	hmap_free(&h->ids);
+	free(h->rbuf);
 	free(h->recent);
 	free(h->recs);
 	free(h->segs);
@@ -800,6 +810,10 @@ history_append(struct history *h, const struct act *a, uint64_t wall)
 	r->seg = s->num;
 	r->off = (uint32_t)(s->bytes + start);
 	r->len = (uint32_t)(h->pending.len - start);
+	if (a->act_len > 0 && a->act_off + a->act_len <= a->len) {
+		r->act_off = (uint32_t)a->act_off;
+		r->act_len = (uint32_t)a->act_len;
+	}
 	if (a->sender != NULL) {
 		r->skey = history_key_of(a->sender, strlen(a->sender)) | 1;
 		r->seq = a->seq;
@@ -978,28 +992,27 @@ history_find_mid(struct history *h, const char *mid, size_t end)
 	return -1;
 }
 
-/* A page being read: the segment open and the run of records read. */
+/* A page being read: the segment open. */
 struct history_reader {
 	int		 fd;
 	uint64_t	 seg;
-	char		*buf;
-	size_t		 cap;
 };
 
 /*
  * Read records first..last-1 of the index, those numbered before mark,
  * and hand each one's time and server line to cb: adjacent records of
- * a segment are read in one go.
+ * a segment are read in one go, into a buffer kept for the next page.
  */
 static int
 history_emit(struct history *h, struct history_reader *rd, size_t first,
     size_t last, uint64_t mark, history_page_cb cb, void *arg)
 {
-	struct hrec	*r, *e;
-	char		 path[4200], *p, *sp;
-	size_t		 i, j, len;
-	ssize_t		 n;
-	int		 sent = 0;
+	struct history_item	 it;
+	struct hrec		*r, *e;
+	char			 path[4200], *p, *sp;
+	size_t			 i, j, len;
+	ssize_t			 n;
+	int			 sent = 0;
 
 	for (i = first; i < last; i = j) {
 		r = history_rec(h, i);
@@ -1024,15 +1037,15 @@ history_emit(struct history *h, struct history_reader *rd, size_t first,
 				return sent;
 			}
 		}
-		if (rd->cap < len) {
-			rd->cap = len;
-			if ((rd->buf = realloc(rd->buf, rd->cap)) == NULL)
+		if (h->rcap < len) {
+			h->rcap = len;
+			if ((h->rbuf = realloc(h->rbuf, h->rcap)) == NULL)
 				fatal("realloc");
 		}
-		n = pread(rd->fd, rd->buf, len, (off_t)r->off);
-		for (p = rd->buf; i < j; i++) {
+		n = pread(rd->fd, h->rbuf, len, (off_t)r->off);
+		for (p = h->rbuf; i < j; i++) {
 			e = history_rec(h, i);
-			if (n < (ssize_t)(p - rd->buf) + (ssize_t)e->len ||
+			if (n < (ssize_t)(p - h->rbuf) + (ssize_t)e->len ||
 			    p[e->len - 1] != '\n' ||
 			    (sp = memchr(p, ' ', e->len)) == NULL) {
 				log_warnx("history: segment %016llx: record "
@@ -1040,8 +1053,17 @@ history_emit(struct history *h, struct history_reader *rd, size_t first,
 				    (unsigned long long)e->seg, e->off);
 				return sent;
 			}
-			sp++;
-			if (cb(arg, e->t, sp, (size_t)(p + e->len - 1 - sp)) != 0)
+			it.time = e->t;
+			it.line = sp + 1;
+			it.len = (size_t)(p + e->len - 1 - it.line);
+			it.act_off = e->act_off;
+			it.act_len = e->act_len;
+			/* Only where it still frames an object. */
+			if (it.act_len < 2 || it.act_off + it.act_len > it.len ||
+			    it.line[it.act_off] != '{' ||
+			    it.line[it.act_off + it.act_len - 1] != '}')
+				it.act_len = 0;
+			if (cb(arg, &it) != 0)
 				return sent;
 			sent++;
 			p += e->len;
@@ -1126,7 +1148,12 @@ history_page(struct history *h, const struct history_query *q,
 	sent = history_emit(h, &rd, start, end, q->mark, cb, arg);
 	if (rd.fd != -1)
 		close(rd.fd);
-	free(rd.buf);
+	/* Keep a page's worth; a record longer than that is rare. */
+	if (h->rcap > HISTORY_RUN_MAX) {
+		free(h->rbuf);
+		h->rbuf = NULL;
+		h->rcap = 0;
+	}
 	return sent;
 }
 

@@ -43,8 +43,21 @@ struct history_query {
 	size_t		 budget;	/* bytes (at least one is sent) */
 };
 
-/* Called per activity of a page, oldest first: time, server line. */
-typedef int	(*history_page_cb)(void *, uint64_t, const char *, size_t);
+/*
+ * One activity of a page: when this server delivered it, its server
+ * line, and where the activity object is in the line (act_len 0: not
+ * known).
+ */
+struct history_item {
+	uint64_t	 time;
+	const char	*line;
+	size_t		 len;
+	size_t		 act_off;
+	size_t		 act_len;
+};
+
+/* Called per activity of a page, oldest first; nonzero stops the page. */
+typedef int	(*history_page_cb)(void *, const struct history_item *);
 
 struct history	*history_open(struct event_base *, const char *,
 		    const struct history_config *, char *, size_t);

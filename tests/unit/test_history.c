@@ -38,16 +38,19 @@ struct hfx {
 
 /* Collect each record's activity name ("t") in page order. */
 static int
-seen_cb(void *arg, uint64_t t, const char *line, size_t len)
+seen_cb(void *arg, const struct history_item *it)
 {
 	struct seen	*s = arg;
 	const char	*p;
 	char		 copy[512];
 
-	(void)t;
-	assert_true(len < sizeof copy);
-	memcpy(copy, line, len);
-	copy[len] = '\0';
+	assert_true(it->len < sizeof copy);
+	memcpy(copy, it->line, it->len);
+	copy[it->len] = '\0';
+	/* The activity object is where the history says. */
+	assert_true(it->act_len > 0);
+	assert_memory_equal(it->line + it->act_off, "{\"t\":\"", 6);
+	assert_int_equal(it->line[it->act_off + it->act_len - 1], '}');
 	assert_non_null(p = strstr(copy, "{\"t\":\""));
 	p += 6;
 	assert_true(s->n < 4096);
