@@ -32,7 +32,10 @@
 #  5. the history log (issue 16): fan-out (30 subs, 3 pubs, 1 server,
 #     200 B, window 100) with the history on (a fresh --data-dir) and off
 #     (--history-max 0), interleaved, and the ratio of the medians (target:
-#     history at most 10% lower).
+#     history at most 10% lower), with the server CPU per activity of each;
+#     activity-bench history after each pair: the CPU of one append measured
+#     in-process (100000 of 200 B, written per 100), and fetching 1000
+#     activities from a server holding those 100000 (target under 10 ms).
 #
 # Every step runs under timeout(1), so this never hangs; only processes
 # this script started are stopped, by PID.
@@ -158,6 +161,8 @@ if has_set hist; then
         # on, off, off, on, ...: drift hits both alike
         if [ $((r % 2)) = 1 ]; then modes="on off"; else modes="off on"; fi
         for m in $modes; do hist_run "$m" "$r"; done
+        # append cost in-process, and fetching 1000 from 100000
+        ours "hist-log-$r" 120 history --cluster 1 --msgs 100000 --size 200 --window 100
     done
 else
     HIST_NOTE="not run (BENCH_SETS=\"$SETS\")"
@@ -765,10 +770,20 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
         echo "$HIST_NOTE."
     else
         hv() { for f in "$OUT"/hist-"$1"-*.out; do jnum delivered_per_s "$f"; done | grep . ; }
+        # server CPU seconds of a fan-out run (its one server)
+        hc() { for f in "$OUT"/hist-"$1"-*.out; do
+            grep -o '"server_cpu_s":\[[0-9.]*' "$f" | head -n 1 | cut -d[ -f2; done | grep . ; }
+        hl() { for f in "$OUT"/hist-log-*.out; do jnum "$1" "$f"; done | grep . ; }
         hon=$(hv on | median); hoff=$(hv off | median)
-        awk -v a="$hon" -v b="$hoff" 'BEGIN{
+        con=$(hc on | median); coff=$(hc off | median)
+        awk -v a="$hon" -v b="$hoff" -v ca="$con" -v cb="$coff" 'BEGIN{
             r = (b + 0 > 0) ? sprintf("%.2f", a / b) : "-";
-            printf "Fan-out on 1 server (30 subscribers + 3 publishers, 200 B, window 100), runs interleaved; the rows are in the table above (hist-on, hist-off).\n\n**Medians:** history on %s deliveries/s, off (--history-max 0) %s deliveries/s, **on/off %s** (target at least 0.90).\n", a, b, r }'
+            d = (ca != "-" && cb != "-") ? sprintf("%+.0f", (ca - cb) * 1e9 / 100000) : "-";
+            printf "Fan-out on 1 server (30 subscribers + 3 publishers, 200 B, window 100), runs interleaved; the rows are in the table above (hist-on, hist-off).\n\n**Medians:** history on %.0f deliveries/s, off (--history-max 0) %.0f deliveries/s, **on/off %s** (target at least 0.90); server CPU of a run %s s on, %s s off: %s ns per activity with the history on.\n\n", a, b, r, ca, cb, d }'
+        awk -v ac="$(hl append_cpu_ns | median)" -v aw="$(hl append_ns | median)" \
+            -v f50="$(hl p50_us | median)" -v f90="$(hl p90_us | median)" \
+            -v sc="$(hl server_cpu_ms_per_page | median)" -v st="$(hl start_ms | median)" 'BEGIN{
+            printf "**Append** (activity-bench history, in-process through server/history.c, 100000 of 200 B written per 100): **%.0f ns of CPU per activity** (wall %.0f ns). **Fetching 1000** activities (HISTORY -> HISTORY_END, every line read and checked, from a server holding those 100000): **p50 %.2f ms**, p90 %.2f ms (target under 10 ms); server CPU %.2f ms a page; the server read the 100000 back in %.0f ms at start.\n", ac, aw, f50 / 1000, f90 / 1000, sc, st }'
     fi
 } > "$OUT/table.md"
 echo
