@@ -348,19 +348,31 @@ history_seg_new(struct history *h, uint64_t num)
 	return s;
 }
 
+/* What reading the segments back at start keeps between records. */
+struct history_load {
+	struct hmap	 senders;	/* sender hash -> highest activity_seq */
+	struct msg	*m;
+};
+
 /*
  * Check one record line (without its LF) and index it: a time, one
- * space, a JSON object with a string "mid".  -1 if it is not one.
+ * space, a JSON object with a string "mid".  Its activity object, its
+ * sender and activity_seq come from the same parse when the line is the
+ * server line the command table describes; a line it refuses (from
+ * another version) is still an activity of the history if it has a
+ * mid.  -1 if it is not a record.
  */
 static int
-history_index_line(struct history *h, struct hseg *s, const char *line,
-    size_t len, size_t off)
+history_index_line(struct history *h, struct history_load *ld,
+    struct hseg *s, const char *line, size_t len, size_t off)
 {
 	struct json_span	 obj, val;
-	const char		*err, *sp, *p;
-	char			 mid[512];
+	struct msg		*m = ld->m;
+	const char		*err, *sp, *p, *sid = NULL;
+	char			 mid[512], why[256];
 	size_t			 midlen = 0;
-	uint64_t		 ts = 0;
+	uint64_t		 ts = 0, top;
+	long long		 seq = -1;
 	struct hrec		*r;
 
 	if ((sp = memchr(line, ' ', len)) == NULL || sp == line ||
@@ -373,13 +385,24 @@ history_index_line(struct history *h, struct hseg *s, const char *line,
 	}
 	obj.p = sp + 1;
 	obj.len = len - (size_t)(obj.p - line);
-	if (json_validate(obj.p, obj.len, JSON_DEPTH_MAX, &err) != JSON_OBJECT)
-		return -1;
-	if (json_get(obj, msg_field_name(F_MID), JSON_STRING, &val,
-	    NULL) != 0 ||
-	    json_str_decode(json_str_inner(val), mid, sizeof mid,
-	    &midlen) != 0)
-		return -1;
+	if (msg_parse(obj.p, obj.len, m, why, sizeof why) == 0 &&
+	    m->str[F_MID] != NULL) {
+		if ((midlen = strlen(m->str[F_MID])) >= sizeof mid)
+			return -1;
+		memcpy(mid, m->str[F_MID], midlen);
+		sid = m->str[F_SENDER];
+		if (sid != NULL && msg_int(m, F_ACTIVITY_SEQ, &seq) != 0)
+			sid = NULL;
+	} else {
+		m->type[F_ACTIVITY] = JSON_NONE;
+		if (json_validate(obj.p, obj.len, JSON_DEPTH_MAX, &err) !=
+		    JSON_OBJECT ||
+		    json_get(obj, msg_field_name(F_MID), JSON_STRING, &val,
+		    NULL) != 0 ||
+		    json_str_decode(json_str_inner(val), mid, sizeof mid,
+		    &midlen) != 0)
+			return -1;
+	}
 	r = history_rec_new(h);
 	r->t = ts;
 	r->key = history_key_of(mid, midlen);
@@ -388,42 +411,20 @@ history_index_line(struct history *h, struct hseg *s, const char *line,
 	r->len = (uint32_t)len + 1;
 	s->n++;
 	s->newest = ts;
-	return 0;
-}
-
-/*
- * Where the activity object is in the record line just indexed, its
- * sender and activity_seq, and its place in its sender's order:
- * senders holds the highest activity_seq read so far of each.
- */
-static void
-history_index_fields(struct history *h, struct hmap *senders,
-    const char *line, size_t len)
-{
-	struct json_span	 obj, act;
-	struct hrec		*r = history_rec(h, h->nrecs - 1);
-	char			 sid[512];
-	const char		*sp = memchr(line, ' ', len);
-	long long		 seq;
-	uint64_t		 top;
-
-	obj.p = sp + 1;
-	obj.len = len - (size_t)(obj.p - line);
-	if (json_get(obj, msg_field_name(F_ACTIVITY), JSON_OBJECT, &act,
-	    NULL) == 0) {
-		r->act_off = (uint32_t)(act.p - obj.p);
-		r->act_len = (uint32_t)act.len;
+	if (m->type[F_ACTIVITY] == JSON_OBJECT) {
+		r->act_off = (uint32_t)(m->val[F_ACTIVITY].p - obj.p);
+		r->act_len = (uint32_t)m->val[F_ACTIVITY].len;
 	}
-	if (json_get_str(obj, msg_field_name(F_SENDER), sid,
-	    sizeof sid) != 0 || json_get_int(obj,
-	    msg_field_name(F_ACTIVITY_SEQ), &seq) != 0 || seq < 0)
-		return;
-	r->skey = history_key_of(sid, strlen(sid)) | 1;
-	r->seq = (uint64_t)seq;
-	if (hmap_get(senders, r->skey, &top) && top > r->seq)
-		history_place_last(h);
-	else
-		hmap_put_grow(senders, r->skey, r->seq);
+	/* Its place in its sender's order (see the top). */
+	if (sid != NULL && seq >= 0) {
+		r->skey = history_key_of(sid, strlen(sid)) | 1;
+		r->seq = (uint64_t)seq;
+		if (hmap_get(&ld->senders, r->skey, &top) && top > r->seq)
+			history_place_last(h);
+		else
+			hmap_put_grow(&ld->senders, r->skey, r->seq);
+	}
+	return 0;
 }
 
 /*
@@ -431,7 +432,7 @@ history_index_fields(struct history *h, struct hmap *senders,
  * if the file cannot be read at all.
  */
 static int
-history_load_seg(struct history *h, uint64_t num, struct hmap *senders,
+history_load_seg(struct history *h, uint64_t num, struct history_load *ld,
     char *err, size_t errlen)
 {
 	struct hseg	*s;
@@ -464,10 +465,9 @@ history_load_seg(struct history *h, uint64_t num, struct hmap *senders,
 	end = buf + got;
 	while (p < end && (size_t)(end - p) <= UINT32_MAX) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL ||
-		    history_index_line(h, s, p, (size_t)(nl - p),
+		    history_index_line(h, ld, s, p, (size_t)(nl - p),
 		    (size_t)(p - buf)) != 0)
 			break;
-		history_index_fields(h, senders, p, (size_t)(nl - p));
 		p = nl + 1;
 	}
 	s->bytes = (size_t)(p - buf);
@@ -640,7 +640,7 @@ history_open(struct event_base *base, const char *datadir,
     const struct history_config *cfg, char *err, size_t errlen)
 {
 	struct history	*h;
-	struct hmap	 senders;
+	struct history_load ld;
 	uint64_t	*nums = NULL;
 	size_t		 n = 0, i;
 	char		*dir;
@@ -669,13 +669,17 @@ history_open(struct event_base *base, const char *datadir,
 		h->seg_n_max = 1;
 	if (history_list(h, &nums, &n, err, errlen) != 0)
 		goto fail;
-	memset(&senders, 0, sizeof senders);
+	memset(&ld, 0, sizeof ld);
+	if ((ld.m = malloc(sizeof *ld.m)) == NULL)
+		fatal("malloc");
 	for (i = 0; i < n; i++)
-		if (history_load_seg(h, nums[i], &senders, err, errlen) != 0) {
-			hmap_free(&senders);
+		if (history_load_seg(h, nums[i], &ld, err, errlen) != 0) {
+			hmap_free(&ld.senders);
+			free(ld.m);
 			goto fail;
 		}
-	hmap_free(&senders);
+	hmap_free(&ld.senders);
+	free(ld.m);
 	history_ids_rebuild(h);
 	/* Append to the newest segment, its torn tail already cut. */
 	if (history_open_newest(h, n > 0 ? nums[n - 1] : 1, n == 0) != 0) {
