@@ -257,9 +257,10 @@ recv_redirect(struct conn *c, struct msg *msg)
 
 /*
  * An activity, live or from the history, into the stream: at the end,
- * or (an earlier page of history) before the oldest line.
+ * or (an earlier page of history) before the oldest line; -1 if the
+ * scrollback has no room left for that.
  */
-static void
+static int
 recv_show_activity(struct conn *c, struct msg *msg, int before)
 {
 	char			 text[MODEL_TEXT_MAX * 2], who[MODEL_WHO_MAX];
@@ -282,10 +283,11 @@ recv_show_activity(struct conn *c, struct msg *msg, int before)
 		kind = MODEL_SELF;
 	if (before) {
 		if (model_prepend(c->m, kind, who, text, strlen(text),
-		    shown == 2 ? MODEL_F_ACTION : 0) == 0 &&
-		    msg_int(msg, F_TIME, &ms) == 0 && ms > 0)
+		    shown == 2 ? MODEL_F_ACTION : 0) != 0)
+			return -1;
+		if (msg_int(msg, F_TIME, &ms) == 0 && ms > 0)
 			model_time_last(c->m, 1, (uint64_t)ms);
-		return;
+		return 0;
 	}
 	model_add(c->m, kind, who, text, strlen(text));
 	if (msg->cmd == CMD_HISTORY_ACTIVITY &&
@@ -296,13 +298,14 @@ recv_show_activity(struct conn *c, struct msg *msg, int before)
 	if (kind == MODEL_ACTIVITY && !c->anonymous &&
 	    decor_mentions(text, strlen(text), c->user))
 		model_flag_last(c->m, MODEL_F_MENTION);
+	return 0;
 }
 
 /* ACTIVITY_BROADCAST: show the activity in the stream. */
 static enum conn_ret
 recv_activity_broadcast(struct conn *c, struct msg *msg)
 {
-	recv_show_activity(c, msg, 0);
+	(void)recv_show_activity(c, msg, 0);
 	return CONN_OK;
 }
 
@@ -334,11 +337,12 @@ conn_history(struct conn *c, int limit, int before)
 static enum conn_ret
 recv_history_activity(struct conn *c, struct msg *msg)
 {
-	if (c->history_got++ == 0)
+	/* An earlier page moves it as it is shown (recv_history_prepend). */
+	if (c->history_got++ == 0 && !c->history_before)
 		strlcpy(c->history_oldest, recv_str(msg, F_MID),
 		    sizeof c->history_oldest);
 	if (!c->history_before) {
-		recv_show_activity(c, msg, 0);
+		(void)recv_show_activity(c, msg, 0);
 		return CONN_OK;
 	}
 	/* Oldest first: kept until the page ends, then put on top. */
@@ -349,17 +353,22 @@ recv_history_activity(struct conn *c, struct msg *msg)
 	return CONN_OK;
 }
 
-/* Put a page kept by recv_history_activity above the stream. */
-static void
+/*
+ * Put a page kept by recv_history_activity above the stream, newest
+ * first; where the scrollback is full (MODEL_HISTORY_LINES_MAX) the
+ * rest is left out, and the next page is the one before the oldest
+ * shown.  Returns how many were shown.
+ */
+static int
 recv_history_prepend(struct conn *c)
 {
 	struct msg	*m;
 	char		**v = NULL, *line, err[256];
 	size_t		 len;
-	int		 n = 0, i;
+	int		 n = 0, i, shown = 0, full = 0;
 
 	if (c->hpage == NULL)
-		return;
+		return 0;
 	while ((line = evbuffer_readln(c->hpage, &len, EVBUFFER_EOL_LF)) !=
 	    NULL) {
 		if ((v = reallocarray(v, (size_t)n + 1, sizeof *v)) == NULL)
@@ -369,12 +378,27 @@ recv_history_prepend(struct conn *c)
 	if ((m = malloc(sizeof *m)) == NULL)
 		fatal("malloc");
 	for (i = n - 1; i >= 0; i--) {
-		if (msg_parse(v[i], strlen(v[i]), m, err, sizeof err) == 0)
-			recv_show_activity(c, m, 1);
+		/* The last line left is for the note that this happened. */
+		if (c->m->lines_n + 1 >= c->m->lines_max)
+			full = 1;
+		if (!full && msg_parse(v[i], strlen(v[i]), m, err,
+		    sizeof err) == 0) {
+			if (recv_show_activity(c, m, 1) == 0) {
+				shown++;
+				if (recv_str(m, F_MID) != NULL)
+					strlcpy(c->history_oldest,
+					    recv_str(m, F_MID),
+					    sizeof c->history_oldest);
+			} else
+				full = 1;
+		}
 		free(v[i]);
 	}
 	free(m);
 	free(v);
+	if (full)
+		c->history_more = 0;
+	return shown;
 }
 
 /* HISTORY_END: the divider; held live lines follow it. */
@@ -382,16 +406,22 @@ static enum conn_ret
 recv_history_end(struct conn *c, struct msg *msg)
 {
 	int	 more = msg->type[F_MORE] == JSON_BOOL &&
-		    json_is_bool_true(msg->val[F_MORE]);
+		    json_is_bool_true(msg->val[F_MORE]), n;
 
 	c->history_pending = 0;
 	c->history_fetching = 0;
 	c->history_more = more;
 	if (c->history_before) {
-		recv_history_prepend(c);
-		model_info(c->m, "history: %d earlier activit%s added at the "
-		    "top%s", c->history_got, c->history_got == 1 ? "y" : "ies",
-		    more ? "" : "; that is all the server keeps");
+		n = recv_history_prepend(c);
+		if (n < c->history_got)
+			model_info(c->m, "history: %d earlier activit%s added at "
+			    "the top; the scrollback holds no more than %d "
+			    "lines (/clear makes room)", n, n == 1 ? "y" : "ies",
+			    (int)c->m->lines_max);
+		else
+			model_info(c->m, "history: %d earlier activit%s added "
+			    "at the top%s", n, n == 1 ? "y" : "ies",
+			    more ? "" : "; that is all the server keeps");
 	} else
 		model_info(c->m, "---- history: %d activit%s above%s ----",
 		    c->history_got, c->history_got == 1 ? "y" : "ies",

@@ -21,7 +21,7 @@ model_init(struct model *m, size_t cap)
 		cap = MODEL_LINES_MAX;
 	if ((m->lines = calloc(cap, sizeof *m->lines)) == NULL)
 		fatal("calloc");
-	m->lines_cap = cap;
+	m->lines_cap = m->lines_max = cap;
 	m->rtt_ms = -1;
 	m->gen = 1;
 	m->focused = 1;
@@ -197,9 +197,35 @@ model_flag_last(struct model *m, unsigned flags)
 }
 
 /*
- * Put a line before the oldest one (an earlier page of history); -1 if
- * the ring is full, whose oldest lines are the ones it lets go.  The
- * view, counted from the newest line, stays where it was.
+ * Make the ring hold up to twice as many lines (no more than
+ * lines_max), oldest first from the start; -1 if it is at lines_max.
+ */
+static int
+model_grow(struct model *m)
+{
+	struct model_line	*nl;
+	size_t			 cap, i;
+
+	if (m->lines_cap >= m->lines_max)
+		return -1;
+	cap = m->lines_cap * 2 < m->lines_max ? m->lines_cap * 2 :
+	    m->lines_max;
+	if ((nl = calloc(cap, sizeof *nl)) == NULL)
+		fatal("calloc");
+	for (i = 0; i < m->lines_n; i++)
+		nl[m->lines_n - 1 - i] = *model_line_at(m, i);
+	free(m->lines);
+	m->lines = nl;
+	m->lines_cap = cap;
+	m->lines_head = m->lines_n % cap;
+	return 0;
+}
+
+/*
+ * Put a line before the oldest one (an earlier page of history); the
+ * ring grows for it up to lines_max, then -1: its newest lines are not
+ * given up for older ones.  The view, counted from the newest line,
+ * stays where it was.
  */
 int
 model_prepend(struct model *m, enum model_kind kind, const char *who,
@@ -208,7 +234,7 @@ model_prepend(struct model *m, enum model_kind kind, const char *who,
 	struct model_line	*l;
 	char			 buf[MODEL_TEXT_MAX];
 
-	if (m->lines_n == m->lines_cap)
+	if (m->lines_n == m->lines_cap && model_grow(m) != 0)
 		return -1;
 	l = &m->lines[(m->lines_head + m->lines_cap - m->lines_n - 1) %
 	    m->lines_cap];

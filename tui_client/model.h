@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #define MODEL_LINES_MAX		2000	/* activity scrollback */
+#define MODEL_HISTORY_LINES_MAX	100000	/* grown to for paging back */
 #define MODEL_REPORTS_MAX	256
 #define MODEL_SERVERS_MAX	64
 #define MODEL_BACKUPS_MAX	16
@@ -105,6 +106,7 @@ struct model {
 	/* Activity stream. */
 	struct model_line	*lines;
 	size_t			 lines_cap;
+	size_t			 lines_max;	/* cap grows to (history) */
 	size_t			 lines_head;	/* next slot */
 	size_t			 lines_n;
 	size_t			 scroll;	/* lines up from the newest */

@@ -48,6 +48,8 @@ tui_init(struct tui *t, struct event_base *base)
 
 	t->base = base;
 	model_init(&t->model, MODEL_LINES_MAX);
+	/* Paging back through the history may grow the scrollback. */
+	t->model.lines_max = MODEL_HISTORY_LINES_MAX;
 	input_init(&t->input);
 	t->conn = conn_new(base, &t->model);
 	if (t->opt.max_message == 0)

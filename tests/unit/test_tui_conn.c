@@ -651,6 +651,46 @@ conn_read__duplicate_broadcast__dropped(void **state)
 	assert_int_equal(model_line_at(&fx->m, 1)->kind, MODEL_ACTIVITY);
 }
 
+/*
+ * An earlier page of history that the full scrollback cannot take all
+ * of: the newest of it go on top, the next page is asked before the
+ * oldest shown (none skipped), and scrolling stops fetching.
+ */
+static void
+conn_read__history_page_into_full_scrollback__none_skipped(void **state)
+{
+	struct fx	*fx = *state;
+	char		 line[512], *sent;
+	int		 i;
+
+	fx->c->history_want = 0;	/* no page at login */
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	/* Room for three of the page and the note that the rest did not. */
+	while (fx->m.lines_n < fx->m.lines_cap - 4)
+		model_info(&fx->m, "filler");
+	snprintf(fx->c->history_oldest, sizeof fx->c->history_oldest, "o:9");
+	assert_int_equal(conn_history(fx->c, 5, 1), 0);
+	assert_non_null(strstr(fx_recv(fx, 0), "\"before\":\"o:9\""));
+	for (i = 4; i <= 8; i++) {
+		snprintf(line, sizeof line, "{\"command\":\"HISTORY_ACTIVITY\","
+		    "\"activity\":{\"content\":\"h%d\"},\"mid\":\"o:%d\","
+		    "\"time\":1000}", i, i);
+		fx_send(fx, 0, line);
+	}
+	fx_send(fx, 0, "{\"command\":\"HISTORY_END\",\"count\":5,"
+	    "\"more\":true}");
+	assert_int_equal(fx_stream_count(fx, "h8"), 1);
+	assert_int_equal(fx_stream_count(fx, "h6"), 1);
+	assert_int_equal(fx_stream_count(fx, "h5"), 0);
+	assert_int_equal(fx_stream_count(fx, "no more than"), 1);
+	assert_false(fx->c->history_more);
+	assert_int_equal(conn_history(fx->c, 5, 1), 0);
+	sent = fx_recv(fx, 0);
+	if (strstr(sent, "\"before\":\"o:6\"") == NULL)
+		fail_msg("asked: %s", sent);
+}
+
 static void
 conn_read__own_broadcast__marked_self(void **state)
 {
@@ -1003,6 +1043,7 @@ main(void)
 		T(conn_send__logged_out__refused),
 		T(conn_logout__online__sends_logout),
 		T(conn_read__duplicate_broadcast__dropped),
+		T(conn_read__history_page_into_full_scrollback__none_skipped),
 		T(conn_read__own_broadcast__marked_self),
 		T(conn_read__garbage__invalid_message_and_failover),
 		T(conn_read__server_command__invalid_message),

@@ -72,6 +72,37 @@ model_prepend__until_full__on_top_with_its_time(void **state)
 	assert_string_equal(model_line_at(m, 3)->text, "a");
 }
 
+/*
+ * Paging back grows a full ring (to lines_max), keeping every line in
+ * order; then older lines are refused, and live ones take the oldest.
+ */
+static void
+model_prepend__full_ring__grows_to_lines_max(void **state)
+{
+	struct model	*m = *state;
+
+	m->lines_max = 6;
+	add(m, "c");
+	add(m, "d");
+	add(m, "e");
+	add(m, "f");
+	m->scroll = 1;
+	assert_int_equal(model_prepend(m, MODEL_ACTIVITY, "w", "b", 1, 0), 0);
+	assert_int_equal(model_prepend(m, MODEL_ACTIVITY, "w", "a", 1, 0), 0);
+	assert_int_equal(m->lines_cap, 6);
+	assert_int_equal(m->lines_n, 6);
+	assert_int_equal(m->scroll, 1);
+	assert_string_equal(model_line_at(m, 0)->text, "f");
+	assert_string_equal(model_line_at(m, 3)->text, "c");
+	assert_string_equal(model_line_at(m, 5)->text, "a");
+	assert_int_equal(model_prepend(m, MODEL_ACTIVITY, "w", "z", 1, 0), -1);
+	assert_string_equal(model_line_at(m, 5)->text, "a");
+	add(m, "g");
+	assert_int_equal(m->lines_n, 6);
+	assert_string_equal(model_line_at(m, 0)->text, "g");
+	assert_string_equal(model_line_at(m, 5)->text, "b");
+}
+
 static void
 model_add__over_cap__oldest_overwritten(void **state)
 {
@@ -364,6 +395,7 @@ main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(model_add__over_cap__oldest_overwritten),
 		T(model_prepend__until_full__on_top_with_its_time),
+		T(model_prepend__full_ring__grows_to_lines_max),
 		T(model_add__control_characters__sanitised),
 		T(model_scroll__new_lines__view_stays_put),
 		T(model_report_update__matching_seq__counts_and_state),
