@@ -10,6 +10,10 @@
  *   FSYNC_SHIM_FAIL=path	while the file path exists, fail every call
  *			with EIO, syncing nothing (a test creates it once
  *			the server has started, which syncs too)
+ *   FSYNC_SHIM_FULL=path	while the file path exists, the disk under
+ *			users.journal is full: a write(2) to it writes half
+ *			of what it was given, and the next one fails with
+ *			ENOSPC, as a filling disk does
  */
 #include <sys/types.h>
 
@@ -23,6 +27,7 @@
 
 int	fdatasync(int);
 int	fsync(int);
+ssize_t	write(int, const void *, size_t);
 
 /* Record one call in FSYNC_SHIM_LOG, if set, with one write(2). */
 static void
@@ -91,4 +96,47 @@ fsync(int fd)
 	if (shim_fail())
 		return -1;
 	return shim_real("fsync", fd);
+}
+
+/* Is fd the journal, on a disk FSYNC_SHIM_FULL says is full? */
+static int
+shim_full(int fd)
+{
+	const char	*f = getenv("FSYNC_SHIM_FULL");
+	static const char journal[] = "/users.journal";
+	char		 link[64], target[1024];
+	ssize_t		 n;
+
+	if (f == NULL || *f == '\0' || access(f, F_OK) != 0)
+		return 0;
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, target, sizeof target - 1)) <
+	    (ssize_t)sizeof journal - 1)
+		return 0;
+	target[n] = '\0';
+	return strcmp(target + n - (sizeof journal - 1), journal) == 0;
+}
+
+ssize_t
+write(int fd, const void *buf, size_t len)
+{
+	static ssize_t	(*real)(int, const void *, size_t);
+	static int	 half_written;
+
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "write");
+	if (real == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!shim_full(fd)) {
+		half_written = 0;
+		return real(fd, buf, len);
+	}
+	if (!half_written && len > 1) {
+		half_written = 1;
+		return real(fd, buf, len / 2);
+	}
+	errno = ENOSPC;
+	return -1;
 }

@@ -231,6 +231,75 @@ journal__full_disk_at_child__user_from_elsewhere_kept_then_written(
 }
 
 /*
+ * Regression (issue: a journal write that failed half-way on a full
+ * disk left a fragment; the next registration was appended to it,
+ * answered REGISTER_SUCCESS, and gone after a restart: "line 8 is not a
+ * valid entry, skipped").  With the disk full (the shim writes half a
+ * line, then ENOSPC) a REGISTER is refused, not acknowledged; once
+ * there is room the next one is, and after kill -9 and a restart every
+ * acknowledged user logs in and the journal holds whole lines only.
+ */
+static void
+journal__disk_full_mid_line__no_acknowledged_user_lost(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*c;
+	char			*dir, full[4200], path[4200], *text, *l;
+	const char		*old = getenv("ASAN_OPTIONS");
+	char			 asan[512];
+	FILE			*f;
+
+	(void)state;
+	dir = it_mkdtemp("data");
+	snprintf(full, sizeof full, "%s/disk-full", it_tmpdir());
+	unlink(full);
+	snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0",
+	    old != NULL ? old : "", old != NULL && *old != '\0' ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+	setenv("LD_PRELOAD", it_fsync_shim(), 1);
+	setenv("FSYNC_SHIM_FULL", full, 1);
+	a = durable("A", dir);
+	unsetenv("LD_PRELOAD");
+	unsetenv("FSYNC_SHIM_FULL");
+	if (old != NULL)
+		setenv("ASAN_OPTIONS", old, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+
+	it_register(a, "before", "pw-before");
+	if ((f = fopen(full, "w")) == NULL)
+		it_fail("create %s: %s", full, strerror(errno));
+	fclose(f);
+	c = it_connect(a, "on-full-disk");
+	it_sendf(c, "{\"command\":\"REGISTER\",\"username\":\"lost\","
+	    "\"secret\":\"pw-lost\"}");
+	it_expect_reply_close(c, "REGISTER_FAILED");
+	it_wait_log(a, "No space left on device");
+	unlink(full);
+	it_register(a, "after", "pw-after");
+	it_server_kill9(a);
+
+	snprintf(path, sizeof path, "%s/users.journal", dir);
+	text = slurp(path);
+	if (text == NULL || *text == '\0' || text[strlen(text) - 1] != '\n')
+		it_fail("the journal does not end with a whole line: %s",
+		    text != NULL ? it_escape(text, strlen(text)) : "unreadable");
+	for (l = text; *l != '\0'; l = strchr(l, '\n') + 1)
+		if (*l != '{')
+			it_fail("a fragment in the journal: %s",
+			    it_escape(text, strlen(text)));
+	if (strstr(text, "\"lost\"") != NULL)
+		it_fail("the refused registration is in the journal");
+	free(text);
+	a = durable("A2", dir);
+	it_login(it_connect(a, "before"), "before", "pw-before");
+	it_login(it_connect(a, "after"), "after", "pw-after");
+	it_login_fail(it_connect(a, "lost"), "lost", "pw-lost");
+	if (it_log_count(a, "not a valid entry") != 0)
+		it_fail("the restarted server skipped a line of the journal");
+}
+
+/*
  * A journal created at start is durable as a name too: the data
  * directory is fsynced after the file is made (the fsync shim logs
  * each call with the path it was given).  An existing journal that
@@ -301,6 +370,7 @@ main(void)
 		T(journal__user_registered_elsewhere__survives_restart),
 		T(journal__data_dir_is_a_file__exits_nonzero),
 		T(journal__full_disk_at_child__user_from_elsewhere_kept_then_written),
+		T(journal__disk_full_mid_line__no_acknowledged_user_lost),
 		T(journal__created__directory_synced_and_private),
 	};
 
