@@ -67,6 +67,7 @@
 #define HISTORY_RECENT_MS	60000	/* before the last record: see below */
 #define HISTORY_BEHIND_SCAN	65536	/* records looked back to place one */
 #define HISTORY_RUN_MAX		(1024 * 1024)	/* bytes read at once */
+#define HISTORY_HAVE_RUN	256	/* catch-up: it has these in a row */
 
 /* Where one record is. */
 struct hrec {
@@ -1153,6 +1154,107 @@ history_page(struct history *h, const struct history_query *q,
 	if (rd.fd != -1)
 		close(rd.fd);
 	/* Keep a page's worth; a record longer than that is rare. */
+	if (h->rcap > HISTORY_RUN_MAX) {
+		free(h->rbuf);
+		h->rbuf = NULL;
+		h->rcap = 0;
+	}
+	return sent;
+}
+
+/* Read record i of the index into h->rbuf; -1 if it cannot be. */
+static int
+history_read_one(struct history *h, struct history_reader *rd, size_t i,
+    struct history_item *it)
+{
+	struct hrec	*r = history_rec(h, i);
+	char		 path[4200], *sp;
+	ssize_t		 n;
+
+	if (rd->fd == -1 || rd->seg != r->seg) {
+		if (rd->fd != -1)
+			close(rd->fd);
+		history_seg_path(h, r->seg, path, sizeof path);
+		rd->seg = r->seg;
+		if ((rd->fd = open(path, O_RDONLY | O_CLOEXEC |
+		    O_NOFOLLOW)) == -1)
+			return -1;
+	}
+	if (h->rcap < r->len) {
+		h->rcap = r->len;
+		if ((h->rbuf = realloc(h->rbuf, h->rcap)) == NULL)
+			fatal("realloc");
+	}
+	n = pread(rd->fd, h->rbuf, r->len, (off_t)r->off);
+	if (n != (ssize_t)r->len || h->rbuf[r->len - 1] != '\n' ||
+	    (sp = memchr(h->rbuf, ' ', r->len)) == NULL)
+		return -1;
+	memset(it, 0, sizeof *it);
+	it->time = r->t;
+	it->line = sp + 1;
+	it->len = (size_t)(h->rbuf + r->len - 1 - it->line);
+	return 0;
+}
+
+/*
+ * Catch a linked server up from the history where the replay log no
+ * longer reaches: looking back from the records logged before
+ * before_ms, lacks() says which the other server lacks (1), has (0) or
+ * are none of this (-1); the looking stops at HISTORY_HAVE_RUN in a row
+ * that it has, at the start of the history, or at budget bytes.  Those
+ * it lacks go to send(), oldest first.  Returns how many were sent.
+ */
+int
+history_catchup(struct history *h, uint64_t before_ms, size_t budget,
+    history_page_cb lacks, history_page_cb send, void *arg)
+{
+	struct history_reader	 rd;
+	struct history_item	 it;
+	size_t			 i, lo = 0, hi, mid, *pick = NULL, npick = 0;
+	size_t			 cappick = 0, used = 0, have = 0;
+	int			 sent = 0, rc;
+
+	if (h == NULL || h->nrecs == 0)
+		return 0;
+	history_flush(h);
+	rd.fd = -1;
+	rd.seg = 0;
+	/* The first record logged at before_ms or later (times rise). */
+	for (hi = h->nrecs; lo < hi;) {
+		mid = lo + (hi - lo) / 2;
+		if (history_rec(h, mid)->t < before_ms)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i > 0 && have < HISTORY_HAVE_RUN && used < budget; i--) {
+		if (history_read_one(h, &rd, i - 1, &it) != 0)
+			break;
+		if ((rc = lacks(arg, &it)) < 0)
+			continue;
+		if (rc == 0) {
+			have++;
+			continue;
+		}
+		have = 0;
+		used += history_rec(h, i - 1)->len;
+		if (npick == cappick) {
+			cappick = cappick ? cappick * 2 : 256;
+			if ((pick = reallocarray(pick, cappick,
+			    sizeof *pick)) == NULL)
+				fatal("reallocarray");
+		}
+		pick[npick++] = i - 1;
+	}
+	while (npick > 0) {
+		if (history_read_one(h, &rd, pick[--npick], &it) != 0 ||
+		    send(arg, &it) != 0)
+			break;
+		sent++;
+	}
+	if (rd.fd != -1)
+		close(rd.fd);
+	free(pick);
 	if (h->rcap > HISTORY_RUN_MAX) {
 		free(h->rbuf);
 		h->rbuf = NULL;

@@ -70,6 +70,8 @@ uint64_t	 history_mark(const struct history *);
 uint64_t	 history_newest(const struct history *);
 int		 history_page(struct history *, const struct history_query *,
 		    history_page_cb, void *, int *);
+int		 history_catchup(struct history *, uint64_t, size_t,
+		    history_page_cb, history_page_cb, void *);
 size_t		 history_count(const struct history *);
 size_t		 history_bytes(const struct history *);
 size_t		 history_segments(const struct history *);

@@ -26,6 +26,8 @@
 #include "xmalloc.h"
 
 #define VV_MAX	1024
+/* Our time of logging is after the origin's: look that much later. */
+#define REPLAY_HISTORY_SLACK_MS	5000
 
 /* The replay log: a ring of records, oldest first, bounded (replay_cron). */
 struct replay_log {
@@ -220,6 +222,102 @@ vv_parse(struct json_span v, struct vv_entry *e, int *n)
 	return rc;
 }
 
+/* What a catch-up from the history log tests each record against. */
+struct replay_catchup {
+	struct server		*srv;
+	struct peer		*from;
+	struct vv_entry		*e;
+	int			 n;
+	uint64_t		 since;
+	struct msg		*m;
+};
+
+/*
+ * Does the linked server lack this record of the history?  1 yes, 0
+ * no, -1 it is for the replay log.
+ */
+static int
+replay_lacks_cb(void *arg, const struct history_item *it)
+{
+	struct replay_catchup	*c = arg;
+	const char		*mid, *colon;
+	char			 err[256];
+	long long		 ts;
+	uint64_t		 oc = 0;
+	size_t			 olen;
+	int			 i;
+
+	if (msg_parse(it->line, it->len, c->m, err, sizeof err) != 0 ||
+	    c->m->cmd != CMD_ACTIVITY_BROADCAST ||
+	    (mid = c->m->str[F_MID]) == NULL ||
+	    (colon = strrchr(mid, ':')) == NULL ||
+	    msg_int(c->m, F_TS, &ts) != 0)
+		return 0;
+	olen = (size_t)(colon - mid);
+	for (colon++; *colon >= '0' && *colon <= '9'; colon++)
+		oc = oc * 10 + (uint64_t)(*colon - '0');
+	if (c->from->remote_id != NULL &&
+	    strlen(c->from->remote_id) == olen &&
+	    strncmp(c->from->remote_id, mid, olen) == 0)
+		return 0;
+	/* The replay log has it, and sends it after. */
+	if ((uint64_t)ts > replay_oldest_ts(c->srv))
+		return -1;
+	for (i = 0; i < c->n; i++)
+		if (strlen(c->e[i].origin) == olen &&
+		    strncmp(c->e[i].origin, mid, olen) == 0)
+			return oc > c->e[i].floor;
+	return (uint64_t)ts >= c->since;
+}
+
+/* Send a record of the history to the linked server, as a replay. */
+static int
+replay_catchup_cb(void *arg, const struct history_item *it)
+{
+	struct replay_catchup	*c = arg;
+	const struct jbuf	*tail = &c->srv->replay->tail;
+	char			 err[256];
+
+	if (msg_parse(it->line, it->len, c->m, err, sizeof err) != 0)
+		return 0;
+	if (c->m->type[F_REPLAY] != JSON_NONE || it->len < 1 ||
+	    it->line[it->len - 1] != '}')
+		return peer_send(c->from, it->line, it->len) != 0 ||
+		    peer_send(c->from, "\n", 1) != 0;
+	return peer_send(c->from, it->line, it->len - 1) != 0 ||
+	    peer_send(c->from, tail->p, tail->len) != 0;
+}
+
+/*
+ * What the replay log no longer holds comes from the history log, as
+ * far back as the linked server lacks activities (a server restarted
+ * after a long outage, a partition longer than --replay-window), within
+ * a quarter of --server-outbuf, oldest first, before the replay.
+ */
+static void
+replay_from_history(struct server *srv, struct peer *from,
+    struct vv_entry *e, int n, uint64_t since)
+{
+	struct replay_catchup	 c;
+	int			 sent;
+
+	if (srv->history == NULL)
+		return;
+	c.srv = srv;
+	c.from = from;
+	c.e = e;
+	c.n = n;
+	c.since = since;
+	c.m = xcalloc(1, sizeof *c.m);
+	sent = history_catchup(srv->history, replay_oldest_ts(srv) +
+	    REPLAY_HISTORY_SLACK_MS, srv->cfg.server_outbuf / 4,
+	    replay_lacks_cb, replay_catchup_cb, &c);
+	free(c.m);
+	if (sent > 0)
+		log_info("%s: sent %d activities it lacked from the history "
+		    "log, older than the replay log", peer_name(from), sent);
+}
+
 /* A link's ACTIVITY_SYNC: replay every activity it lacks. */
 int
 replay_on_sync(struct server *srv, struct peer *from, struct json_span vv,
@@ -236,6 +334,7 @@ replay_on_sync(struct server *srv, struct peer *from, struct json_span vv,
 		free(e);
 		return -1;
 	}
+	replay_from_history(srv, from, e, n, since);
 	for (k = 0; k < srv->replay->count; k++) {
 		a = replay_at(srv, k)->a;
 		if (from->remote_id != NULL &&

@@ -904,31 +904,34 @@ wait_records_within(const char *dir, int n, int ms)
  * A partition (a cut link through a relay) under traffic on both
  * sides, then the repair: the relink replay fills each side's history
  * with what the other side sent, and the three histories end the same.
+ * With window (--replay-window) the cut outlasts it: what the replay
+ * logs let go comes from the history logs.
  */
 static void
-history__partition_healed__histories_converge(void **state)
+partition_heal(const char *window)
 {
 	struct it_server	*p, *c, *d, *s[3];
 	struct it_client	*wp, *wc;
 	struct relay		*rl;
 	char			 rport[16], *dir[3], *t[3], *m[3];
+	/* The argument lists end at the first NULL: no window, no flag. */
+	const char		*rw = window != NULL ? "--replay-window" : NULL;
 	int			 i;
 
-	(void)state;
 	for (i = 0; i < 3; i++)
 		dir[i] = it_mkdtemp("data");
-	p = it_root("P", "--data-dir", dir[0], HB_FAST);
+	p = it_root("P", "--data-dir", dir[0], HB_FAST, rw, window);
 	rl = relay_new(p->port);
 	snprintf(rport, sizeof rport, "%d", relay_port(rl));
 	{
 		const char *argv[] = { "-lh", "localhost", "-lp", "@PORT",
 		    "-s", IT_SECRET, "-a", "100", "-rh", "localhost", "-rp",
-		    rport, HB_FAST, "--data-dir", dir[1], NULL };
+		    rport, HB_FAST, "--data-dir", dir[1], rw, window, NULL };
 
 		c = it_spawn("C", argv, 1);
 	}
 	it_wait_log(c, "joined the cluster");
-	d = it_child("D", c, "--data-dir", dir[2], HB_FAST);
+	d = it_child("D", c, "--data-dir", dir[2], HB_FAST, rw, window);
 	wp = it_connect(p, "wp");
 	it_login(wp, "anonymous", NULL);
 	wc = it_connect(c, "wc");
@@ -942,6 +945,9 @@ history__partition_healed__histories_converge(void **state)
 	it_wait_log(c, "lost the parent link");
 	send_seqs(wp, 11, 15, "p");
 	send_seqs(wc, 16, 20, "c");
+	/* Out of the replay logs (aged by the cron tick). */
+	if (window != NULL)
+		usleep((useconds_t)it_scale_ms(1500) * 1000);
 	relay_set(rl, RELAY_PASS);
 	for (i = 0; i < 3; i++) {
 		t[i] = wait_records_within(dir[i], 20, 3 * it_timeout());
@@ -955,9 +961,67 @@ history__partition_healed__histories_converge(void **state)
 		free(t[i]);
 		free(m[i]);
 	}
+	if (window != NULL)
+		it_wait_log(p, "from the history log");
 	s[0] = p;
 	s[1] = c;
 	s[2] = d;
+	histories_same(s, 3);
+}
+
+static void
+history__partition_healed__histories_converge(void **state)
+{
+	(void)state;
+	partition_heal(NULL);
+}
+
+static void
+history__partition_past_replay_window__caught_up_from_history(void **state)
+{
+	(void)state;
+	partition_heal("300");
+}
+
+/*
+ * A server down for longer than the others keep activities for replay
+ * (--replay-window 300 ms here): when it comes back, what the replay
+ * log no longer holds comes from the history log of the server it
+ * joins, and every history ends the same.
+ */
+static void
+history__down_past_replay_window__caught_up_from_history(void **state)
+{
+	struct it_server	*s[3];
+	struct it_client	*wa, *wb;
+	char			*d[3];
+	int			 i;
+
+	(void)state;
+	for (i = 0; i < 3; i++)
+		d[i] = it_mkdtemp("data");
+	s[0] = it_root("A", "--data-dir", d[0], "--replay-window", "300");
+	s[1] = it_child("B", s[0], "--data-dir", d[1], "--replay-window",
+	    "300");
+	s[2] = it_child("C", s[0], "--data-dir", d[2], "--replay-window",
+	    "300");
+	wa = it_connect(s[0], "wa");
+	it_login(wa, "anonymous", NULL);
+	wb = it_connect(s[1], "wb");
+	it_login(wb, "anonymous", NULL);
+	send_seqs(wa, 1, 5, "x");
+	for (i = 0; i < 3; i++)
+		free(wait_records(d[i], 5));
+	it_server_kill9(s[2]);
+	send_seqs(wa, 6, 15, "x");
+	send_seqs(wb, 16, 20, "x");
+	/* Out of the replay logs (300 ms, aged by the cron tick). */
+	usleep((useconds_t)it_scale_ms(1500) * 1000);
+	s[2] = it_child("C2", s[0], "--data-dir", d[2], "--replay-window",
+	    "300");
+	it_wait_log(s[0], "from the history log");
+	for (i = 0; i < 3; i++)
+		free(wait_records(d[i], 20));
 	histories_same(s, 3);
 }
 
@@ -1060,7 +1124,9 @@ main(void)
 		T(history__not_negotiated__refused),
 		T(history__kill9_restart__histories_converge),
 		T(history__partition_healed__histories_converge),
+		T(history__partition_past_replay_window__caught_up_from_history),
 		T(history__gap_given_up__per_sender_order_everywhere),
+		T(history__down_past_replay_window__caught_up_from_history),
 	};
 
 	return it_run_tests("integration: history", tests);
