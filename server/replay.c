@@ -27,7 +27,7 @@
 
 #define VV_MAX	1024
 /* Our time of logging is after the origin's: look that much later. */
-#define REPLAY_HISTORY_SLACK_MS	5000
+#define REPLAY_HISTORY_SLACK_MS	2000
 
 /* The replay log: a ring of records, oldest first, bounded (replay_cron). */
 struct replay_log {
