@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "xmalloc.h"
 
 struct json_scan {
 	const char		*p;
@@ -771,18 +772,13 @@ static void
 jbuf_grow(struct jbuf *b, size_t need)
 {
 	size_t	 cap;
-	char	*p;
 
 	if (b->len + need <= b->cap)
 		return;
 	cap = b->cap ? b->cap : 256;
 	while (cap < b->len + need)
 		cap *= 2;
-	if ((p = realloc(b->p, cap)) == NULL) {
-		fprintf(stderr, "out of memory\n");
-		abort();
-	}
-	b->p = p;
+	b->p = xrealloc(b->p, cap);
 	b->cap = cap;
 }
 

@@ -18,6 +18,7 @@
 #include "msgbuild.h"
 #include "seen.h"
 #include "server.h"
+#include "xmalloc.h"
 
 #define AUTH_USER_KEY	"authenticated_user"
 #define SEQ_MAX		(1LL << 53)
@@ -80,8 +81,7 @@ act_new(const char *line, size_t len, size_t act_off, size_t act_len,
 	size += strlen(mid) + 1 + strlen(origin) + 1;
 	size += sender != NULL ? strlen(sender) + 1 : 0;
 	size += username != NULL ? strlen(username) + 1 : 0;
-	if ((a = malloc(size)) == NULL)
-		fatal("act_new");
+	a = xmalloc(size);
 	memset(a, 0, sizeof *a);
 	at = (char *)(a + 1);
 	a->line = at;

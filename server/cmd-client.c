@@ -17,6 +17,7 @@
 #include "secret.h"
 #include "siphash.h"
 #include "server.h"
+#include "xmalloc.h"
 
 #define ANONYMOUS	"anonymous"
 /* Features this server offers clients; the rest are not yet built. */
@@ -250,9 +251,8 @@ login_finish(struct peer *p, struct msg *m, const struct user *u)
 	if (msg_features(m, msg_feature_names, &wanted) != 0 ||
 	    (m->type[F_RESUME] == JSON_OBJECT && resume_parse(m, &res) != 0))
 		return CMD_CLOSE;
-	if ((p->username = strdup(name)) == NULL ||
-	    (p->secret = strdup(u != NULL ? u->secret : "")) == NULL)
-		fatal("strdup");
+	p->username = xstrdup(name);
+	p->secret = xstrdup(u != NULL ? u->secret : "");
 	/* What ACTIVITY_MESSAGE's secret is checked against. */
 	p->secret_digest = secret_digest(srv, u != NULL && secret != NULL ?
 	    secret : "");
@@ -306,8 +306,7 @@ login_finish(struct peer *p, struct msg *m, const struct user *u)
 		partial = replay_oldest_ts(srv) > (uint64_t)res.since;
 		resumed = partial ? MSG_V_PARTIAL : MSG_V_OK;
 	}
-	if ((p->session = strdup(sid)) == NULL)
-		fatal("strdup");
+	p->session = xstrdup(sid);
 	login_success(p, m, resumed, why);
 	srv->stats.login_ok++;
 

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "msgbuild.h"
 #include "server.h"
+#include "xmalloc.h"
 
 struct history_out {
 	struct peer	*p;
@@ -143,8 +144,7 @@ cmd_history(struct peer *p, struct msg *m)
 	memset(&o, 0, sizeof o);
 	o.p = p;
 	jbuf_init(&o.rest);
-	if ((o.m = malloc(sizeof *o.m)) == NULL)
-		fatal("malloc");
+	o.m = xmalloc(sizeof *o.m);
 	rc = history_page(srv->history, &q, history_out_cb, &o, &more);
 	free(o.m);
 	jbuf_free(&o.rest);

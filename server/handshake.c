@@ -28,6 +28,7 @@
 #include "msgbuild.h"
 #include "server.h"
 #include "uplink.h"
+#include "xmalloc.h"
 
 struct link_auth {
 	char	 join[AUTH_NONCE_HEX];		/* the joiner's nonce */
@@ -37,8 +38,8 @@ struct link_auth {
 static struct link_auth *
 link_auth_get(struct peer *p)
 {
-	if (p->auth == NULL && (p->auth = calloc(1, sizeof *p->auth)) == NULL)
-		fatal("calloc");
+	if (p->auth == NULL)
+		p->auth = xcalloc(1, sizeof *p->auth);
 	return p->auth;
 }
 

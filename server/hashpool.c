@@ -128,8 +128,7 @@ hashpool_hash(const char *plain, char *out, size_t outlen)
 	if (crypt_gensalt_rn(HASHPOOL_PREFIX, HASHPOOL_COST, NULL, 0, salt,
 	    sizeof salt) == NULL)
 		return -1;
-	if ((cd = calloc(1, sizeof *cd)) == NULL)
-		fatal("calloc");
+	cd = xcalloc(1, sizeof *cd);
 	h = crypt_r(plain, salt, cd);
 	if (h != NULL && h[0] != '*' && strlen(h) < outlen) {
 		memcpy(out, h, strlen(h) + 1);
@@ -154,8 +153,7 @@ hashpool_verify(const char *plain, const char *stored)
 
 	if (!hashpool_is_hash(stored))
 		return secret_equal(stored, plain);
-	if ((cd = calloc(1, sizeof *cd)) == NULL)
-		fatal("calloc");
+	cd = xcalloc(1, sizeof *cd);
 	h = crypt_r(plain, stored, cd);
 	ok = h != NULL && h[0] != '*' && strlen(h) == strlen(stored) &&
 	    auth_equal(h, stored, strlen(stored));
@@ -377,8 +375,7 @@ hashpool_new(struct server *srv, int nthreads)
 	struct hashpool	*hp;
 	int		 i;
 
-	if ((hp = calloc(1, sizeof *hp)) == NULL)
-		fatal("calloc");
+	hp = xcalloc(1, sizeof *hp);
 	hp->srv = srv;
 	hp->nthreads = nthreads < HASHPOOL_THREADS_MAX ? nthreads :
 	    HASHPOOL_THREADS_MAX;
@@ -490,9 +487,8 @@ hashpool_submit(struct server *srv, struct peer *p, enum hashjob_kind kind,
 
 	if (hp->pending >= HASHPOOL_PENDING_MAX)
 		return -1;
-	if ((j = calloc(1, sizeof *j)) == NULL ||
-	    (j->line = malloc(len + 1)) == NULL)
-		fatal("calloc");
+	j = xcalloc(1, sizeof *j);
+	j->line = xmalloc(len + 1);
 	j->kind = kind;
 	j->peer = p;
 	j->cb = cb;

@@ -58,6 +58,7 @@
 #include "log.h"
 #include "msg.h"
 #include "siphash.h"
+#include "xmalloc.h"
 
 #define HISTORY_DIR		"history"
 #define HISTORY_SEG_PARTS	32	/* segments the limits span */
@@ -172,9 +173,7 @@ history_rec_new(struct history *h)
 	}
 	if (h->head + h->nrecs == h->caprecs) {
 		h->caprecs = h->caprecs ? h->caprecs * 2 : 1024;
-		if ((h->recs = reallocarray(h->recs, h->caprecs,
-		    sizeof *h->recs)) == NULL)
-			fatal("reallocarray");
+		h->recs = xreallocarray(h->recs, h->caprecs, sizeof *h->recs);
 	}
 	memset(&h->recs[h->head + h->nrecs], 0, sizeof *h->recs);
 	h->recs[h->head + h->nrecs].no = h->next_no;
@@ -216,9 +215,8 @@ hmap_init(struct hmap *m, size_t n)
 {
 	for (m->cap = 1024; m->cap < 2 * n; m->cap *= 2)
 		;
-	if ((m->k = calloc(m->cap, sizeof *m->k)) == NULL ||
-	    (m->v = calloc(m->cap, sizeof *m->v)) == NULL)
-		fatal("calloc");
+	m->k = xcalloc(m->cap, sizeof *m->k);
+	m->v = xcalloc(m->cap, sizeof *m->v);
 	m->n = 0;
 }
 
@@ -339,9 +337,7 @@ history_seg_new(struct history *h, uint64_t num)
 
 	if (h->nsegs == h->capsegs) {
 		h->capsegs = h->capsegs ? h->capsegs * 2 : 64;
-		if ((h->segs = reallocarray(h->segs, h->capsegs,
-		    sizeof *h->segs)) == NULL)
-			fatal("reallocarray");
+		h->segs = xreallocarray(h->segs, h->capsegs, sizeof *h->segs);
 	}
 	s = &h->segs[h->nsegs++];
 	memset(s, 0, sizeof *s);
@@ -451,8 +447,8 @@ history_load_seg(struct history *h, uint64_t num, struct history_load *ld,
 			close(fd);
 		return -1;
 	}
-	if (st.st_size > 0 && (buf = malloc((size_t)st.st_size)) == NULL)
-		fatal("malloc");
+	if (st.st_size > 0)
+		buf = xmalloc((size_t)st.st_size);
 	while (got < (size_t)st.st_size) {
 		n = read(fd, buf + got, (size_t)st.st_size - got);
 		if (n == -1 && errno == EINTR)
@@ -527,9 +523,7 @@ history_list(struct history *h, uint64_t **nums, size_t *n, char *err,
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 64;
-			if ((*nums = reallocarray(*nums, cap,
-			    sizeof **nums)) == NULL)
-				fatal("reallocarray");
+			*nums = xreallocarray(*nums, cap, sizeof **nums);
 		}
 		(*nums)[(*n)++] = v;
 	}
@@ -646,15 +640,13 @@ history_open(struct event_base *base, const char *datadir,
 	size_t		 n = 0, i;
 	char		*dir;
 
-	if (asprintf(&dir, "%s/%s", datadir, HISTORY_DIR) == -1)
-		fatal("asprintf");
+	xasprintf(&dir, "%s/%s", datadir, HISTORY_DIR);
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		free(dir);
 		return NULL;
 	}
-	if ((h = calloc(1, sizeof *h)) == NULL)
-		fatal("calloc");
+	h = xcalloc(1, sizeof *h);
 	h->base = base;
 	h->dir = dir;
 	h->cfg = *cfg;
@@ -671,8 +663,7 @@ history_open(struct event_base *base, const char *datadir,
 	if (history_list(h, &nums, &n, err, errlen) != 0)
 		goto fail;
 	memset(&ld, 0, sizeof ld);
-	if ((ld.m = malloc(sizeof *ld.m)) == NULL)
-		fatal("malloc");
+	ld.m = xmalloc(sizeof *ld.m);
 	for (i = 0; i < n; i++)
 		if (history_load_seg(h, nums[i], &ld, err, errlen) != 0) {
 			hmap_free(&ld.senders);
@@ -738,8 +729,7 @@ history_recent_build(struct history *h)
 		n++;
 	for (h->recent_cap = 16; h->recent_cap < 2 * n; h->recent_cap *= 2)
 		;
-	if ((h->recent = calloc(h->recent_cap, sizeof *h->recent)) == NULL)
-		fatal("calloc");
+	h->recent = xcalloc(h->recent_cap, sizeof *h->recent);
 	for (i = h->nrecs - n; i < h->nrecs; i++) {
 		key = history_rec(h, i)->key | 1;
 		for (j = key & (h->recent_cap - 1); h->recent[j] != 0 &&
@@ -1044,8 +1034,7 @@ history_emit(struct history *h, struct history_reader *rd, size_t first,
 		}
 		if (h->rcap < len) {
 			h->rcap = len;
-			if ((h->rbuf = realloc(h->rbuf, h->rcap)) == NULL)
-				fatal("realloc");
+			h->rbuf = xrealloc(h->rbuf, h->rcap);
 		}
 		n = pread(rd->fd, h->rbuf, len, (off_t)r->off);
 		for (p = h->rbuf; i < j; i++) {

@@ -19,6 +19,7 @@
 #include "seen.h"
 #include "server.h"
 #include "uplink.h"
+#include "xmalloc.h"
 
 /* A state's name, as CLUSTER_STATUS and the logs give it. */
 const char *
@@ -173,8 +174,7 @@ void
 known_keep_announce(struct known_server *k, const char *line, size_t len)
 {
 	free(k->announce);
-	if ((k->announce = malloc(len + 1)) == NULL)
-		fatal("malloc");
+	k->announce = xmalloc(len + 1);
 	memcpy(k->announce, line, len);
 	k->announce[len] = '\n';
 	k->announce_len = len + 1;
@@ -477,8 +477,7 @@ known_build_status(struct server *srv, struct jbuf *b)
 
 	known_refresh(srv);
 
-	if ((rows = calloc((size_t)srv->nknown + 1, sizeof *rows)) == NULL)
-		fatal("calloc");
+	rows = xcalloc((size_t)srv->nknown + 1, sizeof *rows);
 	rows[n].id = srv->id;
 	rows[n].host = srv->cfg.listen_host;
 	rows[n++].port = srv->cfg.listen_port;

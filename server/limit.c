@@ -18,6 +18,7 @@
 #include "log.h"
 #include "server.h"
 #include "strmap.h"
+#include "xmalloc.h"
 
 #define LIMIT_ADDR_MAX		65536	/* addresses remembered */
 #define LIMIT_FAIL_FREE		5	/* failed logins without a delay */
@@ -49,8 +50,7 @@ limit_new(void)
 {
 	struct limit_table	*t;
 
-	if ((t = calloc(1, sizeof *t)) == NULL)
-		fatal("calloc");
+	t = xcalloc(1, sizeof *t);
 	t->map = strmap_new();
 	TAILQ_INIT(&t->lru);
 	return t;
@@ -99,8 +99,7 @@ limit_addr(struct limit_table *t, const struct peer *p)
 		free(a);
 		t->n--;
 	}
-	if ((a = calloc(1, sizeof *a)) == NULL)
-		fatal("calloc");
+	a = xcalloc(1, sizeof *a);
 	snprintf(a->host, sizeof a->host, "%s", host);
 	strmap_put(t->map, a->host, a);
 	TAILQ_INSERT_TAIL(&t->lru, a, lru);

@@ -28,6 +28,7 @@
 #include "msgbuild.h"
 #include "registry.h"
 #include "server.h"
+#include "xmalloc.h"
 
 struct lock {
 	TAILQ_ENTRY(lock)	 entry;
@@ -59,8 +60,7 @@ lock_table_new(void)
 {
 	struct lock_table	*t;
 
-	if ((t = calloc(1, sizeof *t)) == NULL)
-		fatal("calloc");
+	t = xcalloc(1, sizeof *t);
 	TAILQ_INIT(&t->locks);
 	return t;
 }
@@ -134,11 +134,10 @@ lock_new(struct server *srv, const char *username, const char *secret,
 	struct lock	*l;
 	uint64_t	 now = now_ms();
 
-	if ((l = calloc(1, sizeof *l)) == NULL ||
-	    (l->username = strdup(username)) == NULL ||
-	    (l->secret = strdup(secret)) == NULL ||
-	    (l->origin = strdup(origin)) == NULL)
-		fatal("lock_new");
+	l = xcalloc(1, sizeof *l);
+	l->username = xstrdup(username);
+	l->secret = xstrdup(secret);
+	l->origin = xstrdup(origin);
 	l->deadline_ms = now + (uint64_t)srv->cfg.register_timeout_ms;
 	l->expire_ms = now + 2 * (uint64_t)srv->cfg.register_timeout_ms;
 	TAILQ_INSERT_TAIL(&srv->locks->locks, l, entry);
@@ -170,9 +169,8 @@ lock_fan_out(struct server *srv, struct lock *l, struct peer *except)
 	TAILQ_FOREACH(p, &srv->links, role_entry)
 		if (p != except)
 			n++;
-	if (n > 0 && (l->waiting = calloc((size_t)n, sizeof *l->waiting)) ==
-	    NULL)
-		fatal("calloc");
+	if (n > 0)
+		l->waiting = xcalloc((size_t)n, sizeof *l->waiting);
 	/* A send can drop p (its output cap): take next first. */
 	for (p = TAILQ_FIRST(&srv->links); p != NULL; p = next) {
 		next = TAILQ_NEXT(p, role_entry);

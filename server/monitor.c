@@ -29,6 +29,7 @@
 #include "log.h"
 #include "opt.h"
 #include "server.h"
+#include "xmalloc.h"
 
 #define MONITOR_TIMEOUT_S	5
 #define MONITOR_MAX_HEADERS	8192
@@ -494,8 +495,7 @@ monitor_start(struct server *srv, const char *spec)
 {
 	struct monitor	*m;
 
-	if ((m = calloc(1, sizeof *m)) == NULL)
-		fatal("calloc");
+	m = xcalloc(1, sizeof *m);
 	m->srv = srv;
 	if (monitor_parse(spec, m->host, sizeof m->host, &m->port) != 0) {
 		log_errorx("--monitor %s: expected HOST:PORT", log_safe(spec));

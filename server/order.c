@@ -110,10 +110,9 @@ sender_get(struct server *srv, const char *sid, const char *username,
 		if (old != NULL)
 			sender_free(srv, old);
 	}
-	if ((s = calloc(1, sizeof *s)) == NULL ||
-	    (s->sid = strdup(sid)) == NULL ||
-	    (s->username = strdup(username != NULL ? username : "")) == NULL)
-		fatal("sender_get");
+	s = xcalloc(1, sizeof *s);
+	s->sid = xstrdup(sid);
+	s->username = xstrdup(username != NULL ? username : "");
 	s->next = first;
 	strmap_put(srv->order->byid, sid, s);
 	TAILQ_INSERT_TAIL(&srv->order->lru, s, lru);
@@ -247,9 +246,8 @@ order_submit(struct server *srv, struct act *a)
 		return;
 	if (s->nheld == s->capheld) {
 		s->capheld = s->capheld ? s->capheld * 2 : 8;
-		if ((s->held = reallocarray(s->held, (size_t)s->capheld,
-		    sizeof *s->held)) == NULL)
-			fatal("reallocarray");
+		s->held = xreallocarray(s->held, (size_t)s->capheld,
+		    sizeof *s->held);
 	}
 	memmove(s->held + i + 1, s->held + i,
 	    (size_t)(s->nheld - i) * sizeof *s->held);

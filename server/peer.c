@@ -28,6 +28,7 @@
 #include "msgbuild.h"
 #include "server.h"
 #include "uplink.h"
+#include "xmalloc.h"
 
 #define PEER_LINGER_MS	1000	/* how long a closing peer may flush */
 #define PEER_WRITE_EARLY (32 * 1024)	/* write at once past this backlog */
@@ -47,8 +48,7 @@ peer_new(struct server *srv, struct bufferevent *bev, const char *addr,
 {
 	struct peer	*p;
 
-	if ((p = calloc(1, sizeof *p)) == NULL)
-		fatal("calloc");
+	p = xcalloc(1, sizeof *p);
 	p->srv = srv;
 	p->bev = bev;
 	p->role = PEER_NEW;

@@ -61,8 +61,7 @@ registry_new(void)
 {
 	struct registry	*r;
 
-	if ((r = calloc(1, sizeof *r)) == NULL)
-		fatal("calloc");
+	r = xcalloc(1, sizeof *r);
 	r->users = strmap_new();
 	r->fd = -1;
 	r->write_fn = write;
@@ -228,10 +227,8 @@ registry_queue(struct registry *r, struct user *u)
 	if (r->nunsynced == r->capunsynced) {
 		r->capunsynced = r->capunsynced == 0 ? 16 :
 		    r->capunsynced * 2;
-		r->unsynced = reallocarray(r->unsynced, r->capunsynced,
+		r->unsynced = xreallocarray(r->unsynced, r->capunsynced,
 		    sizeof *r->unsynced);
-		if (r->unsynced == NULL)
-			fatal("reallocarray");
 	}
 	r->unsynced[r->nunsynced++] = u;
 	u->unsynced = 1;
@@ -369,9 +366,8 @@ registry_store(struct registry *r, const char *name, const char *secret,
 			failed = registry_journal(r, &cand) != 0;
 		if (failed && !elsewhere)
 			return REG_ERROR;
-		if ((s = strdup(secret)) == NULL ||
-		    (o = strdup(origin)) == NULL)
-			fatal("strdup");
+		s = xstrdup(secret);
+		o = xstrdup(origin);
 		free(u->secret);
 		free(u->origin);
 		u->secret = s;
@@ -651,8 +647,7 @@ registry_open(struct registry *r, const char *dir, char *err, size_t errlen)
 		return -1;
 	}
 	if (st.st_size > 0) {
-		if ((buf = malloc((size_t)st.st_size)) == NULL)
-			fatal("malloc");
+		buf = xmalloc((size_t)st.st_size);
 		while (off < st.st_size) {
 			n = pread(fd, buf + off, (size_t)(st.st_size - off),
 			    off);

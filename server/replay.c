@@ -106,8 +106,7 @@ replay_ring_push(struct server *srv, struct act *a)
 
 	if (srv->replay->count == srv->replay->ring_cap) {
 		cap = srv->replay->ring_cap ? srv->replay->ring_cap * 2 : 1024;
-		if ((ring = calloc(cap, sizeof *ring)) == NULL)
-			fatal("calloc");
+		ring = xcalloc(cap, sizeof *ring);
 		for (i = 0; i < srv->replay->count; i++)
 			ring[i] = *replay_at(srv, i);
 		free(srv->replay->ring);
@@ -446,8 +445,7 @@ replay_resume(struct server *srv, struct peer *p, struct json_span seen,
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
-			if ((v = reallocarray(v, cap, sizeof *v)) == NULL)
-				fatal("reallocarray");
+			v = xreallocarray(v, cap, sizeof *v);
 		}
 		v[n++] = r->a;
 	}

@@ -156,11 +156,9 @@ report_start(struct server *srv, struct act *a, struct peer *from,
 		report_refuse(srv, a, from, sender);
 		return;
 	}
-	if ((r = calloc(1, sizeof *r)) == NULL ||
-	    (r->mid = strdup(a->mid)) == NULL ||
-	    (r->username = strdup(a->username != NULL ? a->username : "")) ==
-	    NULL)
-		fatal("report_start");
+	r = xcalloc(1, sizeof *r);
+	r->mid = xstrdup(a->mid);
+	r->username = xstrdup(a->username != NULL ? a->username : "");
 	r->seq = (long long)a->seq;
 	r->from = from;
 	r->sender = sender;
@@ -170,9 +168,8 @@ report_start(struct server *srv, struct act *a, struct peer *from,
 	TAILQ_FOREACH(p, &srv->links, role_entry)
 		if (p != from)
 			n++;
-	if (n > 0 && (r->waiting = calloc((size_t)n, sizeof *r->waiting)) ==
-	    NULL)
-		fatal("calloc");
+	if (n > 0)
+		r->waiting = xcalloc((size_t)n, sizeof *r->waiting);
 	TAILQ_FOREACH(p, &srv->links, role_entry)
 		if (p != from && r->nwaiting < n)
 			r->waiting[r->nwaiting++] = p;
@@ -283,9 +280,8 @@ report_mark(struct server *srv, struct report *r, struct peer *p)
 	}
 	if (p->nmarks == p->capmarks) {
 		p->capmarks = p->capmarks ? p->capmarks * 2 : 8;
-		if ((p->marks = reallocarray(p->marks, (size_t)p->capmarks,
-		    sizeof *p->marks)) == NULL)
-			fatal("reallocarray");
+		p->marks = xreallocarray(p->marks, (size_t)p->capmarks,
+		    sizeof *p->marks);
 	}
 	if (p->mark_cb == NULL) {
 		p->tx_drained = p->tx_added - peer_queued(p);

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "log.h"
 #include "seen.h"
+#include "xmalloc.h"
 
 #define SEEN_ID_MAX	64
 #define SEEN_WORDS	(SEEN_WINDOW / 64)
@@ -51,9 +52,8 @@ seen_new(int cap)
 {
 	struct seen	*s;
 
-	if ((s = calloc(1, sizeof *s)) == NULL ||
-	    (s->o = calloc((size_t)cap, sizeof *s->o)) == NULL)
-		fatal("calloc");
+	s = xcalloc(1, sizeof *s);
+	s->o = xcalloc((size_t)cap, sizeof *s->o);
 	s->cap = cap;
 	return s;
 }

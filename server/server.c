@@ -31,6 +31,7 @@
 #include "seen.h"
 #include "server.h"
 #include "uplink.h"
+#include "xmalloc.h"
 
 #define SERVER_BACKLOG		1024
 #define SERVER_ACCEPT_PAUSE_MS	100
@@ -44,8 +45,7 @@ server_new(struct event_base *base, const struct config *cfg)
 	unsigned char	 r[8];
 	int		 i;
 
-	if ((srv = calloc(1, sizeof *srv)) == NULL)
-		fatal("calloc");
+	srv = xcalloc(1, sizeof *srv);
 	srv->base = base;
 	srv->cfg = *cfg;
 	srv->start_ms = now_ms();
@@ -63,9 +63,7 @@ server_new(struct event_base *base, const struct config *cfg)
 		fatal("getrandom");
 	for (i = 0; i < 8; i++)
 		snprintf(srv->id + 2 * i, 3, "%02x", r[i]);
-	if ((srv->known = calloc((size_t)cfg->max_servers,
-	    sizeof *srv->known)) == NULL)
-		fatal("calloc");
+	srv->known = xcalloc((size_t)cfg->max_servers, sizeof *srv->known);
 	/*
 	 * Keys: a random one for local hashes, the slow link key.  Fix
 	 * glibc's mmap threshold first: freeing scrypt's 16 MiB buffer
@@ -85,7 +83,7 @@ server_new(struct event_base *base, const struct config *cfg)
 	srv->limits = limit_new();
 	srv->seen_ctl = seen_new(cfg->max_servers);
 	srv->seen_act = seen_new(cfg->max_servers);
-	srv->path[0] = strdup(srv->id);
+	srv->path[0] = xstrdup(srv->id);
 	srv->pathlen = 1;
 	srv->locks = lock_table_new();
 	jbuf_init(&srv->out);

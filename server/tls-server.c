@@ -21,6 +21,7 @@
 #include "log.h"
 #include "server.h"
 #include "tls.h"
+#include "xmalloc.h"
 
 #define TLS_BACKLOG	1024
 
@@ -158,9 +159,8 @@ tls_peer_connected(struct peer *p)
 		return;
 	free(p->tls_subject);
 	p->tls_subject = NULL;
-	if (tls_bev_subject(p->bev, subj, sizeof subj) == 0 &&
-	    (p->tls_subject = strdup(subj)) == NULL)
-		fatal("strdup");
+	if (tls_bev_subject(p->bev, subj, sizeof subj) == 0)
+		p->tls_subject = xstrdup(subj);
 	log_debug("%s: TLS established (%s)", peer_name(p),
 	    tls_bev_version(p->bev));
 }

@@ -18,6 +18,7 @@
 #include "seen.h"
 #include "server.h"
 #include "uplink.h"
+#include "xmalloc.h"
 
 #define TREE_USERS_CHUNK	(48 * 1024)	/* bytes of users per line */
 #define TREE_USERS_MARK		(1024 * 1024)	/* queued user lines at most */
@@ -135,8 +136,7 @@ tree_parse_path(struct json_span v, char **out, int *n)
 			*n = 0;
 			return -1;
 		}
-		if ((out[(*n)++] = strdup(id)) == NULL)
-			fatal("strdup");
+		out[(*n)++] = xstrdup(id);
 	}
 	return 0;
 }
@@ -150,10 +150,8 @@ tree_set_path(struct server *srv, char **ancestors, int n)
 	tree_free_path(srv->path, srv->pathlen);
 	srv->pathlen = 0;
 	for (i = 0; i < n && i < PATH_DEPTH_MAX - 1; i++)
-		if ((srv->path[srv->pathlen++] = strdup(ancestors[i])) == NULL)
-			fatal("strdup");
-	if ((srv->path[srv->pathlen++] = strdup(srv->id)) == NULL)
-		fatal("strdup");
+		srv->path[srv->pathlen++] = xstrdup(ancestors[i]);
+	srv->path[srv->pathlen++] = xstrdup(srv->id);
 	backup_send_all(srv);
 }
 
@@ -258,10 +256,8 @@ users_collect(const struct user *u, void *arg)
 
 	if (st->n == st->cap) {
 		st->cap = st->cap == 0 ? 1024 : st->cap * 2;
-		st->users = reallocarray(st->users, st->cap,
+		st->users = xreallocarray(st->users, st->cap,
 		    sizeof *st->users);
-		if (st->users == NULL)
-			fatal("reallocarray");
 	}
 	st->users[st->n++] = u;
 }
@@ -378,8 +374,7 @@ tree_send_users(struct server *srv, struct peer *to, int auth)
 
 	if (to->ustream != NULL)
 		users_stream_free(to->ustream);
-	if ((st = calloc(1, sizeof *st)) == NULL)
-		fatal("calloc");
+	st = xcalloc(1, sizeof *st);
 	st->to = to;
 	st->auth = auth;
 	/*

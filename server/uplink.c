@@ -40,6 +40,7 @@
 #include "server.h"
 #include "tls.h"
 #include "uplink.h"
+#include "xmalloc.h"
 
 #define UPLINK_BACKOFF_MIN_MS	50
 #define UPLINK_BACKOFF_MAX_MS	2000
@@ -160,8 +161,7 @@ uplink_init(struct server *srv)
 {
 	struct uplink	*u;
 
-	if ((u = calloc(1, sizeof *u)) == NULL)
-		fatal("calloc");
+	u = xcalloc(1, sizeof *u);
 	if ((u->retry_ev = evtimer_new(srv->base, uplink_retry_cb, srv)) ==
 	    NULL)
 		fatalx("evtimer_new");

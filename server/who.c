@@ -12,6 +12,7 @@
 #include "log.h"
 #include "msgbuild.h"
 #include "server.h"
+#include "xmalloc.h"
 
 #define WHO_ANNOUNCE_MAX	100	/* names in one announce */
 #define WHO_LIST_MAX		1000	/* names in one WHO_LIST */
@@ -39,8 +40,7 @@ who_add(struct who_names *w, const char *name, size_t len)
 		w->more = 1;
 		return;
 	}
-	if ((w->v[w->n] = strndup(name, len)) == NULL)
-		fatal("strndup");
+	w->v[w->n] = xstrndup(name, len);
 	w->n++;
 }
 
@@ -67,8 +67,7 @@ who_init(struct who_names *w, int cap)
 {
 	memset(w, 0, sizeof *w);
 	w->cap = cap;
-	if ((w->v = calloc((size_t)cap, sizeof *w->v)) == NULL)
-		fatal("calloc");
+	w->v = xcalloc((size_t)cap, sizeof *w->v);
 }
 
 /* Free the names and the list. */
@@ -169,8 +168,7 @@ cmd_who(struct peer *p, struct msg *m)
 		peer_send(p, b->p, b->len);
 		return CMD_OK;
 	}
-	if ((am = malloc(sizeof *am)) == NULL)
-		fatal("malloc");
+	am = xmalloc(sizeof *am);
 	who_init(&w, WHO_LIST_MAX);
 	who_local(srv, &w);
 	for (i = 0; i < srv->nknown; i++) {

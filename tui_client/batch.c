@@ -21,6 +21,7 @@
 #include "log.h"
 #include "model.h"
 #include "tui.h"
+#include "xmalloc.h"
 
 static void	batch_read_cb(evutil_socket_t, short, void *);
 static void	batch_pump(struct batch *);
@@ -241,8 +242,7 @@ batch_run(struct tui *t)
 	struct batch	*b;
 	struct stat	 st;
 
-	if ((b = calloc(1, sizeof *b)) == NULL)
-		fatal("calloc");
+	b = xcalloc(1, sizeof *b);
 	t->batch = b;
 	b->t = t;
 	if ((b->in = evbuffer_new()) == NULL)

@@ -10,6 +10,7 @@
 #include "compose.h"
 #include "log.h"
 #include "json.h"
+#include "xmalloc.h"
 
 static size_t	compose_compact(const char *, size_t, char *, size_t);
 
@@ -67,8 +68,7 @@ compose_line(const char *line, size_t len, struct jbuf *act, char *err,
 			return COMPOSE_ACTIVITY;
 		}
 		/* Line ends would end the message early: compact it. */
-		if ((tmp = malloc(len + 1)) == NULL)
-			fatal("malloc");
+		tmp = xmalloc(len + 1);
 		n = compose_compact(line, len, tmp, len + 1);
 		jbuf_add(act, tmp, n);
 		free(tmp);
@@ -175,8 +175,7 @@ compose_note(const char *act, size_t len, char *out, size_t outsz)
 	if (json_str_decode(v, out, outsz, NULL) == 0)
 		return 0;
 	/* Decoded text is never longer than its raw form. */
-	if ((all = malloc(v.len + 1)) == NULL)
-		fatal("malloc");
+	all = xmalloc(v.len + 1);
 	if (json_str_decode(v, all, v.len + 1, &n) != 0) {
 		free(all);
 		return -1;		/* a NUL in it: show the JSON */

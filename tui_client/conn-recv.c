@@ -18,6 +18,7 @@
 #include "log.h"
 #include "msg.h"
 #include "msgbuild.h"
+#include "xmalloc.h"
 
 
 /* An optional string field: NULL when absent (msg_parse leaves str[] stale). */
@@ -371,12 +372,10 @@ recv_history_prepend(struct conn *c)
 		return 0;
 	while ((line = evbuffer_readln(c->hpage, &len, EVBUFFER_EOL_LF)) !=
 	    NULL) {
-		if ((v = reallocarray(v, (size_t)n + 1, sizeof *v)) == NULL)
-			fatal("reallocarray");
+		v = xreallocarray(v, (size_t)n + 1, sizeof *v);
 		v[n++] = line;
 	}
-	if ((m = malloc(sizeof *m)) == NULL)
-		fatal("malloc");
+	m = xmalloc(sizeof *m);
 	for (i = n - 1; i >= 0; i--) {
 		/* The last line left is for the note that this happened. */
 		if (c->m->lines_n + 1 >= c->m->lines_max)

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "msg.h"
 #include "msgbuild.h"
+#include "xmalloc.h"
 
 /* Write one ACTIVITY_MESSAGE; seq 0 leaves it unnumbered. */
 static int
@@ -51,8 +52,7 @@ conn_unacked_add(struct conn *c, long long seq, const char *act, size_t len)
 		c->nunacked--;
 	}
 	u = &c->unacked[c->nunacked++];
-	if ((u->act = malloc(len)) == NULL)
-		fatal("malloc");
+	u->act = xmalloc(len);
 	memcpy(u->act, act, len);
 	u->len = len;
 	u->seq = seq;
@@ -154,8 +154,7 @@ conn_send(struct conn *c, const char *act, size_t len)
 		return -1;
 	}
 	q = &c->queue[c->nqueue++];
-	if ((q->act = malloc(len)) == NULL)
-		fatal("malloc");
+	q->act = xmalloc(len);
 	memcpy(q->act, act, len);
 	q->len = len;
 	model_info(c->m, "queued until the link is back (%d waiting)",

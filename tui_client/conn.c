@@ -35,6 +35,7 @@
 #include "msg.h"
 #include "msgbuild.h"
 #include "tls.h"
+#include "xmalloc.h"
 
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
@@ -125,8 +126,7 @@ conn_new(struct event_base *base, struct model *m)
 	struct conn	*c;
 	int		 i;
 
-	if ((c = calloc(1, sizeof *c)) == NULL)
-		fatal("calloc");
+	c = xcalloc(1, sizeof *c);
 	c->base = base;
 	c->m = m;
 	failover_init(&c->fo, FO_BASE_MS, FO_MAX_MS);
@@ -948,8 +948,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	enum conn_ret		 rc = CONN_OK;
 	char			 err[256], esc[LOG_ESCAPE_MAX * 4 + 8];
 
-	if ((msg = malloc(sizeof *msg)) == NULL)
-		fatal("malloc");
+	msg = xmalloc(sizeof *msg);
 	c->last_rx = now_ms();
 	c->last_rx_wall = wall_ms();
 	while (rc == CONN_OK && c->bev == bev) {

@@ -11,6 +11,7 @@
 #include "input.h"
 #include "log.h"
 #include "text.h"
+#include "xmalloc.h"
 
 /* An empty line and history. */
 void
@@ -19,8 +20,7 @@ input_init(struct input *in)
 	memset(in, 0, sizeof *in);
 	in->max = INPUT_MAX;
 	in->cap = 256;
-	if ((in->buf = calloc(in->cap + 1, sizeof *in->buf)) == NULL)
-		fatal("calloc");
+	in->buf = xcalloc(in->cap + 1, sizeof *in->buf);
 }
 
 /* At most max characters on the line (the server's message size). */
@@ -45,8 +45,7 @@ input_room(struct input *in, size_t n)
 		;
 	if (cap > in->max)
 		cap = in->max;
-	if ((p = reallocarray(in->buf, cap + 1, sizeof *p)) == NULL)
-		fatal("reallocarray");
+	p = xreallocarray(in->buf, cap + 1, sizeof *p);
 	in->buf = p;
 	in->cap = cap;
 	return 0;
@@ -71,8 +70,7 @@ wdup(const wchar_t *s, size_t len)
 {
 	wchar_t	*p;
 
-	if ((p = calloc(len + 1, sizeof *p)) == NULL)
-		fatal("calloc");
+	p = xcalloc(len + 1, sizeof *p);
 	memcpy(p, s, len * sizeof *p);
 	return p;
 }
@@ -310,8 +308,7 @@ input_utf8_dup(const wchar_t *s, size_t len, size_t *outlen)
 	char	*out;
 	size_t	 i, o = 0;
 
-	if ((out = reallocarray(NULL, len + 1, 4)) == NULL)
-		fatal("reallocarray");
+	out = xreallocarray(NULL, len + 1, 4);
 	for (i = 0; i < len; i++)
 		o += text_utf8_put((unsigned)s[i], out + o);
 	out[o] = '\0';

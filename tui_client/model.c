@@ -11,6 +11,7 @@
 #include "log.h"
 #include "model.h"
 #include "text.h"
+#include "xmalloc.h"
 
 /* Set up an empty model whose scrollback keeps cap lines. */
 void
@@ -19,8 +20,7 @@ model_init(struct model *m, size_t cap)
 	memset(m, 0, sizeof *m);
 	if (cap == 0)
 		cap = MODEL_LINES_MAX;
-	if ((m->lines = calloc(cap, sizeof *m->lines)) == NULL)
-		fatal("calloc");
+	m->lines = xcalloc(cap, sizeof *m->lines);
 	m->lines_cap = m->lines_max = cap;
 	m->rtt_ms = -1;
 	m->gen = 1;
@@ -58,8 +58,7 @@ model_add(struct model *m, enum model_kind kind, const char *who,
 	l = &m->lines[m->lines_head];
 	free(l->text);
 	n = text_sanitize_lines(text, len, buf, sizeof buf);
-	if ((l->text = strdup(buf)) == NULL)
-		fatal("strdup");
+	l->text = xstrdup(buf);
 	l->len = n;
 	l->kind = kind;
 	l->flags = 0;
@@ -210,8 +209,7 @@ model_grow(struct model *m)
 		return -1;
 	cap = m->lines_cap * 2 < m->lines_max ? m->lines_cap * 2 :
 	    m->lines_max;
-	if ((nl = calloc(cap, sizeof *nl)) == NULL)
-		fatal("calloc");
+	nl = xcalloc(cap, sizeof *nl);
 	for (i = 0; i < m->lines_n; i++)
 		nl[m->lines_n - 1 - i] = *model_line_at(m, i);
 	free(m->lines);
@@ -240,8 +238,7 @@ model_prepend(struct model *m, enum model_kind kind, const char *who,
 	    m->lines_cap];
 	free(l->text);
 	l->len = text_sanitize_lines(text, len, buf, sizeof buf);
-	if ((l->text = strdup(buf)) == NULL)
-		fatal("strdup");
+	l->text = xstrdup(buf);
 	l->kind = kind;
 	l->flags = flags;
 	l->wall_ms = wall_ms();

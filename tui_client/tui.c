@@ -23,6 +23,7 @@
 #include "log.h"
 #include "tui.h"
 #include "ui.h"
+#include "xmalloc.h"
 
 #define TUI_CTRL(c)	((c) & 0x1f)
 
@@ -164,8 +165,7 @@ tui_submit(struct tui *t, const char *line, size_t len)
 	case COMPOSE_EMPTY:
 		break;
 	case COMPOSE_COMMAND:
-		if ((cmd = strndup(line, len)) == NULL)
-			fatal("strndup");
+		cmd = xstrndup(line, len);
 		command_exec(t, cmd);
 		free(cmd);
 		break;

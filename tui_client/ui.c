@@ -15,6 +15,7 @@
 #include "text.h"
 #include "tui.h"
 #include "ui.h"
+#include "xmalloc.h"
 
 static const struct {
 	const char	*title;
@@ -113,8 +114,7 @@ ui_new(int color)
 	struct ui	*ui;
 	int		 i;
 
-	if ((ui = calloc(1, sizeof *ui)) == NULL)
-		fatal("calloc");
+	ui = xcalloc(1, sizeof *ui);
 	for (i = 0; i < PANE__COUNT; i++) {
 		ui->panes[i].title = ui_table[i].title;
 		ui->panes[i].draw = ui_table[i].draw;
