@@ -145,7 +145,7 @@ $(BIN)/activity-tui: $(B)/tui_client/main.o $(LIBTUI) $(LIBCOMMON)
 $(B)/tests/bench/histlog.o: CFLAGS += -Iserver
 $(BIN)/activity-bench: $(BENCH_OBJ) $(LIBSERVER) $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(EV_LIBS) $(CRYPTO_LIBS) -lm
 
 # Unit tests link only the libraries; each is one cmocka binary.
 $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(LIBSERVER) $(LIBTUI) $(LIBCOMMON)
