@@ -125,6 +125,9 @@ enum msg_field {
 #define MSG_V_SUCCESS		"success"	/* USER_REGISTER_RESULT */
 #define MSG_V_FAILURE		"failure"
 
+/* The member a server puts first in every activity it passes on. */
+#define MSG_ACT_AUTH_USER	"authenticated_user"
+
 struct msg_field_def {
 	enum msg_field	 field;
 	unsigned	 types;		/* JSON_* mask */

@@ -80,6 +80,20 @@ msgb_obj_end(struct jbuf *b)
 	jbuf_addc(b, '}');
 }
 
+/*
+ * A member of a map (an object whose keys are data, as "vv" and
+ * "seen"), with the comma before it unless it is the first.
+ */
+void
+msgb_map_int(struct jbuf *b, const char *key, long long v)
+{
+	if (b->len == 0 || b->p[b->len - 1] != '{')
+		jbuf_addc(b, ',');
+	jbuf_cstr(b, key);
+	jbuf_addc(b, ':');
+	jbuf_int(b, v);
+}
+
 /* The common {"command":X,"info":"..."} shape. */
 void
 msgb_info(struct jbuf *b, enum msg_cmd cmd, const char *info)

@@ -15,6 +15,7 @@ void	msgb_raw(struct jbuf *, enum msg_field, const char *, size_t);
 void	msgb_end(struct jbuf *);
 void	msgb_obj_begin(struct jbuf *);
 void	msgb_obj_end(struct jbuf *);
+void	msgb_map_int(struct jbuf *, const char *, long long);
 void	msgb_info(struct jbuf *, enum msg_cmd, const char *);
 
 #endif

@@ -20,7 +20,6 @@
 #include "server.h"
 #include "xmalloc.h"
 
-#define AUTH_USER_KEY	"authenticated_user"
 #define SEQ_MAX		(1LL << 53)
 
 /*
@@ -36,12 +35,12 @@ activity_process(struct jbuf *b, struct json_span act, const char *user)
 	enum json_type		 t;
 
 	jbuf_addc(b, '{');
-	jbuf_cstr(b, AUTH_USER_KEY);
+	jbuf_cstr(b, MSG_ACT_AUTH_USER);
 	jbuf_addc(b, ':');
 	jbuf_cstr(b, user);
 	json_iter_object(&it, act);
 	while (json_next_member(&it, &key, &val, &t)) {
-		if (json_key_eq(key, AUTH_USER_KEY))
+		if (json_key_eq(key, MSG_ACT_AUTH_USER))
 			continue;
 		jbuf_adds(b, ",\"");
 		jbuf_add(b, key.p, key.len);

@@ -173,13 +173,7 @@ replay_oldest_ts(struct server *srv)
 static void
 sync_vv_cb(const char *origin, uint64_t floor, void *arg)
 {
-	struct jbuf	*b = arg;
-
-	if (b->p[b->len - 1] != '{')
-		jbuf_addc(b, ',');
-	jbuf_cstr(b, origin);
-	jbuf_addc(b, ':');
-	jbuf_int(b, (long long)floor);
+	msgb_map_int(arg, origin, (long long)floor);
 }
 
 /* Tell a new link what we have, so it can send us what we lack. */
@@ -191,9 +185,9 @@ replay_send_sync(struct server *srv, struct peer *to)
 	b = server_out_take(srv);
 	msgb_begin(b, CMD_ACTIVITY_SYNC);
 	msgb_key(b, F_VV);
-	jbuf_addc(b, '{');
+	msgb_obj_begin(b);
 	seen_foreach(srv->seen_act, sync_vv_cb, b);
-	jbuf_addc(b, '}');
+	msgb_obj_end(b);
 	msgb_int(b, F_SINCE, (long long)srv->since_ms);
 	msgb_end(b);
 	peer_send_jbuf(to, b);

@@ -10,6 +10,7 @@
 #include "compose.h"
 #include "log.h"
 #include "json.h"
+#include "msg.h"
 #include "xmalloc.h"
 
 static size_t	compose_compact(const char *, size_t, char *, size_t);
@@ -138,7 +139,7 @@ compose_compact_object(const char *act, size_t len, char *out, size_t outsz)
 	}
 	out[o++] = '{';
 	while (json_next_member(&it, &k, &v, &t) && o + 1 < outsz) {
-		if (json_key_eq(k, "authenticated_user"))
+		if (json_key_eq(k, MSG_ACT_AUTH_USER))
 			continue;
 		if (!first)
 			out[o++] = ',';
@@ -203,7 +204,7 @@ compose_show(const char *act, size_t len, char *out, size_t outsz,
 	char			 type[16];
 
 	if (who != NULL && whosz > 0 &&
-	    json_get_str(whole, "authenticated_user", who, whosz) != 0)
+	    json_get_str(whole, MSG_ACT_AUTH_USER, who, whosz) != 0)
 		who[0] = '\0';
 	if (json_get_str(whole, "type", type, sizeof type) == 0 &&
 	    (strcmp(type, "Note") == 0 || strcmp(type, "Action") == 0) &&

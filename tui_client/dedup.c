@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dedup.h"
+#include "msgbuild.h"
 
 /* An empty table. */
 void
@@ -55,13 +56,8 @@ dedup_json(const struct dedup *s, struct jbuf *b)
 {
 	size_t	 i;
 
-	jbuf_addc(b, '{');
-	for (i = 0; i < s->n; i++) {
-		if (i > 0)
-			jbuf_addc(b, ',');
-		jbuf_cstr(b, s->e[i].sender);
-		jbuf_addc(b, ':');
-		jbuf_int(b, s->e[i].seq);
-	}
-	jbuf_addc(b, '}');
+	msgb_obj_begin(b);
+	for (i = 0; i < s->n; i++)
+		msgb_map_int(b, s->e[i].sender, s->e[i].seq);
+	msgb_obj_end(b);
 }

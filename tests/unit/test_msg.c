@@ -617,7 +617,9 @@ msgb__builders__parse_back(void **state)
 {
 	struct jbuf	 b;
 	struct msg	 m;
-	char		 err[256];
+	struct msg_map	 mm;
+	char		 err[256], key[16];
+	uint64_t	 v;
 
 	(void)state;
 	jbuf_init(&b);
@@ -636,6 +638,22 @@ msgb__builders__parse_back(void **state)
 	msgb_info(&b, CMD_INVALID_MESSAGE, "why: \"this\"");
 	assert_int_equal(msg_parse(b.p, b.len - 1, &m, err, sizeof err), 0);
 	assert_string_equal(m.str[F_INFO], "why: \"this\"");
+	/* A map: keys are data, commas placed by the builder. */
+	jbuf_reset(&b);
+	msgb_begin(&b, CMD_ACTIVITY_SYNC);
+	msgb_key(&b, F_VV);
+	msgb_obj_begin(&b);
+	msgb_map_int(&b, "a\"b", 1);
+	msgb_map_int(&b, "c", 2);
+	msgb_obj_end(&b);
+	msgb_int(&b, F_SINCE, 5);
+	msgb_end(&b);
+	assert_int_equal(msg_parse(b.p, b.len - 1, &m, err, sizeof err), 0);
+	assert_int_equal(msg_map_open(&mm, m.val[F_VV], OBJ_VV), 0);
+	assert_int_equal(mm.count, 2);
+	assert_int_equal(msg_map_next_uint(&mm, key, sizeof key, NULL, &v), 1);
+	assert_string_equal(key, "a\"b");
+	assert_int_equal(v, 1);
 	jbuf_free(&b);
 }
 
