@@ -81,7 +81,7 @@ const struct msg_def msg_obj_defs[OBJ__COUNT] = {
 		{ F_USERNAME, S, MSG_REQ, NAME_MAX_LEN },
 		{ F_SECRET, S, MSG_REQ, NAME_MAX_LEN },
 		{ F_ORIGIN, S, 0, NAME_MAX_LEN },
-		{ F_TIME, N, 0, 0 },
+		{ F_TIME, N, MSG_UINT, 0 },
 	} },
 	[OBJ_SERVER] = { "servers", {
 		{ F_HOST, S, MSG_REQ, NAME_MAX_LEN },
@@ -583,6 +583,29 @@ msg_parse_object(struct json_span obj, enum msg_obj kind, struct msg *m,
 				return -1;
 			}
 	return msg_fields(&msg_obj_defs[kind], mb, nm, m, err, errlen);
+}
+
+/*
+ * The next element of an array of kind objects ("users", "servers"),
+ * decoded into m by msg_parse_object (m->line, m->len: its bytes).  1 an
+ * element, 0 the end, -1 with err if one is no object or breaks the
+ * table.
+ */
+int
+msg_next_object(struct json_iter *it, enum msg_obj kind, struct msg *m,
+    char *err, size_t errlen)
+{
+	struct json_span	 el;
+	enum json_type		 t;
+
+	if (!json_next_element(it, &el, &t))
+		return 0;
+	if (t != JSON_OBJECT) {
+		snprintf(err, errlen, "%s: every entry must be an object",
+		    msg_obj_defs[kind].name);
+		return -1;
+	}
+	return msg_parse_object(el, kind, m, err, errlen) == 0 ? 1 : -1;
 }
 
 /*

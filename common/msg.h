@@ -195,6 +195,8 @@ int		 msg_cmd_lookup(const char *, size_t, enum msg_cmd *);
 int		 msg_parse(const char *, size_t, struct msg *, char *, size_t);
 int		 msg_parse_object(struct json_span, enum msg_obj, struct msg *,
 		    char *, size_t);
+int		 msg_next_object(struct json_iter *, enum msg_obj, struct msg *,
+		    char *, size_t);
 int		 msg_map_open(struct msg_map *, struct json_span,
 		    enum msg_obj);
 int		 msg_map_next_uint(struct msg_map *, char *, size_t, size_t *,

@@ -36,36 +36,20 @@ merge_users(struct server *srv, struct peer *from, struct json_span users,
     char *err, size_t errlen)
 {
 	struct json_iter	 it;
-	struct json_span	 el;
-	enum json_type		 t;
 	struct jbuf		 fwd;
 	struct msg		 um;
 	const char		*name, *origin;
 	long long		 time;
-	int			 nfwd = 0, nfull = 0, rc = 0;
+	int			 nfwd = 0, nfull = 0, rc;
 	enum registry_put	 r;
 
 	jbuf_init(&fwd);
 	registry_batch_begin(srv->reg);
 	json_iter_array(&it, users);
-	while (json_next_element(&it, &el, &t)) {
-		if (t != JSON_OBJECT ||
-		    msg_parse_object(el, OBJ_USER, &um, err, errlen) != 0) {
-			if (t != JSON_OBJECT)
-				snprintf(err, errlen, "users: every entry must "
-				    "be an object");
-			rc = -1;
-			break;
-		}
+	while ((rc = msg_next_object(&it, OBJ_USER, &um, err, errlen)) == 1) {
 		/* No time: as new as can be, so it wins no conflict. */
-		time = (long long)wall_ms();
-		if (msg_has(&um, F_TIME) &&
-		    (msg_int(&um, F_TIME, &time) != 0 || time < 0)) {
-			snprintf(err, errlen, "users: 'time' must be a "
-			    "non-negative integer");
-			rc = -1;
-			break;
-		}
+		if (msg_int(&um, F_TIME, &time) != 0)
+			time = (long long)wall_ms();
 		name = um.str[F_USERNAME];
 		origin = um.str[F_ORIGIN] != NULL ? um.str[F_ORIGIN] :
 		    from->remote_id != NULL ? from->remote_id : "";
@@ -85,7 +69,7 @@ merge_users(struct server *srv, struct peer *from, struct json_span users,
 			jbuf_addc(&fwd, '[');
 		} else
 			jbuf_addc(&fwd, ',');
-		jbuf_add(&fwd, el.p, el.len);
+		jbuf_add(&fwd, um.line, um.len);
 	}
 	/* On disk (or queued for a retry) before anyone hears of them. */
 	registry_batch_end(srv->reg);

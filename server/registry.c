@@ -462,14 +462,13 @@ registry_replay_line(struct registry *r, const char *line, size_t len)
 	struct msg		 um;
 	const char		*why, *origin;
 	char			 err[128], hashed[REGISTRY_HASH_BUF];
-	long long		 time = 0;
+	long long		 time;
 
 	if (json_validate(line, len, 4, &why) != JSON_OBJECT ||
 	    msg_parse_object(whole, OBJ_USER, &um, err, sizeof err) != 0)
 		return -1;
-	if (msg_has(&um, F_TIME) &&
-	    (msg_int(&um, F_TIME, &time) != 0 || time < 0))
-		return -1;
+	if (msg_int(&um, F_TIME, &time) != 0)
+		time = 0;
 	origin = um.str[F_ORIGIN] != NULL ? um.str[F_ORIGIN] : "";
 	/* A journal from before secrets were hashed: hash them now. */
 	if (!hashpool_is_hash(um.str[F_SECRET])) {

@@ -606,19 +606,15 @@ uplink_set_backups(struct server *srv, struct json_span servers)
 {
 	struct uplink		*u = srv->uplink;
 	struct json_iter	 it;
-	struct json_span	 el;
-	enum json_type		 t;
 	struct uplink_target	 tg;
 	struct msg		 sm;
 	char			 err[256];
-	int			 n = 0;
+	int			 n = 0, rc;
 
 	json_iter_array(&it, servers);
-	while (json_next_element(&it, &el, &t)) {
-		if (t != JSON_OBJECT ||
-		    msg_parse_object(el, OBJ_SERVER, &sm, err,
-		    sizeof err) != 0 ||
-		    msg_port(&sm, F_PORT, &tg.port) != 0 ||
+	while ((rc = msg_next_object(&it, OBJ_SERVER, &sm, err,
+	    sizeof err)) == 1) {
+		if (msg_port(&sm, F_PORT, &tg.port) != 0 ||
 		    strlen(sm.str[F_HOST]) >= sizeof tg.host)
 			return -1;
 		tg.tls_port = 0;
@@ -629,6 +625,8 @@ uplink_set_backups(struct server *srv, struct json_span servers)
 		if (n < UPLINK_TARGETS_MAX)
 			u->backups[n++] = tg;
 	}
+	if (rc != 0)
+		return -1;
 	u->nbackups = n;
 	u->got_list = 1;
 	return 0;

@@ -695,6 +695,12 @@ msg_parse_object__user_entry__fields_by_table(void **state)
 	    "\"username\":\"c\"}", OBJ_USER, m, err, sizeof err), -1);
 	assert_non_null(strstr(err, "duplicated"));
 	assert_int_equal(parse_obj("[1]", OBJ_USER, m, err, sizeof err), -1);
+	/* MSG_UINT: time is an integer, 0 or more. */
+	assert_int_equal(parse_obj("{\"username\":\"a\",\"secret\":\"b\","
+	    "\"time\":-1}", OBJ_USER, m, err, sizeof err), -1);
+	assert_non_null(strstr(err, "non-negative"));
+	assert_int_equal(parse_obj("{\"username\":\"a\",\"secret\":\"b\","
+	    "\"time\":1.5}", OBJ_USER, m, err, sizeof err), -1);
 	free(m);
 }
 
