@@ -10,8 +10,9 @@
  * server link, either side, is tree_link_lost());
  * dispatch.c alone calls the handlers (cmd-*.c, handshake.c, the
  * receiving ends in activity.c, presence.c and who.c); handlers call the
- * delivery modules (activity.c -> order.c -> report.c, history.c; and
- * replay.c), the link modules (tree.c, uplink.c, backup.c, known.c,
+ * delivery modules (activity.c -> replay.c, report.c, order.c, and
+ * order.c back to activity_deliver(), which calls report.c and
+ * history.c), the link modules (tree.c, uplink.c, backup.c, known.c,
  * which call each other) and the tables (registry.c, lock.c, token.c,
  * limit.c, seen.c, strmap.c, hashpool.c); everything sends through
  * peer.c and tree.c.  common/ knows no program.
@@ -27,16 +28,19 @@
  *                  an output cap, peer_close() now, consequences later
  *   dispatch.c     the dispatch table: roles, refusals, handler per command
  *   cmd-client.c   client handlers: LOGIN (REDIRECT), LOGOUT, REGISTER
+ *   cmd-history.c  HISTORY: pages of the history log for a client
  *   cmd-server.c   server handlers: AUTHENTICATE, announces, leaves,
  *                  the lock protocol's messages, user list merges
  *   handshake.c    server link authentication (HELLO/CHALLENGE/PROOF)
  *   hashpool.c     yescrypt hashing off the loop, in a thread pool
- *   activity.c     the hot path: ACTIVITY_MESSAGE/BROADCAST in, one
- *                  serialisation, activity_take() hands it on
+ *   activity.c     the hot path: ACTIVITY_MESSAGE/BROADCAST in, the
+ *                  activity object (act_new) and its one serialisation,
+ *                  activity_take() hands it on, activity_deliver() fans
+ *                  it out to our clients
  *   order.c        per-sender hold-back for our clients, then delivery
  *   report.c       delivery reports aggregated up the tree
- *   replay.c       the activity objects and the bounded replay log,
- *                  ACTIVITY_SYNC and resume replay
+ *   replay.c       the bounded replay log, ACTIVITY_SYNC and resume
+ *                  replay
  *   history.c      the on-disk history log of delivered activities
  *   presence.c     where registered users are logged in (USER_PRESENCE)
  *   who.c          WHO and the users named in announces
