@@ -148,7 +148,9 @@ features__none_asked__base_protocol_only(void **state)
 	fx_expect_nothing(base);
 	/* Nor the periodic BACKUP_LIST and CLUSTER_STATUS. */
 	fx_advance(fx, (uint64_t)fx->srv->cfg.announce_ms);
-	assert_non_null(fx_expect_skip_opt(ext, "CLUSTER_STATUS"));
+	j = fx_expect_skip_opt(ext, "CLUSTER_STATUS");
+	assert_non_null(j);
+	cJSON_Delete(j);
 	fx_expect_nothing(base);
 	fx_free(fx);
 }
@@ -647,7 +649,7 @@ who__over_1000_names__1000_listed_and_more(void **state)
 	struct fx_conn	*l = fx_link(fx, "A"), *c;
 	const cJSON	*u, *prev = NULL;
 	cJSON		*j;
-	char		 users[2048], id[8], path[64];
+	char		 users[2048], id[16], path[64];
 	int		 i, k, off, n = 0;
 
 	(void)state;
