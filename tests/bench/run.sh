@@ -124,7 +124,7 @@ ours() {
     fi
 }
 
-SETS=${BENCH_SETS:-ours cmp ha tls hist}
+SETS=${BENCH_SETS:-ours cmp sweep ha tls hist}
 has_set() { case " $SETS " in *" $1 "*) return 0;; esac; return 1; }
 
 if [ "${BENCH_SKIP_OURS:-0}" != 1 ] && has_set ours; then
@@ -203,10 +203,22 @@ free_base() {
     done
 }
 
-# a 3-node nats-server cluster as bench-peer/bench.sh runs it
+# nats_start NAME [TLSDIR]: a 3-node nats-server cluster as
+# bench-peer/bench.sh runs it; with TLSDIR (ca.crt, srv.crt, srv.key)
+# TLS on client and route links, one tls block at the top and one
+# inside cluster (nats-server always verifies a route's certificate;
+# clients verify the servers' with the loadgen's --tls-ca)
 NATS_LIST=""
 nats_start() {
-    local base i j routes dir=$TMPD/nats.$1
+    local base i j routes dir=$TMPD/nats.$1 tdir=${2:-} tls=""
+    if [ -n "$tdir" ]; then
+        tls="tls {
+  cert_file: \"$tdir/srv.crt\"
+  key_file: \"$tdir/srv.key\"
+  ca_file: \"$tdir/ca.crt\"
+  timeout: 5
+}"
+    fi
     base=$(free_base) || return 1
     mkdir -p "$dir"
     NATS_PIDS=()
@@ -222,10 +234,12 @@ server_name: n$i
 listen: 127.0.0.1:$((base + i))
 http: 127.0.0.1:$((base + 2000 + i))
 log_file: "$dir/n$i.log"
+$tls
 cluster {
   name: bench
   listen: 127.0.0.1:$((base + 1000 + i))
   routes: [$routes ]
+  $tls
 }
 EOF
         "$NATS" -c "$dir/n$i.conf" > "$dir/n$i.stdout" 2>&1 &
@@ -337,7 +351,7 @@ cmp_run() {
     sent=$(echo "$line" | tr ' ' '\n' | sed -n 's/^sent=//p')
     us=$(awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="${sent:-0}" \
         'BEGIN{ if (n > 0) printf "%.2f", c / hz * 1e6 / (n * 33); else print "-" }')
-    echo "$line system=$sys cmp=$scen run=$r load1=$l server_us_per_delivery=$us" >> "$CMP"
+    echo "$line system=$sys cmp=$scen run=$r load1=$l server_us_per_delivery=$us" >> "${CMP_TO:-$CMP}"
     log "$scen $sys run $r: $(echo "$line" | grep -o 'rx_msgs_per_s=[0-9]*') $(echo "$line" | grep -o 'p99_us=[0-9.]*') status=$(echo "$line" | grep -o 'status=[a-z_]*' | head -1 | cut -d= -f2) load $l"
 }
 
@@ -375,6 +389,64 @@ else
     done
 fi
 
+# ------------------------------------------------------------ size sweep
+# The same closed-loop fan-out at growing activity sizes, ours and
+# nats-server, a fresh cluster per run, interleaved A B B A (ours, nats,
+# nats, ours, ...) so drift hits both alike.  SIZE:WINDOW:MSGS each;
+# the loadgen takes at most 60000 B, so that stands for 64 KB.
+SWEEP=$OUT/sweep.txt
+: > "$SWEEP"
+SWEEP_ROWS=${BENCH_SWEEP:-200:100:100000 1024:100:60000 4096:50:30000 4096:500:30000 16384:50:10000 60000:10:3000}
+SWEEP_RUNS=${BENCH_SWEEP_RUNS:-3}
+SWEEP_NOTE=""
+# sweep_one SYSTEM SIZE WINDOW MSGS RUN: one run on a fresh cluster
+sweep_one() {
+    local sys=$1 size=$2 w=$3 n=$4 r=$5 scen=sweep-$2-w$3
+    local args="--subs 30 --pubs 3 --msgs $n --size $size --window $w"
+    if [ "$sys" = ours ]; then
+        if ours_start "$scen-$r"; then
+            # shellcheck disable=SC2086
+            CMP_TO=$SWEEP cmp_run ours "$scen" "$r" --proto activity \
+                --scenario "$scen" --servers "$OURS_LIST" $args
+        else
+            echo "RESULT status=cluster_failed system=ours cmp=$scen run=$r load1=$(load1)" >> "$SWEEP"
+        fi
+        ours_stop
+    else
+        if nats_start "$scen-$r"; then
+            # shellcheck disable=SC2086
+            CMP_TO=$SWEEP cmp_run nats "$scen" "$r" --proto nats \
+                --scenario "$scen" --servers "$NATS_LIST" $args --pubs-subscribe
+        else
+            echo "RESULT status=cluster_failed system=nats cmp=$scen run=$r load1=$(load1)" >> "$SWEEP"
+        fi
+        nats_stop
+    fi
+}
+if ! has_set sweep; then
+    SWEEP_NOTE="not run (BENCH_SETS=\"$SETS\")"
+elif [ -z "$LOADGEN" ] && ! find_loadgen; then
+    SWEEP_NOTE="the shared load generator (bench-peer) is not available: not run"
+else
+    SWEEP_SYS="ours nats"
+    if [ "${BENCH_SKIP_NATS:-0}" = 1 ]; then
+        SWEEP_SYS=ours
+        SWEEP_NOTE="nats-server rows skipped (BENCH_SKIP_NATS=1)"
+    elif [ ! -x "$NATS" ]; then
+        SWEEP_SYS=ours
+        SWEEP_NOTE="nats-server not installed (make bench-deps, or apt-get install nats-server): nats-server rows skipped"
+    fi
+    [ -n "$SWEEP_NOTE" ] && log "size sweep: $SWEEP_NOTE"
+    log "size sweep: $SWEEP_ROWS; $SWEEP_RUNS runs of each of: $SWEEP_SYS"
+    for r in $(seq 1 "$SWEEP_RUNS"); do
+        for row in $SWEEP_ROWS; do
+            IFS=: read -r size w n <<< "$row"
+            if [ $((r % 2)) = 1 ]; then order=$SWEEP_SYS; else order=$(echo "$SWEEP_SYS" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}'); fi
+            for sys in $order; do sweep_one "$sys" "$size" "$w" "$n" "$r"; done
+        done
+    done
+fi
+
 # ------------------------------------------------------------ HA and delivery
 HA=$OUT/ha.txt
 HAROWS=$OUT/ha-rows.md
@@ -396,6 +468,19 @@ median() { sort -g | awk '{v[NR]=$1} END{ if (NR == 0) { print "-"; exit }
     m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m }'; }
 # the largest of the numbers on stdin ("-" if none)
 maxof() { sort -g | tail -n 1 | grep . || echo -; }
+# ratio A B: A / B to two places, "-" if B is no positive number
+ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN{ if (b + 0 > 0 && a != "-" && a != "") printf "%.2f", a / b; else print "-" }'; }
+# ms US: microseconds as milliseconds
+ms() { awk -v v="${1:-}" 'BEGIN{ if (v == "" || v == "-") print "-"; else printf "%.2f", v / 1000 }'; }
+# cell < RESULT line: deliveries/s, p99, server CPU (load) status
+cell() {
+    local l
+    l=$(cat)
+    [ -n "$l" ] || { echo "-"; return; }
+    printf "%s/s, %s ms, %s µs (%s) %s" "$(echo "$l" | field rx_msgs_per_s)" \
+        "$(ms "$(echo "$l" | field p99_us)")" "$(echo "$l" | field server_us_per_delivery)" \
+        "$(echo "$l" | field load1)" "$(echo "$l" | field status)"
+}
 # jnum KEY FILE: the first number under "KEY" in the JSON objects of FILE
 jnum() { grep -o "\"$1\":-\{0,1\}[0-9.]*" "$2" 2>/dev/null | head -n 1 | cut -d: -f2; }
 
@@ -550,33 +635,54 @@ tls_cluster_stop() {
     TLS_PIDS=()
 }
 
-# tls_run MODE SIZE RUN ARGS...: one loadgen fan-out, a line in $TLSRES
+# tls_run SYSTEM MODE SIZE RUN ARGS...: one loadgen fan-out on a fresh
+# cluster of SYSTEM (ours: a chain; nats: a full mesh), a line in $TLSRES
 tls_run() {
-    local mode=$1 size=$2 r=$3 out l c0 c1 line sent us; shift 3
-    out=$OUT/tls-$size-$mode-$r.out
-    if ! tls_cluster_start "$mode" "$size-$mode-$r"; then
-        echo "RESULT status=cluster_failed mode=$mode size=$size run=$r" >> "$TLSRES"
-        tls_cluster_stop
+    local sys=$1 mode=$2 size=$3 r=$4 out l c0 c1 line sent us pids ok=1
+    shift 4
+    out=$OUT/tls-$size-$sys-$mode-$r.out
+    if [ "$sys" = ours ]; then
+        tls_cluster_start "$mode" "$size-$mode-$r" || ok=0
+        pids="${TLS_PIDS[*]}"
+    else
+        if [ "$mode" = tls ]; then
+            nats_start "tls-$size-$r" "$TMPD/tls" || ok=0
+        else
+            nats_start "plain-$size-$r" || ok=0
+        fi
+        pids="${NATS_PIDS[*]}"
+    fi
+    if [ $ok = 0 ]; then
+        echo "RESULT status=cluster_failed sys=$sys mode=$mode size=$size run=$r" >> "$TLSRES"
+        if [ "$sys" = ours ]; then tls_cluster_stop; else nats_stop; fi
         return
     fi
     wait_quiet
     l="$(load1)/${BUSY}%"
     # shellcheck disable=SC2086
-    c0=$(cpu_ticks ${TLS_PIDS[*]})
-    timeout -k 5 120 "$LOADGEN" --proto activity --scenario fanout \
-        --servers "$TLS_LIST" "$@" --max-run-s 100 > "$out" 2> "${out%.out}.err"
+    c0=$(cpu_ticks $pids)
+    if [ "$sys" = ours ]; then
+        timeout -k 5 120 "$LOADGEN" --proto activity --scenario fanout \
+            --servers "$TLS_LIST" "$@" --max-run-s 100 > "$out" 2> "${out%.out}.err"
+    else
+        timeout -k 5 120 "$LOADGEN" --proto nats --scenario fanout \
+            --servers "$NATS_LIST" "$@" --pubs-subscribe --max-run-s 100 \
+            > "$out" 2> "${out%.out}.err"
+    fi
     # shellcheck disable=SC2086
-    c1=$(cpu_ticks ${TLS_PIDS[*]})
-    tls_cluster_stop
+    c1=$(cpu_ticks $pids)
+    if [ "$sys" = ours ]; then tls_cluster_stop; else nats_stop; fi
     line=$(grep '^RESULT ' "$out" || echo "RESULT status=no_result")
     sent=$(echo "$line" | tr ' ' '\n' | sed -n 's/^sent=//p')
     us=$(awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="${sent:-0}" \
         'BEGIN{ if (n > 0) printf "%.2f", c / hz * 1e6 / (n * 33); else print "-" }')
-    echo "$line mode=$mode size=$size run=$r load1=$l server_us_per_delivery=$us" >> "$TLSRES"
-    log "tls $size $mode run $r: $(echo "$line" | grep -o 'rx_msgs_per_s=[0-9]*') $(echo "$line" | grep -o 'p99_us=[0-9.]*') load $l"
+    echo "$line sys=$sys mode=$mode size=$size run=$r load1=$l server_us_per_delivery=$us" >> "$TLSRES"
+    log "tls $size $sys $mode run $r: $(echo "$line" | grep -o 'rx_msgs_per_s=[0-9]*') $(echo "$line" | grep -o 'p99_us=[0-9.]*') server $us us/delivery, load $l"
 }
 
 TLS_SIZES="200 4096"
+TLS_SYS="ours"
+TLS_NATS_NOTE=""
 if ! has_set tls; then
     TLS_NOTE="not run (BENCH_SETS=\"$SETS\")"
 elif ! command -v openssl > /dev/null; then
@@ -586,19 +692,30 @@ elif [ -z "$LOADGEN" ] && ! find_loadgen; then
 elif ! tls_certs; then
     TLS_NOTE="making the certificates failed (see $OUT/tls-certs.log): not run"
 else
-    log "TLS on every link vs plaintext: loadgen $LOADGEN, $TLS_RUNS runs each, interleaved"
+    if [ "${BENCH_SKIP_NATS:-0}" = 1 ]; then
+        TLS_NATS_NOTE="nats-server rows skipped (BENCH_SKIP_NATS=1)"
+    elif [ ! -x "$NATS" ]; then
+        TLS_NATS_NOTE="nats-server not installed (make bench-deps, or apt-get install nats-server): nats-server rows skipped"
+    else
+        TLS_SYS="ours nats"
+    fi
+    [ -n "$TLS_NATS_NOTE" ] && log "TLS: $TLS_NATS_NOTE"
+    log "TLS on every link vs plaintext ($TLS_SYS): loadgen $LOADGEN, $TLS_RUNS runs each, interleaved"
     for r in $(seq 1 "$TLS_RUNS"); do
         for size in $TLS_SIZES; do
-            if [ "$size" = 200 ]; then w=100; else w=50; fi
-            args="--subs 30 --pubs 3 --msgs 100000 --size $size --window $w"
-            # plain, tls, tls, plain, ...: drift hits both alike
-            if [ $((r % 2)) = 1 ]; then modes="plain tls"; else modes="tls plain"; fi
-            for m in $modes; do
+            if [ "$size" = 200 ]; then w=100 n=100000; else w=50 n=30000; fi
+            args="--subs 30 --pubs 3 --msgs $n --size $size --window $w"
+            # ours plain, ours tls, nats tls, nats plain, then the
+            # reverse: drift hits every pair alike
+            order="ours:plain ours:tls"
+            [ "$TLS_SYS" = "ours nats" ] && order="$order nats:tls nats:plain"
+            [ $((r % 2)) = 0 ] && order=$(echo "$order" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
+            for sm in $order; do
                 # shellcheck disable=SC2086
-                if [ $m = tls ]; then
-                    tls_run tls "$size" "$r" $args --tls --tls-ca "$TMPD/tls/ca.crt" --tls-name localhost
+                if [ "${sm#*:}" = tls ]; then
+                    tls_run "${sm%:*}" tls "$size" "$r" $args --tls --tls-ca "$TMPD/tls/ca.crt" --tls-name localhost
                 else
-                    tls_run plain "$size" "$r" $args
+                    tls_run "${sm%:*}" plain "$size" "$r" $args
                 fi
             done
         done
@@ -671,6 +788,43 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
                     s, om, nm, r, op / 1000, np / 1000, oc, nc }'
         done
     fi
+    echo
+    echo "### Size sweep against nats-server (issue 15)"
+    echo
+    if [ -n "$SWEEP_NOTE" ] && ! [ -s "$SWEEP" ]; then
+        echo "$SWEEP_NOTE."
+    else
+        [ -n "$SWEEP_NOTE" ] && echo "$SWEEP_NOTE." && echo
+        echo "The shared load generator, closed loop: 30 subscribers + 3 publishers spread over 3 servers"
+        echo "(ours a chain, nats-server a full mesh, publishers subscribed), a window per publisher; each"
+        echo "run on a fresh cluster, interleaved (ours, nats, then nats, ours, ...), $SWEEP_RUNS runs each."
+        echo "60000 B is the loadgen's largest activity. Server CPU: µs of CPU the three servers used"
+        echo "(utime + stime from /proc/PID/stat over the run) per delivery (33 receivers)."
+        echo "Load: 1-minute load average / CPU busy % in the second before the run."
+        echo
+        echo "| size | window | ours: deliveries/s, p99, server CPU | nats: deliveries/s, p99, server CPU | ours/nats | CPU ours/nats | runs (ours/nats, load) |"
+        echo "| --- | --- | --- | --- | --- | --- | --- |"
+        sv() { grep " system=$1 cmp=$2 " "$SWEEP" | grep ' status=ok\| status=degraded' | while read -r line; do
+            echo "$line" | field "$3"; done | median; }
+        for row in $SWEEP_ROWS; do
+            IFS=: read -r size w n <<< "$row"
+            scen=sweep-$size-w$w
+            om=$(sv ours "$scen" rx_msgs_per_s); nm=$(sv nats "$scen" rx_msgs_per_s)
+            oc=$(sv ours "$scen" server_us_per_delivery); nc=$(sv nats "$scen" server_us_per_delivery)
+            runs=$(grep " cmp=$scen " "$SWEEP" | while read -r line; do
+                printf "%s %s %s (%s); " "$(echo "$line" | field system)" \
+                    "$(echo "$line" | field rx_msgs_per_s)" "$(echo "$line" | field status)" \
+                    "$(echo "$line" | field load1)"; done)
+            printf "| %s B | %s | %s/s, %s ms, %s µs | %s/s, %s ms, %s µs | **%s** | %s | %s |\n" "$size" "$w" \
+                "$om" "$(ms "$(sv ours "$scen" p99_us)")" "$oc" \
+                "$nm" "$(ms "$(sv nats "$scen" p99_us)")" "$nc" \
+                "$(ratio "$om" "$nm")" "$(ratio "$oc" "$nc")" "${runs%; }"
+        done
+        echo
+        echo "Medians of the runs; ours/nats > 1 is faster, CPU ours/nats < 1 is less work per delivery."
+        echo "Targets (issue 15): 1 KB and 4 KB (windows 100 and 50) at least 1.0x; CPU at most nats on every row."
+    fi
+    echo
     if has_set ha; then
         echo "### High availability and delivery (issues 3 and 4)"
         echo
@@ -726,41 +880,56 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
         cat "$HAROWS"
         echo
     fi
-    echo "### TLS on every link against plaintext (issue 10)"
+    echo "### TLS on every link against plaintext, ours and nats-server (issues 10 and 15)"
     echo
     if [ -n "$TLS_NOTE" ]; then
         echo "$TLS_NOTE."
     else
-        echo "The shared load generator, 3 servers in a chain, 30 subscribers + 3 publishers spread over"
-        echo "them, 100000 activities; the same cluster started plaintext, and with TLS on every client and"
-        echo "server link (--tls-port, --no-plaintext, --remote-tls; certificates verified, ECDSA P-256, TLS 1.3)."
-        echo "Runs interleaved; load: 1-minute load average / CPU busy % before the run."
+        echo "The shared load generator, 30 subscribers + 3 publishers spread over 3 servers, 200 B with"
+        echo "window 100 (100000 activities) and 4 KB with window 50 (30000); each run on a fresh cluster."
+        echo "Ours: a chain, started plaintext, and with TLS on every client and server link (--tls-port,"
+        echo "--no-plaintext, --remote-tls; certificates verified, ECDSA P-256, TLS 1.3)."
+        if [ -n "$TLS_NATS_NOTE" ]; then
+            echo "$TLS_NATS_NOTE."
+        else
+            echo "nats-server ($("$NATS" --version 2>&1)): a full mesh, plaintext, and with TLS on client and"
+            echo "route links (a tls block at the top and one inside cluster, the same certificates; routes"
+            echo "verify each other, the loadgen verifies the servers); publishers subscribed."
+        fi
+        echo "Runs interleaved (ours plain, ours TLS, nats TLS, nats plain, then the reverse); load:"
+        echo "1-minute load average / CPU busy % before the run; server CPU: µs per delivery (33 receivers)."
         echo
-        echo "| run | size, window | plaintext: deliveries/s, p99, server CPU (load) | TLS: deliveries/s, p99, server CPU (load) | TLS/plain |"
-        echo "| --- | --- | --- | --- | --- |"
+        echo "| run | size | system | plaintext: deliveries/s, p99, server CPU (load) | TLS: deliveries/s, p99, server CPU (load) | TLS/plain |"
+        echo "| --- | --- | --- | --- | --- | --- |"
         for r in $(seq 1 "$TLS_RUNS"); do
             for size in $TLS_SIZES; do
-                p=$(grep " mode=plain size=$size run=$r " "$TLSRES")
-                t=$(grep " mode=tls size=$size run=$r " "$TLSRES")
-                prx=$(echo "$p" | field rx_msgs_per_s); trx=$(echo "$t" | field rx_msgs_per_s)
-                printf "| %s | %s B | %s/s, %s ms, %s µs (%s) %s | %s/s, %s ms, %s µs (%s) %s | %s |\n" "$r" "$size" \
-                    "${prx:--}" "$(awk -v v="$(echo "$p" | field p99_us)" 'BEGIN{printf "%.2f", v/1000}')" \
-                    "$(echo "$p" | field server_us_per_delivery)" "$(echo "$p" | field load1)" "$(echo "$p" | field status)" \
-                    "${trx:--}" "$(awk -v v="$(echo "$t" | field p99_us)" 'BEGIN{printf "%.2f", v/1000}')" \
-                    "$(echo "$t" | field server_us_per_delivery)" "$(echo "$t" | field load1)" "$(echo "$t" | field status)" \
-                    "$(awk -v a="${trx:-0}" -v b="${prx:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "-" }')"
+                for sys in $TLS_SYS; do
+                    p=$(grep " sys=$sys mode=plain size=$size run=$r " "$TLSRES")
+                    t=$(grep " sys=$sys mode=tls size=$size run=$r " "$TLSRES")
+                    printf "| %s | %s B | %s | %s | %s | %s |\n" "$r" "$size" "$sys" \
+                        "$(echo "$p" | cell)" "$(echo "$t" | cell)" \
+                        "$(ratio "$(echo "$t" | field rx_msgs_per_s)" "$(echo "$p" | field rx_msgs_per_s)")"
+                done
             done
         done
         echo
-        tv() { grep " mode=$1 size=$2 " "$TLSRES" | grep ' status=ok\| status=degraded' | while read -r line; do
-            echo "$line" | field "$3"; done; }
+        tv() { grep " sys=$1 mode=$2 size=$3 " "$TLSRES" | grep ' status=ok\| status=degraded' | while read -r line; do
+            echo "$line" | field "$4"; done | median; }
         for size in $TLS_SIZES; do
-            pm=$(tv plain "$size" rx_msgs_per_s | median); tm=$(tv tls "$size" rx_msgs_per_s | median)
-            pc=$(tv plain "$size" server_us_per_delivery | median); tc=$(tv tls "$size" server_us_per_delivery | median)
-            awk -v s="$size" -v pm="$pm" -v tm="$tm" -v pc="$pc" -v tc="$tc" 'BEGIN{
-                r = (pm + 0 > 0) ? sprintf("%.2f", tm / pm) : "-";
-                printf "**%s B, medians:** plaintext %s deliveries/s, TLS %s deliveries/s, **TLS/plaintext %s** (target 0.6); server CPU per delivery plaintext %s µs, TLS %s µs.\n\n",
-                    s, pm, tm, r, pc, tc }'
+            opm=$(tv ours plain "$size" rx_msgs_per_s); otm=$(tv ours tls "$size" rx_msgs_per_s)
+            opc=$(tv ours plain "$size" server_us_per_delivery); otc=$(tv ours tls "$size" server_us_per_delivery)
+            otp=$(tv ours tls "$size" p99_us)
+            printf "**%s B, medians:** ours plaintext %s deliveries/s, TLS %s/s, **TLS/plaintext %s** (target 0.6); server CPU per delivery %s µs plaintext, %s µs TLS." \
+                "$size" "$opm" "$otm" "$(ratio "$otm" "$opm")" "$opc" "$otc"
+            if [ "$TLS_SYS" = "ours nats" ]; then
+                npm=$(tv nats plain "$size" rx_msgs_per_s); ntm=$(tv nats tls "$size" rx_msgs_per_s)
+                npc=$(tv nats plain "$size" server_us_per_delivery); ntc=$(tv nats tls "$size" server_us_per_delivery)
+                ntp=$(tv nats tls "$size" p99_us)
+                printf " nats-server plaintext %s/s, TLS %s/s, TLS/plaintext %s; %s µs plaintext, %s µs TLS. **With TLS, ours/nats %s** (target 1.0); p99 ours %s ms, nats %s ms; server CPU per delivery ours %s µs, nats %s µs. Plaintext ours/nats %s." \
+                    "$npm" "$ntm" "$(ratio "$ntm" "$npm")" "$npc" "$ntc" "$(ratio "$otm" "$ntm")" \
+                    "$(ms "$otp")" "$(ms "$ntp")" "$otc" "$ntc" "$(ratio "$opm" "$npm")"
+            fi
+            printf "\n\n"
         done
     fi
     echo
