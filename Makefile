@@ -19,6 +19,7 @@
 #   make chaos-bin  build the chaos test program only
 #   make demo       a local 3-server cluster with activity-tui on it
 #   make bench      the standard benchmark set
+#   make bench-deps install nats-server and curl for make bench's comparisons
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each
 #   make lint       mandoc -Tlint on the man pages
 #   make install    programs and man pages under PREFIX
@@ -59,7 +60,7 @@ NEED_DEPS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && \
 	command -v openssl >/dev/null && \
 	echo no || echo yes)
 ifeq ($(NEED_DEPS),yes)
-ifeq ($(filter deps clean help,$(MAKECMDGOALS)),)
+ifeq ($(filter deps bench-deps clean help,$(MAKECMDGOALS)),)
 $(info make: libraries or tools missing, running 'make deps' first)
 DEPS_STATUS := $(shell $(MAKE) --no-print-directory deps >&2; echo $$?)
 ifneq ($(DEPS_STATUS),0)
@@ -108,7 +109,7 @@ HARNESS_OBJ = $(B)/tests/integration/harness.o $(B)/tests/integration/relay.o $(
 
 .PHONY: all test unit integration tui-test chaos check-man check-asan \
 	check-valgrind check-systemd test-stress mutants unit-bins \
-	integration-bins chaos-bin demo bench test-net \
+	integration-bins chaos-bin demo bench bench-deps test-net \
 	fuzz install install-systemd uninstall clean deps lint help
 
 all: $(PROGS)
@@ -285,6 +286,13 @@ deps:
 	$$sudo apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
 	    --no-install-recommends $(DEB_PKGS)
+
+# Not in deps: CI does not run the benchmarks.
+bench-deps:
+	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	$$sudo apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	    --no-install-recommends nats-server curl openssl
 
 help:
 	@sed -n '3,/^$$/s/^#   //p' Makefile
