@@ -22,13 +22,21 @@
 #     killed 4 s into 10 s); the publisher's own server killed; SIGSTOP (a
 #     silent failure); ordering on vs off (--order-wait 0), interleaved;
 #     delivery report latency and counts.
-#  4. TLS on every link (issue 10): the shared loadgen's fan-out (30 subs,
-#     3 pubs, 3 servers in a chain; 200 B with window 100 and 4 KB with
-#     window 50) on a plaintext cluster and on the same cluster with TLS
+#  4. TLS on every link (issues 10 and 15): the shared loadgen's fan-out
+#     (30 subs, 3 pubs, 3 servers; 200 B with window 100 and 4 KB with
+#     window 50) on our plaintext chain and on the same chain with TLS
 #     on every client and server link (--no-plaintext, --remote-tls,
-#     certificates verified; made with openssl at run time), runs
-#     interleaved (plain, tls, tls, plain, ...), and the ratio of the
-#     medians, TLS over plaintext.
+#     certificates verified; made with openssl at run time), and, if
+#     nats-server is there, on a nats-server cluster plaintext and with
+#     TLS on client and route links; runs interleaved (ours plain, ours
+#     tls, nats tls, nats plain, then the reverse); the medians, each
+#     system's TLS/plaintext and ours/nats with TLS.
+#  6. size sweep (issue 15): the shared loadgen's closed-loop fan-out
+#     (30 subs, 3 pubs, 3 servers) at 200 B w100, 1 KB w100, 4 KB w50
+#     and w500, 16 KB w50, 60000 B w10, ours and nats-server, each run
+#     on a fresh cluster, interleaved A B B A; medians of deliveries/s,
+#     p99 and server CPU per delivery, and the ratios.  Without
+#     nats-server only our rows run.
 #  5. the history log (issue 16): fan-out (30 subs, 3 pubs, 1 server,
 #     200 B, window 100) with the history on (a fresh --data-dir) and off
 #     (--history-max 0), interleaved, and the ratio of the medians (target:
@@ -43,11 +51,17 @@
 # Environment:
 #   BENCH_OUT=DIR        where results go (default build/bench/<date>)
 #   BENCH_RUNS=N         comparison runs per system (default 3)
-#   BENCH_SETS="..."     which of: ours cmp ha tls hist (default all five)
+#   BENCH_SETS="..."     which of: ours cmp sweep ha tls hist (default all)
+#   BENCH_SWEEP="S:W:N ..." sweep rows: size, window, activities (default
+#                        200:100:100000 1024:100:60000 4096:50:30000
+#                        4096:500:30000 16384:50:10000 60000:10:3000)
+#   BENCH_SWEEP_RUNS=N   sweep runs per system and row (default 3)
 #   BENCH_HIST_RUNS=N    history on and off runs each (default 3)
-#   BENCH_TLS_RUNS=N     TLS and plaintext runs each, per size (default 3)
+#   BENCH_TLS_RUNS=N     TLS and plaintext runs each, per size and system
+#                        (default 3)
 #   BENCH_SKIP_OURS=1    no set 1
-#   BENCH_SKIP_NATS=1    no nats-server runs (set 2 skipped, set 3 ours only)
+#   BENCH_SKIP_NATS=1    no nats-server runs (set 2 skipped, sets 3, 4, 6
+#                        ours only)
 #   BENCH_FAILOVER_RUNS=N  interleaved failover runs per system (default 3)
 #   BENCH_VARIANT_RUNS=N runs of each failover variant (default 1)
 #   BENCH_ORDER_RUNS=N   ordering runs, on and off alternately (default 6)
@@ -55,7 +69,10 @@
 #   BENCH_PEER=DIR       the shared bench-peer directory (default
 #                        ../shared/bench-peer from the repository root,
 #                        then /work/shared/bench-peer)
-#   NATS_SERVER=PATH     nats-server binary
+#   NATS_SERVER=PATH     nats-server binary (make bench-deps installs it)
+#   BENCH_QUIET_PCT=P, BENCH_QUIET_MAX_S=S  before each comparison run wait
+#                        up to S s (default 10) for the CPUs to be under
+#                        P % busy (default 25)
 #   BENCH_IDLE_CONNS=N   idle clients (default 10000)
 #   ACTIVITY_BIN=DIR     where activity-server and activity-bench are (a
 #                        file COMMIT there names the commit they are of)
