@@ -338,6 +338,16 @@ wait_quiet() {
     done
 }
 
+# cpu_share TICKS RESULT-LINE: the servers' CPU over the run's wall
+# time, in CPUs (1.00 = one CPU all along): on a shared machine what a
+# system got of the CPUs bounds what it can do in a closed loop
+cpu_share() {
+    local el
+    el=$(echo "$2" | tr ' ' '\n' | sed -n 's/^elapsed_s=//p')
+    awk -v c="$1" -v hz="$(getconf CLK_TCK)" -v e="${el:-0}" \
+        'BEGIN{ if (e > 0) printf "%.2f", c / hz / e; else print "-" }'
+}
+
 # cpu_ticks PID...: user+system CPU ticks of these processes
 cpu_ticks() {
     local p t=0 v
@@ -368,7 +378,7 @@ cmp_run() {
     sent=$(echo "$line" | tr ' ' '\n' | sed -n 's/^sent=//p')
     us=$(awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="${sent:-0}" \
         'BEGIN{ if (n > 0) printf "%.2f", c / hz * 1e6 / (n * 33); else print "-" }')
-    echo "$line system=$sys cmp=$scen run=$r load1=$l server_us_per_delivery=$us" >> "${CMP_TO:-$CMP}"
+    echo "$line system=$sys cmp=$scen run=$r load1=$l server_us_per_delivery=$us server_cpus=$(cpu_share $((c1 - c0)) "$line")" >> "${CMP_TO:-$CMP}"
     log "$scen $sys run $r: $(echo "$line" | grep -o 'rx_msgs_per_s=[0-9]*') $(echo "$line" | grep -o 'p99_us=[0-9.]*') status=$(echo "$line" | grep -o 'status=[a-z_]*' | head -1 | cut -d= -f2) load $l"
 }
 
@@ -494,9 +504,9 @@ cell() {
     local l
     l=$(cat)
     [ -n "$l" ] || { echo "-"; return; }
-    printf "%s/s, %s ms, %s µs (%s) %s" "$(echo "$l" | field rx_msgs_per_s)" \
+    printf "%s/s, %s ms, %s µs, %s CPUs (%s) %s" "$(echo "$l" | field rx_msgs_per_s)" \
         "$(ms "$(echo "$l" | field p99_us)")" "$(echo "$l" | field server_us_per_delivery)" \
-        "$(echo "$l" | field load1)" "$(echo "$l" | field status)"
+        "$(echo "$l" | field server_cpus)" "$(echo "$l" | field load1)" "$(echo "$l" | field status)"
 }
 # jnum KEY FILE: the first number under "KEY" in the JSON objects of FILE
 jnum() { grep -o "\"$1\":-\{0,1\}[0-9.]*" "$2" 2>/dev/null | head -n 1 | cut -d: -f2; }
@@ -637,8 +647,8 @@ tls_cluster_start() {
             --data-dir none "${extra[@]}" > "$OUT/tls-$name-s$i.log" 2>&1 &
         TLS_PIDS[$i]=$!
         TLS_LIST="$TLS_LIST${TLS_LIST:+,}127.0.0.1:$((base + i))"
-        until grep -q 'listening on' "$OUT/tls-$name-s$i.log" &&
-            { [ $i = 0 ] || grep -q 'joined the cluster' "$OUT/tls-$name-s$i.log"; }; do
+        until grep -qs 'listening on' "$OUT/tls-$name-s$i.log" &&
+            { [ $i = 0 ] || grep -qs 'joined the cluster' "$OUT/tls-$name-s$i.log"; }; do
             kill -0 "${TLS_PIDS[$i]}" 2>/dev/null || return 1
             [ $SECONDS -gt $deadline ] && return 1
             sleep 0.05
@@ -693,7 +703,7 @@ tls_run() {
     sent=$(echo "$line" | tr ' ' '\n' | sed -n 's/^sent=//p')
     us=$(awk -v c=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="${sent:-0}" \
         'BEGIN{ if (n > 0) printf "%.2f", c / hz * 1e6 / (n * 33); else print "-" }')
-    echo "$line sys=$sys mode=$mode size=$size run=$r load1=$l server_us_per_delivery=$us" >> "$TLSRES"
+    echo "$line sys=$sys mode=$mode size=$size run=$r load1=$l server_us_per_delivery=$us server_cpus=$(cpu_share $((c1 - c0)) "$line")" >> "$TLSRES"
     log "tls $size $sys $mode run $r: $(echo "$line" | grep -o 'rx_msgs_per_s=[0-9]*') $(echo "$line" | grep -o 'p99_us=[0-9.]*') server $us us/delivery, load $l"
 }
 
@@ -819,8 +829,8 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
         echo "(utime + stime from /proc/PID/stat over the run) per delivery (33 receivers)."
         echo "Load: 1-minute load average / CPU busy % in the second before the run."
         echo
-        echo "| size | window | ours: deliveries/s, p99, server CPU | nats: deliveries/s, p99, server CPU | ours/nats | CPU ours/nats | runs (ours/nats, load) |"
-        echo "| --- | --- | --- | --- | --- | --- | --- |"
+        echo "| size | window | ours: deliveries/s, p99, server CPU | nats: deliveries/s, p99, server CPU | ours/nats | CPU ours/nats | CPUs the servers got, ours / nats | runs (ours/nats, load) |"
+        echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
         sv() { grep " system=$1 cmp=$2 " "$SWEEP" | grep ' status=ok\| status=degraded' | while read -r line; do
             echo "$line" | field "$3"; done | median; }
         for row in $SWEEP_ROWS; do
@@ -832,13 +842,16 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
                 printf "%s %s %s (%s); " "$(echo "$line" | field system)" \
                     "$(echo "$line" | field rx_msgs_per_s)" "$(echo "$line" | field status)" \
                     "$(echo "$line" | field load1)"; done)
-            printf "| %s B | %s | %s/s, %s ms, %s µs | %s/s, %s ms, %s µs | **%s** | %s | %s |\n" "$size" "$w" \
+            printf "| %s B | %s | %s/s, %s ms, %s µs | %s/s, %s ms, %s µs | **%s** | %s | %s / %s | %s |\n" "$size" "$w" \
                 "$om" "$(ms "$(sv ours "$scen" p99_us)")" "$oc" \
                 "$nm" "$(ms "$(sv nats "$scen" p99_us)")" "$nc" \
-                "$(ratio "$om" "$nm")" "$(ratio "$oc" "$nc")" "${runs%; }"
+                "$(ratio "$om" "$nm")" "$(ratio "$oc" "$nc")" \
+                "$(sv ours "$scen" server_cpus)" "$(sv nats "$scen" server_cpus)" "${runs%; }"
         done
         echo
         echo "Medians of the runs; ours/nats > 1 is faster, CPU ours/nats < 1 is less work per delivery."
+        echo "CPUs the servers got: their CPU time over the run's wall time (1.00 = one CPU throughout);"
+        echo "a closed loop on a shared machine runs at the speed of what it gets."
         echo "Targets (issue 15): 1 KB and 4 KB (windows 100 and 50) at least 1.0x; CPU at most nats on every row."
     fi
     echo
