@@ -119,13 +119,14 @@ peer_queued(const struct peer *p)
 /*
  * TLS: the staged output, made one contiguous piece (one SSL_write,
  * records of up to 16 KiB), goes to the bufferevent with writing on;
- * adding it makes libevent encrypt and write what the kernel takes now.
+ * tls_peer_write_now encrypts and writes what the kernel takes now.
  * Writing goes off again once the output drains (peer_write_cb).
  */
 static int
 peer_write_tls(struct peer *p)
 {
 	struct evbuffer	*out = bufferevent_get_output(p->bev);
+	int		 idle;
 
 	if (p->tls_stage == NULL || evbuffer_get_length(p->tls_stage) == 0)
 		return 0;
@@ -133,11 +134,14 @@ peer_write_tls(struct peer *p)
 		peer_close(p, "out of memory joining output");
 		return -1;
 	}
+	idle = evbuffer_get_length(out) == 0;
 	bufferevent_enable(p->bev, EV_WRITE);
 	if (evbuffer_add_buffer(out, p->tls_stage) != 0) {
 		peer_close(p, "out of memory queueing output");
 		return -1;
 	}
+	if (idle)
+		tls_peer_write_now(p);
 	return p->closing ? -1 : 0;
 }
 

@@ -597,6 +597,7 @@ void		 tls_free(struct server *);
 struct bufferevent *tls_accept_bev(struct server *, evutil_socket_t);
 struct bufferevent *tls_connect_bev(struct server *, const char *);
 void		 tls_peer_connected(struct peer *);
+void		 tls_peer_write_now(struct peer *);
 int		 tls_peer_refuse_server(struct peer *);
 const char	*tls_peer_error(struct peer *);
 
