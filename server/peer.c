@@ -12,11 +12,14 @@
  * still holds the scratch buffer (server_out_take() refuses that), and
  * change the lists it walks.
  */
+#include <sys/uio.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -32,6 +35,9 @@
 
 #define PEER_LINGER_MS	1000	/* how long a closing peer may flush */
 #define PEER_WRITE_EARLY (32 * 1024)	/* write at once past this backlog */
+#define PEER_EV_READ	4096		/* libevent 2.1 reads this per event */
+#define PEER_READ_CHUNK	(64 * 1024)	/* one readv(2) of ours */
+#define PEER_READ_MAX	(256 * 1024)	/* one read callback takes in */
 
 static void	peer_read_cb(struct bufferevent *, void *);
 static void	peer_write_cb(struct bufferevent *, void *);
@@ -550,6 +556,52 @@ peer_reply_close(struct peer *p, enum msg_cmd cmd, const char *info)
 	peer_close(p, "sent %s: %s", msg_cmd_name(cmd), info);
 }
 
+/*
+ * Libevent 2.1 reads at most 4096 bytes per read event, so a link or a
+ * publisher carrying activities of kilobytes took a loop turn, and a
+ * flush to every client, per activity or less.  When libevent's read
+ * came back full, the socket likely holds more: read it here, up to
+ * PEER_READ_MAX, so one turn frames, fans out and writes a batch.  A
+ * short read means the socket is drained and costs no extra call.  End
+ * of file and errors are left for libevent's next read to report.
+ */
+static void
+peer_read_more(struct peer *p, struct evbuffer *in, size_t got)
+{
+	struct evbuffer_iovec	 v[2];
+	evutil_socket_t		 fd;
+	size_t			 total = 0, left;
+	ssize_t			 n;
+	int			 i, nv;
+
+	if (p->tls || got < PEER_EV_READ ||
+	    (fd = bufferevent_getfd(p->bev)) == -1)
+		return;
+	/* A bufferevent keeps its input's end frozen: thaw it. */
+	evbuffer_unfreeze(in, 0);
+	while (total < PEER_READ_MAX) {
+		nv = evbuffer_reserve_space(in, PEER_READ_CHUNK, v, 2);
+		if (nv < 1)
+			break;
+		/* An evbuffer_iovec is laid out as a struct iovec. */
+		n = readv(fd, (struct iovec *)v, nv);
+		if (n <= 0)
+			break;
+		left = (size_t)n;
+		for (i = 0; i < nv; i++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+		}
+		if (evbuffer_commit_space(in, v, nv) != 0)
+			break;
+		total += (size_t)n;
+		if ((size_t)n < PEER_READ_CHUNK)
+			break;
+	}
+	evbuffer_freeze(in, 0);
+}
+
 static void
 peer_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -561,6 +613,10 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	size_t			 before = evbuffer_get_length(in);
 
 	p->last_rx_ms = p->srv->now_ms = now_ms();
+	if (!p->closing && !p->waiting && before > p->in_left) {
+		peer_read_more(p, in, before - p->in_left);
+		before = evbuffer_get_length(in);
+	}
 	while (!p->closing && !p->waiting) {
 		st = frame_next(&p->fr, in, &f);
 		if (st == FRAME_NEED_MORE)
@@ -591,8 +647,9 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		frame_done(&p->fr, in, &f);
 	}
-	if (evbuffer_get_length(in) < before)
-		p->srv->stats.bytes_in += before - evbuffer_get_length(in);
+	p->in_left = evbuffer_get_length(in);
+	if (p->in_left < before)
+		p->srv->stats.bytes_in += before - p->in_left;
 	/*
 	 * The flush waits for a turn with no reads left; under a load
 	 * that never leaves one, it runs here after FLUSH_MAX_READS.

@@ -204,6 +204,7 @@ struct peer {
 	uint64_t		 serial;
 	uint64_t		 created_ms;
 	uint64_t		 last_rx_ms;
+	size_t			 in_left;	/* input unframed after a read */
 	char			 addr[64];
 	uint64_t		 last_tx_ms;
 	int			 counted;	/* in nconns: accepted, no link */

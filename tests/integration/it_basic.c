@@ -434,20 +434,20 @@ activity__forged_authenticated_user_any_spelling__replaced(void **state)
 }
 
 /*
- * 200 activities written in one go by a client of A arrive at clients
- * of A and of C (two hops away) all, once, in the order sent.
+ * nmsg activities, each padded to about pad bytes, written in one go by
+ * a client of A, arrive at clients of A and of C (two hops away) all,
+ * once, byte-exact and in the order sent.
  */
 static void
-order__many_activities_in_one_write__all_arrive_in_order(void **state)
+burst_in_order(int nmsg, size_t pad)
 {
 	struct it_server	*a, *b, *c;
 	struct it_client	*ca, *cc;
-	char			*buf, *p;
-	const cJSON		*k;
-	int			 i, j, nmsg = 200;
+	char			*buf, *p, *fill;
+	const cJSON		*act, *k;
+	int			 i, j;
 	struct it_client	*rx[2];
 
-	(void)state;
 	a = it_root("A");
 	b = it_child("B", a);
 	c = it_child("C", b);
@@ -455,13 +455,17 @@ order__many_activities_in_one_write__all_arrive_in_order(void **state)
 	it_login(ca, "anonymous", NULL);
 	cc = it_connect(c, "cc");
 	it_login(cc, "anonymous", NULL);
-	if ((buf = malloc((size_t)nmsg * 160)) == NULL)
+	if ((fill = malloc(pad + 1)) == NULL ||
+	    (buf = malloc((size_t)nmsg * (pad + 160))) == NULL)
 		abort();
+	for (i = 0; (size_t)i < pad; i++)
+		fill[i] = (char)('a' + i % 26);
+	fill[pad] = '\0';
 	p = buf;
 	for (i = 1; i <= nmsg; i++)
 		p += sprintf(p, "{\"command\":\"ACTIVITY_MESSAGE\","
 		    "\"username\":\"anonymous\",\"secret\":null,"
-		    "\"activity\":{\"it_seq\":%d}}\n", i);
+		    "\"activity\":{\"it_seq\":%d,\"pad\":\"%s\"}}\n", i, fill);
 	assert_int_equal(it_send_raw(ca, buf, (size_t)(p - buf)), 0);
 	free(buf);
 	rx[0] = ca;
@@ -469,15 +473,21 @@ order__many_activities_in_one_write__all_arrive_in_order(void **state)
 	for (j = 0; j < 2; j++) {
 		for (i = 1; i <= nmsg; i++) {
 			it_expect(rx[j], "ACTIVITY_BROADCAST");
-			k = cJSON_GetObjectItemCaseSensitive(
-			    cJSON_GetObjectItemCaseSensitive(rx[j]->msg,
-			    "activity"), "it_seq");
+			act = cJSON_GetObjectItemCaseSensitive(rx[j]->msg,
+			    "activity");
+			k = cJSON_GetObjectItemCaseSensitive(act, "it_seq");
 			if (!cJSON_IsNumber(k) || k->valueint != i)
 				it_fail("client %s: expected it_seq %d next, "
-				    "got: %s", rx[j]->name, i,
+				    "got: %.200s", rx[j]->name, i,
 				    it_escape(rx[j]->line, rx[j]->line_len));
+			k = cJSON_GetObjectItemCaseSensitive(act, "pad");
+			if (!cJSON_IsString(k) || strcmp(k->valuestring,
+			    fill) != 0)
+				it_fail("client %s: it_seq %d arrived with its "
+				    "padding changed", rx[j]->name, i);
 		}
 	}
+	free(fill);
 	/* Nothing more: the next line is a new one, not a copy. */
 	it_send_activity(cc, "{\"it_seq\":0}");
 	it_expect(cc, "ACTIVITY_BROADCAST");
@@ -485,6 +495,26 @@ order__many_activities_in_one_write__all_arrive_in_order(void **state)
 	k = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
 	    ca->msg, "activity"), "it_seq");
 	assert_int_equal(k->valueint, 0);
+}
+
+/* 200 small activities in one write: many lines per read. */
+static void
+order__many_activities_in_one_write__all_arrive_in_order(void **state)
+{
+	(void)state;
+	burst_in_order(200, 8);
+}
+
+/*
+ * 100 activities of 4 KiB in one write (400 KiB): more than a server
+ * takes in per read callback, with lines cut across reads, on the
+ * client link and on both server links.
+ */
+static void
+order__large_activities_in_one_write__all_arrive_in_order(void **state)
+{
+	(void)state;
+	burst_in_order(100, 4096);
 }
 
 /* Messages split into single bytes, and CRLF line ends, are accepted. */
@@ -555,6 +585,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    order__many_activities_in_one_write__all_arrive_in_order,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    order__large_activities_in_one_write__all_arrive_in_order,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    framing__split_bytes_and_crlf__accepted,
