@@ -53,8 +53,8 @@ hl_line(struct hl_conn *c, int ms, size_t *len)
 	uint64_t	 end = bench_now_ns() + (uint64_t)ms * 1000000;
 
 	for (;;) {
-		if ((nl = memchr(c->buf + c->off, '\n', c->len - c->off)) !=
-		    NULL) {
+		if (c->len > c->off && (nl = memchr(c->buf + c->off, '\n',
+		    c->len - c->off)) != NULL) {
 			line = c->buf + c->off;
 			*len = (size_t)(nl - line);
 			*nl = '\0';
