@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 #define MODEL_LINES_MAX		2000	/* activity scrollback */
-#define MODEL_HISTORY_LINES_MAX	100000	/* grown to for paging back */
+#define MODEL_HISTORY_LINES_MAX	1000000	/* grown to for paging back */
 #define MODEL_REPORTS_MAX	256
 #define MODEL_SERVERS_MAX	64
 #define MODEL_BACKUPS_MAX	16
