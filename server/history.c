@@ -970,6 +970,25 @@ history_find_ord(struct history *h, uint64_t ord)
 	return lo;
 }
 
+/*
+ * The index of the first record below end logged at t or later (times
+ * rise along the index but for records placed back, a few ms off).
+ */
+static size_t
+history_find_t(struct history *h, size_t end, uint64_t t)
+{
+	size_t	 lo = 0, hi = end, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (history_rec(h, mid)->t < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* The index of the record of activity mid below end; -1 if none. */
 static long long
 history_find_mid(struct history *h, const char *mid, size_t end)
@@ -1105,14 +1124,9 @@ history_page(struct history *h, const struct history_query *q,
 			return -1;
 		start = end = (size_t)at + (q->dir == HISTORY_AFTER);
 	} else if (q->dir == HISTORY_BEFORE) {
-		while (end > 0 && history_rec(h, end - 1)->t >= q->time)
-			end--;
-		start = end;
+		start = end = history_find_t(h, hi, q->time);
 	} else if (q->dir == HISTORY_AFTER) {
-		for (start = 0; start < hi &&
-		    history_rec(h, start)->t <= q->time; start++)
-			;
-		end = start;
+		start = end = history_find_t(h, hi, q->time + 1);
 	}
 	if (q->dir == HISTORY_AFTER) {
 		for (; end < hi && n < q->limit; end++) {
@@ -1199,7 +1213,7 @@ history_catchup(struct history *h, uint64_t before_ms, size_t budget,
 {
 	struct history_reader	 rd;
 	struct history_item	 it;
-	size_t			 i, lo = 0, hi, mid, *pick = NULL, npick = 0;
+	size_t			 i, *pick = NULL, npick = 0;
 	size_t			 cappick = 0, used = 0, have = 0;
 	int			 sent = 0, rc;
 
@@ -1208,15 +1222,7 @@ history_catchup(struct history *h, uint64_t before_ms, size_t budget,
 	history_flush(h);
 	rd.fd = -1;
 	rd.seg = 0;
-	/* The first record logged at before_ms or later (times rise). */
-	for (hi = h->nrecs; lo < hi;) {
-		mid = lo + (hi - lo) / 2;
-		if (history_rec(h, mid)->t < before_ms)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (i = lo; i > 0 && have < HISTORY_HAVE_RUN && used < budget; i--) {
+	for (i = history_find_t(h, h->nrecs, before_ms); i > 0 && have < HISTORY_HAVE_RUN && used < budget; i--) {
 		if (history_read_one(h, &rd, i - 1, &it) != 0)
 			break;
 		if ((rc = lacks(arg, &it)) < 0)
