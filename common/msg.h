@@ -112,6 +112,7 @@ enum msg_field {
 				   are, maxlen caps them */
 
 /* Protocol values (not keys) that programs test or send, named once. */
+#define MSG_V_ANONYMOUS		"anonymous"	/* LOGIN username, no secret */
 #define MSG_V_OK		"ok"		/* LOGIN_SUCCESS resume */
 #define MSG_V_PARTIAL		"partial"	/* LOGIN_SUCCESS resume */
 #define MSG_V_RECONNECTING	"reconnecting"	/* SERVER_ANNOUNCE status */

@@ -19,7 +19,6 @@
 #include "server.h"
 #include "xmalloc.h"
 
-#define ANONYMOUS	"anonymous"
 /* Features this server offers clients; the rest are not yet built. */
 #define SERVER_FEATURES	((1u << FEAT__COUNT) - 1)
 
@@ -43,7 +42,7 @@ secret_digest(struct server *srv, const char *secret)
 static int
 is_anonymous(const char *username)
 {
-	return strcmp(username, ANONYMOUS) == 0;
+	return strcmp(username, MSG_V_ANONYMOUS) == 0;
 }
 
 static void

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "compat.h"
+#include "compose.h"
 #include "conn.h"
 #include "json.h"
 #include "msg.h"
@@ -206,9 +207,7 @@ command_me(struct tui *t, const char *rest)
 		return -1;
 	}
 	jbuf_init(&act);
-	jbuf_adds(&act, "{\"type\":\"Action\",\"content\":");
-	jbuf_cstr(&act, rest);
-	jbuf_addc(&act, '}');
+	compose_activity(&act, COMPOSE_ACTION, rest, strlen(rest));
 	if (json_validate(act.p, act.len, JSON_DEPTH_MAX, &why) !=
 	    JSON_OBJECT) {
 		model_error(&t->model, "not sent: %s", why);
@@ -316,7 +315,7 @@ command_reopen(struct tui *t)
 static int
 command_login(struct tui *t, int argc, char **argv)
 {
-	if (argc < 2 && strcmp(argv[0], "anonymous") != 0) {
+	if (argc < 2 && strcmp(argv[0], MSG_V_ANONYMOUS) != 0) {
 		model_error(&t->model, "usage: /login user secret (or "
 		    "/register user to get a secret)");
 		return -1;
@@ -330,7 +329,7 @@ command_login(struct tui *t, int argc, char **argv)
 static int
 command_register(struct tui *t, int argc, char **argv)
 {
-	if (strcmp(argv[0], "anonymous") == 0) {
+	if (strcmp(argv[0], MSG_V_ANONYMOUS) == 0) {
 		model_error(&t->model, "/register: anonymous cannot register");
 		return -1;
 	}

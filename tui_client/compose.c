@@ -79,9 +79,7 @@ compose_line(const char *line, size_t len, struct jbuf *act, char *err,
 		line++;
 		len--;
 	}
-	jbuf_adds(act, "{\"type\":\"Note\",\"content\":");
-	jbuf_str(act, line, len);
-	jbuf_addc(act, '}');
+	compose_activity(act, COMPOSE_NOTE, line, len);
 	/* Text that is not UTF-8 would make the whole message invalid. */
 	t = json_validate(act->p, act->len, JSON_DEPTH_MAX, &why);
 	if (t != JSON_OBJECT) {
@@ -89,6 +87,22 @@ compose_line(const char *line, size_t len, struct jbuf *act, char *err,
 		return COMPOSE_ERROR;
 	}
 	return COMPOSE_ACTIVITY;
+}
+
+/* {"type": type, "content": text}: what a typed line or /me sends. */
+void
+compose_activity(struct jbuf *b, const char *type, const char *text,
+    size_t len)
+{
+	jbuf_addc(b, '{');
+	jbuf_cstr(b, COMPOSE_K_TYPE);
+	jbuf_addc(b, ':');
+	jbuf_cstr(b, type);
+	jbuf_addc(b, ',');
+	jbuf_cstr(b, COMPOSE_K_CONTENT);
+	jbuf_addc(b, ':');
+	jbuf_str(b, text, len);
+	jbuf_addc(b, '}');
 }
 
 /* Drop white space outside strings: the compact form of valid JSON. */
@@ -169,7 +183,7 @@ compose_note(const char *act, size_t len, char *out, size_t outsz)
 	char			*all;
 	size_t			 n, cut;
 
-	if (json_get(whole, "content", JSON_STRING, &v, NULL) != 0 ||
+	if (json_get(whole, COMPOSE_K_CONTENT, JSON_STRING, &v, NULL) != 0 ||
 	    outsz < 8)
 		return -1;
 	v = json_str_inner(v);
@@ -206,10 +220,11 @@ compose_show(const char *act, size_t len, char *out, size_t outsz,
 	if (who != NULL && whosz > 0 &&
 	    json_get_str(whole, MSG_ACT_AUTH_USER, who, whosz) != 0)
 		who[0] = '\0';
-	if (json_get_str(whole, "type", type, sizeof type) == 0 &&
-	    (strcmp(type, "Note") == 0 || strcmp(type, "Action") == 0) &&
+	if (json_get_str(whole, COMPOSE_K_TYPE, type, sizeof type) == 0 &&
+	    (strcmp(type, COMPOSE_NOTE) == 0 ||
+	    strcmp(type, COMPOSE_ACTION) == 0) &&
 	    compose_note(act, len, out, outsz) == 0)
-		return type[0] == 'N' ? 1 : 2;
+		return strcmp(type, COMPOSE_NOTE) == 0 ? 1 : 2;
 	compose_compact_object(act, len, out, outsz);
 	return 0;
 }

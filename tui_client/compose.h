@@ -10,6 +10,12 @@
 
 #include "json.h"
 
+/* The activity members and types the TUI writes and shows as text. */
+#define COMPOSE_K_TYPE		"type"
+#define COMPOSE_K_CONTENT	"content"
+#define COMPOSE_NOTE		"Note"		/* a typed line */
+#define COMPOSE_ACTION		"Action"	/* /me */
+
 enum compose_kind {
 	COMPOSE_EMPTY,
 	COMPOSE_COMMAND,	/* "/name args" */
@@ -20,6 +26,8 @@ enum compose_kind {
 enum compose_kind compose_line(const char *, size_t, struct jbuf *, char *,
 		    size_t);
 int		 compose_show(const char *, size_t, char *, size_t, char *,
+		    size_t);
+void		 compose_activity(struct jbuf *, const char *, const char *,
 		    size_t);
 
 #endif

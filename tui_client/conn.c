@@ -132,7 +132,7 @@ conn_new(struct event_base *base, struct model *m)
 	failover_init(&c->fo, FO_BASE_MS, FO_MAX_MS);
 	dedup_init(&c->seen);
 	c->anonymous = 1;
-	strlcpy(c->user, "anonymous", sizeof c->user);
+	strlcpy(c->user, MSG_V_ANONYMOUS, sizeof c->user);
 	c->next_seq = 1;
 	c->first = 1;
 	c->line_max = CONN_LINE_MAX;
@@ -205,10 +205,10 @@ conn_gen_secret(char *buf, size_t len)
 void
 conn_set_user(struct conn *c, const char *user, const char *secret, int reg)
 {
-	if (user == NULL || *user == '\0' || strcmp(user, "anonymous") == 0) {
+	if (user == NULL || *user == '\0' || strcmp(user, MSG_V_ANONYMOUS) == 0) {
 		c->anonymous = 1;
 		c->need_register = 0;
-		strlcpy(c->user, "anonymous", sizeof c->user);
+		strlcpy(c->user, MSG_V_ANONYMOUS, sizeof c->user);
 		c->secret[0] = '\0';
 	} else {
 		c->anonymous = 0;
