@@ -768,18 +768,29 @@ jbuf_reset(struct jbuf *b)
 	b->len = 0;
 }
 
-static void
-jbuf_grow(struct jbuf *b, size_t need)
+/*
+ * Make room for need more bytes.  Out of line and rarely taken, so the
+ * appenders that call jbuf_grow stay small enough to be inlined on the
+ * fan-out path.
+ */
+static void __attribute__((__noinline__))
+jbuf_grow_slow(struct jbuf *b, size_t need)
 {
 	size_t	 cap;
 
-	if (b->len + need <= b->cap)
-		return;
 	cap = b->cap ? b->cap : 256;
 	while (cap < b->len + need)
 		cap *= 2;
 	b->p = xrealloc(b->p, cap);
 	b->cap = cap;
+}
+
+/* Room for need more bytes: the common case is one compare. */
+static inline void
+jbuf_grow(struct jbuf *b, size_t need)
+{
+	if (b->len + need > b->cap)
+		jbuf_grow_slow(b, need);
 }
 
 void
