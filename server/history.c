@@ -122,6 +122,7 @@ struct history {
 
 	uint64_t		 next_no;
 	struct hmap		 ids;		/* mid hash -> ord */
+	uint64_t		 ids_no;	/* records from here: not in it */
 	char			*rbuf;		/* records read for a page */
 	size_t			 rcap;
 	struct jbuf		 pending;	/* this turn's records */
@@ -149,6 +150,7 @@ static struct hrec *history_rec(struct history *, size_t);
 static void	history_recent_build(struct history *);
 static size_t	history_place_last(struct history *);
 static void	history_id_put(struct history *, uint64_t, uint64_t);
+static size_t	history_find_ord(struct history *, uint64_t);
 
 /* The key a mid is found by. */
 static uint64_t
@@ -315,6 +317,7 @@ history_ids_rebuild(struct history *h)
 	for (i = 0; i < h->nrecs; i++)
 		hmap_put(&h->ids, history_rec(h, i)->key,
 		    history_rec(h, i)->ord);
+	h->ids_no = h->next_no;
 }
 
 /*
@@ -328,6 +331,31 @@ history_id_put(struct history *h, uint64_t key, uint64_t ord)
 	if (h->ids.cap == 0 || (h->ids.n + 1) * 4 > h->ids.cap * 3)
 		history_ids_rebuild(h);
 	hmap_put(&h->ids, key, ord);
+}
+
+/*
+ * Table the mids of the records logged since the table was last
+ * brought up to date.  Appending leaves this to the first lookup after
+ * it: most records are never looked up by mid, and a table insert is a
+ * cache miss on the hot path.  Those are the records at the end of the
+ * index, and ones placed back within HISTORY_BEHIND_SCAN before them.
+ */
+static void
+history_ids_fold(struct history *h)
+{
+	struct hrec	*r;
+	size_t		 i;
+
+	if (h->ids_no == h->next_no)
+		return;
+	i = history_find_ord(h, h->ids_no);
+	for (i = i > HISTORY_BEHIND_SCAN ? i - HISTORY_BEHIND_SCAN : 0;
+	    i < h->nrecs; i++) {
+		r = history_rec(h, i);
+		if (r->no >= h->ids_no)
+			history_id_put(h, r->key, r->ord);
+	}
+	h->ids_no = h->next_no;
 }
 
 static struct hseg *
@@ -783,14 +811,14 @@ history_append(struct history *h, const struct act *a, uint64_t wall)
 {
 	struct hseg	*s;
 	struct hrec	*r;
-	size_t		 start, at;
+	size_t		 start;
 	uint64_t	 key;
 
 	if (h == NULL || h->fd == -1 || a->mid == NULL || a->len == 0 ||
 	    a->len > UINT32_MAX / 2)
 		return;
-	if (h->recent_cap != 0 && history_recent_has(h,
-	    history_key_of(a->mid, strlen(a->mid))))
+	key = history_key_of(a->mid, strlen(a->mid));
+	if (h->recent_cap != 0 && history_recent_has(h, key))
 		return;
 	s = &h->segs[h->nsegs - 1];
 	start = h->pending.len;
@@ -801,7 +829,7 @@ history_append(struct history *h, const struct act *a, uint64_t wall)
 		jbuf_addc(&h->pending, '\n');
 	r = history_rec_new(h);
 	r->t = wall;
-	r->key = key = history_key_of(a->mid, strlen(a->mid));
+	r->key = key;
 	r->seg = s->num;
 	r->off = (uint32_t)(s->bytes + start);
 	r->len = (uint32_t)(h->pending.len - start);
@@ -813,8 +841,8 @@ history_append(struct history *h, const struct act *a, uint64_t wall)
 		r->skey = history_key_of(a->sender, strlen(a->sender)) | 1;
 		r->seq = a->seq;
 	}
-	at = a->behind ? history_place_last(h) : h->nrecs - 1;
-	history_id_put(h, key, history_rec(h, at)->ord);
+	if (a->behind)
+		(void)history_place_last(h);
 	if (h->npending++ == 0 || wall > h->pending_newest)
 		h->pending_newest = wall;
 	if (!h->scheduled) {
@@ -844,6 +872,8 @@ history_forget_pending(struct history *h, struct hseg *s)
 	}
 	h->nrecs = k;
 	h->next_no -= h->npending;
+	if (h->ids_no > h->next_no)
+		h->ids_no = h->next_no;
 }
 
 /* Begin the next segment once the newest is full. */
@@ -996,6 +1026,7 @@ history_find_mid(struct history *h, const char *mid, size_t end)
 	uint64_t	 key = history_key_of(mid, strlen(mid)), ord;
 	size_t		 i;
 
+	history_ids_fold(h);
 	if (!hmap_get(&h->ids, key, &ord))
 		return -1;
 	/* Those placed back share the ord of the one after them. */
