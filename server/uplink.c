@@ -424,8 +424,12 @@ uplink_round_failed(struct server *srv)
 	uplink_fsm(srv, UE_ROUND_FAILED);
 	u->round_connected = 0;
 	b = uplink_backoff_ms(u->rounds);
+	/* Every round at debug level; a warning now and then is enough. */
 	if (u->rounds == 1 || u->rounds % 10 == 0)
 		log_warnx("uplink: no server of %d reachable (round %d); "
+		    "retrying in %ld ms", u->nround, u->rounds, b);
+	else
+		log_debug("uplink: no server of %d reachable (round %d); "
 		    "retrying in %ld ms", u->nround, u->rounds, b);
 	uplink_wait(srv, b);
 }

@@ -569,9 +569,11 @@ guarantee__silent_link__dropped_at_heartbeat_timeout(void **state)
 
 /*
  * A parent that accepts and closes at once: every round fails.  Round k
- * waits a uniform time in [b/2, b], b = 50 ms doubling to 2 s, so the
- * k-th gap between connections is at least b/2 and at most b plus
- * scheduling; the cap is reached at round 7 and held.
+ * waits a uniform time in [b/2, b], b = 50 ms doubling to 2 s; the cap
+ * is reached at round 7 and held.  The server logs each round's wait
+ * (at debug level), which is checked exactly; the gaps between
+ * connections must be at least that wait, and at most that wait plus
+ * scheduling (generous: a loaded machine stalls a process).
  */
 static void
 guarantee__uplink_backoff__doubles_from_50ms_capped_at_2s(void **state)
@@ -579,10 +581,11 @@ guarantee__uplink_backoff__doubles_from_50ms_capped_at_2s(void **state)
 	struct sockaddr_in	 sin;
 	socklen_t		 sl = sizeof sin;
 	struct pollfd		 pfd;
-	char			 port[16], gaps[512] = "";
-	uint64_t		 t[11];
-	long			 b;
-	int			 lfd, fd, k, slack = it_scale_ms(300), one = 1;
+	struct it_server	*s;
+	char			 port[16], gaps[512] = "", want[64], *log, *at;
+	uint64_t		 t[11], gap;
+	long			 b, d[11];
+	int			 lfd, fd, k, slack = it_scale_ms(1000), one = 1;
 
 	(void)state;
 	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
@@ -596,7 +599,8 @@ guarantee__uplink_backoff__doubles_from_50ms_capped_at_2s(void **state)
 	    getsockname(lfd, (struct sockaddr *)&sin, &sl) == -1)
 		it_fail("listen: %s", strerror(errno));
 	snprintf(port, sizeof port, "%d", ntohs(sin.sin_port));
-	it_root("B", "-rh", "127.0.0.1", "-rp", port);
+	s = it_root("B", "-rh", "127.0.0.1", "-rp", port, "--log-level",
+	    "debug");
 	for (k = 0; k < 11; k++) {
 		b = 50L << (k > 0 ? k - 1 : 0);
 		if (b > 2000)
@@ -611,17 +615,40 @@ guarantee__uplink_backoff__doubles_from_50ms_capped_at_2s(void **state)
 		t[k] = it_now_ms();
 		if ((fd = accept(lfd, NULL, NULL)) != -1)
 			close(fd);
-		if (k == 0)
-			continue;
-		snprintf(gaps + strlen(gaps), sizeof gaps - strlen(gaps),
-		    " %llu", (unsigned long long)(t[k] - t[k - 1]));
-		if (t[k] - t[k - 1] + 2 < (uint64_t)(b / 2))
-			it_fail("round %d retried after %llu ms, under half "
-			    "its backoff %ld ms; gaps:%s", k,
-			    (unsigned long long)(t[k] - t[k - 1]), b, gaps);
+		if (k > 0)
+			snprintf(gaps + strlen(gaps), sizeof gaps -
+			    strlen(gaps), " %llu",
+			    (unsigned long long)(t[k] - t[k - 1]));
 	}
 	close(lfd);
 	fprintf(stderr, "  gaps between attempts (ms):%s\n", gaps);
+
+	/* The wait each round chose, as the server logged it. */
+	log = it_server_log(s);
+	for (k = 1; k < 11; k++) {
+		snprintf(want, sizeof want, "(round %d); retrying in ", k);
+		if ((at = strstr(log, want)) == NULL)
+			it_fail("round %d's wait not logged", k);
+		d[k] = strtol(at + strlen(want), NULL, 10);
+	}
+	free(log);
+	for (k = 1; k < 11; k++) {
+		b = 50L << (k - 1);
+		if (b > 2000)
+			b = 2000;
+		gap = t[k] - t[k - 1];
+		if (d[k] < b / 2 || d[k] > b)
+			it_fail("round %d waits %ld ms, want %ld to %ld; "
+			    "gaps:%s", k, d[k], b / 2, b, gaps);
+		if (gap + 2 < (uint64_t)d[k])
+			it_fail("round %d retried after %llu ms, before its "
+			    "wait of %ld ms; gaps:%s", k,
+			    (unsigned long long)gap, d[k], gaps);
+		if (gap > (uint64_t)(d[k] + slack))
+			it_fail("round %d retried after %llu ms, over its "
+			    "wait of %ld ms (slack %d); gaps:%s", k,
+			    (unsigned long long)gap, d[k], slack, gaps);
+	}
 }
 
 /*
@@ -702,9 +729,16 @@ guarantee__orphan_nobody_takes__root_then_rejoins_within_2s(void **state)
 	a = it_root("A");
 	c = it_child("C", a);
 	b = it_child("B", a);
+	/*
+	 * Both stopped before either dies, so neither acts in between:
+	 * killed one after the other, C could take over as root and take
+	 * B in, or A could send B a backup list without C.
+	 */
+	it_server_sigstop(a);
+	it_server_sigstop(c);
 	t0 = it_now_ms();
-	it_server_kill9(a);
 	it_server_kill9(c);
+	it_server_kill9(a);
 	it_wait_log(b, "taking over as root");
 	took = it_now_ms() - t0;
 	fprintf(stderr, "  B served as root %llu ms after its parent and "
