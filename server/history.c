@@ -1216,8 +1216,7 @@ history_read_one(struct history *h, struct history_reader *rd, size_t i,
 	}
 	if (h->rcap < r->len) {
 		h->rcap = r->len;
-		if ((h->rbuf = realloc(h->rbuf, h->rcap)) == NULL)
-			fatal("realloc");
+		h->rbuf = xrealloc(h->rbuf, h->rcap);
 	}
 	n = pread(rd->fd, h->rbuf, r->len, (off_t)r->off);
 	if (n != (ssize_t)r->len || h->rbuf[r->len - 1] != '\n' ||
@@ -1266,9 +1265,7 @@ history_catchup(struct history *h, uint64_t before_ms, size_t budget,
 		used += history_rec(h, i - 1)->len;
 		if (npick == cappick) {
 			cappick = cappick ? cappick * 2 : 256;
-			if ((pick = reallocarray(pick, cappick,
-			    sizeof *pick)) == NULL)
-				fatal("reallocarray");
+			pick = xreallocarray(pick, cappick, sizeof *pick);
 		}
 		pick[npick++] = i - 1;
 	}
