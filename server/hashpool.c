@@ -172,6 +172,7 @@ hashjob_run(const struct hashjob *j, struct hashjob_result *r)
 		r->ok = hashpool_hash(j->plain, r->hash, sizeof r->hash) == 0;
 }
 
+/* Free j, wiping the secret it carried. */
 static void
 hashjob_free(struct hashjob *j)
 {
@@ -426,6 +427,7 @@ hashpool_rescues(struct hashpool *hp)
 	return n;
 }
 
+/* Stop the threads and free the pool with whatever jobs are left. */
 void
 hashpool_free(struct hashpool *hp)
 {

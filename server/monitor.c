@@ -447,6 +447,10 @@ monitor_metrics_cb(struct evhttp_request *req, void *arg)
 	monitor_metric(b, "order_holdbacks_total", "counter",
 	    "Activities held back behind a gap in their sender's order.",
 	    st->holdbacks);
+	monitor_metric(b, "password_hashes_rescued_total", "counter",
+	    "Password hashes the rescuer took over because the idle-priority "
+	    "workers found no idle CPU for 200 ms.",
+	    hashpool_rescues(srv->hashpool));
 
 	monitor_family(b, "delivery_report_latency_seconds", "histogram",
 	    "From taking in a client's activity to sending it its delivery "
