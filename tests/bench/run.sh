@@ -168,6 +168,8 @@ hist_run() {
             --size 200 --window 100 --server-arg --data-dir --server-arg "$d" \
             --server-arg --history-max --server-arg 0
     fi
+    # the table's row says which run it was
+    sed -i '$ s/^| fanout/| hist-'"$1"': fanout/' "$ROWS"
     HIST_SEGS=$(cat "$d"/history/*.seg 2>/dev/null | wc -l)
     [ "$1" = on ] && log "hist run $2: $HIST_SEGS records in the history"
     rm -rf "$d"
