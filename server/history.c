@@ -122,7 +122,7 @@ struct history {
 
 	uint64_t		 next_no;
 	struct hmap		 ids;		/* mid hash -> ord */
-	uint64_t		 ids_no;	/* records from here: not in it */
+	uint64_t		 ids_no;	/* from this no: not in ids */
 	char			*rbuf;		/* records read for a page */
 	size_t			 rcap;
 	struct jbuf		 pending;	/* this turn's records */
@@ -375,7 +375,7 @@ history_seg_new(struct history *h, uint64_t num)
 
 /* What reading the segments back at start keeps between records. */
 struct history_load {
-	struct hmap	 senders;	/* sender hash -> highest activity_seq */
+	struct hmap	 senders;	/* sender hash -> highest seq */
 	struct msg	*m;
 };
 
@@ -1103,7 +1103,8 @@ history_emit(struct history *h, struct history_reader *rd, size_t first,
 			it.act_off = e->act_off;
 			it.act_len = e->act_len;
 			/* Only where it still frames an object. */
-			if (it.act_len < 2 || it.act_off + it.act_len > it.len ||
+			if (it.act_len < 2 ||
+			    it.act_off + it.act_len > it.len ||
 			    it.line[it.act_off] != '{' ||
 			    it.line[it.act_off + it.act_len - 1] != '}')
 				it.act_len = 0;
@@ -1252,7 +1253,8 @@ history_catchup(struct history *h, uint64_t before_ms, size_t budget,
 	history_flush(h);
 	rd.fd = -1;
 	rd.seg = 0;
-	for (i = history_find_t(h, h->nrecs, before_ms); i > 0 && have < HISTORY_HAVE_RUN && used < budget; i--) {
+	for (i = history_find_t(h, h->nrecs, before_ms); i > 0 &&
+	    have < HISTORY_HAVE_RUN && used < budget; i--) {
 		if (history_read_one(h, &rd, i - 1, &it) != 0)
 			break;
 		if ((rc = lacks(arg, &it)) < 0)

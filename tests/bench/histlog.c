@@ -176,8 +176,8 @@ hl_append(const char *dir, uint64_t n, int size, long batch,
 			jbuf_adds(&lines, "{\"command\":\"ACTIVITY_BROADCAST\","
 			    "\"activity\":");
 			acts[k] = lines.len - offs[k];
-			jbuf_adds(&lines, "{\"authenticated_user\":\"anonymous\","
-			    "\"text\":");
+			jbuf_adds(&lines, "{\"authenticated_user\":"
+			    "\"anonymous\",\"text\":");
 			jbuf_cstr(&lines, pad);
 			jbuf_addc(&lines, '}');
 			actlens[k] = lines.len - offs[k] - acts[k];
@@ -186,7 +186,8 @@ hl_append(const char *dir, uint64_t n, int size, long batch,
 			jbuf_adds(&lines, ",\"sender\":\"b3c1d2e4f5a69788.7\","
 			    "\"activity_seq\":");
 			jbuf_int(&lines, (long long)(i + k));
-			jbuf_adds(&lines, ",\"username\":\"anonymous\",\"ts\":");
+			jbuf_adds(&lines, ",\"username\":\"anonymous\","
+			    "\"ts\":");
 			jbuf_int(&lines, (long long)wall_ms());
 			jbuf_adds(&lines, ",\"prev\":");
 			jbuf_int(&lines, (long long)(i + k) - 1);

@@ -657,11 +657,12 @@ history_mids(const char *text)
 static struct it_client *
 reader_staying(struct it_server *s, const char *name)
 {
-	uint64_t		 deadline = it_now_ms() + (uint64_t)it_timeout();
+	uint64_t		 deadline;
 	struct it_client	*c;
 	cJSON			*m;
 	const char		*cmd;
 
+	deadline = it_now_ms() + (uint64_t)it_timeout();
 	for (;;) {
 		c = reader(s, name, 1);
 		it_sendf(c, "{\"command\":\"HISTORY\",\"limit\":1}");
