@@ -251,6 +251,33 @@ features__login__success_then_backup_list_then_status(void **state)
 }
 
 /*
+ * FEATURES "backup_list": BACKUP_LIST at login and again every announce
+ * interval, not sooner.
+ */
+static void
+features__backup_list__every_announce_interval(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c = fx_connect(fx);
+	uint64_t	 a = (uint64_t)fx->srv->cfg.announce_ms;
+
+	(void)state;
+	cJSON_Delete(login(fx, c, "{\"command\":\"LOGIN\",\"username\":"
+	    "\"anonymous\",\"features\":[\"backup_list\"]}"));
+	fx_see(c, "BACKUP_LIST");
+	fx_expect_nothing(c);
+	/* The first tick starts the period. */
+	fx_advance(fx, 1);
+	fx_drain(c);
+	fx_advance(fx, a - 1);
+	fx_expect_nothing(c);
+	fx_advance(fx, 1);
+	fx_see(c, "BACKUP_LIST");
+	fx_expect_nothing(c);
+	fx_free(fx);
+}
+
+/*
  * FEATURES "history": granted only by a server that keeps a history;
  * HISTORY from a client it was not granted to is refused.
  */
@@ -1278,6 +1305,8 @@ main(void)
 		    features__unknown_ignored__non_string_refused),
 		cmocka_unit_test(
 		    features__login__success_then_backup_list_then_status),
+		cmocka_unit_test(
+		    features__backup_list__every_announce_interval),
 		cmocka_unit_test(
 		    features__history_without_a_history__not_granted),
 		cmocka_unit_test(history__default_page_and_refusals),
