@@ -624,6 +624,33 @@ presence__server_back_or_resume_client__nothing_replayed(void **state)
 	fx_free(fx);
 }
 
+/*
+ * TLS: REDIRECT gives the target's tls_port with its address, so a
+ * client on TLS stays on TLS.
+ */
+static void
+tls__redirect__carries_tls_port(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*l = fx_link(fx, "A"), *c;
+	cJSON		*j;
+
+	(void)state;
+	fx_send(fx, l, "{\"command\":\"SERVER_ANNOUNCE\",\"id\":\"A\","
+	    "\"load\":0,\"hostname\":\"other\",\"port\":8001,"
+	    "\"tls_port\":8441,\"path\":[\"srv\",\"A\"],\"mid\":\"A:1\"}");
+	fx_client(fx);
+	c = fx_connect(fx);
+	cJSON_Delete(login(fx, c, "{\"command\":\"LOGIN\",\"username\":"
+	    "\"anonymous\"}"));
+	j = fx_expect(c, "REDIRECT");
+	assert_string_equal(fx_str(j, "hostname"), "other");
+	assert_int_equal((int)num_of(j, "port"), 8001);
+	assert_int_equal((int)num_of(j, "tls_port"), 8441);
+	cJSON_Delete(j);
+	fx_free(fx);
+}
+
 /* Send WHO on c; the WHO_LIST. */
 static cJSON *
 who(struct fx *fx, struct fx_conn *c)
@@ -1319,6 +1346,7 @@ main(void)
 		cmocka_unit_test(
 		    presence__server_back_or_resume_client__nothing_replayed),
 		cmocka_unit_test(presence__logout__flooded),
+		cmocka_unit_test(tls__redirect__carries_tls_port),
 		cmocka_unit_test(
 		    who__users_sorted_once_anonymous_counted_not_named),
 		cmocka_unit_test(who__over_1000_names__1000_listed_and_more),
