@@ -26,12 +26,13 @@ http_body(int port, const char *path)
 {
 	struct sockaddr_in	 sin;
 	struct pollfd		 pfd;
-	uint64_t		 deadline = it_now_ms() + (uint64_t)it_timeout();
+	uint64_t		 deadline;
 	char			*buf, *sep, req[256];
 	size_t			 len = 0, cap = 1 << 20;
 	ssize_t			 n;
 	int			 fd;
 
+	deadline = it_now_ms() + (uint64_t)it_timeout();
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		it_fail("socket: %s", strerror(errno));
 	memset(&sin, 0, sizeof sin);
@@ -88,8 +89,8 @@ tls__no_plaintext__tls_port_advertised_as_port(void **state)
 	struct it_server	*a;
 	const cJSON		*s, *self = NULL;
 	cJSON			*j;
-	char			*dir, *body, cmd[4096], cert[1024], key[1024];
-	char			 lp[16], mon[64];
+	char			*dir, *body, cmd[4096];
+	char			 cert[1024], key[1024], lp[16], mon[64];
 	int			 mp = it_free_port();
 
 	(void)state;

@@ -381,7 +381,8 @@ ping__client_without_heartbeat__pong_with_ts_as_sent(void **state)
 	fx_send(fx, c, "{\"command\":\"PING\",\"ts\":1.79574048050e12}");
 	l = fx_recv(c);
 	assert_non_null(l);
-	assert_string_equal(l, "{\"command\":\"PONG\",\"ts\":1.79574048050e12}");
+	assert_string_equal(l,
+	    "{\"command\":\"PONG\",\"ts\":1.79574048050e12}");
 	free(l);
 	fx_send(fx, c, "{\"command\":\"PING\"}");
 	l = fx_recv(c);
@@ -410,7 +411,7 @@ bob_login(struct fx *fx, const char *features, const char *resume)
  * not reach back to since, else "ok".
  */
 static void
-resume__kept_only_with_token_and_activity_seq__time_is_since(void **state)
+resume__kept_only_with_token_and_seq__time_is_since(void **state)
 {
 	struct fx	*fx = fx_new("srv");
 	struct fx_conn	*c;
@@ -520,7 +521,7 @@ from_link(struct fx *fx, struct fx_conn *l, int n, int seq, uint64_t ts)
  * at R, delivered late after his login here, is his.
  */
 static void
-presence__lost_server__replayed_from_login_there_not_before(void **state)
+presence__lost_server__replayed_from_login_there_on(void **state)
 {
 	struct fx	*fx = NULL;
 	struct fx_conn	*r, *l = NULL, *pub, *bob;
@@ -590,8 +591,8 @@ static void
 presence__server_back_or_resume_client__nothing_replayed(void **state)
 {
 	struct fx		*fx = fx_new("srv");
-	struct fx_conn		*r = fx_link(fx, "R"), *l = fx_link(fx, "L");
-	struct fx_conn		*pub, *bob;
+	struct fx_conn		*r = fx_link(fx, "R");
+	struct fx_conn		*l = fx_link(fx, "L"), *pub, *bob;
 	struct known_server	*k;
 
 	(void)state;
@@ -1186,7 +1187,8 @@ static void
 lock__origin_two_links__one_request_one_result_each(void **state)
 {
 	struct fx	*fx = fx_new("srv");
-	struct fx_conn	*la = fx_link(fx, "A"), *lb = fx_link(fx, "B"), *c;
+	struct fx_conn	*la = fx_link(fx, "A"), *lb = fx_link(fx, "B");
+	struct fx_conn	*c;
 	cJSON		*j;
 	char		 hash[256];
 	int		 i;
@@ -1340,9 +1342,9 @@ main(void)
 		cmocka_unit_test(
 		    ping__client_without_heartbeat__pong_with_ts_as_sent),
 		cmocka_unit_test(
-		    resume__kept_only_with_token_and_activity_seq__time_is_since),
+		    resume__kept_only_with_token_and_seq__time_is_since),
 		cmocka_unit_test(
-		    presence__lost_server__replayed_from_login_there_not_before),
+		    presence__lost_server__replayed_from_login_there_on),
 		cmocka_unit_test(
 		    presence__server_back_or_resume_client__nothing_replayed),
 		cmocka_unit_test(presence__logout__flooded),
