@@ -1223,6 +1223,34 @@ lock__origin_two_links__one_request_one_result_each(void **state)
 	fx_free(fx);
 }
 
+/*
+ * --max-users: a server that holds as many users as it may refuses a
+ * REGISTER at once, with the bound, without asking the cluster.
+ */
+static void
+lock__server_full__register_refused_before_any_lock(void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+	struct fx_conn	*la, *c;
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.max_users = 2;
+	fx = fx_new_cfg("srv", &cfg);
+	la = fx_link(fx, "A");
+	registry_put(fx->srv->reg, "u1", "h", 1, "x");
+	registry_put(fx->srv->reg, "u2", "h", 1, "x");
+	c = fx_connect(fx);
+	fx_send(fx, c, "{\"command\":\"REGISTER\",\"username\":\"u3\","
+	    "\"secret\":\"s\"}");
+	fx_expect_info_has(c, "REGISTER_FAILED", "as many users as it may "
+	    "hold (2)");
+	fx_expect_nothing(la);
+	assert_int_equal(lock_pending(fx->srv, "u3"), 0);
+	fx_free(fx);
+}
+
 /* hex into bytes (exactly len of them). */
 static void
 unhex(const char *hex, uint8_t *out, size_t len)
@@ -1372,6 +1400,8 @@ main(void)
 		    lock__registered_name__allowed_same_secret_denied_other),
 		cmocka_unit_test(
 		    lock__origin_two_links__one_request_one_result_each),
+		cmocka_unit_test(
+		    lock__server_full__register_refused_before_any_lock),
 		cmocka_unit_test(handshake__link_key__documented_scrypt),
 		cmocka_unit_test(handshake__as_joiner__macs_as_documented),
 	};
