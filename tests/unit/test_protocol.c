@@ -1251,6 +1251,37 @@ lock__server_full__register_refused_before_any_lock(void **state)
 	fx_free(fx);
 }
 
+/*
+ * --anon-idle-timeout ms: an anonymous client silent for ms is closed,
+ * not sooner, and at most a second (the scan period) later.
+ */
+static void
+limits__anon_idle__closed_within_a_second_after_timeout(void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+	struct fx_conn	*c;
+	uint64_t	 t0;
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.anon_idle_timeout_ms = 3000;
+	fx = fx_new_cfg("srv", &cfg);
+	c = fx_client(fx);
+	t0 = fx->now;
+	while (fx->now < t0 + 2999) {
+		fx_advance(fx, 100 - (fx->now + 100 > t0 + 2999 ?
+		    fx->now + 100 - (t0 + 2999) : 0));
+		assert_true(fx_open(fx, c));
+	}
+	fx_expect_nothing(c);
+	while (fx_open(fx, c) && fx->now < t0 + 4000)
+		fx_advance(fx, 100);
+	assert_false(fx_open(fx, c));
+	fx_expect_info_has(c, "INVALID_MESSAGE", "idle");
+	fx_free(fx);
+}
+
 /* hex into bytes (exactly len of them). */
 static void
 unhex(const char *hex, uint8_t *out, size_t len)
@@ -1402,6 +1433,8 @@ main(void)
 		    lock__origin_two_links__one_request_one_result_each),
 		cmocka_unit_test(
 		    lock__server_full__register_refused_before_any_lock),
+		cmocka_unit_test(
+		    limits__anon_idle__closed_within_a_second_after_timeout),
 		cmocka_unit_test(handshake__link_key__documented_scrypt),
 		cmocka_unit_test(handshake__as_joiner__macs_as_documented),
 	};
