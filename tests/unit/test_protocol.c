@@ -277,6 +277,98 @@ features__backup_list__every_announce_interval(void **state)
 	fx_free(fx);
 }
 
+/* The uplink's new connection, moved onto a pair; c is the test's end. */
+static struct fx_conn *
+adopt_uplink(struct fx *fx)
+{
+	struct bufferevent	*pair[2], *old;
+	bufferevent_data_cb	 rcb, wcb;
+	bufferevent_event_cb	 ecb;
+	struct fx_conn		*c;
+	struct peer		*p;
+	void			*arg;
+
+	p = TAILQ_LAST(&fx->srv->peers, peer_list);
+	assert_non_null(p);
+	assert_true(p->outgoing);
+	assert_int_equal(bufferevent_pair_new(fx->base,
+	    BEV_OPT_DEFER_CALLBACKS, pair), 0);
+	old = p->bev;
+	bufferevent_getcb(old, &rcb, &wcb, &ecb, &arg);
+	p->bev = pair[0];
+	bufferevent_setcb(pair[0], rcb, wcb, ecb, arg);
+	bufferevent_enable(pair[0], EV_READ | EV_WRITE);
+	bufferevent_free(old);
+	assert_true(fx->nconns < FX_CONNS_MAX);
+	c = &fx->conns[fx->nconns++];
+	memset(c, 0, sizeof *c);
+	c->mine = pair[1];
+	c->peer = p;
+	c->serial = p->serial;
+	bufferevent_setcb(c->mine, NULL, NULL, fx_event_cb, c);
+	bufferevent_enable(c->mine, EV_READ | EV_WRITE);
+	uplink_connected(fx->srv, p);
+	fx_run(fx);
+	return c;
+}
+
+/* Play the parent P through the handshake, giving path ["P"]. */
+static void
+parent_accepts(struct fx *fx, struct fx_conn *c)
+{
+	uint8_t		 key[AUTH_KEY_LEN], tk[AUTH_TOKEN_KEY_LEN];
+	char		 nj[AUTH_NONCE_HEX], np[AUTH_NONCE_HEX];
+	char		 tkhex[AUTH_TOKEN_KEY_HEX], proof[AUTH_MAC_HEX];
+	cJSON		*j;
+
+	assert_int_equal(auth_derive_key(FX_SECRET, key), 0);
+	j = fx_expect(c, "SERVER_HELLO");
+	snprintf(nj, sizeof nj, "%s", fx_str(j, "nonce"));
+	cJSON_Delete(j);
+	assert_int_equal(auth_nonce(np), 0);
+	fx_sendf(fx, c, "{\"command\":\"SERVER_CHALLENGE\",\"nonce\":\"%s\"}",
+	    np);
+	fx_see(c, "SERVER_PROOF");
+	memset(tk, 7, sizeof tk);
+	auth_hex(tk, sizeof tk, tkhex);
+	auth_proof(key, AUTH_LABEL_ACCEPT, nj, np, tkhex, proof);
+	fx_sendf(fx, c, "{\"command\":\"AUTHENTICATE_SUCCESS\",\"id\":\"P\","
+	    "\"host\":\"127.0.0.1\",\"port\":1,\"path\":[\"P\"],"
+	    "\"token_key\":\"%s\",\"proof\":\"%s\",\"users\":[]}", tkhex,
+	    proof);
+	assert_int_equal(uplink_state(fx->srv), UPLINK_ESTABLISHED);
+}
+
+/*
+ * FEATURES "backup_list": BACKUP_LIST whenever this server's place in
+ * the tree changes, at once: when it joins a parent, and when the
+ * parent's path changes.
+ */
+static void
+features__backup_list__at_once_when_the_place_changes(void **state)
+{
+	struct fx	*fx = fx_new("child");
+	struct fx_conn	*c = fx_connect(fx), *up;
+
+	(void)state;
+	cJSON_Delete(login(fx, c, "{\"command\":\"LOGIN\",\"username\":"
+	    "\"anonymous\",\"features\":[\"backup_list\"]}"));
+	fx_see(c, "BACKUP_LIST");
+	fx_expect_nothing(c);
+	uplink_start(fx->srv, "127.0.0.1", 1);
+	up = adopt_uplink(fx);
+	parent_accepts(fx, up);
+	cJSON_Delete(fx_expect_skip(c, "BACKUP_LIST"));
+	fx_expect_nothing(c);
+	fx_drain(up);
+	fx_send(fx, up, "{\"command\":\"BACKUP_LIST\",\"servers\":[{\"host\":"
+	    "\"127.0.0.1\",\"port\":2}],\"path\":[\"R\",\"P\"]}");
+	assert_int_equal(fx->srv->pathlen, 3);
+	cJSON_Delete(fx_expect_skip(c, "BACKUP_LIST"));
+	fx_expect_nothing(c);
+	fx_free(fx);
+}
+
 /*
  * FEATURES "history": granted only by a server that keeps a history;
  * HISTORY from a client it was not granted to is refused.
@@ -1395,6 +1487,8 @@ main(void)
 		    features__login__success_then_backup_list_then_status),
 		cmocka_unit_test(
 		    features__backup_list__every_announce_interval),
+		cmocka_unit_test(
+		    features__backup_list__at_once_when_the_place_changes),
 		cmocka_unit_test(
 		    features__history_without_a_history__not_granted),
 		cmocka_unit_test(history__default_page_and_refusals),
