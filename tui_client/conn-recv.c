@@ -404,8 +404,7 @@ recv_history_prepend(struct conn *c)
 static enum conn_ret
 recv_history_end(struct conn *c, struct msg *msg)
 {
-	int	 more = msg->type[F_MORE] == JSON_BOOL &&
-		    json_is_bool_true(msg->val[F_MORE]), n;
+	int	 more = msg_true(msg, F_MORE), n;
 
 	c->history_pending = 0;
 	c->history_fetching = 0;

@@ -42,7 +42,8 @@ pane_failover_draw(struct pane *p, struct tui *t)
 	 */
 	oos = m->out_of_service || (m->have_cluster &&
 	    strcmp(m->cluster_status, MSG_V_NORMAL) != 0);
-	LINE(oos ? "OUT_OF_SERVICE" : "NORMAL", oos ? UI_ERROR : UI_OK);
+	LINE(oos ? MSG_V_OUT_OF_SERVICE : MSG_V_NORMAL, oos ? UI_ERROR :
+	    UI_OK);
 	if (m->out_of_service) {
 		decor_hostport(m->trying_host, m->trying_port, w - 7, hp,
 		    sizeof hp);
