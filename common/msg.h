@@ -112,13 +112,13 @@ enum msg_field {
 				   are, maxlen caps them */
 
 /* Protocol values (not keys) that programs test or send, named once. */
-#define MSG_V_ANONYMOUS		"anonymous"	/* LOGIN username, no secret */
+#define MSG_V_ANONYMOUS		"anonymous"	/* LOGIN username */
 #define MSG_V_OK		"ok"		/* LOGIN_SUCCESS resume */
 #define MSG_V_PARTIAL		"partial"	/* LOGIN_SUCCESS resume */
 #define MSG_V_RECONNECTING	"reconnecting"	/* SERVER_ANNOUNCE status */
 #define MSG_V_NORMAL		"NORMAL"	/* CLUSTER_STATUS status */
 #define MSG_V_OUT_OF_SERVICE	"OUT_OF_SERVICE"
-#define MSG_V_SELF		"self"		/* CLUSTER_STATUS servers state */
+#define MSG_V_SELF		"self"		/* a CLUSTER_STATUS state */
 #define MSG_V_UP		"up"
 #define MSG_V_DOWN		"down"
 #define MSG_V_LOST		"lost"
