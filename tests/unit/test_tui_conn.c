@@ -416,12 +416,21 @@ conn_lost__backup_down__next_backup_after_backoff(void **state)
 	    "[{\"host\":\"b\",\"port\":2},{\"host\":\"c\",\"port\":3}]}");
 	fx->down_port = 2;
 	fx_close(fx, 0);
-	assert_int_equal(fx->ndial, 2);
+	assert_true(fx->ndial >= 2);
 	assert_int_equal(fx->dialed[1].port, 2);
-	assert_int_equal(fx->m.state, LINK_WAITING);
-	assert_int_equal(fx->m.attempt, 2);
-	assert_int_equal(fx->m.trying_port, 3);
-	fx_run_for(fx, 20);
+	/*
+	 * The next backup waits for the backoff's timer, a real-time one:
+	 * a machine that stalls this process for longer lets it fire
+	 * inside the close already, so the wait is checked only when it
+	 * is still running, and then by its length.
+	 */
+	if (fx->ndial == 2) {
+		assert_int_equal(fx->m.state, LINK_WAITING);
+		assert_int_equal(fx->m.attempt, 2);
+		assert_int_equal(fx->m.trying_port, 3);
+		assert_true(fx->c->backoff_ms > 0);
+		fx_run_for(fx, (int)fx->c->backoff_ms + 20);
+	}
 	assert_int_equal(fx->ndial, 3);
 	assert_int_equal(fx->dialed[2].port, 3);
 	assert_int_equal(fx->m.state, LINK_LOGGING_IN);
