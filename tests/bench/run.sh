@@ -928,7 +928,11 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
             echo "route links (a tls block at the top and one inside cluster, the same certificates; routes"
             echo "verify each other, the loadgen verifies the servers); publishers subscribed."
         fi
-        echo "Runs interleaved (ours plain, ours TLS, nats TLS, nats plain, then the reverse); load:"
+        if [ -n "$TLS_NATS_NOTE" ]; then
+            echo "Runs interleaved (plain, TLS, then TLS, plain); load:"
+        else
+            echo "Runs interleaved (ours plain, ours TLS, nats TLS, nats plain, then the reverse); load:"
+        fi
         echo "1-minute load average / CPU busy % before the run; server CPU: µs per delivery (33 receivers)."
         echo
         echo "| run | size | system | plaintext: deliveries/s, p99, server CPU (load) | TLS: deliveries/s, p99, server CPU (load) | TLS/plain |"
