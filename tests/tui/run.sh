@@ -638,12 +638,19 @@ t_batch_failover() {
 	pf=$SERVER_PORT
 	# Wait until e knows f, so its backup list names it.
 	wait_until 10 grep -q "$pf" "$TMP/e.log" || return 1
-	(for i in $(seq $n); do echo "batch $i"; sleep 0.03; done) |
+	# Lines 6 on go only after the kill, so the failover is always
+	# mid-stream (a slow poll here once saw the whole input sent and
+	# the client gone before the kill).
+	(for i in $(seq $n); do
+		[ "$i" -ne 6 ] || wait_until 20 test -e "$TMP/bf.killed"
+		echo "batch $i"; sleep 0.03
+	done) |
 	    timeout 30 "$TUI" --batch -rh 127.0.0.1 -rp "$pe" -u fred \
 	    --wait 3 >"$out" 2>"$err" &
 	bpid=$!
 	wait_until 10 grep -q '"content":"batch 5"' "$out" || return 1
 	stop_pid "$pid_e" -9
+	touch "$TMP/bf.killed"
 	wait "$bpid"
 	rc=$?
 	[ "$rc" -eq 0 ] || { echo "    batch exit $rc" >&2; cat "$err" >&2; return 1; }
@@ -720,12 +727,17 @@ t_tls_batch() {
 	    "$TMP/tls-bad.err" ||
 	    { echo "    wrong CA not refused (exit $rc)" >&2;
 	      cat "$TMP/tls-bad.err" >&2; return 1; }
-	(for i in $(seq $n); do echo "tls $i"; sleep 0.03; done) |
+	# Lines 6 on only after the kill (see t_batch_failover).
+	(for i in $(seq $n); do
+		[ "$i" -ne 6 ] || wait_until 20 test -e "$TMP/tls.killed"
+		echo "tls $i"; sleep 0.03
+	done) |
 	    timeout 30 "$TUI" --batch --tls --tls-ca "$TMP/tls/ca.crt" \
 	    -rh 127.0.0.1 -rp "$pg" -u gina --wait 3 >"$out" 2>"$err" &
 	bpid=$!
 	wait_until 10 grep -q '"content":"tls 5"' "$out" || return 1
 	stop_pid "$pid_g" -9
+	touch "$TMP/tls.killed"
 	wait "$bpid"
 	rc=$?
 	[ "$rc" -eq 0 ] || { echo "    batch exit $rc" >&2; cat "$err" >&2; return 1; }
