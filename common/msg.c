@@ -88,6 +88,15 @@ const struct msg_def msg_obj_defs[OBJ__COUNT] = {
 		{ F_PORT, N, MSG_REQ, 0 },
 		{ F_TLS_PORT, N, 0, 0 },
 	} },
+	[OBJ_CLUSTER_SERVER] = { "servers", {
+		{ F_ID, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_HOST, S, MSG_REQ, NAME_MAX_LEN },
+		{ F_PORT, N, MSG_REQ, 0 },
+		{ F_LOAD, N, MSG_REQ, 0 },
+		{ F_LAST_ANNOUNCE_MS, N, MSG_REQ | MSG_UINT, 0 },
+		{ F_STATE, S, MSG_REQ, 32 },
+		{ F_DOWN_MS, N, MSG_UINT, 0 },
+	} },
 	/* Maps: the keys are ids, every value is a count or sequence. */
 	[OBJ_VV] = { "vv", {
 		{ F_ORIGIN, N, MSG_EACH | MSG_UINT, ID_KEY_MAX_LEN },

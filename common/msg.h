@@ -161,6 +161,7 @@ extern const struct msg_def	msg_defs[CMD__COUNT];
 enum msg_obj {
 	OBJ_USER,	/* an element of "users" (USER_SYNC, ...) */
 	OBJ_SERVER,	/* an element of BACKUP_LIST "servers" */
+	OBJ_CLUSTER_SERVER,	/* an element of CLUSTER_STATUS "servers" */
 	OBJ_VV,		/* ACTIVITY_SYNC "vv": origin -> counter */
 	OBJ_SEEN,	/* LOGIN resume "seen": sender -> activity_seq */
 	OBJ__COUNT

@@ -28,34 +28,10 @@ recv_str(const struct msg *msg, enum msg_field f)
 	return msg->type[f] == JSON_STRING ? msg->str[f] : NULL;
 }
 
-/* A port given as a number or a numeric string, 1 to 65535. */
-static int
-recv_port_of(struct json_span v, enum json_type t, int *port)
-{
-	long long	 n;
-	char		 buf[16];
-
-	if (t == JSON_NUMBER) {
-		if (json_num_int(v, &n) != 0)
-			return -1;
-	} else if (t == JSON_STRING) {
-		v = json_str_inner(v);
-		if (json_str_decode(v, buf, sizeof buf, NULL) != 0)
-			return -1;
-		n = strtoll(buf, NULL, 10);
-	} else
-		return -1;
-	if (n < 1 || n > 65535)
-		return -1;
-	*port = (int)n;
-	return 0;
-}
-
 /* LOGIN_SUCCESS: online; learn the features, session and resume result. */
 static enum conn_ret
 recv_login_success(struct conn *c, struct msg *msg)
 {
-	struct json_span whole = { msg->line, msg->len };
 	char		 resume[16], names[128];
 	const char	*sess;
 	int		 i, cont, back;
@@ -67,10 +43,8 @@ recv_login_success(struct conn *c, struct msg *msg)
 		return conn_invalid(c, "LOGIN_SUCCESS: features must be "
 		    "strings");
 	c->features &= c->requested;
-	resume[0] = '\0';
-	if (json_get_str(whole, msg_field_name(F_RESUME), resume,
-	    sizeof resume) != 0)
-		resume[0] = '\0';
+	strlcpy(resume, recv_str(msg, F_RESUME) != NULL ?
+	    recv_str(msg, F_RESUME) : "", sizeof resume);
 	sess = recv_str(msg, F_SESSION);
 
 	/*
@@ -450,37 +424,55 @@ recv_activity_sending_report(struct conn *c, struct msg *msg)
 	return CONN_OK;
 }
 
-/* BACKUP_LIST: the servers to fail over to, in order. */
+/*
+ * A nested list the table refuses: say which command and why, and
+ * drop the link (conn_invalid logs the reason).
+ */
+static enum conn_ret
+recv_malformed(struct conn *c, struct msg *msg, const char *why)
+{
+	char	 what[384];
+
+	snprintf(what, sizeof what, "%s: %s", msg_cmd_name(msg->cmd), why);
+	return conn_invalid(c, what);
+}
+
+/*
+ * BACKUP_LIST: the servers to fail over to, in order, each an OBJ_SERVER
+ * of the table; one malformed entry refuses the whole list.
+ */
 static enum conn_ret
 recv_backup_list(struct conn *c, struct msg *msg)
 {
 	struct fo_target	 t[FO_BACKUPS_MAX];
 	struct json_iter	 it;
-	struct json_span	 el, v;
-	enum json_type		 ty;
-	int			 n = 0, i;
+	struct msg		 sm;
+	char			 err[256];
+	int			 n = 0, i, rc, port, tls_port;
 
 	json_iter_array(&it, msg->val[F_SERVERS]);
-	while (n < FO_BACKUPS_MAX && json_next_element(&it, &el, &ty)) {
-		if (ty != JSON_OBJECT)
-			return conn_invalid(c, "BACKUP_LIST: servers must be "
-			    "objects");
-		memset(&t[n], 0, sizeof t[n]);
-		if (json_get_str(el, msg_field_name(F_HOST), t[n].host,
-		    sizeof t[n].host) != 0 || t[n].host[0] == '\0' ||
-		    json_get(el, msg_field_name(F_PORT), JSON_ANY, &v,
-		    &ty) != 0 ||
-		    recv_port_of(v, ty, &t[n].port) != 0)
-			return conn_invalid(c, "BACKUP_LIST: each server needs "
-			    "a host and a port");
+	while ((rc = msg_next_object(&it, OBJ_SERVER, &sm, err,
+	    sizeof err)) == 1) {
+		if (sm.str[F_HOST][0] == '\0' ||
+		    strlen(sm.str[F_HOST]) >= sizeof t[0].host ||
+		    msg_port(&sm, F_PORT, &port) != 0 ||
+		    (msg_has(&sm, F_TLS_PORT) &&
+		    msg_port(&sm, F_TLS_PORT, &tls_port) != 0))
+			return recv_malformed(c, msg, "each server needs a "
+			    "host and ports from 1 to 65535");
 		/* Over TLS only a server's TLS port will do. */
-		if (c->tls != NULL &&
-		    (json_get(el, msg_field_name(F_TLS_PORT), JSON_ANY, &v,
-		    &ty) != 0 ||
-		    recv_port_of(v, ty, &t[n].port) != 0))
+		if (c->tls != NULL) {
+			if (!msg_has(&sm, F_TLS_PORT))
+				continue;
+			port = tls_port;
+		}
+		if (n == FO_BACKUPS_MAX)
 			continue;
-		n++;
+		strlcpy(t[n].host, sm.str[F_HOST], sizeof t[n].host);
+		t[n++].port = port;
 	}
+	if (rc != 0)
+		return recv_malformed(c, msg, err);
 	failover_set_backups(&c->fo, t, n);
 	c->m->have_backups = 1;
 	c->m->nbackups = n;
@@ -493,49 +485,45 @@ recv_backup_list(struct conn *c, struct msg *msg)
 	return CONN_OK;
 }
 
-/* CLUSTER_STATUS: every server and its health, for the cluster pane. */
+/*
+ * CLUSTER_STATUS: every server and its health, for the cluster pane,
+ * each an OBJ_CLUSTER_SERVER of the table; one malformed entry refuses
+ * the whole status, and the pane keeps the last good one.
+ */
 static enum conn_ret
 recv_cluster_status(struct conn *c, struct msg *msg)
 {
-	struct model_server	*s;
+	struct model_server	 srv[MODEL_SERVERS_MAX], one;
 	struct json_iter	 it;
-	struct json_span	 el, v;
-	enum json_type		 ty;
-	int			 n = 0;
+	struct msg		 sm;
+	char			 err[256];
+	int			 n = 0, rc;
 
+	json_iter_array(&it, msg->val[F_SERVERS]);
+	while ((rc = msg_next_object(&it, OBJ_CLUSTER_SERVER, &sm, err,
+	    sizeof err)) == 1) {
+		memset(&one, 0, sizeof one);
+		if (msg_port(&sm, F_PORT, &one.port) != 0 ||
+		    msg_int(&sm, F_LOAD, &one.load) != 0 ||
+		    msg_int(&sm, F_LAST_ANNOUNCE_MS, &one.last_announce) != 0)
+			return recv_malformed(c, msg, "each server needs a "
+			    "port from 1 to 65535 and integer counts");
+		if (msg_int(&sm, F_DOWN_MS, &one.down_ms) != 0)
+			one.down_ms = -1;
+		strlcpy(one.id, sm.str[F_ID], sizeof one.id);
+		strlcpy(one.host, sm.str[F_HOST], sizeof one.host);
+		strlcpy(one.state, sm.str[F_STATE], sizeof one.state);
+		/* Past the cap: checked, not kept. */
+		if (n < MODEL_SERVERS_MAX)
+			srv[n++] = one;
+	}
+	if (rc != 0)
+		return recv_malformed(c, msg, err);
 	strlcpy(c->m->cluster_status, msg->str[F_STATUS],
 	    sizeof c->m->cluster_status);
 	strlcpy(c->m->cluster_info, recv_str(msg, F_INFO) != NULL ?
 	    recv_str(msg, F_INFO) : "", sizeof c->m->cluster_info);
-	json_iter_array(&it, msg->val[F_SERVERS]);
-	while (n < MODEL_SERVERS_MAX && json_next_element(&it, &el, &ty)) {
-		if (ty != JSON_OBJECT)
-			return conn_invalid(c, "CLUSTER_STATUS: servers must "
-			    "be objects");
-		s = &c->m->servers[n];
-		memset(s, 0, sizeof *s);
-		if (json_get_str(el, msg_field_name(F_ID), s->id,
-		    sizeof s->id) != 0)
-			strlcpy(s->id, "?", sizeof s->id);
-		if (json_get_str(el, msg_field_name(F_HOST), s->host,
-		    sizeof s->host) != 0)
-			strlcpy(s->host, "?", sizeof s->host);
-		if (json_get(el, msg_field_name(F_PORT), JSON_ANY, &v,
-		    &ty) != 0 || recv_port_of(v, ty, &s->port) != 0)
-			s->port = 0;
-		if (json_get_int(el, msg_field_name(F_LOAD), &s->load) != 0)
-			s->load = -1;
-		if (json_get_int(el, msg_field_name(F_LAST_ANNOUNCE_MS),
-		    &s->last_announce) != 0)
-			s->last_announce = -1;
-		if (json_get_int(el, msg_field_name(F_DOWN_MS),
-		    &s->down_ms) != 0)
-			s->down_ms = -1;
-		if (json_get_str(el, msg_field_name(F_STATE), s->state,
-		    sizeof s->state) != 0)
-			strlcpy(s->state, "?", sizeof s->state);
-		n++;
-	}
+	memcpy(c->m->servers, srv, (size_t)n * sizeof srv[0]);
 	c->m->nservers = n;
 	c->m->have_cluster = 1;
 	c->m->cluster_at = now_ms();

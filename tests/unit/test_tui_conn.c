@@ -382,7 +382,7 @@ conn_lost__backup_list__fails_over_and_resumes(void **state)
 	conn_open(fx->c, "a", 1);
 	fx_login(fx, 0, "S1");
 	fx_send(fx, 0, "{\"command\":\"BACKUP_LIST\",\"servers\":"
-	    "[{\"host\":\"b\",\"port\":2},{\"host\":\"c\",\"port\":\"3\"}]}");
+	    "[{\"host\":\"b\",\"port\":2},{\"host\":\"c\",\"port\":3}]}");
 	assert_int_equal(fx->m.nbackups, 2);
 	assert_int_equal(fx->m.backups[1].port, 3);
 	fx_send(fx, 0, "{\"command\":\"ACTIVITY_BROADCAST\",\"activity\":{},"
@@ -800,6 +800,207 @@ conn_read__cluster_status__servers_in_model(void **state)
 	assert_int_equal(fx->m.servers[1].last_announce, 21000);
 }
 
+/*
+ * Send bad on a link that took good: the client must answer
+ * INVALID_MESSAGE naming the command, drop the link and keep what good
+ * put in the model.
+ */
+static void
+fx_refused(void **state, const char *good, const char *bad,
+    const char *cmd)
+{
+	struct fx	*fx = *state;
+	char		 why[64];
+	int		 nbackups, nservers;
+
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	fx_send(fx, 0, good);
+	nbackups = fx->m.nbackups;
+	nservers = fx->m.nservers;
+	fx_recv(fx, 0);
+	fx_send(fx, 0, bad);
+	snprintf(why, sizeof why, "\"info\":\"%s: ", cmd);
+	assert_non_null(strstr(fx_recv(fx, 0), why));
+	snprintf(why, sizeof why, "invalid message: %s: ", cmd);
+	assert_non_null(strstr(fx->m.last_error, why));
+	assert_true(fx->m.out_of_service);
+	assert_int_equal(fx->m.nbackups, nbackups);
+	assert_int_equal(fx->m.nservers, nservers);
+	/* A fresh fixture for the next line. */
+	assert_int_equal(teardown(state), 0);
+	assert_int_equal(setup(state), 0);
+}
+
+#define BL(s)	"{\"command\":\"BACKUP_LIST\",\"servers\":[" s "]}"
+
+static void
+conn_read__backup_list_malformed__refused(void **state)
+{
+	static const char *const bad[] = {
+		BL("{\"host\":\"c\",\"port\":\"3\"}"),
+		BL("{\"host\":\"c\"}"),
+		BL("{\"port\":3}"),
+		BL("{\"host\":\"\",\"port\":3}"),
+		BL("{\"host\":7,\"port\":3}"),
+		BL("{\"host\":\"c\",\"port\":0}"),
+		BL("{\"host\":\"c\",\"port\":65536}"),
+		BL("{\"host\":\"c\",\"port\":3.5}"),
+		BL("{\"host\":\"c\",\"port\":3,\"tls_port\":\"4\"}"),
+		BL("{\"host\":\"c\",\"port\":3,\"tls_port\":0}"),
+		BL("{\"host\":\"c\",\"port\":3,\"port\":4}"),
+		BL("{\"host\":\"c\",\"port\":3},7"),
+		BL("{\"host\":\"c\",\"port\":3},[]"),
+		NULL
+	};
+	char	 host[257], line[512];
+	int	 i;
+
+	for (i = 0; bad[i] != NULL; i++)
+		fx_refused(state, BL("{\"host\":\"b\",\"port\":2}"), bad[i],
+		    "BACKUP_LIST");
+	/* A host longer than the client keeps. */
+	memset(host, 'h', sizeof host - 1);
+	host[sizeof host - 1] = '\0';
+	snprintf(line, sizeof line, BL("{\"host\":\"%s\",\"port\":3}"),
+	    host);
+	fx_refused(state, BL("{\"host\":\"b\",\"port\":2}"), line,
+	    "BACKUP_LIST");
+}
+
+static void
+conn_read__backup_list__decoded_in_order(void **state)
+{
+	struct fx	*fx = *state;
+
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	fx_send(fx, 0, BL("{\"host\":\"b\",\"port\":2,\"tls_port\":12},"
+	    "{\"port\":3,\"host\":\"c\",\"extra\":[1]},"
+	    "{\"host\":\"d\",\"port\":65535}"));
+	assert_false(fx->m.out_of_service);
+	assert_true(fx->m.have_backups);
+	assert_int_equal(fx->m.nbackups, 3);
+	assert_string_equal(fx->m.backups[0].host, "b");
+	assert_int_equal(fx->m.backups[0].port, 2);
+	assert_string_equal(fx->m.backups[1].host, "c");
+	assert_int_equal(fx->m.backups[1].port, 3);
+	assert_int_equal(fx->m.backups[2].port, 65535);
+	assert_int_equal(fx->c->fo.nbackups, 3);
+	/* An empty list empties it. */
+	fx_send(fx, 0, BL(""));
+	assert_int_equal(fx->m.nbackups, 0);
+	assert_int_equal(fx->c->fo.nbackups, 0);
+}
+
+static void
+conn_read__backup_list_over_tls__tls_ports_only(void **state)
+{
+	static char	 ctx;
+	struct fx	*fx = *state;
+
+	/* Only tested for NULL here: the dial seam makes no TLS. */
+	fx->c->tls = (struct ssl_ctx_st *)(void *)&ctx;
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	fx_send(fx, 0, BL("{\"host\":\"b\",\"port\":2,\"tls_port\":12},"
+	    "{\"host\":\"c\",\"port\":3},"
+	    "{\"host\":\"d\",\"port\":4,\"tls_port\":14}"));
+	fx->c->tls = NULL;
+	assert_false(fx->m.out_of_service);
+	assert_int_equal(fx->m.nbackups, 2);
+	assert_string_equal(fx->m.backups[0].host, "b");
+	assert_int_equal(fx->m.backups[0].port, 12);
+	assert_string_equal(fx->m.backups[1].host, "d");
+	assert_int_equal(fx->m.backups[1].port, 14);
+}
+
+#define CS(s)	"{\"command\":\"CLUSTER_STATUS\",\"status\":\"NORMAL\"," \
+	"\"servers\":[" s "]}"
+#define CS_ONE	"{\"id\":\"s1\",\"host\":\"a\",\"port\":1,\"load\":3," \
+	"\"last_announce_ms\":0,\"state\":\"self\"}"
+
+static void
+conn_read__cluster_status_malformed__refused(void **state)
+{
+	static const char *const bad[] = {
+		/* Each required field missing in turn. */
+		CS("{\"host\":\"a\",\"port\":1,\"load\":3,"
+		    "\"last_announce_ms\":0,\"state\":\"up\"}"),
+		CS("{\"id\":\"s\",\"port\":1,\"load\":3,"
+		    "\"last_announce_ms\":0,\"state\":\"up\"}"),
+		CS("{\"id\":\"s\",\"host\":\"a\",\"load\":3,"
+		    "\"last_announce_ms\":0,\"state\":\"up\"}"),
+		CS("{\"id\":\"s\",\"host\":\"a\",\"port\":1,"
+		    "\"last_announce_ms\":0,\"state\":\"up\"}"),
+		CS("{\"id\":\"s\",\"host\":\"a\",\"port\":1,\"load\":3,"
+		    "\"state\":\"up\"}"),
+		CS("{\"id\":\"s\",\"host\":\"a\",\"port\":1,\"load\":3,"
+		    "\"last_announce_ms\":0}"),
+		/* Wrong types and ranges. */
+		CS("{\"id\":1,\"host\":\"a\",\"port\":1,\"load\":3,"
+		    "\"last_announce_ms\":0,\"state\":\"up\"}"),
+		CS("{\"id\":\"s\",\"host\":\"a\",\"port\":\"1\",\"load\":3,"
+		    "\"last_announce_ms\":0,\"state\":\"up\"}"),
+		CS("{\"id\":\"s\",\"host\":\"a\",\"port\":0,\"load\":3,"
+		    "\"last_announce_ms\":0,\"state\":\"up\"}"),
+		CS("{\"id\":\"s\",\"host\":\"a\",\"port\":1,\"load\":0.5,"
+		    "\"last_announce_ms\":0,\"state\":\"up\"}"),
+		CS("{\"id\":\"s\",\"host\":\"a\",\"port\":1,\"load\":3,"
+		    "\"last_announce_ms\":-1,\"state\":\"up\"}"),
+		CS("{\"id\":\"s\",\"host\":\"a\",\"port\":1,\"load\":3,"
+		    "\"last_announce_ms\":0,\"state\":null}"),
+		CS("{\"id\":\"s\",\"host\":\"a\",\"port\":1,\"load\":3,"
+		    "\"last_announce_ms\":0,\"state\":\"down\","
+		    "\"down_ms\":\"5\"}"),
+		CS("{\"id\":\"s\",\"host\":\"a\",\"port\":1,\"load\":3,"
+		    "\"last_announce_ms\":0,\"state\":\"up\",\"id\":\"t\"}"),
+		CS(CS_ONE ",\"s2\""),
+		NULL
+	};
+	int	 i;
+
+	for (i = 0; bad[i] != NULL; i++)
+		fx_refused(state, CS(CS_ONE), bad[i], "CLUSTER_STATUS");
+}
+
+static void
+conn_read__cluster_status__fields_decoded(void **state)
+{
+	struct fx	*fx = *state;
+
+	conn_open(fx->c, "a", 1);
+	fx_login(fx, 0, "S1");
+	fx_send(fx, 0, CS(CS_ONE ",{\"state\":\"down\",\"down_ms\":1500,"
+	    "\"id\":\"s2\",\"host\":\"b\",\"port\":65535,\"load\":-1,"
+	    "\"last_announce_ms\":9000,\"extra\":{}}"));
+	assert_false(fx->m.out_of_service);
+	assert_true(fx->m.have_cluster);
+	assert_string_equal(fx->m.cluster_status, "NORMAL");
+	assert_string_equal(fx->m.cluster_info, "");
+	assert_int_equal(fx->m.nservers, 2);
+	assert_string_equal(fx->m.servers[0].id, "s1");
+	assert_string_equal(fx->m.servers[0].host, "a");
+	assert_int_equal(fx->m.servers[0].port, 1);
+	assert_int_equal(fx->m.servers[0].load, 3);
+	assert_int_equal(fx->m.servers[0].last_announce, 0);
+	assert_int_equal(fx->m.servers[0].down_ms, -1);
+	assert_string_equal(fx->m.servers[0].state, "self");
+	assert_string_equal(fx->m.servers[1].id, "s2");
+	assert_string_equal(fx->m.servers[1].host, "b");
+	assert_int_equal(fx->m.servers[1].port, 65535);
+	assert_int_equal(fx->m.servers[1].load, -1);
+	assert_int_equal(fx->m.servers[1].last_announce, 9000);
+	assert_int_equal(fx->m.servers[1].down_ms, 1500);
+	assert_string_equal(fx->m.servers[1].state, "down");
+	/* The next status replaces the list. */
+	fx_send(fx, 0, "{\"command\":\"CLUSTER_STATUS\",\"status\":"
+	    "\"OUT_OF_SERVICE\",\"info\":\"why\",\"servers\":[]}");
+	assert_string_equal(fx->m.cluster_status, "OUT_OF_SERVICE");
+	assert_string_equal(fx->m.cluster_info, "why");
+	assert_int_equal(fx->m.nservers, 0);
+}
+
 static void
 conn_read__pong__rtt_measured(void **state)
 {
@@ -1058,6 +1259,11 @@ main(void)
 		T(conn_read__server_command__invalid_message),
 		T(conn_read__broadcast_before_login__invalid_message),
 		T(conn_read__invalid_message_online__fails_over),
+		T(conn_read__backup_list_malformed__refused),
+		T(conn_read__backup_list__decoded_in_order),
+		T(conn_read__backup_list_over_tls__tls_ports_only),
+		T(conn_read__cluster_status_malformed__refused),
+		T(conn_read__cluster_status__fields_decoded),
 		T(conn_read__authentication_fail_at_login__stays_down),
 		T(conn_read__cluster_status__servers_in_model),
 		T(conn_read__pong__rtt_measured),
