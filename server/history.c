@@ -1043,6 +1043,52 @@ struct history_reader {
 	uint64_t	 seg;
 };
 
+/* A reader with no segment open yet. */
+static void
+history_reader_init(struct history_reader *rd)
+{
+	memset(rd, 0, sizeof *rd);
+	rd->fd = -1;
+}
+
+/*
+ * Have segment seg open in rd and room for len bytes in h->rbuf; -1 if
+ * the segment cannot be opened (path then names it).
+ */
+static int
+history_reader_open(struct history *h, struct history_reader *rd,
+    uint64_t seg, size_t len, char *path, size_t pathlen)
+{
+	if (rd->fd == -1 || rd->seg != seg) {
+		if (rd->fd != -1)
+			close(rd->fd);
+		history_seg_path(h, seg, path, pathlen);
+		rd->seg = seg;
+		if ((rd->fd = open(path, O_RDONLY | O_CLOEXEC |
+		    O_NOFOLLOW)) == -1)
+			return -1;
+	}
+	if (h->rcap < len) {
+		h->rcap = len;
+		h->rbuf = xrealloc(h->rbuf, h->rcap);
+	}
+	return 0;
+}
+
+/* Close rd's segment; keep a page's worth of buffer (longer is rare). */
+static void
+history_reader_close(struct history *h, struct history_reader *rd)
+{
+	if (rd->fd != -1)
+		close(rd->fd);
+	rd->fd = -1;
+	if (h->rcap > HISTORY_RUN_MAX) {
+		free(h->rbuf);
+		h->rbuf = NULL;
+		h->rcap = 0;
+	}
+}
+
 /*
  * Read records first..last-1 of the index, those numbered before mark,
  * and hand each one's time and server line to cb: adjacent records of
@@ -1071,20 +1117,10 @@ history_emit(struct history *h, struct history_reader *rd, size_t first,
 			len += e->len;
 			j++;
 		}
-		if (rd->fd == -1 || rd->seg != r->seg) {
-			if (rd->fd != -1)
-				close(rd->fd);
-			history_seg_path(h, r->seg, path, sizeof path);
-			rd->seg = r->seg;
-			if ((rd->fd = open(path, O_RDONLY | O_CLOEXEC |
-			    O_NOFOLLOW)) == -1) {
-				log_warn("history: %s", path);
-				return sent;
-			}
-		}
-		if (h->rcap < len) {
-			h->rcap = len;
-			h->rbuf = xrealloc(h->rbuf, h->rcap);
+		if (history_reader_open(h, rd, r->seg, len, path,
+		    sizeof path) != 0) {
+			log_warn("history: %s", path);
+			return sent;
 		}
 		n = pread(rd->fd, h->rbuf, len, (off_t)r->off);
 		for (p = h->rbuf; i < j; i++) {
@@ -1183,17 +1219,9 @@ history_page(struct history *h, const struct history_query *q,
 		}
 		*more = history_any(h, 0, start, q->mark);
 	}
-	memset(&rd, 0, sizeof rd);
-	rd.fd = -1;
+	history_reader_init(&rd);
 	sent = history_emit(h, &rd, start, end, q->mark, cb, arg);
-	if (rd.fd != -1)
-		close(rd.fd);
-	/* Keep a page's worth; a record longer than that is rare. */
-	if (h->rcap > HISTORY_RUN_MAX) {
-		free(h->rbuf);
-		h->rbuf = NULL;
-		h->rcap = 0;
-	}
+	history_reader_close(h, &rd);
 	return sent;
 }
 
@@ -1206,19 +1234,9 @@ history_read_one(struct history *h, struct history_reader *rd, size_t i,
 	char		 path[4200], *sp;
 	ssize_t		 n;
 
-	if (rd->fd == -1 || rd->seg != r->seg) {
-		if (rd->fd != -1)
-			close(rd->fd);
-		history_seg_path(h, r->seg, path, sizeof path);
-		rd->seg = r->seg;
-		if ((rd->fd = open(path, O_RDONLY | O_CLOEXEC |
-		    O_NOFOLLOW)) == -1)
-			return -1;
-	}
-	if (h->rcap < r->len) {
-		h->rcap = r->len;
-		h->rbuf = xrealloc(h->rbuf, h->rcap);
-	}
+	if (history_reader_open(h, rd, r->seg, r->len, path,
+	    sizeof path) != 0)
+		return -1;
 	n = pread(rd->fd, h->rbuf, r->len, (off_t)r->off);
 	if (n != (ssize_t)r->len || h->rbuf[r->len - 1] != '\n' ||
 	    (sp = memchr(h->rbuf, ' ', r->len)) == NULL)
@@ -1251,8 +1269,7 @@ history_catchup(struct history *h, uint64_t before_ms, size_t budget,
 	if (h == NULL || h->nrecs == 0)
 		return 0;
 	history_flush(h);
-	rd.fd = -1;
-	rd.seg = 0;
+	history_reader_init(&rd);
 	for (i = history_find_t(h, h->nrecs, before_ms); i > 0 &&
 	    have < HISTORY_HAVE_RUN && used < budget; i--) {
 		if (history_read_one(h, &rd, i - 1, &it) != 0)
@@ -1277,14 +1294,8 @@ history_catchup(struct history *h, uint64_t before_ms, size_t budget,
 			break;
 		sent++;
 	}
-	if (rd.fd != -1)
-		close(rd.fd);
+	history_reader_close(h, &rd);
 	free(pick);
-	if (h->rcap > HISTORY_RUN_MAX) {
-		free(h->rbuf);
-		h->rbuf = NULL;
-		h->rcap = 0;
-	}
 	return sent;
 }
 
