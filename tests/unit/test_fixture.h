@@ -378,6 +378,42 @@ fx_client(struct fx *fx)
 	return c;
 }
 
+/*
+ * The server's newest outgoing connection (the uplink dialing), moved
+ * onto a bufferevent pair: the returned conn is the test's end.
+ */
+static inline struct fx_conn *
+fx_adopt_outgoing(struct fx *fx)
+{
+	struct bufferevent	*pair[2], *old;
+	bufferevent_data_cb	 rcb, wcb;
+	bufferevent_event_cb	 ecb;
+	struct fx_conn		*c;
+	struct peer		*p;
+	void			*arg;
+
+	p = TAILQ_LAST(&fx->srv->peers, peer_list);
+	assert_non_null(p);
+	assert_true(p->outgoing);
+	assert_int_equal(bufferevent_pair_new(fx->base,
+	    BEV_OPT_DEFER_CALLBACKS, pair), 0);
+	old = p->bev;
+	bufferevent_getcb(old, &rcb, &wcb, &ecb, &arg);
+	p->bev = pair[0];
+	bufferevent_setcb(pair[0], rcb, wcb, ecb, arg);
+	bufferevent_enable(pair[0], EV_READ | EV_WRITE);
+	bufferevent_free(old);
+	assert_true(fx->nconns < FX_CONNS_MAX);
+	c = &fx->conns[fx->nconns++];
+	memset(c, 0, sizeof *c);
+	c->mine = pair[1];
+	c->peer = p;
+	c->serial = p->serial;
+	bufferevent_setcb(c->mine, NULL, NULL, fx_event_cb, c);
+	bufferevent_enable(c->mine, EV_READ | EV_WRITE);
+	return c;
+}
+
 /* Close the test's end for writing: the server sees end of file. */
 static inline void
 fx_hangup(struct fx *fx, struct fx_conn *c)

@@ -83,12 +83,40 @@ joined(const cJSON *j, char *buf, size_t len)
 	return buf;
 }
 
-/* Log a client in with this LOGIN line; returns LOGIN_SUCCESS. */
-static cJSON *
-login(struct fx *fx, struct fx_conn *c, const char *line)
+/*
+ * c sends LOGIN as user (secret "pw" unless anonymous), asking for
+ * features (the inside of a JSON array; NULL: no "features") and
+ * resuming with the object resume (NULL: none).
+ */
+static void
+login_send(struct fx *fx, struct fx_conn *c, const char *user,
+    const char *features, const char *resume)
 {
-	fx_send(fx, c, line);
+	int	 anon = strcmp(user, "anonymous") == 0;
+
+	fx_sendf(fx, c, "{\"command\":\"LOGIN\",\"username\":\"%s\"%s"
+	    "%s%s%s%s%s}", user, anon ? "" : ",\"secret\":\"pw\"",
+	    features != NULL ? ",\"features\":[" : "",
+	    features != NULL ? features : "", features != NULL ? "]" : "",
+	    resume != NULL ? ",\"resume\":" : "",
+	    resume != NULL ? resume : "");
+}
+
+/* Log c in as user with features (login_send); returns LOGIN_SUCCESS. */
+static cJSON *
+login_as(struct fx *fx, struct fx_conn *c, const char *user,
+    const char *features)
+{
+	login_send(fx, c, user, features, NULL);
 	return fx_expect(c, "LOGIN_SUCCESS");
+}
+
+/* The same, for a test that needs nothing of LOGIN_SUCCESS. */
+static void
+login_ok(struct fx *fx, struct fx_conn *c, const char *user,
+    const char *features)
+{
+	cJSON_Delete(login_as(fx, c, user, features));
 }
 
 /* An anonymous ACTIVITY_MESSAGE {"n": n} from c. */
@@ -130,17 +158,15 @@ features__none_asked__base_protocol_only(void **state)
 
 	(void)state;
 	base = fx_connect(fx);
-	j = login(fx, base, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"anonymous\"}");
+	j = login_as(fx, base, "anonymous", NULL);
 	only_members(j, ls);
 	cJSON_Delete(j);
 	fx_expect_nothing(base);
 
 	ext = fx_connect(fx);
-	cJSON_Delete(login(fx, ext, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"anonymous\",\"features\":[\"backup_list\",\"cluster_status\","
+	login_ok(fx, ext, "anonymous", "\"backup_list\",\"cluster_status\","
 	    "\"activity_seq\",\"sending_report\",\"resume\",\"heartbeat\","
-	    "\"who\"]}"));
+	    "\"who\"");
 	fx_drain(ext);
 	fx_send(fx, ext, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
 	    "\"anonymous\",\"activity_seq\":1,\"activity\":{\"n\":5}}");
@@ -164,8 +190,7 @@ features__empty_array__login_success_fields(void **state)
 	cJSON		*j;
 
 	(void)state;
-	j = login(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
-	    "\"features\":[]}");
+	j = login_as(fx, c, "anonymous", "");
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j,
 	    "features")), 0);
 	assert_string_equal(fx_str(j, "id"), "srv");
@@ -191,15 +216,14 @@ features__unknown_ignored__non_string_refused(void **state)
 
 	(void)state;
 	c = fx_connect(fx);
-	j = login(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
-	    "\"features\":[\"no-such-feature\",\"who\",\"later\"]}");
+	j = login_as(fx, c, "anonymous",
+	    "\"no-such-feature\",\"who\",\"later\"");
 	assert_string_equal(joined(cJSON_GetObjectItem(j, "features"), buf,
 	    sizeof buf), "who");
 	cJSON_Delete(j);
 
 	c = fx_connect(fx);
-	fx_send(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
-	    "\"features\":[\"who\",7]}");
+	login_send(fx, c, "anonymous", "\"who\",7", NULL);
 	fx_see(c, "INVALID_MESSAGE");
 	fx_run(fx);
 	assert_false(fx_open(fx, c));
@@ -231,8 +255,7 @@ features__login__success_then_backup_list_then_status(void **state)
 	(void)state;
 	fx_link(fx, "A");
 	c = fx_connect(fx);
-	j = login(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
-	    "\"features\":[\"cluster_status\",\"backup_list\"]}");
+	j = login_as(fx, c, "anonymous", "\"cluster_status\",\"backup_list\"");
 	assert_string_equal(joined(cJSON_GetObjectItem(j, "features"), buf,
 	    sizeof buf), "backup_list,cluster_status");
 	assert_string_equal(fx_str(j, "id"), "srv");
@@ -262,8 +285,7 @@ features__backup_list__every_announce_interval(void **state)
 	uint64_t	 a = (uint64_t)fx->srv->cfg.announce_ms;
 
 	(void)state;
-	cJSON_Delete(login(fx, c, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"anonymous\",\"features\":[\"backup_list\"]}"));
+	login_ok(fx, c, "anonymous", "\"backup_list\"");
 	fx_see(c, "BACKUP_LIST");
 	fx_expect_nothing(c);
 	/* The first tick starts the period. */
@@ -275,41 +297,6 @@ features__backup_list__every_announce_interval(void **state)
 	fx_see(c, "BACKUP_LIST");
 	fx_expect_nothing(c);
 	fx_free(fx);
-}
-
-/* The uplink's new connection, moved onto a pair; c is the test's end. */
-static struct fx_conn *
-adopt_uplink(struct fx *fx)
-{
-	struct bufferevent	*pair[2], *old;
-	bufferevent_data_cb	 rcb, wcb;
-	bufferevent_event_cb	 ecb;
-	struct fx_conn		*c;
-	struct peer		*p;
-	void			*arg;
-
-	p = TAILQ_LAST(&fx->srv->peers, peer_list);
-	assert_non_null(p);
-	assert_true(p->outgoing);
-	assert_int_equal(bufferevent_pair_new(fx->base,
-	    BEV_OPT_DEFER_CALLBACKS, pair), 0);
-	old = p->bev;
-	bufferevent_getcb(old, &rcb, &wcb, &ecb, &arg);
-	p->bev = pair[0];
-	bufferevent_setcb(pair[0], rcb, wcb, ecb, arg);
-	bufferevent_enable(pair[0], EV_READ | EV_WRITE);
-	bufferevent_free(old);
-	assert_true(fx->nconns < FX_CONNS_MAX);
-	c = &fx->conns[fx->nconns++];
-	memset(c, 0, sizeof *c);
-	c->mine = pair[1];
-	c->peer = p;
-	c->serial = p->serial;
-	bufferevent_setcb(c->mine, NULL, NULL, fx_event_cb, c);
-	bufferevent_enable(c->mine, EV_READ | EV_WRITE);
-	uplink_connected(fx->srv, p);
-	fx_run(fx);
-	return c;
 }
 
 /* Play the parent P through the handshake, giving path ["P"]. */
@@ -351,12 +338,13 @@ features__backup_list__at_once_when_the_place_changes(void **state)
 	struct fx_conn	*c = fx_connect(fx), *up;
 
 	(void)state;
-	cJSON_Delete(login(fx, c, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"anonymous\",\"features\":[\"backup_list\"]}"));
+	login_ok(fx, c, "anonymous", "\"backup_list\"");
 	fx_see(c, "BACKUP_LIST");
 	fx_expect_nothing(c);
 	uplink_start(fx->srv, "127.0.0.1", 1);
-	up = adopt_uplink(fx);
+	up = fx_adopt_outgoing(fx);
+	uplink_connected(fx->srv, up->peer);
+	fx_run(fx);
 	parent_accepts(fx, up);
 	cJSON_Delete(fx_expect_skip(c, "BACKUP_LIST"));
 	fx_expect_nothing(c);
@@ -384,8 +372,7 @@ features__history_without_a_history__not_granted(void **state)
 	(void)state;
 	assert_null(fx->srv->history);
 	c = fx_connect(fx);
-	j = login(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
-	    "\"features\":[\"history\",\"who\"]}");
+	j = login_as(fx, c, "anonymous", "\"history\",\"who\"");
 	assert_string_equal(joined(cJSON_GetObjectItem(j, "features"), buf,
 	    sizeof buf), "who");
 	cJSON_Delete(j);
@@ -427,8 +414,7 @@ history__default_page_and_refusals(void **state)
 	for (i = 1; i <= 101; i++)
 		publish(fx, pub, i);
 	c = fx_connect(fx);
-	j = login(fx, c, "{\"command\":\"LOGIN\",\"username\":\"anonymous\","
-	    "\"features\":[\"history\"]}");
+	j = login_as(fx, c, "anonymous", "\"history\"");
 	assert_string_equal(joined(cJSON_GetObjectItem(j, "features"), buf,
 	    sizeof buf), "history");
 	cJSON_Delete(j);
@@ -447,8 +433,7 @@ history__default_page_and_refusals(void **state)
 	fx_send(fx, c, "{\"command\":\"HISTORY\",\"limit\":0}");
 	fx_see(c, "INVALID_MESSAGE");
 	c = fx_connect(fx);
-	cJSON_Delete(login(fx, c, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"anonymous\",\"features\":[\"history\"]}"));
+	login_ok(fx, c, "anonymous", "\"history\"");
 	fx_send(fx, c, "{\"command\":\"HISTORY\",\"before\":5,\"after\":1}");
 	fx_see(c, "INVALID_MESSAGE");
 	fx_expect_nothing(c);
@@ -490,9 +475,7 @@ bob_login(struct fx *fx, const char *features, const char *resume)
 {
 	struct fx_conn	*c = fx_connect(fx);
 
-	fx_sendf(fx, c, "{\"command\":\"LOGIN\",\"username\":\"bob\","
-	    "\"secret\":\"pw\",\"features\":[%s]%s%s}", features,
-	    resume[0] != '\0' ? ",\"resume\":" : "", resume);
+	login_send(fx, c, "bob", features, resume[0] != '\0' ? resume : NULL);
 	return fx_expect(c, "LOGIN_SUCCESS");
 }
 
@@ -561,11 +544,10 @@ resume__kept_only_with_token_and_seq__time_is_since(void **state)
 	j = bob_login(fx, "\"activity_seq\",\"resume\"", res);
 	assert_string_not_equal(fx_str(j, "session"), sid);
 	cJSON_Delete(j);
+	snprintf(res, sizeof res, "{\"session\":\"%s\",\"token\":\"%sa\","
+	    "\"seen\":{}}", sid, bad);
 	c = fx_connect(fx);
-	fx_sendf(fx, c, "{\"command\":\"LOGIN\",\"username\":\"bob\","
-	    "\"secret\":\"pw\",\"features\":[\"activity_seq\",\"resume\"],"
-	    "\"resume\":{\"session\":\"%s\",\"token\":\"%sa\",\"seen\":{}}}",
-	    sid, bad);
+	login_send(fx, c, "bob", "\"activity_seq\",\"resume\"", res);
 	fx_see(c, "INVALID_MESSAGE");
 	fx_free(fx);
 }
@@ -649,8 +631,7 @@ presence__lost_server__replayed_from_login_there_on(void **state)
 	assert_true(tries < 5);
 
 	bob = fx_connect(fx);
-	cJSON_Delete(login(fx, bob, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"bob\",\"secret\":\"pw\"}"));
+	login_ok(fx, bob, "bob", NULL);
 	assert_int_equal(base_broadcast_n(bob), 2);
 	fx_expect_nothing(bob);
 	j = fx_expect_skip(l, "USER_PRESENCE");
@@ -658,8 +639,7 @@ presence__lost_server__replayed_from_login_there_on(void **state)
 	assert_string_equal(fx_str(j, "id"), "srv");
 	cJSON_Delete(j);
 	/* His last login is here now: nothing again. */
-	cJSON_Delete(login(fx, fx_connect(fx), "{\"command\":\"LOGIN\","
-	    "\"username\":\"bob\",\"secret\":\"pw\"}"));
+	login_ok(fx, fx_connect(fx), "bob", NULL);
 	assert_null(fx_expect_skip_opt(&fx->conns[fx->nconns - 1],
 	    "ACTIVITY_BROADCAST"));
 
@@ -699,8 +679,7 @@ presence__server_back_or_resume_client__nothing_replayed(void **state)
 	fx_drain(l);
 
 	bob = fx_connect(fx);
-	cJSON_Delete(login(fx, bob, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"bob\",\"secret\":\"pw\",\"features\":[\"resume\"]}"));
+	login_ok(fx, bob, "bob", "\"resume\"");
 	fx_expect_nothing(bob);
 	assert_null(fx_expect_skip_opt(l, "USER_PRESENCE"));
 
@@ -711,8 +690,7 @@ presence__server_back_or_resume_client__nothing_replayed(void **state)
 	assert_non_null(k);
 	assert_int_equal(k->state, KNOWN_UP);
 	bob = fx_connect(fx);
-	cJSON_Delete(login(fx, bob, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"bob\",\"secret\":\"pw\"}"));
+	login_ok(fx, bob, "bob", NULL);
 	fx_expect_nothing(bob);
 	fx_free(fx);
 }
@@ -734,8 +712,7 @@ tls__redirect__carries_tls_port(void **state)
 	    "\"tls_port\":8441,\"path\":[\"srv\",\"A\"],\"mid\":\"A:1\"}");
 	fx_client(fx);
 	c = fx_connect(fx);
-	cJSON_Delete(login(fx, c, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"anonymous\"}"));
+	login_ok(fx, c, "anonymous", NULL);
 	j = fx_expect(c, "REDIRECT");
 	assert_string_equal(fx_str(j, "hostname"), "other");
 	assert_int_equal((int)num_of(j, "port"), 8001);
@@ -771,14 +748,11 @@ who__users_sorted_once_anonymous_counted_not_named(void **state)
 	registry_put(fx->srv->reg, "carol", "pw", 1, "x");
 	announce(fx, l, "A", "other", 8001, 10, "[\"srv\",\"A\"]",
 	    "[\"alice\",\"bob\"]");
-	cJSON_Delete(login(fx, fx_connect(fx), "{\"command\":\"LOGIN\","
-	    "\"username\":\"bob\",\"secret\":\"pw\"}"));
-	cJSON_Delete(login(fx, fx_connect(fx), "{\"command\":\"LOGIN\","
-	    "\"username\":\"bob\",\"secret\":\"pw\"}"));
+	login_ok(fx, fx_connect(fx), "bob", NULL);
+	login_ok(fx, fx_connect(fx), "bob", NULL);
 	fx_client(fx);
 	c = fx_connect(fx);
-	cJSON_Delete(login(fx, c, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"carol\",\"secret\":\"pw\",\"features\":[\"who\"]}"));
+	login_ok(fx, c, "carol", "\"who\"");
 	j = who(fx, c);
 	assert_string_equal(joined(cJSON_GetObjectItem(j, "users"), buf,
 	    sizeof buf), "alice,bob,carol");
@@ -812,8 +786,7 @@ who__over_1000_names__1000_listed_and_more(void **state)
 		announce(fx, l, id, "far", 9000 + i, 100, path, users);
 	}
 	c = fx_connect(fx);
-	cJSON_Delete(login(fx, c, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"anonymous\",\"features\":[\"who\"]}"));
+	login_ok(fx, c, "anonymous", "\"who\"");
 	j = who(fx, c);
 	cJSON_ArrayForEach(u, cJSON_GetObjectItem(j, "users")) {
 		assert_true(cJSON_IsString(u));
@@ -836,8 +809,7 @@ status_client(struct fx *fx, struct fx_conn **cp)
 	struct fx_conn	*c = fx_connect(fx);
 	cJSON		*j;
 
-	cJSON_Delete(login(fx, c, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"anonymous\",\"features\":[\"cluster_status\"]}"));
+	login_ok(fx, c, "anonymous", "\"cluster_status\"");
 	j = fx_expect(c, "CLUSTER_STATUS");
 	if (cp != NULL)
 		*cp = c;
@@ -1237,8 +1209,7 @@ presence__logout__flooded(void **state)
 	registry_put(fx->srv->reg, "bob", "pw", 1, "x");
 	announce(fx, l, "L", "h", 1, 100, "[\"srv\",\"L\"]", NULL);
 	bob = fx_connect(fx);
-	cJSON_Delete(login(fx, bob, "{\"command\":\"LOGIN\",\"username\":"
-	    "\"bob\",\"secret\":\"pw\"}"));
+	login_ok(fx, bob, "bob", NULL);
 	cJSON_Delete(fx_expect_skip(l, "USER_PRESENCE"));
 	fx_send(fx, bob, "{\"command\":\"LOGOUT\"}");
 	j = fx_expect_skip(l, "USER_PRESENCE");

@@ -13,40 +13,6 @@
 #include "auth.h"
 #include "uplink.h"
 
-/* Move the uplink's new connection onto a pair; c is the test's end. */
-static struct fx_conn *
-adopt_uplink(struct fx *fx)
-{
-	struct bufferevent	*pair[2], *old;
-	bufferevent_data_cb	 rcb, wcb;
-	bufferevent_event_cb	 ecb;
-	struct fx_conn		*c;
-	struct peer		*p;
-	void			*arg;
-
-	p = TAILQ_LAST(&fx->srv->peers, peer_list);
-	assert_non_null(p);
-	assert_true(p->outgoing);
-	assert_int_equal(p->role, PEER_UPLINK_AUTH);
-	assert_int_equal(bufferevent_pair_new(fx->base,
-	    BEV_OPT_DEFER_CALLBACKS, pair), 0);
-	old = p->bev;
-	bufferevent_getcb(old, &rcb, &wcb, &ecb, &arg);
-	p->bev = pair[0];
-	bufferevent_setcb(pair[0], rcb, wcb, ecb, arg);
-	bufferevent_enable(pair[0], EV_READ | EV_WRITE);
-	bufferevent_free(old);
-	assert_true(fx->nconns < FX_CONNS_MAX);
-	c = &fx->conns[fx->nconns++];
-	memset(c, 0, sizeof *c);
-	c->mine = pair[1];
-	c->peer = p;
-	c->serial = p->serial;
-	bufferevent_setcb(c->mine, NULL, NULL, fx_event_cb, c);
-	bufferevent_enable(c->mine, EV_READ | EV_WRITE);
-	return c;
-}
-
 /* Start joining towards a closed port and adopt the connection. */
 static struct fx_conn *
 start(struct fx *fx)
@@ -56,7 +22,8 @@ start(struct fx *fx)
 	assert_int_equal(uplink_state(fx->srv), UPLINK_NONE);
 	uplink_start(fx->srv, "127.0.0.1", 1);
 	assert_int_equal(uplink_state(fx->srv), UPLINK_CONNECTING);
-	c = adopt_uplink(fx);
+	c = fx_adopt_outgoing(fx);
+	assert_int_equal(c->peer->role, PEER_UPLINK_AUTH);
 	/* TCP is up: the uplink says SERVER_HELLO. */
 	uplink_connected(fx->srv, c->peer);
 	fx_run(fx);
