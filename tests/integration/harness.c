@@ -106,6 +106,48 @@ it_fsync_shim(void)
 	return p;
 }
 
+static char	*shim_asan_old;	/* ASAN_OPTIONS before it_shim_begin */
+static int	 shim_on;
+
+/*
+ * Servers spawned from here to it_shim_end run under the fsync shim
+ * (the caller sets its FSYNC_SHIM_* variables); ASan, which wants to
+ * be first, is told the shim comes before it.
+ */
+void
+it_shim_begin(void)
+{
+	const char	*old = getenv("ASAN_OPTIONS");
+	char		 asan[512];
+
+	if (shim_on)
+		it_fail("it_shim_begin twice");
+	shim_on = 1;
+	free(shim_asan_old);
+	shim_asan_old = old != NULL ? strdup(old) : NULL;
+	snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0",
+	    old != NULL ? old : "", old != NULL && *old != '\0' ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+	setenv("LD_PRELOAD", it_fsync_shim(), 1);
+}
+
+/* Servers spawned from here on run without the shim. */
+void
+it_shim_end(void)
+{
+	unsetenv("LD_PRELOAD");
+	unsetenv("FSYNC_SHIM_LOG");
+	unsetenv("FSYNC_SHIM_FAIL");
+	unsetenv("FSYNC_SHIM_FULL");
+	if (shim_asan_old != NULL)
+		setenv("ASAN_OPTIONS", shim_asan_old, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+	free(shim_asan_old);
+	shim_asan_old = NULL;
+	shim_on = 0;
+}
+
 const char *
 it_bin(void)
 {
@@ -141,8 +183,9 @@ it_escape(const char *s, size_t n)
 	return b;
 }
 
-static char *
-read_file(const char *path, size_t *lenp)
+/* The whole file (malloc'd, NUL-terminated); "" if it cannot be read. */
+char *
+it_read_file(const char *path, size_t *lenp)
 {
 	FILE	*f;
 	char	*buf = NULL;
@@ -179,7 +222,7 @@ dump_server(struct it_server *s, int lines)
 	size_t	 len;
 	int	 n = 0;
 
-	log = read_file(s->errpath, &len);
+	log = it_read_file(s->errpath, &len);
 	p = log + len;
 	while (p > log && (lines <= 0 || n <= lines)) {
 		p--;
@@ -195,7 +238,7 @@ dump_server(struct it_server *s, int lines)
 	if (len > 0 && log[len - 1] != '\n')
 		fputc('\n', stderr);
 	free(log);
-	log = read_file(s->outpath, &len);
+	log = it_read_file(s->outpath, &len);
 	if (len > 0)
 		fprintf(stderr, "---- server %s stdout ----\n%s\n", s->name,
 		    log);
@@ -467,13 +510,13 @@ status_str(int st)
 char *
 it_server_log(struct it_server *s)
 {
-	return read_file(s->errpath, NULL);
+	return it_read_file(s->errpath, NULL);
 }
 
 char *
 it_server_stdout(struct it_server *s)
 {
-	return read_file(s->outpath, NULL);
+	return it_read_file(s->outpath, NULL);
 }
 
 int
@@ -854,13 +897,14 @@ it_spawn_ns_at(const char *file, int line, const char *name,
 	return spawn(file, line, name, netns, host, argv, 1);
 }
 
-static struct it_server *
-spawn_va(const char *file, int line, const char *name,
-    struct it_server *parent, va_list ap)
+/*
+ * The arguments a deployment starts a server with, into argv: -lh
+ * localhost -lp @PORT -s IT_SECRET -a 100.  Returns how many.
+ */
+int
+it_plain_args(const char **argv)
 {
-	const char	*argv[64];
-	const char	*a;
-	int		 n = 0;
+	int	 n = 0;
 
 	argv[n++] = "-lh";
 	argv[n++] = "localhost";
@@ -870,8 +914,21 @@ spawn_va(const char *file, int line, const char *name,
 	argv[n++] = IT_SECRET;
 	argv[n++] = "-a";
 	argv[n++] = "100";
+	return n;
+}
+
+static struct it_server *
+spawn_va(const char *file, int line, const char *name,
+    struct it_server *parent, int base, va_list ap)
+{
+	const char	*argv[64];
+	const char	*a;
+	int		 n;
+
+	n = it_plain_args(argv);
 	/* Tests play servers with the base protocol's AUTHENTICATE. */
-	argv[n++] = "--allow-base-servers";
+	if (base)
+		argv[n++] = "--allow-base-servers";
 	if (parent != NULL) {
 		argv[n++] = "-rh";
 		argv[n++] = "localhost";
@@ -891,7 +948,19 @@ it_root_at(const char *file, int line, const char *name, ...)
 	va_list			 ap;
 
 	va_start(ap, name);
-	s = spawn_va(file, line, name, NULL, ap);
+	s = spawn_va(file, line, name, NULL, 1, ap);
+	va_end(ap);
+	return s;
+}
+
+struct it_server *
+it_plain_at(const char *file, int line, const char *name, ...)
+{
+	struct it_server	*s;
+	va_list			 ap;
+
+	va_start(ap, name);
+	s = spawn_va(file, line, name, NULL, 0, ap);
 	va_end(ap);
 	return s;
 }
@@ -904,7 +973,7 @@ it_child_at(const char *file, int line, const char *name,
 	va_list			 ap;
 
 	va_start(ap, parent);
-	s = spawn_va(file, line, name, parent, ap);
+	s = spawn_va(file, line, name, parent, 1, ap);
 	va_end(ap);
 	it_wait_log_at(file, line, s, "joined the cluster", 1);
 	return s;
@@ -1597,4 +1666,74 @@ it_json_member(const char *obj, size_t len, const char *key,
 		return 0;
 	}
 	return -1;
+}
+
+/* A listener on 127.0.0.1:port, which was just freed: retried a while. */
+int
+it_listen_freed(int port)
+{
+	struct sockaddr_in	 sin;
+	uint64_t		 deadline;
+	int			 fd, one = 1;
+
+	deadline = it_now_ms() + (uint64_t)it_timeout();
+	for (;;) {
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
+		    -1)
+			it_fail("socket: %s", strerror(errno));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		memset(&sin, 0, sizeof sin);
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
+		    listen(fd, 16) == 0)
+			return fd;
+		close(fd);
+		if (it_now_ms() > deadline)
+			it_fail("cannot listen on the freed port %d: %s", port,
+			    strerror(errno));
+		usleep(20000);
+	}
+}
+
+/* Run a shell command; fail the test if it fails. */
+void
+it_run(const char *fmt, ...)
+{
+	char	 cmd[4096];
+	va_list	 ap;
+	int	 rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	if ((rc = system(cmd)) != 0)
+		it_fail("command failed (%d): %s", rc, cmd);
+}
+
+/* A CA in dir: name.key and the self-signed name.crt, common name cn. */
+void
+it_make_ca(const char *dir, const char *name, const char *cn)
+{
+	it_run("cd %s && openssl req -x509 -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:P-256 -nodes -keyout %s.key -out %s.crt "
+	    "-days 2 -subj '/CN=%s' 2>/dev/null", dir, name, name, cn);
+}
+
+/*
+ * A key and a certificate in dir (name.key, name.crt) for common name
+ * cn and subjectAltName san, signed by the CA ca of the same dir.
+ */
+void
+it_make_cert(const char *dir, const char *name, const char *cn,
+    const char *ca, const char *san)
+{
+	it_run("cd %s && printf 'subjectAltName=%s\\n' > %s.ext && "
+	    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+	    "-keyout %s.key -out %s.csr -subj '/O=activity test/CN=%s' "
+	    "2>/dev/null && openssl x509 -req -in %s.csr -CA %s.crt "
+	    "-CAkey %s.key -CAcreateserial -days 2 -out %s.crt "
+	    "-extfile %s.ext 2>/dev/null", dir, san, name, name, name,
+	    cn, name, ca, ca, name, name);
 }

@@ -75,6 +75,15 @@ int		 it_timeout(void);		/* ms for one wait */
 int		 it_scale_ms(int);
 /* The fdatasync/fsync LD_PRELOAD shim (IT_FSYNC_SHIM); fails if none. */
 const char	*it_fsync_shim(void);
+/*
+ * Servers spawned between these run under the shim; the caller sets
+ * FSYNC_SHIM_LOG, _FAIL or _FULL after it_shim_begin, it_shim_end
+ * clears them.
+ */
+void		 it_shim_begin(void);
+void		 it_shim_end(void);
+/* The whole file (malloc'd, NUL-terminated); "" if it cannot be read. */
+char		*it_read_file(const char *, size_t *);
 const char	*it_bin(void);			/* directory of the binaries */
 const char	*it_tmpdir(void);		/* this process's scratch dir */
 char		*it_mkdtemp(const char *);	/* a fresh dir under it */
@@ -105,6 +114,15 @@ struct it_server *it_child_at(const char *, int, const char *,
  */
 #define it_root(name, ...) \
 	it_root_at(__FILE__, __LINE__, name, ##__VA_ARGS__, (char *)NULL)
+/*
+ * A server as a deployment starts it, with no test switch: the first
+ * it_plain_args (returned) of argv are -lh localhost -lp @PORT -s
+ * IT_SECRET -a 100; it_plain adds extras to them.
+ */
+int		 it_plain_args(const char **);
+struct it_server *it_plain_at(const char *, int, const char *, ...);
+#define it_plain(name, ...) \
+	it_plain_at(__FILE__, __LINE__, name, ##__VA_ARGS__, (char *)NULL)
 /* As it_root plus -rh localhost -rp <parent>; waits until it joined. */
 #define it_child(name, parent, ...) \
 	it_child_at(__FILE__, __LINE__, name, parent, ##__VA_ARGS__, \
@@ -233,6 +251,22 @@ void		 it_roster_broadcast_at(const char *, int, struct it_roster *,
 		    struct it_client *);
 #define it_roster_broadcast(r, from) \
 	it_roster_broadcast_at(__FILE__, __LINE__, r, from)
+
+/* A listener on 127.0.0.1:port, which was just freed: retried a while. */
+int		 it_listen_freed(int);
+
+/*
+ * Certificates made at run time with the openssl command (no key is
+ * kept in the tree): it_run runs a shell command or fails the test;
+ * it_make_ca makes DIR/NAME.{key,crt} self-signed for common name CN;
+ * it_make_cert makes DIR/NAME.{key,crt} for CN and subjectAltName SAN,
+ * signed by the CA named CA in DIR.
+ */
+void		 it_run(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 it_make_ca(const char *, const char *, const char *);
+void		 it_make_cert(const char *, const char *, const char *,
+		    const char *, const char *);
 
 /* Run a group; IT_FILTER (a cmocka pattern such as "login*") narrows it. */
 void		 it_apply_filter(void);

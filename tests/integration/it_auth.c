@@ -44,58 +44,6 @@ str_of(struct it_client *c, const char *key)
 	return v->valuestring;
 }
 
-/* A server exactly as a deployment starts it: no test switches. */
-static struct it_server *
-spawn_plain(const char *name, const char *extra1, const char *extra2)
-{
-	const char	*argv[16];
-	int		 n = 0;
-
-	argv[n++] = "-lh";
-	argv[n++] = "localhost";
-	argv[n++] = "-lp";
-	argv[n++] = "@PORT";
-	argv[n++] = "-s";
-	argv[n++] = IT_SECRET;
-	argv[n++] = "-a";
-	argv[n++] = "100";
-	if (extra1 != NULL)
-		argv[n++] = extra1;
-	if (extra2 != NULL)
-		argv[n++] = extra2;
-	argv[n] = NULL;
-	return it_spawn(name, argv, 1);
-}
-
-/* A plain TCP listener on 127.0.0.1:port (one that was just freed). */
-static int
-listen_on(int port)
-{
-	struct sockaddr_in	 sin;
-	uint64_t		 deadline;
-	int			 fd, one = 1;
-
-	deadline = it_now_ms() + (uint64_t)it_timeout();
-	for (;;) {
-		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
-		    -1)
-			it_fail("socket: %s", strerror(errno));
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		memset(&sin, 0, sizeof sin);
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((uint16_t)port);
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
-		    listen(fd, 16) == 0)
-			return fd;
-		close(fd);
-		if (it_now_ms() > deadline)
-			it_fail("cannot listen on the freed port %d: %s", port,
-			    strerror(errno));
-		usleep(20000);
-	}
-}
-
 struct fake {
 	char	 got[FAKE_LOG_MAX];	/* everything the servers sent us */
 	size_t	 len;
@@ -182,7 +130,7 @@ regress__fake_parent_on_freed_port__learns_nothing_changes_nothing(
 	it_login_eventually(b, "alice", "alice-real-pw");
 
 	it_server_kill9(a);
-	lfd = listen_on(a->port);
+	lfd = it_listen_freed(a->port);
 	/*
 	 * B probes its lost parent until it is back.  First answer a
 	 * forged AUTHENTICATE_SUCCESS at once; then play along with the
@@ -257,7 +205,7 @@ secret__shorter_than_16__warned_at_start(void **state)
 	a = it_spawn("short", argv, 1);
 	it_wait_log(a, "warning: the cluster secret is shorter than 16 "
 	    "characters");
-	b = spawn_plain("long", NULL, NULL);
+	b = it_plain("long");
 	it_wait_log(b, "listening");
 	if (it_log_count(b, "shorter than") != 0)
 		it_fail("a 17-character secret was warned about");
@@ -274,7 +222,7 @@ base_authenticate__refused_by_default(void **state)
 	struct it_client	*c;
 
 	(void)state;
-	a = spawn_plain("A", NULL, NULL);
+	a = it_plain("A");
 	c = it_connect(a, "base-server");
 	it_sendf(c, "{\"command\":\"AUTHENTICATE\",\"secret\":\"%s\"}",
 	    IT_SECRET);
@@ -314,7 +262,7 @@ handshake__wrong_proof_refused__right_one_proved_back(void **state)
 	char			 wrong[AUTH_KEY_LEN];
 
 	(void)state;
-	a = spawn_plain("A", NULL, NULL);
+	a = it_plain("A");
 	c = it_connect(a, "impostor");
 	hello(c, ours, theirs);
 	/* The proof of someone with another secret. */
@@ -493,25 +441,6 @@ token__expired__not_resumed(void **state)
 	it_wait_log(a, "the token has expired");
 }
 
-/* The whole file at path (malloc'd, NUL-terminated), or fail. */
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	FILE	*f = fopen(path, "r");
-	char	*buf;
-	size_t	 n;
-
-	if (f == NULL)
-		it_fail("%s: %s", path, strerror(errno));
-	if ((buf = malloc(1 << 20)) == NULL)
-		abort();
-	n = fread(buf, 1, (1 << 20) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	*lenp = n;
-	return buf;
-}
-
 /*
  * Regression test (issue: user secrets crossed server links in
  * LOCK_REQUEST, USER_REGISTER_RESULT, USER_SYNC and
@@ -528,22 +457,15 @@ regress__link_and_journal__no_plaintext_secret(void **state)
 {
 	struct it_server	*a, *b;
 	struct relay		*rl;
-	char			 rport[16], *got, *dir, path[4200];
+	char			*got, *dir, path[4200];
 	size_t			 len;
 
 	(void)state;
 	dir = it_mkdtemp("journal");
-	a = spawn_plain("A", "--data-dir", dir);
+	a = it_plain("A", "--data-dir", dir);
 	rl = relay_new(a->port);
 	relay_capture(rl, 1 << 20);
-	snprintf(rport, sizeof rport, "%d", relay_port(rl));
-	{
-		const char *argv[] = { "-lh", "localhost", "-lp", "@PORT",
-		    "-s", IT_SECRET, "-a", "100", "-rh", "localhost", "-rp",
-		    rport, NULL };
-
-		b = it_spawn("B", argv, 1);
-	}
+	b = it_plain("B", "-rh", "localhost", "-rp", relay_port_str(rl));
 	it_wait_log(b, "joined the cluster");
 	it_register(a, "carol", "carol-secret-pw");
 	it_login_eventually(b, "carol", "carol-secret-pw");
@@ -561,7 +483,7 @@ regress__link_and_journal__no_plaintext_secret(void **state)
 		    it_escape(got, len > 600 ? 600 : len));
 	free(got);
 	snprintf(path, sizeof path, "%s/users.journal", dir);
-	got = slurp(path, &len);
+	got = it_read_file(path, &len);
 	if (strstr(got, "carol") == NULL)
 		it_fail("carol is not in the journal: %s", got);
 	if (strstr(got, "carol-secret-pw") != NULL)

@@ -121,26 +121,13 @@ spawn_with_shim(const char *name, const char *dir, const char *log,
     const char *fail)
 {
 	struct it_server	*s;
-	const char		*shim = it_fsync_shim();
-	char			 asan[512];
-	const char		*old = getenv("ASAN_OPTIONS");
 
-	/* ASan wants to be first; the shim only wraps two calls. */
-	snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0",
-	    old != NULL ? old : "", old != NULL && *old != '\0' ? ":" : "");
-	setenv("ASAN_OPTIONS", asan, 1);
-	setenv("LD_PRELOAD", shim, 1);
+	it_shim_begin();
 	setenv("FSYNC_SHIM_LOG", log, 1);
 	if (fail != NULL)
 		setenv("FSYNC_SHIM_FAIL", fail, 1);
 	s = it_root(name, "--data-dir", dir);
-	unsetenv("LD_PRELOAD");
-	unsetenv("FSYNC_SHIM_LOG");
-	unsetenv("FSYNC_SHIM_FAIL");
-	if (old != NULL)
-		setenv("ASAN_OPTIONS", old, 1);
-	else
-		unsetenv("ASAN_OPTIONS");
+	it_shim_end();
 	return s;
 }
 
@@ -1173,7 +1160,7 @@ guarantee__parent_link_flaps__reconnects_back_off(void **state)
 {
 	struct it_server	*a, *b;
 	struct relay		*rl;
-	char			 rport[16], *log, *p, *eol;
+	char			*log, *p, *eol;
 	long			 joined = -1, lost = -1, t, lived, delay, need;
 	int			 cycle, flaps = 0, checked = 0, n;
 
@@ -1181,8 +1168,7 @@ guarantee__parent_link_flaps__reconnects_back_off(void **state)
 	a = it_root("A");
 	it_child("C", a);	/* B's backup list is [C]: no successor */
 	rl = relay_new(a->port);
-	snprintf(rport, sizeof rport, "%d", relay_port(rl));
-	b = it_root("B", "-rh", "localhost", "-rp", rport);
+	b = it_root("B", "-rh", "localhost", "-rp", relay_port_str(rl));
 	it_wait_log(b, "joined the cluster");
 	for (cycle = 1; cycle <= 12 && checked < 2; cycle++) {
 		relay_set(rl, RELAY_RESET);

@@ -383,20 +383,13 @@ ha__link_cut_and_repaired__sides_work_apart_then_merge(void **state)
 	struct it_server	*p, *c, *d;
 	struct fclient		*p1, *c1, *d1;
 	struct relay		*rl;
-	char			 rport[16];
 	uint64_t		 t0;
 
 	(void)state;
 	p = it_root("P", HB_FAST);
 	rl = relay_new(p->port);
-	snprintf(rport, sizeof rport, "%d", relay_port(rl));
-	{
-		const char *argv[] = { "-lh", "localhost", "-lp", "@PORT",
-		    "-s", IT_SECRET, "-a", "100", "-rh", "localhost", "-rp",
-		    rport, HB_FAST, NULL };
-
-		c = it_spawn("C", argv, 1);
-	}
+	c = it_plain("C", "-rh", "localhost", "-rp", relay_port_str(rl),
+	    HB_FAST);
 	wait_log(c, "joined the cluster", 1, it_timeout());
 	d = it_child("D", c, HB_FAST);
 	p1 = client_on(p, "p1");
@@ -645,20 +638,13 @@ ha__successor_cut_from_root_only__joins_the_rest(void **state)
 {
 	struct it_server	*p, *c1, *c2;
 	struct relay		*rl;
-	char			 rport[16];
 	uint64_t		 t0;
 
 	(void)state;
 	p = it_root("P", HB_FAST);
 	rl = relay_new(p->port);
-	snprintf(rport, sizeof rport, "%d", relay_port(rl));
-	{
-		const char *argv[] = { "-lh", "localhost", "-lp", "@PORT",
-		    "-s", IT_SECRET, "-a", "100", "-rh", "localhost", "-rp",
-		    rport, HB_FAST, NULL };
-
-		c1 = it_spawn("C1", argv, 1);
-	}
+	c1 = it_plain("C1", "-rh", "localhost", "-rp", relay_port_str(rl),
+	    HB_FAST);
 	wait_log(c1, "joined the cluster", 1, it_timeout());
 	c2 = it_child("C2", p, HB_FAST);
 	client_on(p, "p1");

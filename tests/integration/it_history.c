@@ -914,7 +914,7 @@ partition_heal(const char *window)
 	struct it_server	*p, *c, *d, *s[3];
 	struct it_client	*wp, *wc;
 	struct relay		*rl;
-	char			 rport[16], *dir[3], *t[3], *m[3];
+	char			*dir[3], *t[3], *m[3];
 	/* The argument lists end at the first NULL: no window, no flag. */
 	const char		*rw = window != NULL ? "--replay-window" : NULL;
 	int			 i;
@@ -923,14 +923,8 @@ partition_heal(const char *window)
 		dir[i] = it_mkdtemp("data");
 	p = it_root("P", "--data-dir", dir[0], HB_FAST, rw, window);
 	rl = relay_new(p->port);
-	snprintf(rport, sizeof rport, "%d", relay_port(rl));
-	{
-		const char *argv[] = { "-lh", "localhost", "-lp", "@PORT",
-		    "-s", IT_SECRET, "-a", "100", "-rh", "localhost", "-rp",
-		    rport, HB_FAST, "--data-dir", dir[1], rw, window, NULL };
-
-		c = it_spawn("C", argv, 1);
-	}
+	c = it_plain("C", "-rh", "localhost", "-rp", relay_port_str(rl),
+	    HB_FAST, "--data-dir", dir[1], rw, window);
 	it_wait_log(c, "joined the cluster");
 	d = it_child("D", c, "--data-dir", dir[2], HB_FAST, rw, window);
 	wp = it_connect(p, "wp");

@@ -149,28 +149,6 @@ journal__data_dir_is_a_file__exits_nonzero(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
 }
 
-/* A whole file as a string (caller frees), or NULL. */
-static char *
-slurp(const char *path)
-{
-	FILE	*f;
-	char	*buf;
-	long	 n;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	if (n < 0 || (buf = malloc((size_t)n + 1)) == NULL) {
-		fclose(f);
-		return NULL;
-	}
-	buf[fread(buf, 1, (size_t)n, f)] = '\0';
-	fclose(f);
-	return buf;
-}
-
 /*
  * Regression: a server whose journal could not be written still
  * approved another server's registration, and then lacked the user.
@@ -185,8 +163,6 @@ journal__full_disk_at_child__user_from_elsewhere_kept_then_written(
 {
 	struct it_server	*a, *b;
 	char			*dir, fail[4200], path[4200], *text;
-	const char		*old = getenv("ASAN_OPTIONS");
-	char			 asan[512];
 	FILE			*f;
 
 	(void)state;
@@ -194,19 +170,10 @@ journal__full_disk_at_child__user_from_elsewhere_kept_then_written(
 	snprintf(fail, sizeof fail, "%s/fail-b", it_tmpdir());
 	unlink(fail);
 	a = it_root("A");
-	/* ASan wants to be first; the shim only wraps two calls. */
-	snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0",
-	    old != NULL ? old : "", old != NULL && *old != '\0' ? ":" : "");
-	setenv("ASAN_OPTIONS", asan, 1);
-	setenv("LD_PRELOAD", it_fsync_shim(), 1);
+	it_shim_begin();
 	setenv("FSYNC_SHIM_FAIL", fail, 1);
 	b = it_child("B", a, "--data-dir", dir);
-	unsetenv("LD_PRELOAD");
-	unsetenv("FSYNC_SHIM_FAIL");
-	if (old != NULL)
-		setenv("ASAN_OPTIONS", old, 1);
-	else
-		unsetenv("ASAN_OPTIONS");
+	it_shim_end();
 
 	if ((f = fopen(fail, "w")) == NULL)
 		it_fail("create %s: %s", fail, strerror(errno));
@@ -220,7 +187,7 @@ journal__full_disk_at_child__user_from_elsewhere_kept_then_written(
 	it_server_kill9(a);
 
 	snprintf(path, sizeof path, "%s/users.journal", dir);
-	text = slurp(path);
+	text = it_read_file(path, NULL);
 	if (text == NULL || *text == '\0' || text[strlen(text) - 1] != '\n' ||
 	    strstr(text, "\"ivy\"") == NULL)
 		it_fail("B's journal: %s", text != NULL ?
@@ -245,26 +212,16 @@ journal__disk_full_mid_line__no_acknowledged_user_lost(void **state)
 	struct it_server	*a;
 	struct it_client	*c;
 	char			*dir, full[4200], path[4200], *text, *l;
-	const char		*old = getenv("ASAN_OPTIONS");
-	char			 asan[512];
 	FILE			*f;
 
 	(void)state;
 	dir = it_mkdtemp("data");
 	snprintf(full, sizeof full, "%s/disk-full", it_tmpdir());
 	unlink(full);
-	snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0",
-	    old != NULL ? old : "", old != NULL && *old != '\0' ? ":" : "");
-	setenv("ASAN_OPTIONS", asan, 1);
-	setenv("LD_PRELOAD", it_fsync_shim(), 1);
+	it_shim_begin();
 	setenv("FSYNC_SHIM_FULL", full, 1);
 	a = durable("A", dir);
-	unsetenv("LD_PRELOAD");
-	unsetenv("FSYNC_SHIM_FULL");
-	if (old != NULL)
-		setenv("ASAN_OPTIONS", old, 1);
-	else
-		unsetenv("ASAN_OPTIONS");
+	it_shim_end();
 
 	it_register(a, "before", "pw-before");
 	if ((f = fopen(full, "w")) == NULL)
@@ -280,7 +237,7 @@ journal__disk_full_mid_line__no_acknowledged_user_lost(void **state)
 	it_server_kill9(a);
 
 	snprintf(path, sizeof path, "%s/users.journal", dir);
-	text = slurp(path);
+	text = it_read_file(path, NULL);
 	if (text == NULL || *text == '\0' || text[strlen(text) - 1] != '\n')
 		it_fail("the journal does not end with a whole line: %s",
 		    text != NULL ? it_escape(text, strlen(text)) : "unreadable");
@@ -311,8 +268,6 @@ journal__created__directory_synced_and_private(void **state)
 	struct it_server	*a;
 	char			*dir, log[4200], real[4096], want[4200], *text;
 	char			 path[4200];
-	const char		*old = getenv("ASAN_OPTIONS");
-	char			 asan[512];
 	const char		*argv[] = { "-lh", "localhost", "-lp", "@PORT",
 				    "-s", IT_SECRET, "--data-dir", NULL, NULL };
 	int			 st;
@@ -321,22 +276,14 @@ journal__created__directory_synced_and_private(void **state)
 	dir = it_mkdtemp("data");
 	snprintf(log, sizeof log, "%s/fsync-dir.log", it_tmpdir());
 	unlink(log);
-	snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0",
-	    old != NULL ? old : "", old != NULL && *old != '\0' ? ":" : "");
-	setenv("ASAN_OPTIONS", asan, 1);
-	setenv("LD_PRELOAD", it_fsync_shim(), 1);
+	it_shim_begin();
 	setenv("FSYNC_SHIM_LOG", log, 1);
 	a = durable("A", dir);
-	unsetenv("LD_PRELOAD");
-	unsetenv("FSYNC_SHIM_LOG");
-	if (old != NULL)
-		setenv("ASAN_OPTIONS", old, 1);
-	else
-		unsetenv("ASAN_OPTIONS");
+	it_shim_end();
 	if (realpath(dir, real) == NULL)
 		it_fail("realpath %s: %s", dir, strerror(errno));
 	snprintf(want, sizeof want, "fsync %s\n", real);
-	text = slurp(log);
+	text = it_read_file(log, NULL);
 	if (text == NULL || strstr(text, want) == NULL)
 		it_fail("no fsync of %s after creating the journal: %s", real,
 		    text != NULL ? it_escape(text, strlen(text)) : "no log");

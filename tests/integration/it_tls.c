@@ -34,42 +34,6 @@
 
 static char	 certdir[4096];	/* made once per run */
 
-/* Run a shell command; fail the test if it fails. */
-static void
-run(const char *fmt, ...)
-{
-	char	 cmd[4096];
-	va_list	 ap;
-	int	 rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	if ((rc = system(cmd)) != 0)
-		it_fail("command failed (%d): %s", rc, cmd);
-}
-
-/* A key and a certificate signed by ca, for the subjectAltName given. */
-static void
-make_cert(const char *name, const char *cn, const char *ca, const char *san)
-{
-	run("cd %s && printf 'subjectAltName=%s\\n' > %s.ext && "
-	    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-	    "-keyout %s.key -out %s.csr -subj '/O=activity test/CN=%s' "
-	    "2>/dev/null && openssl x509 -req -in %s.csr -CA %s.crt "
-	    "-CAkey %s.key -CAcreateserial -days 2 -out %s.crt "
-	    "-extfile %s.ext 2>/dev/null", certdir, san, name, name, name,
-	    cn, name, ca, ca, name, name);
-}
-
-static void
-make_ca(const char *name, const char *cn)
-{
-	run("cd %s && openssl req -x509 -newkey ec -pkeyopt "
-	    "ec_paramgen_curve:P-256 -nodes -keyout %s.key -out %s.crt "
-	    "-days 2 -subj '/CN=%s' 2>/dev/null", certdir, name, name, cn);
-}
-
 /* The CAs and certificates every test uses, made on first use. */
 static void
 certs(void)
@@ -78,15 +42,16 @@ certs(void)
 		return;
 	/* it_cleanup frees the name (not the directory) after each test. */
 	snprintf(certdir, sizeof certdir, "%s", it_mkdtemp("tls"));
-	make_ca("ca", "activity test CA");
-	make_ca("ca2", "another CA");
-	make_cert("srv", "activity-server", "ca",
+	it_make_ca(certdir, "ca", "activity test CA");
+	it_make_ca(certdir, "ca2", "another CA");
+	it_make_cert(certdir, "srv", "activity-server", "ca",
 	    "DNS:localhost,IP:127.0.0.1");
-	make_cert("rot", "activity-server-rotated", "ca",
+	it_make_cert(certdir, "rot", "activity-server-rotated", "ca",
 	    "DNS:localhost,IP:127.0.0.1");
-	make_cert("intruder", "intruder", "ca2",
+	it_make_cert(certdir, "intruder", "intruder", "ca2",
 	    "DNS:localhost,IP:127.0.0.1");
-	make_cert("wrongname", "wrongname", "ca", "DNS:elsewhere.example");
+	it_make_cert(certdir, "wrongname", "wrongname", "ca",
+	    "DNS:elsewhere.example");
 }
 
 /* certdir/name.ext in one of four rotating buffers. */
@@ -584,7 +549,7 @@ tls__sighup__new_connections_see_new_certificate(void **state)
 	dir = it_mkdtemp("rot");
 	snprintf(crt, sizeof crt, "%s/cur.crt", dir);
 	snprintf(key, sizeof key, "%s/cur.key", dir);
-	run("cp %s %s && cp %s %s", cpath("srv", "crt"), crt,
+	it_run("cp %s %s && cp %s %s", cpath("srv", "crt"), crt,
 	    cpath("srv", "key"), key);
 	a = it_root("A", "--tls-port", "@PORT", "--no-plaintext",
 	    "--tls-cert", crt, "--tls-key", key);
@@ -595,7 +560,7 @@ tls__sighup__new_connections_see_new_certificate(void **state)
 	c = it_connect(fa, "before");
 	it_login(c, "anonymous", NULL);
 
-	run("cp %s %s.new && mv %s.new %s && cp %s %s.new && mv %s.new %s",
+	it_run("cp %s %s.new && mv %s.new %s && cp %s %s.new && mv %s.new %s",
 	    cpath("rot", "crt"), crt, crt, crt, cpath("rot", "key"), key,
 	    key, key);
 	kill(a->pid, SIGHUP);
@@ -606,40 +571,12 @@ tls__sighup__new_connections_see_new_certificate(void **state)
 	it_send_activity(c, "{\"still\":\"here\"}");
 	it_expect(c, "ACTIVITY_BROADCAST");
 
-	run("echo broken > %s", crt);
+	it_run("echo broken > %s", crt);
 	kill(a->pid, SIGHUP);
 	it_wait_log(a, "TLS: reload failed, keeping the certificates in use");
 	probe_cn(a->port, cpath("ca", "crt"), cn, sizeof cn);
 	if (strcmp(cn, "activity-server-rotated") != 0)
 		it_fail("a failed reload changed the certificate: CN %s", cn);
-}
-
-/* A listener on 127.0.0.1:port, which was just freed: retried a while. */
-static int
-listen_freed(int port)
-{
-	struct sockaddr_in	 sin;
-	uint64_t		 deadline = it_now_ms() + (uint64_t)it_timeout();
-	int			 fd, one = 1;
-
-	for (;;) {
-		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
-		    -1)
-			it_fail("socket: %s", strerror(errno));
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		memset(&sin, 0, sizeof sin);
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((uint16_t)port);
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
-		    listen(fd, 16) == 0)
-			return fd;
-		close(fd);
-		if (it_now_ms() > deadline)
-			it_fail("cannot listen on the freed port %d: %s", port,
-			    strerror(errno));
-		usleep(20000);
-	}
 }
 
 /* What an impostor heard after TLS, in clear. */
@@ -726,25 +663,6 @@ impostor_once(int lfd, const char *name, struct heard *h)
 	return up;
 }
 
-/* The whole file at path, NUL-terminated (malloc'd), or fail. */
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	FILE	*f;
-	char	*buf;
-	size_t	 n;
-
-	if ((f = fopen(path, "r")) == NULL)
-		it_fail("%s: %s", path, strerror(errno));
-	if ((buf = malloc(1 << 20)) == NULL)
-		abort();
-	n = fread(buf, 1, (1 << 20) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	*lenp = n;
-	return buf;
-}
-
 #define DW_PW	"alice-real-pw-5551"
 
 /* A server of the "done when" cluster: no test-only switches. */
@@ -752,19 +670,11 @@ static struct it_server *
 dw_spawn(const char *name, const char *dir, const char *parent_port)
 {
 	const char	*argv[32];
-	int		 n = 0;
+	int		 n = it_plain_args(argv);
 
-	argv[n++] = "-lh";
-	argv[n++] = "localhost";
-	argv[n++] = "-lp";
-	argv[n++] = "@PORT";
 	argv[n++] = "--tls-port";
 	argv[n++] = "@PORT";
 	argv[n++] = "--no-plaintext";
-	argv[n++] = "-s";
-	argv[n++] = IT_SECRET;
-	argv[n++] = "-a";
-	argv[n++] = "100";
 	argv[n++] = "--data-dir";
 	argv[n++] = dir;
 	argv[n++] = "--tls-cert";
@@ -807,7 +717,7 @@ done_when__tls_cluster__impostor_learns_nothing_no_secret_in_clear(
 	struct relay		*rl;
 	static struct heard	 h;
 	const char		*dirs[3];
-	char			 rport[16], path[4200], *got;
+	char			 path[4200], *got;
 	uint64_t		 deadline;
 	size_t			 len;
 	int			 i, lfd, r, refused = 0, proved = 0;
@@ -820,8 +730,7 @@ done_when__tls_cluster__impostor_learns_nothing_no_secret_in_clear(
 	a = dw_spawn("A", dirs[0], NULL);
 	rl = relay_new(a->port);
 	relay_capture(rl, 1 << 20);
-	snprintf(rport, sizeof rport, "%d", relay_port(rl));
-	b = dw_spawn("B", dirs[1], rport);
+	b = dw_spawn("B", dirs[1], relay_port_str(rl));
 	it_wait_log(b, "joined the cluster");
 	c = dw_spawn("C", dirs[2], b->port_str);
 	it_wait_log(c, "joined the cluster");
@@ -831,7 +740,7 @@ done_when__tls_cluster__impostor_learns_nothing_no_secret_in_clear(
 	    "alice", DW_PW);
 
 	it_server_kill9(a);
-	lfd = listen_freed(a->port);
+	lfd = it_listen_freed(a->port);
 	deadline = it_now_ms() + 4 * (uint64_t)it_timeout();
 	while (proved == 0 && it_now_ms() < deadline) {
 		r = impostor_once(lfd, refused == 0 ? "intruder" : "srv", &h);
@@ -885,7 +794,7 @@ done_when__tls_cluster__impostor_learns_nothing_no_secret_in_clear(
 	free(got);
 	for (i = 0; i < 3; i++) {
 		snprintf(path, sizeof path, "%s/users.journal", dirs[i]);
-		got = slurp(path, &len);
+		got = it_read_file(path, &len);
 		if (strstr(got, "\"alice\"") == NULL ||
 		    strstr(got, "$y$") == NULL)
 			it_fail("%s lacks alice's hash: %s", path, got);

@@ -41,6 +41,7 @@ struct relay_pair {
 
 struct relay {
 	int		 port;
+	char		 port_str[16];	/* port, for a server's -rp */
 	int		 target;
 	int		 lfd;
 	int		 wake[2];
@@ -357,6 +358,7 @@ relay_new(int target_port)
 		if (tries == 20)
 			it_fail("relay: cannot bind: %s", strerror(errno));
 	}
+	snprintf(r->port_str, sizeof r->port_str, "%d", r->port);
 	if (listen(r->lfd, 64) == -1 || pipe2(r->wake, O_NONBLOCK |
 	    O_CLOEXEC) == -1)
 		abort();
@@ -372,6 +374,12 @@ int
 relay_port(const struct relay *r)
 {
 	return r->port;
+}
+
+const char *
+relay_port_str(const struct relay *r)
+{
+	return r->port_str;
 }
 
 static void

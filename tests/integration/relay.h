@@ -28,6 +28,7 @@ struct relay;
 /* Listen on a free loopback port and forward to target_port. */
 struct relay	*relay_new(int);
 int		 relay_port(const struct relay *);
+const char	*relay_port_str(const struct relay *);	/* for -rp */
 void		 relay_set(struct relay *, enum relay_mode);
 /* Connections accepted so far, and bytes forwarded. */
 int		 relay_accepted(struct relay *);
