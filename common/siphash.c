@@ -1,6 +1,7 @@
 /*
  * SipHash-2-4 (Aumasson and Bernstein, 2012): 2 compression rounds per
- * 8-byte block, 4 finalisation rounds, 128-bit key, 64-bit output.
+ * 8-byte block, 4 finalisation rounds, 128-bit key, 64-bit output (or
+ * 128-bit, the reference's wider mode).
  */
 #include <string.h>
 
@@ -24,8 +25,14 @@ le64(const uint8_t *p)
 	    (uint64_t)p[7] << 56;
 }
 
-uint64_t
-siphash24(const uint8_t key[16], const void *data, size_t len)
+/*
+ * The compression and the first finalisation, shared by both output
+ * sizes; the 128-bit mode marks its start and end with 0xee (its
+ * second half is finished by the caller).
+ */
+static void
+siphash24_core(const uint8_t key[16], const void *data, size_t len,
+    int wide, uint64_t v[4])
 {
 	const uint8_t	*in = data, *end = in + (len & ~(size_t)7);
 	uint64_t	 k0 = le64(key), k1 = le64(key + 8), m, b;
@@ -36,6 +43,8 @@ siphash24(const uint8_t key[16], const void *data, size_t len)
 	uint8_t		 tail[8];
 	int		 i;
 
+	if (wide)
+		v1 ^= 0xee;
 	for (; in != end; in += 8) {
 		m = le64(in);
 		v3 ^= m;
@@ -50,8 +59,42 @@ siphash24(const uint8_t key[16], const void *data, size_t len)
 	for (i = 0; i < 2; i++)
 		SIPROUND;
 	v0 ^= b;
-	v2 ^= 0xff;
+	v2 ^= wide ? 0xee : 0xff;
 	for (i = 0; i < 4; i++)
 		SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
+	v[0] = v0;
+	v[1] = v1;
+	v[2] = v2;
+	v[3] = v3;
+}
+
+uint64_t
+siphash24(const uint8_t key[16], const void *data, size_t len)
+{
+	uint64_t	 v[4];
+
+	siphash24_core(key, data, len, 0, v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* SipHash-2-4 with its 128-bit output, little-endian as the reference. */
+void
+siphash24_128(const uint8_t key[16], const void *data, size_t len,
+    uint8_t out[SIPHASH128_LEN])
+{
+	uint64_t	 v[4], v0, v1, v2, v3, h[2];
+	int		 i, j;
+
+	siphash24_core(key, data, len, 1, v);
+	h[0] = v[0] ^ v[1] ^ v[2] ^ v[3];
+	v0 = v[0];
+	v1 = v[1] ^ 0xdd;
+	v2 = v[2];
+	v3 = v[3];
+	for (i = 0; i < 4; i++)
+		SIPROUND;
+	h[1] = v0 ^ v1 ^ v2 ^ v3;
+	for (i = 0; i < 2; i++)
+		for (j = 0; j < 8; j++)
+			out[8 * i + j] = (uint8_t)(h[i] >> (8 * j));
 }
