@@ -80,6 +80,7 @@ struct bench_opts {
 	int			 report_wait_ms; /* drain: wait for reports */
 	double			 logins;	/* LOGINs/s beside the traffic */
 	int			 logins_anonymous; /* as anonymous: no hash */
+	int			 logins_users;	/* > 0: that many, in turn */
 
 	/* per run, set by the run loop: extra server arguments */
 	const char		*run_server_args[4];
@@ -347,8 +348,10 @@ int	 wl_history(struct run_env *);	/* histlog.c */
 
 /* logins.c: a login storm beside the traffic */
 int	 logins_prepare(void);
+void	 logins_who(char *, size_t);
 void	 logins_start(double);
-void	 logins_stop(uint64_t *, uint64_t *, uint64_t *, double *);
+void	 logins_stop(uint64_t *, uint64_t *, uint64_t *, double *,
+	    uint64_t *);
 int	 wl_idle(struct run_env *);
 
 /* ------------------------------------------------------------ proxy */

@@ -1,15 +1,20 @@
 /*
  * A login storm beside the traffic: at a steady rate, a new connection
  * to the next server in turn sends LOGIN as a registered user and hangs
- * up at the answer.  Every such LOGIN costs the server a slow hash of
- * the secret; the "logins" workload measures what that does to the
- * fan-out latency of the traffic running at the same time.
+ * up at the answer.  A LOGIN costs the server a slow hash of the secret
+ * unless its login cache has seen that user log in with it lately:
+ * with one user (the default) the cache soon answers nearly all; with
+ * --logins-users N the storm goes through N users in turn, so a LOGIN
+ * is a slow hash until a user comes back to the same server (counted
+ * as a repeat).  The "logins" workload measures what the storm does to
+ * the fan-out latency of the traffic running at the same time.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +29,15 @@
 #define LOGINS_TICK_MS		5
 #define LOGINS_INFLIGHT_MAX	2000
 #define LOGINS_SECRET		"bench-login-secret"
+#define LOGINS_REG_CONNS	6	/* registrations at once */
+#define LOGINS_REG_TIMEOUT_MS	10000	/* for one answer */
 
 static struct {
-	char		 user[64];
+	char		 user[64];	/* one user; with N: the prefix */
+	int		 nusers;	/* 0: just user */
+	int		 next_user;
+	uint8_t		*used;		/* nusers x servers: logged in */
+	uint64_t	 repeats;	/* a user again at the same server */
 	double		 rate;
 	uint64_t	 t0;
 	uint64_t	 opened, ok, failed, inflight;
@@ -34,15 +45,21 @@ static struct {
 	struct event	*tick_ev;
 } L;
 
-/* One blocking request/answer on a fresh connection: REGISTER. */
+/* The name of storm user i. */
+static void
+logins_user(int i, char *out, size_t len)
+{
+	if (L.nusers == 0)
+		snprintf(out, len, "%s", L.user);
+	else
+		snprintf(out, len, "%s-%d", L.user, i);
+}
+
+/* A connection to server srv, blocking; -1 if refused. */
 static int
-logins_register(int srv)
+logins_connect(int srv)
 {
 	struct sockaddr_in	 sin = addrs[cl.srv[srv].addr].sin;
-	struct pollfd		 pfd;
-	char			 line[256], buf[512];
-	size_t			 n = 0;
-	ssize_t			 r;
 	int			 fd;
 
 	sin.sin_port = htons((uint16_t)cl.srv[srv].port);
@@ -52,31 +69,120 @@ logins_register(int srv)
 		close(fd);
 		return -1;
 	}
-	snprintf(line, sizeof line, "{\"command\":\"REGISTER\",\"username\":"
-	    "\"%s\",\"secret\":\"%s\"}\n", L.user, LOGINS_SECRET);
-	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
-		close(fd);
-		return -1;
-	}
-	while (n < sizeof buf - 1 && memchr(buf, '\n', n) == NULL) {
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, 10000) != 1 ||
-		    (r = read(fd, buf + n, sizeof buf - 1 - n)) <= 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	close(fd);
-	return strstr(buf, "REGISTER_SUCCESS") != NULL ? 0 : -1;
+	return fd;
 }
 
-/* Register the user the storm logs in as (on server 0). */
+/* Send REGISTER of user i on fd. */
+static int
+logins_send_register(int fd, int i)
+{
+	char	 name[96], line[256];
+
+	logins_user(i, name, sizeof name);
+	snprintf(line, sizeof line, "{\"command\":\"REGISTER\",\"username\":"
+	    "\"%s\",\"secret\":\"%s\"}\n", name, LOGINS_SECRET);
+	return write(fd, line, strlen(line)) == (ssize_t)strlen(line) ? 0 : -1;
+}
+
+/*
+ * Register users 0..n-1 over LOGINS_REG_CONNS connections at once,
+ * spread over the servers; each connection registers one user at a
+ * time (a REGISTER is answered when every server has approved it, so
+ * a LOGIN anywhere finds the user).  -1 if one is refused or silent.
+ */
+static int
+logins_register_all(int n)
+{
+	struct pollfd	 pfd[LOGINS_REG_CONNS];
+	int		 cur[LOGINS_REG_CONNS];
+	char		 buf[LOGINS_REG_CONNS][512];
+	size_t		 have[LOGINS_REG_CONNS];
+	int		 k, nconn, next = 0, done = 0, rc = 0;
+	ssize_t		 r;
+	char		*nl;
+
+	nconn = n < LOGINS_REG_CONNS ? n : LOGINS_REG_CONNS;
+	for (k = 0; k < nconn; k++) {
+		have[k] = 0;
+		cur[k] = next++;
+		if ((pfd[k].fd = logins_connect(k % cl.n)) == -1 ||
+		    logins_send_register(pfd[k].fd, cur[k]) != 0)
+			rc = -1;
+		pfd[k].events = POLLIN;
+	}
+	while (rc == 0 && done < n) {
+		if (poll(pfd, (nfds_t)nconn, LOGINS_REG_TIMEOUT_MS) <= 0) {
+			rc = -1;
+			break;
+		}
+		for (k = 0; k < nconn && rc == 0; k++) {
+			if (pfd[k].fd == -1 || !(pfd[k].revents &
+			    (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = read(pfd[k].fd, buf[k] + have[k],
+			    sizeof buf[k] - 1 - have[k]);
+			if (r <= 0) {
+				rc = -1;
+				break;
+			}
+			have[k] += (size_t)r;
+			buf[k][have[k]] = '\0';
+			if ((nl = strchr(buf[k], '\n')) == NULL) {
+				if (have[k] == sizeof buf[k] - 1)
+					rc = -1;
+				continue;
+			}
+			if (strstr(buf[k], "REGISTER_SUCCESS") == NULL) {
+				fprintf(stderr, "activity-bench: logins: "
+				    "user %d: %s\n", cur[k], buf[k]);
+				rc = -1;
+				break;
+			}
+			/* One answer per request: nothing follows it. */
+			have[k] = 0;
+			done++;
+			if (next < n) {
+				cur[k] = next++;
+				if (logins_send_register(pfd[k].fd,
+				    cur[k]) != 0)
+					rc = -1;
+			} else {
+				close(pfd[k].fd);
+				pfd[k].fd = -1;
+			}
+		}
+	}
+	for (k = 0; k < nconn; k++)
+		if (pfd[k].fd != -1)
+			close(pfd[k].fd);
+	return rc;
+}
+
+/* Who the storm logs in as, for the tables. */
+void
+logins_who(char *out, size_t len)
+{
+	if (opts.logins_anonymous)
+		snprintf(out, len, "anonymous (no hash)");
+	else if (opts.logins_users > 0)
+		snprintf(out, len, "%d users in turn (cold)",
+		    opts.logins_users);
+	else
+		snprintf(out, len, "one user, the same each time");
+}
+
+/* Register the user(s) the storm logs in as. */
 int
 logins_prepare(void)
 {
 	uint64_t	 deadline = bench_now_ns() + 10000000000ull;
+	uint64_t	 t0 = bench_now_ns();
 
+	free(L.used);
+	L.used = NULL;
+	L.nusers = 0;
+	L.next_user = 0;
+	L.repeats = 0;
 	/* The control: anonymous LOGINs cost no hash. */
 	if (opts.logins_anonymous) {
 		snprintf(L.user, sizeof L.user, "anonymous");
@@ -84,8 +190,18 @@ logins_prepare(void)
 	}
 	snprintf(L.user, sizeof L.user, "bench-login-%d-%llu", (int)getpid(),
 	    (unsigned long long)(bench_now_ns() / 1000));
+	if (opts.logins_users > 0) {
+		L.nusers = opts.logins_users;
+		if ((L.used = calloc((size_t)L.nusers, (size_t)cl.n)) == NULL)
+			bench_fatal("out of memory");
+		if (logins_register_all(L.nusers) != 0)
+			return -1;
+		bench_log("logins: %d users registered in %.1f s", L.nusers,
+		    (bench_now_ns() - t0) / 1e9);
+		return 0;
+	}
 	/* The registration must reach every server before a LOGIN. */
-	while (logins_register(0) != 0)
+	while (logins_register_all(1) != 0)
 		if (bench_now_ns() > deadline)
 			return -1;
 	return 0;
@@ -119,12 +235,13 @@ login_read_cb(struct bufferevent *bev, void *arg)
 static void
 login_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	char	 line[256];
+	char	 line[256], name[96];
+	int	 i = (int)(intptr_t)arg;
 
-	(void)arg;
 	if (what & BEV_EVENT_CONNECTED) {
+		logins_user(i, name, sizeof name);
 		snprintf(line, sizeof line, "{\"command\":\"LOGIN\","
-		    "\"username\":\"%s\",\"secret\":\"%s\"}\n", L.user,
+		    "\"username\":\"%s\",\"secret\":\"%s\"}\n", name,
 		    LOGINS_SECRET);
 		bufferevent_write(bev, line, strlen(line));
 		return;
@@ -137,14 +254,23 @@ login_open(void)
 {
 	struct bufferevent	*bev;
 	struct sockaddr_in	 sin;
-	int			 s = L.next_srv++ % cl.n;
+	int			 s = L.next_srv++ % cl.n, u = 0;
+
+	/* Each user in turn; a user back at a server may be cached there. */
+	if (L.nusers > 0) {
+		u = L.next_user++ % L.nusers;
+		if (L.used[(size_t)u * (size_t)cl.n + (size_t)s])
+			L.repeats++;
+		L.used[(size_t)u * (size_t)cl.n + (size_t)s] = 1;
+	}
 
 	sin = addrs[cl.srv[s].addr].sin;
 	sin.sin_port = htons((uint16_t)cl.srv[s].port);
 	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		bench_fatal("bufferevent_socket_new");
-	bufferevent_setcb(bev, login_read_cb, NULL, login_event_cb, NULL);
+	bufferevent_setcb(bev, login_read_cb, NULL, login_event_cb,
+	    (void *)(intptr_t)u);
 	bufferevent_enable(bev, EV_READ);
 	L.opened++;
 	L.inflight++;
@@ -180,9 +306,13 @@ logins_start(double rate)
 		bench_fatal("event_new");
 }
 
-/* Stop opening logins; what was done (those still open are dropped). */
+/*
+ * Stop opening logins; what was done (those still open are dropped),
+ * and how many were a user again at the same server.
+ */
 void
-logins_stop(uint64_t *opened, uint64_t *ok, uint64_t *failed, double *secs)
+logins_stop(uint64_t *opened, uint64_t *ok, uint64_t *failed, double *secs,
+    uint64_t *repeats)
 {
 	if (L.tick_ev != NULL) {
 		event_free(L.tick_ev);
@@ -192,4 +322,5 @@ logins_stop(uint64_t *opened, uint64_t *ok, uint64_t *failed, double *secs)
 	*ok = L.ok;
 	*failed = L.failed;
 	*secs = (bench_now_ns() - L.t0) / 1e9;
+	*repeats = L.repeats;
 }

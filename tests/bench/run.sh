@@ -153,6 +153,8 @@ if [ "${BENCH_SKIP_OURS:-0}" != 1 ] && has_set ours; then
     ours register 150 register --cluster 1 --sizes 1,3,5 --count 200
     ours idle 120 idle --cluster 1 --conns "$IDLE_CONNS"
     ours logins 240 logins --cluster 3 --subs 30 --pubs 3 --rate 10000 --duration 5 --logins 200 --runs 4
+    ours logins-cold 300 logins --cluster 3 --subs 30 --pubs 3 --rate 10000 --duration 5 --logins 200 --runs 4 --logins-users 1000
+    ours logins-anon 240 logins --cluster 3 --subs 30 --pubs 3 --rate 10000 --duration 5 --logins 200 --runs 4 --logins-anonymous
 fi
 
 # ------------------------------------------------------------ history

@@ -99,6 +99,7 @@ static struct {
 	int		 kill_done;
 	int		 logins_on;	/* a login storm runs beside */
 	uint64_t	 logins_opened, logins_ok, logins_failed;
+	uint64_t	 logins_repeats;	/* a user again, same server */
 	double		 logins_s;
 	int		 stage, npubs_ready;	/* staged logins */
 	long		 kill_rss_kb;	/* the killed server's, just before */
@@ -782,7 +783,7 @@ finish(const char *why)
 	T.phase = P_DONE;
 	if (T.logins_on)
 		logins_stop(&T.logins_opened, &T.logins_ok, &T.logins_failed,
-		    &T.logins_s);
+		    &T.logins_s, &T.logins_repeats);
 	event_base_loopbreak(base);
 }
 
@@ -1325,18 +1326,24 @@ report(struct run_env *env, double cpu0, const double *scpu0)
 		    T.rep_partial == 0) ? "ok" : "degraded",
 		    env->load_before[0]);
 	} else if (opts.workload == WL_LOGINS) {
-		snprintf(what, sizeof what, "logins %s, %d servers%s, %d subs "
-		    "+ %d pubs, %s publishes/s, %d B", env->mode ? "storm" :
-		    "none", cl.n, topo, T.nsubs, T.npubs,
-		    fmt_rate(opts.rate, r1, sizeof r1), opts.size);
+		char	 who[64];
+
+		logins_who(who, sizeof who);
+		snprintf(what, sizeof what, "logins %s%s, %d servers%s, %d "
+		    "subs + %d pubs, %s publishes/s, %d B", env->mode ?
+		    "storm of " : "none", env->mode ? who : "", cl.n, topo,
+		    T.nsubs, T.npubs, fmt_rate(opts.rate, r1, sizeof r1),
+		    opts.size);
 		bench_row(what, "p50 %.3f ms, p90 %.3f, p99 %.3f, max %.2f; "
 		    "logins %" PRIu64 " ok of %" PRIu64 " opened in %.1f s "
-		    "(%.0f/s), %" PRIu64 " failed; lost %" PRIu64 ", dup %"
+		    "(%.0f/s), %" PRIu64 " failed, %" PRIu64 " a user again at "
+		    "the same server; lost %" PRIu64 ", dup %"
 		    PRIu64 ", ooo %" PRIu64 "; %s | %.2f",
 		    hist_pct(&T.lat, .5) / 1e6, hist_pct(&T.lat, .9) / 1e6,
 		    hist_pct(&T.lat, .99) / 1e6, T.lat.max / 1e6, T.logins_ok,
 		    T.logins_opened, T.logins_s, T.logins_s > 0 ?
-		    T.logins_ok / T.logins_s : 0, T.logins_failed, lost, dups,
+		    T.logins_ok / T.logins_s : 0, T.logins_failed,
+		    T.logins_repeats, lost, dups,
 		    ooo, status, env->load_before[0]);
 	} else if (opts.workload == WL_ORDERING) {
 		snprintf(what, sizeof what, "ordering %s, %d servers%s, %d subs "
@@ -1738,23 +1745,28 @@ traffic_summary(int nruns)
 		json_agg(&b, "p50_ms_login_storm", p50[1]);
 		json_agg(&b, "p99_ms_no_logins", p99[0]);
 		json_agg(&b, "p99_ms_login_storm", p99[1]);
+		char	 who[64];
+
+		logins_who(who, sizeof who);
 		json_knum(&b, "logins_per_s", opts.logins);
+		json_kint(&b, "logins_users", opts.logins_anonymous ? 0 :
+		    opts.logins_users > 0 ? opts.logins_users : 1);
 		json_knum(&b, "p99_ratio", p99[0].med > 0 ? p99[1].med /
 		    p99[0].med : 0);
 		json_kint(&b, "lost", (long long)lost);
 		json_kint(&b, "duplicated", (long long)dups);
 		json_kint(&b, "out_of_order", (long long)ooo);
 		bench_say("== login storm over %d runs (interleaved): p99 "
-		    "without logins %.3f ms, with %.0f LOGINs/s %.3f ms "
+		    "without logins %.3f ms, with %.0f LOGINs/s of %s %.3f ms "
 		    "(ratio %.2f); p50 %.3f / %.3f ms; lost %" PRIu64 ", dup %"
 		    PRIu64 ", ooo %" PRIu64 "; load %.2f..%.2f", nrf,
-		    p99[0].med, opts.logins, p99[1].med, p99[0].med > 0 ?
+		    p99[0].med, opts.logins, who, p99[1].med, p99[0].med > 0 ?
 		    p99[1].med / p99[0].med : 0, p50[0].med, p50[1].med, lost,
 		    dups, ooo, load.min, load.max);
 		snprintf(what, sizeof what, "login storm, %d runs interleaved "
-		    "(none vs %.0f LOGINs/s), %d servers, %d subs + %d pubs, "
-		    "%.0f/s", nrf, opts.logins, opts.cluster, opts.subs,
-		    opts.pubs, opts.rate);
+		    "(none vs %.0f LOGINs/s of %s), %d servers, %d subs + %d "
+		    "pubs, %.0f/s", nrf, opts.logins, who, opts.cluster,
+		    opts.subs, opts.pubs, opts.rate);
 		bench_row(what, "p99 %.2f ms without vs %.2f with: ratio %.2f; "
 		    "p50 %.3f vs %.3f; lost %" PRIu64 ", dup %" PRIu64 ", ooo %"
 		    PRIu64 " | %.2f..%.2f", p99[0].med, p99[1].med,
