@@ -15,7 +15,6 @@
 #include "msgbuild.h"
 #include "registry.h"
 #include "secret.h"
-#include "siphash.h"
 #include "server.h"
 #include "xmalloc.h"
 
@@ -26,18 +25,6 @@ static void	login_verified(struct peer *, const char *, size_t, int,
 		    const char *);
 static void	register_hashed(struct peer *, const char *, size_t, int,
 		    const char *);
-
-/*
- * A keyed digest of a client's secret (SipHash-2-4 under this server's
- * random key): an ACTIVITY_MESSAGE's secret is compared with the one
- * its connection logged in with without keeping the secret itself or
- * running the slow hash again.
- */
-static uint64_t
-secret_digest(struct server *srv, const char *secret)
-{
-	return siphash24(srv->session_key, secret, strlen(secret));
-}
 
 static int
 is_anonymous(const char *username)
@@ -193,6 +180,9 @@ cmd_login(struct peer *p, struct msg *m)
 		    "attempt to login with wrong secret");
 		return CMD_CLOSE;
 	}
+	/* Logged in with this secret lately: no slow hash again. */
+	if (logincache_check(srv->logincache, name, secret, u->secret))
+		return login_finish(p, m, u);
 	if (hashpool_submit(srv, p, HASHJOB_VERIFY, secret, u->secret,
 	    m->line, m->len, login_verified) != 0) {
 		peer_reply_close(p, CMD_LOGIN_FAILED,
@@ -228,6 +218,7 @@ login_verified(struct peer *p, const char *line, size_t len, int ok,
 		    "attempt to login with wrong secret");
 		return;
 	}
+	logincache_add(srv->logincache, u->name, m.str[F_SECRET], u->secret);
 	(void)login_finish(p, &m, u);
 }
 
@@ -253,8 +244,8 @@ login_finish(struct peer *p, struct msg *m, const struct user *u)
 	p->username = xstrdup(name);
 	p->secret = xstrdup(u != NULL ? u->secret : "");
 	/* What ACTIVITY_MESSAGE's secret is checked against. */
-	p->secret_digest = secret_digest(srv, u != NULL && secret != NULL ?
-	    secret : "");
+	logincache_digest(srv->logincache, name, u != NULL && secret != NULL ?
+	    secret : "", p->secret_digest);
 	p->anonymous = u == NULL;
 	p->features = wanted & SERVER_FEATURES;
 	/* History is only offered where there is one. */
@@ -451,7 +442,8 @@ cmd_activity_message(struct peer *p, struct msg *m)
 		return CMD_CLOSE;
 	}
 	if (!p->anonymous && (secret == NULL ||
-	    secret_digest(p->srv, secret) != p->secret_digest)) {
+	    !logincache_matches(p->srv->logincache, p->username, secret,
+	    p->secret_digest))) {
 		peer_reply_close(p, CMD_AUTHENTICATION_FAIL,
 		    "the secret does not match the logged in user");
 		return CMD_CLOSE;

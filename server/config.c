@@ -52,6 +52,9 @@ config_defaults(struct config *c)
 	c->allow_register = 1;
 	c->verbose = LOG_LVL_INFO;
 	c->hash_threads = HASHPOOL_THREADS;
+	c->hash_cpu = HASHPOOL_CPU;
+	c->login_cache_ttl_ms = LOGINCACHE_TTL_MS;
+	c->login_cache_size = LOGINCACHE_SIZE;
 }
 
 

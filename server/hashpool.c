@@ -19,17 +19,48 @@
  * it and the first result wins.  A login then waits a little longer,
  * never for ever.
  *
+ * Idle CPU is not free on a small machine: a hash that runs while the
+ * loop sleeps still takes memory bandwidth and caches from it, and the
+ * rescuer's time is taken from everyone.  So all threads together
+ * spend at most --hash-cpu percent of one CPU (their own CPU time,
+ * measured, against a budget that refills with the wall clock and
+ * saves up HASHPOOL_BURST_MS of it): a storm of logins makes the
+ * logins wait in the queue (then "busy"), not the traffic.  The queue
+ * is first in, first out and the budget always refills, so a queued
+ * LOGIN is answered in bounded time.
+ *
+ * The hashing itself runs in helper processes, one per thread, forked
+ * at start-up: yescrypt maps and unmaps its memory for every hash, and
+ * in our own address space that takes the lock of the memory map and
+ * shoots down TLB entries on every CPU the loop runs on; a hash thread
+ * preempted while it holds that lock (and at idle priority it is
+ * preempted by anything) stalls the loop's next fault or allocation
+ * for as long as it waits for a CPU.  Only the secret and the stored
+ * hash cross a socket pair; a helper that has gone is replaced by
+ * hashing in the thread.
+ *
+ * The loop never waits for the pool's lock: a worker at idle priority
+ * that is preempted while it holds the lock may not run again for as
+ * long as the machine is busy, and the loop would stall behind it (a
+ * priority inversion).  The loop only tries the lock; when it is held,
+ * new jobs wait in an inbox and finished ones in a release list that
+ * only the loop touches, and the loop tries again a moment later.
+ *
  * With no threads (unit tests) a job runs inline, but its result still
  * arrives through the loop as a threaded one would.
  */
+#include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,6 +78,8 @@
 #define HASHPOOL_PREFIX		"$y$"	/* yescrypt */
 #define HASHPOOL_NICE		10	/* the rescuer's niceness above the loop */
 #define HASHPOOL_RESCUE_MS	200	/* a job waiting this long is rescued */
+#define HASHPOOL_BURST_MS	200	/* wall time of budget kept unused */
+#define HASHPOOL_MSG_MAX	4096	/* a request to a helper, at most */
 
 enum hashjob_state {
 	HASHJOB_TODO,		/* queued */
@@ -79,11 +112,33 @@ struct hashjob_result {
 	char			 hash[CRYPT_OUTPUT_SIZE];
 };
 
+/* A request to a helper process: the lengths, then the strings. */
+struct hashpool_req {
+	uint32_t		 kind;
+	uint32_t		 plain_len;
+	uint32_t		 stored_len;
+};
+
+/* A helper's answer, and the CPU time it spent on it. */
+struct hashpool_rep {
+	struct hashjob_result	 r;
+	uint64_t		 cpu_us;
+};
+
+/* A thread of the pool and the helper process that hashes for it. */
+struct hashpool_thread {
+	struct hashpool		*hp;
+	pthread_t		 tid;
+	pid_t			 pid;		/* -1: none */
+	int			 fd;		/* -1: hash in the thread */
+	int			 rescuer;
+};
+
 struct hashpool {
 	struct server		*srv;
-	pthread_t		 threads[HASHPOOL_THREADS_MAX];
+	/* The workers, then the rescuer. */
+	struct hashpool_thread	 threads[HASHPOOL_THREADS_MAX + 1];
 	int			 nthreads;
-	pthread_t		 rescuer;
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;		/* work for the workers */
 	pthread_cond_t		 rescue_cv;	/* work for the rescuer */
@@ -92,20 +147,83 @@ struct hashpool {
 	struct hashjob_list	 done;		/* under mu */
 	int			 stop;		/* under mu */
 	int			 paused;	/* under mu: workers idle (tests) */
-	uint64_t		 rescues;	/* under mu: jobs rescued */
+	uint64_t		 rescues;	/* atomic: jobs rescued */
+	int			 cpu_pct;	/* --hash-cpu; 0: no budget */
+	int64_t			 budget_us;	/* under mu: CPU left */
+	uint64_t		 budget_at_us;	/* under mu: refilled up to */
+	uint64_t		 submitted;	/* loop only: jobs ever */
 	int			 pending;	/* loop only: not back yet */
+	struct hashjob_list	 inbox;		/* loop only: not queued yet */
+	struct hashjob_list	 release;	/* loop only: to free */
 	int			 pipe[2];
 	struct event		*done_ev;
+	struct event		*retry_ev;	/* the lock was busy */
 };
 
-/* The monotonic clock in ms, for the threads (now_ms() is the loop's). */
+/*
+ * A clock in us: the monotonic one for the threads (now_ms() is the
+ * loop's, and tests freeze it), or a thread's CPU time.
+ */
+static uint64_t
+hashpool_clock_us(clockid_t clock)
+{
+	struct timespec	 ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The monotonic clock in ms. */
 static uint64_t
 hashpool_now_ms(void)
+{
+	return hashpool_clock_us(CLOCK_MONOTONIC) / 1000;
+}
+
+/*
+ * Under mu: wait on cv for at most us microseconds.  The conditions
+ * are on the monotonic clock (hashpool_new).
+ */
+static void
+hashpool_timedwait(struct hashpool *hp, pthread_cond_t *cv, uint64_t us)
 {
 	struct timespec	 ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	ts.tv_sec += (time_t)(us / 1000000);
+	ts.tv_nsec += (long)(us % 1000000) * 1000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	(void)pthread_cond_timedwait(cv, &hp->mu, &ts);
+}
+
+/*
+ * Under mu: refill the CPU budget up to now; 0 if a hash may start, else
+ * how many us until it may.
+ */
+static uint64_t
+hashpool_budget_wait(struct hashpool *hp)
+{
+	uint64_t	 now, gain;
+	int64_t		 cap;
+
+	if (hp->cpu_pct == 0)
+		return 0;
+	now = hashpool_clock_us(CLOCK_MONOTONIC);
+	cap = (int64_t)hp->cpu_pct * HASHPOOL_BURST_MS * 10;
+	gain = (now - hp->budget_at_us) * (uint64_t)hp->cpu_pct / 100;
+	/* Only the time turned into budget is used up: no rounding loss. */
+	hp->budget_at_us += gain * 100 / (uint64_t)hp->cpu_pct;
+	hp->budget_us += (int64_t)gain;
+	if (hp->budget_us >= cap) {
+		hp->budget_us = cap;
+		hp->budget_at_us = now;
+	}
+	if (hp->budget_us > 0)
+		return 0;
+	return (uint64_t)(-hp->budget_us) * 100 / (uint64_t)hp->cpu_pct + 1;
 }
 
 /* Is s one of our hashes (and not a plaintext secret from before)? */
@@ -201,14 +319,15 @@ hashjob_take(struct hashpool *hp, struct hashjob *j)
 
 /*
  * Under mu: a thread has computed j.  The first result goes to the
- * loop; a second one (the rescuer and a worker both ran it) is dropped,
- * and whoever is last frees a job the loop has finished with.
+ * loop (1: wake it); a second one (the rescuer and a worker both ran
+ * it) is dropped, and whoever is last frees a job the loop has
+ * finished with.
  */
-static void
+static int
 hashjob_finish(struct hashpool *hp, struct hashjob *j,
     struct hashjob_result *r)
 {
-	char	 c = 1;
+	int	 wake = 0;
 
 	j->runners--;
 	if (j->state == HASHJOB_BUSY) {
@@ -217,10 +336,88 @@ hashjob_finish(struct hashpool *hp, struct hashjob *j,
 		TAILQ_REMOVE(&hp->busy, j, entry);
 		TAILQ_INSERT_TAIL(&hp->done, j, entry);
 		j->state = HASHJOB_DONE;
-		(void)!write(hp->pipe[1], &c, 1);
+		wake = 1;
 	} else if (j->orphan && j->runners == 0)
 		hashjob_free(j);
 	explicit_bzero(r, sizeof *r);
+	return wake;
+}
+
+/*
+ * Have t's helper compute j into r; -1 if there is none or it has
+ * gone (then the thread hashes itself).
+ */
+static int
+hashpool_remote(struct hashpool_thread *t, const struct hashjob *j,
+    struct hashjob_result *r, uint64_t *cpu_us)
+{
+	struct hashpool_req	 req;
+	struct hashpool_rep	 rep;
+	uint8_t			 buf[HASHPOOL_MSG_MAX];
+	size_t			 plen, slen, len;
+	ssize_t			 n;
+
+	if (t->fd == -1)
+		return -1;
+	plen = strlen(j->plain);
+	slen = j->stored != NULL ? strlen(j->stored) : 0;
+	len = sizeof req + plen + slen;
+	if (len > sizeof buf)
+		return -1;
+	req.kind = (uint32_t)j->kind;
+	req.plain_len = (uint32_t)plen;
+	req.stored_len = (uint32_t)slen;
+	memcpy(buf, &req, sizeof req);
+	memcpy(buf + sizeof req, j->plain, plen);
+	if (slen > 0)
+		memcpy(buf + sizeof req + plen, j->stored, slen);
+	n = send(t->fd, buf, len, MSG_NOSIGNAL);
+	explicit_bzero(buf, len);
+	if (n != (ssize_t)len)
+		goto gone;
+	do
+		n = recv(t->fd, &rep, sizeof rep, 0);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)sizeof rep)
+		goto gone;
+	*r = rep.r;
+	r->hash[sizeof r->hash - 1] = '\0';
+	*cpu_us = rep.cpu_us;
+	explicit_bzero(&rep, sizeof rep);
+	return 0;
+gone:
+	close(t->fd);
+	t->fd = -1;
+	return -1;
+}
+
+/*
+ * A thread computes j (taken under mu, which it releases meanwhile),
+ * pays for it from the budget and hands the result on.
+ */
+static void
+hashpool_run_locked(struct hashpool_thread *t, struct hashjob *j)
+{
+	struct hashpool		*hp = t->hp;
+	struct hashjob_result	 r;
+	uint64_t		 cpu;
+
+	hashjob_take(hp, j);
+	pthread_mutex_unlock(&hp->mu);
+	memset(&r, 0, sizeof r);
+	if (hashpool_remote(t, j, &r, &cpu) != 0) {
+		cpu = hashpool_clock_us(CLOCK_THREAD_CPUTIME_ID);
+		hashjob_run(j, &r);
+		cpu = hashpool_clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu;
+	}
+	pthread_mutex_lock(&hp->mu);
+	hp->budget_us -= (int64_t)cpu;
+	if (hashjob_finish(hp, j, &r)) {
+		/* Not under the lock: the loop wakes and wants it. */
+		pthread_mutex_unlock(&hp->mu);
+		(void)!write(hp->pipe[1], "", 1);
+		pthread_mutex_lock(&hp->mu);
+	}
 }
 
 /*
@@ -245,9 +442,9 @@ hashpool_idle_priority(void)
 static void *
 hashpool_worker(void *arg)
 {
-	struct hashpool		*hp = arg;
-	struct hashjob		*j;
-	struct hashjob_result	 r;
+	struct hashpool_thread	*t = arg;
+	struct hashpool		*hp = t->hp;
+	uint64_t		 wait;
 
 	hashpool_idle_priority();
 	pthread_mutex_lock(&hp->mu);
@@ -256,13 +453,11 @@ hashpool_worker(void *arg)
 			pthread_cond_wait(&hp->cv, &hp->mu);
 		if (hp->stop)
 			break;
-		j = TAILQ_FIRST(&hp->todo);
-		hashjob_take(hp, j);
-		pthread_mutex_unlock(&hp->mu);
-		memset(&r, 0, sizeof r);
-		hashjob_run(j, &r);
-		pthread_mutex_lock(&hp->mu);
-		hashjob_finish(hp, j, &r);
+		if ((wait = hashpool_budget_wait(hp)) > 0) {
+			hashpool_timedwait(hp, &hp->cv, wait);
+			continue;
+		}
+		hashpool_run_locked(t, TAILQ_FIRST(&hp->todo));
 	}
 	pthread_mutex_unlock(&hp->mu);
 	return NULL;
@@ -285,19 +480,25 @@ hashpool_oldest(struct hashpool *hp)
 	return best;
 }
 
+/* Lower the calling thread below the loop, but not to idle. */
+static void
+hashpool_rescuer_priority(void)
+{
+	/* The loop, which everyone waits on, first. */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    getpriority(PRIO_PROCESS, 0) + HASHPOOL_NICE);
+}
+
 /* The rescuer: computes, at ordinary priority, any job kept waiting. */
 static void *
 hashpool_rescuer(void *arg)
 {
-	struct hashpool		*hp = arg;
+	struct hashpool_thread	*t = arg;
+	struct hashpool		*hp = t->hp;
 	struct hashjob		*j;
-	struct hashjob_result	 r;
-	struct timespec		 ts;
-	uint64_t		 now, due;
+	uint64_t		 now, due, wait;
 
-	/* Still below the loop: the loop, which everyone waits on, first. */
-	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
-	    getpriority(PRIO_PROCESS, 0) + HASHPOOL_NICE);
+	hashpool_rescuer_priority();
 	pthread_mutex_lock(&hp->mu);
 	while (!hp->stop) {
 		if ((j = hashpool_oldest(hp)) == NULL) {
@@ -307,46 +508,82 @@ hashpool_rescuer(void *arg)
 		now = hashpool_now_ms();
 		due = j->queued_ms + HASHPOOL_RESCUE_MS;
 		if (now < due) {
-			/* The queue is on the monotonic clock too. */
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += (time_t)((due - now) / 1000);
-			ts.tv_nsec += (long)((due - now) % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&hp->rescue_cv, &hp->mu, &ts);
+			hashpool_timedwait(hp, &hp->rescue_cv,
+			    (due - now) * 1000);
+			continue;
+		}
+		/* Rescued or not, a hash is paid from the one budget. */
+		if ((wait = hashpool_budget_wait(hp)) > 0) {
+			hashpool_timedwait(hp, &hp->rescue_cv, wait);
 			continue;
 		}
 		j->rescued = 1;
-		hp->rescues++;
-		hashjob_take(hp, j);
-		pthread_mutex_unlock(&hp->mu);
-		memset(&r, 0, sizeof r);
-		hashjob_run(j, &r);
-		pthread_mutex_lock(&hp->mu);
-		hashjob_finish(hp, j, &r);
+		__atomic_add_fetch(&hp->rescues, 1, __ATOMIC_RELAXED);
+		hashpool_run_locked(t, j);
 	}
 	pthread_mutex_unlock(&hp->mu);
 	return NULL;
 }
 
-/* Back on the loop: finish every job that is done. */
+/* The lock was busy: try again in a millisecond. */
 static void
-hashpool_done_cb(evutil_socket_t fd, short events, void *arg)
+hashpool_retry_soon(struct hashpool *hp)
 {
-	struct hashpool		*hp = arg;
+	struct timeval	 tv = { 0, 1000 };
+
+	if (!evtimer_pending(hp->retry_ev, NULL))
+		evtimer_add(hp->retry_ev, &tv);
+}
+
+/*
+ * On the loop, under mu: queue the inbox for the threads, free (or
+ * leave to their last runner) the jobs the loop is done with, and take
+ * the finished ones into done.
+ */
+static void
+hashpool_sync_locked(struct hashpool *hp, struct hashjob_list *done)
+{
+	struct hashjob	*j;
+	int		 queued = 0;
+
+	while ((j = TAILQ_FIRST(&hp->inbox)) != NULL) {
+		TAILQ_REMOVE(&hp->inbox, j, entry);
+		j->state = HASHJOB_TODO;
+		TAILQ_INSERT_TAIL(&hp->todo, j, entry);
+		queued = 1;
+	}
+	if (queued) {
+		pthread_cond_broadcast(&hp->cv);
+		pthread_cond_signal(&hp->rescue_cv);
+	}
+	while ((j = TAILQ_FIRST(&hp->release)) != NULL) {
+		TAILQ_REMOVE(&hp->release, j, entry);
+		/* A second runner may still be reading it. */
+		if (j->runners > 0)
+			j->orphan = 1;
+		else
+			hashjob_free(j);
+	}
+	if (done != NULL)
+		TAILQ_CONCAT(done, &hp->done, entry);
+}
+
+/*
+ * On the loop: hand the threads what is new, and finish every job that
+ * is done; without ever waiting for the lock.
+ */
+static void
+hashpool_sync(struct hashpool *hp)
+{
 	struct hashjob_list	 done;
 	struct hashjob		*j;
-	char			 buf[256];
 
-	(void)events;
-	if (fd != -1)
-		while (read(hp->pipe[0], buf, sizeof buf) > 0)
-			;
 	TAILQ_INIT(&done);
-	pthread_mutex_lock(&hp->mu);
-	TAILQ_CONCAT(&done, &hp->done, entry);
+	if (pthread_mutex_trylock(&hp->mu) != 0) {
+		hashpool_retry_soon(hp);
+		return;
+	}
+	hashpool_sync_locked(hp, &done);
 	pthread_mutex_unlock(&hp->mu);
 	while ((j = TAILQ_FIRST(&done)) != NULL) {
 		TAILQ_REMOVE(&done, j, entry);
@@ -356,49 +593,185 @@ hashpool_done_cb(evutil_socket_t fd, short events, void *arg)
 			peer_resume(j->peer, j->cb, j->line, j->len, j->ok,
 			    j->kind == HASHJOB_VERIFY ? j->stored : j->hash);
 		}
-		/* A second runner may still be reading it. */
-		pthread_mutex_lock(&hp->mu);
-		if (j->runners > 0)
-			j->orphan = 1;
-		else
-			hashjob_free(j);
-		pthread_mutex_unlock(&hp->mu);
+		TAILQ_INSERT_TAIL(&hp->release, j, entry);
+	}
+	if (TAILQ_EMPTY(&hp->release) && TAILQ_EMPTY(&hp->inbox))
+		return;
+	if (pthread_mutex_trylock(&hp->mu) != 0) {
+		hashpool_retry_soon(hp);
+		return;
+	}
+	hashpool_sync_locked(hp, NULL);
+	pthread_mutex_unlock(&hp->mu);
+}
+
+/* Back on the loop: a job is done (or the lock was busy before). */
+static void
+hashpool_done_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct hashpool	*hp = arg;
+	char		 buf[256];
+
+	(void)events;
+	if (fd != -1)
+		while (read(hp->pipe[0], buf, sizeof buf) > 0)
+			;
+	hashpool_sync(hp);
+}
+
+/* The lock was busy a moment ago: try again. */
+static void
+hashpool_retry_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	hashpool_sync(arg);
+}
+
+/*
+ * A helper process: hash what its thread sends on fd, at the thread's
+ * priority, until the thread closes it (or the server dies).
+ */
+static void __attribute__((noreturn))
+hashpool_helper_main(int fd, int rescuer)
+{
+	struct hashpool_req	 req;
+	struct hashpool_rep	 rep;
+	struct hashjob		 j;
+	uint8_t			 buf[HASHPOOL_MSG_MAX];
+	char			 plain[HASHPOOL_MSG_MAX];
+	char			 stored[HASHPOOL_MSG_MAX];
+	uint64_t		 cpu;
+	ssize_t			 n;
+
+	if (rescuer)
+		hashpool_rescuer_priority();
+	else
+		hashpool_idle_priority();
+	for (;;) {
+		n = recv(fd, buf, sizeof buf, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n < (ssize_t)sizeof req)
+			_exit(0);
+		memcpy(&req, buf, sizeof req);
+		if (req.plain_len >= sizeof plain ||
+		    req.stored_len >= sizeof stored ||
+		    (size_t)n != sizeof req + req.plain_len + req.stored_len)
+			_exit(1);
+		memcpy(plain, buf + sizeof req, req.plain_len);
+		plain[req.plain_len] = '\0';
+		memcpy(stored, buf + sizeof req + req.plain_len,
+		    req.stored_len);
+		stored[req.stored_len] = '\0';
+		memset(&j, 0, sizeof j);
+		j.kind = req.kind == HASHJOB_VERIFY ? HASHJOB_VERIFY :
+		    HASHJOB_HASH;
+		j.plain = plain;
+		j.stored = stored;
+		memset(&rep, 0, sizeof rep);
+		cpu = hashpool_clock_us(CLOCK_THREAD_CPUTIME_ID);
+		hashjob_run(&j, &rep.r);
+		rep.cpu_us = hashpool_clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu;
+		n = send(fd, &rep, sizeof rep, MSG_NOSIGNAL);
+		explicit_bzero(buf, sizeof buf);
+		explicit_bzero(plain, sizeof plain);
+		explicit_bzero(&rep, sizeof rep);
+		if (n != (ssize_t)sizeof rep)
+			_exit(0);
 	}
 }
 
 /*
- * A pool of nthreads idle-priority workers and the rescuer; with
- * nthreads 0, none: jobs run inline (unit tests).
+ * Fork t's helper process.  It keeps only its end of the socket pair
+ * and dies with the server.  Without one (fork failed) t hashes in the
+ * thread.
+ */
+static void
+hashpool_helper_start(struct hashpool_thread *t)
+{
+	pid_t	 parent = getpid();
+	int	 sv[2];
+
+	t->pid = -1;
+	t->fd = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("hash helper: socketpair");
+		return;
+	}
+	if ((t->pid = fork()) == -1) {
+		log_warn("hash helper: fork");
+		close(sv[0]);
+		close(sv[1]);
+		return;
+	}
+	if (t->pid == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
+		/* The server's handlers are the server's. */
+		(void)signal(SIGHUP, SIG_DFL);
+		(void)signal(SIGINT, SIG_DFL);
+		(void)signal(SIGTERM, SIG_DFL);
+		if (sv[1] != 3 && dup2(sv[1], 3) == -1)
+			_exit(1);
+		(void)close_range(4, ~0U, 0);
+		hashpool_helper_main(3, t->rescuer);
+	}
+	close(sv[1]);
+	t->fd = sv[0];
+}
+
+/*
+ * A pool of nthreads idle-priority workers and the rescuer, spending
+ * at most cpu_pct percent of one CPU (0: no limit); with nthreads 0,
+ * none: jobs run inline (unit tests).
  */
 struct hashpool *
-hashpool_new(struct server *srv, int nthreads)
+hashpool_new(struct server *srv, int nthreads, int cpu_pct)
 {
-	struct hashpool	*hp;
-	int		 i;
+	struct hashpool		*hp;
+	pthread_condattr_t	 ca;
+	int			 i;
 
 	hp = xcalloc(1, sizeof *hp);
 	hp->srv = srv;
 	hp->nthreads = nthreads < HASHPOOL_THREADS_MAX ? nthreads :
 	    HASHPOOL_THREADS_MAX;
 	pthread_mutex_init(&hp->mu, NULL);
-	pthread_cond_init(&hp->cv, NULL);
-	pthread_cond_init(&hp->rescue_cv, NULL);
+	hp->cpu_pct = cpu_pct;
+	hp->budget_at_us = hashpool_clock_us(CLOCK_MONOTONIC);
+	hp->budget_us = (int64_t)cpu_pct * HASHPOOL_BURST_MS * 10;
+	/* Timed waits count on the monotonic clock, as the queue does. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&hp->cv, &ca);
+	pthread_cond_init(&hp->rescue_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	TAILQ_INIT(&hp->todo);
 	TAILQ_INIT(&hp->busy);
 	TAILQ_INIT(&hp->done);
+	TAILQ_INIT(&hp->inbox);
+	TAILQ_INIT(&hp->release);
 	if (pipe2(hp->pipe, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("pipe2");
 	hp->done_ev = event_new(srv->base, hp->pipe[0], EV_READ | EV_PERSIST,
 	    hashpool_done_cb, hp);
-	if (hp->done_ev == NULL || event_add(hp->done_ev, NULL) != 0)
+	hp->retry_ev = evtimer_new(srv->base, hashpool_retry_cb, hp);
+	if (hp->done_ev == NULL || hp->retry_ev == NULL ||
+	    event_add(hp->done_ev, NULL) != 0)
 		fatalx("event_new");
-	for (i = 0; i < hp->nthreads; i++)
-		if ((errno = pthread_create(&hp->threads[i], NULL,
-		    hashpool_worker, hp)) != 0)
+	/* The helpers first: fork before there are threads. */
+	for (i = 0; hp->nthreads > 0 && i <= hp->nthreads; i++) {
+		hp->threads[i].hp = hp;
+		hp->threads[i].rescuer = i == hp->nthreads;
+		hashpool_helper_start(&hp->threads[i]);
+	}
+	for (i = 0; hp->nthreads > 0 && i <= hp->nthreads; i++)
+		if ((errno = pthread_create(&hp->threads[i].tid, NULL,
+		    hp->threads[i].rescuer ? hashpool_rescuer :
+		    hashpool_worker, &hp->threads[i])) != 0)
 			fatal("pthread_create");
-	if (hp->nthreads > 0 && (errno = pthread_create(&hp->rescuer, NULL,
-	    hashpool_rescuer, hp)) != 0)
-		fatal("pthread_create");
 	return hp;
 }
 
@@ -415,16 +788,19 @@ hashpool_pause_workers(struct hashpool *hp, int paused)
 	pthread_mutex_unlock(&hp->mu);
 }
 
+/* Hashes asked of the pool since the start (stats, tests). */
+uint64_t
+hashpool_submitted(struct hashpool *hp)
+{
+	return hp->submitted;
+}
+
 /* Jobs the rescuer has taken over since the start (stats). */
 uint64_t
 hashpool_rescues(struct hashpool *hp)
 {
-	uint64_t	 n;
-
-	pthread_mutex_lock(&hp->mu);
-	n = hp->rescues;
-	pthread_mutex_unlock(&hp->mu);
-	return n;
+	/* Not the lock: the loop asks (metrics). */
+	return __atomic_load_n(&hp->rescues, __ATOMIC_RELAXED);
 }
 
 /* Stop the threads and free the pool with whatever jobs are left. */
@@ -441,10 +817,14 @@ hashpool_free(struct hashpool *hp)
 	pthread_cond_broadcast(&hp->cv);
 	pthread_cond_broadcast(&hp->rescue_cv);
 	pthread_mutex_unlock(&hp->mu);
-	for (i = 0; i < hp->nthreads; i++)
-		pthread_join(hp->threads[i], NULL);
-	if (hp->nthreads > 0)
-		pthread_join(hp->rescuer, NULL);
+	for (i = 0; hp->nthreads > 0 && i <= hp->nthreads; i++) {
+		pthread_join(hp->threads[i].tid, NULL);
+		/* A closed socket ends the helper. */
+		if (hp->threads[i].fd != -1)
+			close(hp->threads[i].fd);
+		if (hp->threads[i].pid > 0)
+			(void)waitpid(hp->threads[i].pid, NULL, 0);
+	}
 	while ((j = TAILQ_FIRST(&hp->todo)) != NULL) {
 		TAILQ_REMOVE(&hp->todo, j, entry);
 		hashjob_free(j);
@@ -457,7 +837,16 @@ hashpool_free(struct hashpool *hp)
 		TAILQ_REMOVE(&hp->done, j, entry);
 		hashjob_free(j);
 	}
+	while ((j = TAILQ_FIRST(&hp->inbox)) != NULL) {
+		TAILQ_REMOVE(&hp->inbox, j, entry);
+		hashjob_free(j);
+	}
+	while ((j = TAILQ_FIRST(&hp->release)) != NULL) {
+		TAILQ_REMOVE(&hp->release, j, entry);
+		hashjob_free(j);
+	}
 	event_free(hp->done_ev);
+	event_free(hp->retry_ev);
 	close(hp->pipe[0]);
 	close(hp->pipe[1]);
 	pthread_mutex_destroy(&hp->mu);
@@ -504,6 +893,7 @@ hashpool_submit(struct server *srv, struct peer *p, enum hashjob_kind kind,
 	p->waiting = 1;
 	bufferevent_disable(p->bev, EV_READ);
 	hp->pending++;
+	hp->submitted++;
 	if (hp->nthreads == 0) {
 		memset(&r, 0, sizeof r);
 		hashjob_run(j, &r);
@@ -515,12 +905,8 @@ hashpool_submit(struct server *srv, struct peer *p, enum hashjob_kind kind,
 		event_active(hp->done_ev, EV_READ, 0);
 		return 0;
 	}
-	pthread_mutex_lock(&hp->mu);
-	j->state = HASHJOB_TODO;
-	TAILQ_INSERT_TAIL(&hp->todo, j, entry);
-	pthread_cond_signal(&hp->cv);
-	pthread_cond_signal(&hp->rescue_cv);
-	pthread_mutex_unlock(&hp->mu);
+	TAILQ_INSERT_TAIL(&hp->inbox, j, entry);
+	hashpool_sync(hp);
 	return 0;
 }
 

@@ -37,7 +37,7 @@ enum {
 	OPT_MAX_USERS, OPT_REGISTER_RATE, OPT_REGISTER_CONN_RATE,
 	OPT_LOGIN_FAIL_DELAY, OPT_ANON_IDLE_TIMEOUT, OPT_ALLOW_ANONYMOUS,
 	OPT_ALLOW_REGISTER, OPT_HASH_THREADS, OPT_HISTORY_MAX, OPT_HISTORY_BYTES,
-	OPT_HISTORY_AGE,
+	OPT_HISTORY_AGE, OPT_HASH_CPU, OPT_LOGIN_CACHE_TTL, OPT_LOGIN_CACHE_SIZE,
 };
 
 #define OPTSTRING	"s:a:c:vqhV"
@@ -110,6 +110,9 @@ static const struct option longopts[] = {
 	{ "allow-anonymous", required_argument, NULL, OPT_ALLOW_ANONYMOUS },
 	{ "allow-register", required_argument, NULL, OPT_ALLOW_REGISTER },
 	{ "hash-threads", required_argument, NULL, OPT_HASH_THREADS },
+	{ "hash-cpu", required_argument, NULL, OPT_HASH_CPU },
+	{ "login-cache-ttl", required_argument, NULL, OPT_LOGIN_CACHE_TTL },
+	{ "login-cache-size", required_argument, NULL, OPT_LOGIN_CACHE_SIZE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -217,6 +220,11 @@ usage(FILE *f)
 "       --allow-anonymous yes|no  anonymous logins (yes)\n"
 "       --allow-register yes|no   REGISTER from clients (yes)\n"
 "       --hash-threads N      threads hashing secrets at idle priority (2)\n"
+"       --hash-cpu PERCENT    of one CPU the hashing may use at most (25;\n"
+"                             0: no limit); more logins wait, then \"busy\"\n"
+"       --login-cache-ttl MS  a verified login is remembered MS (300000;\n"
+"                             0: off): the same secret needs no slow hash\n"
+"       --login-cache-size N  logins remembered at most (10000; 0: off)\n"
 "  -v,  --verbose             log more (repeat for debug)\n"
 "  -q,  --quiet               log warnings only\n"
 "  -h,  --help                this help\n"
@@ -570,6 +578,18 @@ parse_words(int argc, char **argv, struct config *c)
 		case OPT_HASH_THREADS:
 			c->hash_threads = (int)num_arg("--hash-threads",
 			    optarg, 1, HASHPOOL_THREADS_MAX);
+			break;
+		case OPT_HASH_CPU:
+			c->hash_cpu = (int)num_arg("--hash-cpu", optarg, 0,
+			    100 * HASHPOOL_THREADS_MAX);
+			break;
+		case OPT_LOGIN_CACHE_TTL:
+			c->login_cache_ttl_ms = (int)num_arg(
+			    "--login-cache-ttl", optarg, 0, 86400000);
+			break;
+		case OPT_LOGIN_CACHE_SIZE:
+			c->login_cache_size = (int)num_arg(
+			    "--login-cache-size", optarg, 0, 10000000);
 			break;
 		case 'v':
 			c->verbose++;

@@ -451,6 +451,13 @@ monitor_metrics_cb(struct evhttp_request *req, void *arg)
 	    "Password hashes the rescuer took over because the idle-priority "
 	    "workers found no idle CPU for 200 ms.",
 	    hashpool_rescues(srv->hashpool));
+	monitor_metric(b, "password_hashes_total", "counter",
+	    "Slow password hashes asked for (REGISTER, and LOGIN unless the "
+	    "login cache knew the secret).",
+	    hashpool_submitted(srv->hashpool));
+	monitor_metric(b, "login_cache_hits_total", "counter",
+	    "LOGINs answered from the login cache, without a slow hash.",
+	    logincache_hits(srv->logincache));
 
 	monitor_family(b, "delivery_report_latency_seconds", "histogram",
 	    "From taking in a client's activity to sending it its delivery "

@@ -77,7 +77,10 @@ server_new(struct event_base *base, const struct config *cfg)
 	    auth_derive_key(srv->cfg.secret, srv->link_key) != 0)
 		fatalx("scrypt: cannot derive the link key");
 	token_init(srv);
-	srv->hashpool = hashpool_new(srv, cfg->hash_threads);
+	srv->hashpool = hashpool_new(srv, cfg->hash_threads,
+	    cfg->hash_cpu);
+	srv->logincache = logincache_new((size_t)cfg->login_cache_size,
+	    (uint64_t)cfg->login_cache_ttl_ms);
 	srv->reg = registry_new();
 	registry_set_max(srv->reg, cfg->max_users);
 	srv->limits = limit_new();
@@ -373,6 +376,7 @@ server_free(struct server *srv)
 	delivery_free(srv);
 	uplink_free(srv);
 	hashpool_free(srv->hashpool);
+	logincache_free(srv->logincache);
 	lock_table_free(srv->locks);
 	registry_free(srv->reg);
 	history_close(srv->history);

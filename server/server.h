@@ -33,6 +33,8 @@
  *                  the lock protocol's messages, user list merges
  *   handshake.c    server link authentication (HELLO/CHALLENGE/PROOF)
  *   hashpool.c     yescrypt hashing off the loop, in a thread pool
+ *   logincache.c   logins verified lately (no slow hash again), and
+ *                  the keyed digest of a user's secret
  *   activity.c     the hot path: ACTIVITY_MESSAGE/BROADCAST in, the
  *                  activity object (act_new) and its one serialisation,
  *                  activity_take() hands it on, activity_deliver() fans
@@ -132,6 +134,9 @@ struct config {
 	int		 allow_base_servers;	/* --allow-base-servers */
 	int		 token_lifetime_ms;	/* 0: the replay window */
 	int		 hash_threads;		/* hash workers; 0: inline */
+	int		 hash_cpu;		/* --hash-cpu, % of a CPU; 0 any */
+	int		 login_cache_ttl_ms;	/* --login-cache-ttl; 0 off */
+	int		 login_cache_size;	/* --login-cache-size; 0 off */
 	const char	*tls_cert;		/* --tls-cert */
 	const char	*tls_key;		/* --tls-key */
 	const char	*tls_ca;		/* --tls-ca */
@@ -247,7 +252,7 @@ struct peer {
 	struct link_auth	*auth;		/* the handshake's nonces */
 	struct hashjob		*job;		/* a slow hash under way */
 	int			 waiting;	/* for it: reading paused */
-	uint64_t		 secret_digest;	/* keyed, of its secret */
+	uint8_t			 secret_digest[16]; /* logincache_digest */
 	int			 remote_tls_port;	/* 0: none known */
 	int			 synced;	/* its ACTIVITY_SYNC answered
 						 * (or base protocol): live
@@ -375,6 +380,7 @@ struct server {
 
 	struct registry		*reg;
 	struct hashpool		*hashpool;
+	struct logincache	*logincache;
 	struct lock_table	*locks;
 	struct uplink		*uplink;
 	struct history		*history;	/* NULL: none kept */
@@ -506,17 +512,38 @@ enum cmd_ret	 cmd_server_proof(struct peer *, struct msg *);
 #define HASHPOOL_THREADS_MAX	16
 #define HASHPOOL_PENDING_MAX	256	/* jobs waiting, then refuse */
 #define HASHPOOL_COST		1	/* yescrypt's cost: ~5 ms a hash */
-struct hashpool	*hashpool_new(struct server *, int);
+#define HASHPOOL_CPU		25	/* the default --hash-cpu, % */
+struct hashpool	*hashpool_new(struct server *, int, int);
 void		 hashpool_free(struct hashpool *);
 int		 hashpool_submit(struct server *, struct peer *,
 		    enum hashjob_kind, const char *, const char *,
 		    const char *, size_t, hashjob_cb);
 void		 hashpool_peer_gone(struct peer *);
 uint64_t	 hashpool_rescues(struct hashpool *);
+uint64_t	 hashpool_submitted(struct hashpool *);
 void		 hashpool_pause_workers(struct hashpool *, int);
 int		 hashpool_is_hash(const char *);
 int		 hashpool_hash(const char *, char *, size_t);
 int		 hashpool_verify(const char *, const char *);
+
+/* logincache.c */
+#define LOGINCACHE_DIGEST_LEN	16	/* SipHash-2-4-128 */
+#define LOGINCACHE_TTL_MS	300000	/* the default: five minutes */
+#define LOGINCACHE_SIZE		10000	/* the default cap */
+struct logincache;
+struct logincache *logincache_new(size_t, uint64_t);
+void		 logincache_free(struct logincache *);
+void		 logincache_digest(const struct logincache *, const char *,
+		    const char *, uint8_t[LOGINCACHE_DIGEST_LEN]);
+int		 logincache_matches(const struct logincache *, const char *,
+		    const char *, const uint8_t[LOGINCACHE_DIGEST_LEN]);
+int		 logincache_check(struct logincache *, const char *,
+		    const char *, const char *);
+void		 logincache_add(struct logincache *, const char *,
+		    const char *, const char *);
+void		 logincache_forget(struct logincache *, const char *);
+size_t		 logincache_count(const struct logincache *);
+uint64_t	 logincache_hits(const struct logincache *);
 
 /* token.c */
 #define TOKEN_LEN_MAX	64

@@ -425,6 +425,8 @@ tree_user_replaced(struct server *srv, const char *name)
 
 	if (u == NULL)
 		return;
+	/* Its fingerprint no longer matches either; now it is gone. */
+	logincache_forget(srv->logincache, name);
 	log_warnx("user %s: a conflicting registration from %s won; ending "
 	    "sessions with the other secret", log_safe(name),
 	    log_safe(u->origin));

@@ -491,6 +491,59 @@ regress__link_and_journal__no_plaintext_secret(void **state)
 	free(got);
 }
 
+/* Read c's lines until one is cmd; fail at the deadline or a close. */
+static void
+expect_eventually(struct it_client *c, const char *cmd)
+{
+	uint64_t	 deadline = it_now_ms() + (uint64_t)it_timeout();
+	const cJSON	*k;
+
+	while (it_now_ms() < deadline) {
+		if (it_read_line(c, it_timeout()) != IT_READ_LINE)
+			break;
+		cJSON_Delete(c->msg);
+		c->msg = cJSON_ParseWithLength(c->line, c->line_len);
+		k = cJSON_GetObjectItemCaseSensitive(c->msg, "command");
+		if (cJSON_IsString(k) && strcmp(k->valuestring, cmd) == 0)
+			return;
+	}
+	it_fail("client %s: no %s", c->name, cmd);
+}
+
+/*
+ * The login cache never outlives a change of the secret: carol logs in
+ * at A twice (the second time from A's login cache), then a server
+ * that registered carol earlier with another secret joins A, and that
+ * registration wins.  As soon as A has taken the new secret (its
+ * session with the old one is ended), the cached old one is refused,
+ * without waiting for --login-cache-ttl.
+ */
+static void
+logincache__secret_replaced_by_joining_server__old_secret_fails_at_once(
+    void **state)
+{
+	struct it_server	*a, *b;
+	struct it_client	*c1;
+	char			*dir;
+
+	(void)state;
+	dir = it_mkdtemp("journal");
+	b = it_root("B", "--data-dir", dir);
+	it_register(b, "carol", "carol-first");
+	b->expect_dead = 1;
+	assert_int_equal(it_server_stop(b), 0);
+	a = it_root("A");
+	it_register(a, "carol", "carol-later");
+	c1 = it_connect(a, "c1");
+	it_login(c1, "carol", "carol-later");
+	it_login(it_connect(a, "c2"), "carol", "carol-later");
+	b = it_child("B2", a, "--data-dir", dir);
+	expect_eventually(c1, "AUTHENTICATION_FAIL");
+	it_login_fail(it_connect(a, "c3"), "carol", "carol-later");
+	it_login_eventually(a, "carol", "carol-first");
+	it_login_eventually(b, "carol", "carol-first");
+}
+
 int
 main(void)
 {
@@ -514,6 +567,9 @@ main(void)
 		    secret__shorter_than_16__warned_at_start, it_teardown),
 		cmocka_unit_test_teardown(
 		    regress__link_and_journal__no_plaintext_secret,
+		    it_teardown),
+		cmocka_unit_test_teardown(
+		    logincache__secret_replaced_by_joining_server__old_secret_fails_at_once,
 		    it_teardown),
 	};
 

@@ -955,6 +955,9 @@ ops__monitor__healthz_status_metrics(void **state)
 	    "activity_delivery_report_latency_seconds_count") == 1);
 	assert_true(metric(mp, "activity_replay_log_entries") == 1);
 	assert_true(metric(mp, "activity_password_hashes_rescued_total") >= 0);
+	/* The login and the failed one were slow hashes, not cache hits. */
+	assert_true(metric(mp, "activity_password_hashes_total") >= 2);
+	assert_true(metric(mp, "activity_login_cache_hits_total") == 0);
 	assert_true(metric(mp, "activity_received_bytes_total") > 100);
 	assert_true(metric(mp, "activity_sent_bytes_total") > 100);
 	assert_true(metric(mp, "activity_resident_memory_bytes") > 100000);

@@ -635,6 +635,228 @@ dispatch__login_starved_workers__rescued_after_wait(void **state)
 	fx_free(fx);
 }
 
+/* A hash of secret, registered as user at time t. */
+static void
+put_user(struct fx *fx, const char *user, const char *secret, uint64_t t)
+{
+	char	 h[256];
+
+	assert_int_equal(hashpool_hash(secret, h, sizeof h), 0);
+	assert_int_not_equal(registry_put(fx->srv->reg, user, h, t, "x"),
+	    REG_ERROR);
+}
+
+/*
+ * LOGIN as user with secret on a new connection, expect the answer
+ * (LOGIN_SUCCESS or LOGIN_FAILED), and say how many slow hashes it
+ * cost.
+ */
+static uint64_t
+login_hashes(struct fx *fx, const char *user, const char *secret,
+    const char *expect)
+{
+	struct fx_conn	*c = fx_connect(fx);
+	uint64_t	 n0 = hashpool_submitted(fx->srv->hashpool);
+
+	fx_sendf(fx, c, "{\"command\":\"LOGIN\",\"username\":\"%s\","
+	    "\"secret\":\"%s\"}", user, secret);
+	fx_run(fx);
+	fx_expect(c, expect);
+	return hashpool_submitted(fx->srv->hashpool) - n0;
+}
+
+/*
+ * A second LOGIN with the secret the slow hash accepted is answered
+ * from the cache, without a hash; it also keeps the activity check.
+ */
+static void
+logincache__same_secret_again__no_slow_hash(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	struct fx_conn	*c;
+
+	(void)state;
+	put_user(fx, "bob", "right", 1);
+	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 1);
+	assert_int_equal(logincache_count(fx->srv->logincache), 1);
+	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 0);
+	assert_int_equal(logincache_hits(fx->srv->logincache), 1);
+	/* Logged in from the cache, its activities are checked the same. */
+	c = fx_connect(fx);
+	fx_send(fx, c, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+	    "\"secret\":\"right\"}");
+	fx_send(fx, c, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"bob\",\"secret\":\"right\",\"activity\":{\"a\":1}}");
+	fx_send(fx, c, "{\"command\":\"ACTIVITY_MESSAGE\",\"username\":"
+	    "\"bob\",\"secret\":\"wrong\",\"activity\":{\"a\":2}}");
+	fx_see(c, "LOGIN_SUCCESS");
+	fx_see(c, "ACTIVITY_BROADCAST");
+	fx_see(c, "AUTHENTICATION_FAIL");
+	assert_false(fx_open(fx, c));
+	assert_int_equal(logincache_hits(fx->srv->logincache), 2);
+	fx_free(fx);
+}
+
+/* A wrong secret is never remembered: each try costs a slow hash. */
+static void
+logincache__wrong_secret__not_cached(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+
+	(void)state;
+	put_user(fx, "bob", "right", 1);
+	assert_int_equal(login_hashes(fx, "bob", "wrong", "LOGIN_FAILED"), 1);
+	assert_int_equal(logincache_count(fx->srv->logincache), 0);
+	assert_int_equal(login_hashes(fx, "bob", "wrong", "LOGIN_FAILED"), 1);
+	/* With the right one cached, a wrong one still fails, by hash. */
+	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 1);
+	assert_int_equal(login_hashes(fx, "bob", "wrong", "LOGIN_FAILED"), 1);
+	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 0);
+	assert_int_equal(logincache_hits(fx->srv->logincache), 1);
+	fx_free(fx);
+}
+
+/* An entry is good for --login-cache-ttl from the slow hash, no more. */
+static void
+logincache__ttl_passed__slow_hash_again(void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.login_cache_ttl_ms = 60000;
+	fx = fx_new_cfg("srv", &cfg);
+	put_user(fx, "bob", "right", 1);
+	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 1);
+	fx_advance(fx, 59999);
+	/* A hit does not make the entry last longer. */
+	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 0);
+	fx_advance(fx, 1);
+	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 1);
+	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 0);
+	fx_free(fx);
+}
+
+/* --login-cache-ttl 0: every LOGIN is a slow hash, nothing kept. */
+static void
+logincache__ttl_0__off(void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.login_cache_ttl_ms = 0;
+	fx = fx_new_cfg("srv", &cfg);
+	put_user(fx, "bob", "right", 1);
+	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 1);
+	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 1);
+	assert_int_equal(logincache_count(fx->srv->logincache), 0);
+	fx_free(fx);
+}
+
+/* At --login-cache-size the oldest entry makes room for a new one. */
+static void
+logincache__full__oldest_evicted(void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.login_cache_size = 2;
+	fx = fx_new_cfg("srv", &cfg);
+	put_user(fx, "a", "sa", 1);
+	put_user(fx, "b", "sb", 1);
+	put_user(fx, "c", "sc", 1);
+	assert_int_equal(login_hashes(fx, "a", "sa", "LOGIN_SUCCESS"), 1);
+	fx_advance(fx, 1);
+	assert_int_equal(login_hashes(fx, "b", "sb", "LOGIN_SUCCESS"), 1);
+	fx_advance(fx, 1);
+	assert_int_equal(login_hashes(fx, "c", "sc", "LOGIN_SUCCESS"), 1);
+	assert_int_equal(logincache_count(fx->srv->logincache), 2);
+	/* b and c are kept; a was the oldest. */
+	assert_int_equal(login_hashes(fx, "c", "sc", "LOGIN_SUCCESS"), 0);
+	assert_int_equal(login_hashes(fx, "b", "sb", "LOGIN_SUCCESS"), 0);
+	assert_int_equal(login_hashes(fx, "a", "sa", "LOGIN_SUCCESS"), 1);
+	assert_int_equal(logincache_count(fx->srv->logincache), 2);
+	fx_free(fx);
+}
+
+/*
+ * The user's stored hash changes (a registration that wins, as
+ * USER_SYNC or a journal would put it): the cached old secret fails
+ * at once, by slow hash, and the new one logs in.
+ */
+static void
+logincache__stored_hash_changed__old_secret_fails_at_once(void **state)
+{
+	struct fx	*fx = fx_new("srv");
+	char		 h[256];
+
+	(void)state;
+	put_user(fx, "bob", "old", 2);
+	assert_int_equal(login_hashes(fx, "bob", "old", "LOGIN_SUCCESS"), 1);
+	/* The earlier registration wins. */
+	assert_int_equal(hashpool_hash("new", h, sizeof h), 0);
+	assert_int_equal(registry_put(fx->srv->reg, "bob", h, 1, "x"),
+	    REG_REPLACED);
+	assert_int_equal(login_hashes(fx, "bob", "old", "LOGIN_FAILED"), 1);
+	/* The stale entry is gone, not just unmatched. */
+	assert_int_equal(logincache_count(fx->srv->logincache), 0);
+	assert_int_equal(login_hashes(fx, "bob", "new", "LOGIN_SUCCESS"), 1);
+	assert_int_equal(login_hashes(fx, "bob", "new", "LOGIN_SUCCESS"), 0);
+	fx_free(fx);
+}
+
+/*
+ * --hash-cpu bounds what the hashing spends: at 1 % of a CPU (2 ms of
+ * budget saved up) four hashes of some milliseconds each cannot all
+ * start within 100 ms; they wait, and are all answered.
+ */
+static void
+hashpool__cpu_budget__logins_wait_then_answered(void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+	struct fx_conn	*c[4];
+	uint64_t	 t0, waited;
+	int		 i, k, done;
+	char		 user[8], secret[8];
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.hash_threads = 2;
+	cfg.hash_cpu = 1;
+	cfg.login_cache_ttl_ms = 0;
+	fx = fx_new_cfg("srv", &cfg);
+	for (k = 0; k < 4; k++) {
+		snprintf(user, sizeof user, "u%d", k);
+		snprintf(secret, sizeof secret, "s%d", k);
+		put_user(fx, user, secret, 1);
+	}
+	t0 = mono_ms();
+	for (k = 0; k < 4; k++) {
+		c[k] = fx_connect(fx);
+		fx_sendf(fx, c[k], "{\"command\":\"LOGIN\",\"username\":"
+		    "\"u%d\",\"secret\":\"s%d\"}", k, k);
+	}
+	for (i = 0, done = 0; i < 6000 && done < 4; i++) {
+		usleep(5000);
+		fx_run(fx);
+		for (k = 0, done = 0; k < 4; k++)
+			if (fx_peer(fx, c[k]) != NULL &&
+			    fx_peer(fx, c[k])->role == PEER_CLIENT)
+				done++;
+	}
+	waited = mono_ms() - t0;
+	for (k = 0; k < 4; k++)
+		fx_see(c[k], "LOGIN_SUCCESS");
+	assert_true(waited >= 100);
+	fx_free(fx);
+}
+
 /* Server A (other:8001) announces this load on link l. */
 static void
 announce_a(struct fx *fx, struct fx_conn *l, int load)
@@ -1498,6 +1720,15 @@ main(void)
 		    dispatch__login_hashed_by_threads__answered_through_the_loop),
 		cmocka_unit_test(
 		    dispatch__login_starved_workers__rescued_after_wait),
+		cmocka_unit_test(logincache__same_secret_again__no_slow_hash),
+		cmocka_unit_test(logincache__wrong_secret__not_cached),
+		cmocka_unit_test(logincache__ttl_passed__slow_hash_again),
+		cmocka_unit_test(logincache__ttl_0__off),
+		cmocka_unit_test(logincache__full__oldest_evicted),
+		cmocka_unit_test(
+		    logincache__stored_hash_changed__old_secret_fails_at_once),
+		cmocka_unit_test(
+		    hashpool__cpu_budget__logins_wait_then_answered),
 		cmocka_unit_test(
 		    dispatch__login_with_less_loaded_server__redirect),
 		cmocka_unit_test(
