@@ -661,7 +661,7 @@ login_hashes(struct fx *fx, const char *user, const char *secret,
 	fx_sendf(fx, c, "{\"command\":\"LOGIN\",\"username\":\"%s\","
 	    "\"secret\":\"%s\"}", user, secret);
 	fx_run(fx);
-	fx_expect(c, expect);
+	fx_see(c, expect);
 	return hashpool_submitted(fx->srv->hashpool) - n0;
 }
 
@@ -823,7 +823,7 @@ hashpool__cpu_budget__logins_wait_then_answered(void **state)
 	struct fx_conn	*c[4];
 	uint64_t	 t0, waited;
 	int		 i, k, done;
-	char		 user[8], secret[8];
+	char		 user[16], secret[16];
 
 	(void)state;
 	fx_config(&cfg);
