@@ -812,15 +812,15 @@ logincache__stored_hash_changed__old_secret_fails_at_once(void **state)
 
 /*
  * --hash-cpu bounds what the hashing spends: at 1 % of a CPU (2 ms of
- * budget saved up) four hashes of some milliseconds each cannot all
- * start within 100 ms; they wait, and are all answered.
+ * budget saved up) eight hashes of half a millisecond or more each
+ * cannot all start within 100 ms; they wait, and are all answered.
  */
 static void
 hashpool__cpu_budget__logins_wait_then_answered(void **state)
 {
 	struct config	 cfg;
 	struct fx	*fx;
-	struct fx_conn	*c[4];
+	struct fx_conn	*c[8];
 	uint64_t	 t0, waited;
 	int		 i, k, done;
 	char		 user[16], secret[16];
@@ -831,27 +831,27 @@ hashpool__cpu_budget__logins_wait_then_answered(void **state)
 	cfg.hash_cpu = 1;
 	cfg.login_cache_ttl_ms = 0;
 	fx = fx_new_cfg("srv", &cfg);
-	for (k = 0; k < 4; k++) {
+	for (k = 0; k < 8; k++) {
 		snprintf(user, sizeof user, "u%d", k);
 		snprintf(secret, sizeof secret, "s%d", k);
 		put_user(fx, user, secret, 1);
 	}
 	t0 = mono_ms();
-	for (k = 0; k < 4; k++) {
+	for (k = 0; k < 8; k++) {
 		c[k] = fx_connect(fx);
 		fx_sendf(fx, c[k], "{\"command\":\"LOGIN\",\"username\":"
 		    "\"u%d\",\"secret\":\"s%d\"}", k, k);
 	}
-	for (i = 0, done = 0; i < 6000 && done < 4; i++) {
+	for (i = 0, done = 0; i < 6000 && done < 8; i++) {
 		usleep(5000);
 		fx_run(fx);
-		for (k = 0, done = 0; k < 4; k++)
+		for (k = 0, done = 0; k < 8; k++)
 			if (fx_peer(fx, c[k]) != NULL &&
 			    fx_peer(fx, c[k])->role == PEER_CLIENT)
 				done++;
 	}
 	waited = mono_ms() - t0;
-	for (k = 0; k < 4; k++)
+	for (k = 0; k < 8; k++)
 		fx_see(c[k], "LOGIN_SUCCESS");
 	assert_true(waited >= 100);
 	fx_free(fx);
