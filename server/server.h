@@ -32,7 +32,8 @@
  *   cmd-server.c   server handlers: AUTHENTICATE, announces, leaves,
  *                  the lock protocol's messages, user list merges
  *   handshake.c    server link authentication (HELLO/CHALLENGE/PROOF)
- *   hashpool.c     yescrypt hashing off the loop, in a thread pool
+ *   hashpool.c     yescrypt hashing off the loop: a thread pool, each
+ *                  thread with a helper process, under a CPU budget
  *   logincache.c   logins verified lately (no slow hash again), and
  *                  the keyed digest of a user's secret
  *   activity.c     the hot path: ACTIVITY_MESSAGE/BROADCAST in, the
