@@ -651,8 +651,14 @@ uplink_peer_closed(struct server *srv, struct peer *p)
 	if (st == UPLINK_ESTABLISHED) {
 		log_warnx("uplink: lost the parent link to %s:%d",
 		    log_safe(u->parent.host), target_port(srv, &u->parent));
-		/* From here on we may miss activities: ask for them back. */
-		srv->since_ms = wall_ms() - UPLINK_SINCE_MARGIN_MS;
+		/*
+		 * We may lack what the parent sent on since it was last
+		 * heard from: a link found silent at the heartbeat timeout,
+		 * or by a server that was itself stopped, went quiet long
+		 * before now.  Ask for it back at the relink.
+		 */
+		srv->since_ms = wall_ms() - (now_ms() - p->last_rx_ms) -
+		    UPLINK_SINCE_MARGIN_MS;
 		tree_link_lost(srv, p);
 		uplink_failover(srv);
 		return;

@@ -841,6 +841,52 @@ delivery__relink__replay_before_live_activities(void **state)
 		it_fail("F got n=%ld after its replay, not the live n=4", n);
 }
 
+/*
+ * Regression (the chaos seed 117738847351246): a server that finds its
+ * parent link silent long after it went quiet asks, at its relink, for
+ * what it may lack from when it last heard from the parent, not from
+ * when it noticed.  B is stopped past A's heartbeat timeout; once A has
+ * dropped the link, x at A sends the first activity of A's origin, so
+ * B's ACTIVITY_SYNC cannot name A in "vv" and only "since" covers it.
+ * B notices the silence only when it runs again, 1.5 s after the send;
+ * with "since" at that moment less 1 s, A replayed B nothing of A's
+ * origin, and y, a base-protocol client at B since before the send
+ * (owed it: it never left), never got it.
+ */
+static void
+regression__relink_since__stopped_server_gets_a_new_origins_activity(
+    void **state)
+{
+	struct it_server	*a, *b;
+	struct fclient		*x, *y;
+
+	(void)state;
+	a = it_root("A", "--heartbeat", "100", "--heartbeat-timeout", "600");
+	b = it_child("B", a, "--heartbeat", "100", "--heartbeat-timeout",
+	    "600");
+	x = fc_on(a, "x", 0);
+	y = fc_new("y@B", "anonymous", NULL, FC_BASE | FC_NO_FAILOVER);
+	fc_start(y, b->port, 1);
+	fc_wait_up(it_timeout());
+
+	it_server_sigstop(b);
+	fc_wait_log(a, "closed: heartbeat timeout", 1, it_timeout());
+	fc_send(x, "x", 1);
+	FC_WAIT(NULL, 0, it_timeout(), fc_find(x, "x", 1) != NULL,
+	    "x did not get its own activity: %s", fc_describe(x));
+	/* Stopped for longer than the 1 s margin after the send. */
+	fc_run(NULL, 0, 1500);
+	it_server_sigcont(b);
+	fc_wait_log(b, "lost the parent link", 1, it_timeout());
+	FC_WAIT(NULL, 0, 3 * it_timeout(), fc_find(y, "x", 1) != NULL,
+	    "y, at B all along, never got the activity sent while B was "
+	    "stopped: %s", fc_describe(y));
+	if (!fc_up(y) || y->logins != 1)
+		it_fail("y left B: %s", fc_describe(y));
+	fc_run(NULL, 0, 100);
+	fc_check_exact(y, "x", 1, 1);
+}
+
 #define T(f)	cmocka_unit_test_setup_teardown(f, dl_setup, dl_teardown)
 
 int
@@ -859,6 +905,7 @@ main(void)
 		T(delivery__publisher_kill9__subscribers_get_all_once_in_order),
 		T(regression__relink_replay__delivers_activities_older_than_the_server),
 		T(delivery__relink__replay_before_live_activities),
+		T(regression__relink_since__stopped_server_gets_a_new_origins_activity),
 	};
 
 	return it_run_tests("delivery", tests);
