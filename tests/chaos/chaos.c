@@ -49,7 +49,10 @@
  *    so no resume and no repeat detection of its own) is promised
  *    nothing across the loss of its own server: each of its
  *    connections starts afresh.  It must receive every certain activity
- *    sent after its last login, nothing twice on one connection, and in
+ *    sent after its last login (sent once the test had read that
+ *    LOGIN_SUCCESS: in the same millisecond, times cannot tell which
+ *    came first, and one taken in just before the login is a late one
+ *    the client is not owed), nothing twice on one connection, and in
  *    per-sender order what was sent after the login of the connection
  *    it came on.  One sent before a login may come again on the new
  *    connection (one still on its way to the new server, or held there
@@ -113,6 +116,8 @@ enum ckind { K_FULL, K_REG, K_BASE };
 struct sendrec {
 	uint64_t	 at;		/* when */
 	unsigned	 gen;		/* the fclient's connection */
+	int		 port;		/* the server it was sent to */
+	uint64_t	 order;		/* in the test's order of events */
 	long		 skey;		/* its sender session (order key) */
 	int		 probe;
 	int		 certain;	/* computed at the end */
@@ -140,8 +145,11 @@ struct cli {
 	int		 nends, capends;
 	int		 was_up;
 	uint64_t	 first_up, last_up;
+	uint64_t	 last_up_order;	/* last_up in the order of events */
 	int		 logins_seen;	/* fc->logins when last up */
 	uint64_t	*ups;		/* every login, in order */
+	int		*upports;	/* and the server of each */
+	uint64_t	*uporders;	/* and its order among events */
 	int		 nups;
 	int		 failovers_seen;
 	uint64_t	 max_outage;	/* longest failover, ms */
@@ -196,6 +204,12 @@ static unsigned long long seed;
 static uint64_t		 rng_ev, rng_tr;	/* events; traffic */
 static uint64_t		 t_start;
 static int		 root_slot;
+/*
+ * Logins and sends numbered in the order the test saw them: a send
+ * numbered after a login was made after the test read LOGIN_SUCCESS,
+ * which milliseconds cannot tell when both fall in the same one.
+ */
+static uint64_t		 events;
 
 /* Counters for the summary. */
 static int		 n_kill, n_stop, n_cut, n_reset;
@@ -602,6 +616,12 @@ track(void)
 			c->last_up = c->fc->up_ms;
 			c->ups = xrealloc(c->ups, (size_t)(c->nups + 1) *
 			    sizeof *c->ups);
+			c->upports = xrealloc(c->upports,
+			    (size_t)(c->nups + 1) * sizeof *c->upports);
+			c->upports[c->nups] = c->fc->cur.port;
+			c->uporders = xrealloc(c->uporders,
+			    (size_t)(c->nups + 1) * sizeof *c->uporders);
+			c->last_up_order = c->uporders[c->nups] = ++events;
 			c->ups[c->nups++] = c->fc->up_ms;
 			if (c->fc->failovers > c->failovers_seen &&
 			    c->fc->down_ms != 0) {
@@ -646,10 +666,14 @@ cli_send(struct cli *c, int probe)
 		c->sent = xrealloc(c->sent, (size_t)c->capsent *
 		    sizeof *c->sent);
 	}
+	/* Every login the clients have taken in comes before this send. */
+	track();
 	r = &c->sent[c->nsent];
 	memset(r, 0, sizeof *r);
+	r->order = ++events;
 	r->at = it_now_ms();
 	r->gen = gen;
+	r->port = c->fc->cur.port;
 	r->probe = probe;
 	/*
 	 * A base-protocol client's activities are numbered by its server,
@@ -928,6 +952,7 @@ struct probe {
 	int	 cli;
 	long	 n;
 	uint64_t at;
+	uint64_t order;	/* as its sendrec's */
 };
 
 /* Did c get (tag, n) at or after `since`?  Scans back from the newest. */
@@ -955,7 +980,8 @@ probe_missing(const struct probe *p)
 		if (c->fc->closed)
 			continue;
 		/* A base client is owed only what came after its login. */
-		if (c->kind == K_BASE && (!fc_up(c->fc) || c->last_up > p->at))
+		if (c->kind == K_BASE && (!fc_up(c->fc) ||
+		    c->last_up_order > p->order))
 			continue;
 		if (c->first_up == 0 || c->first_up > p->at)
 			continue;
@@ -1003,6 +1029,7 @@ probe_round(const char *what, int make_clients, int ms)
 		if (!cli_send(&cls[picks[i]], 1))
 			continue;
 		pr[np].n = cls[picks[i]].nsent;
+		pr[np].order = cls[picks[i]].sent[pr[np].n - 1].order;
 		np++;
 		probes_sent++;
 	}
@@ -1356,19 +1383,18 @@ delivery_note(const char *fmt, ...)
 static int
 owed(const struct cli *r, const struct sendrec *sr)
 {
-	return sr->certain && (r->kind == K_BASE ? sr->at >= r->last_up :
-	    sr->at >= r->first_up);
+	return sr->certain && (r->kind == K_BASE ?
+	    sr->order > r->last_up_order : sr->at >= r->first_up);
 }
 
-/* When c logged in on the connection that brought something at t. */
-static uint64_t
+/* The login of the connection that brought something at t (-1: none). */
+static int
 login_before(const struct cli *c, uint64_t t)
 {
-	uint64_t	 l = 0;
-	int		 i;
+	int	 i, l = -1;
 
 	for (i = 0; i < c->nups && c->ups[i] <= t; i++)
-		l = c->ups[i];
+		l = i;
 	return l;
 }
 
@@ -1387,8 +1413,7 @@ check_receiver(const struct cli *r, const long *off, long total,
 	long		*lastn, *lastkey;
 	int		*first;
 	long		 s, n, k, missing = 0, errs = nerrors;
-	int		 i, base = r->kind == K_BASE, before;
-	uint64_t	 login;
+	int		 i, base = r->kind == K_BASE, before, login;
 	char		*end;
 
 	client_lines = 0;
@@ -1410,13 +1435,14 @@ check_receiver(const struct cli *r, const long *off, long total,
 		}
 		n = rx->n;
 		sr = &cls[s].sent[n - 1];
-		login = base ? login_before(r, rx->at_ms) : 0;
-		before = base && sr->at < login;
+		login = base ? login_before(r, rx->at_ms) : -1;
+		/* Sent before that login, in the order the test saw them. */
+		before = login >= 0 && sr->order < r->uporders[login];
 		if (cnt[off[s] + n - 1]++ == 0)
 			first[off[s] + n - 1] = i;
 		else {
 			fx = &r->fc->rx[first[off[s] + n - 1]];
-			if (before && fx->at_ms < login)
+			if (before && fx->at_ms < r->ups[login])
 				(*base_repeats)++;
 			else
 				delivery_error("%s: %s #%ld (sent %s%s) "
@@ -1447,14 +1473,18 @@ check_receiver(const struct cli *r, const long *off, long total,
 				continue;
 			if (missing++ < 3)
 				delivery_error("%s: missing %s #%ld (sent "
-				    "%s%s)", r->fc->name, cls[s].tag, k + 1,
-				    wall_str(sr->at), sr->probe ?
-				    ", a probe" : "");
+				    "%s to port %d%s)", r->fc->name,
+				    cls[s].tag, k + 1, wall_str(sr->at),
+				    sr->port, sr->probe ? ", a probe" : "");
 		}
 	}
 	if (missing > 3)
 		delivery_error("%s: %ld missing in all", r->fc->name,
 		    missing);
+	/* Where and when it logged in, to read the server logs by. */
+	for (i = 0; missing > 0 && i < r->nups; i++)
+		delivery_note("  %s: logged in at %s (port %d)", r->fc->name,
+		    wall_str(r->ups[i]), r->upports[i]);
 	if (r->fc->errors > 0 || r->fc->unknown > 0)
 		delivery_error("%s: error replies or unexpected lines",
 		    r->fc->name);
@@ -1786,6 +1816,8 @@ chaos_teardown(void **state)
 		free(cls[i].sent);
 		free(cls[i].ends);
 		free(cls[i].ups);
+		free(cls[i].upports);
+		free(cls[i].uporders);
 	}
 	ncls = 0;
 	for (i = 0; i < nregs; i++)
