@@ -94,6 +94,40 @@ msgb_map_int(struct jbuf *b, const char *key, long long v)
 	jbuf_int(b, v);
 }
 
+/* An array of n strings as member f. */
+void
+msgb_strs(struct jbuf *b, enum msg_field f, char *const *v, int n)
+{
+	int	 i;
+
+	msgb_key(b, f);
+	jbuf_addc(b, '[');
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			jbuf_addc(b, ',');
+		jbuf_cstr(b, v[i]);
+	}
+	jbuf_addc(b, ']');
+}
+
+/* "features": the names of the features set in mask, in table order. */
+void
+msgb_features(struct jbuf *b, unsigned mask)
+{
+	int	 i, n = 0;
+
+	msgb_key(b, F_FEATURES);
+	jbuf_addc(b, '[');
+	for (i = 0; i < FEAT__COUNT; i++) {
+		if ((mask & FEAT_BIT(i)) == 0)
+			continue;
+		if (n++ > 0)
+			jbuf_addc(b, ',');
+		jbuf_cstr(b, msg_feature_names[i]);
+	}
+	jbuf_addc(b, ']');
+}
+
 /* The common {"command":X,"info":"..."} shape. */
 void
 msgb_info(struct jbuf *b, enum msg_cmd cmd, const char *info)

@@ -16,6 +16,8 @@ void	msgb_end(struct jbuf *);
 void	msgb_obj_begin(struct jbuf *);
 void	msgb_obj_end(struct jbuf *);
 void	msgb_map_int(struct jbuf *, const char *, long long);
+void	msgb_strs(struct jbuf *, enum msg_field, char *const *, int);
+void	msgb_features(struct jbuf *, unsigned);
 void	msgb_info(struct jbuf *, enum msg_cmd, const char *);
 
 #endif

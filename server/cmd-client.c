@@ -40,7 +40,6 @@ login_success(struct peer *p, struct msg *m, const char *resumed,
 	struct jbuf	*b;
 	char		 info[2 * SERVER_NAME_MAX + 128];
 	char		 token[TOKEN_LEN_MAX];
-	int		 i, n = 0;
 
 	/* A refused resume says why, so the client need not guess. */
 	if (refused != NULL)
@@ -54,16 +53,7 @@ login_success(struct peer *p, struct msg *m, const char *resumed,
 	msgb_str(b, F_INFO, info);
 	/* Only a client that spoke of features hears of them. */
 	if (m->type[F_FEATURES] == JSON_ARRAY) {
-		msgb_key(b, F_FEATURES);
-		jbuf_addc(b, '[');
-		for (i = 0; i < FEAT__COUNT; i++) {
-			if ((p->features & FEAT_BIT(i)) == 0)
-				continue;
-			if (n++ > 0)
-				jbuf_addc(b, ',');
-			jbuf_cstr(b, msg_feature_names[i]);
-		}
-		jbuf_addc(b, ']');
+		msgb_features(b, p->features);
 		msgb_str(b, F_ID, srv->id);
 		msgb_str(b, F_SESSION, p->session);
 		token_make(srv, p->username, p->session, token);

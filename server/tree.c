@@ -158,16 +158,7 @@ tree_set_path(struct server *srv, char **ancestors, int n)
 void
 tree_add_path(struct server *srv, struct jbuf *b)
 {
-	int	 i;
-
-	msgb_key(b, F_PATH);
-	jbuf_addc(b, '[');
-	for (i = 0; i < srv->pathlen; i++) {
-		if (i > 0)
-			jbuf_addc(b, ',');
-		jbuf_cstr(b, srv->path[i]);
-	}
-	jbuf_addc(b, ']');
+	msgb_strs(b, F_PATH, srv->path, srv->pathlen);
 }
 
 /* Tell the tree that server id is gone from it. */

@@ -97,21 +97,12 @@ void
 who_announce_users(struct server *srv, struct jbuf *b)
 {
 	struct who_names	 w;
-	int			 i;
 
 	who_init(&w, WHO_ANNOUNCE_MAX);
 	who_local(srv, &w);
 	who_sort(&w);
-	if (w.n > 0) {
-		msgb_key(b, F_USERS);
-		jbuf_addc(b, '[');
-		for (i = 0; i < w.n; i++) {
-			if (i > 0)
-				jbuf_addc(b, ',');
-			jbuf_cstr(b, w.v[i]);
-		}
-		jbuf_addc(b, ']');
-	}
+	if (w.n > 0)
+		msgb_strs(b, F_USERS, w.v, w.n);
 	who_free(&w);
 	srv->who_announced = srv->who_gen;
 }
@@ -182,14 +173,7 @@ cmd_who(struct peer *p, struct msg *m)
 
 	jbuf_reset(b);
 	msgb_begin(b, CMD_WHO_LIST);
-	msgb_key(b, F_USERS);
-	jbuf_addc(b, '[');
-	for (i = 0; i < w.n; i++) {
-		if (i > 0)
-			jbuf_addc(b, ',');
-		jbuf_cstr(b, w.v[i]);
-	}
-	jbuf_addc(b, ']');
+	msgb_strs(b, F_USERS, w.v, w.n);
 	msgb_int(b, F_CLIENTS, clients);
 	if (w.more)
 		msgb_bool(b, F_MORE, 1);

@@ -369,25 +369,13 @@ conn_reap_cb(evutil_socket_t fd, short what, void *arg)
 void
 conn_build_hello(struct conn *c, struct jbuf *b, enum msg_cmd cmd)
 {
-	int	 i, first = 1;
-
 	msgb_begin(b, cmd);
 	msgb_str(b, F_USERNAME, c->user);
 	if (c->anonymous && cmd == CMD_LOGIN)
 		msgb_null(b, F_SECRET);
 	else
 		msgb_str(b, F_SECRET, c->secret);
-	msgb_key(b, F_FEATURES);
-	jbuf_addc(b, '[');
-	for (i = 0; msg_feature_names[i] != NULL; i++) {
-		if ((c->requested & FEAT_BIT(i)) == 0)
-			continue;
-		if (!first)
-			jbuf_addc(b, ',');
-		jbuf_cstr(b, msg_feature_names[i]);
-		first = 0;
-	}
-	jbuf_addc(b, ']');
+	msgb_features(b, c->requested);
 	if (cmd == CMD_LOGIN && c->session[0] != '\0' &&
 	    (c->prev_features & FEAT_BIT(FEAT_RESUME))) {
 		msgb_key(b, F_RESUME);
