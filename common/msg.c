@@ -97,6 +97,12 @@ const struct msg_def msg_obj_defs[OBJ__COUNT] = {
 		{ F_STATE, S, MSG_REQ, 32 },
 		{ F_DOWN_MS, N, MSG_UINT, 0 },
 	} },
+	[OBJ_RESUME] = { "resume", {
+		{ F_SESSION, S, 0, MSG_SESSION_MAX },
+		{ F_TOKEN, S, 0, MSG_TOKEN_MAX },
+		{ F_SEEN, O, 0, 0 },
+		{ F_SINCE, N, MSG_UINT, 0 },
+	} },
 	/* Maps: the keys are ids, every value is a count or sequence. */
 	[OBJ_VV] = { "vv", {
 		{ F_ORIGIN, N, MSG_EACH | MSG_UINT, ID_KEY_MAX_LEN },

@@ -105,6 +105,10 @@ enum msg_field {
 	F__COUNT
 };
 
+/* Caps of LOGIN "resume" strings, in decoded bytes (buffers: +1). */
+#define MSG_SESSION_MAX	255
+#define MSG_TOKEN_MAX	63
+
 #define MSG_REQ		1	/* the field must be present */
 #define MSG_UINT	2	/* numbers: an integer, 0 or more */
 #define MSG_EACH	4	/* a map: the entry is every member, whatever
@@ -163,6 +167,7 @@ enum msg_obj {
 	OBJ_SERVER,	/* an element of BACKUP_LIST "servers" */
 	OBJ_CLUSTER_SERVER,	/* an element of CLUSTER_STATUS "servers" */
 	OBJ_VV,		/* ACTIVITY_SYNC "vv": origin -> counter */
+	OBJ_RESUME,	/* LOGIN "resume": session, token, seen, since */
 	OBJ_SEEN,	/* LOGIN resume "seen": sender -> activity_seq */
 	OBJ__COUNT
 };

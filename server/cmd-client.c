@@ -68,11 +68,11 @@ login_success(struct peer *p, struct msg *m, const char *resumed,
 }
 
 struct resume {
-	char			 session[SERVER_NAME_MAX];
-	char			 token[TOKEN_LEN_MAX];
+	char			 session[MSG_SESSION_MAX + 1];
+	char			 token[MSG_TOKEN_MAX + 1];
 	struct json_span	 seen;
 	int			 have_seen;
-	long long		 since;
+	long long		 since;	/* -1: not given */
 };
 
 /* The activity_seq the client last saw from sender sid, or 0. */
@@ -86,25 +86,29 @@ resume_seen_of(struct json_span seen, const char *sid)
 	return 0;
 }
 
-/* The LOGIN "resume" object: {session, seen: {sender: seq}, since}. */
+/*
+ * The LOGIN "resume" object, decoded against its entry OBJ_RESUME of
+ * the command table: {session, token, seen: {sender: seq}, since}.
+ */
 static int
 resume_parse(struct msg *m, struct resume *r)
 {
-	struct json_span	 obj = m->val[F_RESUME];
-	int			 seen, since;
+	struct msg	 rm;
+	char		 err[128];
 
 	memset(r, 0, sizeof *r);
 	r->since = -1;
-	if (json_get_str(obj, msg_field_name(F_SESSION), r->session,
-	    sizeof r->session) < 0 ||
-	    json_get_str(obj, msg_field_name(F_TOKEN), r->token,
-	    sizeof r->token) < 0 ||
-	    (seen = json_get(obj, msg_field_name(F_SEEN), JSON_OBJECT,
-	    &r->seen, NULL)) < 0 ||
-	    (since = json_get_int(obj, msg_field_name(F_SINCE),
-	    &r->since)) < 0 || (since == 0 && r->since < 0))
+	if (msg_parse_object(m->val[F_RESUME], OBJ_RESUME, &rm, err,
+	    sizeof err) != 0 ||
+	    (msg_has(&rm, F_SINCE) && msg_int(&rm, F_SINCE, &r->since) != 0))
 		return -1;
-	r->have_seen = seen == 0;
+	if (rm.str[F_SESSION] != NULL)
+		snprintf(r->session, sizeof r->session, "%s",
+		    rm.str[F_SESSION]);
+	if (rm.str[F_TOKEN] != NULL)
+		snprintf(r->token, sizeof r->token, "%s", rm.str[F_TOKEN]);
+	r->have_seen = rm.type[F_SEEN] == JSON_OBJECT;
+	r->seen = rm.val[F_SEEN];
 	return 0;
 }
 

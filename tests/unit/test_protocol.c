@@ -493,6 +493,7 @@ resume__kept_only_with_token_and_seq__time_is_since(void **state)
 	cJSON		*j;
 	char		 sid[64], token[128], bad[128], res[512];
 	uint64_t	 since;
+	int		 i;
 
 	(void)state;
 	registry_put(fx->srv->reg, "bob", "pw", 1, "x");
@@ -549,6 +550,17 @@ resume__kept_only_with_token_and_seq__time_is_since(void **state)
 	c = fx_connect(fx);
 	login_send(fx, c, "bob", "\"activity_seq\",\"resume\"", res);
 	fx_see(c, "INVALID_MESSAGE");
+
+	/* A resume that breaks its entry in the table: refused. */
+	for (i = 0; i < 4; i++) {
+		snprintf(res, sizeof res, "{\"session\":\"%s\","
+		    "\"token\":\"%s\",%s}", sid, token,
+		    i == 0 ? "\"since\":-1" : i == 1 ? "\"since\":1.5" :
+		    i == 2 ? "\"seen\":[]" : "\"session\":\"x\"");
+		c = fx_connect(fx);
+		login_send(fx, c, "bob", "\"activity_seq\",\"resume\"", res);
+		fx_expect_info_has(c, "INVALID_MESSAGE", "'resume' must be");
+	}
 	fx_free(fx);
 }
 
