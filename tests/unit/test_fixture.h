@@ -25,6 +25,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "lock.h"
 #include "log.h"
@@ -412,6 +413,41 @@ fx_adopt_outgoing(struct fx *fx)
 	bufferevent_setcb(c->mine, NULL, NULL, fx_event_cb, c);
 	bufferevent_enable(c->mine, EV_READ | EV_WRITE);
 	return c;
+}
+
+/*
+ * Play the parent P of an adopted uplink (path ["P"]) through the
+ * handshake, checking the joiner's proof; with good_proof, prove it
+ * and accept.  Returns with AUTHENTICATE_SUCCESS sent.
+ */
+static inline void
+fx_parent_accepts(struct fx *fx, struct fx_conn *c, int good_proof)
+{
+	uint8_t		 key[AUTH_KEY_LEN], tk[AUTH_TOKEN_KEY_LEN];
+	char		 nj[AUTH_NONCE_HEX], np[AUTH_NONCE_HEX];
+	char		 tkhex[AUTH_TOKEN_KEY_HEX], proof[AUTH_MAC_HEX];
+	cJSON		*j;
+
+	assert_int_equal(auth_derive_key(FX_SECRET, key), 0);
+	j = fx_expect(c, "SERVER_HELLO");
+	snprintf(nj, sizeof nj, "%s", fx_str(j, "nonce"));
+	cJSON_Delete(j);
+	assert_int_equal(auth_nonce(np), 0);
+	fx_sendf(fx, c, "{\"command\":\"SERVER_CHALLENGE\",\"nonce\":\"%s\"}",
+	    np);
+	j = fx_expect(c, "SERVER_PROOF");
+	assert_true(auth_proof_ok(key, AUTH_LABEL_JOIN, nj, np, NULL,
+	    fx_str(j, "proof")));
+	cJSON_Delete(j);
+	memset(tk, 7, sizeof tk);
+	auth_hex(tk, sizeof tk, tkhex);
+	auth_proof(key, AUTH_LABEL_ACCEPT, nj, np, tkhex, proof);
+	if (!good_proof)
+		proof[0] = proof[0] == '0' ? '1' : '0';
+	fx_sendf(fx, c, "{\"command\":\"AUTHENTICATE_SUCCESS\",\"id\":\"P\","
+	    "\"host\":\"127.0.0.1\",\"port\":1,\"path\":[\"P\"],"
+	    "\"token_key\":\"%s\",\"proof\":\"%s\",\"users\":[]}", tkhex,
+	    proof);
 }
 
 /* Close the test's end for writing: the server sees end of file. */

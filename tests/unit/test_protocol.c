@@ -299,33 +299,6 @@ features__backup_list__every_announce_interval(void **state)
 	fx_free(fx);
 }
 
-/* Play the parent P through the handshake, giving path ["P"]. */
-static void
-parent_accepts(struct fx *fx, struct fx_conn *c)
-{
-	uint8_t		 key[AUTH_KEY_LEN], tk[AUTH_TOKEN_KEY_LEN];
-	char		 nj[AUTH_NONCE_HEX], np[AUTH_NONCE_HEX];
-	char		 tkhex[AUTH_TOKEN_KEY_HEX], proof[AUTH_MAC_HEX];
-	cJSON		*j;
-
-	assert_int_equal(auth_derive_key(FX_SECRET, key), 0);
-	j = fx_expect(c, "SERVER_HELLO");
-	snprintf(nj, sizeof nj, "%s", fx_str(j, "nonce"));
-	cJSON_Delete(j);
-	assert_int_equal(auth_nonce(np), 0);
-	fx_sendf(fx, c, "{\"command\":\"SERVER_CHALLENGE\",\"nonce\":\"%s\"}",
-	    np);
-	fx_see(c, "SERVER_PROOF");
-	memset(tk, 7, sizeof tk);
-	auth_hex(tk, sizeof tk, tkhex);
-	auth_proof(key, AUTH_LABEL_ACCEPT, nj, np, tkhex, proof);
-	fx_sendf(fx, c, "{\"command\":\"AUTHENTICATE_SUCCESS\",\"id\":\"P\","
-	    "\"host\":\"127.0.0.1\",\"port\":1,\"path\":[\"P\"],"
-	    "\"token_key\":\"%s\",\"proof\":\"%s\",\"users\":[]}", tkhex,
-	    proof);
-	assert_int_equal(uplink_state(fx->srv), UPLINK_ESTABLISHED);
-}
-
 /*
  * FEATURES "backup_list": BACKUP_LIST whenever this server's place in
  * the tree changes, at once: when it joins a parent, and when the
@@ -345,7 +318,8 @@ features__backup_list__at_once_when_the_place_changes(void **state)
 	up = fx_adopt_outgoing(fx);
 	uplink_connected(fx->srv, up->peer);
 	fx_run(fx);
-	parent_accepts(fx, up);
+	fx_parent_accepts(fx, up, 1);
+	assert_int_equal(uplink_state(fx->srv), UPLINK_ESTABLISHED);
 	cJSON_Delete(fx_expect_skip(c, "BACKUP_LIST"));
 	fx_expect_nothing(c);
 	fx_drain(up);

@@ -31,40 +31,6 @@ start(struct fx *fx)
 	return c;
 }
 
-/*
- * Play the parent through the handshake; with good_proof, prove it
- * and accept.  Returns with AUTHENTICATE_SUCCESS sent.
- */
-static void
-accept_as_parent(struct fx *fx, struct fx_conn *c, int good_proof)
-{
-	uint8_t		 key[AUTH_KEY_LEN], tk[AUTH_TOKEN_KEY_LEN];
-	char		 nj[AUTH_NONCE_HEX], np[AUTH_NONCE_HEX];
-	char		 tkhex[AUTH_TOKEN_KEY_HEX], proof[AUTH_MAC_HEX];
-	cJSON		*j;
-
-	assert_int_equal(auth_derive_key(FX_SECRET, key), 0);
-	j = fx_expect(c, "SERVER_HELLO");
-	snprintf(nj, sizeof nj, "%s", fx_str(j, "nonce"));
-	cJSON_Delete(j);
-	assert_int_equal(auth_nonce(np), 0);
-	fx_sendf(fx, c, "{\"command\":\"SERVER_CHALLENGE\",\"nonce\":\"%s\"}",
-	    np);
-	j = fx_expect(c, "SERVER_PROOF");
-	assert_true(auth_proof_ok(key, AUTH_LABEL_JOIN, nj, np, NULL,
-	    fx_str(j, "proof")));
-	cJSON_Delete(j);
-	memset(tk, 7, sizeof tk);
-	auth_hex(tk, sizeof tk, tkhex);
-	auth_proof(key, AUTH_LABEL_ACCEPT, nj, np, tkhex, proof);
-	if (!good_proof)
-		proof[0] = proof[0] == '0' ? '1' : '0';
-	fx_sendf(fx, c, "{\"command\":\"AUTHENTICATE_SUCCESS\",\"id\":\"P\","
-	    "\"host\":\"127.0.0.1\",\"port\":1,\"path\":[\"P\"],"
-	    "\"token_key\":\"%s\",\"proof\":\"%s\",\"users\":[]}", tkhex,
-	    proof);
-}
-
 /* The parent closes its end: our side sees EOF. */
 static void
 hang_up(struct fx *fx, struct fx_conn *c)
@@ -98,7 +64,7 @@ uplink__handshake_proved__established(void **state)
 
 	(void)state;
 	c = start(fx);
-	accept_as_parent(fx, c, 1);
+	fx_parent_accepts(fx, c, 1);
 	assert_int_equal(uplink_state(fx->srv), UPLINK_ESTABLISHED);
 	assert_true(uplink_peer(fx->srv) == c->peer);
 	assert_false(uplink_reconnecting(fx->srv));
@@ -117,7 +83,7 @@ uplink__parent_proof_wrong__refused_round_failed(void **state)
 
 	(void)state;
 	c = start(fx);
-	accept_as_parent(fx, c, 0);
+	fx_parent_accepts(fx, c, 0);
 	fx_see(c, "AUTHENTICATION_FAIL");
 	assert_false(fx_open(fx, c));
 	fx_run(fx);
@@ -174,7 +140,7 @@ uplink__established_lost__fails_over(void **state)
 
 	(void)state;
 	c = start(fx);
-	accept_as_parent(fx, c, 1);
+	fx_parent_accepts(fx, c, 1);
 	assert_int_equal(uplink_state(fx->srv), UPLINK_ESTABLISHED);
 	hang_up(fx, c);
 	assert_true(uplink_state(fx->srv) == UPLINK_WAITING ||
@@ -195,7 +161,7 @@ uplink__lost_with_empty_backup_list__serves_as_root(void **state)
 
 	(void)state;
 	c = start(fx);
-	accept_as_parent(fx, c, 1);
+	fx_parent_accepts(fx, c, 1);
 	fx_send(fx, c, "{\"command\":\"BACKUP_LIST\",\"servers\":[],"
 	    "\"path\":[\"P\"]}");
 	assert_true(fx_open(fx, c));
@@ -217,7 +183,7 @@ uplink__successor__probes_the_lost_parent(void **state)
 
 	(void)state;
 	c = start(fx);
-	accept_as_parent(fx, c, 1);
+	fx_parent_accepts(fx, c, 1);
 	fx_send(fx, c, "{\"command\":\"BACKUP_LIST\",\"servers\":[],"
 	    "\"path\":[\"P\"]}");
 	hang_up(fx, c);
@@ -239,7 +205,7 @@ uplink__nobody_takes_us_in__serves_as_root(void **state)
 
 	(void)state;
 	c = start(fx);
-	accept_as_parent(fx, c, 1);
+	fx_parent_accepts(fx, c, 1);
 	hang_up(fx, c);
 	assert_true(uplink_reconnecting(fx->srv));
 	/* Each round dials 127.0.0.1:1, refused; backoff 50-200 ms. */
