@@ -301,7 +301,6 @@ enum cmd_ret
 cmd_server_announce(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
-	struct jbuf		*b;
 	struct known_server	*k;
 	long long		 load;
 	int			 port;
@@ -326,11 +325,7 @@ cmd_server_announce(struct peer *p, struct msg *m)
 			known_set_parent(k, m->val[F_PATH]);
 		known_keep_announce(k, m->line, m->len);
 	}
-	b = server_out_take(srv);
-	jbuf_add(b, m->line, m->len);
-	jbuf_addc(b, '\n');
-	tree_send_servers(srv, p, b->p, b->len);
-	server_out_put(srv);
+	tree_forward(srv, p, m);
 	return CMD_OK;
 }
 
@@ -361,7 +356,6 @@ enum cmd_ret
 cmd_user_register_result(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
-	struct jbuf	*b;
 	long long	 time = (long long)wall_ms();
 	int		 success;
 
@@ -385,11 +379,7 @@ cmd_user_register_result(struct peer *p, struct msg *m)
 		return CMD_OK;
 	lock_on_result(srv, p, success, m->str[F_USERNAME], m->str[F_SECRET],
 	    lock_origin(p, m), (unsigned long long)time);
-	b = server_out_take(srv);
-	jbuf_add(b, m->line, m->len);
-	jbuf_addc(b, '\n');
-	tree_send_servers(srv, p, b->p, b->len);
-	server_out_put(srv);
+	tree_forward(srv, p, m);
 	return CMD_OK;
 }
 
@@ -442,7 +432,6 @@ enum cmd_ret
 cmd_server_leave(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
-	struct jbuf	*b;
 	const char	*id = m->str[F_ID];
 	long long	 time = 0;
 
@@ -456,11 +445,7 @@ cmd_server_leave(struct peer *p, struct msg *m)
 	if (msg_has(m, F_TIME) && msg_int(m, F_TIME, &time) != 0)
 		time = 0;
 	known_on_leave(srv, id, m->str[F_MID], time);
-	b = server_out_take(srv);
-	jbuf_add(b, m->line, m->len);
-	jbuf_addc(b, '\n');
-	tree_send_servers(srv, p, b->p, b->len);
-	server_out_put(srv);
+	tree_forward(srv, p, m);
 	if (p == uplink_peer(srv) && p->remote_id != NULL &&
 	    strcmp(p->remote_id, id) == 0) {
 		uplink_avoid_parent(srv);

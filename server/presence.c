@@ -136,7 +136,6 @@ enum cmd_ret
 cmd_user_presence(struct peer *p, struct msg *m)
 {
 	struct server	*srv = p->srv;
-	struct jbuf	*b;
 	long long	 time;
 	char		 from[SERVER_NAME_MAX];
 	uint64_t	 oc;
@@ -156,10 +155,6 @@ cmd_user_presence(struct peer *p, struct msg *m)
 	if (registry_find(srv->reg, m->str[F_USERNAME]) != NULL)
 		presence_set(srv, m->str[F_USERNAME], m->str[F_ID], from,
 		    (uint64_t)time);
-	b = server_out_take(srv);
-	jbuf_add(b, m->line, m->len);
-	jbuf_addc(b, '\n');
-	tree_send_servers(srv, p, b->p, b->len);
-	server_out_put(srv);
+	tree_forward(srv, p, m);
 	return CMD_OK;
 }

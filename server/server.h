@@ -556,6 +556,8 @@ const char	*token_check(struct server *, const char *, const char *,
 		    const char *);
 
 /* tree.c */
+void		 tree_forward(struct server *, struct peer *,
+		    const struct msg *);
 void		 tree_send_servers(struct server *, struct peer *,
 		    const void *, size_t);
 void		 tree_send_activity(struct server *, struct peer *,

@@ -40,6 +40,18 @@ tree_send_servers(struct server *srv, struct peer *except, const void *data,
 	}
 }
 
+/* A line from `from`, passed on as it came to every other server link. */
+void
+tree_forward(struct server *srv, struct peer *from, const struct msg *m)
+{
+	struct jbuf	*b = server_out_take(srv);
+
+	jbuf_add(b, m->line, m->len);
+	jbuf_addc(b, '\n');
+	tree_send_servers(srv, from, b->p, b->len);
+	server_out_put(srv);
+}
+
 /*
  * An activity to every server link except `except`, shed where slow.
  * A logged one (`logged`) skips a link whose ACTIVITY_SYNC we have not
