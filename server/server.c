@@ -226,43 +226,56 @@ server_accept_error_cb(struct evconnlistener *l, void *arg)
 }
 
 /*
+ * A listener on port at --bind (else -lh), taking connections through
+ * server_accept_cb, plaintext and TLS alike; NULL, said why, if the
+ * address does not resolve or the port cannot be bound.
+ */
+struct evconnlistener *
+server_bind(struct server *srv, int port)
+{
+	struct addrinfo		 hints, *res;
+	struct evconnlistener	*l;
+	char			 portstr[16];
+	const char		*host = srv->cfg.bind_addr != NULL ?
+				    srv->cfg.bind_addr : srv->cfg.listen_host;
+	int			 rc, err;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(portstr, sizeof portstr, "%d", port);
+	if ((rc = getaddrinfo(host, portstr, &hints, &res)) != 0) {
+		log_errorx("cannot resolve %s: %s", host, gai_strerror(rc));
+		return NULL;
+	}
+	l = evconnlistener_new_bind(srv->base, server_accept_cb, srv,
+	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	    SERVER_BACKLOG, res->ai_addr, (int)res->ai_addrlen);
+	err = errno;
+	freeaddrinfo(res);
+	if (l == NULL) {
+		log_errorx("cannot listen on %s:%s: %s", host, portstr,
+		    strerror(err));
+		return NULL;
+	}
+	evconnlistener_set_error_cb(l, server_accept_error_cb);
+	return l;
+}
+
+/*
  * Bind the listening sockets (plaintext unless --no-plaintext, TLS with
  * --tls-port); errors are reported, not fatal here.
  */
 int
 server_listen(struct server *srv)
 {
-	struct addrinfo	 hints, *res;
-	char		 port[16];
-	const char	*host = srv->cfg.bind_addr != NULL ?
-			    srv->cfg.bind_addr : srv->cfg.listen_host;
-	int		 rc;
-
 	if (tls_listen(srv) != 0)
 		return -1;
 	if (srv->cfg.no_plaintext)
 		return 0;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_INET;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	snprintf(port, sizeof port, "%d", srv->cfg.listen_port);
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		log_errorx("cannot resolve %s: %s", host, gai_strerror(rc));
-		return -1;
-	}
-	srv->listener = evconnlistener_new_bind(srv->base, server_accept_cb,
-	    srv, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
-	    LEV_OPT_CLOSE_ON_EXEC, SERVER_BACKLOG, res->ai_addr,
-	    (int)res->ai_addrlen);
-	freeaddrinfo(res);
-	if (srv->listener == NULL) {
-		log_errorx("cannot listen on %s:%s: %s", host, port,
-		    strerror(errno));
-		return -1;
-	}
-	evconnlistener_set_error_cb(srv->listener, server_accept_error_cb);
-	return 0;
+	srv->listener = server_bind(srv, srv->cfg.listen_port);
+	return srv->listener != NULL ? 0 : -1;
 }
 
 #define SERVER_LEAVE_MAX_MS	200

@@ -444,6 +444,7 @@ int		 server_listen(struct server *);
 void		 server_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 void		 server_accept_error_cb(struct evconnlistener *, void *);
+struct evconnlistener *server_bind(struct server *, int);
 void		 server_free(struct server *);
 void		 server_shutdown(struct server *, const char *);
 void		 server_leave(struct server *, const char *);

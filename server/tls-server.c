@@ -9,7 +9,6 @@
  * up stay up on the old certificate until they reconnect.
  */
 #include <sys/socket.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +26,6 @@
 #include "tls.h"
 #include "xmalloc.h"
 
-#define TLS_BACKLOG	1024
 
 /* Build both contexts from the files; 0, or -1 with err filled. */
 static int
@@ -105,35 +103,10 @@ tls_free(struct server *srv)
 int
 tls_listen(struct server *srv)
 {
-	struct addrinfo	 hints, *res;
-	char		 port[16];
-	const char	*host = srv->cfg.bind_addr != NULL ?
-			    srv->cfg.bind_addr : srv->cfg.listen_host;
-	int		 rc;
-
 	if (srv->cfg.tls_port == 0)
 		return 0;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_INET;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	snprintf(port, sizeof port, "%d", srv->cfg.tls_port);
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		log_warnx("cannot resolve %s: %s", host, gai_strerror(rc));
-		return -1;
-	}
-	srv->tls_listener = evconnlistener_new_bind(srv->base,
-	    server_accept_cb, srv, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
-	    LEV_OPT_CLOSE_ON_EXEC, TLS_BACKLOG, res->ai_addr,
-	    (int)res->ai_addrlen);
-	freeaddrinfo(res);
-	if (srv->tls_listener == NULL) {
-		log_warn("cannot listen on %s:%s", host, port);
-		return -1;
-	}
-	evconnlistener_set_error_cb(srv->tls_listener,
-	    server_accept_error_cb);
-	return 0;
+	srv->tls_listener = server_bind(srv, srv->cfg.tls_port);
+	return srv->tls_listener != NULL ? 0 : -1;
 }
 
 /* An accepted socket on the TLS listener. */
