@@ -450,6 +450,15 @@ fx_parent_accepts(struct fx *fx, struct fx_conn *c, int good_proof)
 	    proof);
 }
 
+/* A LOCK_* line (cmd) about username/secret from origin, sent on c. */
+static inline void
+fx_send_lock(struct fx *fx, struct fx_conn *c, const char *cmd,
+    const char *user, const char *secret, const char *origin)
+{
+	fx_sendf(fx, c, "{\"command\":\"%s\",\"username\":\"%s\","
+	    "\"secret\":\"%s\",\"origin\":\"%s\"}", cmd, user, secret, origin);
+}
+
 /* Close the test's end for writing: the server sees end of file. */
 static inline void
 fx_hangup(struct fx *fx, struct fx_conn *c)

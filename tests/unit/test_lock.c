@@ -12,14 +12,6 @@
 
 #define ORIGIN	(fx->srv->id)
 
-static void
-send_lock(struct fx *fx, struct fx_conn *c, const char *cmd,
-    const char *user, const char *secret, const char *origin)
-{
-	fx_sendf(fx, c, "{\"command\":\"%s\",\"username\":\"%s\","
-	    "\"secret\":\"%s\",\"origin\":\"%s\"}", cmd, user, secret, origin);
-}
-
 /*
  * The hash of the secret of the last registration send_register() made
  * (the cluster never sees the secret itself): what the test's servers
@@ -161,10 +153,10 @@ register__allowed_by_both__success_and_result_on_both(void **state)
 	send_register(fx, c, "alice", "s1");
 	fx_drain(a);
 	fx_drain(b);
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
 	fx_expect_nothing(c);		/* B has not answered yet */
 	assert_true(lock_pending(fx->srv, "alice"));
-	send_lock(fx, b, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, b, "LOCK_ALLOWED", "alice", H, ORIGIN);
 	fx_expect_info(c, "REGISTER_SUCCESS", "register success for alice");
 	assert_true(fx_open(fx, c));
 	expect_result(a, "success", "alice", H, ORIGIN);
@@ -185,8 +177,8 @@ register__allowed_twice_by_one_link__still_waits_for_other(void **state)
 	send_register(fx, c, "alice", "s1");
 	fx_drain(a);
 	fx_drain(b);
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
 	fx_expect_nothing(c);
 	assert_true(lock_pending(fx->srv, "alice"));
 	fx_free(fx);
@@ -202,12 +194,12 @@ register__answer_for_other_secret__ignored(void **state)
 	(void)state;
 	send_register(fx, c, "alice", "s1");
 	fx_drain(a);
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", "s2", ORIGIN);
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, "elsewhere");
-	send_lock(fx, a, "LOCK_ALLOWED", "bob", "s1", ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", "s2", ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, "elsewhere");
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "bob", "s1", ORIGIN);
 	fx_expect_nothing(c);
 	assert_true(lock_pending(fx->srv, "alice"));
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
 	fx_see(c, "REGISTER_SUCCESS");
 	fx_free(fx);
 }
@@ -223,8 +215,8 @@ register__one_denied__failed_and_result_on_both(void **state)
 	send_register(fx, c, "alice", "s1");
 	fx_drain(a);
 	fx_drain(b);
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
-	send_lock(fx, b, "LOCK_DENIED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, b, "LOCK_DENIED", "alice", H, ORIGIN);
 	fx_expect_info(c, "REGISTER_FAILED", "username is registered");
 	assert_false(fx_open(fx, c));
 	expect_result(a, "failure", "alice", H, ORIGIN);
@@ -245,10 +237,10 @@ register__denied_first__failed_without_waiting(void **state)
 	send_register(fx, c, "alice", "s1");
 	fx_drain(a);
 	fx_drain(b);
-	send_lock(fx, a, "LOCK_DENIED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_DENIED", "alice", H, ORIGIN);
 	fx_expect_info(c, "REGISTER_FAILED", "username is registered");
 	/* B's late answer finds nothing and changes nothing. */
-	send_lock(fx, b, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, b, "LOCK_ALLOWED", "alice", H, ORIGIN);
 	assert_null(registry_find(fx->srv->reg, "alice"));
 	assert_true(fx_open(fx, b));
 	fx_free(fx);
@@ -265,7 +257,7 @@ register__link_closes_while_waiting__counts_as_allowed(void **state)
 	send_register(fx, c, "alice", "s1");
 	fx_drain(a);
 	fx_drain(b);
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
 	fx_expect_nothing(c);
 	fx_hangup(fx, b);
 	assert_false(fx_open(fx, b));
@@ -289,7 +281,7 @@ register__link_closes_first__still_waits_for_the_other(void **state)
 	fx_hangup(fx, b);
 	fx_expect_nothing(c);
 	assert_true(lock_pending(fx->srv, "alice"));
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
 	fx_see(c, "REGISTER_SUCCESS");
 	fx_free(fx);
 }
@@ -333,7 +325,7 @@ register__timeout__failed_timed_out(void **state)
 	expect_result(a, "failure", "alice", H, ORIGIN);
 	assert_false(lock_pending(fx->srv, "alice"));
 	/* A late answer is harmless. */
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
 	assert_null(registry_find(fx->srv->reg, "alice"));
 	assert_true(fx_open(fx, a));
 	fx_free(fx);
@@ -358,7 +350,7 @@ register__waiting_client__not_dropped_by_login_deadline(void **state)
 	fx_advance(fx, 500);
 	assert_true(fx_open(fx, c));
 	fx_expect_nothing(c);
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
 	fx_see(c, "REGISTER_SUCCESS");
 	fx_free(fx);
 }
@@ -381,7 +373,7 @@ register__name_under_register__failed_under_register(void **state)
 	/* Only the first request went out. */
 	expect_lock(a, "LOCK_REQUEST", "alice", H, ORIGIN);
 	fx_expect_nothing(a);
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
 	fx_see(c1, "REGISTER_SUCCESS");
 	assert_string_equal(registry_find(fx->srv->reg, "alice")->secret, H);
 	fx_free(fx);
@@ -395,7 +387,7 @@ register__name_locked_by_relay__failed_under_register(void **state)
 	struct fx_conn	*c = fx_connect(fx);
 
 	(void)state;
-	send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "x");
+	fx_send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "x");
 	fx_drain(b);
 	send_register(fx, c, "alice", "s2");
 	fx_expect_info(c, "REGISTER_FAILED",
@@ -431,7 +423,7 @@ register__client_hangs_up_while_waiting__registration_completes(void **state)
 	fx_drain(a);
 	fx_hangup(fx, c);
 	assert_null(fx_peer(fx, c));
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
 	expect_result(a, "success", "alice", H, ORIGIN);
 	assert_non_null(registry_find(fx->srv->reg, "alice"));
 	fx_free(fx);
@@ -483,14 +475,14 @@ relay__request__forwarded_then_allowed_for_subtree(void **state)
 	struct fx_conn	*d = fx_link(fx, "D");
 
 	(void)state;
-	send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
+	fx_send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
 	expect_lock(b, "LOCK_REQUEST", "alice", "s1", "o");
 	expect_lock(d, "LOCK_REQUEST", "alice", "s1", "o");
 	fx_expect_nothing(a);
 	assert_true(lock_pending(fx->srv, "alice"));
-	send_lock(fx, b, "LOCK_ALLOWED", "alice", "s1", "o");
+	fx_send_lock(fx, b, "LOCK_ALLOWED", "alice", "s1", "o");
 	fx_expect_nothing(a);
-	send_lock(fx, d, "LOCK_ALLOWED", "alice", "s1", "o");
+	fx_send_lock(fx, d, "LOCK_ALLOWED", "alice", "s1", "o");
 	expect_lock(a, "LOCK_ALLOWED", "alice", "s1", "o");
 	fx_free(fx);
 }
@@ -502,7 +494,7 @@ relay__leaf_request__allowed_at_once(void **state)
 	struct fx_conn	*a = fx_link(fx, "A");
 
 	(void)state;
-	send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
+	fx_send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
 	expect_lock(a, "LOCK_ALLOWED", "alice", "s1", "o");
 	assert_true(lock_pending(fx->srv, "alice"));
 	fx_free(fx);
@@ -515,9 +507,9 @@ relay__subtree_denies__denied(void **state)
 	struct fx_conn	*a = fx_link(fx, "A"), *b = fx_link(fx, "B");
 
 	(void)state;
-	send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
+	fx_send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
 	fx_drain(b);
-	send_lock(fx, b, "LOCK_DENIED", "alice", "s1", "o");
+	fx_send_lock(fx, b, "LOCK_DENIED", "alice", "s1", "o");
 	expect_lock(a, "LOCK_DENIED", "alice", "s1", "o");
 	fx_free(fx);
 }
@@ -530,9 +522,9 @@ relay__registered_name__allowed_same_secret_denied_other(void **state)
 
 	(void)state;
 	registry_put(fx->srv->reg, "alice", "s1", 1, "x");
-	send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
+	fx_send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
 	expect_lock(a, "LOCK_ALLOWED", "alice", "s1", "o");
-	send_lock(fx, a, "LOCK_REQUEST", "alice", "s2", "o");
+	fx_send_lock(fx, a, "LOCK_REQUEST", "alice", "s2", "o");
 	expect_lock(a, "LOCK_DENIED", "alice", "s2", "o");
 	fx_expect_nothing(b);		/* nothing to ask the rest */
 	fx_free(fx);
@@ -546,19 +538,19 @@ relay__holding_b_gets_a__denies_b_allows_a(void **state)
 	struct fx_conn	*la = fx_link(fx, "toward-a");
 
 	(void)state;
-	send_lock(fx, lb, "LOCK_REQUEST", "alice", "sb", "b");
+	fx_send_lock(fx, lb, "LOCK_REQUEST", "alice", "sb", "b");
 	expect_lock(la, "LOCK_REQUEST", "alice", "sb", "b");
 	fx_expect_nothing(lb);
 
 	/* Origin "a" sorts first: b loses here. */
-	send_lock(fx, la, "LOCK_REQUEST", "alice", "sa", "a");
+	fx_send_lock(fx, la, "LOCK_REQUEST", "alice", "sa", "a");
 	expect_lock(lb, "LOCK_DENIED", "alice", "sb", "b");
 	expect_lock(lb, "LOCK_REQUEST", "alice", "sa", "a");
 	fx_expect_nothing(lb);
 	fx_expect_nothing(la);
 
 	/* b's side lets a through; the relay allows a. */
-	send_lock(fx, lb, "LOCK_ALLOWED", "alice", "sa", "a");
+	fx_send_lock(fx, lb, "LOCK_ALLOWED", "alice", "sa", "a");
 	expect_lock(la, "LOCK_ALLOWED", "alice", "sa", "a");
 	fx_expect_nothing(lb);
 	fx_free(fx);
@@ -572,15 +564,15 @@ relay__holding_a_gets_b__denies_b_keeps_a(void **state)
 	struct fx_conn	*lb = fx_link(fx, "toward-b");
 
 	(void)state;
-	send_lock(fx, la, "LOCK_REQUEST", "alice", "sa", "a");
+	fx_send_lock(fx, la, "LOCK_REQUEST", "alice", "sa", "a");
 	expect_lock(lb, "LOCK_REQUEST", "alice", "sa", "a");
 
-	send_lock(fx, lb, "LOCK_REQUEST", "alice", "sb", "b");
+	fx_send_lock(fx, lb, "LOCK_REQUEST", "alice", "sb", "b");
 	expect_lock(lb, "LOCK_DENIED", "alice", "sb", "b");
 	fx_expect_nothing(lb);
 	fx_expect_nothing(la);		/* a is not disturbed */
 
-	send_lock(fx, lb, "LOCK_ALLOWED", "alice", "sa", "a");
+	fx_send_lock(fx, lb, "LOCK_ALLOWED", "alice", "sa", "a");
 	expect_lock(la, "LOCK_ALLOWED", "alice", "sa", "a");
 	fx_free(fx);
 }
@@ -593,9 +585,9 @@ relay__same_origin_two_secrets__lower_secret_wins(void **state)
 	struct fx_conn	*l2 = fx_link(fx, "L2");
 
 	(void)state;
-	send_lock(fx, l1, "LOCK_REQUEST", "alice", "s2", "o");
+	fx_send_lock(fx, l1, "LOCK_REQUEST", "alice", "s2", "o");
 	fx_drain(l2);
-	send_lock(fx, l2, "LOCK_REQUEST", "alice", "s1", "o");
+	fx_send_lock(fx, l2, "LOCK_REQUEST", "alice", "s1", "o");
 	expect_lock(l1, "LOCK_DENIED", "alice", "s2", "o");
 	fx_free(fx);
 }
@@ -607,9 +599,9 @@ relay__same_request_again__allowed(void **state)
 	struct fx_conn	*a = fx_link(fx, "A"), *b = fx_link(fx, "B");
 
 	(void)state;
-	send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
+	fx_send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
 	fx_drain(b);
-	send_lock(fx, b, "LOCK_REQUEST", "alice", "s1", "o");
+	fx_send_lock(fx, b, "LOCK_REQUEST", "alice", "s1", "o");
 	expect_lock(b, "LOCK_ALLOWED", "alice", "s1", "o");
 	fx_free(fx);
 }
@@ -622,7 +614,7 @@ relay__result_success__registered_lock_dropped_forwarded(void **state)
 	struct fx_conn	*c;
 
 	(void)state;
-	send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
+	fx_send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
 	fx_drain(b);
 	fx_send(fx, a, "{\"command\":\"USER_REGISTER_RESULT\",\"result\":"
 	    "\"success\",\"username\":\"alice\",\"secret\":\"s1\","
@@ -644,7 +636,7 @@ relay__result_failure__lock_dropped_not_registered(void **state)
 	struct fx_conn	*a = fx_link(fx, "A"), *b = fx_link(fx, "B");
 
 	(void)state;
-	send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
+	fx_send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
 	fx_drain(b);
 	fx_send(fx, a, "{\"command\":\"USER_REGISTER_RESULT\",\"result\":"
 	    "\"failure\",\"username\":\"alice\",\"secret\":\"s1\","
@@ -668,7 +660,7 @@ relay__subtree_silent__denied_at_timeout(void **state)
 	fx = fx_new_cfg("m", &cfg);
 	a = fx_link(fx, "A");
 	b = fx_link(fx, "B");
-	send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
+	fx_send_lock(fx, a, "LOCK_REQUEST", "alice", "s1", "o");
 	fx_drain(b);
 	fx_advance(fx, 200);
 	{
@@ -695,7 +687,7 @@ origin_b__request_from_a__yields(void **state)
 	(void)state;
 	send_register(fx, c, "alice", "sb");
 	expect_lock(l, "LOCK_REQUEST", "alice", H, "b");
-	send_lock(fx, l, "LOCK_REQUEST", "alice", "sa", "a");
+	fx_send_lock(fx, l, "LOCK_REQUEST", "alice", "sa", "a");
 	fx_expect_info(c, "REGISTER_FAILED",
 	    "username is under register process");
 	expect_result(l, "failure", "alice", H, "b");
@@ -714,10 +706,10 @@ origin_a__request_from_b__denies_and_succeeds(void **state)
 	(void)state;
 	send_register(fx, c, "alice", "sa");
 	expect_lock(l, "LOCK_REQUEST", "alice", H, "a");
-	send_lock(fx, l, "LOCK_REQUEST", "alice", "sb", "b");
+	fx_send_lock(fx, l, "LOCK_REQUEST", "alice", "sb", "b");
 	expect_lock(l, "LOCK_DENIED", "alice", "sb", "b");
 	fx_expect_nothing(c);
-	send_lock(fx, l, "LOCK_ALLOWED", "alice", H, "a");
+	fx_send_lock(fx, l, "LOCK_ALLOWED", "alice", H, "a");
 	fx_see(c, "REGISTER_SUCCESS");
 	assert_string_equal(registry_find(fx->srv->reg, "alice")->secret, H);
 	fx_free(fx);
@@ -762,7 +754,7 @@ register__success__journalled_before_reply(void **state)
 	    0);
 	send_register(fx, c, "alice", "s1");
 	fx_drain(a);
-	send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
+	fx_send_lock(fx, a, "LOCK_ALLOWED", "alice", H, ORIGIN);
 	fx_see(c, "REGISTER_SUCCESS");
 	fp = fopen(t.path, "r");
 	assert_non_null(fp);

@@ -988,15 +988,6 @@ status__server_left__not_listed_still_normal(void **state)
 	fx_free(fx);
 }
 
-/* A LOCK_* line for username/secret/origin on c. */
-static void
-lock_msg(struct fx *fx, struct fx_conn *c, const char *cmd,
-    const char *user, const char *secret, const char *origin)
-{
-	fx_sendf(fx, c, "{\"command\":\"%s\",\"username\":\"%s\","
-	    "\"secret\":\"%s\",\"origin\":\"%s\"}", cmd, user, secret, origin);
-}
-
 /* The next line on c is cmd about this secret. */
 static void
 expect_lock(struct fx_conn *c, const char *cmd, const char *secret)
@@ -1029,14 +1020,14 @@ lock__same_origin__lower_secret_wins(void **state)
 	struct fx_conn	*la = fx_link(fx, "A"), *lb = fx_link(fx, "B");
 
 	(void)state;
-	lock_msg(fx, la, "LOCK_REQUEST", "zed", "s2", "O");
+	fx_send_lock(fx, la, "LOCK_REQUEST", "zed", "s2", "O");
 	expect_lock(lb, "LOCK_REQUEST", "s2");
-	lock_msg(fx, lb, "LOCK_REQUEST", "zed", "s1", "O");
+	fx_send_lock(fx, lb, "LOCK_REQUEST", "zed", "s1", "O");
 	expect_lock(la, "LOCK_DENIED", "s2");
 	expect_lock(la, "LOCK_REQUEST", "s1");
 	fx_expect_nothing(lb);
 	/* And the other way round: the higher newcomer loses. */
-	lock_msg(fx, la, "LOCK_REQUEST", "zed", "s3", "O");
+	fx_send_lock(fx, la, "LOCK_REQUEST", "zed", "s3", "O");
 	expect_lock(la, "LOCK_DENIED", "s3");
 	fx_expect_nothing(lb);
 	fx_free(fx);
@@ -1064,21 +1055,21 @@ lock__relay_unanswered__denied_at_timeout_kept_until_twice(void **state)
 	la = fx_link(fx, "A");
 	lb = fx_link(fx, "B");
 	t = (uint64_t)cfg.register_timeout_ms;
-	lock_msg(fx, la, "LOCK_REQUEST", "zed", "s", "A");
+	fx_send_lock(fx, la, "LOCK_REQUEST", "zed", "s", "A");
 	expect_lock(lb, "LOCK_REQUEST", "s");
 	fx_advance(fx, t - 1);
 	assert_null(fx_expect_skip_opt(la, "LOCK_DENIED"));
 	fx_advance(fx, 1);
 	expect_lock_skip(la, "LOCK_DENIED", "s");
 	fx_advance(fx, t / 2);
-	lock_msg(fx, lb, "LOCK_REQUEST", "zed", "s", "Z");
+	fx_send_lock(fx, lb, "LOCK_REQUEST", "zed", "s", "Z");
 	expect_lock_skip(lb, "LOCK_DENIED", "s");
 	fx_advance(fx, t / 2 - 1);
 	assert_int_equal(lock_pending(fx->srv, "zed"), 1);
 	fx_advance(fx, 1);
 	assert_int_equal(lock_pending(fx->srv, "zed"), 0);
 	fx_drain(la);
-	lock_msg(fx, lb, "LOCK_REQUEST", "zed", "s", "Z");
+	fx_send_lock(fx, lb, "LOCK_REQUEST", "zed", "s", "Z");
 	expect_lock_skip(la, "LOCK_REQUEST", "s");
 	assert_null(fx_expect_skip_opt(lb, "LOCK_DENIED"));
 	fx_free(fx);
@@ -1143,7 +1134,7 @@ lock__requests_over_cap__oldest_denied_table_capped(void **state)
 	lb = fx_link(fx, "B");
 	for (i = 0; i < 5; i++) {
 		snprintf(name, sizeof name, "n%d", i);
-		lock_msg(fx, la, "LOCK_REQUEST", name, "s", "A");
+		fx_send_lock(fx, la, "LOCK_REQUEST", name, "s", "A");
 	}
 	for (i = 0, n = 0; i < 5; i++) {
 		snprintf(name, sizeof name, "n%d", i);
@@ -1168,7 +1159,7 @@ lock__result__relay_lock_dropped(void **state)
 	struct fx_conn	*la = fx_link(fx, "A"), *lb = fx_link(fx, "B");
 
 	(void)state;
-	lock_msg(fx, la, "LOCK_REQUEST", "zed", "s", "A");
+	fx_send_lock(fx, la, "LOCK_REQUEST", "zed", "s", "A");
 	expect_lock(lb, "LOCK_REQUEST", "s");
 	assert_int_equal(lock_pending(fx->srv, "zed"), 1);
 	fx_send(fx, la, "{\"command\":\"USER_REGISTER_RESULT\",\"result\":"
@@ -1217,9 +1208,9 @@ lock__registered_name__allowed_same_secret_denied_other(void **state)
 
 	(void)state;
 	registry_put(fx->srv->reg, "zed", "h1", 1, "x");
-	lock_msg(fx, la, "LOCK_REQUEST", "zed", "h1", "A");
+	fx_send_lock(fx, la, "LOCK_REQUEST", "zed", "h1", "A");
 	expect_lock(la, "LOCK_ALLOWED", "h1");
-	lock_msg(fx, la, "LOCK_REQUEST", "zed", "h2", "A");
+	fx_send_lock(fx, la, "LOCK_REQUEST", "zed", "h2", "A");
 	expect_lock(la, "LOCK_DENIED", "h2");
 	fx_expect_nothing(lb);
 	assert_int_equal(lock_pending(fx->srv, "zed"), 0);
@@ -1258,9 +1249,9 @@ lock__origin_two_links__one_request_one_result_each(void **state)
 	fx_see(lb, "LOCK_REQUEST");
 	fx_expect_nothing(la);
 	fx_expect_nothing(lb);
-	lock_msg(fx, la, "LOCK_ALLOWED", "zed", hash, "srv");
+	fx_send_lock(fx, la, "LOCK_ALLOWED", "zed", hash, "srv");
 	fx_expect_nothing(c);
-	lock_msg(fx, lb, "LOCK_ALLOWED", "zed", hash, "srv");
+	fx_send_lock(fx, lb, "LOCK_ALLOWED", "zed", hash, "srv");
 	fx_see(c, "REGISTER_SUCCESS");
 	j = fx_expect(la, "USER_REGISTER_RESULT");
 	assert_string_equal(fx_str(j, "result"), "success");
