@@ -1697,6 +1697,31 @@ it_listen_freed(int port)
 	}
 }
 
+/*
+ * A listener on 127.0.0.1 at a port the kernel picks (a parent a test
+ * plays); the port's number, for -rp, into port.
+ */
+int
+it_listen_any(char port[16])
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 sl = sizeof sin;
+	int			 fd, one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		it_fail("socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    listen(fd, 64) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1)
+		it_fail("listen: %s", strerror(errno));
+	snprintf(port, 16, "%d", ntohs(sin.sin_port));
+	return fd;
+}
+
 /* Run a shell command; fail the test if it fails. */
 void
 it_run(const char *fmt, ...)

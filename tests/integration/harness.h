@@ -254,6 +254,8 @@ void		 it_roster_broadcast_at(const char *, int, struct it_roster *,
 
 /* A listener on 127.0.0.1:port, which was just freed: retried a while. */
 int		 it_listen_freed(int);
+/* A listener on 127.0.0.1 at a port the kernel picks; its number in port. */
+int		 it_listen_any(char [16]);
 
 /*
  * Certificates made at run time with the openssl command (no key is

@@ -62,6 +62,16 @@ expect_refused(struct it_client *c, const char *line, const char *reply)
 	bystander_ok();
 }
 
+/* Send len raw bytes (NULs, newlines) on c; INVALID_MESSAGE, close. */
+static void
+refuse_raw(struct it_client *c, const char *bytes, size_t len)
+{
+	it_send_raw(c, bytes, len);
+	it_expect_reply_close(c, "INVALID_MESSAGE");
+	it_close(c);
+	bystander_ok();
+}
+
 /* Each line, on a fresh unauthenticated connection, gets `reply`. */
 static void
 refuse_fresh(const char *const *lines, const char *reply)
@@ -604,22 +614,12 @@ failure__nul_byte__invalid_message_and_close(void **state)
 	static const char	 l3[] = "{\"command\":\"ACTIVITY_MESSAGE\","
 				    "\"username\":\"anonymous\",\"activity\":"
 				    "{\"a\":\"x\0y\"}}\n";
-	struct it_client	*c;
 
 	(void)state;
 	fx_start(NULL, NULL);
-	c = conn("nul1", NULL, NULL);
-	it_send_raw(c, l1, sizeof l1 - 1);
-	it_expect_reply_close(c, "INVALID_MESSAGE");
-	bystander_ok();
-	c = conn("nul2", NULL, NULL);
-	it_send_raw(c, l2, sizeof l2 - 1);
-	it_expect_reply_close(c, "INVALID_MESSAGE");
-	bystander_ok();
-	c = conn("nul3", "anonymous", NULL);
-	it_send_raw(c, l3, sizeof l3 - 1);
-	it_expect_reply_close(c, "INVALID_MESSAGE");
-	bystander_ok();
+	refuse_raw(conn("nul1", NULL, NULL), l1, sizeof l1 - 1);
+	refuse_raw(conn("nul2", NULL, NULL), l2, sizeof l2 - 1);
+	refuse_raw(conn("nul3", "anonymous", NULL), l3, sizeof l3 - 1);
 }
 
 /* Invalid UTF-8 is not valid JSON text. */
@@ -657,18 +657,11 @@ failure__lines_after_refused_line__not_processed(void **state)
 	static const char	 l2[] = "[]\n{\"command\":\"ACTIVITY_MESSAGE\","
 				    "\"username\":\"anonymous\",\"activity\":"
 				    "{\"smuggled\":true}}\n";
-	struct it_client	*c;
 
 	(void)state;
 	fx_start(NULL, NULL);
-	c = conn("c1", NULL, NULL);
-	it_send_raw(c, l1, sizeof l1 - 1);
-	it_expect_reply_close(c, "INVALID_MESSAGE");
-	bystander_ok();
-	c = conn("c2", "anonymous", NULL);
-	it_send_raw(c, l2, sizeof l2 - 1);
-	it_expect_reply_close(c, "INVALID_MESSAGE");
-	bystander_ok();
+	refuse_raw(conn("c1", NULL, NULL), l1, sizeof l1 - 1);
+	refuse_raw(conn("c2", "anonymous", NULL), l2, sizeof l2 - 1);
 }
 
 /*

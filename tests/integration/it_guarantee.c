@@ -565,27 +565,15 @@ guarantee__silent_link__dropped_at_heartbeat_timeout(void **state)
 static void
 guarantee__uplink_backoff__doubles_from_50ms_capped_at_2s(void **state)
 {
-	struct sockaddr_in	 sin;
-	socklen_t		 sl = sizeof sin;
 	struct pollfd		 pfd;
 	struct it_server	*s;
 	char			 port[16], gaps[512] = "", want[64], *log, *at;
 	uint64_t		 t[11], gap;
 	long			 b, d[11];
-	int			 lfd, fd, k, slack = it_scale_ms(1000), one = 1;
+	int			 lfd, fd, k, slack = it_scale_ms(1000);
 
 	(void)state;
-	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		it_fail("socket: %s", strerror(errno));
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
-	    listen(lfd, 16) == -1 ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &sl) == -1)
-		it_fail("listen: %s", strerror(errno));
-	snprintf(port, sizeof port, "%d", ntohs(sin.sin_port));
+	lfd = it_listen_any(port);
 	s = it_root("B", "-rh", "127.0.0.1", "-rp", port, "--log-level",
 	    "debug");
 	for (k = 0; k < 11; k++) {
@@ -645,26 +633,14 @@ guarantee__uplink_backoff__doubles_from_50ms_capped_at_2s(void **state)
 static void
 guarantee__silent_parent__given_up_at_heartbeat_timeout(void **state)
 {
-	struct sockaddr_in	 sin;
-	socklen_t		 sl = sizeof sin;
 	struct pollfd		 pfd;
 	char			 port[16], buf[512];
 	uint64_t		 t0, took;
-	int			 lfd, fd, one = 1, bound;
+	int			 lfd, fd, bound;
 	ssize_t			 n;
 
 	(void)state;
-	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		it_fail("socket: %s", strerror(errno));
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
-	    listen(lfd, 16) == -1 ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &sl) == -1)
-		it_fail("listen: %s", strerror(errno));
-	snprintf(port, sizeof port, "%d", ntohs(sin.sin_port));
+	lfd = it_listen_any(port);
 	it_root("B", "-rh", "127.0.0.1", "-rp", port, "--heartbeat", "200",
 	    "--heartbeat-timeout", "1000");
 	pfd.fd = lfd;

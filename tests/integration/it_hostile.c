@@ -1429,8 +1429,6 @@ regress__register_username_with_newline__log_line_escaped(void **state)
 static void
 regress__parent_closing_after_accept__reconnects_back_off(void **state)
 {
-	struct sockaddr_in	 sin;
-	socklen_t		 sl = sizeof sin;
 	struct pollfd		 pfd;
 	const char		*argv[16];
 	char			 port[16], buf[4096];
@@ -1438,20 +1436,10 @@ regress__parent_closing_after_accept__reconnects_back_off(void **state)
 	    "{\"command\":\"AUTHENTICATE_SUCCESS\",\"id\":\"evil-parent\"}\n"
 	    "{\"command\":\"INVALID_MESSAGE\",\"info\":\"go away\"}\n";
 	uint64_t		 t0;
-	int			 lfd, fd, n = 0, one = 1;
+	int			 lfd, fd, n = 0;
 
 	(void)state;
-	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		it_fail("socket: %s", strerror(errno));
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
-	    listen(lfd, 64) == -1 ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &sl) == -1)
-		it_fail("listen: %s", strerror(errno));
-	snprintf(port, sizeof port, "%d", ntohs(sin.sin_port));
+	lfd = it_listen_any(port);
 	argv[0] = "-lh"; argv[1] = "localhost"; argv[2] = "-lp";
 	argv[3] = "@PORT"; argv[4] = "-s"; argv[5] = IT_SECRET;
 	argv[6] = "-a"; argv[7] = "100"; argv[8] = "-rh";
