@@ -7,10 +7,12 @@
  * from a link).  Each test also checks that what the limit protects
  * (the other clients) is still served.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -695,6 +697,81 @@ limits__max_connections__extra_refused_then_room_again(void **state)
 	ping_ok(c[0]);
 }
 
+/* ---- out of descriptors ---- */
+
+/* How many descriptors process pid has open. */
+static int
+open_fds(pid_t pid)
+{
+	struct dirent	*e;
+	char		 path[64];
+	DIR		*d;
+	int		 n = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		it_fail("%s: %s", path, strerror(errno));
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+#define FD_ROOM		8	/* descriptors left to the server */
+#define FD_CLIENTS	(FD_ROOM * 8)	/* valgrind holds some */
+
+/*
+ * A server whose descriptors run out (its RLIMIT_NOFILE lowered to
+ * FD_ROOM above what it has open, FD_CLIENTS clients) says so and
+ * pauses accepting rather than spinning on EMFILE; a client it took is
+ * served meanwhile, and once the others go it accepts and logs in new
+ * clients again.
+ */
+static void
+limits__out_of_descriptors__accept_paused_then_resumed(void **state)
+{
+	struct it_server	*a;
+	struct it_client	*c[FD_CLIENTS], *x;
+	struct rlimit		 rl;
+	uint64_t		 deadline;
+	char			 name[16];
+	int			 i;
+
+	(void)state;
+	a = it_root("A");
+	c[0] = anon(a, "c0");
+	if (prlimit(a->pid, RLIMIT_NOFILE, NULL, &rl) != 0)
+		it_fail("prlimit: %s", strerror(errno));
+	rl.rlim_cur = (rlim_t)(open_fds(a->pid) + FD_ROOM);
+	if (prlimit(a->pid, RLIMIT_NOFILE, &rl, NULL) != 0)
+		it_fail("prlimit: %s", strerror(errno));
+	for (i = 1; i < FD_CLIENTS; i++) {
+		snprintf(name, sizeof name, "c%d", i);
+		c[i] = it_connect(a, name);
+	}
+	it_wait_log(a, "accept: Too many open files; pausing for");
+	ping_ok(c[0]);
+
+	for (i = 1; i < FD_CLIENTS; i++)
+		it_close(c[i]);
+	deadline = it_now_ms() + (uint64_t)it_timeout();
+	for (;;) {
+		x = it_connect(a, "again");
+		it_sendf(x, "{\"command\":\"LOGIN\",\"username\":"
+		    "\"anonymous\"}");
+		if (it_read_line(x, it_timeout()) == IT_READ_LINE &&
+		    strstr(x->line, "LOGIN_SUCCESS") != NULL)
+			break;
+		it_close(x);
+		if (it_now_ms() >= deadline)
+			it_fail("no new login after the descriptors came back");
+		pause_ms(10);
+	}
+	ping_ok(x);
+	ping_ok(c[0]);
+}
+
 /* ---- --auth-timeout ---- */
 
 /*
@@ -892,6 +969,9 @@ main(void)
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    limits__max_connections__extra_refused_then_room_again,
+		    it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(
+		    limits__out_of_descriptors__accept_paused_then_resumed,
 		    it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(
 		    limits__auth_timeout__silent_closed_at_deadline_others_kept,
