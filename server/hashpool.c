@@ -36,8 +36,13 @@
  * preempted while it holds that lock (and at idle priority it is
  * preempted by anything) stalls the loop's next fault or allocation
  * for as long as it waits for a CPU.  Only the secret and the stored
- * hash cross a socket pair; a helper that has gone is replaced by
- * hashing in the thread.
+ * hash cross a socket pair.  A helper that has gone (the OOM killer,
+ * an operator's kill) is noticed by its thread at the next hash (EOF or
+ * EPIPE on the socket): the thread reaps it, forks a new one from
+ * itself (at most one a HASHPOOL_RESTART_MS, so a helper that keeps
+ * dying does not make the server fork for every login) and asks that
+ * one, or else hashes in the thread; either way the LOGIN waiting for
+ * it is answered.  The loop logs what happened (a thread does not log).
  *
  * The loop never waits for the pool's lock: a worker at idle priority
  * that is preempted while it holds the lock may not run again for as
@@ -80,6 +85,8 @@
 #define HASHPOOL_RESCUE_MS	200	/* a job waiting this long is rescued */
 #define HASHPOOL_BURST_MS	200	/* wall time of budget kept unused */
 #define HASHPOOL_MSG_MAX	4096	/* a request to a helper, at most */
+#define HASHPOOL_RESTART_MS	1000	/* a new helper, at most one this often */
+#define HASHPOOL_NOTE_MAX	384	/* a helper's fate, for the log */
 
 enum hashjob_state {
 	HASHJOB_TODO,		/* queued */
@@ -132,6 +139,8 @@ struct hashpool_thread {
 	pid_t			 pid;		/* -1: none */
 	int			 fd;		/* -1: hash in the thread */
 	int			 rescuer;
+	uint64_t		 next_start_ms;	/* no new helper before */
+	char			 note[HASHPOOL_NOTE_MAX]; /* under mu: to log */
 };
 
 struct hashpool {
@@ -149,6 +158,7 @@ struct hashpool {
 	int			 paused;	/* under mu: workers idle (tests) */
 	uint64_t		 rescues;	/* atomic: jobs rescued */
 	int			 cpu_pct;	/* --hash-cpu; 0: no budget */
+	int			 rescuer_nice;	/* the loop's nice + HASHPOOL_NICE */
 	int64_t			 budget_us;	/* under mu: CPU left */
 	uint64_t		 budget_at_us;	/* under mu: refilled up to */
 	uint64_t		 submitted;	/* loop only: jobs ever */
@@ -159,6 +169,8 @@ struct hashpool {
 	struct event		*done_ev;
 	struct event		*retry_ev;	/* the lock was busy */
 };
+
+static int	 hashpool_helper_start(struct hashpool_thread *, char *, size_t);
 
 /*
  * A clock in us: the monotonic one for the threads (now_ms() is the
@@ -344,12 +356,12 @@ hashjob_finish(struct hashpool *hp, struct hashjob *j,
 }
 
 /*
- * Have t's helper compute j into r; -1 if there is none or it has
- * gone (then the thread hashes itself).
+ * Have t's helper compute j into r: 0, or -1 with why it failed (the
+ * helper has gone, or answered nonsense) in err.
  */
 static int
-hashpool_remote(struct hashpool_thread *t, const struct hashjob *j,
-    struct hashjob_result *r, uint64_t *cpu_us)
+hashpool_ask(struct hashpool_thread *t, const struct hashjob *j,
+    struct hashjob_result *r, uint64_t *cpu_us, char *err, size_t errlen)
 {
 	struct hashpool_req	 req;
 	struct hashpool_rep	 rep;
@@ -357,13 +369,9 @@ hashpool_remote(struct hashpool_thread *t, const struct hashjob *j,
 	size_t			 plen, slen, len;
 	ssize_t			 n;
 
-	if (t->fd == -1)
-		return -1;
 	plen = strlen(j->plain);
 	slen = j->stored != NULL ? strlen(j->stored) : 0;
 	len = sizeof req + plen + slen;
-	if (len > sizeof buf)
-		return -1;
 	req.kind = (uint32_t)j->kind;
 	req.plain_len = (uint32_t)plen;
 	req.stored_len = (uint32_t)slen;
@@ -371,23 +379,99 @@ hashpool_remote(struct hashpool_thread *t, const struct hashjob *j,
 	memcpy(buf + sizeof req, j->plain, plen);
 	if (slen > 0)
 		memcpy(buf + sizeof req + plen, j->stored, slen);
-	n = send(t->fd, buf, len, MSG_NOSIGNAL);
+	do
+		n = send(t->fd, buf, len, MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
 	explicit_bzero(buf, len);
-	if (n != (ssize_t)len)
-		goto gone;
+	if (n != (ssize_t)len) {
+		snprintf(err, errlen, "send: %s", n == -1 ? strerror(errno) :
+		    "short");
+		return -1;
+	}
 	do
 		n = recv(t->fd, &rep, sizeof rep, 0);
 	while (n == -1 && errno == EINTR);
-	if (n != (ssize_t)sizeof rep)
-		goto gone;
+	if (n != (ssize_t)sizeof rep) {
+		snprintf(err, errlen, "recv: %s", n == -1 ? strerror(errno) :
+		    n == 0 ? "end of file" : "short answer");
+		explicit_bzero(&rep, sizeof rep);
+		return -1;
+	}
 	*r = rep.r;
 	r->hash[sizeof r->hash - 1] = '\0';
 	*cpu_us = rep.cpu_us;
 	explicit_bzero(&rep, sizeof rep);
 	return 0;
-gone:
+}
+
+/*
+ * t's helper failed (why: err): end it if it has not ended, reap it and
+ * say how it went into t's note, then fork a new one if it is time.
+ */
+static void
+hashpool_helper_lost(struct hashpool_thread *t, const char *err, char *note,
+    size_t notelen)
+{
+	char	 how[64], again[128], why[64];
+	pid_t	 pid = t->pid, r;
+	int	 st = 0;
+
 	close(t->fd);
 	t->fd = -1;
+	snprintf(how, sizeof how, "gone");
+	if (pid > 0) {
+		/* Still ours until reaped: the pid cannot be another's. */
+		(void)kill(pid, SIGKILL);
+		while ((r = waitpid(pid, &st, 0)) == -1 && errno == EINTR)
+			;
+		if (r != pid)
+			snprintf(how, sizeof how, "waitpid: %s",
+			    strerror(errno));
+		else if (WIFSIGNALED(st))
+			snprintf(how, sizeof how, "killed by signal %d",
+			    WTERMSIG(st));
+		else if (WIFEXITED(st))
+			snprintf(how, sizeof how, "exited with status %d",
+			    WEXITSTATUS(st));
+	}
+	t->pid = -1;
+	if (hashpool_now_ms() < t->next_start_ms)
+		snprintf(again, sizeof again, "hashing in the thread for now");
+	else if (hashpool_helper_start(t, why, sizeof why) == 0)
+		snprintf(again, sizeof again, "started another, pid %ld",
+		    (long)t->pid);
+	else
+		snprintf(again, sizeof again, "no other (%s), hashing in the "
+		    "thread", why);
+	snprintf(note, notelen, "hash helper pid %ld (%s): %s, %s; %s",
+	    (long)pid, t->rescuer ? "rescuer" : "worker", err, how, again);
+}
+
+/*
+ * Have t's helper compute j into r; -1 if there is none (then the
+ * thread hashes itself).  A helper that has gone is replaced and the
+ * new one asked; note says what happened, for the log.
+ */
+static int
+hashpool_remote(struct hashpool_thread *t, const struct hashjob *j,
+    struct hashjob_result *r, uint64_t *cpu_us, char *note, size_t notelen)
+{
+	char	 err[64];
+	int	 tries;
+
+	if (sizeof (struct hashpool_req) + strlen(j->plain) +
+	    (j->stored != NULL ? strlen(j->stored) : 0) > HASHPOOL_MSG_MAX)
+		return -1;
+	/* A helper that could not be forked before: try again. */
+	if (t->fd == -1 && hashpool_now_ms() >= t->next_start_ms &&
+	    hashpool_helper_start(t, err, sizeof err) != 0)
+		snprintf(note, notelen, "hash helper (%s): %s; hashing in "
+		    "the thread", t->rescuer ? "rescuer" : "worker", err);
+	for (tries = 0; tries < 2 && t->fd != -1; tries++) {
+		if (hashpool_ask(t, j, r, cpu_us, err, sizeof err) == 0)
+			return 0;
+		hashpool_helper_lost(t, err, note, notelen);
+	}
 	return -1;
 }
 
@@ -401,18 +485,24 @@ hashpool_run_locked(struct hashpool_thread *t, struct hashjob *j)
 	struct hashpool		*hp = t->hp;
 	struct hashjob_result	 r;
 	uint64_t		 cpu;
+	char			 note[HASHPOOL_NOTE_MAX] = "";
+	int			 wake;
 
 	hashjob_take(hp, j);
 	pthread_mutex_unlock(&hp->mu);
 	memset(&r, 0, sizeof r);
-	if (hashpool_remote(t, j, &r, &cpu) != 0) {
+	if (hashpool_remote(t, j, &r, &cpu, note, sizeof note) != 0) {
 		cpu = hashpool_clock_us(CLOCK_THREAD_CPUTIME_ID);
 		hashjob_run(j, &r);
 		cpu = hashpool_clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu;
 	}
 	pthread_mutex_lock(&hp->mu);
 	hp->budget_us -= (int64_t)cpu;
-	if (hashjob_finish(hp, j, &r)) {
+	/* What befell the helper is the loop's to log. */
+	if (note[0] != '\0')
+		memcpy(t->note, note, sizeof t->note);
+	wake = hashjob_finish(hp, j, &r) || note[0] != '\0';
+	if (wake) {
 		/* Not under the lock: the loop wakes and wants it. */
 		pthread_mutex_unlock(&hp->mu);
 		(void)!write(hp->pipe[1], "", 1);
@@ -480,13 +570,17 @@ hashpool_oldest(struct hashpool *hp)
 	return best;
 }
 
-/* Lower the calling thread below the loop, but not to idle. */
+/*
+ * Lower the calling thread below the loop, but not to idle: to the
+ * loop's niceness plus HASHPOOL_NICE, taken once at start (a helper
+ * forked from the rescuer starts at the rescuer's already).
+ */
 static void
-hashpool_rescuer_priority(void)
+hashpool_rescuer_priority(struct hashpool *hp)
 {
 	/* The loop, which everyone waits on, first. */
 	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
-	    getpriority(PRIO_PROCESS, 0) + HASHPOOL_NICE);
+	    hp->rescuer_nice);
 }
 
 /* The rescuer: computes, at ordinary priority, any job kept waiting. */
@@ -498,7 +592,7 @@ hashpool_rescuer(void *arg)
 	struct hashjob		*j;
 	uint64_t		 now, due, wait;
 
-	hashpool_rescuer_priority();
+	hashpool_rescuer_priority(hp);
 	pthread_mutex_lock(&hp->mu);
 	while (!hp->stop) {
 		if ((j = hashpool_oldest(hp)) == NULL) {
@@ -577,6 +671,8 @@ hashpool_sync(struct hashpool *hp)
 {
 	struct hashjob_list	 done;
 	struct hashjob		*j;
+	char			 notes[HASHPOOL_THREADS_MAX + 1][HASHPOOL_NOTE_MAX];
+	int			 i, n = 0;
 
 	TAILQ_INIT(&done);
 	if (pthread_mutex_trylock(&hp->mu) != 0) {
@@ -584,7 +680,15 @@ hashpool_sync(struct hashpool *hp)
 		return;
 	}
 	hashpool_sync_locked(hp, &done);
+	for (i = 0; hp->nthreads > 0 && i <= hp->nthreads; i++) {
+		if (hp->threads[i].note[0] == '\0')
+			continue;
+		memcpy(notes[n++], hp->threads[i].note, HASHPOOL_NOTE_MAX);
+		hp->threads[i].note[0] = '\0';
+	}
 	pthread_mutex_unlock(&hp->mu);
+	for (i = 0; i < n; i++)
+		log_warnx("%s", notes[i]);
 	while ((j = TAILQ_FIRST(&done)) != NULL) {
 		TAILQ_REMOVE(&done, j, entry);
 		hp->pending--;
@@ -633,7 +737,7 @@ hashpool_retry_cb(evutil_socket_t fd, short events, void *arg)
  * priority, until the thread closes it (or the server dies).
  */
 static void __attribute__((noreturn))
-hashpool_helper_main(int fd, int rescuer)
+hashpool_helper_main(struct hashpool *hp, int fd, int rescuer)
 {
 	struct hashpool_req	 req;
 	struct hashpool_rep	 rep;
@@ -645,7 +749,7 @@ hashpool_helper_main(int fd, int rescuer)
 	ssize_t			 n;
 
 	if (rescuer)
-		hashpool_rescuer_priority();
+		hashpool_rescuer_priority(hp);
 	else
 		hashpool_idle_priority();
 	for (;;) {
@@ -683,27 +787,29 @@ hashpool_helper_main(int fd, int rescuer)
 }
 
 /*
- * Fork t's helper process.  It keeps only its end of the socket pair
- * and dies with the server.  Without one (fork failed) t hashes in the
- * thread.
+ * Fork t's helper process, from the loop at start or from t's thread
+ * later (then it dies with that thread).  It keeps only its end of the
+ * socket pair and dies with the server.  Without one (-1, why in err)
+ * t hashes in the thread, and tries again in HASHPOOL_RESTART_MS.
  */
-static void
-hashpool_helper_start(struct hashpool_thread *t)
+static int
+hashpool_helper_start(struct hashpool_thread *t, char *err, size_t errlen)
 {
 	pid_t	 parent = getpid();
 	int	 sv[2];
 
 	t->pid = -1;
 	t->fd = -1;
+	t->next_start_ms = hashpool_now_ms() + HASHPOOL_RESTART_MS;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_warn("hash helper: socketpair");
-		return;
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		return -1;
 	}
 	if ((t->pid = fork()) == -1) {
-		log_warn("hash helper: fork");
+		snprintf(err, errlen, "fork: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
-		return;
+		return -1;
 	}
 	if (t->pid == 0) {
 		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -716,10 +822,11 @@ hashpool_helper_start(struct hashpool_thread *t)
 		if (sv[1] != 3 && dup2(sv[1], 3) == -1)
 			_exit(1);
 		(void)close_range(4, ~0U, 0);
-		hashpool_helper_main(3, t->rescuer);
+		hashpool_helper_main(t->hp, 3, t->rescuer);
 	}
 	close(sv[1]);
 	t->fd = sv[0];
+	return 0;
 }
 
 /*
@@ -732,10 +839,12 @@ hashpool_new(struct server *srv, int nthreads, int cpu_pct)
 {
 	struct hashpool		*hp;
 	pthread_condattr_t	 ca;
+	char			 err[64];
 	int			 i;
 
 	hp = xcalloc(1, sizeof *hp);
 	hp->srv = srv;
+	hp->rescuer_nice = getpriority(PRIO_PROCESS, 0) + HASHPOOL_NICE;
 	hp->nthreads = nthreads < HASHPOOL_THREADS_MAX ? nthreads :
 	    HASHPOOL_THREADS_MAX;
 	pthread_mutex_init(&hp->mu, NULL);
@@ -765,7 +874,11 @@ hashpool_new(struct server *srv, int nthreads, int cpu_pct)
 	for (i = 0; hp->nthreads > 0 && i <= hp->nthreads; i++) {
 		hp->threads[i].hp = hp;
 		hp->threads[i].rescuer = i == hp->nthreads;
-		hashpool_helper_start(&hp->threads[i]);
+		if (hashpool_helper_start(&hp->threads[i], err,
+		    sizeof err) != 0)
+			log_warnx("hash helper: %s; hashing in the thread", err);
+		/* The first to die is replaced at once, the next ones not. */
+		hp->threads[i].next_start_ms = 0;
 	}
 	for (i = 0; hp->nthreads > 0 && i <= hp->nthreads; i++)
 		if ((errno = pthread_create(&hp->threads[i].tid, NULL,

@@ -3,14 +3,17 @@
  * handshake (no secret on the wire, an impostor learns nothing and
  * changes nothing), the base protocol's AUTHENTICATE only where
  * allowed, and session tokens that are no oracle for the secret, are
- * bound to their user and expire.
+ * bound to their user and expire; the hash helpers behind LOGIN come
+ * back when they are killed and end with their server.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -544,6 +547,150 @@ logincache__secret_replaced_by_joining_server__old_secret_fails_at_once(
 	it_login_eventually(b, "carol", "carol-first");
 }
 
+#define HELPERS_MAX	64
+
+/*
+ * The pids of ppid's children that have not ended (the hash helpers of
+ * a server), at most HELPERS_MAX; with ppid 0, whether each of pids[n]
+ * is still running instead (returns how many are).
+ */
+static int
+children_of(pid_t ppid, pid_t *pids, int n)
+{
+	char		 path[64], buf[512], *p;
+	DIR		*d;
+	struct dirent	*de;
+	FILE		*f;
+	long		 pid, parent;
+	char		 st;
+	int		 i, found = 0;
+
+	if ((d = opendir("/proc")) == NULL)
+		it_fail("opendir /proc: %s", strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		if ((pid = strtol(de->d_name, &p, 10)) <= 0 || *p != '\0')
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		p = fgets(buf, sizeof buf, f);
+		fclose(f);
+		/* "pid (comm) state ppid": comm may hold anything. */
+		if (p == NULL || (p = strrchr(buf, ')')) == NULL ||
+		    sscanf(p + 1, " %c %ld", &st, &parent) != 2 || st == 'Z')
+			continue;
+		if (ppid != 0) {
+			if (parent == (long)ppid && found < HELPERS_MAX)
+				pids[found++] = (pid_t)pid;
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (pids[i] == (pid_t)pid)
+				found++;
+	}
+	closedir(d);
+	return found;
+}
+
+/* Wait until none of pids[n] runs any more; fail at the deadline. */
+static void
+expect_ended(pid_t *pids, int n, const char *what)
+{
+	uint64_t	 deadline = it_now_ms() + (uint64_t)it_timeout();
+
+	while (children_of(0, pids, n) > 0) {
+		if (it_now_ms() > deadline)
+			it_fail("%s: %d hash helpers still run", what,
+			    children_of(0, pids, n));
+		usleep(20000);
+	}
+}
+
+/*
+ * A hash helper that dies (the OOM killer, an operator) does not lose a
+ * LOGIN: its thread notices at the next hash, logs why, starts another
+ * helper and every LOGIN is answered, right or wrong as it should be.
+ * When the server stops, no helper, old or new, is left running.
+ */
+static void
+hashpool__helpers_killed__logins_answered_helpers_replaced(void **state)
+{
+	struct it_server	*a;
+	pid_t			 old[HELPERS_MAX], now[HELPERS_MAX];
+	pid_t			 all[2 * HELPERS_MAX];
+	char			 user[32], secret[32];
+	int			 i, k, nold, nnow, nall, fresh;
+	uint64_t		 deadline;
+
+	(void)state;
+	a = it_root("A", "--login-fail-delay", "0");
+	for (i = 0; i < 4; i++) {
+		snprintf(user, sizeof user, "helper-user%d", i);
+		snprintf(secret, sizeof secret, "helper-secret%d", i);
+		it_register(a, user, secret);
+	}
+	nold = children_of(a->pid, old, 0);
+	if (nold < 2)
+		it_fail("server A has %d hash helpers, want a worker's and "
+		    "the rescuer's at least", nold);
+	for (i = 0; i < nold; i++)
+		assert_int_equal(kill(old[i], SIGKILL), 0);
+	expect_ended(old, nold, "killed");
+	/* Cold logins (the cache has none of them): each one a hash. */
+	for (i = 0; i < 4; i++) {
+		snprintf(user, sizeof user, "helper-user%d", i);
+		snprintf(secret, sizeof secret, "helper-secret%d", i);
+		it_login(it_connect(a, "c"), user, secret);
+	}
+	it_login_fail(it_connect(a, "bad"), "helper-user0", "not-the-secret");
+	it_wait_log(a, "killed by signal 9");
+	it_wait_log(a, "started another, pid");
+	/* A helper not among the killed ones hashes now. */
+	deadline = it_now_ms() + (uint64_t)it_timeout();
+	for (;;) {
+		nnow = children_of(a->pid, now, 0);
+		for (i = 0, fresh = 0; i < nnow; i++) {
+			for (k = 0; k < nold && old[k] != now[i]; k++)
+				;
+			fresh += k == nold;
+		}
+		if (fresh > 0)
+			break;
+		if (it_now_ms() > deadline)
+			it_fail("no new hash helper after the old ones died");
+		usleep(20000);
+	}
+	nall = 0;
+	for (i = 0; i < nold; i++)
+		all[nall++] = old[i];
+	for (i = 0; i < nnow; i++)
+		all[nall++] = now[i];
+	a->expect_dead = 1;
+	assert_int_equal(it_server_stop(a), 0);
+	expect_ended(all, nall, "after the server stopped");
+}
+
+/*
+ * A server killed outright (SIGKILL: no clean-up of its own) leaves no
+ * hash helper behind either: they die with it.
+ */
+static void
+hashpool__server_killed__helpers_end_with_it(void **state)
+{
+	struct it_server	*a;
+	pid_t			 pids[HELPERS_MAX];
+	int			 n;
+
+	(void)state;
+	a = it_root("A");
+	it_register(a, "helper-user", "helper-secret");
+	n = children_of(a->pid, pids, 0);
+	if (n < 2)
+		it_fail("server A has %d hash helpers, want 2 at least", n);
+	it_server_kill9(a);
+	expect_ended(pids, n, "after SIGKILL of the server");
+}
+
 int
 main(void)
 {
@@ -571,6 +718,11 @@ main(void)
 		cmocka_unit_test_teardown(
 		    logincache__secret_replaced_by_joining_server__old_secret_fails_at_once,
 		    it_teardown),
+		cmocka_unit_test_teardown(
+		    hashpool__helpers_killed__logins_answered_helpers_replaced,
+		    it_teardown),
+		cmocka_unit_test_teardown(
+		    hashpool__server_killed__helpers_end_with_it, it_teardown),
 	};
 
 	return it_run_tests("auth", tests);
