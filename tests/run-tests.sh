@@ -54,12 +54,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 if [ -n "$hog" ]; then
+	# The hog also ends when this script is gone, even killed by
+	# SIGKILL (no trap runs then): it looks every 100000 turns.
+	hogloop='while kill -0 "$1" 2>/dev/null; do
+		i=0; while [ $i -lt 100000 ]; do i=$((i + 1)); done; done'
 	if command -v taskset >/dev/null 2>&1; then
-		taskset -c 0 sh -c 'while :; do :; done' &
+		taskset -c 0 sh -c "$hogloop" hog $$ &
 	else
-		sh -c 'while :; do :; done' &
+		sh -c "$hogloop" hog $$ &
 	fi
 	hogpid=$!
+	sleep 1
+	if ! kill -0 "$hogpid" 2>/dev/null; then
+		echo "$label: the CPU hog did not start" >&2
+		exit 2
+	fi
 	echo "$label: CPU hog running (pid $hogpid)"
 fi
 
@@ -85,6 +94,11 @@ while [ "$run" -le "$repeat" ]; do
 		bad=$((f + s))
 		if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
 			echo "$t: exited with status $rc" >&2
+			broken=$((broken + 1))
+			bad=1
+		elif [ "$p" -eq 0 ] && [ "$bad" -eq 0 ]; then
+			# No result at all proves nothing either.
+			echo "$t: reported no test result: counted as failed" >&2
 			broken=$((broken + 1))
 			bad=1
 		fi
