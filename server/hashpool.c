@@ -815,8 +815,13 @@ hashpool_helper_start(struct hashpool_thread *t, char *err, size_t errlen)
 		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(0);
-		/* The server's handlers are the server's. */
-		(void)signal(SIGHUP, SIG_DFL);
+		/*
+		 * The server's handlers are the server's.  A SIGHUP meant
+		 * for the server (a terminal's hangup, killall -HUP) is not
+		 * the helper's business; ps tells it apart by its name.
+		 */
+		(void)prctl(PR_SET_NAME, "activity-hash");
+		(void)signal(SIGHUP, SIG_IGN);
 		(void)signal(SIGINT, SIG_DFL);
 		(void)signal(SIGTERM, SIG_DFL);
 		if (sv[1] != 3 && dup2(sv[1], 3) == -1)

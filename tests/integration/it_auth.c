@@ -671,6 +671,32 @@ hashpool__helpers_killed__logins_answered_helpers_replaced(void **state)
 }
 
 /*
+ * A SIGHUP that reaches the hash helpers too (a terminal's hangup goes
+ * to the whole process group, killall -HUP to every process of the
+ * name) reloads the server and leaves them running.
+ */
+static void
+hashpool__helpers_sent_sighup__keep_running(void **state)
+{
+	struct it_server	*a;
+	pid_t			 pids[HELPERS_MAX];
+	int			 i, n;
+
+	(void)state;
+	a = it_root("A");
+	it_register(a, "helper-user", "helper-secret");
+	n = children_of(a->pid, pids, 0);
+	if (n < 2)
+		it_fail("server A has %d hash helpers, want 2 at least", n);
+	for (i = 0; i < n; i++)
+		assert_int_equal(kill(pids[i], SIGHUP), 0);
+	assert_int_equal(kill(a->pid, SIGHUP), 0);
+	it_wait_log(a, "SIGHUP: configuration reloaded");
+	it_login(it_connect(a, "c"), "helper-user", "helper-secret");
+	assert_int_equal(children_of(0, pids, n), n);
+}
+
+/*
  * A server killed outright (SIGKILL: no clean-up of its own) leaves no
  * hash helper behind either: they die with it.
  */
@@ -721,6 +747,8 @@ main(void)
 		cmocka_unit_test_teardown(
 		    hashpool__helpers_killed__logins_answered_helpers_replaced,
 		    it_teardown),
+		cmocka_unit_test_teardown(
+		    hashpool__helpers_sent_sighup__keep_running, it_teardown),
 		cmocka_unit_test_teardown(
 		    hashpool__server_killed__helpers_end_with_it, it_teardown),
 	};
