@@ -33,6 +33,13 @@ cron_auth_deadlines(struct server *srv, uint64_t now)
 			continue;
 		if (p->role == PEER_NEW && lock_client_waiting(srv, p))
 			continue;
+		/*
+		 * Its LOGIN or REGISTER waits for the hash pool (a storm
+		 * under --hash-cpu), which answers it in bounded time: it
+		 * did speak in time.
+		 */
+		if (p->job != NULL)
+			continue;
 		if (p->outgoing)
 			continue;	/* heartbeats cover our uplink */
 		snprintf(info, sizeof info, "no login, registration or "

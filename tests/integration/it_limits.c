@@ -76,7 +76,10 @@ anon_when_room(struct it_server *s, const char *name)
 	}
 }
 
-/* A round trip: PING answered by PONG (activities passed over). */
+/*
+ * A round trip: PING answered by PONG (activities, and the pushes a
+ * link or a cluster_status client gets meanwhile, passed over).
+ */
 static void
 ping_ok(struct it_client *c)
 {
@@ -95,6 +98,7 @@ ping_ok(struct it_client *c)
 		if (cmd == NULL || (strcmp(cmd, "ACTIVITY_BROADCAST") != 0 &&
 		    strcmp(cmd, "SERVER_ANNOUNCE") != 0 &&
 		    strcmp(cmd, "BACKUP_LIST") != 0 &&
+		    strcmp(cmd, "CLUSTER_STATUS") != 0 &&
 		    strcmp(cmd, "PING") != 0 &&
 		    strcmp(cmd, "ACTIVITY_SYNC") != 0 &&
 		    strcmp(cmd, "USER_SYNC") != 0 &&

@@ -635,6 +635,41 @@ dispatch__login_starved_workers__rescued_after_wait(void **state)
 	fx_free(fx);
 }
 
+/*
+ * A LOGIN still waiting for the hash pool at --auth-timeout (a storm
+ * under --hash-cpu; here the workers are paused, and the loop has not
+ * run since) is answered, not closed as a connection that never said
+ * anything.
+ */
+static void
+cron__login_in_hash_queue_past_auth_timeout__answered(void **state)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+	struct fx_conn	*c;
+	char		 h[256];
+	int		 i;
+
+	(void)state;
+	fx_config(&cfg);
+	cfg.hash_threads = 2;
+	fx = fx_new_cfg("srv", &cfg);
+	hashpool_pause_workers(fx->srv->hashpool, 1);
+	assert_int_equal(hashpool_hash("right", h, sizeof h), 0);
+	registry_put(fx->srv->reg, "bob", h, 1, "x");
+	c = fx_connect(fx);
+	fx_send(fx, c, "{\"command\":\"LOGIN\",\"username\":\"bob\","
+	    "\"secret\":\"right\"}");
+	fx_advance(fx, (uint64_t)fx->srv->cfg.auth_timeout_ms + 1);
+	for (i = 0; i < 2000 && fx_peer(fx, c) != NULL &&
+	    fx_peer(fx, c)->role != PEER_CLIENT; i++) {
+		usleep(5000);
+		fx_run(fx);
+	}
+	fx_see(c, "LOGIN_SUCCESS");
+	fx_free(fx);
+}
+
 /* A hash of secret, registered as user at time t. */
 static void
 put_user(struct fx *fx, const char *user, const char *secret, uint64_t t)
@@ -1729,6 +1764,8 @@ main(void)
 		    logincache__stored_hash_changed__old_secret_fails_at_once),
 		cmocka_unit_test(
 		    hashpool__cpu_budget__logins_wait_then_answered),
+		cmocka_unit_test(
+		    cron__login_in_hash_queue_past_auth_timeout__answered),
 		cmocka_unit_test(
 		    dispatch__login_with_less_loaded_server__redirect),
 		cmocka_unit_test(
