@@ -124,6 +124,12 @@ cron_tick(struct server *srv)
 	uint64_t	 now = now_ms();
 
 	srv->now_ms = now;
+	if (srv->cron_ran_ms != 0 && now - srv->cron_ran_ms >
+	    (uint64_t)srv->cfg.heartbeat_timeout_ms) {
+		srv->stalled_from_ms = srv->cron_ran_ms;
+		srv->stall_end_ms = now;
+	}
+	srv->cron_ran_ms = now;
 	/*
 	 * Besides the period, announce a changed load or set of logged-in
 	 * users soon (at most every

@@ -395,6 +395,16 @@ struct server {
 	uint64_t		 who_built_ms;
 	uint64_t		 now_ms;	/* this loop turn's clock */
 	/*
+	 * When cron last ran, and when the loop was last seen running
+	 * before its latest stall (stopped, starved) of more than
+	 * --heartbeat-timeout and when that stall ended: lines read just
+	 * after a stall were queued while it lasted, and are no sign
+	 * that a link was alive then.
+	 */
+	uint64_t		 cron_ran_ms;
+	uint64_t		 stalled_from_ms;
+	uint64_t		 stall_end_ms;
+	/*
 	 * Scratch for building lines, one holder at a time: taken with
 	 * server_out_take() (which resets it) and given back once its
 	 * bytes are sent, so no builder can rewrite a line that is still

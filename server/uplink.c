@@ -604,6 +604,28 @@ uplink_refused(struct server *srv, struct peer *p, const char *info)
 	}
 }
 
+
+/*
+ * When the parent link was last heard from, for the relink's "since".
+ * A server that was itself stopped reads, when it runs again, what was
+ * queued while it stood still (heartbeats, then the parent's close): the
+ * link was last heard from before the stall, not at those reads.
+ */
+static uint64_t
+uplink_heard_ms(struct server *srv, struct peer *p)
+{
+	uint64_t	 now = now_ms(), heard = p->last_rx_ms;
+	uint64_t	 timeout = (uint64_t)srv->cfg.heartbeat_timeout_ms;
+
+	if (srv->cron_ran_ms != 0 && now - srv->cron_ran_ms > timeout) {
+		/* Stalled until this turn; cron has not run since. */
+		if (srv->cron_ran_ms < heard)
+			heard = srv->cron_ran_ms;
+	} else if (srv->stall_end_ms != 0 && now - srv->stall_end_ms <=
+	    timeout && srv->stalled_from_ms < heard)
+		heard = srv->stalled_from_ms;
+	return heard;
+}
 /* Keep the parent's BACKUP_LIST for the day we lose it. */
 int
 uplink_set_backups(struct server *srv, struct json_span servers)
@@ -657,8 +679,8 @@ uplink_peer_closed(struct server *srv, struct peer *p)
 		 * or by a server that was itself stopped, went quiet long
 		 * before now.  Ask for it back at the relink.
 		 */
-		srv->since_ms = wall_ms() - (now_ms() - p->last_rx_ms) -
-		    UPLINK_SINCE_MARGIN_MS;
+		srv->since_ms = wall_ms() - (now_ms() - uplink_heard_ms(srv,
+		    p)) - UPLINK_SINCE_MARGIN_MS;
 		tree_link_lost(srv, p);
 		uplink_failover(srv);
 		return;

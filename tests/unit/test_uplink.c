@@ -150,6 +150,44 @@ uplink__established_lost__fails_over(void **state)
 }
 
 /*
+ * A server that was itself stopped past --heartbeat-timeout reads, when
+ * it runs again, what its parent queued meanwhile and then the parent's
+ * close.  The relink must ask for what it lacks from before the stall,
+ * not from those stale reads: a new origin's activity sent during the
+ * stall is covered only by "since".  Both orders of the turn after the
+ * stall: the close read before cron runs, and after.
+ */
+static void
+uplink__lost_after_own_stall__since_before_the_stall(void **state)
+{
+	struct fx	*fx;
+	struct fx_conn	*c;
+	uint64_t	 stall = 3000, wall;
+	int		 cron_first;
+
+	(void)state;
+	for (cron_first = 0; cron_first <= 1; cron_first++) {
+		fx = fx_new("child");
+		c = start(fx);
+		fx_parent_accepts(fx, c, 1);
+		assert_int_equal(uplink_state(fx->srv), UPLINK_ESTABLISHED);
+		fx_advance(fx, 50);
+		/* Stopped: no cron tick for stall ms, then a queued PING. */
+		fx->now += stall;
+		clock_mock(fx->now);
+		fx_send(fx, c, "{\"command\":\"PING\"}");
+		if (cron_first)
+			fx_advance(fx, 0);
+		assert_true(fx_open(fx, c));
+		wall = wall_ms();
+		hang_up(fx, c);
+		/* Last heard before the stall, less the 1 s margin. */
+		assert_true(fx->srv->since_ms + stall + 1000 <= wall + 100);
+		fx_free(fx);
+	}
+}
+
+/*
  * established -> none: a parent that sent an empty BACKUP_LIST made us
  * the root's successor; losing it, we serve as root at once.
  */
@@ -240,6 +278,7 @@ main(void)
 		cmocka_unit_test(uplink__accept_before_challenge__refused),
 		cmocka_unit_test(uplink__waiting__retry_dials_again),
 		cmocka_unit_test(uplink__established_lost__fails_over),
+		cmocka_unit_test(uplink__lost_after_own_stall__since_before_the_stall),
 		cmocka_unit_test(
 		    uplink__lost_with_empty_backup_list__serves_as_root),
 		cmocka_unit_test(uplink__successor__probes_the_lost_parent),
