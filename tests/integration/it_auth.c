@@ -607,6 +607,22 @@ expect_ended(pid_t *pids, int n, const char *what)
 }
 
 /*
+ * A root with a registered user, "helper-user", whose hash helpers
+ * (a worker's and the rescuer's at least) are in pids[*n].
+ */
+static struct it_server *
+root_with_helpers(pid_t *pids, int *n)
+{
+	struct it_server	*a = it_root("A");
+
+	it_register(a, "helper-user", "helper-secret");
+	*n = children_of(a->pid, pids, 0);
+	if (*n < 2)
+		it_fail("server A has %d hash helpers, want 2 at least", *n);
+	return a;
+}
+
+/*
  * A hash helper that dies (the OOM killer, an operator) does not lose a
  * LOGIN: its thread notices at the next hash, logs why, starts another
  * helper and every LOGIN is answered, right or wrong as it should be.
@@ -683,11 +699,7 @@ hashpool__helpers_sent_sighup__keep_running(void **state)
 	int			 i, n;
 
 	(void)state;
-	a = it_root("A");
-	it_register(a, "helper-user", "helper-secret");
-	n = children_of(a->pid, pids, 0);
-	if (n < 2)
-		it_fail("server A has %d hash helpers, want 2 at least", n);
+	a = root_with_helpers(pids, &n);
 	for (i = 0; i < n; i++)
 		assert_int_equal(kill(pids[i], SIGHUP), 0);
 	assert_int_equal(kill(a->pid, SIGHUP), 0);
@@ -708,11 +720,7 @@ hashpool__server_killed__helpers_end_with_it(void **state)
 	int			 n;
 
 	(void)state;
-	a = it_root("A");
-	it_register(a, "helper-user", "helper-secret");
-	n = children_of(a->pid, pids, 0);
-	if (n < 2)
-		it_fail("server A has %d hash helpers, want 2 at least", n);
+	a = root_with_helpers(pids, &n);
 	it_server_kill9(a);
 	expect_ended(pids, n, "after SIGKILL of the server");
 }

@@ -110,6 +110,31 @@ ping_ok(struct it_client *c)
 	}
 }
 
+/*
+ * A new anonymous LOGIN on a, tried until one is answered
+ * LOGIN_SUCCESS (a slot or a descriptor is freed only when the server
+ * has seen the close); why is the failure at the deadline.
+ */
+static struct it_client *
+login_when_room(struct it_server *a, const char *why)
+{
+	struct it_client	*x;
+	uint64_t		 deadline = it_now_ms() + (uint64_t)it_timeout();
+
+	for (;;) {
+		x = it_connect(a, "again");
+		it_sendf(x, "{\"command\":\"LOGIN\",\"username\":"
+		    "\"anonymous\"}");
+		if (it_read_line(x, it_timeout()) == IT_READ_LINE &&
+		    strstr(x->line, "LOGIN_SUCCESS") != NULL)
+			return x;
+		it_close(x);
+		if (it_now_ms() >= deadline)
+			it_fail("%s", why);
+		pause_ms(10);
+	}
+}
+
 /* Skip server-link traffic until `cmd`; fail on anything alarming. */
 static void
 link_expect(struct it_client *c, const char *cmd)
@@ -658,7 +683,6 @@ limits__max_connections__extra_refused_then_room_again(void **state)
 	struct it_server	*a;
 	struct it_client	*c[5], *x;
 	const cJSON		*info;
-	uint64_t		 deadline;
 	int			 i;
 
 	(void)state;
@@ -684,19 +708,7 @@ limits__max_connections__extra_refused_then_room_again(void **state)
 		ping_ok(c[i]);
 
 	it_close(c[4]);
-	deadline = it_now_ms() + (uint64_t)it_timeout();
-	for (;;) {
-		x = it_connect(a, "again");
-		it_sendf(x, "{\"command\":\"LOGIN\",\"username\":"
-		    "\"anonymous\"}");
-		if (it_read_line(x, it_timeout()) == IT_READ_LINE &&
-		    strstr(x->line, "LOGIN_SUCCESS") != NULL)
-			break;
-		it_close(x);
-		if (it_now_ms() >= deadline)
-			it_fail("no room after a connection closed");
-		pause_ms(10);
-	}
+	x = login_when_room(a, "no room after a connection closed");
 	ping_ok(x);
 	ping_ok(c[0]);
 }
@@ -738,7 +750,6 @@ limits__out_of_descriptors__accept_paused_then_resumed(void **state)
 	struct it_server	*a;
 	struct it_client	*c[FD_CLIENTS], *x;
 	struct rlimit		 rl;
-	uint64_t		 deadline;
 	char			 name[16];
 	int			 i;
 
@@ -759,19 +770,8 @@ limits__out_of_descriptors__accept_paused_then_resumed(void **state)
 
 	for (i = 1; i < FD_CLIENTS; i++)
 		it_close(c[i]);
-	deadline = it_now_ms() + (uint64_t)it_timeout();
-	for (;;) {
-		x = it_connect(a, "again");
-		it_sendf(x, "{\"command\":\"LOGIN\",\"username\":"
-		    "\"anonymous\"}");
-		if (it_read_line(x, it_timeout()) == IT_READ_LINE &&
-		    strstr(x->line, "LOGIN_SUCCESS") != NULL)
-			break;
-		it_close(x);
-		if (it_now_ms() >= deadline)
-			it_fail("no new login after the descriptors came back");
-		pause_ms(10);
-	}
+	x = login_when_room(a,
+	    "no new login after the descriptors came back");
 	ping_ok(x);
 	ping_ok(c[0]);
 }

@@ -700,6 +700,18 @@ login_hashes(struct fx *fx, const char *user, const char *secret,
 	return hashpool_submitted(fx->srv->hashpool) - n0;
 }
 
+/* A server whose login cache keeps entries ttl_ms, at most size. */
+static struct fx *
+cache_fx(int ttl_ms, int size)
+{
+	struct config	 cfg;
+
+	fx_config(&cfg);
+	cfg.login_cache_ttl_ms = ttl_ms;
+	cfg.login_cache_size = size;
+	return fx_new_cfg("srv", &cfg);
+}
+
 /*
  * A second LOGIN with the secret the slow hash accepted is answered
  * from the cache, without a hash; it also keeps the activity check.
@@ -755,13 +767,9 @@ logincache__wrong_secret__not_cached(void **state)
 static void
 logincache__ttl_passed__slow_hash_again(void **state)
 {
-	struct config	 cfg;
-	struct fx	*fx;
+	struct fx	*fx = cache_fx(60000, LOGINCACHE_SIZE);
 
 	(void)state;
-	fx_config(&cfg);
-	cfg.login_cache_ttl_ms = 60000;
-	fx = fx_new_cfg("srv", &cfg);
 	put_user(fx, "bob", "right", 1);
 	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 1);
 	fx_advance(fx, 59999);
@@ -777,13 +785,9 @@ logincache__ttl_passed__slow_hash_again(void **state)
 static void
 logincache__ttl_0__off(void **state)
 {
-	struct config	 cfg;
-	struct fx	*fx;
+	struct fx	*fx = cache_fx(0, LOGINCACHE_SIZE);
 
 	(void)state;
-	fx_config(&cfg);
-	cfg.login_cache_ttl_ms = 0;
-	fx = fx_new_cfg("srv", &cfg);
 	put_user(fx, "bob", "right", 1);
 	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 1);
 	assert_int_equal(login_hashes(fx, "bob", "right", "LOGIN_SUCCESS"), 1);
@@ -795,13 +799,9 @@ logincache__ttl_0__off(void **state)
 static void
 logincache__full__oldest_evicted(void **state)
 {
-	struct config	 cfg;
-	struct fx	*fx;
+	struct fx	*fx = cache_fx(LOGINCACHE_TTL_MS, 2);
 
 	(void)state;
-	fx_config(&cfg);
-	cfg.login_cache_size = 2;
-	fx = fx_new_cfg("srv", &cfg);
 	put_user(fx, "a", "sa", 1);
 	put_user(fx, "b", "sb", 1);
 	put_user(fx, "c", "sc", 1);
