@@ -38,7 +38,9 @@
  * for as long as it waits for a CPU.  Only the secret and the stored
  * hash cross a socket pair.  A helper that has gone (the OOM killer,
  * an operator's kill) is noticed by its thread at the next hash (EOF or
- * EPIPE on the socket): the thread reaps it, forks a new one from
+ * EPIPE on the socket), and one stopped (SIGSTOP, a debugger) while its
+ * thread waits for it is as good as gone once it has stayed stopped for
+ * HASHPOOL_STOPPED_MS: the thread ends it, reaps it, forks a new one from
  * itself (at most one a HASHPOOL_RESTART_MS, so a helper that keeps
  * dying does not make the server fork for every login) and asks that
  * one, or else hashes in the thread; either way the LOGIN waiting for
@@ -63,9 +65,11 @@
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -87,6 +91,7 @@
 #define HASHPOOL_MSG_MAX	4096	/* a request to a helper, at most */
 #define HASHPOOL_RESTART_MS	1000	/* a new helper, at most one this often */
 #define HASHPOOL_NOTE_MAX	384	/* a helper's fate, for the log */
+#define HASHPOOL_STOPPED_MS	500	/* a helper stopped this long is lost */
 
 enum hashjob_state {
 	HASHJOB_TODO,		/* queued */
@@ -355,9 +360,72 @@ hashjob_finish(struct hashpool *hp, struct hashjob *j,
 	return wake;
 }
 
+/* Whether process pid is stopped (SIGSTOP, SIGTSTP, a debugger). */
+static int
+hashpool_pid_stopped(pid_t pid)
+{
+	char	 path[64], buf[512], *p;
+	char	 st;
+	FILE	*f;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	p = fgets(buf, sizeof buf, f);
+	fclose(f);
+	/* "pid (comm) state ...": the name may hold a ')'. */
+	if (p == NULL || (p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %c", &st) != 1)
+		return 0;
+	return st == 'T' || st == 't';
+}
+
 /*
- * Have t's helper compute j into r: 0, or -1 with why it failed (the
- * helper has gone, or answered nonsense) in err.
+ * Wait until t's helper has answered: 0; -1 (why in err) if it has
+ * been stopped for HASHPOOL_STOPPED_MS, as good as gone: a helper left
+ * stopped would hold its thread, and with the rescuer's, every LOGIN
+ * and the server's shutdown.  One that is slow (at idle priority on a
+ * busy machine it may wait long for a CPU) is waited for, however
+ * long.  -2 when the pool stops meanwhile: the thread hashes the job
+ * itself and the helper is ended with the pool.
+ */
+static int
+hashpool_wait_answer(struct hashpool_thread *t, char *err, size_t errlen)
+{
+	struct pollfd	 pfd;
+	int		 n, stopped = 0, stop;
+
+	pfd.fd = t->fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		n = poll(&pfd, 1, HASHPOOL_STOPPED_MS / 2);
+		if (n > 0)
+			return 0;
+		if (n == -1 && errno != EINTR) {
+			snprintf(err, errlen, "poll: %s", strerror(errno));
+			return -1;
+		}
+		pthread_mutex_lock(&t->hp->mu);
+		stop = t->hp->stop;
+		pthread_mutex_unlock(&t->hp->mu);
+		if (stop)
+			return -2;
+		/* Seen stopped twice: not just caught in a SIGCONT. */
+		if (n == 0 && t->pid > 0 && hashpool_pid_stopped(t->pid)) {
+			if (++stopped >= 2) {
+				snprintf(err, errlen, "stopped for %d ms",
+				    HASHPOOL_STOPPED_MS / 2 * stopped);
+				return -1;
+			}
+		} else if (n == 0)
+			stopped = 0;
+	}
+}
+
+/*
+ * Have t's helper compute j into r: 0; -1 with why it failed (the
+ * helper has gone, been stopped, or answered nonsense) in err; -2 if
+ * the pool stops meanwhile.
  */
 static int
 hashpool_ask(struct hashpool_thread *t, const struct hashjob *j,
@@ -388,6 +456,8 @@ hashpool_ask(struct hashpool_thread *t, const struct hashjob *j,
 		    "short");
 		return -1;
 	}
+	if ((n = hashpool_wait_answer(t, err, errlen)) != 0)
+		return n;
 	do
 		n = recv(t->fd, &rep, sizeof rep, 0);
 	while (n == -1 && errno == EINTR);
@@ -457,7 +527,7 @@ hashpool_remote(struct hashpool_thread *t, const struct hashjob *j,
     struct hashjob_result *r, uint64_t *cpu_us, char *note, size_t notelen)
 {
 	char	 err[64];
-	int	 tries;
+	int	 tries, rc;
 
 	if (sizeof (struct hashpool_req) + strlen(j->plain) +
 	    (j->stored != NULL ? strlen(j->stored) : 0) > HASHPOOL_MSG_MAX)
@@ -468,8 +538,10 @@ hashpool_remote(struct hashpool_thread *t, const struct hashjob *j,
 		snprintf(note, notelen, "hash helper (%s): %s; hashing in "
 		    "the thread", t->rescuer ? "rescuer" : "worker", err);
 	for (tries = 0; tries < 2 && t->fd != -1; tries++) {
-		if (hashpool_ask(t, j, r, cpu_us, err, sizeof err) == 0)
+		if ((rc = hashpool_ask(t, j, r, cpu_us, err, sizeof err)) == 0)
 			return 0;
+		if (rc == -2)
+			break;
 		hashpool_helper_lost(t, err, note, notelen);
 	}
 	return -1;
@@ -937,11 +1009,16 @@ hashpool_free(struct hashpool *hp)
 	pthread_mutex_unlock(&hp->mu);
 	for (i = 0; hp->nthreads > 0 && i <= hp->nthreads; i++) {
 		pthread_join(hp->threads[i].tid, NULL);
-		/* A closed socket ends the helper. */
+		/*
+		 * A helper holds nothing worth a clean exit, and one that
+		 * is stopped would never see its socket close.
+		 */
 		if (hp->threads[i].fd != -1)
 			close(hp->threads[i].fd);
-		if (hp->threads[i].pid > 0)
+		if (hp->threads[i].pid > 0) {
+			(void)kill(hp->threads[i].pid, SIGKILL);
 			(void)waitpid(hp->threads[i].pid, NULL, 0);
+		}
 	}
 	while ((j = TAILQ_FIRST(&hp->todo)) != NULL) {
 		TAILQ_REMOVE(&hp->todo, j, entry);

@@ -709,6 +709,52 @@ hashpool__helpers_sent_sighup__keep_running(void **state)
 }
 
 /*
+ * Hash helpers left stopped (SIGSTOP, a debugger) hold no LOGIN for
+ * long: each one found stopped while its thread waits is killed and
+ * replaced, and the LOGIN answered.  A server whose helpers are all
+ * stopped still stops at SIGTERM, and leaves none behind.
+ */
+static void
+hashpool__helpers_stopped__logins_answered_server_stops(void **state)
+{
+	struct it_server	*a;
+	pid_t			 old[HELPERS_MAX], now[HELPERS_MAX];
+	char			 user[32], secret[32];
+	int			 i, nold, nnow;
+
+	(void)state;
+	a = it_root("A", "--login-fail-delay", "0");
+	for (i = 0; i < 3; i++) {
+		snprintf(user, sizeof user, "helper-user%d", i);
+		snprintf(secret, sizeof secret, "helper-secret%d", i);
+		it_register(a, user, secret);
+	}
+	nold = children_of(a->pid, old, 0);
+	if (nold < 2)
+		it_fail("server A has %d hash helpers, want a worker's and "
+		    "the rescuer's at least", nold);
+	for (i = 0; i < nold; i++)
+		assert_int_equal(kill(old[i], SIGSTOP), 0);
+	/* Cold logins (the cache has none of them): each one a hash. */
+	for (i = 0; i < 3; i++) {
+		snprintf(user, sizeof user, "helper-user%d", i);
+		snprintf(secret, sizeof secret, "helper-secret%d", i);
+		it_login(it_connect(a, "c"), user, secret);
+	}
+	it_login_fail(it_connect(a, "bad"), "helper-user0", "not-the-secret");
+	it_wait_log(a, "stopped for");
+	it_wait_log(a, "killed by signal 9");
+	/* Now every helper there is, old or new, is stopped. */
+	nnow = children_of(a->pid, now, 0);
+	for (i = 0; i < nnow; i++)
+		assert_int_equal(kill(now[i], SIGSTOP), 0);
+	a->expect_dead = 1;
+	assert_int_equal(it_server_stop(a), 0);
+	expect_ended(old, nold, "after the server stopped (the first)");
+	expect_ended(now, nnow, "after the server stopped (the last)");
+}
+
+/*
  * A server killed outright (SIGKILL: no clean-up of its own) leaves no
  * hash helper behind either: they die with it.
  */
@@ -757,6 +803,9 @@ main(void)
 		    it_teardown),
 		cmocka_unit_test_teardown(
 		    hashpool__helpers_sent_sighup__keep_running, it_teardown),
+		cmocka_unit_test_teardown(
+		    hashpool__helpers_stopped__logins_answered_server_stops,
+		    it_teardown),
 		cmocka_unit_test_teardown(
 		    hashpool__server_killed__helpers_end_with_it, it_teardown),
 	};
