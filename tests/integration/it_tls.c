@@ -407,12 +407,13 @@ tls__joiner_cert_from_other_ca__refused_and_logged(void **state)
 
 /*
  * A parent whose certificate names another host is refused by the
- * joining server, which says so and never sends it the secret.
+ * joining server, which says so and never sends it the secret; so is
+ * one dialled by an address its certificate does not list.
  */
 static void
 tls__parent_name_mismatch__refused_by_joiner(void **state)
 {
-	struct it_server	*a, *b;
+	struct it_server	*a, *b, *c;
 
 	(void)state;
 	certs();
@@ -420,10 +421,15 @@ tls__parent_name_mismatch__refused_by_joiner(void **state)
 	    TLS_ARGS("wrongname"));
 	b = it_root("B", "-rh", "localhost", "-rp", a->port_str,
 	    "--remote-tls", TLS_ARGS("srv"));
+	c = it_root("C", "-rh", "127.0.0.1", "-rp", a->port_str,
+	    "--remote-tls", TLS_ARGS("srv"));
 	it_wait_log_n(b, "TLS refused: certificate verify failed: hostname "
 	    "mismatch", 2);
+	it_wait_log_n(c, "TLS refused: certificate verify failed: IP address "
+	    "mismatch", 2);
 	if (it_log_count(a, "server joined") != 0 ||
-	    it_log_count(b, "joined the cluster") != 0)
+	    it_log_count(b, "joined the cluster") != 0 ||
+	    it_log_count(c, "joined the cluster") != 0)
 		it_fail("joined a parent with the wrong name");
 }
 
