@@ -606,20 +606,49 @@ expect_ended(pid_t *pids, int n, const char *what)
 	}
 }
 
+#define HELPER_USERS	4
+
 /*
- * A root with a registered user, "helper-user", whose hash helpers
- * (a worker's and the rescuer's at least) are in pids[*n].
+ * A root with HELPER_USERS registered users, helper-userI with secret
+ * helper-secretI, whose hash helpers (a worker's and the rescuer's at
+ * least) are in pids[*n].
  */
 static struct it_server *
 root_with_helpers(pid_t *pids, int *n)
 {
-	struct it_server	*a = it_root("A");
+	struct it_server	*a;
+	char			 user[32], secret[32];
+	int			 i;
 
-	it_register(a, "helper-user", "helper-secret");
+	a = it_root("A", "--login-fail-delay", "0");
+	for (i = 0; i < HELPER_USERS; i++) {
+		snprintf(user, sizeof user, "helper-user%d", i);
+		snprintf(secret, sizeof secret, "helper-secret%d", i);
+		it_register(a, user, secret);
+	}
 	*n = children_of(a->pid, pids, 0);
 	if (*n < 2)
-		it_fail("server A has %d hash helpers, want 2 at least", *n);
+		it_fail("server A has %d hash helpers, want a worker's and "
+		    "the rescuer's at least", *n);
 	return a;
+}
+
+/*
+ * Every user of root_with_helpers logs in, cold (the cache has none of
+ * them: each LOGIN a hash), and one wrong secret is refused.
+ */
+static void
+login_helper_users(struct it_server *a)
+{
+	char	 user[32], secret[32];
+	int	 i;
+
+	for (i = 0; i < HELPER_USERS; i++) {
+		snprintf(user, sizeof user, "helper-user%d", i);
+		snprintf(secret, sizeof secret, "helper-secret%d", i);
+		it_login(it_connect(a, "c"), user, secret);
+	}
+	it_login_fail(it_connect(a, "bad"), "helper-user0", "not-the-secret");
 }
 
 /*
@@ -634,31 +663,15 @@ hashpool__helpers_killed__logins_answered_helpers_replaced(void **state)
 	struct it_server	*a;
 	pid_t			 old[HELPERS_MAX], now[HELPERS_MAX];
 	pid_t			 all[2 * HELPERS_MAX];
-	char			 user[32], secret[32];
 	int			 i, k, nold, nnow, nall, fresh;
 	uint64_t		 deadline;
 
 	(void)state;
-	a = it_root("A", "--login-fail-delay", "0");
-	for (i = 0; i < 4; i++) {
-		snprintf(user, sizeof user, "helper-user%d", i);
-		snprintf(secret, sizeof secret, "helper-secret%d", i);
-		it_register(a, user, secret);
-	}
-	nold = children_of(a->pid, old, 0);
-	if (nold < 2)
-		it_fail("server A has %d hash helpers, want a worker's and "
-		    "the rescuer's at least", nold);
+	a = root_with_helpers(old, &nold);
 	for (i = 0; i < nold; i++)
 		assert_int_equal(kill(old[i], SIGKILL), 0);
 	expect_ended(old, nold, "killed");
-	/* Cold logins (the cache has none of them): each one a hash. */
-	for (i = 0; i < 4; i++) {
-		snprintf(user, sizeof user, "helper-user%d", i);
-		snprintf(secret, sizeof secret, "helper-secret%d", i);
-		it_login(it_connect(a, "c"), user, secret);
-	}
-	it_login_fail(it_connect(a, "bad"), "helper-user0", "not-the-secret");
+	login_helper_users(a);
 	it_wait_log(a, "killed by signal 9");
 	it_wait_log(a, "started another, pid");
 	/* A helper not among the killed ones hashes now. */
@@ -704,7 +717,7 @@ hashpool__helpers_sent_sighup__keep_running(void **state)
 		assert_int_equal(kill(pids[i], SIGHUP), 0);
 	assert_int_equal(kill(a->pid, SIGHUP), 0);
 	it_wait_log(a, "SIGHUP: configuration reloaded");
-	it_login(it_connect(a, "c"), "helper-user", "helper-secret");
+	it_login(it_connect(a, "c"), "helper-user1", "helper-secret1");
 	assert_int_equal(children_of(0, pids, n), n);
 }
 
@@ -719,29 +732,13 @@ hashpool__helpers_stopped__logins_answered_server_stops(void **state)
 {
 	struct it_server	*a;
 	pid_t			 old[HELPERS_MAX], now[HELPERS_MAX];
-	char			 user[32], secret[32];
 	int			 i, nold, nnow;
 
 	(void)state;
-	a = it_root("A", "--login-fail-delay", "0");
-	for (i = 0; i < 3; i++) {
-		snprintf(user, sizeof user, "helper-user%d", i);
-		snprintf(secret, sizeof secret, "helper-secret%d", i);
-		it_register(a, user, secret);
-	}
-	nold = children_of(a->pid, old, 0);
-	if (nold < 2)
-		it_fail("server A has %d hash helpers, want a worker's and "
-		    "the rescuer's at least", nold);
+	a = root_with_helpers(old, &nold);
 	for (i = 0; i < nold; i++)
 		assert_int_equal(kill(old[i], SIGSTOP), 0);
-	/* Cold logins (the cache has none of them): each one a hash. */
-	for (i = 0; i < 3; i++) {
-		snprintf(user, sizeof user, "helper-user%d", i);
-		snprintf(secret, sizeof secret, "helper-secret%d", i);
-		it_login(it_connect(a, "c"), user, secret);
-	}
-	it_login_fail(it_connect(a, "bad"), "helper-user0", "not-the-secret");
+	login_helper_users(a);
 	it_wait_log(a, "stopped for");
 	it_wait_log(a, "killed by signal 9");
 	/* Now every helper there is, old or new, is stopped. */
