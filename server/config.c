@@ -57,7 +57,6 @@ config_defaults(struct config *c)
 	c->login_cache_size = LOGINCACHE_SIZE;
 }
 
-
 /* mkdir -p, owner only: a journal is nobody else's business. */
 static int
 config_mkdirs(char *path)

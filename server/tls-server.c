@@ -26,7 +26,6 @@
 #include "tls.h"
 #include "xmalloc.h"
 
-
 /* Build both contexts from the files; 0, or -1 with err filled. */
 static int
 tls_build(struct server *srv, struct ssl_ctx_st **acc,

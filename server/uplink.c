@@ -604,7 +604,6 @@ uplink_refused(struct server *srv, struct peer *p, const char *info)
 	}
 }
 
-
 /*
  * When the parent link was last heard from, for the relink's "since".
  * A server that was itself stopped reads, when it runs again, what was

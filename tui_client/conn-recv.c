@@ -20,7 +20,6 @@
 #include "msgbuild.h"
 #include "xmalloc.h"
 
-
 /* An optional string field: NULL when absent (msg_parse leaves str[] stale). */
 static const char *
 recv_str(const struct msg *msg, enum msg_field f)

@@ -340,7 +340,6 @@ reader(struct it_server *s, const char *name, int want)
 	return c;
 }
 
-
 /* Read one page: HISTORY_ACTIVITY lines, then HISTORY_END. */
 static void
 read_page(struct it_client *c, struct page *pg)

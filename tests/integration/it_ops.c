@@ -564,7 +564,6 @@ ops__full_restart__every_registered_user_logs_in(void **state)
 	it_no_data_dir = 1;
 }
 
-
 #define HB_FAST	"--heartbeat", "100", "--heartbeat-timeout", "500"
 #define HB_TIMEOUT_MS	500
 
