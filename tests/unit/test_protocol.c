@@ -575,8 +575,9 @@ from_link(struct fx *fx, struct fx_conn *l, int n, int seq, uint64_t ts)
 /*
  * Presence: bob logged in at R, R is lost, bob (a base client) logs in
  * here: he is replayed what this server delivered since R was lost
- * less 250 ms, but not before his login at R, with no field but the
- * activity; his login here is flooded; and the replay's start counts
+ * less 250 ms (activity 2, stamped 100 to 230 ms before), but not
+ * before his login at R (activity 1, stamped just before it), with no
+ * field but the activity; his login here is flooded; and the replay's start counts
  * as his connection's for late activities: one stamped at his login
  * at R, delivered late after his login here, is his.
  */
@@ -586,31 +587,37 @@ presence__lost_server__replayed_from_login_there_on(void **state)
 	struct fx	*fx = NULL;
 	struct fx_conn	*r, *l = NULL, *pub, *bob;
 	cJSON		*j;
-	uint64_t	 at = 0;
+	uint64_t	 at = 0, lost;
 	int		 tries;
 
 	(void)state;
-	/* A stall of 200 ms dates the loss too late to tell: again. */
+	/* A stall of 130 ms dates the loss too late to tell: again. */
 	for (tries = 0; tries < 5; tries++) {
 		fx = fx_new("srv");
 		r = fx_link(fx, "R");
 		l = fx_link(fx, "L");
 		registry_put(fx->srv->reg, "bob", "pw", 1, "x");
-		/* Too busy to be redirected to. */
+		/* Up until it is lost; too busy to be redirected to. */
+		announce(fx, r, "R", "h", 1, 100, "[\"srv\",\"R\"]", NULL);
 		announce(fx, l, "L", "h", 1, 100, "[\"srv\",\"L\"]", NULL);
 		pub = fx_client(fx);
 		publish(fx, pub, 1);
 		/* bob logged in at R after activity 1, before 2. */
 		at = wall_now() + 1;
-		presence(fx, r, "bob", "R", at, "R:1");
+		/* A mid past those of R's announces. */
+		presence(fx, r, "bob", "R", at, "R:100000");
 		while (wall_now() <= at)
 			usleep(500);
 		publish(fx, pub, 2);
 		fx_drain(pub);
 		fx_drain(l);
+		/* R is lost 100 ms after 2: only the margin replays it. */
+		lost = wall_now() + 100;
+		while (wall_now() < lost)
+			usleep(1000);
 		fx_hangup(fx, r);
 		assert_false(fx_open(fx, r));
-		if (wall_now() < at + 200)
+		if (wall_now() < at + 230)
 			break;
 		fx_free(fx);
 	}
