@@ -550,6 +550,27 @@ dispatch__login_hashed_then_activity_in_one_write__both_taken(void **state)
 }
 
 /*
+ * A server hashing in 2 threads (with paused, the workers idle and only
+ * the rescuer hashes), with bob registered with the secret "right".
+ */
+static struct fx *
+threaded_fx(int paused)
+{
+	struct config	 cfg;
+	struct fx	*fx;
+	char		 h[256];
+
+	fx_config(&cfg);
+	cfg.hash_threads = 2;
+	fx = fx_new_cfg("srv", &cfg);
+	if (paused)
+		hashpool_pause_workers(fx->srv->hashpool, 1);
+	assert_int_equal(hashpool_hash("right", h, sizeof h), 0);
+	registry_put(fx->srv->reg, "bob", h, 1, "x");
+	return fx;
+}
+
+/*
  * With worker threads the answer comes back through the pipe: the
  * loop, run until a deadline, delivers LOGIN_SUCCESS, and a wrong
  * secret LOGIN_FAILED.
@@ -557,20 +578,13 @@ dispatch__login_hashed_then_activity_in_one_write__both_taken(void **state)
 static void
 dispatch__login_hashed_by_threads__answered_through_the_loop(void **state)
 {
-	struct config	 cfg;
-	struct fx	*fx;
+	struct fx	*fx = threaded_fx(0);
 	struct fx_conn	*c1, *c2;
-	char		 h[256];
 	int		 i;
 
 	(void)state;
-	fx_config(&cfg);
-	cfg.hash_threads = 2;
-	fx = fx_new_cfg("srv", &cfg);
 	c1 = fx_connect(fx);
 	c2 = fx_connect(fx);
-	assert_int_equal(hashpool_hash("right", h, sizeof h), 0);
-	registry_put(fx->srv->reg, "bob", h, 1, "x");
 	fx_send(fx, c1, "{\"command\":\"LOGIN\",\"username\":\"bob\","
 	    "\"secret\":\"right\"}");
 	fx_send(fx, c2, "{\"command\":\"LOGIN\",\"username\":\"bob\","
@@ -605,21 +619,13 @@ mono_ms(void)
 static void
 dispatch__login_starved_workers__rescued_after_wait(void **state)
 {
-	struct config	 cfg;
-	struct fx	*fx;
+	struct fx	*fx = threaded_fx(1);
 	struct fx_conn	*c;
-	char		 h[256];
 	uint64_t	 t0, waited;
 	int		 i;
 
 	(void)state;
-	fx_config(&cfg);
-	cfg.hash_threads = 2;
-	fx = fx_new_cfg("srv", &cfg);
-	hashpool_pause_workers(fx->srv->hashpool, 1);
 	c = fx_connect(fx);
-	assert_int_equal(hashpool_hash("right", h, sizeof h), 0);
-	registry_put(fx->srv->reg, "bob", h, 1, "x");
 	t0 = mono_ms();
 	fx_send(fx, c, "{\"command\":\"LOGIN\",\"username\":\"bob\","
 	    "\"secret\":\"right\"}");
@@ -644,19 +650,11 @@ dispatch__login_starved_workers__rescued_after_wait(void **state)
 static void
 cron__login_in_hash_queue_past_auth_timeout__answered(void **state)
 {
-	struct config	 cfg;
-	struct fx	*fx;
+	struct fx	*fx = threaded_fx(1);
 	struct fx_conn	*c;
-	char		 h[256];
 	int		 i;
 
 	(void)state;
-	fx_config(&cfg);
-	cfg.hash_threads = 2;
-	fx = fx_new_cfg("srv", &cfg);
-	hashpool_pause_workers(fx->srv->hashpool, 1);
-	assert_int_equal(hashpool_hash("right", h, sizeof h), 0);
-	registry_put(fx->srv->reg, "bob", h, 1, "x");
 	c = fx_connect(fx);
 	fx_send(fx, c, "{\"command\":\"LOGIN\",\"username\":\"bob\","
 	    "\"secret\":\"right\"}");
